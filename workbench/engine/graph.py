@@ -147,9 +147,7 @@ class Graph:
                     rest.append(n)
             if not progress:
                 missing = sorted({i for n in rest for i in n.inputs if i not in available})
-                raise ModelError(
-                    f"graph has a cycle or dangling inputs: {', '.join(missing[:5])}"
-                )
+                raise ModelError(f"graph has a cycle or dangling inputs: {', '.join(missing[:5])}")
             pending = rest
         self.nodes = ordered
 

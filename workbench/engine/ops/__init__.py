@@ -3,7 +3,13 @@
 import importlib
 import pkgutil
 
-from workbench.engine.ops.registry import OpContext, check_supported, prepare, register, supported_ops
+from workbench.engine.ops.registry import (
+    OpContext,
+    check_supported,
+    prepare,
+    register,
+    supported_ops,
+)
 
 for _mod in pkgutil.iter_modules(__path__):
     if _mod.name != "registry":
