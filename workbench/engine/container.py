@@ -1,0 +1,872 @@
+"""The container: a zip archive (``.dlc``) holding a graph, its parameters, encodings and records.
+
+Layout, format version 1::
+
+    manifest.json       format name and version, producer, creation time (UTC), converter
+                        and quantizer (command, options, versions), the ``quantized`` flag,
+                        and an index of every other entry: name, size in bytes, sha256
+    graph.json          name, opset, inputs, outputs, nodes, tensors, and ``params``:
+                        the parameter name -> entry table with each dtype and shape
+    params/<n>.npy      one .npy buffer per parameter, stored uncompressed
+    attrs/<n>.npy       tensor-valued node attributes, referenced from graph.json as
+                        ``{"__ndarray__": "attrs/<n>.npy"}``
+    encodings.json      optional: ``{"encodings": {...}, "param_encodings": {...}}``, opaque here
+    records/<name>      optional opaque records; ``<name>`` ends in ``.bin`` or ``.json``
+
+Parameters are stored, not deflated: random-looking float weights barely compress, and
+stored buffers keep file sizes honest (an 8-bit container is about a quarter of its float
+one) and leave the door open to memory-mapping.
+
+Reading never trusts the file. Entry names are checked before anything is extracted (no
+absolute paths, ``..``, backslashes, duplicates, symlinks or names outside the layout);
+every entry's size and sha256 must match the manifest index; sizes are bounded before and
+during decompression; .npy buffers are parsed with ``allow_pickle=False`` from memory and
+their dtype and shape checked against the graph. Every failure is a ``ContainerError``
+naming the file and, where there is one, the entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import stat
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import IO, Any
+
+import numpy as np
+
+from workbench import __version__
+from workbench.engine.graph import DTYPES, Graph, Node, TensorInfo
+from workbench.errors import ContainerError, ModelError, NotFound
+
+FORMAT_NAME = "workbench-dlc"
+FORMAT_VERSION = 1
+
+MANIFEST = "manifest.json"
+GRAPH = "graph.json"
+ENCODINGS = "encodings.json"
+
+# Parameter dtypes a container may hold. Floating parameters are always float32 (float16 or
+# float64 sources are converted on import); integer and bool parameters carry quantized
+# weights (8/16-bit, int32 bias) as well as shapes, indices and masks in any container.
+PARAM_DTYPES = frozenset(DTYPES - {"float16", "float64"})
+# Tensor attributes keep whatever IR dtype they were imported with.
+ATTR_DTYPES = DTYPES
+
+# Bounds that make a hostile archive fail fast instead of exhausting memory.
+MAX_TOTAL_BYTES = 8 << 30  # sum of declared uncompressed sizes
+MAX_JSON_BYTES = 256 << 20  # any single JSON entry
+MAX_ENTRIES = 1_000_000
+
+_CHUNK = 1 << 20
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_RECORD_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}\.(?:bin|json)")
+_ENTRY_RE = re.compile(
+    r"manifest\.json|graph\.json|encodings\.json|params/\d{1,9}\.npy|attrs/\d{1,9}\.npy"
+    r"|records/[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}\.(?:bin|json)"
+)
+_NDARRAY_KEY = "__ndarray__"
+# Entries seen in the vendor's (SNPE / QNN) DLC archives.
+_VENDOR_ENTRIES = frozenset(
+    {"model", "model.params", "model.record", "dlc.metadata", "dlc.buildinfo"}
+)
+# Manifest keys the writer owns: whatever the caller passes is replaced.
+_WRITER_KEYS = ("format", "format_version", "created", "producer", "entries")
+
+
+@dataclass(frozen=True)
+class Container:
+    """A model as stored in a ``.dlc``: manifest, graph with parameters, encodings, records.
+
+    ``encodings`` (per activation tensor) and ``param_encodings`` (per parameter) are
+    JSON-able values whose meaning the quantizer defines. ``records`` are opaque named
+    blobs (HTA subnets). A container read with ``load_params=False`` has an empty
+    ``graph.params``; ``unloaded_params`` then describes what the file holds.
+    """
+
+    manifest: dict[str, Any]
+    graph: Graph
+    encodings: dict[str, Any] = field(default_factory=dict)
+    param_encodings: dict[str, Any] = field(default_factory=dict)
+    records: dict[str, bytes] = field(default_factory=dict)
+    unloaded_params: dict[str, TensorInfo] = field(default_factory=dict)
+    file_size: int | None = field(default=None, compare=False)
+
+    @property
+    def quantized(self) -> bool:
+        return bool(self.manifest.get("quantized", False))
+
+    @property
+    def params_loaded(self) -> bool:
+        return not self.unloaded_params
+
+    @property
+    def param_infos(self) -> dict[str, TensorInfo]:
+        """Name, shape and dtype of every parameter, loaded or not."""
+        infos = {
+            name: TensorInfo(name, tuple(a.shape), a.dtype.name)
+            for name, a in self.graph.params.items()
+        }
+        infos.update(self.unloaded_params)
+        return infos
+
+
+def make_manifest(
+    *,
+    converter: Mapping[str, Any] | None = None,
+    quantizer: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A manifest for a new container; converter and quantizer get this workbench's version.
+
+    ``converter`` is e.g. ``{"command": "workbench convert m.onnx -o m.dlc", "source":
+    "m.onnx", "source_sha256": ...}``; ``quantizer`` is ``{"command": ..., "options": {...}}``
+    and marks the container quantized.
+    """
+    manifest: dict[str, Any] = dict(extra)
+    manifest["converter"] = None if converter is None else {"version": __version__, **converter}
+    manifest["quantizer"] = None if quantizer is None else {"version": __version__, **quantizer}
+    manifest["quantized"] = quantizer is not None
+    return manifest
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 hex digest of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------
+# writing
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    payload: bytes | np.ndarray  # JSON / record bytes, or an array written as .npy
+
+
+def write_container(path: str | os.PathLike[str], container: Container) -> int:
+    """Write ``container`` to ``path`` atomically; returns the number of bytes written.
+
+    The archive is written to a temporary file beside the target, fsynced, then renamed
+    over it: on any failure the temporary file is removed and the target is untouched.
+    """
+    if not container.params_loaded:
+        raise ContainerError(
+            "cannot write a container whose parameters were not loaded (read it with load_params=True)"
+        )
+    target = os.path.abspath(os.fspath(path))
+    entries = _plan_entries(container)
+    created = datetime.now(timezone.utc)
+    manifest = _manifest_skeleton(container.manifest, created)
+
+    directory, base = os.path.split(target)
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        mode = 0o644
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise ContainerError(f"cannot write container {path}: {e.strerror or e}") from e
+    try:
+        with os.fdopen(fd, "w+b") as f:
+            with zipfile.ZipFile(f, "w", allowZip64=True) as zf:
+                index = [_write_entry(zf, e, created) for e in entries]
+                manifest["entries"] = index
+                data = (json.dumps(manifest, indent=2) + "\n").encode()
+                _write_bytes(zf, MANIFEST, data, created, zipfile.ZIP_DEFLATED)
+            f.flush()
+            if hasattr(os, "fchmod"):  # mkstemp creates 0600; a container is a shareable file
+                os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+            size = f.tell()
+        os.replace(tmp, target)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise ContainerError(f"cannot write container {path}: {e.strerror or e}") from e
+        raise
+    _fsync_directory(directory)
+    return size
+
+
+def _manifest_skeleton(given: Mapping[str, Any], created: datetime) -> dict[str, Any]:
+    if not isinstance(given, Mapping):
+        raise ContainerError("container manifest must be a dict")
+    manifest: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "created": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "producer": {"name": "workbench", "version": __version__},
+    }
+    for key, value in given.items():
+        if key not in _WRITER_KEYS:
+            manifest[key] = value
+    manifest.setdefault("converter", None)
+    manifest.setdefault("quantizer", None)
+    manifest.setdefault("quantized", manifest["quantizer"] is not None)
+    _check_manifest_fields(manifest, "the manifest")
+    try:
+        json.dumps(manifest)
+    except (TypeError, ValueError) as e:
+        raise ContainerError(f"container manifest is not JSON-serializable: {e}") from e
+    return manifest
+
+
+def _plan_entries(container: Container) -> list[_Entry]:
+    """Validate the container and lay out every entry except the manifest."""
+    graph = container.graph
+    try:
+        graph.validate()
+    except ModelError as e:
+        raise ContainerError(f"cannot write an inconsistent graph: {e}") from e
+
+    attr_arrays: list[np.ndarray] = []
+
+    def encode_attr(value: Any, where: str) -> Any:
+        if isinstance(value, np.ndarray):
+            if value.dtype.name not in ATTR_DTYPES:
+                raise ContainerError(
+                    f"{where}: tensor attribute dtype {value.dtype} is not supported"
+                )
+            attr_arrays.append(value)
+            return {_NDARRAY_KEY: f"attrs/{len(attr_arrays) - 1}.npy"}
+        if isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, np.generic) and value.dtype.name in ATTR_DTYPES:
+            return value.item()
+        if isinstance(value, (list, tuple)):
+            return [encode_attr(v, where) for v in value]
+        raise ContainerError(
+            f"{where}: attribute value of type {type(value).__name__} cannot be stored"
+        )
+
+    nodes = []
+    for n in graph.nodes:
+        attrs = {}
+        for key, value in n.attrs.items():
+            if not isinstance(key, str):
+                raise ContainerError(f"node {n.name!r}: attribute names must be strings")
+            attrs[key] = encode_attr(value, f"node {n.name!r} attribute {key!r}")
+        nodes.append(
+            {
+                "name": n.name,
+                "op_type": n.op_type,
+                "domain": n.domain,
+                "inputs": list(n.inputs),
+                "outputs": list(n.outputs),
+                "attrs": attrs,
+            }
+        )
+
+    for key, info in graph.tensors.items():
+        if key != info.name:
+            raise ContainerError(f"graph.tensors key {key!r} holds the info of {info.name!r}")
+    for info in [*graph.inputs, *graph.outputs, *graph.tensors.values()]:
+        if info.dtype not in DTYPES:
+            raise ContainerError(f"tensor {info.name!r} has unsupported dtype {info.dtype!r}")
+
+    params = []
+    param_arrays: list[np.ndarray] = []
+    for i, (name, array) in enumerate(graph.params.items()):
+        array = np.asarray(array)
+        if array.dtype.name not in PARAM_DTYPES:
+            raise ContainerError(
+                f"parameter {name!r} has dtype {array.dtype}; a container stores "
+                f"{', '.join(sorted(PARAM_DTYPES))}"
+            )
+        declared = graph.tensors.get(name)
+        if declared is not None and declared.shape != array.shape:
+            raise ContainerError(
+                f"parameter {name!r} has shape {array.shape} but the graph declares {declared.shape}"
+            )
+        params.append(
+            {
+                "name": name,
+                "entry": f"params/{i}.npy",
+                "dtype": array.dtype.name,
+                "shape": list(array.shape),
+            }
+        )
+        param_arrays.append(array)
+
+    doc = {
+        "name": graph.name,
+        "opset": graph.opset,
+        "inputs": [t.to_dict() for t in graph.inputs],
+        "outputs": [t.to_dict() for t in graph.outputs],
+        "nodes": nodes,
+        "tensors": [t.to_dict() for t in graph.tensors.values()],
+        "params": params,
+    }
+    entries = [_Entry(GRAPH, _json_bytes(doc, "graph"))]
+    entries += [_Entry(p["entry"], a) for p, a in zip(params, param_arrays, strict=True)]
+    entries += [_Entry(f"attrs/{i}.npy", a) for i, a in enumerate(attr_arrays)]
+
+    for what, value in (
+        ("encodings", container.encodings),
+        ("param_encodings", container.param_encodings),
+    ):
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise ContainerError(f"container {what} must be a dict keyed by tensor name")
+    if container.encodings or container.param_encodings:
+        body = {
+            "encodings": dict(container.encodings),
+            "param_encodings": dict(container.param_encodings),
+        }
+        entries.append(_Entry(ENCODINGS, _json_bytes(body, "encodings")))
+
+    for name, data in container.records.items():
+        if not isinstance(name, str) or not _RECORD_NAME_RE.fullmatch(name) or ".." in name:
+            raise ContainerError(
+                f"record name {name!r} must be a plain file name ending in .bin or .json "
+                "(letters, digits, '_', '-', '.')"
+            )
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ContainerError(f"record {name!r} must be bytes")
+        entries.append(_Entry(f"records/{name}", bytes(data)))
+    return entries
+
+
+def _json_bytes(value: Any, what: str) -> bytes:
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    except (TypeError, ValueError) as e:
+        raise ContainerError(f"the container's {what} is not JSON-serializable: {e}") from e
+
+
+class _HashingWriter:
+    """A write-only file object that hashes and counts what passes through."""
+
+    def __init__(self, sink: IO[bytes]):
+        self._sink = sink
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.sha256.update(view)
+        self.size += view.nbytes
+        self._sink.write(view)
+        return view.nbytes
+
+
+def _zip_info(name: str, created: datetime, compress_type: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=created.timetuple()[:6])
+    info.compress_type = compress_type
+    info.external_attr = (stat.S_IFREG | 0o644) << 16
+    return info
+
+
+def _write_bytes(
+    zf: zipfile.ZipFile, name: str, data: bytes, created: datetime, compress_type: int
+) -> dict[str, Any]:
+    zf.writestr(_zip_info(name, created, compress_type), data)
+    return {"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _write_entry(zf: zipfile.ZipFile, entry: _Entry, created: datetime) -> dict[str, Any]:
+    if isinstance(entry.payload, bytes):
+        method = zipfile.ZIP_DEFLATED if entry.name.endswith(".json") else zipfile.ZIP_STORED
+        return _write_bytes(zf, entry.name, entry.payload, created, method)
+    array = (
+        entry.payload if entry.payload.flags.c_contiguous else np.array(entry.payload, order="C")
+    )
+    info = _zip_info(entry.name, created, zipfile.ZIP_STORED)
+    with zf.open(info, "w", force_zip64=array.nbytes > (1 << 30)) as sink:
+        writer = _HashingWriter(sink)
+        np.lib.format.write_array(writer, array, allow_pickle=False)
+    return {"name": entry.name, "size": writer.size, "sha256": writer.sha256.hexdigest()}
+
+
+def _fsync_directory(directory: str) -> None:
+    # Makes the rename durable; not possible on every platform, and never worth failing for.
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------
+# reading
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of a container, after checking the archive's structure; reads no other entry."""
+    with _Archive(path) as archive:
+        return archive.manifest
+
+
+def read_container(path: str | os.PathLike[str], *, load_params: bool = True) -> Container:
+    """Read and check a container. With ``load_params=False`` parameters are left on disk."""
+    with _Archive(path) as archive:
+        doc = archive.read_json(GRAPH)
+        graph, param_entries = _decode_graph(doc, archive)
+        unloaded: dict[str, TensorInfo] = {}
+        for name, entry, info in param_entries:
+            if load_params:
+                graph.params[name] = _load_npy(
+                    archive.read(entry), archive.describe(entry), info, PARAM_DTYPES
+                )
+            else:
+                unloaded[name] = info
+        _check_graph(graph, unloaded, archive)
+
+        encodings: dict[str, Any] = {}
+        param_encodings: dict[str, Any] = {}
+        if ENCODINGS in archive.index:
+            body = archive.read_json(ENCODINGS)
+            encodings = _expect_dict(
+                body.get("encodings", {}), archive.describe(ENCODINGS), "encodings"
+            )
+            param_encodings = _expect_dict(
+                body.get("param_encodings", {}), archive.describe(ENCODINGS), "param_encodings"
+            )
+        records = {
+            name.removeprefix("records/"): archive.read(name)
+            for name in archive.index
+            if name.startswith("records/")
+        }
+        return Container(
+            manifest=archive.manifest,
+            graph=graph,
+            encodings=encodings,
+            param_encodings=param_encodings,
+            records=records,
+            unloaded_params=unloaded,
+            file_size=archive.file_size,
+        )
+
+
+class _Archive:
+    """An open container archive whose names, manifest and index have been checked."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+        self._file = _open_file(self.path)
+        try:
+            self.file_size = os.fstat(self._file.fileno()).st_size
+            self._zip = _open_zip(self._file, self.path)
+            self._infos = self._check_names()
+            self.manifest = self._read_manifest()
+            self.index = self._check_index()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> _Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if getattr(self, "_zip", None) is not None:
+            self._zip.close()
+        self._file.close()
+
+    def describe(self, entry: str) -> str:
+        return f"{self.path}: entry {entry!r}"
+
+    def fail(self, message: str) -> ContainerError:
+        return ContainerError(f"{self.path}: {message}")
+
+    # -- structure -------------------------------------------------------------------------
+
+    def _check_names(self) -> dict[str, zipfile.ZipInfo]:
+        infos = self._zip.infolist()
+        if len(infos) > MAX_ENTRIES:
+            raise self.fail(f"archive has {len(infos)} entries (more than {MAX_ENTRIES})")
+        names = {i.filename for i in infos}
+        if MANIFEST not in names and (
+            names & _VENDOR_ENTRIES or any(n.startswith(("model.", "dlc.")) for n in names)
+        ):
+            raise self.fail(_vendor_message())
+        by_name: dict[str, zipfile.ZipInfo] = {}
+        total = 0
+        for info in infos:
+            name = info.filename
+            problem = _unsafe_name_reason(info)
+            if problem:
+                raise self.fail(f"refusing entry {info.orig_filename!r}: {problem}")
+            if name in by_name:
+                raise self.fail(f"refusing archive: duplicate entry {name!r}")
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise self.fail(f"refusing entry {name!r}: it is a symbolic link")
+            if info.flag_bits & 0x1:
+                raise self.fail(f"refusing entry {name!r}: it is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise self.fail(
+                    f"refusing entry {name!r}: unsupported compression method {info.compress_type}"
+                )
+            if not _ENTRY_RE.fullmatch(name):
+                raise self.fail(f"refusing archive: unexpected entry {name!r}")
+            total += info.file_size
+            by_name[name] = info
+        if total > MAX_TOTAL_BYTES:
+            raise self.fail(
+                f"refusing archive: entries declare {total} bytes uncompressed (limit {MAX_TOTAL_BYTES})"
+            )
+        if MANIFEST not in by_name:
+            raise self.fail(f"not a workbench container: it has no {MANIFEST}")
+        return by_name
+
+    def _read_manifest(self) -> dict[str, Any]:
+        info = self._infos[MANIFEST]
+        if info.file_size > MAX_JSON_BYTES:
+            raise self.fail(f"{MANIFEST} declares {info.file_size} bytes (limit {MAX_JSON_BYTES})")
+        manifest = _parse_json(self._read_raw(info, info.file_size), self.describe(MANIFEST))
+        if not isinstance(manifest, dict):
+            raise self.fail(f"{MANIFEST} is not a JSON object")
+        if manifest.get("format") != FORMAT_NAME:
+            raise self.fail(
+                f"not a workbench container (manifest format is {manifest.get('format')!r})"
+            )
+        version = manifest.get("format_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise self.fail(f"{MANIFEST} has an invalid format_version {version!r}")
+        if version > FORMAT_VERSION:
+            raise self.fail(
+                f"written by a newer workbench (container format version {version}; this "
+                f"workbench {__version__} reads up to version {FORMAT_VERSION}): upgrade workbench"
+            )
+        _check_manifest_fields(manifest, f"{self.path}: {MANIFEST}")
+        return manifest
+
+    def _check_index(self) -> dict[str, tuple[int, str]]:
+        entries = self.manifest.get("entries")
+        if not isinstance(entries, list):
+            raise self.fail(f"{MANIFEST} has no entry index")
+        index: dict[str, tuple[int, str]] = {}
+        for item in entries:
+            if not isinstance(item, dict):
+                raise self.fail(f"{MANIFEST}: malformed entry index item {item!r}")
+            name, size, digest = item.get("name"), item.get("size"), item.get("sha256")
+            if (
+                not isinstance(name, str)
+                or not isinstance(size, int)
+                or isinstance(size, bool)
+                or size < 0
+                or not isinstance(digest, str)
+                or not _SHA256_RE.fullmatch(digest)
+            ):
+                raise self.fail(f"{MANIFEST}: malformed entry index item {item!r}")
+            if name == MANIFEST or not _ENTRY_RE.fullmatch(name) or name in index:
+                raise self.fail(f"{MANIFEST}: bad or repeated entry {name!r} in the index")
+            index[name] = (size, digest)
+        present = set(self._infos) - {MANIFEST}
+        missing = sorted(set(index) - present)
+        if missing:
+            raise self.fail(
+                f"entry {missing[0]!r} is listed in the manifest but missing (truncated?)"
+            )
+        extra = sorted(present - set(index))
+        if extra:
+            raise self.fail(f"refusing archive: entry {extra[0]!r} is not listed in the manifest")
+        for name, (size, _) in index.items():
+            declared = self._infos[name].file_size
+            if declared != size:
+                raise self.fail(
+                    f"entry {name!r} declares {declared} bytes but the manifest says {size}"
+                )
+        if GRAPH not in index:
+            raise self.fail(f"container has no {GRAPH}")
+        return index
+
+    # -- data ------------------------------------------------------------------------------
+
+    def _read_raw(self, info: zipfile.ZipInfo, limit: int) -> bytes:
+        where = self.describe(info.filename)
+        try:
+            with self._zip.open(info) as f:
+                data = f.read(limit + 1)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+            raise ContainerError(f"{where} is corrupt: {e}") from e
+        if len(data) != info.file_size or len(data) > limit:
+            raise ContainerError(f"{where} has {len(data)} bytes, expected {info.file_size}")
+        return data
+
+    def read(self, name: str) -> bytes:
+        """An entry's bytes, checked against the manifest's size and sha256."""
+        size, digest = self.index[name]
+        data = self._read_raw(self._infos[name], size)
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise ContainerError(
+                f"{self.describe(name)} is corrupt: sha256 does not match the manifest"
+            )
+        return data
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        size, _ = self.index[name]
+        if size > MAX_JSON_BYTES:
+            raise ContainerError(f"{self.describe(name)} is {size} bytes (limit {MAX_JSON_BYTES})")
+        value = _parse_json(self.read(name), self.describe(name))
+        if not isinstance(value, dict):
+            raise ContainerError(f"{self.describe(name)} is not a JSON object")
+        return value
+
+
+def _vendor_message() -> str:
+    return (
+        "is a vendor (SNPE) DLC, not a workbench container; "
+        "convert the original model with `workbench convert`"
+    )
+
+
+def _open_file(path: str) -> IO[bytes]:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError as e:
+        raise NotFound(f"container not found: {path}") from e
+    except IsADirectoryError as e:
+        raise ContainerError(f"{path} is a directory, not a container") from e
+    except OSError as e:
+        raise ContainerError(f"cannot read container {path}: {e.strerror or e}") from e
+
+
+def _open_zip(f: IO[bytes], path: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(f, "r")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
+        f.seek(0)
+        head = f.read(4)
+        if not head:
+            raise ContainerError(f"{path} is empty, not a container") from e
+        if head in (b"PK\x03\x04", b"PK\x05\x06"):
+            raise ContainerError(f"{path} is a truncated or corrupt zip archive") from e
+        hint = ""
+        if path.lower().endswith(".dlc"):
+            # Early vendor DLCs are not zip archives; we cannot tell them from garbage.
+            hint = "; if it is a vendor (SNPE) DLC, convert the original model with `workbench convert`"
+        raise ContainerError(
+            f"{path} is not a workbench container (not a zip archive){hint}"
+        ) from e
+
+
+def _unsafe_name_reason(info: zipfile.ZipInfo) -> str | None:
+    raw, name = info.orig_filename, info.filename
+    if not raw or "\x00" in raw:
+        return "empty name or NUL byte in the name"
+    if "\\" in raw or "\\" in name:
+        return "backslash in the name"
+    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
+        return "absolute path"
+    parts = name.split("/")
+    if ".." in parts:
+        return "path escapes the archive ('..')"
+    if any(p in ("", ".") for p in parts):
+        return "directory entry or empty path component"
+    return None
+
+
+def _parse_json(data: bytes, where: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ContainerError(f"{where} is not valid JSON: {e}") from e
+
+
+def _check_manifest_fields(manifest: Mapping[str, Any], where: str) -> None:
+    if not isinstance(manifest.get("quantized"), bool):
+        raise ContainerError(f"{where}: 'quantized' must be true or false")
+    for key in ("converter", "quantizer"):
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            raise ContainerError(f"{where}: {key!r} must be an object or null")
+
+
+def _expect_dict(value: Any, where: str, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ContainerError(f"{where}: {what!r} must be a JSON object")
+    return value
+
+
+# -- graph.json -------------------------------------------------------------------------------
+
+
+def _field(d: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    value = d.get(key) if isinstance(d, Mapping) else None
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise ContainerError(f"{where}: missing or malformed {key!r}")
+    return value
+
+
+def _tensor_info(d: Any, where: str) -> TensorInfo:
+    name = _field(d, "name", str, where)
+    shape = _field(d, "shape", list, where)
+    dtype = _field(d, "dtype", str, where)
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in shape):
+        raise ContainerError(f"{where}: tensor {name!r} has a malformed shape {shape!r}")
+    if dtype not in DTYPES:
+        raise ContainerError(f"{where}: tensor {name!r} has unsupported dtype {dtype!r}")
+    return TensorInfo(name, tuple(shape), dtype)
+
+
+def _str_list(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ContainerError(f"{where}: expected a list of tensor names")
+    return tuple(value)
+
+
+def _decode_graph(
+    doc: Mapping[str, Any], archive: _Archive
+) -> tuple[Graph, list[tuple[str, str, TensorInfo]]]:
+    where = archive.describe(GRAPH)
+    referenced: set[str] = set()
+
+    def decode_attr(value: Any, node: str) -> Any:
+        if isinstance(value, dict):
+            entry = value.get(_NDARRAY_KEY)
+            if (
+                set(value) != {_NDARRAY_KEY}
+                or not isinstance(entry, str)
+                or not entry.startswith("attrs/")
+            ):
+                raise ContainerError(f"{where}: node {node!r} has a malformed attribute {value!r}")
+            if entry not in archive.index or entry in referenced:
+                raise ContainerError(
+                    f"{where}: node {node!r} references missing or reused {entry!r}"
+                )
+            referenced.add(entry)
+            return _load_npy(archive.read(entry), archive.describe(entry), None, ATTR_DTYPES)
+        if isinstance(value, list):
+            return [decode_attr(v, node) for v in value]
+        if isinstance(value, (bool, int, float, str)):
+            return value
+        raise ContainerError(f"{where}: node {node!r} has a malformed attribute {value!r}")
+
+    nodes = []
+    for raw in _field(doc, "nodes", list, where):
+        name = _field(raw, "name", str, where)
+        attrs = _field(raw, "attrs", dict, f"{where}: node {name!r}")
+        nodes.append(
+            Node(
+                name=name,
+                op_type=_field(raw, "op_type", str, f"{where}: node {name!r}"),
+                inputs=_str_list(raw.get("inputs"), f"{where}: node {name!r} inputs"),
+                outputs=_str_list(raw.get("outputs"), f"{where}: node {name!r} outputs"),
+                attrs={k: decode_attr(v, name) for k, v in attrs.items()},
+                domain=_field(raw, "domain", str, f"{where}: node {name!r}"),
+            )
+        )
+
+    tensors: dict[str, TensorInfo] = {}
+    for raw in _field(doc, "tensors", list, where):
+        info = _tensor_info(raw, where)
+        if info.name in tensors:
+            raise ContainerError(f"{where}: tensor {info.name!r} is declared twice")
+        tensors[info.name] = info
+
+    params: list[tuple[str, str, TensorInfo]] = []
+    seen: set[str] = set()
+    for raw in _field(doc, "params", list, where):
+        info = _tensor_info(raw, where)
+        entry = _field(raw, "entry", str, where)
+        if info.dtype not in PARAM_DTYPES:
+            raise ContainerError(
+                f"{where}: parameter {info.name!r} has disallowed dtype {info.dtype!r}"
+            )
+        if any(d < 0 for d in info.shape):
+            raise ContainerError(f"{where}: parameter {info.name!r} has a negative dimension")
+        if not entry.startswith("params/") or entry not in archive.index or entry in referenced:
+            raise ContainerError(
+                f"{where}: parameter {info.name!r} references missing or reused {entry!r}"
+            )
+        if info.name in seen:
+            raise ContainerError(f"{where}: parameter {info.name!r} is declared twice")
+        declared = tensors.get(info.name)
+        if declared is not None and declared.shape != info.shape:
+            raise ContainerError(
+                f"{where}: parameter {info.name!r} has shape {info.shape} but the graph declares {declared.shape}"
+            )
+        referenced.add(entry)
+        seen.add(info.name)
+        params.append((info.name, entry, info))
+
+    unreferenced = sorted(
+        n for n in archive.index if n.startswith(("params/", "attrs/")) and n not in referenced
+    )
+    if unreferenced:
+        raise archive.fail(
+            f"refusing archive: entry {unreferenced[0]!r} is not referenced by {GRAPH}"
+        )
+
+    graph = Graph(
+        name=_field(doc, "name", str, where),
+        inputs=[_tensor_info(t, where) for t in _field(doc, "inputs", list, where)],
+        outputs=[_tensor_info(t, where) for t in _field(doc, "outputs", list, where)],
+        nodes=nodes,
+        tensors=tensors,
+        opset=_field(doc, "opset", int, where),
+    )
+    return graph, params
+
+
+def _check_graph(graph: Graph, unloaded: Mapping[str, TensorInfo], archive: _Archive) -> None:
+    check = graph
+    if unloaded:
+        # validate() looks only at parameter names; stand-ins avoid reading the data.
+        check = graph.copy()
+        check.params = dict.fromkeys(unloaded, np.empty(0, np.float32))
+    try:
+        check.validate()
+    except ModelError as e:
+        raise archive.fail(f"the graph is inconsistent: {e}") from e
+
+
+# -- .npy -------------------------------------------------------------------------------------
+
+
+def _load_npy(
+    data: bytes, where: str, expect: TensorInfo | None, allowed: frozenset[str]
+) -> np.ndarray:
+    """Parse a .npy buffer from memory, checking its header before touching the data."""
+    buf = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(buf)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except (ValueError, SyntaxError, TypeError, EOFError) as e:
+        raise ContainerError(f"{where} is not a valid .npy buffer: {e}") from e
+    if dtype.hasobject or dtype.fields is not None or dtype.name not in allowed:
+        raise ContainerError(f"{where} has dtype {dtype}, which a container may not hold")
+    if expect is not None:
+        if dtype.name != expect.dtype or tuple(shape) != expect.shape:
+            raise ContainerError(
+                f"{where} holds {dtype.name}{list(shape)} but the graph declares "
+                f"{expect.dtype}{list(expect.shape)}"
+            )
+    count = math.prod(shape)  # exact: a hostile header cannot overflow it
+    if len(data) - buf.tell() != count * dtype.itemsize:
+        raise ContainerError(
+            f"{where} has {len(data) - buf.tell()} data bytes, expected {count * dtype.itemsize}"
+        )
+    buf.seek(0)
+    try:
+        array = np.load(buf, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ContainerError(f"{where} is not a valid .npy buffer: {e}") from e
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    return array
