@@ -1,0 +1,466 @@
+"""Encodings: the TF / AIMET fixed-point arithmetic, small enough to check by hand.
+
+The rules (SPEC §3)::
+
+    levels = 2**bitwidth - 1
+    delta  = (max - min) / levels               the scale
+    offset = round(min / delta)                 an integer, <= 0
+    q      = clamp(round(x / delta) - offset, 0, levels)
+    x_hat  = (q + offset) * delta
+
+``round`` is round-half-away-from-zero everywhere (``round_half_away``), never
+numpy's half-to-even.
+
+Conventions decided here:
+
+* **Minimum range.** A tf range is first extended to include 0, then made at
+  least ``MIN_RANGE`` (0.01) wide by raising ``max`` (AIMET's
+  ``max = max(max, min + 0.01)``): all-zero data gives ``[0, 0.01]``.
+  A symmetric range is made at least 0.01 wide too: ``absmax >= 0.005``.
+* **Zero is exact.** ``offset`` is an integer, so ``min' = offset * delta`` and
+  ``max' = min' + levels * delta`` put 0 on the grid (q = -offset).
+* **Symmetric storage.** Symmetric encodings use ``delta = absmax / (2**(bw-1) - 1)``
+  and ``offset = -2**(bw-1)`` (8-bit: ``/127`` and ``-128``). Integers are stored
+  unsigned like every other encoding (q in [0, 255], zero at 128); ``to_signed``
+  gives the equivalent two's-complement view ``q - 128`` (int8) whose offset is 0.
+* **32-bit bias** is the one signed storage: int32, offset 0,
+  ``delta = in_delta * w_delta``.
+* **Precision.** quantize / dequantize / fake_quantize compute in float32 with
+  ``float32(delta)`` (whole activation tensors run through them); 32-bit bias in
+  float64 because its integers need more than float32's 24 bits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import BadInput
+
+MIN_RANGE = 0.01
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+
+def round_half_away(v: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Round to the nearest integer, halves away from zero (2.5 -> 3, -2.5 -> -3).
+
+    Exact for every float: ``v - trunc(v)`` and its double are exact, and their
+    truncation is -1, 0 or +1 (``floor(x + 0.5)`` would turn 0.49999997 into 1).
+    """
+    v = np.asarray(v)
+    if v.ndim == 0:  # numpy ufuncs hand back scalars, not arrays, for 0-d input
+        return round_half_away(v.reshape(1))[0]
+    t = np.trunc(v)
+    frac = np.subtract(v, t)
+    frac += frac
+    np.trunc(frac, out=frac)
+    return np.add(t, frac, out=out)
+
+
+def _label(name: str | None) -> str:
+    return f"tensor '{name}'" if name else "tensor"
+
+
+def check_bitwidth(bitwidth: int) -> int:
+    if isinstance(bitwidth, bool) or int(bitwidth) != bitwidth or not 2 <= bitwidth <= 16:
+        raise BadInput(f"bitwidth must be an integer from 2 to 16 (4, 8 or 16), got {bitwidth!r}")
+    return int(bitwidth)
+
+
+def _storage_dtype(bitwidth: int) -> type[np.integer]:
+    if bitwidth == 32:
+        return np.int32
+    return np.uint8 if bitwidth <= 8 else np.uint16
+
+
+def _storage_bounds(bitwidth: int) -> tuple[int, int]:
+    if bitwidth == 32:
+        return INT32_MIN, INT32_MAX
+    return 0, 2**bitwidth - 1
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """One tensor's fixed-point format: ``x_hat = (q + offset) * delta``."""
+
+    min: float
+    max: float
+    delta: float
+    offset: int
+    bitwidth: int = 8
+    symmetric: bool = False
+
+    def __post_init__(self) -> None:
+        # Plain Python numbers only, so the value is hashable and JSON-able.
+        object.__setattr__(self, "min", float(self.min))
+        object.__setattr__(self, "max", float(self.max))
+        object.__setattr__(self, "delta", float(self.delta))
+        object.__setattr__(self, "offset", int(self.offset))
+        object.__setattr__(self, "bitwidth", int(self.bitwidth))
+        object.__setattr__(self, "symmetric", bool(self.symmetric))
+
+    @property
+    def scale(self) -> float:
+        return self.delta
+
+    @property
+    def zero_point(self) -> int:
+        """The ONNX QuantizeLinear zero point of the stored integers (``-offset``)."""
+        return -self.offset
+
+    @property
+    def levels(self) -> int:
+        return 2**self.bitwidth - 1
+
+    @property
+    def qmin(self) -> int:
+        return _storage_bounds(self.bitwidth)[0]
+
+    @property
+    def qmax(self) -> int:
+        return _storage_bounds(self.bitwidth)[1]
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The storage dtype of quantized values (uint8 also holds 4-bit values)."""
+        return np.dtype(_storage_dtype(self.bitwidth))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "min": self.min,
+            "max": self.max,
+            "delta": self.delta,
+            "offset": self.offset,
+            "bitwidth": self.bitwidth,
+            "symmetric": self.symmetric,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Encoding:
+        try:
+            return cls(
+                min=data["min"],
+                max=data["max"],
+                delta=data["delta"],
+                offset=data["offset"],
+                bitwidth=data.get("bitwidth", 8),
+                symmetric=data.get("symmetric", False),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadInput(f"malformed encoding {data!r}: {exc}") from None
+
+
+@dataclass(frozen=True, eq=False)
+class ChannelEncoding:
+    """Per-channel encodings along ``axis``: one (min, max, delta, offset) per channel."""
+
+    axis: int
+    min: np.ndarray
+    max: np.ndarray
+    delta: np.ndarray
+    offset: np.ndarray
+    bitwidth: int = 8
+    symmetric: bool = True
+
+    def __post_init__(self) -> None:
+        for field, dtype in (("min", np.float64), ("max", np.float64), ("delta", np.float64)):
+            object.__setattr__(self, field, _frozen(getattr(self, field), dtype))
+        object.__setattr__(self, "offset", _frozen(self.offset, np.int64))
+        object.__setattr__(self, "axis", int(self.axis))
+        object.__setattr__(self, "bitwidth", int(self.bitwidth))
+        object.__setattr__(self, "symmetric", bool(self.symmetric))
+        sizes = {a.shape for a in (self.min, self.max, self.delta, self.offset)}
+        if len(sizes) != 1 or len(next(iter(sizes))) != 1:
+            raise BadInput("per-channel encoding arrays must be 1-D and of one length")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ChannelEncoding):
+            return NotImplemented
+        return (self.axis, self.bitwidth, self.symmetric) == (
+            other.axis,
+            other.bitwidth,
+            other.symmetric,
+        ) and all(
+            np.array_equal(getattr(self, f), getattr(other, f))
+            for f in ("min", "max", "delta", "offset")
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # holds arrays
+
+    def __len__(self) -> int:
+        return int(self.delta.shape[0])
+
+    @property
+    def scale(self) -> np.ndarray:
+        return self.delta
+
+    @property
+    def zero_point(self) -> np.ndarray:
+        return -self.offset
+
+    @property
+    def levels(self) -> int:
+        return 2**self.bitwidth - 1
+
+    @property
+    def qmin(self) -> int:
+        return _storage_bounds(self.bitwidth)[0]
+
+    @property
+    def qmax(self) -> int:
+        return _storage_bounds(self.bitwidth)[1]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(_storage_dtype(self.bitwidth))
+
+    def channel(self, i: int) -> Encoding:
+        """The encoding of channel ``i`` alone."""
+        return Encoding(
+            self.min[i], self.max[i], self.delta[i], self.offset[i], self.bitwidth, self.symmetric
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "axis": self.axis,
+            "min": self.min.tolist(),
+            "max": self.max.tolist(),
+            "delta": self.delta.tolist(),
+            "offset": self.offset.tolist(),
+            "bitwidth": self.bitwidth,
+            "symmetric": self.symmetric,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChannelEncoding:
+        try:
+            return cls(
+                axis=data["axis"],
+                min=np.asarray(data["min"], dtype=np.float64),
+                max=np.asarray(data["max"], dtype=np.float64),
+                delta=np.asarray(data["delta"], dtype=np.float64),
+                offset=np.asarray(data["offset"], dtype=np.int64),
+                bitwidth=data.get("bitwidth", 8),
+                symmetric=data.get("symmetric", True),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadInput(f"malformed per-channel encoding: {exc}") from None
+
+
+AnyEncoding = Encoding | ChannelEncoding
+
+
+def _frozen(values: Any, dtype: type) -> np.ndarray:
+    arr = np.array(values, dtype=dtype).reshape(-1)
+    arr.flags.writeable = False
+    return arr
+
+
+def encoding_from_dict(data: dict[str, Any]) -> AnyEncoding:
+    """Read either form back from ``to_dict()`` output."""
+    return ChannelEncoding.from_dict(data) if "axis" in data else Encoding.from_dict(data)
+
+
+# ---------------------------------------------------------------- the tf rule
+
+
+def tf_rule(
+    min_: np.ndarray, max_: np.ndarray, bitwidth: int = 8
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The tf rule on arrays of ranges: ``(min', max', delta, offset)``, vectorized.
+
+    Include 0; make the range at least ``MIN_RANGE`` by raising max; delta is
+    ``range / levels``; ``offset = round(min / delta)``; shift both ends onto the grid.
+    """
+    levels = 2**bitwidth - 1
+    lo = np.minimum(np.asarray(min_, dtype=np.float64), 0.0)
+    hi = np.maximum(np.asarray(max_, dtype=np.float64), 0.0)
+    hi = np.maximum(hi, lo + MIN_RANGE)
+    delta = (hi - lo) / levels
+    offset = np.clip(round_half_away(lo / delta), -levels, 0).astype(np.int64)
+    new_min = offset * delta
+    return new_min, (offset + levels) * delta, delta, offset
+
+
+def tf_encoding(min: float, max: float, bitwidth: int = 8, name: str | None = None) -> Encoding:
+    """The TF / AIMET asymmetric encoding of the observed range [min, max]."""
+    bitwidth = check_bitwidth(bitwidth)
+    if not (math.isfinite(min) and math.isfinite(max)):
+        raise BadInput(f"{_label(name)} has NaN or Inf values (range [{min}, {max}])")
+    if min > max:
+        raise BadInput(f"{_label(name)}: encoding range min {min} is above max {max}")
+    lo, hi, delta, offset = tf_rule(min, max, bitwidth)
+    return Encoding(lo, hi, delta, offset, bitwidth, symmetric=False)
+
+
+def tf_encoding_of(x: np.ndarray, bitwidth: int = 8, name: str | None = None) -> Encoding:
+    """The tf encoding of a whole tensor's min/max."""
+    x = np.asarray(x)
+    if x.size == 0:
+        raise BadInput(f"{_label(name)} is empty: no range to encode")
+    return tf_encoding(float(x.min()), float(x.max()), bitwidth, name)
+
+
+def symmetric_encoding(absmax: float, bitwidth: int = 8, name: str | None = None) -> Encoding:
+    """Symmetric: ``delta = absmax / (2**(bw-1) - 1)``, ``offset = -2**(bw-1)``."""
+    bitwidth = check_bitwidth(bitwidth)
+    if not math.isfinite(absmax):
+        raise BadInput(f"{_label(name)} has NaN or Inf values (absmax {absmax})")
+    half = 2 ** (bitwidth - 1)
+    delta = max(abs(absmax), MIN_RANGE / 2) / (half - 1)
+    return Encoding(-half * delta, (half - 1) * delta, delta, -half, bitwidth, symmetric=True)
+
+
+def per_channel_symmetric(
+    weights: np.ndarray, axis: int = 0, bitwidth: int = 8, name: str | None = None
+) -> ChannelEncoding:
+    """One symmetric encoding per slice along ``axis`` (the output channels of a weight)."""
+    bitwidth = check_bitwidth(bitwidth)
+    w = np.asarray(weights)
+    if w.ndim == 0 or not -w.ndim <= axis < w.ndim:
+        raise BadInput(f"{_label(name)}: no axis {axis} in a tensor of shape {w.shape}")
+    axis %= w.ndim
+    others = tuple(i for i in range(w.ndim) if i != axis)
+    if w.size == 0:
+        raise BadInput(f"{_label(name)} is empty: no range to encode")
+    absmax = np.maximum(np.max(w, axis=others), -np.min(w, axis=others)).astype(np.float64)
+    if not np.isfinite(absmax).all():
+        bad = int(np.flatnonzero(~np.isfinite(absmax))[0])
+        raise BadInput(f"{_label(name)} has NaN or Inf values (channel {bad})")
+    half = 2 ** (bitwidth - 1)
+    delta = np.maximum(absmax, MIN_RANGE / 2) / (half - 1)
+    return ChannelEncoding(
+        axis=axis,
+        min=-half * delta,
+        max=(half - 1) * delta,
+        delta=delta,
+        offset=np.full(delta.shape, -half, dtype=np.int64),
+        bitwidth=bitwidth,
+        symmetric=True,
+    )
+
+
+def bias_encoding_32bit(in_delta: float, w_delta: float | np.ndarray) -> AnyEncoding:
+    """32-bit bias: ``delta = in_delta * w_delta`` (per channel when w is), offset 0, int32."""
+    delta = np.float64(in_delta) * np.asarray(w_delta, dtype=np.float64)
+    if not (np.isfinite(delta).all() and (delta > 0).all()):
+        raise BadInput(f"32-bit bias needs positive finite scales, got {in_delta} x {w_delta}")
+    if delta.ndim == 0:
+        d = float(delta)
+        return Encoding(INT32_MIN * d, INT32_MAX * d, d, 0, 32, symmetric=True)
+    return ChannelEncoding(
+        axis=0,
+        min=INT32_MIN * delta,
+        max=INT32_MAX * delta,
+        delta=delta,
+        offset=np.zeros(delta.shape, dtype=np.int64),
+        bitwidth=32,
+        symmetric=True,
+    )
+
+
+def bias_encoding_8bit(bias: np.ndarray, name: str | None = None) -> Encoding:
+    """8-bit bias: its own tf encoding of its min/max."""
+    return tf_encoding_of(bias, 8, name)
+
+
+# ----------------------------------------------------------- the arithmetic
+
+
+def _params(
+    enc: AnyEncoding, x: np.ndarray, dtype: type
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """delta, offset and the clamp bounds in the ``round(x / delta)`` domain, broadcastable."""
+    if isinstance(enc, ChannelEncoding):
+        axis = enc.axis
+        if x.ndim <= axis or x.shape[axis] != len(enc):
+            raise BadInput(
+                f"per-channel encoding has {len(enc)} channels on axis {axis}, "
+                f"tensor shape is {x.shape}"
+            )
+        shape = [1] * x.ndim
+        shape[axis] = len(enc)
+        delta = enc.delta.astype(dtype).reshape(shape)
+        offset = enc.offset.astype(dtype).reshape(shape)
+    else:
+        delta = np.asarray(enc.delta, dtype=dtype)
+        offset = np.asarray(enc.offset, dtype=dtype)
+    lo = offset + dtype(enc.qmin)
+    hi = offset + dtype(enc.qmax)
+    return delta, offset, lo, hi
+
+
+def _work_dtype(enc: AnyEncoding) -> type:
+    return np.float64 if enc.bitwidth > 16 else np.float32
+
+
+def _rounded_levels(x: np.ndarray, enc: AnyEncoding) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``clamp(round(x / delta), offset + qmin, offset + qmax)`` as floats, plus delta, offset."""
+    dtype = _work_dtype(enc)
+    x = np.asarray(x, dtype=dtype)
+    delta, offset, lo, hi = _params(enc, x, dtype)
+    v = np.divide(x.reshape(-1) if x.ndim == 0 else x, delta)  # 0-d would give a scalar
+    round_half_away(v, out=v)
+    np.clip(v, lo, hi, out=v)
+    return v.reshape(x.shape), delta, offset
+
+
+def quantize(x: np.ndarray, enc: AnyEncoding) -> np.ndarray:
+    """``q = clamp(round(x / delta) - offset, qmin, qmax)`` in the encoding's storage dtype.
+
+    NaN has no level: check data first (observers do) or the result is unspecified.
+    """
+    v, _, offset = _rounded_levels(x, enc)
+    v -= offset
+    return v.astype(_storage_dtype(enc.bitwidth))
+
+
+def dequantize(q: np.ndarray, enc: AnyEncoding) -> np.ndarray:
+    """``x_hat = (q + offset) * delta`` as float32."""
+    dtype = _work_dtype(enc)
+    q = np.asarray(q)
+    delta, offset, _, _ = _params(enc, q, dtype)
+    v = q.astype(dtype).reshape(q.shape or (1,))
+    v += offset
+    v *= delta
+    return v.astype(np.float32, copy=False).reshape(q.shape)
+
+
+def fake_quantize(x: np.ndarray, enc: AnyEncoding) -> np.ndarray:
+    """``dequantize(quantize(x))`` in one float32 pass, bit-identical to the two steps."""
+    v, delta, _ = _rounded_levels(x, enc)
+    v *= delta
+    return v.astype(np.float32, copy=False)
+
+
+def to_signed(q: np.ndarray, enc: AnyEncoding) -> np.ndarray:
+    """The two's-complement view of stored integers: ``q - 2**(bw-1)`` (int8 for 8-bit).
+
+    With it the offset becomes ``offset + 2**(bw-1)``: 0 for a symmetric encoding,
+    so ``x_hat = s * delta``. 32-bit values are already signed and come back as is.
+    """
+    q = np.asarray(q)
+    if enc.bitwidth == 32:
+        return q.astype(np.int32, copy=False)
+    signed = np.int8 if enc.bitwidth <= 8 else np.int16
+    return (q.astype(np.int32) - 2 ** (enc.bitwidth - 1)).astype(signed)
+
+
+def from_signed(s: np.ndarray, enc: AnyEncoding) -> np.ndarray:
+    """Back from ``to_signed``: the stored unsigned integers."""
+    s = np.asarray(s)
+    if enc.bitwidth == 32:
+        return s.astype(np.int32, copy=False)
+    return (s.astype(np.int32) + 2 ** (enc.bitwidth - 1)).astype(_storage_dtype(enc.bitwidth))
+
+
+def check_finite(x: np.ndarray, name: str | None = None) -> None:
+    """BadInput if ``x`` holds NaN or Inf (calibration data, weights)."""
+    x = np.asarray(x)
+    if x.size and not np.isfinite(x).all():
+        n = int(x.size - np.count_nonzero(np.isfinite(x)))
+        raise BadInput(f"{_label(name)} has {n} NaN or Inf value(s)")
