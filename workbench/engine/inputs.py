@@ -147,7 +147,9 @@ def _load_npy(path: Path, info: TensorInfo, expected: str) -> np.ndarray:
             arr = arr.reshape(info.shape)
         else:
             raise InputListError(f"{path}: shape {list(arr.shape)}, expected {expected}")
-    return np.ascontiguousarray(arr, dtype=np.float32 if info.dtype == "float32" else None)
+    if info.dtype == "float32" and arr.dtype != np.float32:
+        arr = arr.astype(np.float32)
+    return arr if arr.flags.c_contiguous else arr.copy()
 
 
 def iter_feeds(

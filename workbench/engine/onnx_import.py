@@ -1,0 +1,566 @@
+"""Import an ONNX model into the workbench graph IR (the analogue of snpe-onnx-to-dlc).
+
+``import_onnx`` loads and checks the file (external data only from inside the
+model's folder), fixes symbolic input dimensions, runs ONNX shape inference,
+resolves attributes and parameters to plain Python / numpy, then runs the graph
+passes in ``workbench.engine.passes`` and refuses, all at once, any operator the
+engine does not implement. The result is a float (non-quantized) ``Graph``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import AttributeProto, GraphProto, ModelProto, TensorProto, helper, numpy_helper
+
+from workbench.engine import passes
+from workbench.engine.graph import DTYPES, Graph, Node, TensorInfo, rename_unique
+from workbench.engine.ops.registry import check_supported
+from workbench.errors import BadInput, ModelError, NotFound, UnsupportedOperators
+
+MIN_OPSET = 7
+_DEFAULT_DOMAINS = ("", "ai.onnx")
+# Python's protobuf refuses messages above 2 GiB; bigger models are checked by path.
+_PROTOBUF_LIMIT = 2**31 - 1
+# Initializers up to this many elements go into shape inference with their values
+# (shape tensors, Slice starts, Resize scales); bigger ones only as typed inputs.
+_INFERENCE_VALUE_LIMIT = 4096
+
+
+def import_onnx(path: str | Path, input_dims: Mapping[str, Sequence[int]] | None = None) -> Graph:
+    """Load ``path`` and return it as a float ``Graph`` ready for planning.
+
+    ``input_dims`` maps input names to full shapes (the CLI's ``--input-dim``); it
+    resolves symbolic dimensions and may override declared ones.
+    """
+    path = Path(path)
+    model = _load_model(path)
+    _check_model(model, path)
+    opset = _ai_onnx_opset(model, path)
+    if len(model.graph.sparse_initializer) > 0:
+        names = ", ".join(s.values.name for s in model.graph.sparse_initializer)
+        raise ModelError(f"{path}: sparse initializers are not supported ({names})")
+    if len(model.functions) > 0:
+        model = _inline_functions(model, path)
+    _fix_input_dims(model, input_dims or {})
+    tensors = _infer_tensor_infos(model)
+
+    graph, unsupported = _to_graph(model, path, opset, tensors)
+    graph = passes.run_all(graph)
+    _check_operators(graph, unsupported)
+    _refresh_tensor_infos(graph)
+    return graph
+
+
+# -- loading ----------------------------------------------------------------------
+
+
+def _load_model(path: Path) -> ModelProto:
+    if not path.exists():
+        raise NotFound(f"model file not found: {path}")
+    if not path.is_file():
+        raise ModelError(f"{path}: not a valid ONNX model: not a regular file")
+    if path.stat().st_size == 0:
+        raise ModelError(f"{path}: not a valid ONNX model: the file is empty")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError, RuntimeWarning, ... all mean the same
+        raise ModelError(f"{path}: not a valid ONNX model: {_first_line(exc)}") from exc
+    if not model.HasField("graph"):
+        raise ModelError(f"{path}: not a valid ONNX model: it has no graph")
+    _load_external_data(model, path)
+    return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _tensors_in_graph(g: GraphProto) -> Iterator[TensorProto]:
+    yield from g.initializer
+    for sparse in g.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    yield from _tensors_in_nodes(g.node)
+
+
+def _tensors_in_nodes(nodes: Sequence[onnx.NodeProto]) -> Iterator[TensorProto]:
+    for node in nodes:
+        for a in node.attribute:
+            if a.HasField("t"):
+                yield a.t
+            yield from a.tensors
+            if a.HasField("sparse_tensor"):
+                yield a.sparse_tensor.values
+                yield a.sparse_tensor.indices
+            if a.HasField("g"):
+                yield from _tensors_in_graph(a.g)
+            for sub in a.graphs:
+                yield from _tensors_in_graph(sub)
+
+
+def _all_tensors(model: ModelProto) -> Iterator[TensorProto]:
+    yield from _tensors_in_graph(model.graph)
+    for fn in model.functions:
+        yield from _tensors_in_nodes(fn.node)
+
+
+def _load_external_data(model: ModelProto, path: Path) -> None:
+    """Read every external tensor ourselves, after checking it stays in the model's folder."""
+    root = path.parent.resolve()
+    for tensor in _all_tensors(model):
+        if tensor.data_location == TensorProto.EXTERNAL:
+            _read_external_tensor(tensor, root, path)
+
+
+def _read_external_tensor(tensor: TensorProto, root: Path, path: Path) -> None:
+    info = {e.key: e.value for e in tensor.external_data}
+    location = info.get("location", "")
+    what = f"{path}: tensor {tensor.name or '<unnamed>'!r} has external data"
+    if not location:
+        raise ModelError(f"{what} without a location")
+    posix, windows = PurePosixPath(location), PureWindowsPath(location)
+    if posix.is_absolute() or windows.is_absolute() or windows.drive or location[0] in "/\\":
+        raise ModelError(f"{what} at an absolute location ({location}); refused")
+    if ".." in re.split(r"[\\/]", location):
+        raise ModelError(f"{what} outside the model's folder ({location}); refused")
+    target = (root / location).resolve()
+    if not target.is_relative_to(root):
+        raise ModelError(
+            f"{what} in {location}, which resolves outside the model's folder; refused"
+        )
+    if not target.is_file():
+        raise ModelError(f"{what} in {location}, which does not exist")
+    try:
+        offset = int(info.get("offset", 0))
+        length = int(info["length"]) if "length" in info else None
+    except ValueError as exc:
+        raise ModelError(f"{what} with a malformed offset or length") from exc
+    size = target.stat().st_size
+    end = size if length is None else offset + length
+    if offset < 0 or (length is not None and length < 0) or end > size:
+        raise ModelError(f"{what} beyond the end of {location} ({size} bytes)")
+    with open(target, "rb") as f:
+        f.seek(offset)
+        data = f.read(end - offset)
+    tensor.raw_data = data
+    del tensor.external_data[:]
+    tensor.data_location = TensorProto.DEFAULT
+
+
+def _check_model(model: ModelProto, path: Path) -> None:
+    # Full checking (strict shape inference) only works once symbolic dimensions
+    # are fixed; ``_infer_tensor_infos`` does that part.
+    target: ModelProto | str = model if model.ByteSize() < _PROTOBUF_LIMIT else str(path)
+    try:
+        onnx.checker.check_model(target)
+    except (onnx.checker.ValidationError, ValueError) as exc:
+        raise ModelError(f"{path}: invalid ONNX model: {_first_line(exc)}") from exc
+
+
+def _ai_onnx_opset(model: ModelProto, path: Path) -> int:
+    versions = [o.version for o in model.opset_import if o.domain in _DEFAULT_DOMAINS]
+    if not versions:
+        raise ModelError(f"{path}: the model does not import the ai.onnx operator set")
+    opset = max(versions)
+    if opset < MIN_OPSET:
+        raise ModelError(
+            f"{path}: the model uses ai.onnx opset {opset}; opset {MIN_OPSET} or later is "
+            f"required (upgrade it with onnx.version_converter.convert_version(model, {MIN_OPSET}))"
+        )
+    return opset
+
+
+def _inline_functions(model: ModelProto, path: Path) -> ModelProto:
+    import onnx.inliner
+
+    try:
+        return onnx.inliner.inline_local_functions(model)
+    except Exception as exc:
+        raise ModelError(
+            f"{path}: cannot inline the model's local functions: {_first_line(exc)}"
+        ) from exc
+
+
+# -- inputs and shapes -------------------------------------------------------------
+
+
+def _initializer_names(model: ModelProto) -> set[str]:
+    return {t.name for t in model.graph.initializer} | {
+        s.values.name for s in model.graph.sparse_initializer
+    }
+
+
+def _model_inputs(model: ModelProto) -> list[onnx.ValueInfoProto]:
+    """Graph inputs that are real inputs (old models also list their initializers)."""
+    params = _initializer_names(model)
+    return [v for v in model.graph.input if v.name not in params]
+
+
+def _dims_text(value: onnx.ValueInfoProto) -> list[str]:
+    return [
+        str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
+        for d in value.type.tensor_type.shape.dim
+    ]
+
+
+def _fix_input_dims(model: ModelProto, input_dims: Mapping[str, Sequence[int]]) -> None:
+    """Apply ``--input-dim`` values and insist every input dimension is then known."""
+    inputs = _model_inputs(model)
+    by_name = {v.name: v for v in inputs}
+    params = _initializer_names(model)
+    for name in input_dims:
+        if name in params:
+            raise BadInput(f"--input-dim {name}: {name!r} is a parameter, not a model input")
+        if name not in by_name:
+            known = ", ".join(by_name) or "none"
+            raise BadInput(f"--input-dim {name}: the model has no input {name!r} (inputs: {known})")
+
+    for value in inputs:
+        if not value.type.HasField("tensor_type"):
+            raise ModelError(
+                f"input {value.name!r} is not a tensor; only tensor inputs are supported"
+            )
+        tensor_type = value.type.tensor_type
+        declared = tensor_type.shape.dim if tensor_type.HasField("shape") else None
+        if value.name in input_dims:
+            dims = _parse_dims(value.name, input_dims[value.name])
+            if declared is not None and len(declared) != len(dims):
+                raise BadInput(
+                    f"--input-dim {value.name}: {len(dims)} dimensions given, but the input "
+                    f"has rank {len(declared)} (shape [{', '.join(_dims_text(value))}])"
+                )
+            tensor_type.shape.ClearField("dim")
+            for d in dims:
+                tensor_type.shape.dim.add().dim_value = d
+            continue
+        if declared is None:
+            raise BadInput(
+                f"input {value.name!r} has an unknown shape; "
+                f"fix it with --input-dim {value.name} d0,d1,..."
+            )
+        if not all(d.HasField("dim_value") and d.dim_value > 0 for d in declared):
+            shown = _dims_text(value)
+            example = ",".join(s if s.isdigit() and s != "0" else "1" for s in shown)
+            raise BadInput(
+                f"input {value.name!r} has an unresolved dimension "
+                f"(shape [{', '.join(shown)}]); fix it with --input-dim {value.name} {example}"
+            )
+
+
+def _parse_dims(name: str, dims: Sequence[int]) -> list[int]:
+    try:
+        result = [int(d) for d in dims]
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"--input-dim {name}: dimensions must be integers") from exc
+    if not result or any(d <= 0 for d in result):
+        raise BadInput(f"--input-dim {name}: dimensions must be positive integers, got {result}")
+    return result
+
+
+def _np_dtype_name(elem_type: int) -> str | None:
+    try:
+        name = np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
+    except (KeyError, TypeError, ValueError):
+        return None
+    return name if name in DTYPES else None
+
+
+def _tensor_info(value: onnx.ValueInfoProto) -> TensorInfo | None:
+    """The static info of a typed value, or None if its type or any dimension is unknown."""
+    if not value.type.HasField("tensor_type"):
+        return None
+    tt = value.type.tensor_type
+    dtype = _np_dtype_name(tt.elem_type)
+    if dtype is None or not tt.HasField("shape"):
+        return None
+    if not all(d.HasField("dim_value") for d in tt.shape.dim):
+        return None
+    return TensorInfo(value.name, tuple(int(d.dim_value) for d in tt.shape.dim), dtype)
+
+
+def _infer(skeleton: ModelProto) -> ModelProto:
+    try:
+        return onnx.shape_inference.infer_shapes(
+            skeleton, check_type=True, strict_mode=True, data_prop=True
+        )
+    except Exception:  # InferenceError, mostly; anything strict dislikes
+        pass
+    # Strict inference trips over some valid exported models (conflicting stale
+    # annotations); the lenient pass still yields every shape it can.
+    try:
+        return onnx.shape_inference.infer_shapes(skeleton, data_prop=True)
+    except Exception as exc:
+        raise ModelError(f"ONNX shape inference failed: {_first_line(exc)}") from exc
+
+
+def _skeleton(model: ModelProto) -> ModelProto:
+    """The model without big initializer data and stale annotations, for shape inference."""
+    g = model.graph
+    inputs = list(g.input)
+    listed = {v.name for v in inputs}
+    small = []
+    for init in g.initializer:
+        n_elements = int(np.prod(init.dims, dtype=np.int64))
+        if n_elements <= _INFERENCE_VALUE_LIMIT:
+            small.append(init)
+        elif init.name not in listed:
+            inputs.append(helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    outputs = []
+    for out in g.output:
+        # Declared output shapes may predate --input-dim; keep only the type.
+        elem = out.type.tensor_type.elem_type if out.type.HasField("tensor_type") else 0
+        outputs.append(helper.make_tensor_value_info(out.name, elem, None) if elem else out)
+    graph = helper.make_graph(
+        list(g.node), g.name, inputs, outputs, initializer=small, sparse_initializer=[]
+    )
+    skeleton = helper.make_model(graph, opset_imports=list(model.opset_import))
+    skeleton.ir_version = model.ir_version
+    return skeleton
+
+
+def _infer_tensor_infos(model: ModelProto) -> dict[str, TensorInfo]:
+    inferred = _infer(_skeleton(model))
+    g = inferred.graph
+    infos: dict[str, TensorInfo] = {}
+    for value in [*g.input, *g.value_info, *g.output]:
+        info = _tensor_info(value)
+        if info is not None:
+            infos[value.name] = info
+    for name in _initializer_names(model):
+        infos.pop(name, None)  # parameters describe themselves
+    return infos
+
+
+# -- conversion to the IR ----------------------------------------------------------
+
+
+class _Unconvertible(Exception):
+    """An attribute we cannot represent (subgraphs, sparse tensors, type protos)."""
+
+
+def _attr_value(a: AttributeProto) -> Any:
+    kind = a.type
+    if kind == AttributeProto.INT:
+        return int(a.i)
+    if kind == AttributeProto.FLOAT:
+        return float(a.f)
+    if kind == AttributeProto.STRING:
+        return a.s.decode("utf-8", errors="replace")
+    if kind == AttributeProto.TENSOR:
+        return _to_array(a.t)
+    if kind == AttributeProto.INTS:
+        return [int(v) for v in a.ints]
+    if kind == AttributeProto.FLOATS:
+        return [float(v) for v in a.floats]
+    if kind == AttributeProto.STRINGS:
+        return [s.decode("utf-8", errors="replace") for s in a.strings]
+    raise _Unconvertible(AttributeProto.AttributeType.Name(kind))
+
+
+def _to_array(tensor: TensorProto) -> np.ndarray:
+    try:
+        array = numpy_helper.to_array(tensor)
+    except Exception as exc:
+        raise ModelError(f"tensor {tensor.name!r} cannot be read: {_first_line(exc)}") from exc
+    if array.dtype.name not in DTYPES:
+        raise ModelError(
+            f"tensor {tensor.name!r} has type {TensorProto.DataType.Name(tensor.data_type)}, "
+            "which the workbench does not support"
+        )
+    # Not np.ascontiguousarray: it turns 0-d arrays into 1-d ones.
+    return array if array.flags.c_contiguous else array.copy()
+
+
+def _constant_value(node: onnx.NodeProto) -> np.ndarray:
+    """The value of a ``Constant`` node."""
+    if len(node.attribute) != 1:
+        raise ModelError(f"Constant node {node.name!r} must have exactly one value attribute")
+    a = node.attribute[0]
+    if a.name == "value" and a.type == AttributeProto.TENSOR:
+        return _to_array(a.t)
+    if a.name == "value_float":
+        return np.array(a.f, dtype=np.float32)
+    if a.name == "value_floats":
+        return np.array(list(a.floats), dtype=np.float32)
+    if a.name == "value_int":
+        return np.array(a.i, dtype=np.int64)
+    if a.name == "value_ints":
+        return np.array(list(a.ints), dtype=np.int64)
+    raise ModelError(f"Constant node {node.name!r}: attribute {a.name!r} is not supported")
+
+
+def _node_names(nodes: Sequence[onnx.NodeProto]) -> list[str]:
+    """A unique, non-empty name per node; ``<op_type>_<index>`` where ONNX gave none."""
+    taken = {n.name for n in nodes if n.name}
+    used: set[str] = set()
+    names = []
+    for idx, n in enumerate(nodes):
+        if n.name and n.name not in used:
+            name = n.name
+        else:
+            name = rename_unique(taken | used, n.name or f"{n.op_type}_{idx}")
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def _to_graph(
+    model: ModelProto, path: Path, opset: int, tensors: dict[str, TensorInfo]
+) -> tuple[Graph, dict[str, list[str]]]:
+    """The IR graph, plus nodes that cannot be represented (op type -> node names)."""
+    g = model.graph
+    params: dict[str, np.ndarray] = {t.name: _to_array(t) for t in g.initializer}
+
+    nodes: list[Node] = []
+    unsupported: dict[str, list[str]] = {}
+    for name, proto in zip(_node_names(g.node), g.node, strict=True):
+        domain = "" if proto.domain in _DEFAULT_DOMAINS else proto.domain
+        if proto.op_type == "Constant" and not domain:
+            params[proto.output[0]] = _constant_value(proto)
+            continue
+        attrs: dict[str, Any] = {}
+        for a in proto.attribute:
+            try:
+                attrs[a.name] = _attr_value(a)
+            except _Unconvertible:
+                # Subgraphs (If/Loop/Scan) and the like: reported with the other
+                # unsupported operators, unless folding removes the node.
+                key = proto.op_type if not domain else f"{domain}.{proto.op_type}"
+                reported = unsupported.setdefault(key, [])
+                if name not in reported:
+                    reported.append(name)
+        nodes.append(
+            Node(name, proto.op_type, tuple(proto.input), tuple(proto.output), attrs, domain)
+        )
+
+    declared_types = {v.name: v.type.tensor_type.elem_type for v in g.output}
+    inputs = [_input_info(v) for v in _model_inputs(model)]
+    outputs = []
+    for out in g.output:
+        info = tensors.get(out.name)
+        dtype = _np_dtype_name(declared_types.get(out.name, 0)) or (info.dtype if info else None)
+        if dtype is None:
+            raise ModelError(f"output {out.name!r} has a type the workbench does not support")
+        outputs.append(TensorInfo(out.name, info.shape if info else (), dtype))
+    graph = Graph(
+        name=g.name or path.stem,
+        inputs=inputs,
+        outputs=outputs,
+        nodes=nodes,
+        params=params,
+        tensors=dict(tensors),
+        opset=opset,
+    )
+    return graph, unsupported
+
+
+def _input_info(value: onnx.ValueInfoProto) -> TensorInfo:
+    info = _tensor_info(value)
+    if info is None:
+        elem = value.type.tensor_type.elem_type
+        raise ModelError(
+            f"input {value.name!r} has type {TensorProto.DataType.Name(elem)}, "
+            "which the workbench does not support"
+        )
+    return info
+
+
+def _check_operators(graph: Graph, unrepresentable: dict[str, list[str]]) -> None:
+    """Refuse every unsupported operator at once (after folding, so folded ops don't count)."""
+    live = {n.name for n in graph.nodes}
+    missing = {op: [n for n in names if n in live] for op, names in unrepresentable.items()}
+    missing = {op: names for op, names in missing.items() if names}
+    try:
+        check_supported(graph.nodes)
+    except UnsupportedOperators as exc:
+        for op, names in exc.missing.items():
+            for n in names:
+                if n not in missing.get(op, []):
+                    missing.setdefault(op, []).append(n)
+    if missing:
+        raise UnsupportedOperators(missing)
+
+
+# -- final tensor infos ------------------------------------------------------------
+
+
+def _refresh_tensor_infos(graph: Graph) -> None:
+    """Keep infos of live tensors, describe parameters, and re-infer what folding revealed."""
+    live = set(graph.input_names) | set(graph.output_names) | set(graph.params)
+    for n in graph.nodes:
+        live.update(t for t in (*n.inputs, *n.outputs) if t)
+    tensors = {k: v for k, v in graph.tensors.items() if k in live and k not in graph.params}
+    for name, p in graph.params.items():
+        tensors[name] = TensorInfo(name, tuple(p.shape), p.dtype.name)
+    graph.tensors = tensors
+
+    wanted = [o for n in graph.nodes for o in n.outputs if o and o not in tensors]
+    wanted += [o for o in graph.output_names if o not in tensors]
+    if wanted:
+        for name, info in _infer_ir_graph(graph).items():
+            if name in live:
+                tensors.setdefault(name, info)
+
+    outputs = []
+    for out in graph.outputs:
+        info = tensors.get(out.name)
+        if info is None:
+            raise ModelError(
+                f"output {out.name!r} has no static shape (it depends on input values); "
+                "the workbench needs static output shapes"
+            )
+        outputs.append(TensorInfo(out.name, info.shape, info.dtype))
+    graph.outputs = outputs
+
+
+def _infer_ir_graph(graph: Graph) -> dict[str, TensorInfo]:
+    """Run ONNX shape inference on the folded IR graph (constant shapes are now known)."""
+    onnx_nodes = []
+    for n in graph.nodes:
+        attrs = {}
+        for k, v in n.attrs.items():
+            if isinstance(v, np.ndarray):
+                attrs[k] = numpy_helper.from_array(v)
+            elif not (isinstance(v, list) and not v):  # empty lists carry no type
+                attrs[k] = v
+        onnx_nodes.append(
+            helper.make_node(
+                n.op_type, list(n.inputs), list(n.outputs), n.name, domain=n.domain, **attrs
+            )
+        )
+    inputs = [
+        helper.make_tensor_value_info(
+            t.name, helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype)), t.shape
+        )
+        for t in graph.inputs
+    ]
+    inits = []
+    for name, p in graph.params.items():
+        if p.size <= _INFERENCE_VALUE_LIMIT:
+            inits.append(numpy_helper.from_array(p, name))
+        else:
+            inputs.append(
+                helper.make_tensor_value_info(
+                    name, helper.np_dtype_to_tensor_dtype(p.dtype), p.shape
+                )
+            )
+    outputs = [onnx.ValueInfoProto(name=o) for o in graph.output_names]
+    g = helper.make_graph(onnx_nodes, graph.name, inputs, outputs, initializer=inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", graph.opset)])
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:
+        return {}
+    infos = {}
+    for value in [*inferred.graph.value_info, *inferred.graph.output]:
+        info = _tensor_info(value)
+        if info is not None:
+            infos[value.name] = info
+    return infos
