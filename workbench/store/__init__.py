@@ -1,0 +1,47 @@
+"""The project store: SQLAlchemy models, connections, migrations and queries.
+
+Open it with ``open_store()``; use ``store.read()`` / ``store.write()`` for a
+session per unit of work. Knows nothing of the engine's kernels or of the UI.
+"""
+
+from workbench.store.base import Base, utcnow
+from workbench.store.database import Store, default_url, open_store, resolve_url
+from workbench.store.models import (
+    FINISHED_STATUSES,
+    RUN_KINDS,
+    RUN_STATUSES,
+    BenchmarkRun,
+    CalibrationSet,
+    Container,
+    Experiment,
+    ExperimentRun,
+    LayerStat,
+    Model,
+    Project,
+    QuantizationRun,
+    Run,
+    RunTag,
+)
+
+__all__ = [
+    "FINISHED_STATUSES",
+    "RUN_KINDS",
+    "RUN_STATUSES",
+    "Base",
+    "BenchmarkRun",
+    "CalibrationSet",
+    "Container",
+    "Experiment",
+    "ExperimentRun",
+    "LayerStat",
+    "Model",
+    "Project",
+    "QuantizationRun",
+    "Run",
+    "RunTag",
+    "Store",
+    "default_url",
+    "open_store",
+    "resolve_url",
+    "utcnow",
+]

@@ -1,0 +1,738 @@
+"""The ``workbench`` command line: parse, call a job, print (rich) or ``--json``.
+
+Layout of this file:
+
+1. Shared machinery: the ``App`` state (global options, the lazily opened
+   store), output helpers (``emit``, ``show_table``, ``show_fields``) and
+   ``WorkbenchGroup``, which turns errors into one line and an exit code and
+   gives every command the ``--db``/``--project``/``--json`` options.
+2. One block per command group (``project``, ``runs``, ``experiment``).
+   A new command is one decorated function in its group's block: it calls a
+   job with plain arguments and hands the result to ``emit``.
+
+Keep imports of heavy libraries (sqlalchemy, numpy, onnx, textual, rich)
+inside functions: ``workbench --help`` must stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from workbench import __version__
+from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from workbench.store import Store
+
+# Mirrors of store/engine vocabularies, kept here so that parsing the command
+# line imports no database code (tests check they agree).
+RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
+RUN_KINDS = ("quantize", "bench")
+RUNTIMES = ("cpu", "gpu", "gpu_fp16", "dsp", "aip")
+DEFAULT_PROJECT = "default"
+
+# ---------------------------------------------------------------------------------------
+# 1. Shared machinery
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class App:
+    """What the global options chose, and the store once a command needs it."""
+
+    db: str | None = None
+    project: str = DEFAULT_PROJECT
+    json: bool = False
+    _store: Store | None = None
+
+    def store(self) -> Store:
+        """The store named by ``--db``/``$WORKBENCH_DB``, opened (and upgraded) once."""
+        if self._store is None:
+            from workbench.store import open_store
+
+            self._store = open_store(self.db)
+            click.get_current_context().call_on_close(self._store.close)
+        return self._store
+
+
+pass_app = click.make_pass_decorator(App, ensure=True)
+
+
+def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(App).db = value
+
+
+def _set_project(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(App).project = value
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(App).json = True
+
+
+def _global_options() -> list[click.Parameter]:
+    """--db, --project, --json: accepted before the command and after it."""
+    return [
+        click.Option(
+            ["--db"],
+            metavar="URL",
+            expose_value=False,
+            callback=_set_db,
+            help="Store URL or SQLite file (default: $WORKBENCH_DB, else the user data dir).",
+        ),
+        click.Option(
+            ["--project"],
+            metavar="NAME",
+            expose_value=False,
+            callback=_set_project,
+            help=f"Project to work in (default: {DEFAULT_PROJECT!r}, created on first use).",
+        ),
+        click.Option(
+            ["--json"],
+            is_flag=True,
+            expose_value=False,
+            callback=_set_json,
+            help="Print machine-readable JSON (format: README).",
+        ),
+    ]
+
+
+class WorkbenchCommand(click.Command):
+    """A leaf command: takes the global options too."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.params.extend(_global_options())
+
+
+class WorkbenchGroup(click.Group):
+    """A command group whose errors end as one line on stderr and an exit code.
+
+    Exit codes: 0 success, 2 bad input (``WorkbenchError``, usage errors),
+    1 internal error or abort. ``WORKBENCH_DEBUG=1`` shows tracebacks.
+    """
+
+    command_class = WorkbenchCommand
+    group_class = type  # subgroups are WorkbenchGroups too
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        code = self._main(args, prog_name or "workbench", complete_var, **extra)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _main(
+        self, args: Sequence[str] | None, prog_name: str, complete_var: str | None, **extra: Any
+    ) -> int:
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            return rv if isinstance(rv, int) else 0
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+            return 0
+        except click.UsageError as exc:
+            hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+            return _fail(exc.format_message() + hint, 2)
+        except click.Abort:
+            return _fail("aborted", 1)
+        except click.ClickException as exc:
+            return _fail(exc.format_message(), exc.exit_code)
+        except WorkbenchError as exc:
+            if _debug():
+                raise
+            return _fail(str(exc), exc.exit_code)
+        except BrokenPipeError:
+            # Output piped into `head` and closed: not an error worth a word.
+            # Point stdout at devnull so the flush at exit does not complain.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 1
+        except Exception as exc:
+            if _debug():
+                raise
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return _fail(f"internal error: {detail} (WORKBENCH_DEBUG=1 shows a traceback)", 1)
+
+
+def _debug() -> bool:
+    return os.environ.get("WORKBENCH_DEBUG", "") not in ("", "0")
+
+
+def _fail(message: str, code: int) -> int:
+    text = " ".join(message.split()) or "failed"  # exactly one line
+    click.echo(f"error: {text}", err=True)
+    return code
+
+
+def to_json(value: Any) -> Any:
+    """``value`` (dataclasses, datetimes, tuples...) as plain JSON data."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def emit(app: App, value: Any, render: Callable[[Console], None]) -> None:
+    """Print ``value`` as JSON under ``--json``, else through ``render``."""
+    if app.json:
+        click.echo(json.dumps(to_json(value), indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+
+    # Piped output is read by grep and less: do not squeeze it to 80 columns.
+    render(Console(width=None if sys.stdout.isatty() else 200))
+
+
+def say(console: Console, text: str) -> None:
+    """Print a plain message (names in it are not markup)."""
+    console.print(text, markup=False, highlight=False)
+
+
+def show_table(
+    console: Console,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    title: str = "",
+    wrap: Sequence[str] = (),
+) -> None:
+    """A table; only the ``wrap`` columns may wrap when the terminal is narrow."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title or None, box=box.SIMPLE_HEAD, show_edge=False, title_justify="left")
+    for column in columns:
+        wraps = column in wrap
+        table.add_column(column, no_wrap=not wraps, overflow="fold", min_width=6 if wraps else None)
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+
+
+def show_fields(console: Console, pairs: Iterable[tuple[str, Any]], title: str = "") -> None:
+    """A two-column ``name  value`` listing."""
+    from rich.table import Table
+
+    table = Table(title=title or None, box=None, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for name, value in pairs:
+        table.add_row(name, _cell(value, full_time=True))
+    console.print(table)
+
+
+class _Markup(str):
+    """Text that carries rich markup on purpose; every other cell is escaped."""
+
+
+def _cell(value: Any, *, full_time: bool = False) -> str:
+    from rich.markup import escape
+
+    if isinstance(value, _Markup):
+        return value
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        local = value.astimezone()
+        if full_time:
+            return local.strftime("%Y-%m-%d %H:%M:%S %Z")
+        same_year = local.year == datetime.now().year
+        return local.strftime("%m-%d %H:%M" if same_year else "%Y-%m-%d")
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return escape(", ".join(str(v) for v in value)) or "-"
+    if isinstance(value, dict):
+        return escape(json.dumps(value, ensure_ascii=False)) if value else "-"
+    return escape(str(value))
+
+
+def _size(n: int | None) -> str | None:
+    if n is None:
+        return None
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return None
+
+
+def _status(status: str) -> str:
+    colour = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(status, "cyan")
+    return _Markup(f"[{colour}]{status}[/{colour}]")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{int(minutes)}m{seconds:02.0f}s"
+
+
+@click.group(
+    cls=WorkbenchGroup,
+    params=_global_options(),
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, prog_name="workbench")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Quantization Workbench: convert, quantize, emulate and measure models
+    for mobile runtimes, and keep every run in a project store."""
+    ctx.ensure_object(App)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _stop_cleanly_on_sigterm()
+    cli.main(prog_name="workbench")
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    # A terminated job should unwind (so its run is recorded `interrupted`)
+    # rather than vanish; SystemExit does that through every `with` block.
+    import signal
+
+    def _exit(_signum: int, _frame: object) -> None:
+        raise SystemExit(143)
+
+    try:
+        signal.signal(signal.SIGTERM, _exit)
+    except (ValueError, OSError):  # not the main thread, or no such signal
+        pass
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Commands
+# ---------------------------------------------------------------------------------------
+
+# --- project ---------------------------------------------------------------------------
+
+
+@cli.group()
+def project() -> None:
+    """Create, list, rename, archive and delete projects."""
+
+
+def _render_project(info: Any, store: str) -> Callable[[Console], None]:
+    return lambda console: show_fields(
+        console,
+        [
+            ("project", info.name),
+            ("id", info.id),
+            ("archived", info.archived),
+            ("created", info.created_at),
+            ("runs", info.runs),
+            ("models", info.models),
+            ("containers", info.containers),
+            ("experiments", info.experiments),
+            ("store", store),
+        ],
+    )
+
+
+@project.command("create")
+@click.argument("name")
+@pass_app
+def project_create(app: App, name: str) -> None:
+    """Create a project called NAME."""
+    from workbench.jobs.projects import create_project
+
+    info = create_project(app.store(), name)
+    emit(app, info, lambda c: say(c, f"created project {info.name}"))
+
+
+@project.command("list")
+@click.option("--all", "include_archived", is_flag=True, help="Include archived projects.")
+@pass_app
+def project_list(app: App, include_archived: bool) -> None:
+    """List projects."""
+    from workbench.jobs.projects import list_projects
+
+    infos = list_projects(app.store(), include_archived=include_archived)
+    emit(
+        app,
+        infos,
+        lambda c: show_table(
+            c,
+            ["name", "runs", "models", "containers", "experiments", "created", "archived"],
+            [
+                (p.name, p.runs, p.models, p.containers, p.experiments, p.created_at, p.archived)
+                for p in infos
+            ],
+        ),
+    )
+
+
+@project.command("show")
+@click.argument("name", required=False)
+@pass_app
+def project_show(app: App, name: str | None) -> None:
+    """Show a project (default: the --project one)."""
+    from workbench.jobs.projects import show_project
+
+    info = show_project(app.store(), name or app.project)
+    emit(app, info, _render_project(info, app.store().description))
+
+
+@project.command("rename")
+@click.argument("name")
+@click.argument("new_name")
+@pass_app
+def project_rename(app: App, name: str, new_name: str) -> None:
+    """Rename project NAME to NEW_NAME."""
+    from workbench.jobs.projects import rename_project
+
+    info = rename_project(app.store(), name, new_name)
+    emit(app, info, lambda c: say(c, f"renamed project {name} to {info.name}"))
+
+
+@project.command("archive")
+@click.argument("name")
+@click.option("--unarchive", is_flag=True, help="Bring an archived project back.")
+@pass_app
+def project_archive(app: App, name: str, unarchive: bool) -> None:
+    """Archive a project: hidden from `project list`, no new runs."""
+    from workbench.jobs.projects import set_archived
+
+    info = set_archived(app.store(), name, archived=not unarchive)
+    word = "archived" if info.archived else "unarchived"
+    emit(app, info, lambda c: say(c, f"{word} project {info.name}"))
+
+
+@project.command("delete")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def project_delete(app: App, name: str, yes: bool) -> None:
+    """Delete a project and everything recorded in it."""
+    from workbench.errors import NotFound
+    from workbench.jobs.projects import delete_project, list_projects
+
+    store = app.store()
+    if not yes:
+        known = {p.name: p for p in list_projects(store, include_archived=True)}
+        if name not in known:
+            raise NotFound(f"no project named {name!r} (see: workbench project list)")
+        info = known[name]
+        click.confirm(
+            f"Delete project {name!r} with {info.runs} runs, {info.models} models, "
+            f"{info.containers} containers and {info.experiments} experiments?",
+            abort=True,
+            err=True,
+        )
+    deleted = delete_project(store, name)
+    emit(app, deleted, lambda c: say(c, f"deleted project {deleted.name}"))
+
+
+# --- runs ------------------------------------------------------------------------------
+
+
+@cli.group()
+def runs() -> None:
+    """Browse and annotate quantization and benchmark runs."""
+
+
+def _summary_line(console: Console, run: Any) -> None:
+    flags = " ".join(f for f, on in (("starred", run.starred), ("baseline", run.baseline)) if on)
+    tags = ", ".join(run.tags) or "-"
+    say(
+        console,
+        f"run {run.id} ({run.kind}, {run.status}): tags {tags}" + (f"; {flags}" if flags else ""),
+    )
+
+
+@runs.command("list")
+@click.option("--status", type=click.Choice(RUN_STATUSES), help="Only runs with this status.")
+@click.option("--kind", type=click.Choice(RUN_KINDS), help="Only runs of this kind.")
+@click.option("--runtime", type=click.Choice(RUNTIMES), help="Only benchmarks on this runtime.")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only runs with TAG (repeatable: all of them).")  # fmt: skip
+@click.option("--model", metavar="NAME|ID", help="Only runs of this model.")
+@click.option("--starred", is_flag=True, default=None, help="Only starred runs.")
+@click.option("--limit", type=int, default=50, show_default=True, help="Runs per page.")
+@click.option("--offset", type=int, default=0, show_default=True, help="Runs to skip.")
+@pass_app
+def runs_list(app: App, **filters: Any) -> None:
+    """List the project's runs, newest first."""
+    from workbench.jobs.runs import list_runs
+
+    filters["starred"] = True if filters["starred"] else None  # absent: no filter
+    page = list_runs(app.store(), app.project, **filters)
+
+    def render(console: Console) -> None:
+        show_table(
+            console,
+            ["id", "kind", "status", "started", "model", "sqnr dB", "tags"],
+            [
+                (
+                    f"{r.id}{' ★' if r.starred else ''}{' B' if r.baseline else ''}",
+                    f"{r.kind} {r.runtime}" if r.runtime else r.kind,
+                    _status(r.status),
+                    r.started_at,
+                    r.model,
+                    r.sqnr_db,
+                    r.tags,
+                )
+                for r in page.runs
+            ],
+            wrap=("model", "tags"),
+        )
+        shown_to = page.offset + len(page.runs)
+        more = f"; next page: --offset {shown_to}" if shown_to < page.total else ""
+        first = page.offset + 1 if page.runs else 0
+        say(console, f"runs {first}-{shown_to} of {page.total} in project {app.project}{more}")
+
+    emit(app, page, render)
+
+
+@runs.command("show")
+@click.argument("run_id", metavar="ID", type=int)
+@pass_app
+def runs_show(app: App, run_id: int) -> None:
+    """Show everything recorded about run ID."""
+    from workbench.jobs.runs import show_run
+
+    run = show_run(app.store(), run_id)
+
+    def render(console: Console) -> None:
+        show_fields(
+            console,
+            [
+                ("run", f"{run.id} ({run.kind})"),
+                ("project", run.project),
+                ("status", _status(run.status)),
+                ("error", run.error),
+                ("started", run.started_at),
+                ("finished", run.finished_at),
+                ("took", _duration(run.duration_s)),
+                ("peak memory", _size(run.peak_memory_bytes)),
+                ("host / pid", f"{run.host} / {run.pid}"),
+                ("command", run.command),
+                ("model", run.model),
+                ("container", run.container_id),
+                ("tags", run.tags),
+                ("starred", run.starred),
+                ("baseline", run.baseline),
+                ("experiments", run.experiments),
+                ("notes", run.notes or None),
+            ],
+        )
+        show_fields(console, run.details.items(), title="details")
+        if run.layers:
+            keys = ["layer_index", "layer_name", "op_type", "bitwidth", "scale", "offset",
+                    "sqnr_db"]  # fmt: skip
+            show_table(console, keys, ([layer[k] for k in keys] for layer in run.layers),
+                       title=f"layers ({len(run.layers)})")  # fmt: skip
+        if run.log:
+            console.print("[bold]log[/bold]")
+            console.print(run.log, markup=False, highlight=False)
+
+    emit(app, run, render)
+
+
+@runs.command("tag")
+@click.argument("run_id", metavar="ID", type=int)
+@click.argument("tags", metavar="TAG...", nargs=-1, required=True)
+@pass_app
+def runs_tag(app: App, run_id: int, tags: tuple[str, ...]) -> None:
+    """Add tags to run ID."""
+    from workbench.jobs.runs import tag_run
+
+    run = tag_run(app.store(), run_id, tags)
+    emit(app, run, lambda c: _summary_line(c, run))
+
+
+@runs.command("untag")
+@click.argument("run_id", metavar="ID", type=int)
+@click.argument("tags", metavar="TAG...", nargs=-1, required=True)
+@pass_app
+def runs_untag(app: App, run_id: int, tags: tuple[str, ...]) -> None:
+    """Remove tags from run ID."""
+    from workbench.jobs.runs import untag_run
+
+    run = untag_run(app.store(), run_id, tags)
+    emit(app, run, lambda c: _summary_line(c, run))
+
+
+@runs.command("note")
+@click.argument("run_id", metavar="ID", type=int)
+@click.argument("text")
+@pass_app
+def runs_note(app: App, run_id: int, text: str) -> None:
+    """Set the notes of run ID ("" clears them)."""
+    from workbench.jobs.runs import set_note
+
+    run = set_note(app.store(), run_id, text)
+    emit(app, run, lambda c: say(c, f"run {run.id}: notes {'set' if run.notes else 'cleared'}"))
+
+
+@runs.command("star")
+@click.argument("run_id", metavar="ID", type=int)
+@click.option("--unstar", is_flag=True, help="Remove the star.")
+@pass_app
+def runs_star(app: App, run_id: int, unstar: bool) -> None:
+    """Star run ID (or --unstar it)."""
+    from workbench.jobs.runs import set_starred
+
+    run = set_starred(app.store(), run_id, not unstar)
+    emit(app, run, lambda c: say(c, f"run {run.id}: {'starred' if run.starred else 'unstarred'}"))
+
+
+@runs.command("baseline")
+@click.argument("run_id", metavar="ID", type=int)
+@click.option("--clear", is_flag=True, help="Stop using the run as the baseline.")
+@pass_app
+def runs_baseline(app: App, run_id: int, clear: bool) -> None:
+    """Make run ID the baseline of its project for its kind."""
+    from workbench.jobs.runs import set_baseline
+
+    run = set_baseline(app.store(), run_id, not clear)
+    word = "is now the baseline" if run.baseline else "is no longer the baseline"
+    emit(app, run, lambda c: say(c, f"run {run.id} {word} for {run.kind} runs in {run.project}"))
+
+
+# --- experiment ------------------------------------------------------------------------
+
+
+@cli.group()
+def experiment() -> None:
+    """Named sets of runs, kept to compare."""
+
+
+def _experiment_line(console: Console, info: Any) -> None:
+    ids = ", ".join(str(i) for i in info.run_ids) or "none"
+    say(console, f"experiment {info.name} ({info.project}): runs {ids}")
+
+
+@experiment.command("create")
+@click.argument("name")
+@click.option("--note", default="", help="What the experiment is about.")
+@pass_app
+def experiment_create(app: App, name: str, note: str) -> None:
+    """Create experiment NAME in the project."""
+    from workbench.jobs.experiments import create_experiment
+
+    info = create_experiment(app.store(), app.project, name, note)
+    emit(app, info, lambda c: _experiment_line(c, info))
+
+
+@experiment.command("add")
+@click.argument("name")
+@click.argument("run_ids", metavar="RUN_ID...", type=int, nargs=-1, required=True)
+@pass_app
+def experiment_add(app: App, name: str, run_ids: tuple[int, ...]) -> None:
+    """Add runs to experiment NAME."""
+    from workbench.jobs.experiments import add_runs
+
+    info = add_runs(app.store(), app.project, name, run_ids)
+    emit(app, info, lambda c: _experiment_line(c, info))
+
+
+@experiment.command("remove")
+@click.argument("name")
+@click.argument("run_ids", metavar="RUN_ID...", type=int, nargs=-1, required=True)
+@pass_app
+def experiment_remove(app: App, name: str, run_ids: tuple[int, ...]) -> None:
+    """Take runs out of experiment NAME."""
+    from workbench.jobs.experiments import remove_runs
+
+    info = remove_runs(app.store(), app.project, name, run_ids)
+    emit(app, info, lambda c: _experiment_line(c, info))
+
+
+@experiment.command("show")
+@click.argument("name")
+@pass_app
+def experiment_show(app: App, name: str) -> None:
+    """Show experiment NAME and its runs."""
+    from workbench.jobs.experiments import show_experiment
+
+    detail = show_experiment(app.store(), app.project, name)
+
+    def render(console: Console) -> None:
+        show_fields(
+            console,
+            [("experiment", detail.name), ("project", detail.project),
+             ("created", detail.created_at), ("note", detail.note or None)],
+        )  # fmt: skip
+        show_table(
+            console,
+            ["id", "kind", "status", "started", "model", "runtime", "sqnr dB", "tags"],
+            [
+                (
+                    r.id,
+                    r.kind,
+                    _status(r.status),
+                    r.started_at,
+                    r.model,
+                    r.runtime,
+                    r.sqnr_db,
+                    r.tags,
+                )
+                for r in detail.runs
+            ],  # fmt: skip
+        )
+
+    emit(app, detail, render)
+
+
+@experiment.command("list")
+@pass_app
+def experiment_list(app: App) -> None:
+    """List the project's experiments."""
+    from workbench.jobs.experiments import list_experiments
+
+    infos = list_experiments(app.store(), app.project)
+    emit(
+        app,
+        infos,
+        lambda c: show_table(
+            c,
+            ["name", "runs", "created", "note"],
+            [(e.name, len(e.run_ids), e.created_at, e.note) for e in infos],
+        ),
+    )
+
+
+@experiment.command("note")
+@click.argument("name")
+@click.argument("text")
+@pass_app
+def experiment_note(app: App, name: str, text: str) -> None:
+    """Set the note of experiment NAME."""
+    from workbench.jobs.experiments import set_experiment_note
+
+    info = set_experiment_note(app.store(), app.project, name, text)
+    emit(app, info, lambda c: _experiment_line(c, info))

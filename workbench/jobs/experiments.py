@@ -1,0 +1,149 @@
+"""Experiments: named, annotated sets of runs (of either kind) to compare."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from workbench.errors import BadInput
+from workbench.jobs.projects import ensure_project
+from workbench.jobs.runs import RunSummary, summarize_runs
+from workbench.store import Experiment, ExperimentRun, Store
+from workbench.store.queries import get_experiment, get_project, get_run
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    id: int
+    project: str
+    name: str
+    note: str
+    created_at: datetime
+    run_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ExperimentDetail(ExperimentInfo):
+    runs: tuple[RunSummary, ...]
+
+
+def _check_name(name: str) -> str:
+    if not name.strip() or len(name) > 200 or name != name.strip():
+        raise BadInput(f"invalid experiment name {name!r}: 1-200 characters, no outer spaces")
+    return name
+
+
+def create_experiment(store: Store, project: str, name: str, note: str = "") -> ExperimentInfo:
+    _check_name(name)
+    ensure_project(store, project)
+    try:
+        with store.write() as session:
+            project_row = get_project(session, project, create_default=False)
+            exists = session.scalar(
+                select(Experiment.id).where(
+                    Experiment.project_id == project_row.id, Experiment.name == name
+                )
+            )
+            if exists is not None:
+                raise BadInput(f"experiment {name!r} already exists in project {project!r}")
+            experiment = Experiment(project_id=project_row.id, name=name, note=note)
+            session.add(experiment)
+            session.flush()
+            return _info(experiment, project)
+    except IntegrityError:
+        raise BadInput(f"experiment {name!r} already exists in project {project!r}") from None
+
+
+def add_runs(store: Store, project: str, name: str, run_ids: Iterable[int]) -> ExperimentInfo:
+    """Add runs of the same project to an experiment (already present: kept once)."""
+    with store.write() as session:
+        project_row = get_project(session, project, create_default=False)
+        experiment = get_experiment(session, project_row, name)
+        present = {m.run_id for m in experiment.members}
+        for run_id in dict.fromkeys(run_ids):
+            run = get_run(session, run_id)
+            if run.project_id != project_row.id:
+                raise BadInput(
+                    f"run {run_id} belongs to another project; "
+                    f"an experiment holds runs of its own project ({project!r})"
+                )
+            if run_id not in present:
+                experiment.members.append(ExperimentRun(run_id=run_id))
+                present.add(run_id)
+        session.flush()
+        return _info(experiment, project)
+
+
+def remove_runs(store: Store, project: str, name: str, run_ids: Iterable[int]) -> ExperimentInfo:
+    """Take runs out of an experiment (runs not in it are ignored)."""
+    unwanted = set(run_ids)
+    with store.write() as session:
+        experiment = get_experiment(session, get_project(session, project), name)
+        experiment.members[:] = [m for m in experiment.members if m.run_id not in unwanted]
+        session.flush()
+        return _info(experiment, project)
+
+
+def show_experiment(store: Store, project: str, name: str) -> ExperimentDetail:
+    ensure_project(store, project)
+    with store.read() as session:
+        experiment = get_experiment(session, get_project(session, project), name)
+        info = _info(experiment, project)
+        runs = summarize_runs(session, sorted(info.run_ids, reverse=True))
+        return ExperimentDetail(**info.__dict__, runs=tuple(runs))
+
+
+def list_experiments(store: Store, project: str) -> list[ExperimentInfo]:
+    ensure_project(store, project)
+    with store.read() as session:
+        project_row = get_project(session, project, create_default=False)
+        experiments = list(
+            session.scalars(
+                select(Experiment)
+                .where(Experiment.project_id == project_row.id)
+                .order_by(Experiment.name)
+            )
+        )
+        members: dict[int, list[int]] = {e.id: [] for e in experiments}
+        rows = session.execute(
+            select(ExperimentRun.experiment_id, ExperimentRun.run_id)
+            .join(Experiment, Experiment.id == ExperimentRun.experiment_id)
+            .where(Experiment.project_id == project_row.id)
+            .order_by(ExperimentRun.run_id)
+        )
+        for experiment_id, run_id in rows:
+            members[experiment_id].append(run_id)
+        return [
+            ExperimentInfo(
+                id=e.id,
+                project=project,
+                name=e.name,
+                note=e.note,
+                created_at=e.created_at,
+                run_ids=tuple(members[e.id]),
+            )
+            for e in experiments
+        ]
+
+
+def set_experiment_note(store: Store, project: str, name: str, note: str) -> ExperimentInfo:
+    with store.write() as session:
+        experiment = get_experiment(session, get_project(session, project), name)
+        experiment.note = note
+        session.flush()
+        return _info(experiment, project)
+
+
+def _info(experiment: Experiment, project: str) -> ExperimentInfo:
+    return ExperimentInfo(
+        id=experiment.id,
+        project=project,
+        name=experiment.name,
+        note=experiment.note,
+        created_at=experiment.created_at,
+        run_ids=tuple(sorted(m.run_id for m in experiment.members)),
+    )

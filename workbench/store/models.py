@@ -1,0 +1,292 @@
+"""The project store's tables, as typed SQLAlchemy models.
+
+Runs of every kind share one ``runs`` table (status, timings, host, tags,
+notes, flags), so one indexed query lists them newest first; what is specific
+to a quantization or a benchmark lives in a one-to-one detail table keyed by
+the run id. The schema changes only through a migration in ``migrations/``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from workbench.store.base import Base, UTCDateTime, utcnow
+
+RUN_KINDS = ("quantize", "bench")
+RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
+FINISHED_STATUSES = ("succeeded", "failed", "interrupted")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _project_fk() -> Mapped[int]:
+    return mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(UTCDateTime, default=utcnow)
+
+
+def _flag() -> Mapped[bool]:
+    return mapped_column(default=False, server_default=false())
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    archived: Mapped[bool] = _flag()
+    created_at: Mapped[datetime] = _created()
+
+
+class Model(Base):
+    """A source network (ONNX, TFLite, SavedModel) that was imported."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _project_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    source_path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    format: Mapped[str] = mapped_column(String(32))
+    opset: Mapped[int | None] = mapped_column(Integer)
+    inputs: Mapped[Any] = mapped_column(JSON, default=list)  # [{name, shape, dtype}]
+    param_count: Mapped[int | None] = mapped_column(BigInteger)
+    macs: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _created()
+
+    project: Mapped[Project] = relationship()
+
+
+class Container(Base):
+    """A container file (.dlc), float or quantized."""
+
+    __tablename__ = "containers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _project_fk()
+    model_id: Mapped[int | None] = mapped_column(
+        ForeignKey("models.id", ondelete="SET NULL"), index=True
+    )
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    quantized: Mapped[bool] = _flag()
+    manifest: Mapped[Any] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = _created()
+
+    project: Mapped[Project] = relationship()
+    model: Mapped[Model | None] = relationship()
+
+
+class CalibrationSet(Base):
+    """An input list used to calibrate a quantization."""
+
+    __tablename__ = "calibration_sets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _project_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    path: Mapped[str] = mapped_column(Text)
+    sample_count: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class Run(Base):
+    """One job execution of any kind: what every listing and filter reads."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(_in("kind", RUN_KINDS), name="kind"),
+        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+        # Listing pages newest first inside a project, optionally by kind or status.
+        Index("ix_runs_project_id_id", "project_id", "id"),
+        Index("ix_runs_project_id_kind_id", "project_id", "kind", "id"),
+        Index("ix_runs_project_id_status_id", "project_id", "status", "id"),
+        # Start-up recovery looks for runs still `running` on this host.
+        Index("ix_runs_status_host", "status", "host"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    model_id: Mapped[int | None] = mapped_column(
+        ForeignKey("models.id", ondelete="SET NULL"), index=True
+    )
+    # The container the run consumes (quantize: float input; bench: the one measured).
+    container_id: Mapped[int | None] = mapped_column(
+        ForeignKey("containers.id", ondelete="SET NULL"), index=True
+    )
+    command: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    # Process start time (epoch seconds): tells a live owner from a reused pid.
+    pid_started_at: Mapped[float | None] = mapped_column(Float)
+    log: Mapped[str] = mapped_column(Text, default="", server_default="")
+    notes: Mapped[str] = mapped_column(Text, default="", server_default="")
+    starred: Mapped[bool] = _flag()
+    baseline: Mapped[bool] = _flag()
+
+    project: Mapped[Project] = relationship()
+    model: Mapped[Model | None] = relationship()
+    container: Mapped[Container | None] = relationship(foreign_keys=[container_id])
+    quantization: Mapped[QuantizationRun | None] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+    benchmark: Mapped[BenchmarkRun | None] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+    tags: Mapped[list[RunTag]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="RunTag.tag"
+    )
+    layer_stats: Mapped[list[LayerStat]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="LayerStat.layer_index"
+    )
+
+
+class QuantizationRun(Base):
+    """What a quantize run was asked to do and what it produced."""
+
+    __tablename__ = "quantization_runs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    output_container_id: Mapped[int | None] = mapped_column(
+        ForeignKey("containers.id", ondelete="SET NULL"), index=True
+    )
+    calibration_set_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calibration_sets.id", ondelete="SET NULL"), index=True
+    )
+    param_quantizer: Mapped[str | None] = mapped_column(String(16))
+    act_quantizer: Mapped[str | None] = mapped_column(String(16))
+    weights_bitwidth: Mapped[int | None] = mapped_column(Integer)
+    act_bitwidth: Mapped[int | None] = mapped_column(Integer)
+    bias_bitwidth: Mapped[int | None] = mapped_column(Integer)
+    per_channel: Mapped[bool] = _flag()
+    algorithms: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    enable_hta: Mapped[bool] = _flag()
+    override_params_path: Mapped[str | None] = mapped_column(Text)
+    # Every option as given (including ones without a column), for exact replay.
+    options: Mapped[Any] = mapped_column(JSON, default=dict)
+    sqnr_db: Mapped[float | None] = mapped_column(Float)  # whole-network output SQNR
+
+    run: Mapped[Run] = relationship(back_populates="quantization")
+    output_container: Mapped[Container | None] = relationship()
+    calibration_set: Mapped[CalibrationSet | None] = relationship()
+
+
+class BenchmarkRun(Base):
+    """One container measured on one runtime."""
+
+    __tablename__ = "benchmark_runs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    runtime: Mapped[str] = mapped_column(String(16), index=True)
+    cpu_fxp: Mapped[bool] = _flag()
+    options: Mapped[Any] = mapped_column(JSON, default=dict)  # other mode flags
+    batch: Mapped[int] = mapped_column(Integer, default=1)
+    iterations: Mapped[int | None] = mapped_column(Integer)
+    init_time_ms: Mapped[float | None] = mapped_column(Float)
+    init_breakdown: Mapped[Any] = mapped_column(JSON, default=dict)  # phase -> ms
+    init_peak_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    latency_mean_ms: Mapped[float | None] = mapped_column(Float)
+    latency_p50_ms: Mapped[float | None] = mapped_column(Float)
+    latency_p90_ms: Mapped[float | None] = mapped_column(Float)
+    latency_min_ms: Mapped[float | None] = mapped_column(Float)
+    # Accuracy against the float reference container.
+    reference_container_id: Mapped[int | None] = mapped_column(
+        ForeignKey("containers.id", ondelete="SET NULL"), index=True
+    )
+    sqnr_db: Mapped[float | None] = mapped_column(Float)
+    cosine: Mapped[float | None] = mapped_column(Float)
+    max_abs_err: Mapped[float | None] = mapped_column(Float)
+    top1_agreement: Mapped[float | None] = mapped_column(Float)
+    label_accuracy: Mapped[float | None] = mapped_column(Float)
+    container_size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # False: numbers come from the emulator; True: measured on a real device.
+    device_measured: Mapped[bool] = _flag()
+
+    run: Mapped[Run] = relationship(back_populates="benchmark")
+    reference_container: Mapped[Container | None] = relationship()
+
+
+class LayerStat(Base):
+    """A quantization run's encoding and error for one layer's output."""
+
+    __tablename__ = "layer_stats"
+    __table_args__ = (Index("ix_layer_stats_run_id_layer_index", "run_id", "layer_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    layer_index: Mapped[int] = mapped_column(Integer)
+    layer_name: Mapped[str] = mapped_column(Text)
+    op_type: Mapped[str] = mapped_column(String(64))
+    encoding_min: Mapped[float | None] = mapped_column(Float)
+    encoding_max: Mapped[float | None] = mapped_column(Float)
+    scale: Mapped[float | None] = mapped_column(Float)
+    offset: Mapped[int | None] = mapped_column(Integer)
+    bitwidth: Mapped[int | None] = mapped_column(Integer)
+    sqnr_db: Mapped[float | None] = mapped_column(Float)
+    rmse_over_scale: Mapped[float | None] = mapped_column(Float)
+
+
+class RunTag(Base):
+    __tablename__ = "run_tags"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class Experiment(Base):
+    """A named, annotated set of runs (of either kind) kept for comparison."""
+
+    __tablename__ = "experiments"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _project_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = _created()
+
+    members: Mapped[list[ExperimentRun]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="ExperimentRun.run_id"
+    )
+
+
+class ExperimentRun(Base):
+    __tablename__ = "experiment_runs"
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime] = _created()

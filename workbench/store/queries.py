@@ -1,0 +1,157 @@
+"""Lookups and the run listing query, as plain ``select()`` on a session.
+
+Every function takes the session of the caller's unit of work. Lookups raise
+``NotFound`` with a message that names the missing thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from workbench.errors import BadInput, NotFound
+from workbench.store.models import (
+    RUN_KINDS,
+    RUN_STATUSES,
+    BenchmarkRun,
+    Container,
+    Experiment,
+    Model,
+    Project,
+    Run,
+    RunTag,
+)
+
+DEFAULT_PROJECT = "default"
+
+
+def get_project(session: Session, name: str, *, create_default: bool = True) -> Project:
+    """The project called ``name``; the default project is created on first use."""
+    project = session.scalar(select(Project).where(Project.name == name))
+    if project is not None:
+        return project
+    if create_default and name == DEFAULT_PROJECT:
+        project = Project(name=name)
+        session.add(project)
+        session.flush()
+        return project
+    raise NotFound(f"no project named {name!r} (see: workbench project list)")
+
+
+def find_project(session: Session, name: str) -> Project | None:
+    return session.scalar(select(Project).where(Project.name == name))
+
+
+def get_run(session: Session, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFound(f"no run with id {run_id}")
+    return run
+
+
+def get_model(session: Session, project: Project, name_or_id: str) -> Model:
+    """A model of ``project`` by id (digits) or by name (the newest of that name)."""
+    query = select(Model).where(Model.project_id == project.id)
+    if name_or_id.isdigit():
+        query = query.where(Model.id == int(name_or_id))
+    else:
+        query = query.where(Model.name == name_or_id).order_by(Model.id.desc()).limit(1)
+    model = session.scalar(query)
+    if model is None:
+        raise NotFound(f"no model {name_or_id!r} in project {project.name!r}")
+    return model
+
+
+def get_experiment(session: Session, project: Project, name: str) -> Experiment:
+    experiment = session.scalar(
+        select(Experiment).where(Experiment.project_id == project.id, Experiment.name == name)
+    )
+    if experiment is None:
+        raise NotFound(f"no experiment named {name!r} in project {project.name!r}")
+    return experiment
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What ``runs list`` narrows to; every field is optional."""
+
+    status: str | None = None
+    kind: str | None = None
+    runtime: str | None = None
+    tags: tuple[str, ...] = ()  # a run must carry all of them
+    model_id: int | None = None
+    starred: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is not None and self.status not in RUN_STATUSES:
+            raise BadInput(f"unknown status {self.status!r} (one of {', '.join(RUN_STATUSES)})")
+        if self.kind is not None and self.kind not in RUN_KINDS:
+            raise BadInput(f"unknown run kind {self.kind!r} (one of {', '.join(RUN_KINDS)})")
+
+
+def filtered_runs(project_id: int, run_filter: RunFilter) -> Select[tuple[int]]:
+    """The ids of a project's runs matching ``run_filter`` (unordered)."""
+    query = select(Run.id).where(Run.project_id == project_id)
+    if run_filter.status is not None:
+        query = query.where(Run.status == run_filter.status)
+    if run_filter.kind is not None:
+        query = query.where(Run.kind == run_filter.kind)
+    if run_filter.model_id is not None:
+        query = query.where(Run.model_id == run_filter.model_id)
+    if run_filter.starred is not None:
+        query = query.where(Run.starred == run_filter.starred)
+    if run_filter.runtime is not None:
+        query = query.join(BenchmarkRun, BenchmarkRun.run_id == Run.id).where(
+            BenchmarkRun.runtime == run_filter.runtime
+        )
+    for tag in run_filter.tags:
+        query = query.where(
+            select(RunTag.run_id).where(RunTag.run_id == Run.id, RunTag.tag == tag).exists()
+        )
+    return query
+
+
+def page_of_run_ids(
+    session: Session, project_id: int, run_filter: RunFilter, *, limit: int, offset: int
+) -> tuple[list[int], int]:
+    """One page of matching run ids, newest first, and the total number matching."""
+    ids_query = filtered_runs(project_id, run_filter)
+    total = session.scalar(select(func.count()).select_from(ids_query.subquery())) or 0
+    ids = list(session.scalars(ids_query.order_by(Run.id.desc()).limit(limit).offset(offset)))
+    return ids, total
+
+
+def tags_by_run(session: Session, run_ids: Sequence[int]) -> dict[int, list[str]]:
+    tags: dict[int, list[str]] = {run_id: [] for run_id in run_ids}
+    if run_ids:
+        rows = session.execute(
+            select(RunTag.run_id, RunTag.tag)
+            .where(RunTag.run_id.in_(run_ids))
+            .order_by(RunTag.run_id, RunTag.tag)
+        )
+        for run_id, tag in rows:
+            tags[run_id].append(tag)
+    return tags
+
+
+def find_model_by_sha256(session: Session, project: Project, sha256: str) -> Model | None:
+    """The newest model of ``project`` with this content hash, to reuse on re-import."""
+    return session.scalar(
+        select(Model)
+        .where(Model.project_id == project.id, Model.sha256 == sha256)
+        .order_by(Model.id.desc())
+        .limit(1)
+    )
+
+
+def find_container_by_sha256(session: Session, project: Project, sha256: str) -> Container | None:
+    """The newest container record of ``project`` with this content hash."""
+    return session.scalar(
+        select(Container)
+        .where(Container.project_id == project.id, Container.sha256 == sha256)
+        .order_by(Container.id.desc())
+        .limit(1)
+    )
