@@ -736,3 +736,144 @@ def experiment_note(app: App, name: str, text: str) -> None:
 
     info = set_experiment_note(app.store(), app.project, name, text)
     emit(app, info, lambda c: _experiment_line(c, info))
+
+
+# --- convert / info / diff / run -------------------------------------------------------
+
+
+def _parse_input_dims(pairs: Sequence[tuple[str, str]]) -> dict[str, list[int]]:
+    from workbench.errors import BadInput
+
+    dims: dict[str, list[int]] = {}
+    for name, text in pairs:
+        try:
+            shape = [int(d) for d in text.replace("x", ",").split(",") if d.strip()]
+        except ValueError:
+            raise BadInput(
+                f"--input-dim {name} {text}: dims must be integers like 1,3,224,224"
+            ) from None
+        if not shape or any(d <= 0 for d in shape):
+            raise BadInput(f"--input-dim {name} {text}: dims must be positive integers")
+        dims[name] = shape
+    return dims
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=True, path_type=str))
+@click.option("-o", "--output", required=True, metavar="M.dlc", help="Container to write.")
+@click.option("--input-dim", "input_dims", nargs=2, multiple=True, metavar="NAME DIMS",
+              help="Fix an input's shape, e.g. --input-dim images 1,3,224,224 (repeatable).")  # fmt: skip
+@pass_app
+def convert(app: App, model: str, output: str, input_dims: tuple[tuple[str, str], ...]) -> None:
+    """Import an ONNX model into a float (non-quantized) container."""
+    from workbench.jobs.convert import command_line, convert_model
+
+    result = convert_model(
+        app.store(), app.project, model, output,
+        input_dims=_parse_input_dims(input_dims), command=command_line(),
+    )  # fmt: skip
+    emit(app, result, lambda c: say(
+        c,
+        f"wrote {result.output}: {result.layers} layers, {result.param_count:,} parameters, "
+        f"{result.macs:,} MACs, {_size(result.size_bytes)} in {result.seconds:.2f}s "
+        f"(model {result.model_id}, container {result.container_id})",
+    ))  # fmt: skip
+
+
+def _dims(shape: Any) -> str:
+    return "-" if shape is None else "x".join(str(d) for d in shape)
+
+
+@cli.command()
+@click.argument("container", type=click.Path(path_type=str))
+@pass_app
+def info(app: App, container: str) -> None:
+    """Layers, shapes, parameters, MACs, encodings and records of a container."""
+    from workbench.jobs.inspect import container_info
+
+    summary = container_info(container)
+
+    def render(console: Console) -> None:
+        columns = ["id", "name", "type", "inputs", "outputs", "output dims", "params", "MACs"]
+        if summary.quantized:
+            columns.append("encoding")
+        rows = []
+        for r in summary.rows:
+            row = [r.index, r.name, r.op_type, r.inputs, r.outputs,
+                   ", ".join(_dims(d) for d in r.output_dims), r.param_count, r.macs]  # fmt: skip
+            if summary.quantized:
+                row.append(r.encoding_summary)
+            rows.append(row)
+        show_table(console, columns, rows, wrap=("name", "inputs", "outputs", "encoding"))
+        show_fields(console, [
+            ("container", container),
+            ("inputs", [f"{t.name} {t.dtype} {_dims(t.shape)}" for t in summary.inputs]),
+            ("outputs", [f"{t.name} {t.dtype} {_dims(t.shape)}" for t in summary.outputs]),
+            ("layers", len(summary.rows)),
+            ("parameters", f"{summary.param_count:,} ({_size(summary.param_bytes)})"),
+            ("MACs", f"{summary.total_macs:,}"),
+            ("file size", _size(summary.file_size)),
+            ("quantized", summary.quantized),
+            ("records", [f"{n} ({_size(s)})" for n, s in summary.records] or None),
+            ("opset", summary.opset),
+            ("converter", (summary.converter or {}).get("command")),
+            ("quantizer", (summary.quantizer or {}).get("command")),
+            ("created", summary.created),
+        ])  # fmt: skip
+
+    emit(app, summary.to_dict(), render)
+
+
+@cli.command("diff")
+@click.argument("a", type=click.Path(path_type=str))
+@click.argument("b", type=click.Path(path_type=str))
+@pass_app
+def diff_cmd(app: App, a: str, b: str) -> None:
+    """What differs between containers A and B (layers, dims, parameters, encodings)."""
+    from workbench.jobs.inspect import container_diff
+
+    report = container_diff(a, b)
+    data = report.to_dict()
+
+    def render(console: Console) -> None:
+        if report.identical:
+            say(console, f"{a} and {b} hold the same network")
+            return
+        for key, value in data.items():
+            if key == "identical" or not value:
+                continue
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                cols = list(value[0])
+                show_table(console, cols, ([v.get(k) for k in cols] for v in value), title=key)
+            else:
+                show_fields(console, [(key, value)])
+
+    emit(app, data, render)
+
+
+@cli.command("run")
+@click.argument("container", type=click.Path(path_type=str))
+@click.option("--input-list", required=True, metavar="LIST", help="Vendor-format input list.")
+@click.option("--output-dir", required=True, metavar="OUT", help="Folder for Result_N/*.raw.")
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="cpu", show_default=True)
+@click.option("--cpu-fxp", is_flag=True, help="CPU fixed-point mode for quantized containers.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Resize the network to this batch at init; lines are grouped.")  # fmt: skip
+@click.option("--debug", is_flag=True, help="Also write every layer's output.")
+@pass_app
+def run_cmd(app: App, container: str, input_list: str, output_dir: str, runtime: str,
+            cpu_fxp: bool, batch: int, debug: bool) -> None:  # fmt: skip
+    """Run a container over an input list, writing OUT/Result_N/<output>.raw."""
+    from workbench.jobs.convert import command_line
+    from workbench.jobs.infer import run_container
+
+    result = run_container(
+        app.store(), app.project, container, input_list, output_dir,
+        runtime=runtime, batch=batch, cpu_fxp=cpu_fxp, debug=debug, command=command_line(),
+    )  # fmt: skip
+    emit(app, result, lambda c: say(
+        c,
+        f"{result.inferences} inferences on {runtime} ({result.mode}): init {result.init_ms:.1f} ms, "
+        f"mean {result.latency_mean_ms:.2f} ms per batch; outputs in {result.output_dir} "
+        f"(run {result.run_id})",
+    ))  # fmt: skip

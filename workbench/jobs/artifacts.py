@@ -1,0 +1,82 @@
+"""Models and containers in the store: recorded once per content (sha256) per project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from workbench.engine.container import file_sha256, read_manifest
+from workbench.store import Container, Model, Store
+from workbench.store.queries import find_container_by_sha256, find_model_by_sha256, get_project
+
+
+def record_model(
+    store: Store,
+    project: str,
+    *,
+    name: str,
+    source_path: str,
+    sha256: str,
+    fmt: str,
+    opset: int | None,
+    inputs: list[dict[str, Any]],
+    param_count: int | None,
+    macs: int | None,
+) -> int:
+    """The id of the project's model with this content, created if new."""
+    with store.write() as session:
+        proj = get_project(session, project)
+        model = find_model_by_sha256(session, proj, sha256)
+        if model is None:
+            model = Model(
+                project_id=proj.id,
+                name=name,
+                source_path=source_path,
+                sha256=sha256,
+                format=fmt,
+                opset=opset,
+                inputs=inputs,
+                param_count=param_count,
+                macs=macs,
+            )
+            session.add(model)
+            session.flush()
+        return model.id
+
+
+def record_container(
+    store: Store, project: str, path: str | Path, *, model_id: int | None = None
+) -> int:
+    """The id of the project's container with this file's content, created if new.
+
+    The path is updated when the same content has moved.
+    """
+    path = Path(path).resolve()
+    sha = file_sha256(path)
+    manifest = read_manifest(path)
+    with store.write() as session:
+        proj = get_project(session, project)
+        row = find_container_by_sha256(session, proj, sha)
+        if row is None:
+            row = Container(
+                project_id=proj.id,
+                model_id=model_id,
+                path=str(path),
+                sha256=sha,
+                size_bytes=path.stat().st_size,
+                quantized=bool(manifest.get("quantized")),
+                manifest={k: v for k, v in manifest.items() if k != "entries"},
+            )
+            session.add(row)
+        else:
+            row.path = str(path)
+            if model_id is not None and row.model_id is None:
+                row.model_id = model_id
+        session.flush()
+        return row.id
+
+
+def model_id_of_container(store: Store, container_id: int) -> int | None:
+    with store.read() as session:
+        row = session.get(Container, container_id)
+        return row.model_id if row is not None else None

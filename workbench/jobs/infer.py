@@ -1,0 +1,143 @@
+"""Run: execute a container on a runtime over an input list (the snpe-net-run analogue).
+
+Outputs go to ``OUT/Result_N/<output name>.raw`` (float32, little-endian), one
+folder per input-list line. ``debug`` also writes every layer's output there.
+The run is recorded in the store as a benchmark run (``options.command = "run"``).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from workbench.engine.container import read_container
+from workbench.engine.inputs import iter_feeds, parse_input_list
+from workbench.engine.runtimes import load_network
+from workbench.errors import BadInput, InputListError
+from workbench.jobs.artifacts import model_id_of_container, record_container
+from workbench.jobs.lifecycle import tracked_run
+from workbench.store import Store
+
+Progress = Callable[[str, int, int], None]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@dataclass(frozen=True)
+class InferResult:
+    run_id: int
+    output_dir: str
+    inferences: int
+    outputs: list[str]
+    init_ms: float
+    latency_mean_ms: float
+    mode: str
+
+
+def safe_file_name(tensor: str) -> str:
+    """A tensor name as a file name that stays inside its folder (``/`` ``:`` → ``_``)."""
+    name = _UNSAFE.sub("_", tensor).lstrip(".")
+    return name or "_"
+
+
+def run_container(
+    store: Store,
+    project: str,
+    container_path: str | Path,
+    input_list_path: str | Path,
+    output_dir: str | Path,
+    *,
+    runtime: str = "cpu",
+    batch: int = 1,
+    cpu_fxp: bool = False,
+    debug: bool = False,
+    command: str | None = None,
+    progress: Progress | None = None,
+) -> InferResult:
+    """Run every line of the input list; write the outputs; record the run."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise BadInput(f"--output-dir {output_dir} exists and is not a directory")
+    t0 = time.perf_counter()
+    container = read_container(container_path)
+    load_ms = (time.perf_counter() - t0) * 1e3
+    input_list = parse_input_list(input_list_path, container.graph.input_names)
+    if input_list.output_names:
+        unknown = [o for o in input_list.output_names if o not in _all_tensors(container)]
+        if unknown:
+            raise InputListError(
+                f"{input_list.path}: first line names unknown output(s) {', '.join(unknown)}"
+            )
+    container_id = record_container(store, project, container_path)
+    with tracked_run(
+        store,
+        project=project,
+        kind="bench",
+        model_id=model_id_of_container(store, container_id),
+        container_id=container_id,
+        command=command,
+        runtime=runtime,
+        cpu_fxp=cpu_fxp,
+        batch=batch,
+        options={"command": "run", "output_dir": str(output_dir), "debug": debug},
+    ) as run:
+        keep = tuple(input_list.output_names or ())
+        network = load_network(container, runtime, batch=batch, cpu_fxp=cpu_fxp, keep=keep)
+        init_ms = load_ms + sum(network.init_breakdown_ms.values())
+        wanted = list(input_list.output_names or network.outputs)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        latencies: list[float] = []
+        done = 0
+        for idx, feeds in iter_feeds(input_list, network.inputs, batch):
+            captured: dict[str, np.ndarray] = {}
+            hook = captured.__setitem__ if debug else None
+            t = time.perf_counter()
+            results = network.run(feeds, hook=hook)
+            latencies.append((time.perf_counter() - t) * 1e3)
+            tensors = {**captured, **results} if debug else results
+            names = list(tensors) if debug else wanted
+            for row, line in enumerate(idx):
+                folder = output_dir / f"Result_{line}"
+                folder.mkdir(exist_ok=True)
+                for name in names:
+                    value = np.asarray(tensors[name])
+                    if batch > 1 and value.ndim and value.shape[0] == batch:
+                        value = value[row]
+                    if value.dtype.kind == "f":
+                        value = value.astype("<f4", copy=False)
+                    (folder / f"{safe_file_name(name)}.raw").write_bytes(value.tobytes())
+            done += len(idx)
+            if progress:
+                progress("run", done, len(input_list))
+        mean = statistics.fmean(latencies)
+        run.record(
+            init_time_ms=init_ms,
+            init_breakdown={"load": load_ms, **network.init_breakdown_ms},
+            iterations=len(latencies),
+            latency_mean_ms=mean,
+            latency_p50_ms=float(np.percentile(latencies, 50)),
+            latency_p90_ms=float(np.percentile(latencies, 90)),
+            latency_min_ms=min(latencies),
+            container_size_bytes=Path(container_path).stat().st_size,
+        )
+        run.log(f"{done} inferences on {runtime} ({network.mode}), outputs in {output_dir}")
+    return InferResult(
+        run_id=run.id,
+        output_dir=str(output_dir),
+        inferences=done,
+        outputs=wanted,
+        init_ms=init_ms,
+        latency_mean_ms=mean,
+        mode=network.mode,
+    )
+
+
+def _all_tensors(container) -> set[str]:
+    g = container.graph
+    return {o for n in g.nodes for o in n.outputs} | set(g.input_names)
