@@ -101,6 +101,9 @@ class Graph:
         if name in self.params:
             p = self.params[name]
             return TensorInfo(name, tuple(p.shape), p.dtype.name)
+        for t in self.inputs:
+            if t.name == name:
+                return t
         return None
 
     def producers(self) -> dict[str, Node]:
