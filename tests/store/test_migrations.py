@@ -143,3 +143,30 @@ def test_data_written_at_the_first_revision_survives_every_upgrade(store_url: st
     assert run.starred and run.tags == ("kept",)
     assert run.details["runtime"] == "dsp" and run.details["sqnr_db"] == 33.5
     assert run.details["init_breakdown"] == {"load": 1.5}
+
+
+def test_quantize_runs_from_0001_gain_an_empty_report(store_url: str) -> None:
+    engine = create_store_engine(store_url)
+    upgrade_to_head(engine, target="0001")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO projects (id, name, archived, created_at) "
+            "VALUES (1, 'old', 0, '2025-01-01 00:00:00')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO runs (id, project_id, kind, status, started_at, host, pid, log, notes, "
+            "starred, baseline) VALUES (3, 1, 'quantize', 'succeeded', '2025-01-01 00:00:01', "
+            "'h', 1, '', '', 0, 0)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO quantization_runs (run_id, param_quantizer, per_channel, algorithms, "
+            "enable_hta, options, sqnr_db) VALUES (3, 'enhanced', 1, 'cle', 0, '{}', 21.5)"
+        )
+    engine.dispose()
+
+    from workbench.jobs.runs import show_run
+
+    with open_store(store_url) as store:
+        run = show_run(store, 3)
+    assert run.details["param_quantizer"] == "enhanced" and run.details["sqnr_db"] == 21.5
+    assert run.details["per_channel"] is True and run.details["report"] is None

@@ -195,6 +195,9 @@ class QuantizationRun(Base):
     # Every option as given (including ones without a column), for exact replay.
     options: Mapped[Any] = mapped_column(JSON, default=dict)
     sqnr_db: Mapped[float | None] = mapped_column(Float)  # whole-network output SQNR
+    # The analysis: sensitivity (weights-only / activations-only SQNR, costliest
+    # layers), float-fallback layers, per-stage timings, algorithm effects.
+    report: Mapped[Any] = mapped_column(JSON, nullable=True)
 
     run: Mapped[Run] = relationship(back_populates="quantization")
     output_container: Mapped[Container | None] = relationship()
