@@ -877,3 +877,157 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, runtime:
         f"mean {result.latency_mean_ms:.2f} ms per batch; outputs in {result.output_dir} "
         f"(run {result.run_id})",
     ))  # fmt: skip
+
+
+# --- quantize / export -----------------------------------------------------------------
+
+
+class _RichProgress:
+    """A rich progress bar per stage, on stderr (stdout stays clean for --json)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
+            console=Console(stderr=True), transient=True,
+        )  # fmt: skip
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _RichProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tasks:  # started lazily: a job that fails early prints only its error
+            self.progress.stop()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.tasks:
+            self.progress.start()
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total)
+        self.progress.update(self.tasks[stage], completed=done, total=total)
+
+
+@cli.command()
+@click.argument("container", type=click.Path(path_type=str))
+@click.option("--input-list", required=True, metavar="LIST", help="Calibration input list.")
+@click.option(
+    "-o", "--output", required=True, metavar="Q.dlc", help="Quantized container to write."
+)
+@click.option(
+    "--param-quantizer",
+    default="tf",
+    show_default=True,
+    type=click.Choice(["tf", "enhanced", "symmetric", "percentile"]),
+)
+@click.option(
+    "--act-quantizer",
+    default="tf",
+    show_default=True,
+    type=click.Choice(["tf", "enhanced", "symmetric", "percentile"]),
+)
+@click.option(
+    "--percentile",
+    type=float,
+    default=99.99,
+    show_default=True,
+    help="Clipping percentile for the percentile quantizer.",
+)
+@click.option(
+    "--weights-bitwidth", type=click.Choice(["4", "8", "16"]), default="8", show_default=True
+)
+@click.option("--act-bitwidth", type=click.Choice(["8", "16"]), default="8", show_default=True)
+@click.option("--bias-bitwidth", type=click.Choice(["8", "32"]), default="8", show_default=True)
+@click.option("--per-channel", is_flag=True, help="Per-channel (symmetric) weight encodings.")
+@click.option(
+    "--algorithms",
+    default="",
+    metavar="cle,bc",
+    help="Cross-layer equalization and/or bias correction.",
+)
+@click.option("--enable-hta", is_flag=True, help="Write HTA subnet records for the AIP runtime.")
+@click.option(
+    "--override-params",
+    metavar="ENC.json",
+    type=click.Path(path_type=str),
+    help="AIMET encodings (0.6.1 or 1.0.0) that replace computed ones.",
+)
+@click.option("--no-analysis", is_flag=True, help="Skip the per-layer analysis (faster).")
+@pass_app
+def quantize(app: App, container: str, input_list: str, output: str, no_analysis: bool,
+             **opts: Any) -> None:  # fmt: skip
+    """Calibrate a float container and write an 8-bit fixed-point one (snpe-dlc-quantize)."""
+    from workbench.engine.quant.quantizer import QuantOptions
+    from workbench.jobs.convert import command_line
+    from workbench.jobs.quantize import quantize_job
+
+    options = QuantOptions(
+        param_quantizer=opts["param_quantizer"], act_quantizer=opts["act_quantizer"],
+        weights_bitwidth=int(opts["weights_bitwidth"]), act_bitwidth=int(opts["act_bitwidth"]),
+        bias_bitwidth=int(opts["bias_bitwidth"]), per_channel=opts["per_channel"],
+        algorithms=opts["algorithms"], percentile=opts["percentile"],
+        enable_hta=opts["enable_hta"], override_params=opts["override_params"],
+    )  # fmt: skip
+    store = app.store()
+    with _RichProgress() as progress:
+        result = quantize_job(
+            store, app.project, container, input_list, output, options,
+            command=command_line(), progress=None if app.json else progress,
+            analyze=not no_analysis,
+        )  # fmt: skip
+
+    def render(console: Console) -> None:
+        ratio = result.size_bytes / max(1, result.float_size_bytes)
+        say(console, f"wrote {result.output}: {_size(result.size_bytes)} ({ratio:.2f}x the float "
+                     f"container), {result.samples} calibration samples in {result.seconds:.1f}s, "
+                     f"peak {_size(result.peak_memory_bytes)} (run {result.run_id})")  # fmt: skip
+        if result.sqnr_db is not None:
+            say(console, f"output SQNR vs float: {result.sqnr_db:.2f} dB (weights only "
+                         f"{result.weights_only_sqnr_db:.2f} dB, activations only "
+                         f"{result.activations_only_sqnr_db:.2f} dB)")  # fmt: skip
+        if result.worst_layers:
+            show_table(console, ["layer", "type", "output SQNR if only it is quantized"],
+                       ((w["node"], w["op_type"], w["output_sqnr_db"])
+                        for w in result.worst_layers[:5]), title="costliest layers")  # fmt: skip
+        if result.float_fallback:
+            say(console, "runs in float inside the integer executor: "
+                + ", ".join(result.float_fallback))  # fmt: skip
+
+    emit(app, result, render)
+
+
+@cli.group()
+def export() -> None:
+    """Export a quantized container to other tools (QDQ ONNX, AIMET encodings)."""
+
+
+@export.command("qdq")
+@click.argument("container", type=click.Path(path_type=str))
+@click.option("-o", "--output", required=True, metavar="Q.onnx")
+@click.option("--unsigned-weights", is_flag=True,
+              help="uint8 weights (ONNX Runtime's fused int8 kernels saturate on CPUs without VNNI).")  # fmt: skip
+@pass_app
+def export_qdq_cmd(app: App, container: str, output: str, unsigned_weights: bool) -> None:
+    """A QDQ ONNX model that ONNX Runtime runs, equal to the fake-quant path."""
+    from workbench.jobs.export import export_qdq_file
+
+    result = export_qdq_file(container, output, signed_weights=not unsigned_weights)
+    emit(app, result, lambda c: say(c, f"wrote {result['output']} ({result['nodes']} nodes, "
+                                        f"opset {result['opset']})"))  # fmt: skip
+
+
+@export.command("encodings")
+@click.argument("container", type=click.Path(path_type=str))
+@click.option("-o", "--output", required=True, metavar="E.json")
+@click.option("--format-version", type=click.Choice(["0.6.1", "1.0.0"]), default="1.0.0",
+              show_default=True, help="AIMET encodings format.")  # fmt: skip
+@pass_app
+def export_encodings_cmd(app: App, container: str, output: str, format_version: str) -> None:
+    """AIMET-format encodings JSON (reads back with quantize --override-params)."""
+    from workbench.jobs.export import export_encodings_file
+
+    result = export_encodings_file(container, output, format_version)
+    emit(app, result, lambda c: say(c, f"wrote {result['output']}: {result['activations']} "
+                                        f"activation and {result['params']} parameter encodings"))  # fmt: skip

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from workbench.engine.container import file_sha256, read_manifest
-from workbench.store import Container, Model, Store
+from workbench.store import CalibrationSet, Container, Model, Store
 from workbench.store.queries import find_container_by_sha256, find_model_by_sha256, get_project
 
 
@@ -80,3 +82,23 @@ def model_id_of_container(store: Store, container_id: int) -> int | None:
     with store.read() as session:
         row = session.get(Container, container_id)
         return row.model_id if row is not None else None
+
+
+def record_calibration_set(store: Store, project: str, path: str | Path, samples: int) -> int:
+    """The id of the project's calibration set with this input list's content."""
+    path = Path(path).resolve()
+    sha = file_sha256(path)
+    with store.write() as session:
+        proj = get_project(session, project)
+        row = session.scalars(
+            select(CalibrationSet).where(
+                CalibrationSet.project_id == proj.id, CalibrationSet.sha256 == sha
+            )
+        ).first()
+        if row is None:
+            row = CalibrationSet(
+                project_id=proj.id, name=path.name, path=str(path), sample_count=samples, sha256=sha
+            )
+            session.add(row)
+            session.flush()
+        return row.id

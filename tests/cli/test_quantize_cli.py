@@ -1,0 +1,138 @@
+"""quantize and export through the CLI: the container, the stored run, the interop files."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from tests.modelzoo import small_cnn, write_inputs
+
+
+@pytest.fixture
+def float_dlc(cli, tmp_path):
+    model = small_cnn(tmp_path / "small.onnx")
+    cli.json("convert", str(model), "-o", str(tmp_path / "small.dlc"))
+    listing, _ = write_inputs(tmp_path, 6)
+    return tmp_path / "small.dlc", listing
+
+
+def test_quantize_writes_container_and_records_everything(cli, float_dlc, tmp_path):
+    dlc, listing = float_dlc
+    q = tmp_path / "q.dlc"
+    result = cli.json(
+        "quantize", str(dlc), "--input-list", str(listing), "-o", str(q), "--bias-bitwidth", "32"
+    )
+    assert q.exists() and result["size_bytes"] == q.stat().st_size
+    assert result["samples"] == 6
+    assert result["sqnr_db"] > 20  # an 8-bit small CNN keeps its outputs
+    assert "softmax (Softmax)" in result["float_fallback"]
+    with zipfile.ZipFile(q) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    assert manifest["quantized"] is True
+    assert manifest["quantizer"]["options"]["bias_bitwidth"] == 32
+    assert manifest["quantizer"]["source_container"] == str(dlc.resolve())
+
+    run = cli.json("runs", "show", str(result["run_id"]))
+    assert run["status"] == "succeeded" and run["kind"] == "quantize"
+    assert run["details"]["bias_bitwidth"] == 32 and run["details"]["sqnr_db"] == result["sqnr_db"]
+    assert run["peak_memory_bytes"] > 0
+    assert {layer["layer_name"] for layer in run["layers"]} >= {"conv/1", "fc"}
+    report = run["details"]["report"]
+    assert report["sensitivity"]["weights_only_sqnr_db"] >= result["sqnr_db"] - 0.5
+    info = cli.json("info", str(q))
+    assert info["quantized"] is True
+    assert info["layers"][0]["encoding_summary"]
+
+
+def test_quantized_container_runs_on_cpu_both_ways(cli, float_dlc, tmp_path):
+    dlc, listing = float_dlc
+    q = tmp_path / "q.dlc"
+    cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(q), "--no-analysis")
+    outs = {}
+    for mode, extra in (("float", []), ("dequant", []), ("fxp", ["--cpu-fxp"])):
+        target = dlc if mode == "float" else q
+        out = tmp_path / mode
+        cli.json("run", str(target), "--input-list", str(listing), "--output-dir", str(out), *extra)
+        outs[mode] = np.fromfile(out / "Result_0" / "prob_0.raw", dtype="<f4")
+    for mode in ("dequant", "fxp"):
+        assert np.abs(outs[mode] - outs["float"]).max() < 0.05
+    assert not np.array_equal(outs["fxp"], outs["float"])
+
+
+def test_bad_options_exit_2_without_a_run(cli, float_dlc, tmp_path):
+    dlc, listing = float_dlc
+    bad = cli("quantize", str(dlc), "--input-list", str(listing), "-o", str(tmp_path / "q.dlc"),
+              "--algorithms", "cle,magic")  # fmt: skip
+    assert bad.exit_code == 2 and "--algorithms" in bad.stderr
+    same = cli("quantize", str(dlc), "--input-list", str(listing), "-o", str(dlc))
+    assert same.exit_code == 2 and "overwrite the input" in same.stderr
+    assert cli.json("runs", "list")["total"] == 0
+
+
+def test_quantizing_a_quantized_container_fails_and_is_recorded(cli, float_dlc, tmp_path):
+    dlc, listing = float_dlc
+    q = tmp_path / "q.dlc"
+    cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(q), "--no-analysis")
+    again = cli("quantize", str(q), "--input-list", str(listing), "-o", str(tmp_path / "qq.dlc"))
+    assert again.exit_code == 2 and again.stderr.count("\n") == 1
+    assert not (tmp_path / "qq.dlc").exists()
+    runs = cli.json("runs", "list", "--kind", "quantize")["runs"]
+    assert [r["status"] for r in runs] == ["failed", "succeeded"]
+
+
+def test_batch_other_than_one_is_refused_with_the_guides_reason(cli, tmp_path):
+    model = small_cnn(tmp_path / "b2.onnx", batch=2)
+    cli.json("convert", str(model), "-o", str(tmp_path / "b2.dlc"))
+    rng = np.random.default_rng(0)
+    rng.standard_normal((2, 3, 8, 8)).astype("<f4").tofile(tmp_path / "x.raw")
+    (tmp_path / "l.txt").write_text("x.raw\n")
+    result = cli("quantize", str(tmp_path / "b2.dlc"), "--input-list", str(tmp_path / "l.txt"),
+                 "-o", str(tmp_path / "q.dlc"))  # fmt: skip
+    assert result.exit_code == 2 and "requires batch size 1" in result.stderr
+
+
+def test_export_encodings_round_trip_through_override(cli, float_dlc, tmp_path):
+    dlc, listing = float_dlc
+    q = tmp_path / "q.dlc"
+    cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(q), "--no-analysis")
+    for version in ("0.6.1", "1.0.0"):
+        enc = tmp_path / f"enc-{version}.json"
+        out = cli.json("export", "encodings", str(q), "-o", str(enc), "--format-version", version)
+        assert out["activations"] > 0 and out["params"] > 0
+        q2 = tmp_path / f"q-{version}.dlc"
+        cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(q2),
+                 "--override-params", str(enc), "--no-analysis")  # fmt: skip
+        with zipfile.ZipFile(q) as a, zipfile.ZipFile(q2) as b:
+            ea, eb = json.loads(a.read("encodings.json")), json.loads(b.read("encodings.json"))
+        for name, e in ea["encodings"].items():
+            assert eb["encodings"][name]["delta"] == pytest.approx(e["delta"], rel=1e-6)
+            assert eb["encodings"][name]["offset"] == e["offset"]
+
+
+def test_export_qdq_runs_in_onnxruntime_like_our_fake_quant(cli, float_dlc, tmp_path):
+    import onnxruntime as ort
+
+    dlc, listing = float_dlc
+    q = tmp_path / "q.dlc"
+    cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(q), "--no-analysis")
+    cli.json("export", "qdq", str(q), "-o", str(tmp_path / "q.onnx"))
+    opts = ort.SessionOptions()
+    opts.add_session_config_entry("session.disable_quant_qdq", "1")
+    sess = ort.InferenceSession(str(tmp_path / "q.onnx"), opts, providers=["CPUExecutionProvider"])
+    x = np.fromfile(tmp_path / "in0.raw", dtype="<f4").reshape(1, 3, 8, 8)
+    got = sess.run(None, {"x": x})[0]
+
+    from workbench.engine.container import read_container
+    from workbench.engine.quant.fakequant import FakeQuantPlan
+
+    ours = FakeQuantPlan(read_container(q)).run({"x": x})["prob:0"]
+    np.testing.assert_allclose(got, ours, atol=1e-2)
+
+
+def test_export_refuses_a_float_container(cli, float_dlc, tmp_path):
+    dlc, _ = float_dlc
+    result = cli("export", "qdq", str(dlc), "-o", str(tmp_path / "x.onnx"))
+    assert result.exit_code == 2 and "not quantized" in result.stderr

@@ -1,0 +1,152 @@
+"""Golden numbers for the requantization arithmetic (multiplier, shift, rounding)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.engine.quant.requant import (
+    Requantizer,
+    multiplier_value,
+    quantize_multiplier,
+    requantize,
+    rescale_table,
+)
+from workbench.errors import BadInput
+
+
+@pytest.mark.parametrize(
+    ("real", "m", "shift"),
+    [
+        (0.5, 2**30, 0),  # 0.5 = 0.5 * 2**0: M = 0.5 * 2**31
+        (0.75, 3 * 2**29, 0),
+        (1.0, 2**30, -1),  # 1 = 0.5 * 2**1: a left shift by one
+        # 0.0072 = 0.9216 * 2**-7; 0.9216 * 2**31 = 1979120929.9968 -> 1979120930
+        (0.0072, 1979120930, 7),
+        # 1.7 = 0.85 * 2**1; 0.85 * 2**31 = 1825361100.8 -> 1825361101
+        (1.7, 1825361101, -1),
+        # f * 2**31 rounds up to 2**31: carried into the exponent
+        (1.0 - 2**-40, 2**30, -1),
+        (0.0, 0, 0),
+        (2.0**-40, 0, 0),  # every product rounds to zero
+    ],
+)
+def test_quantize_multiplier_golden(real: float, m: int, shift: int) -> None:
+    got_m, got_shift = quantize_multiplier(real)
+    assert (int(got_m), int(got_shift)) == (m, shift)
+    if m:
+        assert 2**30 <= int(got_m) < 2**31
+        assert abs(float(multiplier_value(got_m, got_shift)) - real) <= real * 2**-31
+
+
+def test_quantize_multiplier_is_vectorized() -> None:
+    reals = np.array([[0.5, 0.0072], [1.7, 3e-3]])
+    m, shift = quantize_multiplier(reals)
+    assert m.shape == shift.shape == (2, 2)
+    for r, mm, ss in zip(reals.ravel(), m.ravel(), shift.ravel(), strict=True):
+        assert (int(mm), int(ss)) == tuple(int(v) for v in quantize_multiplier(float(r)))
+
+
+@pytest.mark.parametrize("real", [-0.1, float("nan"), float("inf"), 2.0**30])
+def test_quantize_multiplier_refuses(real: float) -> None:
+    with pytest.raises(BadInput):
+        quantize_multiplier(real)
+
+
+def test_requantize_rounds_half_away_from_zero() -> None:
+    # real = 0.5 exactly: acc / 2, so odd accumulators are exact halves.
+    m, s = quantize_multiplier(0.5)
+    acc = np.array([-5, -3, -1, 0, 1, 3, 5, 100])
+    out = requantize(acc, m, s, 0, -1000, 1000, np.int32)
+    assert out.tolist() == [-3, -2, -1, 0, 1, 2, 3, 50]
+
+
+def test_requantize_adds_zero_point_and_clamps() -> None:
+    m, s = quantize_multiplier(0.25)
+    out = requantize(np.array([-1000, -10, 0, 10, 1000]), m, s, 128, 0, 255)
+    # -10/4 = -2.5 -> -3; 10/4 = 2.5 -> 3
+    assert out.dtype == np.uint8
+    assert out.tolist() == [0, 125, 128, 131, 255]
+
+
+def test_requantize_per_channel_broadcast() -> None:
+    m, s = quantize_multiplier(np.array([0.5, 0.25]).reshape(2, 1))
+    out = requantize(np.array([[8, -8], [8, -8]]), m, s, 0, -100, 100, np.int32)
+    assert out.tolist() == [[4, -4], [2, -2]]
+
+
+def _exact_rha(acc: np.ndarray, m: int, s: int) -> np.ndarray:
+    """RHA(acc * M / 2**s) with Python's unbounded integers."""
+    out = []
+    for a in acc.tolist():
+        p = a * m
+        q, r = divmod(abs(p), 2**s)
+        q += 2 * r >= 2**s
+        out.append(q if p >= 0 else -q)
+    return np.array(out, dtype=np.int64)
+
+
+@pytest.mark.parametrize("real", [0.0072, 0.3, 0.9, 1.7, 1e-5])
+def test_requantize_against_float64_on_a_million_accumulators(real: float) -> None:
+    rng = np.random.default_rng(0)
+    acc = rng.integers(-(2**31) + 1, 2**31, 10**6)
+    m, s = quantize_multiplier(real)
+    wide = 2**62
+    out = requantize(acc, m, s, 0, -wide, wide, np.int64)
+    ref = acc * np.float64(real)
+    # Never more than 1 LSB from the real product, whatever the accumulator.
+    assert np.abs(out - ref).max() <= 1.0
+    # Exactly the documented rule, checked with unbounded integers on a sample.
+    sample = slice(0, 2000)
+    assert np.array_equal(out[sample], _exact_rha(acc[sample], int(m), 31 + int(s)))
+    # And exactly round(acc * real) wherever the output is a code (|out| < 2**16), except
+    # within the multiplier's relative error (2**-31) of a half: there real_q decides.
+    small = (rng.integers(-(2**16), 2**16, 10**6) / real).astype(np.int64)
+    small = small[np.abs(small) < 2**31]
+    got = requantize(small, m, s, 0, -wide, wide, np.int64)
+    prod = small * real
+    exact = np.sign(prod) * np.floor(np.abs(prod) + 0.5)
+    near_half = np.abs(np.abs(prod) % 1.0 - 0.5) < 1e-6
+    assert np.array_equal(got[~near_half], exact[~near_half])
+    assert np.abs(got - prod).max() <= 0.5 + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("real", "zp", "qmax", "bound"),
+    [
+        (0.0072, 0, 255, 2**24),
+        (0.003, 128, 255, 2**20),
+        (1e-4, 17, 255, 2**22),
+        (0.2, 3000, 65535, 2**16),
+    ],
+)
+def test_requantizer_fast_path_is_bit_identical(
+    real: float, zp: int, qmax: int, bound: int
+) -> None:
+    rng = np.random.default_rng(1)
+    per_channel = real * rng.uniform(0.5, 2.0, size=(8, 1))
+    acc = rng.integers(-bound + 1, bound, size=(8, 50_000)).astype(
+        np.float32 if bound <= 2**24 else np.float64
+    )
+    r = Requantizer.build(per_channel, zp, 0, qmax, acc_bound=bound)
+    assert r.fast
+    m, s = quantize_multiplier(per_channel)
+    assert np.array_equal(r(acc), requantize(acc, m, s, zp, 0, qmax))
+
+
+def test_requantizer_takes_the_integer_path_when_ties_are_possible() -> None:
+    # real = 0.5: M = 2**30, so acc * M / 2**31 is a half for every odd acc.
+    r = Requantizer.build(0.5, 10, 0, 255, acc_bound=100)
+    assert not r.fast
+    assert r(np.array([-3, 3])).tolist() == [8, 12]  # -1.5 -> -2, 1.5 -> 2
+    # Without a bound nothing is proven either.
+    assert not Requantizer.build(0.0072, 0, 0, 255).fast
+
+
+def test_rescale_table() -> None:
+    # codes of delta 0.1 (zp 10) into delta 0.2 (zp 5), clamped at the input zero point
+    table = rescale_table(10, 0, 255, 0.5, 5, 0, 255, lo=10)
+    assert table.shape == (256,)
+    assert table[:11].tolist() == [5] * 11  # everything <= 0 -> 0 -> code 5
+    assert table[11] == 6  # 0.1 -> 0.5 of a 0.2 step -> rounds away to 1
+    assert table[12] == 6 and table[13] == 7

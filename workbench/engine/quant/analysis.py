@@ -1,0 +1,360 @@
+"""Per-layer quantization analysis: where a quantized model loses accuracy, and why.
+
+``analyze`` runs the float container and a fake-quant run of the quantized one on the
+same samples and reports, for every float node output:
+
+* its encoding (a layer fused with its activation, Conv+Relu, is one row: the
+  activation's output, as the vendor runtime sees it);
+* the SQNR of the quantized run's tensor against the float one (signal and noise
+  energies accumulated over samples, never arrays), which includes everything
+  upstream;
+* ``rmse / delta`` (the RMS error in steps of its own encoding): ≈ 0.29 is healthy
+  rounding noise, far above means clipping, drift from upstream or a bad range.
+
+and a sensitivity summary: the model output's SQNR fully quantized, with weights only
+quantized (activations float), with activations only quantized (weights float), and,
+for the ``top`` layers with the worst per-layer SQNR, the output SQNR when only that
+layer (its parameters and outputs) is quantized: the lower, the more it costs.
+
+Fake quantization. ``fake_quant_runner(container)`` may supply the full fake-quant
+executor (``workbench.engine.quant.fakequant.FakeQuantPlan``: ``.run(feeds, hook)``);
+without one, and always for the partial configurations, ``SimulatedQuantPlan`` here
+does it: parameters dequantized at plan time, each output (and graph input)
+quantize-dequantized with its encoding by a wrapped float kernel.
+
+The float reference, and "weights float", mean the *prepared* float weights the encodings were computed on:
+after Gemm folding and CLE, before bias correction (``QuantizeResult.prepared_graph``;
+rebuilt from the float container when not given, CLE being deterministic). A bias that
+bias correction created is zero in float.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from workbench.engine.container import Container
+from workbench.engine.executor import Plan, TensorHook
+from workbench.engine.graph import Graph
+from workbench.engine.inputs import InputList
+from workbench.engine.ops.registry import Kernel, OpContext, prepare
+from workbench.engine.quant.calibrate import FeedSource
+from workbench.engine.quant.cle import equalize
+from workbench.engine.quant.encoding import (
+    AnyEncoding,
+    Encoding,
+    dequantize,
+    encoding_from_dict,
+    fake_quantize,
+)
+from workbench.engine.quant.quantizer import (
+    fused_activation_inputs,
+    normalize_gemms,
+    propagates,
+)
+from workbench.errors import BadInput
+
+Feeds = Mapping[str, np.ndarray]
+
+
+class Runner(Protocol):
+    def run(self, feeds: Feeds, hook: TensorHook | None = None) -> dict[str, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One layer's output. A layer fused with its activation (Conv+Relu) is one row."""
+
+    node: str
+    op_type: str  # "Conv+Relu" for a fused pair
+    tensor: str  # the layer's output (the activation's for a fused pair)
+    encoding: dict[str, Any] | None
+    sqnr_db: float
+    rmse_over_scale: float | None
+    propagated: bool = False  # a data-movement output (its input's encoding)
+    nodes: tuple[str, ...] = ()  # every node in the layer (two for a fused pair)
+
+
+@dataclass(frozen=True)
+class LayerSensitivity:
+    node: str
+    op_type: str
+    output_sqnr_db: float  # model output SQNR with only this layer quantized
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    full_sqnr_db: float
+    weights_only_sqnr_db: float
+    activations_only_sqnr_db: float
+    layers: tuple[LayerSensitivity, ...]  # most costly first
+
+
+@dataclass(frozen=True)
+class AnalysisReport:
+    layers: tuple[LayerReport, ...]
+    sensitivity: Sensitivity
+    samples: int
+
+
+class _Energy:
+    """Running signal and noise energies of one tensor (and its element count)."""
+
+    __slots__ = ("signal", "noise", "count")
+
+    def __init__(self) -> None:
+        self.signal = 0.0
+        self.noise = 0.0
+        self.count = 0
+
+    def add(self, ref: np.ndarray, test: np.ndarray) -> None:
+        r = np.asarray(ref, dtype=np.float64)
+        d = r - np.asarray(test, dtype=np.float64)
+        self.signal += float(np.vdot(r, r))
+        self.noise += float(np.vdot(d, d))
+        self.count += r.size
+
+    @property
+    def sqnr_db(self) -> float:
+        if self.noise == 0.0:
+            return math.inf
+        if self.signal == 0.0:
+            return -math.inf
+        return 10.0 * math.log10(self.signal / self.noise)
+
+    def rmse(self) -> float:
+        return math.sqrt(self.noise / self.count) if self.count else 0.0
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+def _fq_kernel(kernel: Kernel, encs: tuple[AnyEncoding | None, ...]) -> Kernel:
+    def run(*args: Any) -> tuple[np.ndarray, ...]:
+        results = kernel(*args)
+        return tuple(
+            fake_quantize(r, e) if e is not None and r.dtype.kind == "f" else r
+            for r, e in zip(results, encs, strict=False)
+        )
+
+    return run
+
+
+class SimulatedQuantPlan:
+    """Fake-quant execution of a quantized container, whole or in part.
+
+    ``quantize_weights`` / ``quantize_activations`` switch the two halves; ``only``
+    (node names) restricts both to those nodes' parameters and outputs. Parameters
+    not quantized take their value from ``float_params`` (the prepared float graph).
+    """
+
+    def __init__(
+        self,
+        container: Container,
+        *,
+        float_params: Mapping[str, np.ndarray] | None = None,
+        quantize_weights: bool = True,
+        quantize_activations: bool = True,
+        only: Collection[str] | None = None,
+    ):
+        graph = container.graph.copy()
+        chosen = None if only is None else set(only)
+        encs = {n: encoding_from_dict(d) for n, d in container.encodings.items()}
+        param_encs = {n: encoding_from_dict(d) for n, d in container.param_encodings.items()}
+        quant_params = {
+            i for n in graph.nodes if chosen is None or n.name in chosen for i in n.inputs if i
+        }
+        params = {}
+        for name, value in graph.params.items():
+            enc = param_encs.get(name)
+            if enc is None:
+                params[name] = value
+            elif quantize_weights and name in quant_params:
+                params[name] = dequantize(value, enc)
+            elif float_params is not None and name in float_params:
+                params[name] = float_params[name]
+            else:  # a bias created by bias correction: zero in the float model
+                params[name] = np.zeros(value.shape, np.float32)
+        graph.params = params
+        self.graph = graph
+        self.input_encodings: dict[str, AnyEncoding] = {}
+        if quantize_activations and chosen is None:
+            self.input_encodings = {t.name: encs[t.name] for t in graph.inputs if t.name in encs}
+        act_nodes = {n.name for n in graph.nodes if chosen is None or n.name in chosen}
+
+        def prepare_fq(ctx: OpContext) -> Kernel:
+            kernel = prepare(ctx)
+            if not quantize_activations or ctx.node.name not in act_nodes:
+                return kernel
+            out_encs = tuple(encs.get(o) if o else None for o in ctx.node.outputs)
+            if all(e is None for e in out_encs):
+                return kernel
+            return _fq_kernel(kernel, out_encs)
+
+        self.plan = Plan(graph, prepare_fn=prepare_fq)
+
+    def run(self, feeds: Feeds, hook: TensorHook | None = None) -> dict[str, np.ndarray]:
+        fed = dict(feeds)
+        for name, enc in self.input_encodings.items():
+            if name in fed:
+                fed[name] = fake_quantize(fed[name], enc)
+        return self.plan.run(fed, hook=hook)
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def prepared_float_graph(float_container: Container, quant_container: Container) -> Graph:
+    """The float graph the quantizer calibrated: Gemm folding, then CLE if it ran."""
+    options = ((quant_container.manifest.get("quantizer") or {}).get("options")) or {}
+    graph = normalize_gemms(float_container.graph)
+    if "cle" in (options.get("algorithms") or ()):
+        graph, _ = equalize(graph)
+    return graph
+
+
+def _output_sqnr(
+    reference: list[dict[str, np.ndarray]], runner: Runner, feeds: list[Feeds]
+) -> float:
+    energy = _Energy()
+    for ref, f in zip(reference, feeds, strict=True):
+        out = runner.run(f)
+        for name, r in ref.items():
+            energy.add(r, out[name])
+    return energy.sqnr_db
+
+
+def analyze(
+    float_container: Container,
+    quant_container: Container,
+    samples: InputList | Iterable[Feeds],
+    fake_quant_runner: Callable[[Container], Runner] | None = None,
+    *,
+    prepared_graph: Graph | None = None,
+    top: int = 10,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> AnalysisReport:
+    """Per-layer SQNR and RMSE/scale, and the sensitivity summary (see module doc)."""
+    if not quant_container.quantized:
+        raise BadInput("the second container must be the quantized one")
+    if float_container.quantized:
+        raise BadInput("the first container must be the float one")
+    if not (float_container.params_loaded and quant_container.params_loaded):
+        raise BadInput("analysis needs both containers' parameters loaded")
+    feeds = [f for _, f in FeedSource(samples, float_container.graph)]
+    if not feeds:
+        raise BadInput("analysis needs at least one sample")
+    encs = {n: encoding_from_dict(d) for n, d in quant_container.encodings.items()}
+    # The reference is the prepared float graph: after CLE its intermediate tensors are
+    # the quantized graph's (channels rescaled), and its outputs are the float model's.
+    prepared = prepared_graph or prepared_float_graph(float_container, quant_container)
+    fgraph = float_container.graph
+    float_plan = Plan(prepared)
+    full: Runner = (
+        fake_quant_runner(quant_container)
+        if fake_quant_runner is not None
+        else SimulatedQuantPlan(quant_container)
+    )
+    outputs = fgraph.output_names
+
+    energies: dict[str, _Energy] = {}
+    reference: list[dict[str, np.ndarray]] = []
+    floats: dict[str, np.ndarray] = {}  # one sample's float tensors, dropped as compared
+
+    def keep(name: str, value: np.ndarray) -> None:
+        if name in encs and value.dtype.kind == "f":
+            floats[name] = value
+
+    def compare(name: str, value: np.ndarray) -> None:
+        ref = floats.pop(name, None)
+        if ref is not None and ref.shape == value.shape:
+            energies.setdefault(name, _Energy()).add(ref, value)
+
+    for k, f in enumerate(feeds, start=1):
+        ref_out = float_plan.run(f, hook=keep)
+        reference.append({o: ref_out[o] for o in outputs})
+        full.run(f, hook=compare)
+        floats.clear()
+        if progress:
+            progress("analyze", k, len(feeds))
+
+    qgraph = quant_container.graph
+    fused = fused_activation_inputs(qgraph)  # producer output -> activation output
+    producers = qgraph.producers()
+    fused_acts = {producers[a].name for a in fused.values() if a in producers}
+    layers = []
+    for n in qgraph.nodes:
+        if n.name in fused_acts:
+            continue  # reported with its producer
+        moved = propagates(n, qgraph)
+        for o in n.outputs:
+            nodes: tuple[str, ...] = (n.name,)
+            op_type = n.op_type
+            if o in fused and fused[o] in producers:
+                act = producers[fused[o]]
+                o, nodes, op_type = fused[o], (n.name, act.name), f"{n.op_type}+{act.op_type}"
+            e = energies.get(o)
+            if e is None:
+                continue
+            enc = encs.get(o)
+            ratio = e.rmse() / enc.delta if isinstance(enc, Encoding) else None
+            row = LayerReport(
+                n.name, op_type, o, quant_container.encodings.get(o), e.sqnr_db, ratio, moved, nodes
+            )
+            layers.append(row)
+
+    full_sqnr = _output_sqnr(reference, full, feeds)
+    fp = prepared.params
+    w_only = SimulatedQuantPlan(quant_container, float_params=fp, quantize_activations=False)
+    a_only = SimulatedQuantPlan(quant_container, float_params=fp, quantize_weights=False)
+    weights_sqnr = _output_sqnr(reference, w_only, feeds)
+    acts_sqnr = _output_sqnr(reference, a_only, feeds)
+
+    candidates = sorted((r for r in layers if not r.propagated), key=lambda r: r.sqnr_db)
+    seen: list[LayerReport] = []
+    for r in candidates:
+        if r.node not in {s.node for s in seen}:
+            seen.append(r)
+        if len(seen) >= top:
+            break
+    per_layer = []
+    for i, r in enumerate(seen, start=1):
+        sim = SimulatedQuantPlan(quant_container, float_params=fp, only=set(r.nodes))
+        per_layer.append(LayerSensitivity(r.node, r.op_type, _output_sqnr(reference, sim, feeds)))
+        if progress:
+            progress("sensitivity", i, len(seen))
+    per_layer.sort(key=lambda s: s.output_sqnr_db)
+    sens = Sensitivity(full_sqnr, weights_sqnr, acts_sqnr, tuple(per_layer))
+    return AnalysisReport(tuple(layers), sens, len(feeds))
+
+
+def output_sqnr(
+    float_container: Container,
+    runner: Runner,
+    samples: InputList | Iterable[Feeds],
+) -> float:
+    """The SQNR (dB) of ``runner``'s outputs against the float container's, over ``samples``."""
+    plan = Plan(float_container.graph)
+    energy = _Energy()
+    for _, f in FeedSource(samples, float_container.graph):
+        ref = plan.run(f)
+        out = runner.run(f)
+        for name in float_container.graph.output_names:
+            energy.add(ref[name], out[name])
+    return energy.sqnr_db
+
+
+__all__ = [
+    "AnalysisReport",
+    "LayerReport",
+    "LayerSensitivity",
+    "Sensitivity",
+    "SimulatedQuantPlan",
+    "analyze",
+    "output_sqnr",
+    "prepared_float_graph",
+]

@@ -1,0 +1,198 @@
+"""Integer-true execution of a quantized container (CPU fixed-point mode, DSP, AIP HTA).
+
+Graph inputs are quantized with their encodings on entry; between nodes every encoded
+tensor is a uint8 / uint16 array whose encoding is known at plan time (kernels close
+over it); graph outputs are dequantized on exit. Parameters stay as the container
+stores them. Kernels come from ``int_ops``: exact int32 accumulation with integer
+requantization for Conv / Gemm / MatMul, integer rescaling for Add / Sub / Mul / Concat
+and pooling, codes moved as they are by data movement, lookup tables for one-input
+functions.
+
+A node with no integer kernel (Softmax, LayerNormalization, linear Resize, ...)
+runs as a **float fallback**: its inputs are dequantized, the float kernel runs, its
+outputs are quantized to their encodings. ``IntegerPlan.float_fallback_nodes`` lists
+them, so ``workbench info`` and benchmarks can say so. Tensors that are not float
+(int64 shapes, indices) pass through as in the float plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+import numpy as np
+
+from workbench.engine.container import Container
+from workbench.engine.executor import Plan, TensorHook
+from workbench.engine.ops.registry import Kernel, OpContext, check_supported, prepare
+from workbench.engine.quant.encoding import (
+    AnyEncoding,
+    Encoding,
+    dequantize,
+    encoding_from_dict,
+    quantize,
+)
+from workbench.engine.quant.fakequant import activation_encodings
+from workbench.engine.quant.int_ops import IntContext, NotInteger, prepare_int
+from workbench.errors import BadInput, InputListError
+
+_FLOAT_DTYPES = frozenset({"float32", "float16", "float64"})
+
+
+class IntegerPlan:
+    """A quantized container made ready to run in integers.
+
+    ``run`` takes and returns float tensors; ``run_integer`` returns the integer outputs
+    and shows its hook the integer tensors. ``encodings`` gives each encoded tensor's
+    encoding; ``float_fallback_nodes`` the ``(node name, op type)`` of every node that
+    runs in float, and ``fallback_reasons`` why.
+    """
+
+    def __init__(self, container: Container, keep: Iterable[str] = ()):
+        if not container.quantized:
+            raise BadInput("integer execution needs a quantized container (run quantize first)")
+        if not container.params_loaded:
+            raise BadInput("the container was read without its parameters (load_params=False)")
+        graph = container.graph
+        check_supported(graph.nodes)
+        self.graph = graph
+        self.encodings: dict[str, Encoding] = activation_encodings(container.encodings)
+        self.param_encodings: dict[str, AnyEncoding] = {
+            name: encoding_from_dict(dict(d)) for name, d in container.param_encodings.items()
+        }
+        # Dequantized only when a float kernel (fallback, table) asks: the DSP keeps integers.
+        self._float_params: dict[str, np.ndarray] = {}
+        self.float_fallback_nodes: list[tuple[str, str]] = []
+        self.fallback_reasons: dict[str, str] = {}
+        self._inputs = [(t.name, self.encodings.get(t.name)) for t in graph.inputs]
+        self._plan = Plan(graph, keep, prepare_fn=self._prepare)
+
+    # -- planning ----------------------------------------------------------------------
+
+    def encoding_of(self, name: str) -> AnyEncoding | None:
+        """The encoding a tensor flows with (activation or parameter), or None."""
+        enc = self.encodings.get(name)
+        return enc if enc is not None else self.param_encodings.get(name)
+
+    def _raw_float(self, name: str) -> bool:
+        """A float activation that is not quantized (no encoding): only float kernels read it."""
+        if not name or name in self.graph.params or self.encoding_of(name) is not None:
+            return False
+        info = self.graph.info(name)
+        return info is not None and info.dtype in _FLOAT_DTYPES
+
+    def _prepare(self, ctx: OpContext) -> Kernel:
+        node = ctx.node
+        in_encs = tuple(self.encoding_of(i) if i else None for i in node.inputs)
+        out_encs = tuple(self.encodings.get(o) if o else None for o in node.outputs)
+        float_consts = _DequantizedConsts(ctx.consts, node.inputs, self)
+        ictx = IntContext(
+            op=ctx,
+            float_op=OpContext(node, float_consts, ctx.inputs, ctx.outputs, ctx.opset),
+            in_encs=in_encs,
+            out_encs=out_encs,
+        )
+        raw = [t for t in (*node.inputs, *node.outputs) if self._raw_float(t)]
+        if raw:
+            reason = f"tensor {raw[0]!r} has no encoding"
+        else:
+            try:
+                return prepare_int(ictx)
+            except NotInteger as exc:
+                reason = str(exc)
+        self.float_fallback_nodes.append((node.name, node.op_type))
+        self.fallback_reasons[node.name] = reason
+        return _fallback(ictx)
+
+    # -- running -----------------------------------------------------------------------
+
+    def quantize_inputs(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The feeds with every encoded graph input quantized to its codes."""
+        out = dict(feeds)
+        for name, enc in self._inputs:
+            if name not in feeds:
+                raise InputListError(f"missing value for model input {name!r}")
+            if enc is not None:
+                out[name] = quantize(np.asarray(feeds[name], dtype=np.float32), enc)
+        return out
+
+    def float_param(self, name: str) -> np.ndarray:
+        """A parameter as float: dequantized (once) if it is quantized."""
+        value = self._float_params.get(name)
+        if value is None:
+            enc = self.param_encodings.get(name)
+            value = self.graph.params[name]
+            if enc is not None:
+                value = dequantize(value, enc)
+            self._float_params[name] = value
+        return value
+
+    def to_float(self, name: str, value: np.ndarray) -> np.ndarray:
+        """A tensor as it flows in this plan, dequantized if it is encoded."""
+        enc = self.encodings.get(name)
+        return value if enc is None else dequantize(value, enc)
+
+    def run_integer(
+        self, feeds: Mapping[str, np.ndarray], hook: TensorHook | None = None
+    ) -> dict[str, np.ndarray]:
+        """Run once on float feeds; outputs (and ``keep`` tensors) as the integers they are."""
+        return self._plan.run(self.quantize_inputs(feeds), hook)
+
+    def run(
+        self, feeds: Mapping[str, np.ndarray], hook: TensorHook | None = None
+    ) -> dict[str, np.ndarray]:
+        """Run once; float outputs. ``hook`` sees every produced tensor dequantized."""
+        inner = None
+        if hook is not None:
+
+            def inner(name: str, value: np.ndarray) -> None:
+                hook(name, self.to_float(name, value))
+
+        results = self.run_integer(feeds, inner)
+        return {name: self.to_float(name, v) for name, v in results.items()}
+
+
+class _DequantizedConsts(Mapping):
+    """A node's constant inputs as floats, each dequantized on first access."""
+
+    def __init__(self, stored: Mapping[int, np.ndarray], names: tuple[str, ...], plan: IntegerPlan):
+        self._stored, self._names, self._plan = stored, names, plan
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        if k not in self._stored:
+            raise KeyError(k)
+        return self._plan.float_param(self._names[k])
+
+    def __contains__(self, k: object) -> bool:
+        return k in self._stored
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._stored)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+
+def _fallback(ictx: IntContext) -> Kernel:
+    """Dequantize the inputs, run the float kernel, quantize the outputs."""
+    kernel = prepare(ictx.float_op)
+    consts = ictx.float_op.consts
+    dequant_args = [
+        (i, enc) for i, enc in enumerate(ictx.in_encs) if enc is not None and i not in consts
+    ]
+    const_args = [(i, consts[i]) for i in consts if ictx.in_encs[i] is not None]
+    outs = ictx.out_encs
+
+    def run(*args: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        values = list(args)
+        for i, enc in dequant_args:
+            if values[i] is not None:
+                values[i] = dequantize(values[i], enc)
+        for i, v in const_args:
+            values[i] = v
+        results = kernel(*values)
+        return tuple(
+            quantize(r, enc) if enc is not None and r is not None else r
+            for r, enc in zip(results, outs, strict=False)
+        )
+
+    return run

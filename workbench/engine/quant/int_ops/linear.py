@@ -1,0 +1,346 @@
+"""Conv, ConvTranspose, Gemm and MatMul with exact integer accumulation, then per-channel requantization.
+
+The accumulator is ``sum (q_x - zp_x) * (q_w + offset_w)`` plus the bias in the
+accumulator's scale (``in_delta * w_delta``), an int32 by construction. It is computed
+with float BLAS where that is provably exact, because BLAS is where the speed is:
+
+* **float32** when the plan-time bound ``max_m sum_k |w_mk| * max|x - zp| + |bias|`` is
+  below ``2**24``: every partial sum, in any order, is then an integer float32 holds
+  exactly (fused multiply-adds included). The float kernels' layouts (pointwise GEMM,
+  depthwise taps, im2col) run unchanged on the centered integers; their zero padding is
+  ``x - zp = 0``, the real zero.
+* **float32 in input-channel chunks**, summed in float64, when the whole sum may pass
+  ``2**24`` (deep 3x3 convolutions after a ReLU): each chunk is kept under the bound.
+  Float64 BLAS would be exact too but runs at half the speed of float32 here.
+* **float64** otherwise (grouped convolutions past the bound, MatMul of two
+  activations with a long inner dimension): exact up to ``2**53``.
+
+Requantization is ``requant.Requantizer`` with that same bound, so its fast path is
+taken only when proven bit-identical to the integer formula.
+
+**Saturation.** When the bound passes ``2**31`` (16-bit activations times 8-bit weights
+over a long inner dimension) the exact sum is saturated to the int32 range before it is
+requantized, as an int32 accumulator with a saturating final stage would. The bound is
+a worst case; real sums of that size are rare, and where they occur the result is the
+clamp of the true one (hardware would saturate or wrap at a partial sum instead).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.engine.graph import Node
+from workbench.engine.ops.registry import Kernel, OpContext, prepare
+from workbench.engine.quant.encoding import ChannelEncoding
+from workbench.engine.quant.int_ops import (
+    IntContext,
+    NotInteger,
+    centered,
+    centered_param,
+    channel_deltas,
+    reach,
+    register_int,
+    zero_point,
+)
+from workbench.engine.quant.requant import (
+    INT32_MAX,
+    INT32_MIN,
+    Requantizer,
+    quantize_multiplier,
+    requantize,
+)
+
+F32_EXACT = 2**24  # integers below this are exact in float32
+F64_EXACT = 2**53
+
+
+def bias_to_accumulator(q: np.ndarray, enc, acc_delta: np.ndarray) -> np.ndarray:
+    """A quantized bias re-expressed in the accumulator's scale, as int64 (one per channel).
+
+    A 32-bit bias whose delta is ``in_delta * w_delta`` (the contract) is used as is; any
+    other (an 8-bit bias with its own encoding) is rescaled by the integer rule with
+    multiplier ``bias_delta / acc_delta``, saturating to int32.
+    """
+    n = acc_delta.shape[0]
+    bc = centered_param(q, enc).reshape(-1)
+    if bc.shape[0] == 1 and n > 1:
+        bc = np.broadcast_to(bc, (n,))
+    if bc.shape[0] != n:
+        raise NotInteger(f"bias has {bc.shape[0]} values for {n} channels")
+    ratio = channel_deltas(enc, n) if isinstance(enc, ChannelEncoding) else np.full(n, enc.delta)
+    ratio = ratio / acc_delta
+    if np.all(ratio == 1.0):
+        return np.array(bc, dtype=np.int64)
+    if not np.all(ratio < 2.0**30):
+        raise NotInteger("bias scale is too far from the accumulator scale")
+    m, shift = quantize_multiplier(ratio)
+    return requantize(bc, m, shift, 0, INT32_MIN, INT32_MAX, np.int64)
+
+
+def _check_bound(bound: float) -> None:
+    # Past 2**31 the sum is still exact in float64 and saturates to int32 before the
+    # requantization (see the module docstring); past 2**53 nothing is exact any more.
+    if bound >= F64_EXACT:
+        raise NotInteger("the accumulator could exceed 2**53")
+
+
+def _float_conv(ictx: IntContext, w: np.ndarray, bias: np.ndarray | None) -> Kernel:
+    """The float Conv kernel over given (integer-valued) weights."""
+    node = ictx.node
+    sub = Node(
+        node.name, "Conv", ("x", "w", "b" if bias is not None else ""), node.outputs, node.attrs
+    )
+    consts = {1: w} if bias is None else {1: w, 2: bias}
+    return prepare(OpContext(sub, consts, opset=ictx.op.opset))
+
+
+def _channel_chunks(contrib: np.ndarray, limit: float) -> list[tuple[int, int]] | None:
+    """Split input channels so each chunk's per-row bound stays below ``limit``.
+
+    ``contrib[m, c]`` is ``sum |w|`` of output channel m over input channel c's taps.
+    """
+    chunks, start = [], 0
+    running = np.zeros(contrib.shape[0], dtype=np.int64)
+    for c in range(contrib.shape[1]):
+        col = contrib[:, c]
+        if col.max() > limit:
+            return None
+        if (running + col).max() > limit:
+            chunks.append((start, c))
+            start, running = c, np.zeros_like(running)
+        running += col
+    chunks.append((start, contrib.shape[1]))
+    return chunks
+
+
+@register_int("Conv")
+def conv(ictx: IntContext) -> Kernel:
+    x_enc, out_enc = ictx.act(0), ictx.out(0)
+    w_q, w_enc = ictx.weight(1)
+    if isinstance(w_enc, ChannelEncoding) and w_enc.axis != 0:
+        raise NotInteger("per-channel Conv weights must be encoded along axis 0")
+    group = int(ictx.attr("group", 1))
+    m = w_q.shape[0]
+    wc = centered_param(w_q, w_enc)
+    acc_delta = x_enc.delta * channel_deltas(w_enc, m)
+    bias = np.zeros(m, dtype=np.int64)
+    if ictx.has_input(2):
+        bias = bias_to_accumulator(*ictx.weight(2), acc_delta)
+    x_reach = reach(x_enc)
+    contrib = np.abs(wc).reshape(m, w_q.shape[1], -1).sum(axis=2)  # (M, C/g)
+    rows = contrib.sum(axis=1) * x_reach
+    bound = float((rows + np.abs(bias)).max())
+    _check_bound(bound)
+    spatial = (1,) * (w_q.ndim - 2)
+    requant = Requantizer.build(
+        (acc_delta / out_enc.delta).reshape(m, *spatial),
+        zero_point(out_enc),
+        out_enc.qmin,
+        out_enc.qmax,
+        acc_bound=bound,
+    )
+
+    if bound < F32_EXACT:
+        impl = _float_conv(ictx, wc.astype(np.float32), bias.astype(np.float32))
+
+        def run_f32(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
+            return (requant(impl(centered(q, x_enc))[0]),)
+
+        return run_f32
+
+    chunks = _channel_chunks(contrib, (F32_EXACT - 1) / max(x_reach, 1)) if group == 1 else None
+    if chunks is None:
+        impl64 = _float_conv(ictx, wc.astype(np.float64), bias.astype(np.float64))
+
+        def run_f64(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
+            return (requant(impl64(centered(q, x_enc, np.float64))[0]),)
+
+        return run_f64
+
+    parts = [
+        (c0, c1, _float_conv(ictx, np.ascontiguousarray(wc[:, c0:c1], dtype=np.float32), None))
+        for c0, c1 in chunks
+    ]
+    bias64 = bias.astype(np.float64).reshape(m, *spatial)
+
+    def run_chunked(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
+        x = centered(q, x_enc)
+        acc = None
+        for c0, c1, k in parts:
+            part = k(x[:, c0:c1])[0]
+            if acc is None:
+                acc = part.astype(np.float64)
+            else:
+                acc += part
+        acc += bias64
+        return (requant(acc),)
+
+    return run_chunked
+
+
+@register_int("ConvTranspose")
+def conv_transpose(ictx: IntContext) -> Kernel:
+    x_enc, out_enc = ictx.act(0), ictx.out(0)
+    w_q, w_enc = ictx.weight(1)  # (C, M/g, k...)
+    if isinstance(w_enc, ChannelEncoding) and w_enc.axis != 1:
+        raise NotInteger("per-channel ConvTranspose weights must be encoded along axis 1")
+    group = int(ictx.attr("group", 1))
+    c, mg = w_q.shape[:2]
+    m = mg * group
+    wc = centered_param(w_q, w_enc)
+    acc_delta = x_enc.delta * np.tile(channel_deltas(w_enc, mg), group)
+    bias = np.zeros(m, dtype=np.int64)
+    if ictx.has_input(2):
+        bias = bias_to_accumulator(*ictx.weight(2), acc_delta)
+    # Each output element takes at most one product per (input channel of its group, tap).
+    contrib = np.abs(wc).reshape(group, c // group, mg, -1).sum(axis=(1, 3)).reshape(m)
+    bound = float((contrib * reach(x_enc) + np.abs(bias)).max())
+    dtype = _product_dtype(bound)
+    node = ictx.node
+    sub = Node(node.name, "ConvTranspose", ("x", "w", "b"), node.outputs, node.attrs)
+    impl = prepare(
+        OpContext(sub, {1: wc.astype(dtype), 2: bias.astype(dtype)}, opset=ictx.op.opset)
+    )
+    spatial = (1,) * (w_q.ndim - 2)
+    requant = Requantizer.build(
+        (acc_delta / out_enc.delta).reshape(m, *spatial),
+        zero_point(out_enc),
+        out_enc.qmin,
+        out_enc.qmax,
+        acc_bound=bound,
+    )
+
+    def run(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (requant(impl(centered(q, x_enc, dtype))[0]),)
+
+    return run
+
+
+# -- Gemm / MatMul -----------------------------------------------------------------------
+
+
+class _Operand:
+    """One side of a product: a runtime activation (centered at run time) or a constant."""
+
+    def __init__(self, ictx: IntContext, i: int):
+        self.const = ictx.const(i)
+        if self.const is None:
+            self.enc = ictx.act(i)
+            self.reach = reach(self.enc)
+        else:
+            q, enc = ictx.weight(i)
+            self.enc = enc
+            self.centered = centered_param(q, enc)
+            self.reach = int(np.abs(self.centered).max()) if q.size else 0
+
+    def value(self, q: np.ndarray, dtype: type) -> np.ndarray:
+        return centered(q, self.enc, dtype)
+
+
+def _per_channel(*sides: _Operand) -> bool:
+    return any(isinstance(side.enc, ChannelEncoding) for side in sides)
+
+
+def _product_dtype(bound: float) -> type:
+    _check_bound(bound)
+    return np.float32 if bound < F32_EXACT else np.float64
+
+
+@register_int("Gemm")
+def gemm(ictx: IntContext) -> Kernel:
+    out_enc = ictx.out(0)
+    alpha = float(ictx.attr("alpha", 1.0))
+    beta = float(ictx.attr("beta", 1.0))
+    if alpha <= 0:
+        raise NotInteger("Gemm alpha must be positive for integer execution")
+    trans_a, trans_b = bool(ictx.attr("transA", 0)), bool(ictx.attr("transB", 0))
+    x_enc = ictx.act(0)
+    w_q, w_enc = ictx.weight(1)
+    if w_q.ndim != 2:
+        raise NotInteger("Gemm weight must be 2-D")
+    n_axis = 0 if trans_b else 1
+    if isinstance(w_enc, ChannelEncoding) and w_enc.axis != n_axis:
+        raise NotInteger("per-channel Gemm weights must be encoded along the output axis")
+    wc = centered_param(w_q, w_enc)
+    wc = wc.T if trans_b else wc  # (K, N)
+    n = wc.shape[1]
+    acc_delta = alpha * x_enc.delta * channel_deltas(w_enc, n)
+    bias = np.zeros(n, dtype=np.int64)
+    if ictx.has_input(2) and beta != 0.0:
+        c_q, c_enc = ictx.weight(2)
+        if c_q.size not in (1, n) or (c_q.ndim == 2 and c_q.shape[0] != 1):
+            raise NotInteger("Gemm C must be a scalar or one row")
+        bias = bias_to_accumulator(c_q, c_enc, acc_delta / abs(beta))
+        if beta < 0:
+            bias = -bias
+    bound = float((np.abs(wc).sum(axis=0) * reach(x_enc) + np.abs(bias)).max())
+    dtype = _product_dtype(bound)
+    w = np.ascontiguousarray(wc, dtype=dtype)
+    b = bias.astype(dtype)
+    requant = Requantizer.build(
+        acc_delta / out_enc.delta, zero_point(out_enc), out_enc.qmin, out_enc.qmax, bound
+    )
+
+    def run(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
+        x = centered(q.T if trans_a else q, x_enc, dtype)
+        acc = np.matmul(x, w)
+        acc += b
+        return (requant(acc),)
+
+    return run
+
+
+@register_int("MatMul")
+def matmul(ictx: IntContext) -> Kernel:
+    out_enc = ictx.out(0)
+    a, b = _Operand(ictx, 0), _Operand(ictx, 1)
+    if a.const is not None and b.const is not None:
+        raise NotInteger("MatMul of two constants")
+    real = a.enc.delta * b.enc.delta if not _per_channel(a, b) else None
+    if b.const is not None:
+        # B (..., K, N): per channel along its last axis (the output columns).
+        if b.const.ndim == 1:
+            col_abs = np.abs(b.centered).sum(keepdims=True)
+        else:
+            col_abs = np.abs(b.centered).sum(axis=-2).reshape(-1, b.const.shape[-1]).max(axis=0)
+        if isinstance(b.enc, ChannelEncoding):
+            if b.const.ndim < 2 or b.enc.axis != b.const.ndim - 1:
+                raise NotInteger("per-channel MatMul weights must be on the output axis of B")
+            real = a.enc.delta * channel_deltas(b.enc, b.const.shape[-1])
+        bound = float(col_abs.max() * a.reach)
+    elif a.const is not None:
+        # A (..., M, K): per channel along its rows.
+        if a.const.ndim == 1:
+            row_abs = np.abs(a.centered).sum(keepdims=True)
+        else:
+            row_abs = np.abs(a.centered).sum(axis=-1).reshape(-1, a.const.shape[-2]).max(axis=0)
+        if isinstance(a.enc, ChannelEncoding):
+            if a.const.ndim < 2 or a.enc.axis != a.const.ndim - 2:
+                raise NotInteger("per-channel MatMul weights must be on the output axis of A")
+            real = (channel_deltas(a.enc, a.const.shape[-2]) * b.enc.delta).reshape(-1, 1)
+        bound = float(row_abs.max() * b.reach)
+    else:
+        info = ictx.op.inputs[0] if ictx.op.inputs else None
+        if info is None or not info.shape:
+            raise NotInteger("MatMul inner dimension unknown at plan time")
+        bound = float(info.shape[-1]) * a.reach * b.reach
+    dtype = _product_dtype(bound)
+    real = np.asarray(real) / out_enc.delta
+    requant = Requantizer.build(real, zero_point(out_enc), out_enc.qmin, out_enc.qmax, bound)
+    a_const = None if a.const is None else a.centered.astype(dtype)
+    b_const = None if b.const is None else b.centered.astype(dtype)
+
+    def run(qa: np.ndarray, qb: np.ndarray) -> tuple[np.ndarray, ...]:
+        xa = a_const if a_const is not None else a.value(qa, dtype)
+        xb = b_const if b_const is not None else b.value(qb, dtype)
+        if b_const is not None and b_const.ndim == 2 and xa.ndim > 2:
+            # One GEMM over every row of every batch instead of a loop of small ones.
+            acc = np.matmul(xa.reshape(-1, xa.shape[-1]), xb).reshape(*xa.shape[:-1], -1)
+        else:
+            acc = np.matmul(xa, xb)
+        return (requant(acc),)
+
+    return run
+
+
+__all__ = ["bias_to_accumulator", "conv", "conv_transpose", "gemm", "matmul"]

@@ -1,0 +1,153 @@
+"""Data movement on the codes themselves: the float kernels run unchanged on integers.
+
+Reshape, Transpose, Slice, Gather, MaxPool and friends only move, pick or compare
+values, and dequantization is increasing, so they commute with it: the float kernel
+runs on the uint8 / uint16 codes. The quantizer gives their output the input's encoding;
+if an output's encoding differs anyway, a rescale table follows. Constant Pad fills with
+the code of its value (the zero point for 0); Concat rescales each input that is not
+already in the output encoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from workbench.engine.ops.registry import Kernel, prepare
+from workbench.engine.quant.encoding import Encoding, quantize
+from workbench.engine.quant.int_ops import (
+    IntContext,
+    NotInteger,
+    code_range,
+    register_int,
+    zero_point,
+)
+from workbench.engine.quant.requant import rescale_table
+
+MOVEMENT_OPS = (
+    "Reshape",
+    "Flatten",
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Identity",
+    "Dropout",
+    "Slice",
+    "Split",
+    "Gather",
+    "GatherElements",
+    "Expand",
+    "Tile",
+    "DepthToSpace",
+    "SpaceToDepth",
+    "MaxPool",
+    "GlobalMaxPool",
+    "ReduceMax",
+    "ReduceMin",
+    "TopK",
+)
+# Outputs that are not float at all; the codes give the same answer.
+INDEX_OPS = ("Shape", "Size", "ArgMax", "ArgMin")
+
+
+def rescale(enc: Encoding, out: Encoding) -> np.ndarray | None:
+    """A table taking every code of ``enc`` to the code of ``out`` for the same value (None if equal)."""
+    if enc == out:
+        return None
+    codes = code_range(enc)
+    return rescale_table(
+        zero_point(enc),
+        int(codes[0]),
+        int(codes[-1]),
+        enc.delta / out.delta,
+        zero_point(out),
+        out.qmin,
+        out.qmax,
+    )
+
+
+def _with_rescaled_outputs(ictx: IntContext, enc: Encoding, kernel: Kernel) -> Kernel:
+    fixes = []
+    for j, name in enumerate(ictx.node.outputs):
+        out = ictx.out_encs[j] if j < len(ictx.out_encs) else None
+        if name and out is not None:
+            table = rescale(enc, out)
+            if table is not None:
+                fixes.append((j, table))
+    if not fixes:
+        return kernel
+
+    def run(*args: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        results = list(kernel(*args))
+        for j, table in fixes:
+            results[j] = np.take(table, results[j])
+        return tuple(results)
+
+    return run
+
+
+@register_int(*MOVEMENT_OPS)
+def movement(ictx: IntContext) -> Kernel:
+    return _with_rescaled_outputs(ictx, ictx.act(0), prepare(ictx.op))
+
+
+@register_int("Resize", "Upsample")
+def resize_nearest(ictx: IntContext) -> Kernel:
+    mode = ictx.attr("mode", "nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode != "nearest":
+        raise NotInteger(f"{mode} interpolation computes new values")
+    return movement(ictx)
+
+
+@register_int(*INDEX_OPS)
+def index(ictx: IntContext) -> Kernel:
+    if ictx.node.op_type in ("ArgMax", "ArgMin"):
+        ictx.act(0)
+    return prepare(ictx.op)
+
+
+@register_int("Pad")
+def pad(ictx: IntContext) -> Kernel:
+    enc = ictx.act(0)
+    mode = ictx.attr("mode", "constant")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode != "constant":
+        return _with_rescaled_outputs(ictx, enc, prepare(ictx.op))
+    op = ictx.op
+    if op.opset < 11:
+        fill = quantize(np.float32(float(ictx.attr("value", 0.0))), enc)
+        node = replace(op.node, attrs={**op.node.attrs, "value": float(fill)})
+        kernel = prepare(replace(op, node=node))
+        return _with_rescaled_outputs(ictx, enc, kernel)
+    if ictx.has_input(2) and ictx.float_op.const(2) is None:
+        raise NotInteger("Pad value is not constant")
+    value = ictx.float_op.const(2) if ictx.has_input(2) else None
+    v = 0.0 if value is None or value.size == 0 else float(value.reshape(-1)[0])
+    fill = quantize(np.array([v], dtype=np.float32), enc)
+    inputs = list(op.node.inputs) + [""] * max(0, 3 - len(op.node.inputs))
+    inputs[2] = inputs[2] or "__pad_value__"
+    consts = {**op.consts, 2: fill}
+    kernel = prepare(replace(op, node=replace(op.node, inputs=tuple(inputs)), consts=consts))
+
+    def run(x: np.ndarray, pads=None, _value=None, axes=None) -> tuple[np.ndarray, ...]:
+        return kernel(x, pads, fill, axes)
+
+    return _with_rescaled_outputs(ictx, enc, run)
+
+
+@register_int("Concat")
+def concat(ictx: IntContext) -> Kernel:
+    out = ictx.out(0)
+    axis = int(ictx.attr("axis", 0))
+    tables = [rescale(ictx.act(i), out) for i in range(len(ictx.node.inputs))]
+
+    def run(*qs: np.ndarray) -> tuple[np.ndarray, ...]:
+        parts = [q if t is None else np.take(t, q) for q, t in zip(qs, tables, strict=True)]
+        return (np.concatenate(parts, axis=axis),)
+
+    return run
+
+
+__all__ = ["INDEX_OPS", "MOVEMENT_OPS", "rescale"]

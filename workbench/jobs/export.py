@@ -1,0 +1,64 @@
+"""Export a quantized container: QDQ ONNX for ONNX Runtime, AIMET encodings JSON."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from workbench.engine.container import read_container
+from workbench.errors import BadInput
+
+
+def _quantized(path: str | Path):
+    container = read_container(path)
+    if not container.quantized:
+        raise BadInput(f"{path} is not quantized; run `workbench quantize` first")
+    return container
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_qdq_file(
+    container_path: str | Path, output: str | Path, *, signed_weights: bool = True
+) -> dict[str, Any]:
+    """Write the container as a QDQ ONNX model at ``output``."""
+    from workbench.engine.quant.qdq import export_qdq
+
+    output = Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise BadInput(f"output {output} should end in .onnx")
+    model = export_qdq(_quantized(container_path), signed_weights=signed_weights)
+    _write_atomically(output, model.SerializeToString())
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    return {"output": str(output), "nodes": len(model.graph.node), "opset": opset}
+
+
+def export_encodings_file(
+    container_path: str | Path, output: str | Path, version: str
+) -> dict[str, Any]:
+    """Write the container's encodings as AIMET JSON (``version`` 0.6.1 or 1.0.0)."""
+    import json
+
+    from workbench.engine.quant.aimet import export_encodings
+
+    doc = export_encodings(_quantized(container_path), version)
+    output = Path(output)
+    _write_atomically(output, json.dumps(doc, indent=2).encode())
+    acts, params = doc.get("activation_encodings", {}), doc.get("param_encodings", {})
+    return {
+        "output": str(output),
+        "version": version,
+        "activations": len(acts),
+        "params": len(params),
+    }

@@ -1,0 +1,254 @@
+"""Quantize: calibrate a float container, write the quantized one, analyse it, record it.
+
+The run is recorded before any work (``tracked_run``) with every option; on
+success it holds the output container, the whole-network output SQNR, one
+``LayerStat`` per layer (encoding, SQNR against float, RMSE/scale) and a report:
+sensitivity (weights-only / activations-only SQNR, costliest layers), the layers
+that run in float in the integer executor, CLE and bias-correction effects, and
+per-stage timings. Peak memory is the peak of traced allocations (tracemalloc)
+during calibration and quantization.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from workbench.engine.container import file_sha256, read_container, write_container
+from workbench.engine.inputs import InputList, parse_input_list
+from workbench.engine.quant.quantizer import QuantOptions, quantize_container
+from workbench.errors import BadInput
+from workbench.jobs.artifacts import model_id_of_container, record_calibration_set, record_container
+from workbench.jobs.lifecycle import tracked_run
+from workbench.store import Store
+
+Progress = Callable[[str, int, int], None]
+
+ANALYSIS_SAMPLES = 4  # samples for the per-layer analysis and sensitivity report
+SENSITIVE_LAYERS = 5  # layers measured one at a time for the sensitivity report
+
+
+@dataclass(frozen=True)
+class QuantizeJobResult:
+    run_id: int
+    output: str
+    size_bytes: int
+    float_size_bytes: int
+    sqnr_db: float | None
+    weights_only_sqnr_db: float | None
+    activations_only_sqnr_db: float | None
+    worst_layers: list[dict[str, Any]]
+    float_fallback: list[str]
+    samples: int
+    seconds: float
+    peak_memory_bytes: int
+
+
+def quantize_job(
+    store: Store,
+    project: str,
+    container_path: str | Path,
+    input_list_path: str | Path,
+    output_path: str | Path,
+    options: QuantOptions,
+    *,
+    command: str | None = None,
+    progress: Progress | None = None,
+    analyze: bool = True,
+) -> QuantizeJobResult:
+    """Quantize ``container_path`` with the calibration ``input_list_path`` (see module doc)."""
+    output = Path(output_path)
+    if output.suffix.lower() != ".dlc":
+        raise BadInput(f"output {output} should end in .dlc")
+    if output.is_dir():
+        raise BadInput(f"output {output} is a directory; give a file name such as model_q.dlc")
+    if output.resolve() == Path(container_path).resolve():
+        raise BadInput("the output would overwrite the input container; choose another -o")
+    source = read_container(container_path)
+    input_list = parse_input_list(input_list_path, source.graph.input_names)
+    source_id = record_container(store, project, container_path)
+    model_id = model_id_of_container(store, source_id)
+    calibration_id = record_calibration_set(store, project, input_list_path, len(input_list))
+    details = {
+        "param_quantizer": options.param_quantizer,
+        "act_quantizer": options.act_quantizer,
+        "weights_bitwidth": options.weights_bitwidth,
+        "act_bitwidth": options.act_bitwidth,
+        "bias_bitwidth": options.bias_bitwidth,
+        "per_channel": options.per_channel,
+        "algorithms": ",".join(options.algorithms),
+        "enable_hta": options.enable_hta,
+        "override_params_path": options.override_params,
+        "options": options.to_dict(),
+        "calibration_set_id": calibration_id,
+    }
+    started = time.perf_counter()
+    with tracked_run(
+        store,
+        project=project,
+        kind="quantize",
+        model_id=model_id,
+        container_id=source_id,
+        command=command,
+        **details,
+    ) as run:
+        tracing = not tracemalloc.is_tracing()
+        if tracing:
+            tracemalloc.start()
+        tracemalloc.reset_peak()
+        try:
+            result = quantize_container(
+                source, input_list, options, progress, command=command or ""
+            )
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            if tracing:
+                tracemalloc.stop()
+        run.record(peak_memory_bytes=peak)
+        quantized = result.container
+        quantized.manifest["quantizer"]["source_container"] = str(Path(container_path).resolve())
+        quantized.manifest["quantizer"]["source_sha256"] = file_sha256(container_path)
+        size = write_container(output, quantized)
+        run.log(
+            f"calibrated on {result.samples} samples; wrote {output} ({size} bytes, "
+            f"{size / max(1, Path(container_path).stat().st_size):.2f}x the float container)"
+        )
+        report: dict[str, Any] = {
+            "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
+            "samples": result.samples,
+        }
+        if result.cle is not None:
+            report["cle"] = _plain(result.cle)
+        if result.bias_corrections:
+            report["bias_correction"] = [_plain(c) for c in result.bias_corrections]
+        fallback = _float_fallback(quantized)
+        report["float_fallback"] = fallback
+        sqnr = w_only = a_only = None
+        worst: list[dict[str, Any]] = []
+        if analyze:
+            analysis = _analyze(source, quantized, input_list, result.prepared_graph, progress)
+            sens = analysis.sensitivity
+            sqnr, w_only, a_only = (
+                sens.full_sqnr_db,
+                sens.weights_only_sqnr_db,
+                sens.activations_only_sqnr_db,
+            )
+            worst = [
+                {"node": s.node, "op_type": s.op_type, "output_sqnr_db": s.output_sqnr_db}
+                for s in sens.layers
+            ]
+            report["sensitivity"] = {
+                "full_sqnr_db": sqnr,
+                "weights_only_sqnr_db": w_only,
+                "activations_only_sqnr_db": a_only,
+                "layers": worst,
+                "samples": analysis.samples,
+            }
+            run.add_layer_stats(_layer_rows(analysis))
+            run.log(
+                f"output SQNR {sqnr:.2f} dB (weights only {w_only:.2f} dB, activations only "
+                f"{a_only:.2f} dB) over {analysis.samples} samples"
+            )
+        output_id = record_container(store, project, output, model_id=model_id)
+        run.record(output_container_id=output_id, sqnr_db=sqnr, report=_finite(report))
+    return QuantizeJobResult(
+        run_id=run.id,
+        output=str(output),
+        size_bytes=size,
+        float_size_bytes=Path(container_path).stat().st_size,
+        sqnr_db=sqnr,
+        weights_only_sqnr_db=w_only,
+        activations_only_sqnr_db=a_only,
+        worst_layers=worst,
+        float_fallback=fallback,
+        samples=result.samples,
+        seconds=time.perf_counter() - started,
+        peak_memory_bytes=peak,
+    )
+
+
+def _analyze(source, quantized, input_list: InputList, prepared, progress):
+    from workbench.engine.quant.analysis import analyze
+    from workbench.engine.quant.fakequant import FakeQuantPlan
+
+    few = replace(input_list, lines=input_list.lines[:ANALYSIS_SAMPLES])
+    return analyze(
+        source,
+        quantized,
+        few,
+        FakeQuantPlan,
+        prepared_graph=prepared,
+        top=SENSITIVE_LAYERS,
+        progress=progress,
+    )
+
+
+def _layer_rows(analysis) -> list[dict[str, Any]]:
+    rows = []
+    for index, layer in enumerate(analysis.layers):
+        enc = layer.encoding or {}
+        scalar = not isinstance(enc.get("min"), list)
+        rows.append(
+            {
+                "layer_index": index,
+                "layer_name": layer.node,
+                "op_type": layer.op_type,
+                "encoding_min": enc.get("min") if scalar else None,
+                "encoding_max": enc.get("max") if scalar else None,
+                "scale": enc.get("delta") if scalar else None,
+                "offset": enc.get("offset") if scalar else None,
+                "bitwidth": enc.get("bitwidth"),
+                "sqnr_db": _num(layer.sqnr_db),
+                "rmse_over_scale": _num(layer.rmse_over_scale),
+            }
+        )
+    return rows
+
+
+def _float_fallback(quantized) -> list[str]:
+    """Layers the integer executor runs by dequantize → float → requantize."""
+    from workbench.engine.quant.int_exec import IntegerPlan
+
+    plan = IntegerPlan(quantized)
+    return [f"{name} ({op})" for name, op in plan.float_fallback_nodes]
+
+
+def _num(value: float | None) -> float | None:
+    import math
+
+    if value is None:
+        return None
+    return value if math.isfinite(value) else (999.0 if value > 0 else -999.0)
+
+
+def _plain(value: Any) -> Any:
+    from dataclasses import asdict, is_dataclass
+
+    import numpy as np
+
+    if is_dataclass(value) and not isinstance(value, type):
+        return _plain(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist()) if value.size <= 64 else f"array{list(value.shape)}"
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _finite(value: Any) -> Any:
+    """JSON columns hold no NaN/Inf: exact (infinite SQNR) becomes 999 dB."""
+    if isinstance(value, float):
+        return _num(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
