@@ -11,11 +11,13 @@ import ctypes
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from workbench.engine.graph import Graph, Node
 from workbench.engine.ops.registry import Kernel, OpContext, check_supported, prepare
+from workbench.engine.summary import node_macs
 from workbench.errors import InputListError, ModelError
 
 
@@ -37,6 +39,46 @@ def _tune_allocator() -> None:
 
 
 _tune_allocator()
+
+# A linear layer below this many multiply-accumulates runs its BLAS call on one
+# thread: waking a second OpenBLAS thread costs more than it saves there, and on
+# a busy machine (a shared build server) the waiting thread spins for tens of ms.
+SMALL_LINEAR_MACS = 8_000_000
+
+
+def _openblas() -> Any:
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = False
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            found = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+            if len(found) == 1 and hasattr(found[0], "set_num_threads"):
+                _BLAS = found[0]
+        except Exception:  # no threadpoolctl, or a BLAS it cannot drive: leave threads be
+            pass
+    return _BLAS or None
+
+
+_BLAS: Any = None
+
+
+def _single_blas_thread(kernel: Kernel) -> Kernel:
+    blas = _openblas()
+    if blas is None or blas.num_threads <= 1:
+        return kernel
+    threads = blas.num_threads
+
+    def run(*args: Any) -> tuple[np.ndarray, ...]:
+        blas.set_num_threads(1)
+        try:
+            return kernel(*args)
+        finally:
+            blas.set_num_threads(threads)
+
+    return run
+
 
 # Called with (tensor name, value) for every tensor a step produces: --debug dumps,
 # calibration observers, per-layer analysis.
@@ -97,6 +139,9 @@ class Plan:
                 opset=graph.opset,
             )
             kernel = prepare_fn(ctx)
+            macs = node_macs(n, graph.info)
+            if macs is not None and 0 < macs < SMALL_LINEAR_MACS:
+                kernel = _single_blas_thread(kernel)
             ins = tuple(slot_of[i] if i else -1 for i in n.inputs)
             outs = tuple(slot(o) if o else -1 for o in n.outputs)
             dead = {i for i in n.inputs if i and last_use.get(i) == idx and i not in retained}
