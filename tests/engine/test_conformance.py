@@ -5,9 +5,8 @@ is imported, run by our executor, and compared with ONNX Runtime on the same
 model and inputs, and with the expected outputs stored beside it.
 
 * ``pytorch-*`` folders hold ``model.onnx`` and ``test_data_set_0/{input,output}_*.pb``.
-  Most are ai.onnx opset 6, which the importer refuses (it needs opset 7 or later);
-  the harness upgrades those to opset 7 with ``onnx.version_converter`` first, and
-  ORT runs the same upgraded model.
+  Most are ai.onnx opset 6, which the importer upgrades to opset 7 itself
+  (``upgrade_old_opset``); ORT, which cannot run opset 6, gets the same upgraded model.
 * ``light`` models replace their weights with ``ConstantOfShape`` (every weight is
   0.02, so the importer's constant folding builds them) and store only the expected
   output. Their input is the deterministic ramp ONNX's own backend runner feeds them
@@ -37,10 +36,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import numpy_helper, version_converter
+from onnx import numpy_helper
 
 from workbench.engine.executor import Plan
-from workbench.engine.onnx_import import MIN_OPSET, import_onnx
+from workbench.engine.onnx_import import import_onnx, upgrade_old_opset
 from workbench.errors import UnsupportedOperators
 
 DATA = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data"
@@ -124,14 +123,24 @@ def _feeds(case: Case, model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return feeds
 
 
-def _softmax_inputs(model: onnx.ModelProto) -> list[str]:
-    """Inputs of Softmax nodes that produce graph outputs (the logits)."""
+def _softmax_logits(model: onnx.ModelProto) -> dict[str, str]:
+    """Graph outputs made by Softmax / LogSoftmax nodes -> their inputs (the logits)."""
     outs = {o.name for o in model.graph.output}
-    return [
-        n.input[0]
+    return {
+        n.output[0]: n.input[0]
         for n in model.graph.node
         if n.op_type in ("Softmax", "LogSoftmax") and n.output[0] in outs
-    ]
+    }
+
+
+def _decided_by_rounding(logits: np.ndarray) -> bool:
+    """Whether float32 rounding of ``logits`` alone can change their softmax.
+
+    The logits are checked to ``atol = 1e-4 * max|logits|``; once that exceeds 1, two
+    logits equal in exact arithmetic may differ by a few ulps (BLAS tiles round
+    differently per output channel), which is e-fold in the softmax.
+    """
+    return ATOL * float(np.max(np.abs(logits))) > 1.0
 
 
 def _ort_run(model: onnx.ModelProto, feeds: dict[str, np.ndarray], extra: list[str]) -> dict:
@@ -166,64 +175,39 @@ def _assert_close(ours: np.ndarray, ref: np.ndarray, rtol: float, what: str) -> 
         np.testing.assert_array_equal(ours, ref, err_msg=what)
 
 
-def _importable(case: Case, tmp_path: Path) -> tuple[Path, onnx.ModelProto]:
-    """The model as we import it: upgraded to opset 7 when it is older."""
-    model = onnx.load(str(case.model))
-    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    if opset >= MIN_OPSET:
-        return case.model, model
-    upgraded = version_converter.convert_version(model, MIN_OPSET)
-    _channelwise_prelu_slopes(upgraded)
-    path = tmp_path / "model.onnx"
-    onnx.save(upgraded, str(path))
-    return path, upgraded
-
-
-def _channelwise_prelu_slopes(model: onnx.ModelProto) -> None:
-    """The PRelu 6→7 adapter the version converter lacks.
-
-    PRelu-6 applied a ``[C]`` slope per channel (PyTorch's export relies on it);
-    PRelu-7 broadcasts numpy-style, so the slope must become ``[C, 1, ..., 1]``.
-    """
-    ranks = {
-        v.name: len(v.type.tensor_type.shape.dim)
-        for v in onnx.shape_inference.infer_shapes(model).graph.value_info
-    }
-    ranks.update({v.name: len(v.type.tensor_type.shape.dim) for v in model.graph.input})
-    inits = {t.name: t for t in model.graph.initializer}
-    for node in model.graph.node:
-        if node.op_type != "PRelu" or node.input[1] not in inits:
-            continue
-        slope, rank = inits[node.input[1]], ranks.get(node.input[0], 0)
-        if len(slope.dims) == 1 and slope.dims[0] > 1 and rank > 2:
-            value = numpy_helper.to_array(slope).reshape((-1,) + (1,) * (rank - 2))
-            slope.CopyFrom(numpy_helper.from_array(value, slope.name))
-            for v in model.graph.input:  # ir_version 3 lists initializers as inputs
-                if v.name == slope.name:
-                    v.CopyFrom(onnx.helper.make_tensor_value_info(v.name, 1, value.shape))
-
-
 @pytest.mark.parametrize("case", _params(CASES))
-def test_model(case: Case, tmp_path: Path) -> None:
-    path, model = _importable(case, tmp_path)
+def test_model(case: Case) -> None:
     try:
-        graph = import_onnx(path)
+        graph = import_onnx(case.model)
     except UnsupportedOperators as exc:
         pytest.skip(f"{case.id}: unsupported operators: {', '.join(sorted(exc.missing))}")
 
+    model = upgrade_old_opset(onnx.load(str(case.model)))
     feeds = _feeds(case, model)
-    probes = [p for p in _softmax_inputs(model) if p in graph.producers() or p in graph.params]
+    logits = {
+        out: p
+        for out, p in _softmax_logits(model).items()
+        if p in graph.producers() or p in graph.params
+    }
+    probes = list(dict.fromkeys(logits.values()))
     with np.errstate(all="ignore"):  # Sqrt/Pow of negative test data: NaN on both sides
         ours = Plan(graph, keep=probes).run(feeds)
     expected = _ort_run(model, feeds, probes)
 
     output_names = [o.name for o in model.graph.output]
     assert graph.output_names == output_names
+    # light_squeezenet's constant-weight logits reach 1e10: their softmax is rounding noise
+    # (checked for shape only), the logits themselves are still compared.
+    noise = {o for o, p in logits.items() if _decided_by_rounding(expected[p])}
     for name in [*output_names, *probes]:
+        if name in noise:
+            assert np.shape(ours[name]) == expected[name].shape, name
+            continue
         _assert_close(ours[name], expected[name], RTOL, f"{case.id}: {name} vs ONNX Runtime")
     for name, path_pb in zip(output_names, case.outputs, strict=False):
-        stored = _read_pb(path_pb)
-        _assert_close(ours[name], stored, STORED_RTOL, f"{case.id}: {name} vs stored output")
+        if name not in noise:
+            stored = _read_pb(path_pb)
+            _assert_close(ours[name], stored, STORED_RTOL, f"{case.id}: {name} vs stored output")
 
 
 def test_cases_found() -> None:

@@ -286,6 +286,66 @@ def test_shapes_hidden_behind_arithmetic_are_found_after_folding(tmp_path: Path)
     assert_matches_ort(model, graph, {"x": randn(4, 6)})
 
 
+def test_folding_and_inference_alternate_until_shapes_settle(tmp_path: Path) -> None:
+    needs("Div", "Concat", "Reshape", "Gather", "Unsqueeze")
+    # y's shape is known only once the first chain folds; z's Reshape target needs it.
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Div", ["s", "two"], ["h"]),
+        helper.make_node("Concat", ["h", "four"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["y"]),
+        helper.make_node("Shape", ["y"], ["ys"]),
+        helper.make_node("Gather", ["ys", "zero"], ["n"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "axes"], ["n1"]),
+        helper.make_node("Concat", ["n1", "minus_one"], ["flat"], axis=0),
+        helper.make_node("Reshape", ["y", "flat"], ["z"]),
+    ]
+    inits = {
+        "two": np.array([2, 2], np.int64),
+        "four": np.array([4], np.int64),
+        "zero": np.array(0, np.int64),
+        "axes": np.array([0], np.int64),
+        "minus_one": np.array([-1], np.int64),
+    }
+    model = make_model(nodes, [tensor("x", [4, 6])], [tensor("z", ["a", "b"])], inits)
+    graph = import_onnx(save(model, tmp_path))
+    assert op_types(graph) == ["Reshape", "Reshape"]
+    assert graph.outputs[0].shape == (2, 12)
+    assert_matches_ort(model, graph, {"x": randn(4, 6)})
+
+
+def test_shapes_onnx_cannot_infer_are_read_off_a_run(tmp_path: Path) -> None:
+    needs("MeanVarianceNormalization", "Reshape", "Gather", "Unsqueeze", "Concat")
+    # ONNX infers no shape through this function operator; a placeholder run does.
+    nodes = [
+        helper.make_node("MeanVarianceNormalization", ["x"], ["m"]),
+        helper.make_node("Shape", ["m"], ["s"]),
+        helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "axes"], ["n1"]),
+        helper.make_node("Concat", ["n1", "minus_one"], ["flat"], axis=0),
+        helper.make_node("Reshape", ["m", "flat"], ["y"]),
+    ]
+    inits = {
+        "zero": np.array(0, np.int64),
+        "axes": np.array([0], np.int64),
+        "minus_one": np.array([-1], np.int64),
+    }
+    model = make_model(nodes, [tensor("x", ["n", 3, 4, 5])], [tensor("y", ["n", "k"])], inits)
+    graph = import_onnx(save(model, tmp_path), {"x": [2, 3, 4, 5]})
+    assert op_types(graph) == ["MeanVarianceNormalization", "Reshape"]
+    assert graph.tensors["m"].shape == (2, 3, 4, 5)
+    assert graph.outputs[0].shape == (2, 60)
+    assert_matches_ort(model, graph, {"x": randn(2, 3, 4, 5)})
+
+
+def test_output_shaped_by_input_values_is_refused(tmp_path: Path) -> None:
+    needs("NonZero")
+    nodes = [helper.make_node("NonZero", ["x"], ["y"])]
+    model = make_model(nodes, [tensor("x", [3, 4])], [tensor("y", [2, "n"], TensorProto.INT64)])
+    with pytest.raises(ModelError, match="output 'y' has no static shape"):
+        import_onnx(save(model, tmp_path))
+
+
 def test_constant_nodes_become_parameters(tmp_path: Path) -> None:
     needs("Add", "Mul")
     k = helper.make_tensor("k", F32, [3], [1.0, 2.0, 3.0])
@@ -473,10 +533,56 @@ def test_old_opset_model_imports(tmp_path: Path, opset: int) -> None:
     assert_matches_ort(model, graph, {"x": randn(1, 3, 8, 8)})
 
 
-def test_opset_before_7_is_refused(tmp_path: Path) -> None:
-    nodes = [helper.make_node("Relu", ["x"], ["y"])]
-    model = make_model(nodes, [tensor("x", [2])], [tensor("y", [2])], opset=6, ir_version=3)
-    with pytest.raises(ModelError, match="opset 6; opset 7 or later is required"):
+@pytest.mark.parametrize("shape", [[2, 3, 4], [1, 3, 2, 2]])
+@pytest.mark.parametrize("bias", ["initializer", "input"])
+def test_opset_before_7_is_upgraded(tmp_path: Path, shape: list[int], bias: str) -> None:
+    needs("Add", "Relu")
+    # Opset 6 Add aligns a [3] bias with axis 1 (Caffe2's per-channel bias). ONNX's
+    # converter would give it shape [3, 1, 1] (wrong for axis 1, and for N=1 silently so).
+    nodes = [
+        helper.make_node("Add", ["x", "b"], ["s"], broadcast=1, axis=1),
+        helper.make_node("Relu", ["s"], ["y"]),
+    ]
+    b = randn(3)
+    # IR version 3 lists initializers among the graph inputs.
+    inputs = [tensor("x", shape), tensor("b", [3])]
+    inits = {"b": b} if bias == "initializer" else {}
+    model = make_model(nodes, inputs, [tensor("y", shape)], inits, opset=6, ir_version=3)
+    graph = import_onnx(save(model, tmp_path))
+    assert graph.opset == 7
+    x = randn(*shape)
+    feeds = {"x": x} if bias == "initializer" else {"x": x, "b": b}
+    (y,) = ours_run(graph, feeds)
+    want = np.maximum(x + b.reshape(3, *[1] * (len(shape) - 2)), 0)
+    np.testing.assert_allclose(y, want, rtol=1e-6)
+
+
+def test_opset_6_prelu_slope_stays_per_channel(tmp_path: Path) -> None:
+    needs("PRelu")
+    nodes = [helper.make_node("PRelu", ["x", "slope"], ["y"])]
+    slope = np.array([0.1, 0.2, 0.3], np.float32)
+    model = make_model(
+        nodes,
+        [tensor("x", [1, 3, 2, 2]), tensor("slope", [3])],
+        [tensor("y", [1, 3, 2, 2])],
+        {"slope": slope},
+        opset=6,
+        ir_version=3,
+    )
+    graph = import_onnx(save(model, tmp_path))
+    assert graph.params["slope"].shape == (3, 1, 1)
+    x = -np.ones((1, 3, 2, 2), np.float32)
+    (y,) = ours_run(graph, {"x": x})
+    np.testing.assert_allclose(y, -slope.reshape(1, 3, 1, 1) * np.ones_like(x))
+
+
+def test_failed_opset_upgrade_names_the_opset(tmp_path: Path) -> None:
+    # The version converter has no adapter for Tile-1 (opset 1-5).
+    nodes = [helper.make_node("Tile", ["x", "tiles", "axis"], ["y"])]
+    inputs = [tensor("x", [2]), tensor("tiles", [], TensorProto.INT64)]
+    inputs.append(tensor("axis", [], TensorProto.INT64))
+    model = make_model(nodes, inputs, [tensor("y", [4])], opset=5, ir_version=3)
+    with pytest.raises(ModelError, match="opset 5, and upgrading it to opset 7"):
         import_onnx(save(model, tmp_path))
 
 

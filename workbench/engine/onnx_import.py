@@ -1,10 +1,14 @@
 """Import an ONNX model into the workbench graph IR (the analogue of snpe-onnx-to-dlc).
 
 ``import_onnx`` loads and checks the file (external data only from inside the
-model's folder), fixes symbolic input dimensions, runs ONNX shape inference,
-resolves attributes and parameters to plain Python / numpy, then runs the graph
-passes in ``workbench.engine.passes`` and refuses, all at once, any operator the
-engine does not implement. The result is a float (non-quantized) ``Graph``.
+model's folder), upgrades models older than opset 7 with ONNX's version converter,
+fixes symbolic input dimensions, runs ONNX shape inference, resolves attributes and
+parameters to plain Python / numpy, then runs the graph passes in
+``workbench.engine.passes`` (constant folding alternating with shape inference on
+the folded graph; where ONNX's inference gives up, shapes are read off one run on
+placeholder inputs) and refuses, all at once, any operator the engine does not
+implement. The result is a float (non-quantized) ``Graph`` whose every output has a
+static shape.
 """
 
 from __future__ import annotations
@@ -16,9 +20,18 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import AttributeProto, GraphProto, ModelProto, TensorProto, helper, numpy_helper
+from onnx import (
+    AttributeProto,
+    GraphProto,
+    ModelProto,
+    TensorProto,
+    helper,
+    numpy_helper,
+    version_converter,
+)
 
 from workbench.engine import passes
+from workbench.engine.executor import Plan
 from workbench.engine.graph import DTYPES, Graph, Node, TensorInfo, rename_unique
 from workbench.engine.ops.registry import check_supported
 from workbench.errors import BadInput, ModelError, NotFound, UnsupportedOperators
@@ -41,6 +54,7 @@ def import_onnx(path: str | Path, input_dims: Mapping[str, Sequence[int]] | None
     path = Path(path)
     model = _load_model(path)
     _check_model(model, path)
+    model = upgrade_old_opset(model, path)
     opset = _ai_onnx_opset(model, path)
     if len(model.graph.sparse_initializer) > 0:
         names = ", ".join(s.values.name for s in model.graph.sparse_initializer)
@@ -51,7 +65,7 @@ def import_onnx(path: str | Path, input_dims: Mapping[str, Sequence[int]] | None
     tensors = _infer_tensor_infos(model)
 
     graph, unsupported = _to_graph(model, path, opset, tensors)
-    graph = passes.run_all(graph)
+    graph = passes.run_all(graph, infer_shapes=_infer_for_folding)
     _check_operators(graph, unsupported)
     _refresh_tensor_infos(graph)
     return graph
@@ -164,17 +178,132 @@ def _check_model(model: ModelProto, path: Path) -> None:
         raise ModelError(f"{path}: invalid ONNX model: {_first_line(exc)}") from exc
 
 
-def _ai_onnx_opset(model: ModelProto, path: Path) -> int:
+def _ai_onnx_opset(model: ModelProto, path: Path | str) -> int:
     versions = [o.version for o in model.opset_import if o.domain in _DEFAULT_DOMAINS]
     if not versions:
         raise ModelError(f"{path}: the model does not import the ai.onnx operator set")
-    opset = max(versions)
-    if opset < MIN_OPSET:
+    return max(versions)
+
+
+def upgrade_old_opset(model: ModelProto, path: Path | str = "model") -> ModelProto:
+    """``model`` itself if it uses ai.onnx opset 7 or later, else a copy upgraded to 7.
+
+    Opset 7 brought numpy broadcasting; older semantics (``broadcast``/``axis``
+    attributes, ``consumed_inputs``) are what ``onnx.version_converter`` rewrites.
+    """
+    opset = _ai_onnx_opset(model, path)
+    if opset >= MIN_OPSET:
+        return model
+    try:
+        model = _align_axis_broadcasts(model)
+        upgraded = version_converter.convert_version(model, MIN_OPSET)
+        _channelwise_prelu_slopes(upgraded)
+    except Exception as exc:  # the converter raises plain RuntimeErrors, among others
         raise ModelError(
-            f"{path}: the model uses ai.onnx opset {opset}; opset {MIN_OPSET} or later is "
-            f"required (upgrade it with onnx.version_converter.convert_version(model, {MIN_OPSET}))"
-        )
-    return opset
+            f"{path}: the model uses ai.onnx opset {opset}, and upgrading it to opset "
+            f"{MIN_OPSET} (the oldest the workbench reads) failed: {_first_line(exc)}"
+        ) from exc
+    return upgraded
+
+
+# Opset 1-6 operators whose ``broadcast=1`` aligns input B at ``axis`` of input A.
+_AXIS_BROADCAST_OPS = frozenset(
+    {"Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater", "Less"}
+)
+
+
+def _ranks(model: ModelProto) -> dict[str, int]:
+    inferred = onnx.shape_inference.infer_shapes(model)
+    g = inferred.graph
+    ranks = {
+        v.name: len(v.type.tensor_type.shape.dim)
+        for v in [*g.input, *g.value_info, *g.output]
+        if v.type.tensor_type.HasField("shape")
+    }
+    ranks.update({t.name: len(t.dims) for t in model.graph.initializer})
+    return ranks
+
+
+def _align_axis_broadcasts(model: ModelProto) -> ModelProto:
+    """Rewrite opset-6 ``broadcast=1, axis=k`` as trailing-aligned (numpy) broadcasting.
+
+    The version converter's adapter appends ``rank(A) - rank(B)`` unit dimensions to B
+    whatever the axis, which is only right for ``axis = 0``: Caffe2's per-channel bias
+    (``axis=1`` on NCHW) would silently broadcast to the wrong shape. B gets exactly the
+    ``rank(A) - axis - rank(B)`` trailing ones it needs, and the axis goes.
+    """
+    nodes = [
+        n
+        for n in model.graph.node
+        if n.op_type in _AXIS_BROADCAST_OPS
+        and n.domain in _DEFAULT_DOMAINS
+        and any(a.name == "axis" for a in n.attribute)
+    ]
+    if not nodes:
+        return model
+    model = ModelProto.FromString(model.SerializeToString())
+    ranks = _ranks(model)
+    inits = {t.name: t for t in model.graph.initializer}
+    listed = {v.name: v for v in model.graph.input}
+    taken = {t for n in model.graph.node for t in (*n.input, *n.output)} | set(inits)
+    rewritten = []
+    for node in model.graph.node:
+        attrs = {a.name: a for a in node.attribute}
+        if node.op_type not in _AXIS_BROADCAST_OPS or "axis" not in attrs or len(node.input) < 2:
+            rewritten.append(node)
+            continue
+        a_name, b_name = node.input[0], node.input[1]
+        if a_name not in ranks or b_name not in ranks:
+            raise ModelError(f"cannot tell the ranks of {node.op_type} node {node.name!r}'s inputs")
+        axis = attrs["axis"].i % max(ranks[a_name], 1)
+        trailing = ranks[a_name] - axis - ranks[b_name]
+        if trailing > 0 and helper.get_attribute_value(attrs.get("broadcast", _NO_BROADCAST)):
+            aligned = rename_unique(taken, f"{b_name}_aligned")
+            taken.add(aligned)
+            axes = list(range(ranks[b_name], ranks[b_name] + trailing))
+            if b_name in inits:
+                value = numpy_helper.to_array(inits[b_name])
+                value = value.reshape(value.shape + (1,) * trailing)
+                model.graph.initializer.append(numpy_helper.from_array(value, aligned))
+                if b_name in listed:  # ir_version 3 lists initializers as inputs
+                    model.graph.input.append(
+                        helper.make_tensor_value_info(
+                            aligned, inits[b_name].data_type, list(value.shape)
+                        )
+                    )
+            else:
+                rewritten.append(helper.make_node("Unsqueeze", [b_name], [aligned], axes=axes))
+            node.input[1] = aligned
+        kept = [a for a in node.attribute if a.name != "axis"]
+        del node.attribute[:]
+        node.attribute.extend(kept)
+        rewritten.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(rewritten)
+    return model
+
+
+_NO_BROADCAST = helper.make_attribute("broadcast", 0)
+
+
+def _channelwise_prelu_slopes(model: ModelProto) -> None:
+    """The PRelu 6→7 adapter the version converter lacks.
+
+    PRelu-6 applied a ``[C]`` slope per channel (PyTorch's export relies on it);
+    PRelu-7 broadcasts numpy-style, so the slope must become ``[C, 1, ..., 1]``.
+    """
+    ranks = _ranks(model)
+    inits = {t.name: t for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "PRelu" or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        slope, rank = inits[node.input[1]], ranks.get(node.input[0], 0)
+        if len(slope.dims) == 1 and slope.dims[0] > 1 and rank > 2:
+            value = numpy_helper.to_array(slope).reshape((-1,) + (1,) * (rank - 2))
+            slope.CopyFrom(numpy_helper.from_array(value, slope.name))
+            for v in model.graph.input:  # ir_version 3 lists initializers as inputs
+                if v.name == slope.name:
+                    v.CopyFrom(helper.make_tensor_value_info(v.name, slope.data_type, value.shape))
 
 
 def _inline_functions(model: ModelProto, path: Path) -> ModelProto:
@@ -501,12 +630,15 @@ def _refresh_tensor_infos(graph: Graph) -> None:
         tensors[name] = TensorInfo(name, tuple(p.shape), p.dtype.name)
     graph.tensors = tensors
 
-    wanted = [o for n in graph.nodes for o in n.outputs if o and o not in tensors]
-    wanted += [o for o in graph.output_names if o not in tensors]
+    wanted = {o for n in graph.nodes for o in n.outputs if o and o not in tensors}
+    wanted |= {o for o in graph.output_names if o not in tensors}
     if wanted:
         for name, info in _infer_ir_graph(graph).items():
             if name in live:
                 tensors.setdefault(name, info)
+        wanted -= tensors.keys()
+    if wanted:
+        tensors.update(_infer_by_running(graph, wanted))
 
     outputs = []
     for out in graph.outputs:
@@ -518,6 +650,108 @@ def _refresh_tensor_infos(graph: Graph) -> None:
             )
         outputs.append(TensorInfo(out.name, info.shape, info.dtype))
     graph.outputs = outputs
+
+
+def _infer_for_folding(graph: Graph) -> dict[str, TensorInfo]:
+    """Tensor infos for another round of folding: ONNX shape inference on the folded
+    graph, and a placeholder run for Shape/Size inputs that inference leaves unknown."""
+    infos = _infer_ir_graph(graph)
+    known = infos.keys() | graph.tensors.keys() | graph.params.keys()
+    unknown = {
+        n.inputs[0]
+        for n in graph.nodes
+        if n.op_type in ("Shape", "Size") and not n.domain and n.inputs and n.inputs[0] not in known
+    }
+    if unknown:
+        infos.update(_infer_by_running(graph, unknown))
+    return infos
+
+
+# Inputs whose *values* set an operator's output shape (by position).
+_SHAPE_INPUTS: dict[str, tuple[int, ...]] = {
+    "Reshape": (1,),
+    "Expand": (1,),
+    "Tile": (1,),
+    "Slice": (1, 2, 3, 4),
+    "Range": (0, 1, 2),
+    "ConstantOfShape": (0,),
+    "OneHot": (1,),
+    "Pad": (1, 3),
+    "Resize": (1, 2, 3),
+    "Upsample": (1,),
+    "Split": (1,),
+    "Squeeze": (1,),
+    "Unsqueeze": (1,),
+    "TopK": (1,),
+    "CenterCropPad": (1, 2),
+    "Col2Im": (1, 2),
+    "MaxUnpool": (2,),
+    "DFT": (1, 2),
+}
+_SHAPE_INPUTS.update(
+    {
+        op: (1,)
+        for op in (
+            "ReduceSum",
+            "ReduceMean",
+            "ReduceMax",
+            "ReduceMin",
+            "ReduceProd",
+            "ReduceL1",
+            "ReduceL2",
+            "ReduceLogSum",
+            "ReduceLogSumExp",
+            "ReduceSumSquare",
+        )
+    }
+)
+# Operators whose output shape depends on the values of their data input.
+_VALUE_SHAPED_OPS = frozenset({"NonZero", "Unique", "Compress", "NonMaxSuppression"})
+
+
+def _value_shaped(graph: Graph) -> set[str]:
+    """Tensors whose shape may depend on input values (conservatively, and downstream)."""
+    shaped: set[str] = set()
+    for n in graph.nodes:
+        dynamic_shape_input = any(
+            i < len(n.inputs) and n.inputs[i] and n.inputs[i] not in graph.params
+            for i in _SHAPE_INPUTS.get(n.op_type, ())
+        )
+        if (
+            n.domain
+            or n.op_type in _VALUE_SHAPED_OPS
+            or dynamic_shape_input
+            or any(i in shaped for i in n.inputs)
+        ):
+            shaped.update(o for o in n.outputs if o)
+    return shaped
+
+
+def _infer_by_running(graph: Graph, wanted: set[str]) -> dict[str, TensorInfo]:
+    """Infos of ``wanted`` tensors read off one run of the graph on zero-filled inputs.
+
+    The fallback where ONNX shape inference gives up (function operators such as
+    MeanVarianceNormalization, chains it does not follow). Inputs are fixed in shape,
+    so a tensor's shape is the same on every run unless it depends on input values;
+    such tensors are left out.
+    """
+    targets = wanted - _value_shaped(graph)
+    if not targets:
+        return {}
+    found: dict[str, TensorInfo] = {}
+
+    def record(name: str, value: np.ndarray) -> None:
+        if name in targets:
+            array = np.asarray(value)
+            if array.dtype.name in DTYPES:
+                found[name] = TensorInfo(name, tuple(array.shape), array.dtype.name)
+
+    feeds = {t.name: np.zeros(t.shape, t.dtype) for t in graph.inputs}
+    try:
+        Plan(graph).run(feeds, hook=record)
+    except Exception:  # unsupported or failing kernels: only ONNX's inference counts
+        return {}
+    return found
 
 
 def _infer_ir_graph(graph: Graph) -> dict[str, TensorInfo]:

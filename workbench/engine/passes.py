@@ -2,13 +2,17 @@
 
 1. ``remove_passthrough``: drop Identity and (inference-mode) Dropout.
 2. ``fold_constants``: Shape/Size of statically shaped tensors, then every node
-   whose inputs are all parameters, evaluated with our own kernels.
+   whose inputs are all parameters, evaluated with our own kernels. Folding can
+   reveal shapes (a Reshape whose target became constant), so when the importer
+   gives a shape-inference function, folding and inference alternate until
+   nothing more folds.
 3. ``fold_batchnorm``: BatchNormalization into a preceding Conv, ConvTranspose or Gemm.
 4. prune dead nodes and parameters, sort topologically, validate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -30,12 +34,34 @@ _NONDETERMINISTIC = frozenset(
 )
 
 
-def run_all(graph: Graph) -> Graph:
-    """Every pass in order, on a copy of ``graph``."""
+# Static infos of the graph's tensors, as far as they can be inferred (by name).
+ShapeInference = Callable[[Graph], Mapping[str, TensorInfo]]
+
+# Rounds of fold-then-infer; real exports settle in two or three.
+_MAX_FOLD_ROUNDS = 20
+
+
+def run_all(graph: Graph, infer_shapes: ShapeInference | None = None) -> Graph:
+    """Every pass in order, on a copy of ``graph``.
+
+    ``infer_shapes`` (from the importer) re-infers tensor infos after each round of
+    constant folding, so Shape nodes of tensors whose shapes only folding revealed
+    fold too.
+    """
     graph = graph.copy()
     graph.toposort()
     remove_passthrough(graph)
-    fold_constants(graph)
+    for round_ in range(_MAX_FOLD_ROUNDS):
+        folded = fold_constants(graph)
+        # Inference always runs once (it may know more than the importer's first pass);
+        # after that only when folding changed the graph.
+        if infer_shapes is None or (round_ > 0 and not folded):
+            break
+        graph.prune()
+        revealed = {k: v for k, v in infer_shapes(graph).items() if k not in graph.params}
+        if not revealed.keys() - graph.tensors.keys():
+            break
+        graph.tensors.update(revealed)
     fold_batchnorm(graph)
     graph.prune()
     graph.toposort()
@@ -146,11 +172,12 @@ def _evaluate(graph: Graph, node: Node) -> dict[str, np.ndarray]:
     return {o: np.asarray(results[o]) for o in outputs}
 
 
-def fold_constants(graph: Graph) -> None:
+def fold_constants(graph: Graph) -> int:
     """Replace every node computable at import time by parameters holding its outputs.
 
     ``Shape``/``Size`` of a tensor with a static shape count as constant, so
     Shape→Gather→Unsqueeze→Concat→Reshape chains fold down to a constant shape.
+    Returns the number of nodes folded.
     """
     supported = supported_ops()
     kept = []
@@ -162,7 +189,9 @@ def fold_constants(graph: Graph) -> None:
             graph.params.update(_evaluate(graph, node))
         else:
             kept.append(node)
+    folded = len(graph.nodes) - len(kept)
     graph.nodes = kept
+    return folded
 
 
 # -- BatchNormalization folding -------------------------------------------------------
