@@ -71,8 +71,10 @@ def test_expected_shift_is_the_mean_output_change(tmp_path):
     data = _data(6)
     layers = correctable_layers(g)
     assert [n.op_type for n in layers] == ["Conv", "Conv", "Gemm"]
-    sums = InputSums({n.inputs[0] for n in layers})
+    sums = InputSums.for_layers(g, layers)
     calibrate(g, data, collectors=[sums])
+    # The 1x1 conv's input is kept as a per-channel mean only; the 3x3's in full.
+    assert sums.sums["r1"].shape == (1, 16, 1, 1) and sums.sums["x"].shape == (1, 4, 8, 8)
     w_hat = {
         n.inputs[1]: fake_quantize(g.params[n.inputs[1]], tf_encoding_of(g.params[n.inputs[1]], 4))
         for n in layers
@@ -89,6 +91,14 @@ def test_expected_shift_is_the_mean_output_change(tmp_path):
     assert first.bias == "b1" and not first.created
     np.testing.assert_allclose(first.shift, diff, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(corrected.params["b1"], g.params["b1"] - diff, rtol=1e-4, atol=1e-6)
+    # The 1x1 conv from its per-channel mean input: the same as running every sample.
+    brute2 = g.copy()
+    brute2.params["w2"] = w_hat["w2"]
+    ref2, test2 = Plan(g, keep=["c2"]), Plan(brute2, keep=["c2"])
+    diff2 = np.mean(
+        [(test2.run(s)["c2"] - ref2.run(s)["c2"]).mean(axis=(0, 2, 3)) for s in data], axis=0
+    )
+    np.testing.assert_allclose(done[1].shift, diff2, rtol=1e-4, atol=1e-6)
     # The input graph is not changed.
     assert corrected.params["b1"] is not g.params["b1"]
 

@@ -581,3 +581,23 @@ def test_hta_records(tmp_path):
     assert read_container(tmp_path / "h.dlc").records == q.records
     # Without the flag there are no records.
     assert quantize_container(float_container(g), samples(g, 1)).container.records == {}
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def test_demo_model_quantizes_with_every_algorithm():
+    data = pytest.importorskip("workbench.data")
+    if not data.demo_model_path().exists():
+        pytest.skip("the demo model is not built")
+    g = import_onnx(data.demo_model_path())
+    fc = float_container(g)
+    calib = [{"image": x[None]} for x in data.load_demo_images("calibration")[:16]]
+    held = [{"image": x[None]} for x in data.load_demo_images("validation")[:32]]
+    opts = QuantOptions(per_channel=True, bias_bitwidth=32, algorithms="cle,bc", enable_hta=True)
+    result = quantize_container(fc, calib, opts)
+    q = result.container
+    assert result.cle is not None and result.cle.pairs  # Conv→ReLU→Conv chains
+    assert result.bias_corrections
+    assert output_sqnr(fc, SimulatedQuantPlan(q), held) > 20
+    assert "hta_0.bin" in q.records

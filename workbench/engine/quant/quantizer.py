@@ -590,7 +590,7 @@ def quantize_container(
     sums = None
     bc_layers = correctable_layers(graph) if options.bc else []
     if bc_layers:
-        sums = InputSums({n.inputs[0] for n in bc_layers})
+        sums = InputSums.for_layers(graph, bc_layers)
     source = FeedSource(input_list, graph)
     calib = calibrate(
         graph,
@@ -608,11 +608,11 @@ def quantize_container(
     prepared = graph
     corrections: list[BiasCorrection] = []
     if sums is not None:
-        w_hat = {
-            n.inputs[1]: fake_quantize(graph.params[n.inputs[1]], param_encs[n.inputs[1]])
-            for n in bc_layers
-            if n.inputs[1] in param_encs
-        }
+
+        def w_hat(name: str) -> np.ndarray | None:
+            enc = param_encs.get(name)
+            return None if enc is None else fake_quantize(graph.params[name], enc)
+
         graph, corrections = correct_biases(graph, sums, w_hat)
         if progress:
             progress("bias_correction", 1, 1)
