@@ -115,26 +115,34 @@ def pad(ictx: IntContext) -> Kernel:
     mode = mode.decode() if isinstance(mode, bytes) else str(mode)
     if mode != "constant":
         return _with_rescaled_outputs(ictx, enc, prepare(ictx.op))
+    # The fill value may lie outside the input's range (its code would clamp), so the
+    # input is moved to the output encoding first and the fill is coded in that one.
+    out = ictx.out(0)
+    table = rescale(enc, out)
     op = ictx.op
     if op.opset < 11:
-        fill = quantize(np.float32(float(ictx.attr("value", 0.0))), enc)
+        fill = quantize(np.float32(float(ictx.attr("value", 0.0))), out)
         node = replace(op.node, attrs={**op.node.attrs, "value": float(fill)})
         kernel = prepare(replace(op, node=node))
-        return _with_rescaled_outputs(ictx, enc, kernel)
+
+        def run_old(x: np.ndarray) -> tuple[np.ndarray, ...]:
+            return kernel(x if table is None else np.take(table, x))
+
+        return run_old
     if ictx.has_input(2) and ictx.float_op.const(2) is None:
         raise NotInteger("Pad value is not constant")
     value = ictx.float_op.const(2) if ictx.has_input(2) else None
     v = 0.0 if value is None or value.size == 0 else float(value.reshape(-1)[0])
-    fill = quantize(np.array([v], dtype=np.float32), enc)
+    fill = quantize(np.array([v], dtype=np.float32), out)
     inputs = list(op.node.inputs) + [""] * max(0, 3 - len(op.node.inputs))
     inputs[2] = inputs[2] or "__pad_value__"
     consts = {**op.consts, 2: fill}
     kernel = prepare(replace(op, node=replace(op.node, inputs=tuple(inputs)), consts=consts))
 
     def run(x: np.ndarray, pads=None, _value=None, axes=None) -> tuple[np.ndarray, ...]:
-        return kernel(x, pads, fill, axes)
+        return kernel(x if table is None else np.take(table, x), pads, fill, axes)
 
-    return _with_rescaled_outputs(ictx, enc, run)
+    return run
 
 
 @register_int("Concat")
