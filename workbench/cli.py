@@ -1031,3 +1031,288 @@ def export_encodings_cmd(app: App, container: str, output: str, format_version: 
     result = export_encodings_file(container, output, format_version)
     emit(app, result, lambda c: say(c, f"wrote {result['output']}: {result['activations']} "
                                         f"activation and {result['params']} parameter encodings"))  # fmt: skip
+
+
+# --- runs compare / tui ----------------------------------------------------------------
+
+
+@runs.command("compare")
+@click.argument("run_ids", metavar="ID ID...", type=int, nargs=-1, required=True)
+@click.option("--baseline", type=int, metavar="ID", help="Compare against this run (default: "
+              "the project's baseline among them, else the first).")  # fmt: skip
+@click.option("--all", "show_all", is_flag=True, help="Show every metric, not only differences.")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv"]), default="table",
+              show_default=True, help="Output format.")  # fmt: skip
+@pass_app
+def runs_compare(app: App, run_ids: tuple[int, ...], baseline: int | None, show_all: bool,
+                 fmt: str) -> None:  # fmt: skip
+    """Compare runs side by side against a baseline: deltas, better or worse."""
+    from workbench.jobs.browse import compare_runs
+    from workbench.jobs.compare import cell_text, run_heading, to_csv, to_markdown
+
+    comparison = compare_runs(app.store(), run_ids, baseline)
+    diff_only = not show_all
+    rows = comparison.visible_rows(diff_only)
+    if app.json:
+        data = {
+            "baseline": comparison.baseline.id,
+            "runs": [{"id": r.id, "label": r.label} for r in comparison.runs],
+            "metrics": [
+                {"metric": row.metric.key, "better": row.metric.better,
+                 "values": [c.value for c in row.cells],
+                 "deltas": [c.delta.value if c.delta else None for c in row.cells],
+                 "verdicts": [c.delta.verdict if c.delta else None for c in row.cells]}
+                for row in rows
+            ],
+        }  # fmt: skip
+        emit(app, data, lambda c: None)
+        return
+    if fmt != "table":
+        text = to_csv(comparison, diff_only=diff_only) if fmt == "csv" else to_markdown(
+            comparison, diff_only=diff_only)  # fmt: skip
+        click.echo(text, nl=False)
+        return
+
+    def render(console: Console) -> None:
+        heads = [run_heading(r, i == 0) for i, r in enumerate(comparison.runs)]
+        show_table(console, ["metric", *heads],
+                   ([row.metric.label, *(cell_text(row, i) for i in range(len(heads)))]
+                    for row in rows), wrap=heads)  # fmt: skip
+        if not rows:
+            say(console, "no differences (--all shows every metric)")
+
+    emit(app, None, render)
+
+
+@cli.command("tui")
+@pass_app
+def tui_cmd(app: App) -> None:
+    """The terminal UI: browse projects and runs, launch jobs, compare experiments."""
+    from workbench.jobs.projects import ensure_project
+    from workbench.tui.app import WorkbenchApp
+
+    store = app.store()
+    ensure_project(store, app.project)
+    WorkbenchApp(store, app.project).run()
+
+
+# --- bench / advise / demo / import ----------------------------------------------------
+
+
+def _bench_rows_table(console: Console, rows: Sequence[Any], title: str = "") -> None:
+    def name(path: str) -> str:
+        return os.path.basename(path)
+
+    table_rows = []
+    for r in rows:
+        acc = r.accuracy or {}
+        lat = r.latency_ms or {}
+        runtime = f"{r.runtime} fxp" if r.cpu_fxp else r.runtime
+        if r.status != "succeeded":
+            table_rows.append((r.run_id, name(r.container), runtime, _status_word(r.status),
+                               r.error, None, None, None, None, None, None, None))  # fmt: skip
+            continue
+        sqnr = acc.get("sqnr_db")
+        table_rows.append((
+            r.run_id, name(r.container), runtime, _status_word(r.status), r.mode,
+            f"{r.init_ms:.1f}", _size(r.init_peak_bytes), _size(r.size_bytes),
+            f"{lat.get('mean', 0):.2f}" if lat else None,
+            "exact" if sqnr is not None and sqnr >= 999 else sqnr,
+            _pct(acc.get("top1_agreement")), _pct(acc.get("label_accuracy")),
+        ))  # fmt: skip
+    show_table(
+        console,
+        ["run", "container", "runtime", "status", "mode / reason", "init ms", "init peak",
+         "size", "latency ms", "SQNR dB", "top-1", "accuracy"],
+        table_rows, title=title, wrap=("container", "mode / reason"),
+    )  # fmt: skip
+
+
+def _pct(v: float | None) -> str | None:
+    return None if v is None else f"{v:.1%}"
+
+
+def _status_word(status: str) -> str:
+    colour = {"succeeded": "green", "failed": "red", "refused": "yellow"}.get(status, "cyan")
+    return _Markup(f"[{colour}]{status}[/{colour}]")
+
+
+@cli.command()
+@click.argument("containers", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--input-list", required=True, metavar="LIST", help="Vendor-format input list.")
+@click.option("--runtimes", default=",".join(RUNTIMES), show_default=True, metavar="LIST",
+              help="Comma-separated runtimes to measure on.")  # fmt: skip
+@click.option("--iterations", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Timed inferences after warm-up.")  # fmt: skip
+@click.option("--cpu-fxp", is_flag=True,
+              help="Also measure quantized containers on the CPU in fixed-point mode.")  # fmt: skip
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Resize the network to this batch at init.")  # fmt: skip
+@click.option("--labels", metavar="FILE", type=click.Path(path_type=str),
+              help="One integer class per line, line i for input-list line i.")  # fmt: skip
+@click.option("--per-layer", is_flag=True, help="Also record the mean time of every layer.")
+@click.option("--csv", "csv_path", metavar="FILE", type=click.Path(path_type=str),
+              help="Also write the rows as CSV.")  # fmt: skip
+@pass_app
+def bench(app: App, containers: tuple[str, ...], input_list: str, runtimes: str, iterations: int,
+          cpu_fxp: bool, batch: int, labels: str | None, per_layer: bool,
+          csv_path: str | None) -> None:  # fmt: skip
+    """Measure containers on runtimes: init time and peak memory, latency, accuracy, size.
+
+    One benchmark run is recorded per (container, runtime); a pair the runtime refuses
+    is a `refused` row with the reason (snpe_bench.py analogue).
+    """
+    from workbench.jobs.bench import bench_job, write_csv
+    from workbench.jobs.convert import command_line
+
+    with _RichProgress() as progress:
+        result = bench_job(
+            app.store(), app.project, list(containers), runtimes, input_list,
+            iterations=iterations, cpu_fxp=cpu_fxp, batch=batch, labels_path=labels,
+            per_layer=per_layer, command=command_line(),
+            progress=None if app.json else progress,
+        )  # fmt: skip
+    if csv_path:
+        write_csv(result.rows, csv_path)
+
+    def render(console: Console) -> None:
+        _bench_rows_table(console, result.rows)
+        for r in result.rows:
+            for note in r.notes:
+                say(console, f"note: {os.path.basename(r.container)} on {r.runtime}: {note}")
+        say(console, f"{len(result.rows)} rows over {result.samples} input(s)"
+                     + (f"; CSV in {csv_path}" if csv_path else ""))  # fmt: skip
+
+    emit(app, list(result.rows), render)
+
+
+def _render_advice(console: Console, advice: Any) -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_lines=True, title_justify="left",
+                  title=f"{os.path.basename(advice.quantized_container)} (quantized) vs "
+                        f"{os.path.basename(advice.float_container)} (non-quantized)")  # fmt: skip
+    table.add_column("runtime", no_wrap=True, style="bold")
+    table.add_column("quantized container", overflow="fold")
+    table.add_column("non-quantized container", overflow="fold")
+    for row in advice.rows:
+        table.add_row(
+            row.label, *(_escape("\n".join(c.lines())) for c in (row.quantized, row.float))
+        )
+    console.print(table)
+    for rec in advice.recommendations:
+        say(console, f"{rec.runtime.upper()}: {rec.choice}")
+        for reason in rec.reasons:
+            say(console, f"  - {reason}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@cli.command()
+@click.argument("container", type=click.Path(path_type=str))
+@click.option("--input-list", required=True, metavar="LIST",
+              help="Input list: calibration (when quantizing) and measurement data.")  # fmt: skip
+@click.option("--labels", metavar="FILE", type=click.Path(path_type=str),
+              help="One integer class per line, line i for input-list line i.")  # fmt: skip
+@click.option("--quantized", "quantized", metavar="Q.dlc", type=click.Path(path_type=str),
+              help="Use this quantized container instead of quantizing.")  # fmt: skip
+@click.option("-o", "--output", metavar="Q.dlc", type=click.Path(path_type=str),
+              help="Where to write the quantized container (default: <name>_quantized.dlc).")  # fmt: skip
+@click.option("--iterations", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--max-accuracy-drop", type=float, default=1.0, show_default=True, metavar="PTS",
+              help="Accuracy loss (percentage points) the quantized container may have on CPU.")  # fmt: skip
+@click.option("--experiment", metavar="NAME", help="Name of the experiment to save.")
+@pass_app
+def advise(app: App, container: str, input_list: str, labels: str | None, quantized: str | None,
+           output: str | None, iterations: int, max_accuracy_drop: float,
+           experiment: str | None) -> None:  # fmt: skip
+    """The guide's quantized-vs-non-quantized table, measured, with a choice per runtime."""
+    from workbench.jobs.advise import advise_job
+    from workbench.jobs.convert import command_line
+
+    with _RichProgress() as progress:
+        result = advise_job(
+            app.store(), app.project, container, input_list, labels_path=labels,
+            quantized_path=quantized, output_path=output, iterations=iterations,
+            max_accuracy_drop=max_accuracy_drop, experiment=experiment,
+            command=command_line(), progress=None if app.json else progress,
+        )  # fmt: skip
+
+    def render(console: Console) -> None:
+        for note in result.notes:
+            say(console, note)
+        _render_advice(console, result.advice)
+        say(console, f"saved as experiment {result.experiment!r} ({len(result.run_ids)} runs; "
+                     f"see: workbench experiment show {json.dumps(result.experiment)})")  # fmt: skip
+
+    emit(app, result, render)
+
+
+@cli.command()
+@click.option("--workdir", default="workbench-demo", show_default=True, metavar="DIR",
+              type=click.Path(file_okay=False, path_type=str),
+              help="Folder for the demo's containers, inputs and labels.")  # fmt: skip
+@click.option("--iterations", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--samples", type=click.IntRange(min=1), metavar="N",
+              help="Use only the first N validation images (faster).")  # fmt: skip
+@pass_app
+def demo(app: App, workdir: str, iterations: int, samples: int | None) -> None:
+    """Build the demo project from the bundled model: convert, quantize, bench, advise.
+
+    Uses project `demo` (unless --project names another); run it again to add runs.
+    """
+    from workbench.jobs.demo import DEMO_PROJECT, demo_job
+
+    project = DEMO_PROJECT if app.project == DEFAULT_PROJECT else app.project
+    with _RichProgress() as progress:
+        result = demo_job(app.store(), workdir=workdir, project=project, iterations=iterations,
+                          samples=samples, progress=None if app.json else progress)  # fmt: skip
+
+    def render(console: Console) -> None:
+        say(console, f"demo project {result.project!r} built in {result.seconds:.1f}s, "
+                     f"files in {result.workdir}")  # fmt: skip
+        show_table(
+            console, ["quantized container", "size", "output SQNR dB", "run"],
+            [(v.name, _size(v.size_bytes), v.sqnr_db, v.run_id) for v in result.variants],
+        )  # fmt: skip
+        _bench_rows_table(console, result.bench, title="bench")
+        _render_advice(console, result.advice)
+        say(console, f"saved as experiment {result.experiment!r}")
+        say(console, f"open it in the terminal UI: {result.tui_command}")
+
+    emit(app, result, render)
+
+
+@cli.group("import")
+def import_group() -> None:
+    """Import measurements made elsewhere (on a real device)."""
+
+
+@import_group.command("snpe-bench")
+@click.argument("results", type=click.Path(path_type=str))
+@click.option("--container", metavar="C.dlc", type=click.Path(path_type=str),
+              help="The container that was measured (links the runs to it).")  # fmt: skip
+@pass_app
+def import_snpe_bench_cmd(app: App, results: str, container: str | None) -> None:
+    """Store snpe_bench.py results (its CSV or JSON) as device-measured benchmark runs."""
+    from workbench.jobs.convert import command_line
+    from workbench.jobs.import_bench import import_snpe_bench
+
+    result = import_snpe_bench(app.store(), app.project, results, container_path=container,
+                               command=command_line())  # fmt: skip
+
+    def render(console: Console) -> None:
+        show_table(
+            console, ["run", "vendor runtime", "runtime", "runs", "init ms", "latency ms", "min ms"],
+            [(r.run_id, r.vendor_runtime, f"{r.runtime} fxp" if r.cpu_fxp else r.runtime,
+              r.iterations, r.init_ms, r.latency_mean_ms, r.latency_min_ms) for r in result.runs],
+        )  # fmt: skip
+        say(console, f"imported {len(result.runs)} device-measured run(s) from {result.source}"
+                     + (f" (SDK {result.sdk_version})" if result.sdk_version else ""))  # fmt: skip
+
+    emit(app, result, render)

@@ -1,0 +1,292 @@
+"""The guide's table, cell by cell: what each runtime does with each kind of container."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from tests.modelzoo import small_cnn
+from workbench.engine.container import Container, make_manifest
+from workbench.engine.executor import Plan
+from workbench.engine.onnx_import import import_onnx
+from workbench.engine.quant.dequant import dequantize_graph
+from workbench.engine.quant.int_exec import IntegerPlan
+from workbench.engine.quant.quantizer import QuantOptions, quantize_container
+from workbench.engine.quant.sqnr import sqnr_db
+from workbench.engine.runtimes import RUNTIMES, check_runtime, dynamic_encoding, load_network
+from workbench.errors import BadInput, RuntimeRefused
+
+OUT = "prob:0"
+
+
+def _feeds(n: int, seed: int = 3) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [{"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)} for _ in range(n)]
+
+
+def _container(graph) -> Container:
+    return Container(make_manifest(converter={"command": "test"}), graph)
+
+
+def _all_hta_model(path: Path) -> Path:
+    """Conv → Relu → Flatten → Gemm: every layer can run on the HTA."""
+    rng = np.random.default_rng(1)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32) * 0.3, "w"),
+        numpy_helper.from_array(rng.standard_normal(4).astype(np.float32) * 0.1, "b"),
+        numpy_helper.from_array(rng.standard_normal((10, 144)).astype(np.float32) * 0.1, "fc"),
+        numpy_helper.from_array(rng.standard_normal(10).astype(np.float32) * 0.1, "fcb"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv"),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("Flatten", ["r"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc", "fcb"], [OUT], name="fc", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "all_hta",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info(OUT, TensorProto.FLOAT, [1, 10])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("runtimes")
+    fc = _container(import_onnx(small_cnn(d / "small.onnx")))
+    calib = _feeds(8, seed=11)
+    hta = QuantOptions(enable_hta=True)
+    q8 = quantize_container(fc, calib, hta).container
+    q32 = quantize_container(fc, calib, replace(hta, bias_bitwidth=32)).container
+    plain = quantize_container(fc, calib, QuantOptions()).container
+    all_hta_f = _container(import_onnx(_all_hta_model(d / "hta.onnx")))
+    all_hta = quantize_container(all_hta_f, calib, replace(hta, bias_bitwidth=32)).container
+    return {
+        "float": fc,
+        "q8": q8,
+        "q32": q32,
+        "plain": plain,
+        "all_hta_float": all_hta_f,
+        "all_hta": all_hta,
+    }
+
+
+def test_runtimes_agree_with_the_cli_mirror():
+    from workbench import cli
+
+    assert RUNTIMES == ("cpu", "gpu", "gpu_fp16", "dsp", "aip") == cli.RUNTIMES
+
+
+# --- CPU ---------------------------------------------------------------------------------
+
+
+def test_cpu_float_is_native_float32(models):
+    net = load_network(models["float"], "cpu")
+    assert net.mode == "float32" and list(net.init_breakdown_ms) == ["plan"]
+    x = _feeds(1)[0]
+    expected = Plan(models["float"].graph).run(x)[OUT]
+    np.testing.assert_array_equal(net.run(x)[OUT], expected)
+
+
+def test_cpu_quantized_without_fxp_dequantizes_every_parameter_at_init(models):
+    q = models["plain"]
+    net = load_network(q, "cpu")
+    assert list(net.init_breakdown_ms) == ["dequantize", "plan"]
+    assert "dequantized" in net.mode and net.quantized
+    x = _feeds(1)[0]
+    expected = Plan(dequantize_graph(q)).run(x)[OUT]
+    np.testing.assert_array_equal(net.run(x)[OUT], expected)
+    # Accuracy carries the weights' quantization noise only.
+    ref = load_network(models["float"], "cpu").run(x)[OUT]
+    assert 25 < sqnr_db(ref, net.run(x)[OUT]) < 200
+
+
+def test_cpu_fxp_runs_the_quantized_container_in_integers(models):
+    q = models["plain"]
+    net = load_network(q, "cpu", cpu_fxp=True)
+    assert net.mode.startswith("integer") and "dequantize" not in net.init_breakdown_ms
+    x = _feeds(1)[0]
+    np.testing.assert_array_equal(net.run(x)[OUT], IntegerPlan(q).run(x)[OUT])
+    seen = {}
+    net.run_raw(x, lambda name, v: seen.setdefault(name, v.dtype))
+    assert seen["c"] == np.uint8  # activations flow as codes
+
+
+def test_cpu_fxp_on_a_float_container_runs_float_and_says_so(models):
+    net = load_network(models["float"], "cpu", cpu_fxp=True)
+    assert net.mode == "float32" and any("no effect" in n for n in net.notes)
+
+
+# --- GPU ---------------------------------------------------------------------------------
+
+
+def test_gpu_float_native_and_quantized_dequantized(models):
+    x = _feeds(1)[0]
+    f = load_network(models["float"], "gpu")
+    assert "dequantize" not in f.init_breakdown_ms
+    np.testing.assert_array_equal(f.run(x)[OUT], load_network(models["float"], "cpu").run(x)[OUT])
+    q = load_network(models["plain"], "gpu")
+    assert "dequantize" in q.init_breakdown_ms
+    np.testing.assert_array_equal(q.run(x)[OUT], load_network(models["plain"], "cpu").run(x)[OUT])
+
+
+def test_gpu_fp16_stores_parameters_and_activations_in_float16(models):
+    x = _feeds(1)[0]
+    net = load_network(models["float"], "gpu_fp16")
+    assert list(net.init_breakdown_ms) == ["cast_fp16", "plan"]
+    dtypes = {}
+    net.run_raw(x, lambda name, v: dtypes.setdefault(name, v.dtype))
+    assert dtypes["c"] == np.float16 and dtypes["logits"] == np.float16
+    out = net.run(x)[OUT]
+    ref = load_network(models["float"], "cpu").run(x)[OUT]
+    assert out.dtype == np.float32
+    assert not np.array_equal(out, ref) and sqnr_db(ref, out) > 40  # float16 rounding only
+    q = load_network(models["plain"], "gpu_fp16")
+    assert list(q.init_breakdown_ms) == ["dequantize", "cast_fp16", "plan"]
+
+
+# --- DSP ---------------------------------------------------------------------------------
+
+
+def test_dsp_quantized_is_native_integer_with_the_container_encodings(models):
+    q = models["q8"]
+    net = load_network(q, "dsp")
+    assert net.mode.startswith("integer") and list(net.init_breakdown_ms) == ["plan"]
+    x = _feeds(1)[0]
+    np.testing.assert_array_equal(net.run(x)[OUT], IntegerPlan(q).run(x)[OUT])
+
+
+def test_dsp_float_quantizes_parameters_at_init_and_activations_per_inference(models):
+    net = load_network(models["float"], "dsp")
+    assert list(net.init_breakdown_ms) == ["quantize", "plan"]
+    assert any("weight layer(s) in integers" in n for n in net.notes)
+    deltas = {}
+    for i, x in enumerate(_feeds(2)):
+        grids = {}
+
+        def hook(name, v, grids=grids):
+            grids[name] = v
+
+        net.run_raw(x, hook)
+        relu = grids["r"]  # a ReLU output, quantized from its own range in this inference
+        levels = np.unique(relu)
+        assert len(levels) <= 256
+        step = np.diff(levels).min()
+        deltas[i] = step
+        assert np.allclose(np.round(levels / step), levels / step, atol=1e-3)
+    assert deltas[0] != deltas[1]  # each inference has its own encoding
+    x = _feeds(1)[0]
+    ref = load_network(models["float"], "cpu").run(x)[OUT]
+    out = net.run(x)[OUT]
+    offline = load_network(models["q8"], "dsp").run(x)[OUT]
+    assert sqnr_db(ref, out) > 20
+    assert not np.array_equal(out, offline)  # accuracy differs from the offline quantization
+
+
+def test_dynamic_encoding_is_the_tf_rule_per_sample():
+    x = np.stack([np.linspace(-1, 1, 12), np.linspace(0, 4, 12)]).astype(np.float32)
+    delta, offset = dynamic_encoding(x, batch=2)
+    assert delta.shape == (2, 1) and offset.shape == (2, 1)
+    np.testing.assert_allclose(delta.ravel(), [2 / 255, 4 / 255], rtol=1e-6)
+    assert offset[1, 0] == 0 and -128 <= offset[0, 0] <= -127
+    assert dynamic_encoding(np.array([np.nan, 1.0], np.float32)) is None
+
+
+# --- AIP ---------------------------------------------------------------------------------
+
+
+def test_aip_refuses_a_float_container_with_the_guides_reason(models):
+    with pytest.raises(RuntimeRefused, match="AIP does not support non-quantized containers"):
+        load_network(models["float"], "aip")
+
+
+def test_aip_without_hta_records_names_the_fix(models):
+    with pytest.raises(RuntimeRefused, match="quantize --enable-hta"):
+        load_network(models["plain"], "aip")
+
+
+def test_aip_runs_hta_subnets_from_the_records_and_hnn_like_the_dsp(models):
+    x = _feeds(3)
+    q32 = models["q32"]
+    net = load_network(q32, "aip")
+    assert list(net.init_breakdown_ms) == ["hta_records", "plan"]
+    assert any("from the HTA records" in n for n in net.notes)
+    dsp = load_network(q32, "dsp")
+    for feeds in x:  # 32-bit biases: the records hold exactly the integer kernels' numbers
+        np.testing.assert_array_equal(net.run(feeds)[OUT], dsp.run(feeds)[OUT])
+    q8 = models["q8"]
+    a, d = load_network(q8, "aip"), load_network(q8, "dsp")
+    for feeds in x:  # 8-bit biases re-expressed in the accumulator scale: within an LSB or so
+        assert sqnr_db(d.run(feeds)[OUT], a.run(feeds)[OUT]) > 30
+
+
+def test_aip_refuses_stale_records(models):
+    q = models["q8"]
+    params = dict(q.graph.params)
+    params["w"] = (params["w"].astype(np.int32) ^ 1).astype(params["w"].dtype)
+    graph = q.graph.copy()
+    graph.params = params
+    with pytest.raises(RuntimeRefused, match="differ from the container"):
+        load_network(replace(q, graph=graph), "aip")
+    doc = json.loads(q.records["subnets.json"])
+    doc["subnets"][0]["nodes"][0] = "renamed"
+    records = {**q.records, "subnets.json": json.dumps(doc).encode()}
+    with pytest.raises(RuntimeRefused, match="do not match its graph"):
+        load_network(replace(q, records=records), "aip")
+
+
+def test_aip_batch_above_one_needs_every_layer_on_the_hta(models):
+    with pytest.raises(RuntimeRefused, match="every layer is in an HTA subnet"):
+        check_runtime(models["q8"], "aip", batch=2)
+    net = load_network(models["all_hta"], "aip", batch=2)  # every layer on the HTA: fine
+    assert net.batch == 2
+
+
+# --- options and batch -------------------------------------------------------------------
+
+
+def test_bad_options_are_bad_input(models):
+    with pytest.raises(BadInput, match="unknown runtime"):
+        load_network(models["float"], "npu")
+    with pytest.raises(BadInput, match="cpu runtime only"):
+        load_network(models["plain"], "dsp", cpu_fxp=True)
+    with pytest.raises(BadInput, match="positive"):
+        load_network(models["float"], "cpu", batch=0)
+
+
+BATCHABLE = [
+    ("float", "cpu", False),
+    ("plain", "cpu", False),
+    ("plain", "cpu", True),
+    ("float", "gpu", False),
+    ("float", "gpu_fp16", False),
+    ("plain", "gpu_fp16", False),
+    ("float", "dsp", False),
+    ("plain", "dsp", False),
+    ("all_hta", "aip", False),
+]
+
+
+@pytest.mark.parametrize("model, runtime, fxp", BATCHABLE)
+def test_batch_resize_gives_each_sample_its_batch_1_outputs(models, model, runtime, fxp):
+    c = models[model]
+    feeds = _feeds(3)
+    one = load_network(c, runtime, cpu_fxp=fxp)
+    three = load_network(c, runtime, batch=3, cpu_fxp=fxp)
+    assert three.batch == 3 and "resize" in three.init_breakdown_ms
+    out = three.run({"x": np.concatenate([f["x"] for f in feeds])})[OUT]
+    assert out.shape[0] == 3
+    for i, f in enumerate(feeds):
+        np.testing.assert_allclose(out[i : i + 1], one.run(f)[OUT], rtol=1e-5, atol=1e-6)

@@ -1,0 +1,136 @@
+"""Paged, sorted, filtered reads for browsing (the TUI's tables)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.seed import seed_many, seed_store
+from workbench.errors import BadInput
+from workbench.jobs.browse import (
+    TableQuery,
+    compare_runs,
+    layer_sqnr,
+    model_detail,
+    page_experiments,
+    page_models,
+    page_projects,
+    page_runs,
+    parse_filter,
+    project_containers,
+    run_row,
+    run_view,
+)
+
+
+@pytest.fixture
+def seeded(store):
+    return seed_store(store)
+
+
+def ids(page) -> list[int]:
+    return [r.id for r in page.rows]
+
+
+def test_parse_filter() -> None:
+    f = parse_filter("mobilenet tag:v2 #fast status:failed runtime:dsp is:starred model:resnet")
+    assert f.words == ("mobilenet",) and f.tags == ("v2", "fast")
+    assert (f.status, f.runtime, f.model, f.starred) == ("failed", "dsp", "resnet", True)
+    assert parse_filter("is:interrupted").status == "interrupted"
+    with pytest.raises(BadInput, match="unknown status"):
+        parse_filter("status:done")
+
+
+def test_runs_page_sort_and_filter(store, seeded) -> None:
+    page = page_runs(store, "default", TableQuery(limit=4), kind="quantize")
+    assert (
+        page.total == 10 and ids(page) == sorted(seeded.quantize_runs + [9, 10], reverse=True)[:4]
+    )
+    page = page_runs(store, "default", TableQuery(sort="sqnr", limit=100), kind="quantize")
+    values = [r.sqnr_db for r in page.rows]
+    measured = [v for v in values if v is not None]
+    assert measured == sorted(measured, reverse=True) and values[-2:] == [None, None]  # nulls last
+    ascending = page_runs(
+        store, "default", TableQuery(sort="sqnr", descending=False), kind="quantize"
+    )
+    assert [r.sqnr_db for r in ascending.rows][:1] == [min(measured)]
+    dsp = page_runs(store, "default", TableQuery(text="runtime:dsp"), kind="bench")
+    assert dsp.total == 4 and {r.runtime for r in dsp.rows} == {"dsp"}
+    tagged = page_runs(store, "default", TableQuery(text="#v2"))
+    assert {r.kind for r in tagged.rows} == {"quantize", "bench"} and tagged.total == 4
+    words = page_runs(store, "default", TableQuery(text="resnet enhanced"), kind="quantize")
+    assert {(r.model, r.param_quantizer) for r in words.rows} == {("resnet18", "enhanced")}
+    failed = page_runs(store, "default", TableQuery(text="is:failed"))
+    assert ids(failed) == [seeded.failed_run] and failed.rows[0].error
+    starred = page_runs(store, "default", TableQuery(text="is:starred"))
+    assert all(r.starred for r in starred.rows) and starred.total == 2
+    by_id = page_runs(store, "default", TableQuery(text=str(seeded.failed_run)))
+    assert seeded.failed_run in ids(by_id)
+    with pytest.raises(BadInput, match="cannot sort runs"):
+        page_runs(store, "default", TableQuery(sort="nope"))
+    with pytest.raises(BadInput, match="page size"):
+        TableQuery(limit=0)
+
+
+def test_every_run_column_sorts(store, seeded) -> None:
+    from workbench.jobs.browse import RUN_SORTS
+
+    for key in RUN_SORTS:
+        for descending in (True, False):
+            page = page_runs(store, "default", TableQuery(sort=key, descending=descending))
+            assert page.total == 28 and len(page.rows) == 28, key
+
+
+def test_paging_10000_runs(store) -> None:
+    seed_many(store, 10_000)
+    page = page_runs(store, "default", TableQuery(offset=4_950, limit=100), kind="bench")
+    assert page.total == 5_000 and len(page.rows) == 50 and page.last_offset == 4_900
+
+
+def test_models_containers_and_details(store, seeded) -> None:
+    models = page_models(store, "default", TableQuery(sort="macs"))
+    assert [m.name for m in models.rows] == ["resnet18", "mobilenet_v2"]
+    assert models.rows[0].containers == 2 and models.rows[0].quantized_containers == 1
+    assert models.rows[0].runs == 14
+    assert [m.name for m in page_models(store, "default", TableQuery(text="mobile")).rows] == [
+        "mobilenet_v2"
+    ]
+    floats = project_containers(store, "default", quantized=False)
+    assert {c.file_name for c in floats} == {"mobilenet_v2.dlc", "resnet18.dlc"}
+    detail = model_detail(store, seeded.models["mobilenet_v2"])
+    assert detail.inputs[0]["name"] == "input" and len(detail.containers) == 2
+
+
+def test_run_view_and_layers(store, seeded) -> None:
+    view = run_view(store, seeded.quantize_runs[0])
+    assert view.container.file_name == "mobilenet_v2.dlc"
+    assert view.output_container.quantized and view.calibration["samples"] == 32
+    assert view.report["sensitivity"]["weights_only_sqnr_db"] > 0 and len(view.layers) == 12
+    layers = layer_sqnr(store, [seeded.quantize_runs[0], seeded.bench_runs[0]])
+    assert len(layers[seeded.quantize_runs[0]]) == 12 and layers[seeded.bench_runs[0]] == ()
+    row = run_row(store, seeded.quantize_runs[1])
+    assert row.tags == ("candidate", "v2") and row.starred and row.output_size_bytes
+
+
+def test_compare_runs_uses_the_project_baseline(store, seeded) -> None:
+    first, second, third = seeded.quantize_runs[:3]
+    comparison = compare_runs(store, [second, third, first])
+    assert comparison.baseline.id == first  # flagged as the quantize baseline
+    assert compare_runs(store, [second, first], baseline_id=second).baseline.id == second
+    keys = {row.metric.key for row in comparison.rows}
+    assert {"param_quantizer", "sqnr_db", "weights_only_sqnr_db", "size_bytes"} <= keys
+    assert comparison.layers is not None and len(comparison.layers.run_ids) == 3
+    with pytest.raises(BadInput, match="at least two"):
+        compare_runs(store, [first])
+    with pytest.raises(BadInput, match="not one of"):
+        compare_runs(store, [first, second], baseline_id=third)
+
+
+def test_experiments_and_projects_as_pages(store, seeded) -> None:
+    experiments = page_experiments(store, "default", TableQuery(sort="name"))
+    assert [e.name for e in experiments.rows] == [seeded.experiment] and experiments.rows[
+        0
+    ].runs == 2
+    projects = page_projects(store, TableQuery(sort="runs"))
+    assert [p.name for p in projects.rows][0] == "default"
+    assert "old-2020" not in {p.name for p in page_projects(store, TableQuery(sort="name"),
+                                                            include_archived=False).rows}  # fmt: skip

@@ -1,0 +1,199 @@
+"""The demo: a whole project built end to end from the bundled shapes classifier.
+
+In project ``demo`` (created if missing), inside a work folder (default
+``./workbench-demo``):
+
+1. the bundled validation and calibration images are written as ``.raw`` files with
+   vendor input lists, and the validation labels as a labels file;
+2. ``demo.onnx`` is converted to ``demo.dlc``;
+3. it is quantized four ways: tf and enhanced encodings, each with 8- and 32-bit biases
+   (all with ``--enable-hta``, so the AIP runtime can run them);
+4. the float container and the four quantized ones are benched on every runtime
+   (and the CPU in fixed-point mode) against the validation set and its labels;
+5. the advisor's table is built from those measurements, for the quantized container
+   with the best DSP accuracy, and everything is saved as an experiment.
+
+Running it again rewrites the files and adds new runs and a new experiment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from workbench.errors import BadInput, NotFound
+from workbench.jobs.advise import Advice, build_advice, save_advice
+from workbench.jobs.bench import BenchRow, bench_job
+from workbench.store import Store
+
+Progress = Callable[[str, int, int], None]
+
+DEMO_PROJECT = "demo"
+VARIANTS = (  # (file stem, param/act quantizer, bias bitwidth)
+    ("demo_tf_bias8", "tf", 8),
+    ("demo_tf_bias32", "tf", 32),
+    ("demo_enhanced_bias8", "enhanced", 8),
+    ("demo_enhanced_bias32", "enhanced", 32),
+)
+
+
+@dataclass(frozen=True)
+class QuantizedVariant:
+    name: str
+    path: str
+    run_id: int
+    size_bytes: int
+    sqnr_db: float | None
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    project: str
+    workdir: str
+    float_container: str
+    validation_list: str
+    calibration_list: str
+    labels: str
+    variants: tuple[QuantizedVariant, ...]
+    bench: tuple[BenchRow, ...]
+    advice: Advice
+    experiment: str
+    float_accuracy: float | None
+    seconds: float
+    tui_command: str
+
+
+def demo_job(
+    store: Store,
+    *,
+    workdir: str | Path = "workbench-demo",
+    project: str = DEMO_PROJECT,
+    iterations: int = 5,
+    samples: int | None = None,
+    progress: Progress | None = None,
+) -> DemoResult:
+    """Build the demo project (see the module doc); ``samples`` limits the validation set."""
+    import time
+
+    from workbench.data import (
+        demo_model_path,
+        load_demo_images,
+        load_demo_labels,
+        write_input_list,
+        write_labels,
+    )
+    from workbench.engine.quant.quantizer import QuantOptions
+    from workbench.jobs.convert import convert_model
+    from workbench.jobs.quantize import quantize_job
+
+    started = time.perf_counter()
+    model = demo_model_path()
+    if not model.is_file():
+        raise NotFound(
+            f"the bundled demo model is missing ({model}); rebuild it with "
+            "`python -m workbench.data.make_demo`"
+        )
+    _ensure_project(store, project)
+    work = Path(workdir).resolve()
+    if work.exists() and not work.is_dir():
+        raise BadInput(f"{work} exists and is not a folder")
+    work.mkdir(parents=True, exist_ok=True)
+
+    step = _Steps(progress, total=3 + len(VARIANTS))
+    images = load_demo_images("validation")
+    labels = load_demo_labels()
+    if samples is not None:
+        images, labels = images[:samples], labels[:samples]
+    validation = write_input_list(images, work / "validation")
+    labels_path = write_labels(labels, work / "validation" / "labels.txt")
+    calibration = write_input_list(load_demo_images("calibration"), work / "calibration")
+    step.done("data")
+
+    float_dlc = work / "demo.dlc"
+    convert_model(store, project, model, float_dlc, command="workbench demo")
+    step.done("convert")
+
+    variants = []
+    for stem, scheme, bias in VARIANTS:
+        options = QuantOptions(
+            param_quantizer=scheme, act_quantizer=scheme, bias_bitwidth=bias, enable_hta=True
+        )
+        out = work / f"{stem}.dlc"
+        q = quantize_job(
+            store, project, float_dlc, calibration, out, options, command="workbench demo"
+        )
+        variants.append(QuantizedVariant(stem, str(out), q.run_id, q.size_bytes, q.sqnr_db))
+        step.done(f"quantize {stem}")
+
+    bench = bench_job(
+        store,
+        project,
+        [float_dlc, *(Path(v.path) for v in variants)],
+        None,
+        validation,
+        iterations=iterations,
+        cpu_fxp=True,
+        labels_path=labels_path,
+        command="workbench demo",
+        tags=("demo",),
+    )
+    step.done("bench")
+
+    best = _best_variant(bench.rows, variants)
+    advice = build_advice(bench, float_dlc, best.path)
+    name = f"demo {datetime.now():%Y-%m-%d %H:%M:%S}"
+    run_ids = [v.run_id for v in variants] + list(bench.run_ids)
+    save_advice(store, project, name, advice, run_ids)
+    float_row = next(
+        (r for r in bench.rows if r.container == str(float_dlc) and r.runtime == "cpu"), None
+    )
+    return DemoResult(
+        project=project,
+        workdir=str(work),
+        float_container=str(float_dlc),
+        validation_list=str(validation),
+        calibration_list=str(calibration),
+        labels=str(labels_path),
+        variants=tuple(variants),
+        bench=bench.rows,
+        advice=advice,
+        experiment=name,
+        float_accuracy=float_row.accuracy.get("label_accuracy") if float_row else None,
+        seconds=time.perf_counter() - started,
+        tui_command=f"workbench --project {project} tui",
+    )
+
+
+def _best_variant(rows: tuple[BenchRow, ...], variants: list[QuantizedVariant]) -> QuantizedVariant:
+    """The variant with the best accuracy on the DSP (label accuracy, then SQNR)."""
+
+    def score(v: QuantizedVariant) -> tuple[float, float]:
+        row = next((r for r in rows if r.container == v.path and r.runtime == "dsp"), None)
+        if row is None or row.status != "succeeded":
+            return (-1.0, -1e9)
+        acc = row.accuracy
+        return (acc.get("label_accuracy") or 0.0, acc.get("sqnr_db") or -1e9)
+
+    return max(variants, key=score)
+
+
+def _ensure_project(store: Store, name: str) -> None:
+    from workbench.jobs.projects import create_project, list_projects
+
+    if name not in {p.name for p in list_projects(store, include_archived=True)}:
+        try:
+            create_project(store, name)
+        except BadInput:
+            pass  # created meanwhile by another process
+
+
+class _Steps:
+    def __init__(self, progress: Progress | None, total: int):
+        self.progress, self.total, self.count = progress, total, 0
+
+    def done(self, what: str) -> None:
+        self.count += 1
+        if self.progress:
+            self.progress(what, self.count, self.total)
