@@ -251,7 +251,7 @@ def format_value(metric: Metric, value: Any) -> str:
     if unit == "bytes":
         return format_bytes(int(v))
     if unit == "db":
-        return f"{v:.2f} dB"
+        return "exact" if v >= 999 else f"{v:.2f} dB"  # the jobs store exact as 999 dB
     if unit == "fraction":
         return f"{v * 100:.1f}%"
     if unit == "int":

@@ -1,0 +1,81 @@
+"""The runtime advisor: the guide's quantized-vs-float table for a model, filled with the
+measured numbers, and the recommendation per runtime, as ``workbench advise`` prints it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from workbench.tui import keys
+
+CHOICE_STYLE = {"float": "cyan", "none": "red"}
+
+
+def advice_table(advice: Any) -> Table:
+    """One row per runtime: the quantized and the float container's cells."""
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_lines=True,
+        title_justify="left",
+        title=f"{Path(advice.quantized_container).name} (quantized) vs "
+        f"{Path(advice.float_container).name} (non-quantized)",
+        expand=True,
+    )
+    table.add_column("runtime", no_wrap=True, style="bold")
+    table.add_column("quantized container", overflow="fold", ratio=1)
+    table.add_column("non-quantized container", overflow="fold", ratio=1)
+    for row in advice.rows:
+        table.add_row(row.label, *(Text("\n".join(c.lines())) for c in (row.quantized, row.float)))
+    return table
+
+
+def recommendations(advice: Any) -> Text:
+    text = Text()
+    for rec in advice.recommendations:
+        text.append(f"{rec.runtime.upper()}: ", style="bold")
+        text.append(f"{rec.choice}\n", style=CHOICE_STYLE.get(rec.choice, "green"))
+        for reason in rec.reasons:
+            text.append(f"  - {reason}\n")
+    return text
+
+
+class AdvisorScreen(Screen[None]):
+    HELP = """\
+The guide's table for one model, measured: for each runtime, the quantized
+and the non-quantized container (compatibility, init time, init peak memory,
+file size, accuracy against float), then the recommendation and its reasons.
+The runs are saved as an experiment (see the experiments tab).
+"""
+    BINDINGS = [keys.HELP, keys.BACK]
+
+    def __init__(self, project: str, result: Any) -> None:
+        super().__init__()
+        self.project = project
+        self.result = result  # workbench.jobs.advise.AdviseResult
+        self.help_title = "advisor"
+
+    def compose(self) -> ComposeResult:
+        result = self.result
+        yield Header(show_clock=False, icon="")
+        yield Static(
+            Text(f"advice · experiment {result.experiment} · {result.samples} input(s)",
+                 style="bold"),
+            classes="title-line",
+        )  # fmt: skip
+        notes = Text("\n".join(result.notes), style="dim") if result.notes else Text("")
+        with VerticalScroll(classes="detail-scroll"):
+            yield Static(Group(notes, advice_table(result.advice), recommendations(result.advice)),
+                         id="advice")  # fmt: skip
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = f"project {self.project} · advisor"
