@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from workbench.engine.onnx_import import import_onnx
 
 from workbench.engine.executor import Plan
+from workbench.engine.onnx_import import import_onnx
 
 
 def transformer_block(path: Path, seq: int = 128, dim: int = 256, heads: int = 4) -> Path:
@@ -163,8 +163,11 @@ def main() -> None:
 
             ref = ReferenceEvaluator(str(path))
             ref_ms = timed(
-                lambda: ref.run(None, feeds), 3, warmup=0, budget_s=args.reference_budget
-            )  # noqa: B023
+                lambda: ref.run(None, feeds),  # noqa: B023
+                3,
+                warmup=0,
+                budget_s=args.reference_budget,
+            )
             print(
                 f"{name:<18} {ort_ms:>9.2f} {ours_ms:>9.2f} {ref_ms:>11.1f} "
                 f"{ours_ms / ort_ms:>8.2f}x {ref_ms / ours_ms:>8.0f}x {err:>12.2e}",
