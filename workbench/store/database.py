@@ -119,7 +119,7 @@ def open_store(db: str | None = None, *, upgrade: bool = True, recover: bool = T
     store = Store(engine)
     try:
         with translate_errors(engine.url):
-            if upgrade:
+            if upgrade and not _at_head(engine):
                 from workbench.store.migrate import upgrade_to_head
 
                 upgrade_to_head(engine)
@@ -131,6 +131,31 @@ def open_store(db: str | None = None, *, upgrade: bool = True, recover: bool = T
         engine.dispose()
         raise
     return store
+
+
+def _newest_revision() -> str | None:
+    """The newest migration's id, read from the file names (``0002_….py`` is ``0002``).
+
+    Revision ids are the files' sequence numbers (a test keeps them so); this lets
+    a store that is already at head open without importing Alembic.
+    """
+    from workbench.store.migrate_paths import versions_dir
+
+    ids = [p.name.split("_", 1)[0] for p in versions_dir().glob("[0-9][0-9][0-9][0-9]_*.py")]
+    return max(ids) if ids else None
+
+
+def _at_head(engine: Engine) -> bool:
+    from sqlalchemy import inspect, text
+
+    head = _newest_revision()
+    if head is None:
+        return False
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return False
+        rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    return [r[0] for r in rows] == [head]
 
 
 def create_store_engine(url_text: str) -> Engine:

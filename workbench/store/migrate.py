@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alembic import command
@@ -29,25 +28,13 @@ from sqlalchemy import text
 
 from workbench.errors import StoreError
 from workbench.store.database import create_store_engine, describe_url, write_options
+from workbench.store.migrate_paths import script_location
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 # Arbitrary constant naming the PostgreSQL advisory lock held while migrating.
 _PG_LOCK_KEY = 0x5742_4D49  # "WBMI"
-
-
-def script_location() -> Path:
-    """The migrations folder: packaged beside the code, or the source tree's."""
-    import workbench
-
-    package_dir = Path(workbench.__file__).resolve().parent
-    # The wheel carries the folder as workbench/_migrations (a symlink to
-    # ../migrations in the source tree); a checkout without symlinks falls back.
-    for candidate in (package_dir / "_migrations", package_dir.parent / "migrations"):
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise StoreError(f"the migrations folder is missing from this installation ({package_dir})")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
