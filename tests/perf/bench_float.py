@@ -16,78 +16,24 @@ import argparse
 import glob
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
 
-from workbench.engine.executor import Plan
-from workbench.engine.onnx_import import import_onnx
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root, for tests.*
+
+from tests.engine.quant.qfixtures import attention_model  # noqa: E402
+from workbench.engine.executor import Plan  # noqa: E402
+from workbench.engine.onnx_import import import_onnx  # noqa: E402
 
 
 def transformer_block(path: Path, seq: int = 128, dim: int = 256, heads: int = 4) -> Path:
-    """One pre-norm encoder block: LayerNorm, MHA (MatMul/Softmax), GELU MLP."""
-    rng = np.random.default_rng(0)
-    hd = dim // heads
-
-    def w(name, *shape):
-        return numpy_helper.from_array((rng.standard_normal(shape) * 0.05).astype(np.float32), name)
-
-    inits = [
-        w("ln_s", dim),
-        w("ln_b", dim),
-        w("wq", dim, dim),
-        w("wk", dim, dim),
-        w("wv", dim, dim),
-        w("wo", dim, dim),
-        w("w1", dim, 4 * dim),
-        w("b1", 4 * dim),
-        w("w2", 4 * dim, dim),
-        numpy_helper.from_array(np.array([1, seq, heads, hd], np.int64), "split_shape"),
-        numpy_helper.from_array(np.array([1, seq, dim], np.int64), "merge_shape"),
-        numpy_helper.from_array(np.array(1.0 / np.sqrt(hd), np.float32), "scale"),
-    ]
-    n = helper.make_node
-    nodes = [
-        n("LayerNormalization", ["x", "ln_s", "ln_b"], ["h"], axis=-1),
-        n("MatMul", ["h", "wq"], ["q0"]),
-        n("MatMul", ["h", "wk"], ["k0"]),
-        n("MatMul", ["h", "wv"], ["v0"]),
-        n("Reshape", ["q0", "split_shape"], ["q1"]),
-        n("Reshape", ["k0", "split_shape"], ["k1"]),
-        n("Reshape", ["v0", "split_shape"], ["v1"]),
-        n("Transpose", ["q1"], ["q"], perm=[0, 2, 1, 3]),
-        n("Transpose", ["k1"], ["kt"], perm=[0, 2, 3, 1]),
-        n("Transpose", ["v1"], ["v"], perm=[0, 2, 1, 3]),
-        n("MatMul", ["q", "kt"], ["s0"]),
-        n("Mul", ["s0", "scale"], ["s"]),
-        n("Softmax", ["s"], ["p"], axis=-1),
-        n("MatMul", ["p", "v"], ["a0"]),
-        n("Transpose", ["a0"], ["a1"], perm=[0, 2, 1, 3]),
-        n("Reshape", ["a1", "merge_shape"], ["a2"]),
-        n("MatMul", ["a2", "wo"], ["a"]),
-        n("Add", ["x", "a"], ["r1"]),
-        n("LayerNormalization", ["r1", "ln_s", "ln_b"], ["h2"], axis=-1),
-        n("MatMul", ["h2", "w1"], ["m0"]),
-        n("Add", ["m0", "b1"], ["m1"]),
-        n("Gelu", ["m1"], ["m2"]),
-        n("MatMul", ["m2", "w2"], ["m3"]),
-        n("Add", ["r1", "m3"], ["y"]),
-    ]
-    g = helper.make_graph(
-        nodes,
-        "transformer_block",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, seq, dim])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, seq, dim])],
-        initializer=inits,
-    )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 20)])
-    model.ir_version = 9
-    onnx.save(model, path)
-    return path
+    """One encoder block (the tests' attention fixture) at a BERT-small-like size."""
+    return attention_model(path, seq=seq, dim=dim, heads=heads, mlp=4)
 
 
 def model_paths(tmp: Path) -> dict[str, Path]:

@@ -98,7 +98,7 @@ class QuantizeRequest:
         return f"quantize {Path(self.container).name}"
 
     def quant_options(self) -> Any:
-        from workbench.engine.quant.quantizer import QuantOptions
+        from workbench.jobs.quantize import QuantOptions
 
         return QuantOptions(**self.options)  # raises BadInput for a bad value
 

@@ -208,8 +208,11 @@ def cnn_model(path: Path, seed: int = 0) -> Path:
     )
 
 
-def attention_model(path: Path, seq: int = 16, dim: int = 32, heads: int = 2) -> Path:
-    """An encoder block: LayerNorm, MatMul projections, MatMul/Softmax attention, Add, Gelu."""
+def attention_model(path: Path, seq: int = 16, dim: int = 32, heads: int = 2, mlp: int = 2) -> Path:
+    """An encoder block: LayerNorm, MatMul projections, MatMul/Softmax attention, Add, Gelu.
+
+    ``mlp`` is the hidden width of the feed-forward part, in multiples of ``dim``.
+    """
     rng = np.random.default_rng(1)
     hd = dim // heads
     inits = [
@@ -219,9 +222,9 @@ def attention_model(path: Path, seq: int = 16, dim: int = 32, heads: int = 2) ->
         _he(rng, "wk", dim, dim),
         _he(rng, "wv", dim, dim),
         _he(rng, "wo", dim, dim),
-        _he(rng, "w1", dim, 2 * dim),
-        _small(rng, "b1", 2 * dim),
-        _he(rng, "w2", 2 * dim, dim),
+        _he(rng, "w1", dim, mlp * dim),
+        _small(rng, "b1", mlp * dim),
+        _he(rng, "w2", mlp * dim, dim),
         numpy_helper.from_array(np.array([1, seq, heads, hd], np.int64), "split_shape"),
         numpy_helper.from_array(np.array([1, seq, dim], np.int64), "merge_shape"),
         numpy_helper.from_array(np.array(1.0 / np.sqrt(hd), np.float32), "scale"),
