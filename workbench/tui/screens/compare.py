@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from workbench.errors import BadInput, WorkbenchError
@@ -30,10 +29,11 @@ from workbench.jobs.compare import (
     to_markdown,
 )
 from workbench.tui import keys
+from workbench.tui.screens.loading import LoadingScreen
 from workbench.tui.widgets.bar_chart import BarChart, ChartData
 
 if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
+    pass
 
 VERDICT_STYLE = {BETTER: "green", WORSE: "red"}
 MAX_WIDTH = 24  # a run's column; longer headings and values are cut
@@ -55,7 +55,7 @@ def render_cell(row: Row, index: int) -> Text:
     return text
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(LoadingScreen[Comparison]):
     HELP = """\
 The runs side by side, the **baseline** pinned leftmost (◆). Numbers show
 their difference from the baseline: **green** is better, **red** worse
@@ -96,10 +96,6 @@ between only the differences (the default) and everything.
         self.comparison: Comparison | None = None
         self.help_title = "compare"
 
-    @property
-    def wb(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
-
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="")
         yield Static("loading…", classes="title-line")
@@ -111,28 +107,18 @@ between only the differences (the default) and everything.
         yield Static("", classes="status-line")
         yield Footer(compact=True)
 
-    def on_mount(self) -> None:
+    def subtitle(self) -> str:
         what = f"experiment {self.experiment}" if self.experiment else "compare"
-        self.sub_title = f"project {self.project} · {what}"
-        self.load()
+        return f"project {self.project} · {what}"
 
-    def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+    def fetch(self) -> Comparison:
+        return compare_runs(self.wb.store, self.run_ids, self.baseline)
 
-    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def load(self) -> None:
-        try:
-            comparison = compare_runs(self.wb.store, self.run_ids, self.baseline)
-        except WorkbenchError as exc:
-            self.app.call_from_thread(self._failed, str(exc))
-            return
-        self.app.call_from_thread(self._show, comparison)
-
-    def _failed(self, message: str) -> None:
+    def failed(self, message: str) -> None:
         self.query_one(".title-line", Static).update(Text(message, style="red"))
-        self.notify(message, severity="error")
+        super().failed(message)
 
-    def _show(self, comparison: Comparison) -> None:
+    def show_view(self, comparison: Comparison) -> None:
         self.comparison = comparison
         self.baseline = comparison.baseline.id
         title = Text(f"{len(comparison.runs)} runs against ", style="bold")

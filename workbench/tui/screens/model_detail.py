@@ -3,14 +3,13 @@ with encodings when quantized and HTA subnets when the container has them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from workbench.errors import WorkbenchError
@@ -23,18 +22,19 @@ from workbench.jobs.browse import (
 )
 from workbench.tui import format as fmt
 from workbench.tui import keys
+from workbench.tui.screens.loading import LoadingScreen
 from workbench.tui.widgets.fields import FieldList
 from workbench.tui.widgets.job_panel import JobPanel
 
 if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
+    pass
 
 
 def _dims(shape: Any) -> str:
     return "?" if shape is None else "x".join(str(d) for d in shape)
 
 
-class ModelDetailScreen(Screen[None]):
+class ModelDetailScreen(LoadingScreen[ModelDetail]):
     HELP = """\
 A model and the containers made from it. `enter` on a container shows its
 layers (`2`): shapes, parameters, MACs, and encodings when it is quantized;
@@ -59,10 +59,6 @@ layers (`2`): shapes, parameters, MACs, and encodings when it is quantized;
         self.container: ContainerRow | None = None
         self.help_title = f"model {model_id}"
 
-    @property
-    def wb(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
-
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="")
         yield Static("loading…", classes="title-line")
@@ -81,23 +77,13 @@ layers (`2`): shapes, parameters, MACs, and encodings when it is quantized;
         yield JobPanel()
         yield Footer(compact=True)
 
-    def on_mount(self) -> None:
-        self.sub_title = f"project {self.project} · model {self.model_id}"
-        self.load()
+    def subtitle(self) -> str:
+        return f"project {self.project} · model {self.model_id}"
 
-    def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+    def fetch(self) -> ModelDetail:
+        return model_detail(self.wb.store, self.model_id)
 
-    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def load(self) -> None:
-        try:
-            detail = model_detail(self.wb.store, self.model_id)
-        except WorkbenchError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
-            return
-        self.app.call_from_thread(self._show, detail)
-
-    def _show(self, detail: ModelDetail) -> None:
+    def show_view(self, detail: ModelDetail) -> None:
         self.detail = detail
         m = detail.model
         self.query_one(".title-line", Static).update(

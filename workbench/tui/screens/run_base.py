@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import Static, TabbedContent
+from textual.widgets import Static
 
 from workbench.errors import WorkbenchError
 from workbench.jobs import runs as run_jobs
 from workbench.jobs.browse import RunView, run_view
 from workbench.tui import format as fmt
 from workbench.tui import keys
+from workbench.tui.screens.loading import LoadingScreen
 
 if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
+    pass
 
 
-class RunScreen(Screen[None]):
+class RunScreen(LoadingScreen[RunView]):
     """A run's detail; subclasses fill the tabs in ``show``."""
 
     BINDINGS = [
@@ -41,27 +41,13 @@ class RunScreen(Screen[None]):
         self.view: RunView | None = None
         self.help_title = f"run {run_id}"
 
-    @property
-    def wb(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
+    def subtitle(self) -> str:
+        return f"project {self.project} · run {self.run_id}"
 
-    def on_mount(self) -> None:
-        self.sub_title = f"project {self.project} · run {self.run_id}"
-        self.load()
+    def fetch(self) -> RunView:
+        return run_view(self.wb.store, self.run_id)
 
-    def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
-
-    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def load(self) -> None:
-        try:
-            view = run_view(self.wb.store, self.run_id)
-        except WorkbenchError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
-            return
-        self.app.call_from_thread(self._show, view)
-
-    def _show(self, view: RunView) -> None:
+    def show_view(self, view: RunView) -> None:
         self.view = view
         self.show(view)
 
