@@ -672,6 +672,25 @@ def experiment_remove(app: App, name: str, run_ids: tuple[int, ...]) -> None:
     emit(app, info, lambda c: _experiment_line(c, info))
 
 
+@experiment.command("advice")
+@click.argument("name")
+@click.option("--max-accuracy-drop", type=float, default=1.0, show_default=True, metavar="PTS",
+              help="Accuracy loss (points) the CPU may take for the quantized container.")  # fmt: skip
+@pass_app
+def experiment_advice(app: App, name: str, max_accuracy_drop: float) -> None:
+    """The advisor's table for experiment NAME, rebuilt from its stored benchmark runs."""
+    from workbench.jobs.advise import saved_advice
+
+    result = saved_advice(app.store(), app.project, name, max_accuracy_drop)
+
+    def render(console: Console) -> None:
+        for note in result.notes:
+            say(console, note)
+        _render_advice(console, result.advice)
+
+    emit(app, result, render)
+
+
 @experiment.command("show")
 @click.argument("name")
 @pass_app

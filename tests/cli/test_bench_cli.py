@@ -110,6 +110,16 @@ def test_advise_prints_the_table(cli, containers):
         assert word in result.stdout
     assert len(cli.json("experiment", "show", "mine")["run_ids"]) == 11
 
+    again = cli("experiment", "advice", "mine")  # from the store alone
+    assert again.exit_code == 0, again.stderr
+    assert "rebuilt from 11 stored benchmark run(s)" in again.stdout
+    for word in ("quantized container", "DSP: quantized", "AIP"):
+        assert word in again.stdout
+    data = cli.json("experiment", "advice", "mine")
+    assert [r["runtime"] for r in data["advice"]["recommendations"]][:2] == ["cpu", "gpu"]
+    missing = cli("experiment", "advice", "nope")
+    assert missing.exit_code == 2 and missing.stderr.count("error:") == 1
+
 
 def test_import_snpe_bench(cli):
     data = cli.json("import", "snpe-bench", str(FIXTURES / "benchmark_stats_demo.csv"))

@@ -7,10 +7,10 @@ import pytest
 from tests.modelzoo import small_cnn, write_inputs
 from workbench.engine.quant.quantizer import QuantOptions
 from workbench.errors import BadInput
-from workbench.jobs.advise import TABLE_ROWS, advise_job, build_advice
+from workbench.jobs.advise import TABLE_ROWS, advise_job, build_advice, saved_advice
 from workbench.jobs.bench import BenchResult, BenchRow
 from workbench.jobs.convert import convert_model
-from workbench.jobs.experiments import show_experiment
+from workbench.jobs.experiments import add_runs, create_experiment, show_experiment
 from workbench.jobs.quantize import quantize_job
 
 
@@ -47,6 +47,26 @@ def test_advise_quantizes_benches_and_saves_an_experiment(store, model, tmp_path
     saved = show_experiment(store, "default", result.experiment)
     assert set(saved.run_ids) == set(result.run_ids) and len(saved.run_ids) == 12
     assert "dsp: quantized" in saved.note
+
+    rebuilt = saved_advice(store, "default", result.experiment)
+    assert rebuilt.advice == advice  # every cell and recommendation, from the store alone
+    assert rebuilt.quantize_run_id == result.quantize_run_id and rebuilt.samples == 4
+    strict = saved_advice(store, "default", result.experiment, max_accuracy_drop=0.0)
+    assert len(strict.advice.rows) == len(advice.rows)
+
+
+def test_saved_advice_refuses_an_experiment_that_is_not_advice(store, model, tmp_path):
+    dlc, listing, _ = model
+    create_experiment(store, "default", "empty")
+    with pytest.raises(BadInput, match="not advice"):
+        saved_advice(store, "default", "empty")
+    q = tmp_path / "q.dlc"
+    run = quantize_job(store, "default", dlc, listing, q, QuantOptions(), analyze=False)
+    add_runs(store, "default", "empty", [run.run_id])
+    with pytest.raises(BadInput, match="exactly one float and at least one quantized"):
+        saved_advice(store, "default", "empty")
+    with pytest.raises(BadInput, match="max-accuracy-drop"):
+        saved_advice(store, "default", "empty", max_accuracy_drop=-1)
 
 
 def test_advise_with_a_given_quantized_container(store, model, tmp_path):

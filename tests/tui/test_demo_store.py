@@ -64,3 +64,21 @@ async def test_the_demo_project_and_its_advice(store, make_app, tmp_path, monkey
         assert isinstance(advisor, AdvisorScreen)
         assert [row.label for row in advisor.result.advice.rows][:2] == ["CPU", "CPU --cpu-fxp"]
         assert {r.runtime for r in advisor.result.advice.recommendations} >= {"cpu", "dsp"}
+
+        # The demo's advice, saved as an experiment, opens again from the experiments tab
+        # with `a`: the same table, rebuilt from the stored benchmark runs.
+        await pilot.press("escape", "4")
+        await settle(pilot)
+        experiments = screen.table("experiments")
+        names = [row.name for row in experiments.rows.values()]
+        for _ in range(names.index(result.experiment)):
+            await pilot.press("down")
+        await pilot.press("a")
+        for _ in range(100):
+            if isinstance(app.screen, AdvisorScreen) and app.screen.result is not None:
+                break
+            await asyncio.sleep(0.05)
+        await settle(pilot)
+        saved = app.screen
+        assert isinstance(saved, AdvisorScreen) and saved.experiment == result.experiment
+        assert saved.result.advice == result.advice

@@ -28,11 +28,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
+
 from workbench.engine.container import read_container
 from workbench.errors import BadInput
-from workbench.jobs.bench import BenchResult, BenchRow, bench_job
+from workbench.jobs.bench import _ACCURACY_KEYS, BenchResult, BenchRow, bench_job
 from workbench.jobs.experiments import add_runs, create_experiment
-from workbench.store import Store
+from workbench.jobs.projects import ensure_project
+from workbench.store import BenchmarkRun, Run, Store
+from workbench.store import Container as ContainerRow
+from workbench.store.queries import get_experiment, get_project
 
 Progress = Callable[[str, int, int], None]
 
@@ -226,6 +231,102 @@ def save_advice(
     create_experiment(store, project, name, note)
     add_runs(store, project, name, run_ids)
     return name
+
+
+def saved_advice(
+    store: Store,
+    project: str,
+    experiment: str,
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+) -> AdviseResult:
+    """Rebuild the advice of an earlier ``advise`` from its experiment's stored bench runs."""
+    if not max_accuracy_drop >= 0:
+        raise BadInput(f"--max-accuracy-drop must be >= 0, got {max_accuracy_drop}")
+    ensure_project(store, project)
+    with store.read() as session:
+        exp = get_experiment(session, get_project(session, project), experiment)
+        run_ids = sorted(link.run_id for link in exp.members)
+        found = session.execute(
+            select(Run, BenchmarkRun, ContainerRow)
+            .join(BenchmarkRun, BenchmarkRun.run_id == Run.id)
+            .join(ContainerRow, ContainerRow.id == Run.container_id)
+            .where(Run.id.in_(run_ids), Run.status != "running")
+            .order_by(Run.id)
+        ).all()
+        rows = tuple(_stored_row(run, bench, container) for run, bench, container in found)
+        samples = max((int((b.options or {}).get("samples") or 0) for _, b, _ in found), default=0)
+        quantize_ids = session.scalars(
+            select(Run.id).where(Run.id.in_(run_ids), Run.kind == "quantize").order_by(Run.id)
+        ).all()
+    paths = {q: sorted({r.container for r in rows if r.quantized == q}) for q in (False, True)}
+    if len(paths[False]) != 1 or not paths[True]:
+        raise BadInput(
+            f"experiment {experiment!r} is not advice: it needs benchmark runs of exactly one "
+            f"float and at least one quantized container "
+            f"(has {len(paths[False])} and {len(paths[True])})"
+        )
+    notes = [f"rebuilt from {len(rows)} stored benchmark run(s)"]
+    quantized = max(paths[True], key=lambda path: (dsp_accuracy(rows, path), path))
+    if len(paths[True]) > 1:  # as the demo chooses: the best accuracy on the DSP
+        notes.append(f"{Path(quantized).name} has the best DSP accuracy of {len(paths[True])}")
+    bench = BenchResult(rows=rows, samples=samples, input_list="", labels=None)
+    advice = build_advice(bench, paths[False][0], quantized, max_accuracy_drop)
+    return AdviseResult(
+        advice=advice,
+        quantize_run_id=quantize_ids[0] if quantize_ids else None,
+        run_ids=tuple(run_ids),
+        experiment=experiment,
+        samples=samples,
+        notes=tuple(notes),
+    )
+
+
+def dsp_accuracy(rows: Sequence[BenchRow], path: str) -> tuple[float, float]:
+    """How well ``path`` did on the DSP (label accuracy, then SQNR): the key the demo and
+    saved advice use to pick the best of several quantized containers."""
+    row = next((r for r in rows if r.container == path and r.runtime == "dsp"), None)
+    if row is None or row.status != "succeeded":
+        return (-1.0, -1e9)
+    return (row.accuracy.get("label_accuracy") or 0.0, row.accuracy.get("sqnr_db") or -1e9)
+
+
+def _stored_row(run: Run, bench: BenchmarkRun, container: ContainerRow) -> BenchRow:
+    """A bench row as ``bench_job`` returned it, from what it stored."""
+    options = dict(bench.options or {})
+    status = "refused" if options.get("refused") else run.status
+    if status == "interrupted":
+        status = "failed"
+    latency = (
+        {
+            "mean": bench.latency_mean_ms,
+            "p50": bench.latency_p50_ms,
+            "p90": bench.latency_p90_ms,
+            "min": bench.latency_min_ms,
+        }
+        if bench.latency_mean_ms is not None
+        else None
+    )
+    return BenchRow(
+        container=container.path,
+        quantized=container.quantized,
+        runtime=bench.runtime,
+        cpu_fxp=bench.cpu_fxp,
+        batch=bench.batch,
+        status=status,
+        error=run.error,
+        size_bytes=bench.container_size_bytes or container.size_bytes,
+        mode=options.get("mode"),
+        iterations=bench.iterations,
+        init_ms=bench.init_time_ms,
+        init_breakdown_ms=dict(bench.init_breakdown or {}),
+        init_peak_bytes=bench.init_peak_bytes,
+        create_ms=options.get("create_ms"),
+        create_peak_bytes=options.get("create_peak_bytes"),
+        latency_ms=latency,
+        accuracy={key: getattr(bench, key) for key in _ACCURACY_KEYS},
+        notes=tuple(options.get("notes") or ()),
+        run_id=run.id,
+    )
 
 
 # --------------------------------------------------------------------------- the table

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from workbench.errors import BadInput, NotFound
-from workbench.jobs.advise import Advice, build_advice, save_advice
+from workbench.jobs.advise import Advice, build_advice, dsp_accuracy, save_advice
 from workbench.jobs.bench import BenchRow, bench_job
 from workbench.store import Store
 
@@ -168,15 +168,7 @@ def demo_job(
 
 def _best_variant(rows: tuple[BenchRow, ...], variants: list[QuantizedVariant]) -> QuantizedVariant:
     """The variant with the best accuracy on the DSP (label accuracy, then SQNR)."""
-
-    def score(v: QuantizedVariant) -> tuple[float, float]:
-        row = next((r for r in rows if r.container == v.path and r.runtime == "dsp"), None)
-        if row is None or row.status != "succeeded":
-            return (-1.0, -1e9)
-        acc = row.accuracy
-        return (acc.get("label_accuracy") or 0.0, acc.get("sqnr_db") or -1e9)
-
-    return max(variants, key=score)
+    return max(variants, key=lambda v: dsp_accuracy(rows, v.path))
 
 
 def _ensure_project(store: Store, name: str) -> None:

@@ -4,7 +4,7 @@ measured numbers, and the recommendation per runtime, as ``workbench advise`` pr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Group
@@ -12,10 +12,13 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from workbench.tui import keys
+from workbench.tui.screens.loading import LoadingScreen
+
+if TYPE_CHECKING:
+    from workbench.jobs.advise import AdviseResult
 
 CHOICE_STYLE = {"float": "cyan", "none": "red"}
 
@@ -48,7 +51,7 @@ def recommendations(advice: Any) -> Text:
     return text
 
 
-class AdvisorScreen(Screen[None]):
+class AdvisorScreen(LoadingScreen["AdviseResult"]):
     HELP = """\
 The guide's table for one model, measured: for each runtime, the quantized
 and the non-quantized container (compatibility, init time, init peak memory,
@@ -57,25 +60,43 @@ The runs are saved as an experiment (see the experiments tab).
 """
     BINDINGS = [keys.HELP, keys.BACK]
 
-    def __init__(self, project: str, result: Any) -> None:
+    def __init__(
+        self, project: str, result: AdviseResult | None = None, *, experiment: str | None = None
+    ) -> None:
         super().__init__()
         self.project = project
-        self.result = result  # workbench.jobs.advise.AdviseResult
+        self.result = result  # from a job just run; else rebuilt from the experiment's runs
+        self.experiment = experiment if result is None else result.experiment
         self.help_title = "advisor"
 
     def compose(self) -> ComposeResult:
-        result = self.result
         yield Header(show_clock=False, icon="")
-        yield Static(
-            Text(f"advice · experiment {result.experiment} · {result.samples} input(s)",
-                 style="bold"),
-            classes="title-line",
-        )  # fmt: skip
-        notes = Text("\n".join(result.notes), style="dim") if result.notes else Text("")
+        yield Static("loading…", classes="title-line")
         with VerticalScroll(classes="detail-scroll"):
-            yield Static(Group(notes, advice_table(result.advice), recommendations(result.advice)),
-                         id="advice")  # fmt: skip
+            yield Static("", id="advice")
         yield Footer(compact=True)
 
-    def on_mount(self) -> None:
-        self.sub_title = f"project {self.project} · advisor"
+    def subtitle(self) -> str:
+        return f"project {self.project} · advisor"
+
+    def fetch(self) -> AdviseResult:
+        if self.result is not None:
+            return self.result
+        from workbench.jobs.advise import saved_advice
+
+        return saved_advice(self.wb.store, self.project, str(self.experiment))
+
+    def failed(self, message: str) -> None:
+        self.query_one(".title-line", Static).update(Text(message, style="red"))
+        super().failed(message)
+
+    def show_view(self, result: AdviseResult) -> None:
+        self.result = result
+        self.query_one(".title-line", Static).update(
+            Text(f"advice · experiment {result.experiment} · {result.samples} input(s)",
+                 style="bold")
+        )  # fmt: skip
+        notes = Text("\n".join(result.notes), style="dim") if result.notes else Text("")
+        self.query_one("#advice", Static).update(
+            Group(notes, advice_table(result.advice), recommendations(result.advice))
+        )

@@ -47,7 +47,8 @@ A project's **models**, **quantization runs**, **benchmark runs** and
 **experiments** (`1`-`4`). `enter` opens the row under the cursor.
 
 Mark runs with `space` (on either run tab), then `c` compares them; on the
-experiments tab `c` (or `enter`) compares the experiment's runs. Filter runs
+experiments tab `c` (or `enter`) compares the experiment's runs, and `a` shows
+an advise experiment's table again (rebuilt from its stored runs). Filter runs
 with words and `tag:NAME`, `#NAME`, `status:failed`, `runtime:dsp`,
 `model:NAME`, `is:starred`, `is:baseline`.
 
@@ -73,6 +74,7 @@ in the tables when they finish.
         Binding("Q", "quantize", "Quantize"),
         Binding("B", "bench", "Bench"),
         Binding("A", "advise", "Advisor"),
+        Binding("a", "saved_advice", "Advice", show=False),
         Binding("x", "cancel_job", "Cancel job", show=False),
     ]
 
@@ -261,6 +263,15 @@ in the tables when they finish.
         from workbench.tui.screens.compare import CompareScreen
 
         self.app.push_screen(CompareScreen(self.project, ids))
+
+    def action_saved_advice(self) -> None:
+        row = self.table().current if self.tab == "experiments" else None
+        if not isinstance(row, ExperimentRow):
+            self.notify("pick an experiment made by the advisor (tab 4) first", severity="warning")
+            return
+        from workbench.tui.screens.advisor import AdvisorScreen
+
+        self.app.push_screen(AdvisorScreen(self.project, experiment=row.name))
 
     def _compare_experiment(self, row: ExperimentRow) -> None:
         if len(row.run_ids) < 2:
