@@ -1,4 +1,8 @@
-"""Several processes write one SQLite store at once: no lock errors, nothing lost."""
+"""Two processes write one store at once: no lock errors, nothing lost.
+
+The quick check; tests/reliability/test_concurrency.py soaks the TUI and four
+writers for longer. Both run on PostgreSQL too (WORKBENCH_TEST_DB).
+"""
 
 from __future__ import annotations
 

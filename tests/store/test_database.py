@@ -33,6 +33,7 @@ def test_default_store_is_in_the_user_data_dir(monkeypatch: pytest.MonkeyPatch) 
     assert resolve_url(None) == f"sqlite:///{expected}"
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_settings_on_every_connection(store) -> None:
     with store.engine.connect() as connection:
 
@@ -43,8 +44,10 @@ def test_sqlite_settings_on_every_connection(store) -> None:
         assert pragma("foreign_keys") == 1
         assert pragma("busy_timeout") == 30000
         assert pragma("synchronous") == 1  # NORMAL
+        assert pragma("journal_size_limit") == 64 * 2**20  # the WAL shrinks after a burst
 
 
+@pytest.mark.sqlite_only
 def test_write_sessions_take_the_write_lock_at_begin(store, tmp_path: Path) -> None:
     other = sqlite3.connect(tmp_path / "store.db", timeout=0, isolation_level=None)
     with store.write() as session:
@@ -55,6 +58,7 @@ def test_write_sessions_take_the_write_lock_at_begin(store, tmp_path: Path) -> N
     other.execute("ROLLBACK")
 
 
+@pytest.mark.sqlite_only
 def test_read_sessions_do_not_block_writers(store, tmp_path: Path) -> None:
     other = sqlite3.connect(tmp_path / "store.db", timeout=0, isolation_level=None)
     with store.read() as session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -22,12 +21,14 @@ from workbench.store.migrate import (
 )
 
 
-def test_fresh_store_is_upgraded_to_head(store_url: str, tmp_path: Path) -> None:
+def test_fresh_store_is_upgraded_to_head(store_url: str) -> None:
     open_store(store_url).close()
-    db = sqlite3.connect(tmp_path / "store.db")
-    (version,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    engine = create_store_engine(store_url)
+    with engine.connect() as connection:
+        version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        tables = set(inspect(connection).get_table_names())
+    engine.dispose()
     assert {version} == head_revisions()
-    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert set(Base.metadata.tables) <= tables
 
 
@@ -50,16 +51,19 @@ def test_every_constraint_and_index_has_a_stable_name(store) -> None:
         for fk in inspector.get_foreign_keys(table):
             assert fk["name"] and fk["name"].startswith("fk_"), (table, fk)
         for index in inspector.get_indexes(table):
+            if index.get("duplicates_constraint"):  # PostgreSQL: a unique constraint's index
+                continue
             assert index["name"].startswith("ix_"), (table, index)
         for unique in inspector.get_unique_constraints(table):
             assert unique["name"].startswith("uq_"), (table, unique)
 
 
-def test_a_store_from_a_newer_workbench_is_refused(store_url: str, tmp_path: Path) -> None:
+def test_a_store_from_a_newer_workbench_is_refused(store_url: str) -> None:
     open_store(store_url).close()
-    db = sqlite3.connect(tmp_path / "store.db")
-    db.execute("UPDATE alembic_version SET version_num = 'from-the-future'")
-    db.commit()
+    engine = create_store_engine(store_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = 'from-the-future'")
+    engine.dispose()
     with pytest.raises(StoreError, match="newer version"):
         open_store(store_url)
 
@@ -118,17 +122,17 @@ def test_data_written_at_the_first_revision_survives_every_upgrade(store_url: st
     with engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO projects (id, name, archived, created_at) "
-            "VALUES (1, 'old', 0, '2025-01-01 00:00:00')"
+            "VALUES (1, 'old', false, '2025-01-01 00:00:00')"
         )
         connection.exec_driver_sql(
             "INSERT INTO runs (id, project_id, kind, status, started_at, host, pid, log, notes, "
             "starred, baseline) VALUES (7, 1, 'bench', 'succeeded', '2025-01-01 00:00:01', "
-            "'h', 1, 'a log', 'a note', 1, 0)"
+            "'h', 1, 'a log', 'a note', true, false)"
         )
         connection.exec_driver_sql(
             "INSERT INTO benchmark_runs (run_id, runtime, cpu_fxp, options, batch, "
             "init_breakdown, device_measured, sqnr_db) "
-            "VALUES (7, 'dsp', 0, '{}', 1, '{\"load\": 1.5}', 0, 33.5)"
+            "VALUES (7, 'dsp', false, '{}', 1, '{\"load\": 1.5}', false, 33.5)"
         )
         connection.exec_driver_sql("INSERT INTO run_tags (run_id, tag) VALUES (7, 'kept')")
     engine.dispose()
@@ -151,16 +155,16 @@ def test_quantize_runs_from_0001_gain_an_empty_report(store_url: str) -> None:
     with engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO projects (id, name, archived, created_at) "
-            "VALUES (1, 'old', 0, '2025-01-01 00:00:00')"
+            "VALUES (1, 'old', false, '2025-01-01 00:00:00')"
         )
         connection.exec_driver_sql(
             "INSERT INTO runs (id, project_id, kind, status, started_at, host, pid, log, notes, "
             "starred, baseline) VALUES (3, 1, 'quantize', 'succeeded', '2025-01-01 00:00:01', "
-            "'h', 1, '', '', 0, 0)"
+            "'h', 1, '', '', false, false)"
         )
         connection.exec_driver_sql(
             "INSERT INTO quantization_runs (run_id, param_quantizer, per_channel, algorithms, "
-            "enable_hta, options, sqnr_db) VALUES (3, 'enhanced', 1, 'cle', 0, '{}', 21.5)"
+            "enable_hta, options, sqnr_db) VALUES (3, 'enhanced', true, 'cle', false, '{}', 21.5)"
         )
     engine.dispose()
 

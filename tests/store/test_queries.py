@@ -96,6 +96,7 @@ def test_ten_thousand_runs_page_newest_first(store) -> None:
         assert failed == len([i for i in range(10_000) if i % 7 == 0])
 
 
+@pytest.mark.sqlite_only  # reads SQLite's EXPLAIN QUERY PLAN
 @pytest.mark.parametrize(
     "run_filter",
     [

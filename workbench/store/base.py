@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import DateTime, MetaData, String, event
+from sqlalchemy.orm import DeclarativeBase, Mapper
 from sqlalchemy.types import TypeDecorator
 
 # Stable constraint names, so migrations can refer to them on every backend
@@ -55,3 +55,30 @@ class Base(DeclarativeBase):
     """Base class of every table; its metadata is what migrations must match."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+@event.listens_for(Base, "before_insert", propagate=True)
+@event.listens_for(Base, "before_update", propagate=True)
+def _fit_text(mapper: Mapper[Any], _connection: Any, target: Any) -> None:
+    """Make text fit every backend before it is written.
+
+    PostgreSQL refuses NUL characters in text and strings longer than a
+    ``String(n)`` column; SQLite takes both. Names that come from outside
+    (a model's file name, an ONNX node name) can hold either, so both
+    backends store NUL as U+FFFD and cut an over-long value to the column's
+    length, ending in "…".
+    """
+    state = target.__dict__
+    for attr in mapper.column_attrs:
+        value = state.get(attr.key)
+        if not isinstance(value, str):
+            continue
+        column_type = attr.columns[0].type
+        if not isinstance(column_type, String):
+            continue
+        fitted = value.replace("\x00", "\ufffd") if "\x00" in value else value
+        length = column_type.length
+        if length is not None and len(fitted) > length:
+            fitted = fitted[: length - 1] + "…"
+        if fitted is not value:
+            setattr(target, attr.key, fitted)

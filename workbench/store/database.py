@@ -4,11 +4,22 @@
 schema to the newest migration and marks runs orphaned by dead processes as
 ``interrupted``. Then ``store.read()`` and ``store.write()`` hand out one
 session per unit of work.
+
+Writers take the store's write lock when their transaction begins, on both
+backends: SQLite with ``BEGIN IMMEDIATE``, PostgreSQL with a transaction-level
+advisory lock. Units of work are short, so serializing them costs little, and
+every read-modify-write in the jobs (tag a run, set the one baseline, create
+the default project) is safe against other processes without per-query
+locking. Readers never wait (WAL on SQLite, MVCC on PostgreSQL).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +27,13 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from workbench.errors import BadInput, StoreError
@@ -24,11 +41,33 @@ from workbench.errors import BadInput, StoreError
 APP_NAME = "workbench"
 ENV_VAR = "WORKBENCH_DB"
 BUSY_TIMEOUT_S = 30.0
+# Set to 1 to open a SQLite store on a network filesystem anyway (see README).
+ALLOW_NETWORK_FS_VAR = "WORKBENCH_ALLOW_NETWORK_FS"
+# Where Linux lists mounted filesystems (tests point it at a fake table).
+MOUNTS_FILE = Path("/proc/mounts")
+# Filesystems whose locking or shared memory SQLite's WAL cannot rely on.
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "ncpfs", "afs", "coda",
+        "9p", "sshfs", "fuse.sshfs", "glusterfs", "fuse.glusterfs", "ceph", "fuse.ceph",
+        "fuse.ceph-fuse", "lustre", "gpfs", "beegfs", "ocfs2", "gfs2", "davfs",
+        "fuse.davfs2", "fuse.s3fs", "fuse.rclone", "fuse.gcsfuse", "fuse.juicefs",
+        "fuse.mfs", "fuse.moosefs", "fuse.lizardfs", "fuse.cvmfs",
+    }
+)  # fmt: skip
 
-# Execution option that marks a connection as about to write: on SQLite its
-# transaction starts with BEGIN IMMEDIATE, taking the write lock up front, so
-# two writers queue on the busy timeout instead of failing on lock upgrade.
+# Execution option that marks a connection as about to write: its transaction
+# takes the store's write lock at once (see the module doc), so two writers
+# queue on the busy timeout instead of failing on a lock upgrade.
 _WRITE = "workbench_write"
+# PostgreSQL advisory lock held by every write transaction ("WBWR"); advisory
+# locks are per database, so stores on one server do not contend.
+PG_WRITE_LOCK_KEY = 0x5742_5752
+# PostgreSQL SQLSTATEs that mean "you cannot change this store", not a bug:
+# insufficient privilege, read-only transaction (a hot standby).
+_PG_REFUSALS = {"42501": "permission denied", "25006": "the server is read-only"}
+# Engines of SQLite stores opened read-only, and why.
+_READ_ONLY: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
 def default_url() -> str:
@@ -68,11 +107,16 @@ def sqlite_path(url: URL) -> Path | None:
 
 
 class Store:
-    """An open project store: an engine and the sessions made from it."""
+    """An open project store: an engine and the sessions made from it.
 
-    def __init__(self, engine: Engine):
+    ``read_only`` is set when a SQLite store can be read but not written (the
+    file or its directory is not writable): ``write()`` then refuses at once.
+    """
+
+    def __init__(self, engine: Engine, read_only: str | None = None):
         self.engine = engine
         self.url = engine.url
+        self.read_only = read_only  # why it cannot be written, or None
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
         self._write = sessionmaker(
             bind=engine.execution_options(**{_WRITE: True}), expire_on_commit=False
@@ -94,6 +138,8 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session whose work is committed at the end, or rolled back on error."""
+        if self.read_only:
+            raise StoreError(self.read_only)
         with translate_errors(self.url), self._write() as session, session.begin():
             yield session
 
@@ -116,14 +162,16 @@ def open_store(db: str | None = None, *, upgrade: bool = True, recover: bool = T
     """
     url_text = resolve_url(db)
     engine = create_store_engine(url_text)
-    store = Store(engine)
+    store = Store(engine, read_only=read_only_reason(engine))
     try:
         with translate_errors(engine.url):
             if upgrade and not _at_head(engine):
+                if store.read_only:
+                    raise StoreError(f"{store.read_only}; it needs a schema upgrade first")
                 from workbench.store.migrate import upgrade_to_head
 
                 upgrade_to_head(engine)
-            if recover:
+            if recover and not store.read_only:
                 from workbench.store.recovery import recover_orphaned_runs
 
                 recover_orphaned_runs(store)
@@ -165,11 +213,22 @@ def create_store_engine(url_text: str) -> Engine:
     except ArgumentError:
         raise BadInput(f"invalid database URL: {url_text!r}") from None
     path = sqlite_path(url)
+    read_only = None
     if path is not None:
         _check_sqlite_path(path, url_text)
-    kwargs: dict[str, Any] = {}
+        _check_local_filesystem(path)
+        read_only = _sqlite_read_only(path)
+    # Standard JSON on every backend: PostgreSQL refuses NaN and Infinity.
+    kwargs: dict[str, Any] = {"json_serializer": json_dumps}
     if url.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_S}
+    elif url.get_backend_name() == "postgresql":
+        # Writers serialize on a lock, then read what the previous one committed:
+        # that needs each statement's own snapshot, whatever the server's default.
+        kwargs["isolation_level"] = "READ COMMITTED"
+        kwargs["pool_pre_ping"] = True  # a team server may drop idle connections
+        if url.get_driver_name() in ("psycopg", "psycopg2"):
+            kwargs["connect_args"] = {"connect_timeout": int(BUSY_TIMEOUT_S)}
     try:
         engine = create_engine(url, **kwargs)
     except NoSuchModuleError:
@@ -184,8 +243,39 @@ def create_store_engine(url_text: str) -> Engine:
     except ArgumentError as exc:
         raise BadInput(f"invalid database URL {describe_url(url)!r}: {exc}") from None
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only is not None)
+        if read_only is not None:
+            _READ_ONLY[engine] = read_only
+    elif engine.dialect.name == "postgresql":
+        _configure_postgresql(engine)
     return engine
+
+
+def read_only_reason(engine: Engine) -> str | None:
+    """Why ``engine`` was opened read-only (see ``_sqlite_read_only``), or None."""
+    return _READ_ONLY.get(engine)
+
+
+def json_dumps(value: Any) -> str:
+    """JSON text for a JSON column: non-finite floats (NaN, ±Infinity) become null.
+
+    Python writes them as bare ``NaN``/``Infinity``, which is not JSON:
+    PostgreSQL refuses it, SQLite would store it. Both now store the same.
+    """
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _check_sqlite_path(path: Path, url_text: str) -> None:
@@ -203,8 +293,95 @@ def _check_sqlite_path(path: Path, url_text: str) -> None:
         raise StoreError(f"cannot create store {path}: directory {parent} is not writable")
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def filesystem_type(path: Path) -> str | None:
+    """The type of the filesystem holding ``path`` (``ext4``, ``nfs4``…), from the
+    mount table; None where there is no ``/proc/mounts`` (not Linux)."""
+    try:
+        table = MOUNTS_FILE.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best, best_type = "", None
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mount_point = _unescape_mount(fields[1])
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, best_type = mount_point, fields[2]
+    return best_type
+
+
+def _unescape_mount(field: str) -> str:
+    # The mount table writes blanks, tabs, newlines and backslashes in octal (\040).
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def _check_local_filesystem(path: Path) -> None:
+    """Refuse a SQLite store on a network filesystem: WAL needs local shared memory
+    and locks that NFS, SMB and the like do not give, and corruption follows."""
+    if os.environ.get(ALLOW_NETWORK_FS_VAR) == "1":
+        return
+    fstype = filesystem_type(path if path.exists() else path.parent)
+    if fstype is not None and fstype.lower() in NETWORK_FILESYSTEMS:
+        raise StoreError(
+            f"store {path} is on a network filesystem ({fstype}), where SQLite is unsafe: "
+            "use PostgreSQL (--db postgresql+psycopg://USER@HOST/DB) or a local disk "
+            f"({ALLOW_NETWORK_FS_VAR}=1 overrides)"
+        )
+
+
+def _sqlite_read_only(path: Path) -> str | None:
+    """Why the store file cannot be written (it is then opened read-only), or None."""
+    if not path.exists():
+        return None
+    if _on_read_only_filesystem(path):
+        return f"store {path} is read-only (its filesystem is mounted read-only)"
+    if not os.access(path, os.W_OK):
+        return f"store {path} is read-only (the file is not writable)"
+    sidecars = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    if not os.access(path.parent, os.W_OK) and not all(
+        p.exists() and os.access(p, os.W_OK) for p in sidecars
+    ):
+        return (
+            f"store {path} is read-only (its directory is not writable, and SQLite "
+            f"needs to create {sidecars[0].name} and {sidecars[1].name} there)"
+        )
+    return None
+
+
+def _on_read_only_filesystem(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
+
+
+def _read_only_uri(path: Path) -> str:
+    """A URI that opens ``path`` read-only; ``immutable`` when SQLite could not
+    create the WAL's side files (and there is no write-ahead log to read)."""
+    uri = path.absolute().as_uri() + "?mode=ro"
+    wal = path.with_name(path.name + "-wal")
+    shm = path.with_name(path.name + "-shm")
+    can_share = os.access(path.parent, os.W_OK) or shm.exists()
+    if not can_share and not (wal.exists() and wal.stat().st_size):
+        uri += "&immutable=1"
+    return uri
+
+
+def _configure_sqlite(engine: Engine, read_only: bool) -> None:
     busy_ms = int(BUSY_TIMEOUT_S * 1000)
+
+    if read_only:
+        path = sqlite_path(engine.url)
+        assert path is not None
+
+        @event.listens_for(engine, "do_connect")
+        def _open_read_only(_dialect: Any, _record: Any, _cargs: Any, cparams: Any) -> Any:
+            import sqlite3
+
+            return sqlite3.connect(_read_only_uri(path), **{**cparams, "uri": True})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -215,7 +392,11 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            if not read_only:  # a read-only store keeps its mode (ours are all WAL)
+                cursor.execute("PRAGMA journal_mode = WAL")
+                # Readers that overlap all the time keep a checkpoint from
+                # restarting the log; once one can, the file shrinks back.
+                cursor.execute("PRAGMA journal_size_limit = 67108864")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
@@ -227,6 +408,18 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _configure_postgresql(engine: Engine) -> None:
+    busy_ms = int(BUSY_TIMEOUT_S * 1000)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(_WRITE, False):
+            # As SQLite's busy timeout: wait for the write lock, then give up
+            # with "lock timeout" (a StoreError) rather than hang.
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {busy_ms}")
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK_KEY})")
+
+
 def write_options() -> dict[str, Any]:
     """Execution options that make a connection's transaction a write transaction."""
     return {_WRITE: True}
@@ -234,14 +427,20 @@ def write_options() -> dict[str, Any]:
 
 @contextmanager
 def translate_errors(url: URL) -> Iterator[None]:
-    """Turn a database that cannot be opened, written or locked into a ``StoreError``."""
+    """Turn a database that cannot be opened, written or locked into a ``StoreError``,
+    and so a value it refuses (out of range, malformed)."""
     try:
         yield
     except OperationalError as exc:
         raise StoreError(f"store {describe_url(url)}: {_first_line(exc)}") from exc
+    except DataError as exc:
+        raise StoreError(f"store {describe_url(url)} refused a value: {_first_line(exc)}") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise StoreError(f"store {describe_url(url)}: connection lost") from exc
+        refusal = _PG_REFUSALS.get(getattr(exc.orig, "sqlstate", None) or "")
+        if refusal is not None:
+            raise StoreError(f"store {describe_url(url)}: {refusal}: {_first_line(exc)}") from exc
         raise
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 
 from workbench.errors import BadInput, NotFound
@@ -26,6 +26,21 @@ from workbench.store.models import (
 )
 
 DEFAULT_PROJECT = "default"
+# Ids are 32-bit on PostgreSQL (SERIAL); asking for a larger one is an error
+# there, not "no such row". Offsets past the end are an empty page anywhere,
+# but past 2**63 neither backend takes them.
+MAX_ID = 2**31 - 1
+MAX_OFFSET = 2**62
+
+
+def is_valid_id(value: int) -> bool:
+    """Whether ``value`` can be the id of a row (a query with it is valid SQL everywhere)."""
+    return 0 < value <= MAX_ID
+
+
+def sql_offset(offset: int) -> int:
+    """``offset`` as every backend accepts it (an offset past the end selects nothing)."""
+    return min(offset, MAX_OFFSET)
 
 
 def get_project(session: Session, name: str, *, create_default: bool = True) -> Project:
@@ -46,7 +61,7 @@ def find_project(session: Session, name: str) -> Project | None:
 
 
 def get_run(session: Session, run_id: int) -> Run:
-    run = session.get(Run, run_id)
+    run = session.get(Run, run_id) if is_valid_id(run_id) else None
     if run is None:
         raise NotFound(f"no run with id {run_id}")
     return run
@@ -56,7 +71,8 @@ def get_model(session: Session, project: Project, name_or_id: str) -> Model:
     """A model of ``project`` by id (digits) or by name (the newest of that name)."""
     query = select(Model).where(Model.project_id == project.id)
     if name_or_id.isdigit():
-        query = query.where(Model.id == int(name_or_id))
+        model_id = int(name_or_id)
+        query = query.where(Model.id == model_id if is_valid_id(model_id) else false())
     else:
         query = query.where(Model.name == name_or_id).order_by(Model.id.desc()).limit(1)
     model = session.scalar(query)
@@ -120,7 +136,9 @@ def page_of_run_ids(
     """One page of matching run ids, newest first, and the total number matching."""
     ids_query = filtered_runs(project_id, run_filter)
     total = session.scalar(select(func.count()).select_from(ids_query.subquery())) or 0
-    ids = list(session.scalars(ids_query.order_by(Run.id.desc()).limit(limit).offset(offset)))
+    ids = list(
+        session.scalars(ids_query.order_by(Run.id.desc()).limit(limit).offset(sql_offset(offset)))
+    )
     return ids, total
 
 
