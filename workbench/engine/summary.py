@@ -189,6 +189,8 @@ def describe_encoding(value: Any) -> str:
     if isinstance(value, Mapping):
         bw = value.get("bitwidth")
         prefix = f"{bw}b " if bw is not None else ""
+        if isinstance(value.get("delta"), list) and "axis" in value:  # ChannelEncoding.to_dict()
+            return f"{prefix}per-channel x{len(value['delta'])} (axis {value['axis']})"
         if isinstance(value.get("min"), (int, float)) and isinstance(
             value.get("max"), (int, float)
         ):

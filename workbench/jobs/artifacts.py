@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,27 @@ from sqlalchemy import select
 from workbench.engine.container import file_sha256, read_manifest
 from workbench.store import CalibrationSet, Container, Model, Store
 from workbench.store.queries import find_container_by_sha256, find_model_by_sha256, get_project
+
+
+def source_sha256(path: str | Path) -> str:
+    """The sha256 of a model source: a file's digest, or one over a SavedModel directory.
+
+    A directory's digest covers saved_model.pb and the files under variables/ and
+    assets/, each with its relative path, in sorted order; fingerprint.pb is left out
+    because TensorFlow derives it from those files.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return file_sha256(path)
+    files = [path / "saved_model.pb"]
+    for folder in ("variables", "assets"):
+        files += sorted(p for p in (path / folder).rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for f in files:
+        if f.is_file():
+            digest.update(f.relative_to(path).as_posix().encode() + b"\0")
+            digest.update(bytes.fromhex(file_sha256(f)))
+    return digest.hexdigest()
 
 
 def record_model(

@@ -9,12 +9,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.engine.container import Container, file_sha256, make_manifest, write_container
+from workbench.engine.container import Container, make_manifest, write_container
+from workbench.engine.limits import available_memory, check_onnx_fits
 from workbench.engine.onnx_import import import_onnx
 from workbench.engine.summary import summarize
-from workbench.errors import BadInput
-from workbench.jobs.artifacts import record_container, record_model
+from workbench.engine.tf_import import import_tensorflow, saved_model_dir, tensorflow_source_kind
+from workbench.engine.tflite import TfliteImport, load_tflite
+from workbench.errors import BadInput, NotFound
+from workbench.jobs.artifacts import record_container, record_model, source_sha256
+from workbench.jobs.leftovers import remove_leftover_temp_files
 from workbench.store import Store
+from workbench.store.queries import get_project
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class ConvertResult:
     param_count: int
     macs: int
     seconds: float
+    quantized: bool = False  # a quantized TFLite model: its own encodings kept
 
 
 def command_line() -> str:
@@ -42,17 +48,39 @@ def convert_model(
     *,
     input_dims: Mapping[str, Sequence[int]] | None = None,
     command: str | None = None,
+    enable_hta: bool = False,
 ) -> ConvertResult:
-    """Import ``source`` (ONNX) into a float container at ``output``; record both."""
+    """Import ``source`` (ONNX, or TensorFlow) into a float container at ``output``; record both.
+
+    A quantized ``.tflite`` model becomes a quantized container carrying its own encodings;
+    ``enable_hta`` adds the HTA records the AIP runtime needs (for such a model only: a
+    float model gets them from ``quantize --enable-hta``).
+    """
     started = time.perf_counter()
+    with store.write() as session:  # a read-only store or unknown project: refused before work
+        get_project(session, project)
     source, output = Path(source), Path(output)
     if output.exists() and output.is_dir():
         raise BadInput(f"output {output} is a directory; give a file name such as model.dlc")
     if output.suffix.lower() != ".dlc":
         raise BadInput(f"output {output} should end in .dlc")
     fmt = _source_format(source)
-    graph = import_onnx(source, input_dims)
-    source_sha = file_sha256(source)
+    if enable_hta and fmt != "tflite":
+        raise BadInput(_HTA_NEEDS_QUANTIZED_TFLITE.format(source=source))
+    if fmt in TENSORFLOW_FORMATS:
+        # A SavedModel is its directory, also when named by its saved_model.pb.
+        source = saved_model_dir(source) if fmt == "savedmodel" else source
+        graph = import_tensorflow(source, input_dims)
+    elif fmt == "tflite":
+        # A quantized TFLite model keeps its own encodings: a quantized container.
+        tflite: TfliteImport = load_tflite(source, input_dims)
+        if enable_hta and not tflite.quantized:
+            raise BadInput(_HTA_NEEDS_QUANTIZED_TFLITE.format(source=source))
+        graph = tflite.graph
+    else:
+        check_onnx_fits(source, available_memory())
+        graph = import_onnx(source, input_dims)
+    source_sha = source_sha256(source)
     manifest = make_manifest(
         converter={
             "command": command or command_line(),
@@ -63,12 +91,15 @@ def convert_model(
         }
     )
     container = Container(manifest=manifest, graph=graph)
+    if fmt == "tflite":
+        container = tflite.to_container(manifest["converter"], enable_hta=enable_hta)
+    remove_leftover_temp_files(output)
     size = write_container(output, container)
     summary = summarize(Container(manifest=manifest, graph=graph, file_size=size))
     model_id = record_model(
         store,
         project,
-        name=source.stem,
+        name=source.name if source.is_dir() else source.stem,
         source_path=str(source.resolve()),
         sha256=source_sha,
         fmt=fmt,
@@ -87,16 +118,31 @@ def convert_model(
         param_count=summary.param_count,
         macs=summary.total_macs,
         seconds=time.perf_counter() - started,
+        quantized=container.quantized,
     )
+
+
+_HTA_NEEDS_QUANTIZED_TFLITE = (
+    "{source}: --enable-hta needs a quantized TFLite model; a float model gets HTA records "
+    "when quantized (workbench quantize M.dlc --input-list LIST -o Q.dlc --enable-hta)"
+)
+
+# source_format values of the TensorFlow importer (workbench.engine.tf_import).
+TENSORFLOW_FORMATS = ("savedmodel", "graphdef", "keras")
 
 
 def _source_format(source: Path) -> str:
     suffix = source.suffix.lower()
     if suffix == ".onnx":
         return "onnx"
-    if suffix == ".tflite" or source.is_dir():
-        raise BadInput(
-            f"{source}: TensorFlow import (TFLite / SavedModel) is not available yet; "
-            "convert it to ONNX first (e.g. with tf2onnx)"
-        )
-    raise BadInput(f"{source}: unknown model format {suffix or '(no suffix)'}; expected .onnx")
+    tf_kind = tensorflow_source_kind(source)  # a directory, .pb, .keras or .h5
+    if tf_kind is not None:
+        return tf_kind
+    if not suffix and not source.exists():
+        raise NotFound(f"model not found: {source}")
+    if suffix == ".tflite":
+        return "tflite"
+    raise BadInput(
+        f"{source}: unknown model format {suffix or '(no suffix)'}; "
+        "expected .onnx, .tflite, a SavedModel directory, .pb, .keras or .h5"
+    )

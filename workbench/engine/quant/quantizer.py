@@ -726,6 +726,7 @@ HTA_OPS = frozenset(
         "Concat",
         "Reshape",
         "Flatten",
+        "Transpose",  # data movement: the NHWC-to-NCHW entry of an imported TFLite model
         "Gemm",
     }
 )

@@ -1,0 +1,213 @@
+"""TensorFlow import: SavedModel, frozen GraphDef and Keras files, checked against TensorFlow.
+
+Tests that need TensorFlow skip without the extra; the refusals that come before
+TensorFlow is imported (a folder without saved_model.pb, the missing extra) run always.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.tfmodels import TfModels, freeze, needs_tf, relative_error, tf_models, tf_quietly
+from workbench.engine.executor import Plan
+from workbench.engine.tf_import import EXTRA_INSTALL, import_tensorflow, tensorflow_source_kind
+from workbench.errors import BadInput, ModelError, NotFound
+
+TOLERANCE = 1e-5  # of the largest output magnitude
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> TfModels:
+    return tf_models(tmp_path_factory)
+
+
+def run(graph, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    outputs = Plan(graph).run(feeds)
+    return [outputs[t.name] for t in graph.outputs]
+
+
+# -- no TensorFlow needed ---------------------------------------------------------------
+
+
+def test_source_kinds(tmp_path: Path) -> None:
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "saved_model.pb").write_bytes(b"x")
+    assert tensorflow_source_kind(tmp_path / "sm") == "savedmodel"
+    assert tensorflow_source_kind(tmp_path / "sm" / "saved_model.pb") == "savedmodel"
+    assert tensorflow_source_kind(tmp_path / "frozen.pb") == "graphdef"
+    assert tensorflow_source_kind(tmp_path / "m.keras") == "keras"
+    assert tensorflow_source_kind(tmp_path / "m.H5") == "keras"
+    assert tensorflow_source_kind(tmp_path / "m.onnx") is None
+
+
+def test_folder_without_saved_model_pb_is_refused_before_importing_tensorflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # importing it would fail
+    (tmp_path / "variables").mkdir()
+    with pytest.raises(ModelError, match="no saved_model.pb inside") as caught:
+        import_tensorflow(tmp_path)
+    assert "\n" not in str(caught.value) and str(tmp_path) in str(caught.value)
+    with pytest.raises(NotFound):
+        import_tensorflow(tmp_path / "missing.keras")
+
+
+@pytest.mark.parametrize("missing", ["tensorflow", "tf2onnx"])
+def test_missing_extra_names_the_pip_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)  # `import missing` raises ImportError
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"not really a model")
+    with pytest.raises(BadInput) as caught:
+        import_tensorflow(model)
+    message = str(caught.value)
+    assert EXTRA_INSTALL in message and "\n" not in message
+    assert EXTRA_INSTALL == "pip install 'quantization-workbench[tensorflow]'"
+
+
+# -- each source kind against TensorFlow -----------------------------------------------
+
+
+@needs_tf
+@pytest.mark.parametrize("kind", ["savedmodel", "keras", "h5", "graphdef"])
+def test_float_run_matches_tensorflow(models: TfModels, kind: str) -> None:
+    graph = import_tensorflow(getattr(models, kind))
+    [image] = graph.inputs
+    assert (image.name, image.shape) == ("image", (1, 16, 16, 3))  # NHWC kept, batch 1
+    [got] = run(graph, {"image": models.x})
+    assert relative_error(got, models.expected) < TOLERANCE
+
+
+@needs_tf
+@pytest.mark.parametrize("kind", ["savedmodel", "keras"])
+def test_input_dims_set_the_batch(models: TfModels, kind: str) -> None:
+    graph = import_tensorflow(getattr(models, kind), {"image": [3, 16, 16, 3]})
+    assert graph.inputs[0].shape == (3, 16, 16, 3)
+    [got] = run(graph, {"image": models.x3})
+    assert relative_error(got, models.expected3) < TOLERANCE
+
+
+@needs_tf
+def test_input_dims_of_the_wrong_rank_or_name_are_refused(models: TfModels) -> None:
+    with pytest.raises(BadInput, match="3 dimensions given, but the input has rank 4"):
+        import_tensorflow(models.keras, {"image": [16, 16, 3]})
+    with pytest.raises(BadInput, match=r"no input 'images' \(inputs: image\)"):
+        import_tensorflow(models.savedmodel, {"images": [1, 16, 16, 3]})
+
+
+@needs_tf
+def test_graphdef_inputs_and_outputs_are_inferred(models: TfModels) -> None:
+    graph = import_tensorflow(models.two_io)
+    assert [t.name for t in graph.inputs] == ["a", "b"]
+    assert [t.name for t in graph.outputs] == ["Identity", "Identity_1"]
+    for got, expected in zip(run(graph, models.two_io_feeds), models.two_io_expected, strict=True):
+        assert relative_error(got, expected) < TOLERANCE
+
+
+@needs_tf
+def test_conversion_is_silent(
+    models: TfModels, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    capfd.readouterr()
+    import_tensorflow(models.savedmodel)
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
+    noisy = [r for r in caplog.records if r.name.split(".")[0] in ("tensorflow", "tf2onnx", "absl")]
+    assert noisy == []
+
+
+# -- refusals ----------------------------------------------------------------------------
+
+
+@needs_tf
+def test_unsupported_tensorflow_op_is_one_line_naming_file_and_op(tmp_path: Path) -> None:
+    tf = tf_quietly()
+
+    class Odd(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec((None, 4), tf.float32, name="x")])
+        def __call__(self, x):
+            return {"y": tf.math.bessel_i1e(x) + 1.0}
+
+    module = Odd()
+    tf.saved_model.save(module, str(tmp_path / "odd"), signatures=module.__call__)
+    with pytest.raises(ModelError) as caught:
+        import_tensorflow(tmp_path / "odd")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{tmp_path / 'odd'}: ") and "BesselI1e" in message
+
+
+@needs_tf
+def test_signature_choice(tmp_path: Path) -> None:
+    tf = tf_quietly()
+    spec = tf.TensorSpec((None, 4), tf.float32, name="x")
+
+    class Two(tf.Module):
+        @tf.function(input_signature=[spec])
+        def double(self, x):
+            return {"y": x * 2.0}
+
+        @tf.function(input_signature=[spec])
+        def negate(self, x):
+            return {"y": -x}
+
+    module = Two()
+    tf.saved_model.save(module, str(tmp_path / "one"), signatures={"negate": module.negate})
+    graph = import_tensorflow(tmp_path / "one")  # the only signature, whatever its name
+    x = np.arange(4, dtype=np.float32).reshape(1, 4)
+    np.testing.assert_array_equal(run(graph, {"x": x})[0], -x)
+
+    both = {"double": module.double, "negate": module.negate}
+    tf.saved_model.save(module, str(tmp_path / "two"), signatures=both)
+    with pytest.raises(ModelError, match=r"several signatures \(double, negate\)"):
+        import_tensorflow(tmp_path / "two")
+
+
+@needs_tf
+def test_graphdef_with_an_ambiguous_output_is_refused(tmp_path: Path) -> None:
+    tf = tf_quietly()
+    path = freeze(
+        tf,
+        lambda x: tf.raw_ops.Unpack(value=x, num=2, axis=1),
+        [tf.TensorSpec((1, 2), tf.float32, name="x")],
+        tmp_path / "unpack.pb",
+    )
+    # Frozen functions end in Identity nodes; drop them so the Unpack is the sink.
+    graph_def = tf.compat.v1.GraphDef.FromString(path.read_bytes())
+    kept = [n for n in graph_def.node if n.op != "Identity"]
+    del graph_def.node[:]
+    graph_def.node.extend(kept)
+    path.write_bytes(graph_def.SerializeToString())
+    with pytest.raises(ModelError, match="cannot tell the GraphDef's outputs.*2 outputs"):
+        import_tensorflow(path)
+
+
+@needs_tf
+def test_not_a_graphdef(models: TfModels, tmp_path: Path) -> None:
+    path = tmp_path / "junk.pb"
+    path.write_bytes(b"\xff\xfe not a protobuf")
+    with pytest.raises(ModelError, match="junk.pb: not a TensorFlow GraphDef"):
+        import_tensorflow(path)
+    renamed = tmp_path / "model.pb"
+    renamed.write_bytes((models.savedmodel / "saved_model.pb").read_bytes())
+    with pytest.raises(ModelError, match="model.pb: this is a SavedModel's saved_model.pb"):
+        import_tensorflow(renamed)
+
+
+@needs_tf
+def test_keras_lambda_code_is_not_run(tmp_path: Path) -> None:
+    tf_quietly()
+    import keras
+
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2.0)(inputs))
+    model.save(tmp_path / "lambda.keras")
+    with pytest.raises(ModelError, match="lambda.keras: cannot load the Keras model:.*safe_mode"):
+        import_tensorflow(tmp_path / "lambda.keras")

@@ -1,0 +1,100 @@
+"""Published TFLite models (MediaPipe's, see ``wild/README.md``): import, agreement with the
+TFLite interpreter, and the whole workbench path (convert, quantize, every runtime)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench.engine.executor import Plan
+from workbench.engine.runtimes import load_network
+from workbench.engine.tflite import load_tflite
+from workbench.engine.tflite.reader import read_tflite
+from workbench.errors import UnsupportedOperators
+
+WILD = Path(__file__).parent / "wild"
+FACE = WILD / "face_detection_short_range.tflite"
+SELFIE = WILD / "selfie_segmentation.tflite"
+
+
+def test_face_detector_matches_the_interpreter():
+    imported = load_tflite(FACE)
+    g = imported.graph
+    assert not imported.quantized
+    assert [(t.name, t.shape) for t in g.inputs] == [("input", (1, 128, 128, 3))]
+    ref = np.load(WILD / "face_detection_short_range.npz")
+    x = np.random.default_rng(int(ref["seed"])).uniform(-1, 1, (1, 128, 128, 3))
+    out = Plan(g).run({"input": x.astype(np.float32)})
+    for name in ("regressors", "classificators"):
+        scale = max(1.0, float(np.abs(ref[name]).max()))
+        assert np.abs(out[name] - ref[name]).max() / scale < 1e-5
+    # float16 weights are float32 parameters now; no DEQUANTIZE is left to run.
+    assert all(p.dtype != np.float16 for p in g.params.values())
+    assert "DequantizeLinear" not in {n.op_type for n in g.nodes}
+
+
+def test_selfie_segmenter_custom_transpose_conv_matches_numpy():
+    g = load_tflite(SELFIE).graph
+    conv = next(n for n in g.nodes if n.op_type == "ConvTranspose")
+    x = np.random.default_rng(0).uniform(0, 1, g.inputs[0].shape).astype(np.float32)
+    out = Plan(g, keep=[conv.inputs[0], conv.outputs[0]]).run({g.inputs[0].name: x})
+    # The custom op's weights and bias are float16 constants behind DEQUANTIZE.
+    model = read_tflite(SELFIE)
+    op = next(o for o in model.operators if "Convolution2DTransposeBias" in o.op_type)
+    source = {o.outputs[0]: o.inputs[0] for o in model.operators if o.op_type == "DEQUANTIZE"}
+    w = model.tensors[source[op.inputs[1]]].data.astype(np.float64)  # (M, 2, 2, C)
+    b = model.tensors[source[op.inputs[2]]].data.astype(np.float64)
+    xin = out[conv.inputs[0]].transpose(0, 2, 3, 1)  # the IR runs NCHW
+    want = np.zeros((1, 2 * xin.shape[1], 2 * xin.shape[2], w.shape[0])) + b
+    for ky in range(2):  # stride 2, kernel 2, SAME: every output has exactly one tap
+        for kx in range(2):
+            want[:, ky::2, kx::2, :] += np.einsum("nhwc,mc->nhwm", xin, w[:, ky, kx, :])
+    got = out[conv.outputs[0]].transpose(0, 2, 3, 1)
+    assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
+
+
+def test_face_detector_on_every_runtime(cli, tmp_path):
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        np.save(tmp_path / f"x{i}.npy", rng.uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32))
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"x{i}.npy\n" for i in range(2)))
+    f_dlc, q_dlc = tmp_path / "f.dlc", tmp_path / "q.dlc"
+    cli.json("convert", str(FACE), "-o", str(f_dlc))
+    cli.json("quantize", str(f_dlc), "--input-list", str(listing), "-o", str(q_dlc),
+             "--enable-hta", "--no-analysis")  # fmt: skip
+    rows = cli.json("bench", str(f_dlc), str(q_dlc), "--input-list", str(listing),
+                    "--runtimes", "cpu,gpu,dsp,aip", "--iterations", "1")  # fmt: skip
+    ok = {(Path(r["container"]).name, r["runtime"]) for r in rows if r["status"] == "succeeded"}
+    assert ok == {(c, r) for c in ("f.dlc", "q.dlc") for r in ("cpu", "gpu", "dsp", "aip")} - {
+        ("f.dlc", "aip")  # refused by the guide: AIP needs a quantized container
+    }
+
+
+WILD_FOLDER = os.environ.get("WORKBENCH_WILD_TFLITE")
+
+
+@pytest.mark.skipif(
+    not WILD_FOLDER, reason="set WORKBENCH_WILD_TFLITE to a folder of .tflite models to sweep"
+)
+def test_every_wild_model_imports_or_is_refused_by_name():
+    from workbench.engine.container import Container
+
+    found = sorted(Path(WILD_FOLDER).rglob("*.tflite"))
+    assert found, f"no .tflite files under {WILD_FOLDER}"
+    for path in found:
+        try:
+            imported = load_tflite(path)
+        except UnsupportedOperators as exc:
+            print(f"{path.name}: refused: {str(exc)[:160]}")
+            continue
+        container = imported.to_container({"command": "test"})
+        feeds = {t.name: np.zeros(t.shape, t.dtype) for t in imported.graph.inputs}
+        for runtime in ("cpu", "gpu", "dsp"):
+            outputs = load_network(container, runtime).run(feeds)
+            assert set(outputs) == set(imported.graph.output_names)
+        assert isinstance(container, Container)
+        print(f"{path.name}: {len(imported.graph.nodes)} layers, ran on cpu, gpu, dsp")
