@@ -16,6 +16,7 @@ inside functions: ``workbench --help`` must stay fast.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
 RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
 RUN_KINDS = ("quantize", "bench")
 RUNTIMES = ("cpu", "gpu", "gpu_fp16", "dsp", "aip")
+MAX_BATCH = 4096  # workbench.engine.batch.MAX_BATCH
+# Timed iterations per measurement: more would run for hours and measure nothing new
+# (and a count past 2**63 does not even fit the store's integers).
+MAX_ITERATIONS = 1_000_000
 DEFAULT_PROJECT = "default"
 
 # ---------------------------------------------------------------------------------------
@@ -122,12 +127,21 @@ class WorkbenchCommand(click.Command):
 class WorkbenchGroup(click.Group):
     """A command group whose errors end as one line on stderr and an exit code.
 
-    Exit codes: 0 success, 2 bad input (``WorkbenchError``, usage errors),
-    1 internal error or abort. ``WORKBENCH_DEBUG=1`` shows tracebacks.
+    Exit codes: 0 success, 2 bad input (``WorkbenchError``, usage errors) or an
+    environment that refuses (disk full, read-only, out of memory), 1 internal error
+    or abort, 130 interrupted (Ctrl-C). ``WORKBENCH_DEBUG=1`` shows tracebacks.
     """
 
     command_class = WorkbenchCommand
     group_class = type  # subgroups are WorkbenchGroups too
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Click would print a blank line and call it an abort; the job has already
+            # recorded its run `interrupted` on the way out.
+            raise _Interrupted from None
 
     def main(  # type: ignore[override]
         self,
@@ -154,6 +168,8 @@ class WorkbenchGroup(click.Group):
         except click.UsageError as exc:
             hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
             return _fail(exc.format_message() + hint, 2)
+        except _Interrupted:
+            return _fail("interrupted", 130)
         except click.Abort:
             return _fail("aborted", 1)
         except click.ClickException as exc:
@@ -171,8 +187,47 @@ class WorkbenchGroup(click.Group):
         except Exception as exc:
             if _debug():
                 raise
+            refusal = _environment_refusal(exc)
+            if refusal is not None:
+                return _fail(refusal, 2)
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             return _fail(f"internal error: {detail} (WORKBENCH_DEBUG=1 shows a traceback)", 1)
+
+
+class _Interrupted(Exception):
+    """Ctrl-C inside a command, carried past click's own handling of KeyboardInterrupt."""
+
+
+# What the machine refuses, not what the code got wrong: full disk, read-only
+# places, permissions. The message names the file; the exit code is 2.
+_ENVIRONMENT_ERRNOS = {
+    getattr(errno, name): reason
+    for name, reason in (
+        ("ENOSPC", "no space left on the device"),
+        ("EDQUOT", "disk quota exceeded"),
+        ("EFBIG", "file too large (disk full or file size limit)"),
+        ("EROFS", "read-only file system"),
+        ("EACCES", "permission denied"),
+        ("EPERM", "operation not permitted"),
+    )
+    if hasattr(errno, name)  # EDQUOT is not everywhere
+}
+
+
+def _environment_refusal(exc: Exception) -> str | None:
+    """A one-line message for an error the environment caused, else None."""
+    if isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
+        reason = _ENVIRONMENT_ERRNOS[exc.errno]
+        return f"{exc.filename}: {reason}" if exc.filename else reason
+    if isinstance(exc, MemoryError):
+        return "out of memory: free some memory, or use a smaller model, batch or input list"
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):  # a store access outside store.read()/write()
+            lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+            return f"store: {lines[0] if lines else type(exc).__name__}"
+    return None
 
 
 def _debug() -> bool:
@@ -782,20 +837,31 @@ def _parse_input_dims(pairs: Sequence[tuple[str, str]]) -> dict[str, list[int]]:
 @click.option("-o", "--output", required=True, metavar="M.dlc", help="Container to write.")
 @click.option("--input-dim", "input_dims", nargs=2, multiple=True, metavar="NAME DIMS",
               help="Fix an input's shape, e.g. --input-dim images 1,3,224,224 (repeatable).")  # fmt: skip
+@click.option("--enable-hta", is_flag=True,
+              help="Quantized TFLite only: also write the HTA records the AIP runtime needs.")  # fmt: skip
 @pass_app
-def convert(app: App, model: str, output: str, input_dims: tuple[tuple[str, str], ...]) -> None:
-    """Import an ONNX model into a float (non-quantized) container."""
+def convert(
+    app: App, model: str, output: str, input_dims: tuple[tuple[str, str], ...], enable_hta: bool
+) -> None:
+    """Import an ONNX or TensorFlow model into a container.
+
+    MODEL is an .onnx file, a .tflite file, a SavedModel folder, a frozen .pb
+    graph or a .keras/.h5 file (SavedModel, .pb and Keras need the tensorflow
+    extra). The container is float (non-quantized), except for a quantized
+    TFLite model, which keeps its own int8/uint8 encodings.
+    """
     from workbench.jobs.convert import command_line, convert_model
 
     result = convert_model(
         app.store(), app.project, model, output,
-        input_dims=_parse_input_dims(input_dims), command=command_line(),
+        input_dims=_parse_input_dims(input_dims), command=command_line(), enable_hta=enable_hta,
     )  # fmt: skip
     emit(app, result, lambda c: say(
         c,
         f"wrote {result.output}: {result.layers} layers, {result.param_count:,} parameters, "
         f"{result.macs:,} MACs, {_size(result.size_bytes)} in {result.seconds:.2f}s "
-        f"(model {result.model_id}, container {result.container_id})",
+        f"(model {result.model_id}, container {result.container_id})"
+        + (", quantized: the model's own encodings kept" if result.quantized else ""),
     ))  # fmt: skip
 
 
@@ -876,7 +942,8 @@ def diff_cmd(app: App, a: str, b: str) -> None:
 @click.option("--output-dir", required=True, metavar="OUT", help="Folder for Result_N/*.raw.")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="cpu", show_default=True)
 @click.option("--cpu-fxp", is_flag=True, help="CPU fixed-point mode for quantized containers.")
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--batch", type=click.IntRange(min=1, max=MAX_BATCH), default=1,
+              show_default=True,
               help="Resize the network to this batch at init; lines are grouped.")  # fmt: skip
 @click.option("--debug", is_flag=True, help="Also write every layer's output.")
 @pass_app
@@ -922,6 +989,8 @@ class _RichProgress:
             self.progress.stop()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.progress.console.is_terminal:
+            return  # no bar in a pipe or log file: it would leave a blank line behind
         if not self.tasks:
             self.progress.start()
         if stage not in self.tasks:
@@ -1161,12 +1230,12 @@ def _status_word(status: str) -> str:
 @click.option("--input-list", required=True, metavar="LIST", help="Vendor-format input list.")
 @click.option("--runtimes", default=",".join(RUNTIMES), show_default=True, metavar="LIST",
               help="Comma-separated runtimes to measure on.")  # fmt: skip
-@click.option("--iterations", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Timed inferences after warm-up.")  # fmt: skip
+@click.option("--iterations", type=click.IntRange(min=1, max=MAX_ITERATIONS), default=10,
+              show_default=True, help="Timed inferences after warm-up.")  # fmt: skip
 @click.option("--cpu-fxp", is_flag=True,
               help="Also measure quantized containers on the CPU in fixed-point mode.")  # fmt: skip
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Resize the network to this batch at init.")  # fmt: skip
+@click.option("--batch", type=click.IntRange(min=1, max=MAX_BATCH), default=1,
+              show_default=True, help="Resize the network to this batch at init.")  # fmt: skip
 @click.option("--labels", metavar="FILE", type=click.Path(path_type=str),
               help="One integer class per line, line i for input-list line i.")  # fmt: skip
 @click.option("--per-layer", is_flag=True, help="Also record the mean time of every layer.")
@@ -1242,7 +1311,9 @@ def _escape(text: str) -> str:
               help="Use this quantized container instead of quantizing.")  # fmt: skip
 @click.option("-o", "--output", metavar="Q.dlc", type=click.Path(path_type=str),
               help="Where to write the quantized container (default: <name>_quantized.dlc).")  # fmt: skip
-@click.option("--iterations", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--iterations", type=click.IntRange(min=1, max=MAX_ITERATIONS), default=10, show_default=True
+)
 @click.option("--max-accuracy-drop", type=float, default=1.0, show_default=True, metavar="PTS",
               help="Accuracy loss (percentage points) the quantized container may have on CPU.")  # fmt: skip
 @click.option("--experiment", metavar="NAME", help="Name of the experiment to save.")
@@ -1276,7 +1347,9 @@ def advise(app: App, container: str, input_list: str, labels: str | None, quanti
 @click.option("--workdir", default="workbench-demo", show_default=True, metavar="DIR",
               type=click.Path(file_okay=False, path_type=str),
               help="Folder for the demo's containers, inputs and labels.")  # fmt: skip
-@click.option("--iterations", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--iterations", type=click.IntRange(min=1, max=MAX_ITERATIONS), default=5, show_default=True
+)
 @click.option("--samples", type=click.IntRange(min=1), metavar="N",
               help="Use only the first N validation images (faster).")  # fmt: skip
 @pass_app

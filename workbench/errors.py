@@ -6,6 +6,10 @@ the TUI turns it into a notification. Anything else is an internal error.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class WorkbenchError(Exception):
     """Bad input or a refused request: a one-line message, exit code 2."""
@@ -53,3 +57,16 @@ class RuntimeRefused(WorkbenchError):
 
 class StoreError(WorkbenchError):
     """The project store cannot be opened or written."""
+
+
+@contextmanager
+def naming(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Prefix ``path: `` to a ``ModelError`` or ``ContainerError`` raised inside that does
+    not name it: the user learns which file is at fault (the exception is re-raised)."""
+    try:
+        yield
+    except (ModelError, ContainerError) as exc:
+        where = os.fspath(path)
+        if where not in str(exc):
+            exc.args = (f"{where}: {exc}", *exc.args[1:])
+        raise

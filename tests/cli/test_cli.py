@@ -174,3 +174,9 @@ def test_env_var_names_the_store(cli, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_vocabularies_match_the_store() -> None:
     assert cli_module.RUN_STATUSES == RUN_STATUSES
     assert cli_module.RUN_KINDS == RUN_KINDS
+
+
+def test_limits_match_the_engine() -> None:
+    from workbench.engine.batch import MAX_BATCH
+
+    assert cli_module.MAX_BATCH == MAX_BATCH

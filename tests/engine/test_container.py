@@ -130,8 +130,23 @@ def quantized_container() -> Container:
     return Container(
         manifest=manifest,
         graph=rich_graph(),
-        encodings={"c": {"bitwidth": 8, "min": -1.0, "max": 2.5, "offset": -73}, "y": [1, 2]},
-        param_encodings={"w": [{"bitwidth": 8, "scale": 0.01}] * 4},
+        encodings={
+            "c": {"min": -1.0, "max": 2.5, "delta": 0.0137, "offset": -73, "bitwidth": 8},
+            "y": {"min": 0.0, "max": 1.0, "delta": 1 / 255, "offset": 0, "symmetric": False},
+        },
+        param_encodings={
+            "a_q": {"min": -0.5, "max": 0.5, "delta": 1 / 255, "offset": -128, "bitwidth": 8},
+            "u_q": {
+                "axis": 0,
+                "min": [-1.0, -2.0],
+                "max": [1.0, 2.0],
+                "delta": [2e-5, 4e-5],
+                "offset": [-32768, -32768],
+                "bitwidth": 16,
+                "symmetric": True,
+            },  # fmt: skip
+            "b_q": {"min": -1.0, "max": 1.0, "delta": 1e-9, "offset": 0, "bitwidth": 32},
+        },
         records={"hta_subnets.json": b'{"subnets": []}', "blob.bin": bytes(range(256)) * 3},
     )
 

@@ -14,6 +14,10 @@ import numpy as np
 from workbench.engine.graph import Graph, TensorInfo
 from workbench.errors import BadInput
 
+# The largest batch a network is resized to: beyond it the padded batch of one input
+# list line alone outgrows memory, and nothing is measured that a smaller one misses.
+MAX_BATCH = 4096
+
 # (op type, index of the constant shape input) whose leading entry is the batch.
 _SHAPE_INPUTS = {"Reshape": 1, "Expand": 1, "ConstantOfShape": 0}
 
@@ -26,8 +30,8 @@ def graph_batch(graph: Graph) -> int:
 
 def resize_batch(graph: Graph, batch: int) -> Graph:
     """A copy of ``graph`` whose inputs (and everything downstream) have batch ``batch``."""
-    if batch < 1:
-        raise BadInput(f"--batch must be a positive integer, got {batch}")
+    if batch < 1 or batch > MAX_BATCH:
+        raise BadInput(f"--batch must be an integer from 1 to {MAX_BATCH}, got {batch}")
     old = graph_batch(graph)
     if batch == old:
         return graph

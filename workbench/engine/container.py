@@ -10,7 +10,9 @@ Layout, format version 1::
     params/<n>.npy      one .npy buffer per parameter, stored uncompressed
     attrs/<n>.npy       tensor-valued node attributes, referenced from graph.json as
                         ``{"__ndarray__": "attrs/<n>.npy"}``
-    encodings.json      optional: ``{"encodings": {...}, "param_encodings": {...}}``, opaque here
+    encodings.json      optional: ``{"encodings": {...}, "param_encodings": {...}}``, each
+                        an encoding's ``to_dict()`` by tensor / parameter name (checked
+                        on write and read: ``_check_encodings``)
     records/<name>      optional opaque records; ``<name>`` ends in ``.bin`` or ``.json``
 
 Parameters are stored, not deflated: random-looking float weights barely compress, and
@@ -36,6 +38,7 @@ import os
 import re
 import stat
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -46,7 +49,7 @@ from typing import IO, Any
 import numpy as np
 
 from workbench import __version__
-from workbench.engine.graph import DTYPES, Graph, Node, TensorInfo
+from workbench.engine.graph import DTYPES, MAX_TENSOR_ELEMENTS, Graph, Node, TensorInfo
 from workbench.errors import ContainerError, ModelError, NotFound
 
 FORMAT_NAME = "workbench-dlc"
@@ -331,6 +334,11 @@ def _plan_entries(container: Container) -> list[_Entry]:
             "param_encodings": dict(container.param_encodings),
         }
         entries.append(_Entry(ENCODINGS, _json_bytes(body, "encodings")))
+        if not container.quantized:
+            raise ContainerError("a container with encodings must be marked quantized")
+        _check_encodings(
+            graph, container.encodings, container.param_encodings, "the container's encodings"
+        )
 
     for name, data in container.records.items():
         if not isinstance(name, str) or not _RECORD_NAME_RE.fullmatch(name) or ".." in name:
@@ -439,6 +447,13 @@ def read_container(path: str | os.PathLike[str], *, load_params: bool = True) ->
             )
             param_encodings = _expect_dict(
                 body.get("param_encodings", {}), archive.describe(ENCODINGS), "param_encodings"
+            )
+            if (encodings or param_encodings) and not archive.manifest["quantized"]:
+                raise archive.fail(
+                    f"the manifest says not quantized, but {ENCODINGS} has encodings"
+                )
+            _check_encodings(
+                graph, encodings, param_encodings, archive.describe(ENCODINGS), unloaded
             )
         records = {
             name.removeprefix("records/"): archive.read(name)
@@ -600,6 +615,8 @@ class _Archive:
                 data = f.read(limit + 1)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
             raise ContainerError(f"{where} is corrupt: {e}") from e
+        except NotImplementedError as e:  # a zip feature (version, method) zipfile lacks
+            raise ContainerError(f"{where} cannot be read: {e}") from e
         if len(data) != info.file_size or len(data) > limit:
             raise ContainerError(f"{where} has {len(data)} bytes, expected {info.file_size}")
         return data
@@ -633,7 +650,12 @@ def _vendor_message() -> str:
 
 def _open_file(path: str) -> IO[bytes]:
     try:
+        # A FIFO or device would block or never end: only regular files are opened.
+        if not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path):
+            raise ContainerError(f"{path} is not a regular file, not a container")
         return open(path, "rb")
+    except ValueError as e:  # a NUL byte in the path
+        raise ContainerError(f"cannot read container {path!r}: {e}") from e
     except FileNotFoundError as e:
         raise NotFound(f"container not found: {path}") from e
     except IsADirectoryError as e:
@@ -645,6 +667,8 @@ def _open_file(path: str) -> IO[bytes]:
 def _open_zip(f: IO[bytes], path: str) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(f, "r")
+    except NotImplementedError as e:  # e.g. "zip file version 8.4"
+        raise ContainerError(f"{path} uses a zip feature this workbench cannot read: {e}") from e
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as e:
         f.seek(0)
         head = f.read(4)
@@ -712,11 +736,22 @@ def _tensor_info(d: Any, where: str) -> TensorInfo:
     name = _field(d, "name", str, where)
     shape = _field(d, "shape", list, where)
     dtype = _field(d, "dtype", str, where)
-    if not all(isinstance(x, int) and not isinstance(x, bool) for x in shape):
-        raise ContainerError(f"{where}: tensor {name!r} has a malformed shape {shape!r}")
+    if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in shape):
+        raise ContainerError(f"{where}: tensor {name!r} has a malformed shape {_short(shape)}")
+    if math.prod(shape) > MAX_TENSOR_ELEMENTS:
+        raise ContainerError(
+            f"{where}: tensor {name!r} declares shape {shape}, more than "
+            f"{MAX_TENSOR_ELEMENTS} elements"
+        )
     if dtype not in DTYPES:
-        raise ContainerError(f"{where}: tensor {name!r} has unsupported dtype {dtype!r}")
+        raise ContainerError(f"{where}: tensor {name!r} has unsupported dtype {_short(dtype)}")
     return TensorInfo(name, tuple(shape), dtype)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages about hostile values."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _str_list(value: Any, where: str) -> tuple[str, ...]:
@@ -731,7 +766,7 @@ def _decode_graph(
     where = archive.describe(GRAPH)
     referenced: set[str] = set()
 
-    def decode_attr(value: Any, node: str) -> Any:
+    def decode_attr(value: Any, node: str, nested: bool = False) -> Any:
         if isinstance(value, dict):
             entry = value.get(_NDARRAY_KEY)
             if (
@@ -739,18 +774,20 @@ def _decode_graph(
                 or not isinstance(entry, str)
                 or not entry.startswith("attrs/")
             ):
-                raise ContainerError(f"{where}: node {node!r} has a malformed attribute {value!r}")
+                raise ContainerError(
+                    f"{where}: node {node!r} has a malformed attribute {_short(value)}"
+                )
             if entry not in archive.index or entry in referenced:
                 raise ContainerError(
                     f"{where}: node {node!r} references missing or reused {entry!r}"
                 )
             referenced.add(entry)
             return _load_npy(archive.read(entry), archive.describe(entry), None, ATTR_DTYPES)
-        if isinstance(value, list):
-            return [decode_attr(v, node) for v in value]
+        if isinstance(value, list) and not nested:  # attribute lists are flat
+            return [decode_attr(v, node, nested=True) for v in value]
         if isinstance(value, (bool, int, float, str)):
             return value
-        raise ContainerError(f"{where}: node {node!r} has a malformed attribute {value!r}")
+        raise ContainerError(f"{where}: node {node!r} has a malformed attribute {_short(value)}")
 
     nodes = []
     for raw in _field(doc, "nodes", list, where):
@@ -816,6 +853,8 @@ def _decode_graph(
         tensors=tensors,
         opset=_field(doc, "opset", int, where),
     )
+    if graph.opset < 1:
+        raise ContainerError(f"{where}: invalid opset {graph.opset}")
     return graph, params
 
 
@@ -829,6 +868,55 @@ def _check_graph(graph: Graph, unloaded: Mapping[str, TensorInfo], archive: _Arc
         check.validate()
     except ModelError as e:
         raise archive.fail(f"the graph is inconsistent: {e}") from e
+
+
+# -- encodings.json ----------------------------------------------------------------------------
+
+
+def _check_encodings(
+    graph: Graph,
+    encodings: Mapping[str, Any],
+    param_encodings: Mapping[str, Any],
+    where: str,
+    unloaded: Mapping[str, TensorInfo] | None = None,
+) -> None:
+    """Every encoding well formed (``encoding_from_dict``) and fitting what it encodes.
+
+    Activation encodings are per tensor; a parameter encoding names a parameter (loaded,
+    or ``unloaded``), and when parameters are loaded, its per-channel axis and length
+    fit the parameter and the parameter holds the encoding's integer storage type.
+    """
+    from workbench.engine.quant.encoding import ChannelEncoding, encoding_from_dict
+    from workbench.errors import BadInput
+
+    def read(name: str, value: Any, what: str) -> Any:
+        try:
+            return encoding_from_dict(value)
+        except BadInput as e:
+            raise ContainerError(f"{where}: {what} {_short(name)}: {e}") from None
+
+    for name, value in encodings.items():
+        if isinstance(read(name, value, "activation"), ChannelEncoding):
+            raise ContainerError(f"{where}: activation {_short(name)} has a per-channel encoding")
+    for name, value in param_encodings.items():
+        enc = read(name, value, "parameter")
+        param = graph.params.get(name)
+        if param is None:
+            if name in (unloaded or {}):
+                continue  # its data is not read: nothing more to check
+            raise ContainerError(f"{where}: {_short(name)} is not a parameter of the graph")
+        if param.dtype != enc.dtype:
+            raise ContainerError(
+                f"{where}: parameter {_short(name)} is stored as {param.dtype}, but its "
+                f"{enc.bitwidth}-bit encoding needs {enc.dtype}"
+            )
+        if isinstance(enc, ChannelEncoding) and (
+            enc.axis >= param.ndim or param.shape[enc.axis] != len(enc)
+        ):
+            raise ContainerError(
+                f"{where}: parameter {_short(name)} has shape {list(param.shape)}, but its "
+                f"per-channel encoding has {len(enc)} channels on axis {enc.axis}"
+            )
 
 
 # -- .npy -------------------------------------------------------------------------------------
@@ -847,7 +935,15 @@ def _load_npy(
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, SyntaxError, TypeError, EOFError) as e:
+    except (
+        ValueError,
+        SyntaxError,
+        TypeError,
+        EOFError,
+        tokenize.TokenError,
+        RecursionError,
+        MemoryError,
+    ) as e:
         raise ContainerError(f"{where} is not a valid .npy buffer: {e}") from e
     if dtype.hasobject or dtype.fields is not None or dtype.name not in allowed:
         raise ContainerError(f"{where} has dtype {dtype}, which a container may not hold")

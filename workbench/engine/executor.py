@@ -80,6 +80,20 @@ def _single_blas_thread(kernel: Kernel) -> Kernel:
     return run
 
 
+# What preparing or running a kernel raises on a malformed graph: attributes of the
+# wrong kind or out of range, constant inputs of the wrong shape, a required input
+# left out. Graphs come from files, so these are reported as the file's fault,
+# naming the node (``ModelError``), like any other malformed model.
+MALFORMED_NODE_ERRORS = (
+    ValueError,
+    IndexError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    ZeroDivisionError,
+    OverflowError,
+)
+
 # Called with (tensor name, value) for every tensor a step produces: --debug dumps,
 # calibration observers, per-layer analysis.
 TensorHook = Callable[[str, np.ndarray], None]
@@ -138,7 +152,13 @@ class Plan:
                 outputs=tuple(graph.info(o) if o else None for o in n.outputs),
                 opset=graph.opset,
             )
-            kernel = prepare_fn(ctx)
+            try:
+                kernel = prepare_fn(ctx)
+            except MALFORMED_NODE_ERRORS as exc:
+                raise ModelError(
+                    f"{n.op_type} node {n.name!r} cannot be prepared "
+                    f"(malformed attributes or constant inputs): {exc}"
+                ) from exc
             macs = node_macs(n, graph.info)
             if macs is not None and 0 < macs < SMALL_LINEAR_MACS:
                 kernel = _single_blas_thread(kernel)
@@ -177,7 +197,7 @@ class Plan:
             args = [values[i] if i >= 0 else None for i in step.inputs]
             try:
                 results = step.kernel(*args)
-            except (ValueError, IndexError, TypeError) as exc:
+            except MALFORMED_NODE_ERRORS as exc:
                 raise ModelError(
                     f"{step.node.op_type} node {step.node.name!r} failed: {exc}"
                 ) from exc

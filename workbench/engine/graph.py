@@ -17,6 +17,11 @@ import numpy as np
 
 from workbench.errors import ModelError
 
+# No tensor of a real network comes near this many elements (16 GiB of float32); a
+# model or container declaring more is hostile or broken, and its sizes would
+# overflow the int64 arithmetic of sizes and MACs.
+MAX_TENSOR_ELEMENTS = 2**32
+
 # dtypes a tensor may have in the IR (numpy names).
 DTYPES = frozenset(
     {

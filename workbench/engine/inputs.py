@@ -5,6 +5,12 @@ One line per inference: a plain path for a single-input model, or
 outputs to keep. Blank lines and lines starting with ``# `` (hash, space) are
 comments. A relative path is resolved against the list's own folder.
 
+An input list is the user's own file, like a command-line argument: its entries
+may be absolute paths or symlinks anywhere (unlike ONNX external data or container
+entries, nothing confines them to a folder). What is refused is reading anything
+but a regular file of the right size: a FIFO, a device or a huge file named by
+mistake is never read, and .npy headers are checked before any data is loaded.
+
 A path is ``.raw`` (float32, little-endian, in the input's declared shape) or
 ``.npy`` (loaded without pickle; float32, or float16/float64 cast to float32,
 in the declared shape).
@@ -12,6 +18,9 @@ in the declared shape).
 
 from __future__ import annotations
 
+import math
+import stat
+import tokenize
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,16 +49,25 @@ def parse_input_list(path: str | Path, input_names: Sequence[str]) -> InputList:
     """Parse ``path`` for a model whose inputs are ``input_names`` (in order)."""
     path = Path(path)
     try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(mode):  # a FIFO or device: reading would block or never end
+            raise InputListError(f"input list {path} is not a regular file")
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputListError(f"input list {path} is not a UTF-8 text file") from None
+    except ValueError as exc:  # a NUL byte in the path
+        raise InputListError(f"input list {path!r}: {exc}") from None
     except FileNotFoundError:
         raise InputListError(f"input list {path} does not exist") from None
     except IsADirectoryError:
         raise InputListError(f"input list {path} is a directory, not a file") from None
-    except UnicodeDecodeError:
-        raise InputListError(f"input list {path} is not a UTF-8 text file") from None
     except OSError as exc:
         raise InputListError(f"cannot read input list {path}: {exc.strerror}") from None
 
+    if "\x00" in text:
+        raise InputListError(f"input list {path} holds a NUL byte; it is not a text file")
     base = path.parent
     outputs: tuple[str, ...] | None = None
     lines: list[dict[str, Path]] = []
@@ -98,7 +116,13 @@ def _parse_line(
 
 
 def _resolve(file: str, base: Path) -> Path:
-    p = Path(file).expanduser()
+    """``file`` as written, relative to the list's folder. Input lists are the user's
+    own files, so absolute paths (and symlinks) are followed wherever they point."""
+    p = Path(file)
+    try:
+        p = p.expanduser()
+    except RuntimeError:  # ~someone whose home is unknown: an ordinary relative name
+        pass
     return p if p.is_absolute() else base / p
 
 
@@ -107,15 +131,24 @@ def load_tensor(path: Path, info: TensorInfo, *, allow_nonfinite: bool = False) 
     expected = f"{info.dtype} {list(info.shape)} ({info.size} values)"
     suffix = path.suffix.lower()
     try:
+        # Sizes are checked before reading: a huge file, a device or a FIFO named by
+        # mistake must not be read into memory (or forever).
+        status = path.stat()
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(status.st_mode):
+            raise InputListError(f"{path}: not a regular file (input {info.name!r})")
         if suffix == ".npy":
-            arr = _load_npy(path, info, expected)
+            arr = _load_npy(path, info, expected, status.st_size)
         else:
-            data = path.read_bytes()
-            if len(data) != info.size * 4:
+            if status.st_size != info.size * 4:
                 raise InputListError(
-                    f"{path}: {len(data)} bytes, but input {info.name!r} expects float32 "
+                    f"{path}: {status.st_size} bytes, but input {info.name!r} expects float32 "
                     f"{list(info.shape)} = {info.size * 4} bytes"
                 )
+            data = path.read_bytes()
+            if len(data) != info.size * 4:  # changed since stat
+                raise InputListError(f"{path}: changed while it was read (input {info.name!r})")
             arr = np.frombuffer(data, dtype="<f4").reshape(info.shape)
     except FileNotFoundError:
         raise InputListError(f"{path}: file does not exist (input {info.name!r})") from None
@@ -123,6 +156,8 @@ def load_tensor(path: Path, info: TensorInfo, *, allow_nonfinite: bool = False) 
         raise InputListError(f"{path}: is a directory, not a tensor file") from None
     except PermissionError:
         raise InputListError(f"{path}: permission denied") from None
+    except OSError as exc:  # a symlink loop, a name too long, an I/O error
+        raise InputListError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if info.dtype != "float32":
         arr = arr.astype(info.dtype)
     elif not allow_nonfinite and not np.isfinite(arr).all():
@@ -131,13 +166,35 @@ def load_tensor(path: Path, info: TensorInfo, *, allow_nonfinite: bool = False) 
     return arr
 
 
-def _load_npy(path: Path, info: TensorInfo, expected: str) -> np.ndarray:
+def _load_npy(path: Path, info: TensorInfo, expected: str, size: int) -> np.ndarray:
+    # Read the header first: it declares the data size, which must be the file's
+    # (np.load would otherwise allocate whatever a hostile header declares).
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+            data_start = f.tell()
+    except (ValueError, SyntaxError, TypeError, EOFError, tokenize.TokenError,
+            RecursionError, MemoryError) as exc:  # fmt: skip
+        raise InputListError(f"{path}: not a valid .npy file ({_first_line(exc)})") from None
+    if dtype.hasobject:
+        raise InputListError(f"{path}: not a plain .npy tensor (dtype {dtype}; never unpickled)")
+    if size - data_start != math.prod(shape) * dtype.itemsize:
+        raise InputListError(
+            f"{path}: the .npy header declares {dtype.name}{list(shape)} "
+            f"({math.prod(shape) * dtype.itemsize} bytes), the file holds {size - data_start}"
+        )
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:
-        raise InputListError(f"{path}: not a plain .npy tensor ({exc})") from None
+        raise InputListError(f"{path}: not a plain .npy tensor ({_first_line(exc)})") from None
     except (OSError, EOFError) as exc:
-        raise InputListError(f"{path}: not a valid .npy file ({exc})") from None
+        raise InputListError(f"{path}: not a valid .npy file ({_first_line(exc)})") from None
     if not isinstance(arr, np.ndarray):
         raise InputListError(f"{path}: not a single .npy array")
     if arr.dtype.name not in _NPY_DTYPES and arr.dtype.name != info.dtype:
@@ -150,6 +207,11 @@ def _load_npy(path: Path, info: TensorInfo, expected: str) -> np.ndarray:
     if info.dtype == "float32" and arr.dtype != np.float32:
         arr = arr.astype(np.float32)
     return arr if arr.flags.c_contiguous else arr.copy()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def iter_feeds(

@@ -13,6 +13,7 @@ static shape.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -32,9 +33,16 @@ from onnx import (
 
 from workbench.engine import passes
 from workbench.engine.executor import Plan
-from workbench.engine.graph import DTYPES, Graph, Node, TensorInfo, rename_unique
+from workbench.engine.graph import (
+    DTYPES,
+    MAX_TENSOR_ELEMENTS,
+    Graph,
+    Node,
+    TensorInfo,
+    rename_unique,
+)
 from workbench.engine.ops.registry import check_supported
-from workbench.errors import BadInput, ModelError, NotFound, UnsupportedOperators
+from workbench.errors import BadInput, ModelError, NotFound, UnsupportedOperators, naming
 
 MIN_OPSET = 7
 _DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -43,6 +51,9 @@ _PROTOBUF_LIMIT = 2**31 - 1
 # Initializers up to this many elements go into shape inference with their values
 # (shape tensors, Slice starts, Resize scales); bigger ones only as typed inputs.
 _INFERENCE_VALUE_LIMIT = 4096
+# Shapes are read off a run on zero inputs only when these fit in this many bytes: a
+# broken model must not cost minutes (or all memory) before it is refused.
+_PLACEHOLDER_RUN_BYTES = 64 << 20
 
 
 def import_onnx(path: str | Path, input_dims: Mapping[str, Sequence[int]] | None = None) -> Graph:
@@ -52,22 +63,38 @@ def import_onnx(path: str | Path, input_dims: Mapping[str, Sequence[int]] | None
     resolves symbolic dimensions and may override declared ones.
     """
     path = Path(path)
-    model = _load_model(path)
-    _check_model(model, path)
-    model = upgrade_old_opset(model, path)
-    opset = _ai_onnx_opset(model, path)
-    if len(model.graph.sparse_initializer) > 0:
-        names = ", ".join(s.values.name for s in model.graph.sparse_initializer)
-        raise ModelError(f"{path}: sparse initializers are not supported ({names})")
-    if len(model.functions) > 0:
-        model = _inline_functions(model, path)
-    _fix_input_dims(model, input_dims or {})
-    tensors = _infer_tensor_infos(model)
+    return import_onnx_model(_load_model(path), input_dims, source=path)
 
-    graph, unsupported = _to_graph(model, path, opset, tensors)
-    graph = passes.run_all(graph, infer_shapes=_infer_for_folding)
-    _check_operators(graph, unsupported)
-    _refresh_tensor_infos(graph)
+
+def import_onnx_model(
+    model: ModelProto,
+    input_dims: Mapping[str, Sequence[int]] | None = None,
+    *,
+    source: str | Path = "model",
+) -> Graph:
+    """``import_onnx`` for a model already in memory (another importer's output).
+
+    ``source`` names the model in error messages; ``model`` may be modified.
+    """
+    path = Path(source)
+    with naming(path):
+        _check_model(model, path)
+        model = upgrade_old_opset(model, path)
+        opset = _ai_onnx_opset(model, path)
+        if len(model.graph.sparse_initializer) > 0:
+            names = ", ".join(s.values.name for s in model.graph.sparse_initializer)
+            raise ModelError(f"{path}: sparse initializers are not supported ({names})")
+        if len(model.functions) > 0:
+            model = _inline_functions(model, path)
+        _fix_input_dims(model, input_dims or {})
+        _check_input_sizes(model)
+        tensors = _infer_tensor_infos(model)
+        _check_tensor_sizes(tensors)
+
+        graph, unsupported = _to_graph(model, path, opset, tensors)
+        graph = passes.run_all(graph, infer_shapes=_infer_for_folding)
+        _check_operators(graph, unsupported)
+        _refresh_tensor_infos(graph)
     return graph
 
 
@@ -139,6 +166,8 @@ def _read_external_tensor(tensor: TensorProto, root: Path, path: Path) -> None:
     what = f"{path}: tensor {tensor.name or '<unnamed>'!r} has external data"
     if not location:
         raise ModelError(f"{what} without a location")
+    if "\x00" in location:
+        raise ModelError(f"{what} at a location with a NUL byte; refused")
     posix, windows = PurePosixPath(location), PureWindowsPath(location)
     if posix.is_absolute() or windows.is_absolute() or windows.drive or location[0] in "/\\":
         raise ModelError(f"{what} at an absolute location ({location}); refused")
@@ -149,8 +178,10 @@ def _read_external_tensor(tensor: TensorProto, root: Path, path: Path) -> None:
         raise ModelError(
             f"{what} in {location}, which resolves outside the model's folder; refused"
         )
-    if not target.is_file():
+    if not target.exists():
         raise ModelError(f"{what} in {location}, which does not exist")
+    if not target.is_file():
+        raise ModelError(f"{what} in {location}, which is not a regular file; refused")
     try:
         offset = int(info.get("offset", 0))
         length = int(info["length"]) if "length" in info else None
@@ -383,6 +414,26 @@ def _fix_input_dims(model: ModelProto, input_dims: Mapping[str, Sequence[int]]) 
             )
 
 
+def _check_input_sizes(model: ModelProto) -> None:
+    for value in _model_inputs(model):
+        dims = [int(d.dim_value) for d in value.type.tensor_type.shape.dim]
+        if math.prod(dims) > MAX_TENSOR_ELEMENTS:
+            raise ModelError(
+                f"input {value.name!r} has shape {dims}, more than the {MAX_TENSOR_ELEMENTS} "
+                "elements a tensor may have; fix it with --input-dim"
+            )
+
+
+def _check_tensor_sizes(tensors: Mapping[str, TensorInfo]) -> None:
+    """Refuse absurd inferred shapes before anything (constant folding) allocates them."""
+    for info in tensors.values():
+        if math.prod(info.shape) > MAX_TENSOR_ELEMENTS:
+            raise ModelError(
+                f"tensor {info.name!r} would have shape {list(info.shape)}, more than the "
+                f"{MAX_TENSOR_ELEMENTS} elements a tensor may have"
+            )
+
+
 def _parse_dims(name: str, dims: Sequence[int]) -> list[int]:
     try:
         result = [int(d) for d in dims]
@@ -415,18 +466,55 @@ def _tensor_info(value: onnx.ValueInfoProto) -> TensorInfo | None:
 
 
 def _infer(skeleton: ModelProto) -> ModelProto:
+    data_prop = _data_prop_is_safe(skeleton)
     try:
         return onnx.shape_inference.infer_shapes(
-            skeleton, check_type=True, strict_mode=True, data_prop=True
+            skeleton, check_type=True, strict_mode=True, data_prop=data_prop
         )
     except Exception:  # InferenceError, mostly; anything strict dislikes
         pass
     # Strict inference trips over some valid exported models (conflicting stale
     # annotations); the lenient pass still yields every shape it can.
     try:
-        return onnx.shape_inference.infer_shapes(skeleton, data_prop=True)
+        return onnx.shape_inference.infer_shapes(skeleton, data_prop=data_prop)
     except Exception as exc:
         raise ModelError(f"ONNX shape inference failed: {_first_line(exc)}") from exc
+
+
+# ONNX's data propagation computes the values of 1-D tensors that may be shapes,
+# including all a generator (ConstantOfShape, Expand, Tile, Range) makes: a model of a
+# few hundred bytes can ask it for gigabytes (it dies of std::bad_alloc, or the OOM
+# killer ends the process). It runs only when plain inference shows those outputs small.
+_DATA_PROP_OPS = frozenset({"ConstantOfShape", "Expand", "Tile", "Range"})
+_DATA_PROP_ELEMENTS = 1 << 16
+
+
+def _nodes_everywhere(nodes: Sequence[onnx.NodeProto]) -> Iterator[onnx.NodeProto]:
+    for node in nodes:
+        yield node
+        for a in node.attribute:
+            for sub in [a.g] if a.HasField("g") else list(a.graphs):
+                yield from _nodes_everywhere(sub.node)
+
+
+def _data_prop_is_safe(model: ModelProto) -> bool:
+    risky = [
+        n
+        for n in _nodes_everywhere(model.graph.node)
+        if n.op_type in _DATA_PROP_OPS and n.domain in _DEFAULT_DOMAINS
+    ]
+    if not risky:
+        return True
+    try:
+        plain = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # whatever fails here fails below too, and says so there
+        return False
+    infos = {v.name: _tensor_info(v) for v in [*plain.graph.value_info, *plain.graph.output]}
+    for node in risky:
+        info = infos.get(node.output[0]) if len(node.output) else None
+        if info is None or math.prod(info.shape) > _DATA_PROP_ELEMENTS:
+            return False
+    return True
 
 
 def _skeleton(model: ModelProto) -> ModelProto:
@@ -436,7 +524,7 @@ def _skeleton(model: ModelProto) -> ModelProto:
     listed = {v.name for v in inputs}
     small = []
     for init in g.initializer:
-        n_elements = int(np.prod(init.dims, dtype=np.int64))
+        n_elements = math.prod(init.dims)
         if n_elements <= _INFERENCE_VALUE_LIMIT:
             small.append(init)
         elif init.name not in listed:
@@ -490,7 +578,15 @@ def _attr_value(a: AttributeProto) -> Any:
         return [float(v) for v in a.floats]
     if kind == AttributeProto.STRINGS:
         return [s.decode("utf-8", errors="replace") for s in a.strings]
-    raise _Unconvertible(AttributeProto.AttributeType.Name(kind))
+    raise _Unconvertible(_enum_name(AttributeProto.AttributeType, kind))
+
+
+def _enum_name(enum: Any, value: int) -> str:
+    """The protobuf enum name of ``value``, or the number when a file holds an unknown one."""
+    try:
+        return enum.Name(value)
+    except ValueError:
+        return f"<unknown {value}>"
 
 
 def _to_array(tensor: TensorProto) -> np.ndarray:
@@ -500,7 +596,7 @@ def _to_array(tensor: TensorProto) -> np.ndarray:
         raise ModelError(f"tensor {tensor.name!r} cannot be read: {_first_line(exc)}") from exc
     if array.dtype.name not in DTYPES:
         raise ModelError(
-            f"tensor {tensor.name!r} has type {TensorProto.DataType.Name(tensor.data_type)}, "
+            f"tensor {tensor.name!r} has type {_enum_name(TensorProto.DataType, tensor.data_type)}, "
             "which the workbench does not support"
         )
     # Not np.ascontiguousarray: it turns 0-d arrays into 1-d ones.
@@ -595,7 +691,7 @@ def _input_info(value: onnx.ValueInfoProto) -> TensorInfo:
     if info is None:
         elem = value.type.tensor_type.elem_type
         raise ModelError(
-            f"input {value.name!r} has type {TensorProto.DataType.Name(elem)}, "
+            f"input {value.name!r} has type {_enum_name(TensorProto.DataType, elem)}, "
             "which the workbench does not support"
         )
     return info
@@ -746,8 +842,15 @@ def _infer_by_running(graph: Graph, wanted: set[str]) -> dict[str, TensorInfo]:
             if array.dtype.name in DTYPES:
                 found[name] = TensorInfo(name, tuple(array.shape), array.dtype.name)
 
-    feeds = {t.name: np.zeros(t.shape, t.dtype) for t in graph.inputs}
+    if sum(t.size * np.dtype(t.dtype).itemsize for t in graph.inputs) > _PLACEHOLDER_RUN_BYTES:
+        return {}
+    if any(
+        (passes.generated_elements(graph, n) or 0) > passes.FOLD_GENERATED_ELEMENTS
+        for n in graph.nodes
+    ):
+        return {}  # a generator too big to fold is too big to run for shapes
     try:
+        feeds = {t.name: np.zeros(t.shape, t.dtype) for t in graph.inputs}
         Plan(graph).run(feeds, hook=record)
     except Exception:  # unsupported or failing kernels: only ONNX's inference counts
         return {}
@@ -789,7 +892,7 @@ def _infer_ir_graph(graph: Graph) -> dict[str, TensorInfo]:
     g = helper.make_graph(onnx_nodes, graph.name, inputs, outputs, initializer=inits)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", graph.opset)])
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=_data_prop_is_safe(model))
     except Exception:
         return {}
     infos = {}

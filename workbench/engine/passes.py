@@ -5,21 +5,24 @@
    whose inputs are all parameters, evaluated with our own kernels. Folding can
    reveal shapes (a Reshape whose target became constant), so when the importer
    gives a shape-inference function, folding and inference alternate until
-   nothing more folds.
+   nothing more folds. Generators (ConstantOfShape, Expand, Tile, Range) too big to
+   fold stay nodes; ones beyond ``MAX_TENSOR_ELEMENTS`` are refused.
 3. ``fold_batchnorm``: BatchNormalization into a preceding Conv, ConvTranspose or Gemm.
 4. prune dead nodes and parameters, sort topologically, validate.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import numpy as np
 
 from workbench.engine.executor import Plan
-from workbench.engine.graph import Graph, Node, TensorInfo, rename_unique
+from workbench.engine.graph import MAX_TENSOR_ELEMENTS, Graph, Node, TensorInfo, rename_unique
 from workbench.engine.ops.registry import supported_ops
+from workbench.errors import ModelError
 
 # Folding these would freeze one random draw into the model.
 _NONDETERMINISTIC = frozenset(
@@ -159,6 +162,13 @@ def _evaluate(graph: Graph, node: Node) -> dict[str, np.ndarray]:
     """Run one node on its constant inputs with our kernels."""
     names = [t for t in (*node.inputs, *node.outputs) if t]
     outputs = [o for o in node.outputs if o]
+    for o in outputs:
+        info = graph.info(o)
+        if info is not None and math.prod(info.shape) > MAX_TENSOR_ELEMENTS:
+            raise ModelError(
+                f"{node.op_type} node {node.name!r} would make {o!r} of shape "
+                f"{list(info.shape)}, more than the {MAX_TENSOR_ELEMENTS} elements a tensor may have"
+            )
     single = Graph(
         name=node.name,
         inputs=[],
@@ -168,8 +178,57 @@ def _evaluate(graph: Graph, node: Node) -> dict[str, np.ndarray]:
         tensors={k: graph.tensors[k] for k in names if k in graph.tensors},
         opset=graph.opset,
     )
-    results = Plan(single).run({})
+    try:
+        results = Plan(single).run({})
+    except MemoryError as exc:  # a shape only folding revealed, too big to hold
+        raise ModelError(
+            f"{node.op_type} node {node.name!r}: its constant output does not fit in memory ({exc})"
+        ) from None
     return {o: np.asarray(results[o]) for o in outputs}
+
+
+# A node that makes a tensor from a few numbers (ConstantOfShape, Expand, Tile, Range)
+# folds only below this many elements: a constant bigger than that would bloat the
+# container, and a hostile one (2**40 zeros) must not be allocated at all.
+FOLD_GENERATED_ELEMENTS = 1 << 24
+
+
+def generated_elements(graph: Graph, node: Node) -> int | None:
+    """Elements a value-shaped generator would make from its constant inputs, if it is one."""
+
+    def const(i: int) -> np.ndarray | None:
+        name = node.inputs[i] if i < len(node.inputs) else ""
+        return graph.params.get(name) if name else None
+
+    def ints(a: np.ndarray) -> list[int]:
+        return [int(v) for v in np.asarray(a).reshape(-1)]
+
+    try:
+        if node.op_type == "ConstantOfShape" and const(0) is not None:
+            return math.prod(ints(const(0)))
+        if node.op_type == "Expand" and const(0) is not None and const(1) is not None:
+            data, shape = list(const(0).shape), ints(const(1))
+            rank = max(len(data), len(shape))
+            data, shape = [1] * (rank - len(data)) + data, [1] * (rank - len(shape)) + shape
+            return math.prod(max(a, b) for a, b in zip(data, shape, strict=True))
+        if node.op_type == "Tile" and const(0) is not None and const(1) is not None:
+            return const(0).size * math.prod(ints(const(1)))
+        if node.op_type == "Range" and all(const(i) is not None for i in range(3)):
+            start, limit, delta = (float(np.asarray(const(i)).reshape(-1)[0]) for i in range(3))
+            return max(math.ceil((limit - start) / delta), 0) if delta else None
+    except (ValueError, TypeError, IndexError, OverflowError, ZeroDivisionError):
+        return None  # malformed: the kernel reports it
+    return None
+
+
+def _small_enough_to_fold(graph: Graph, node: Node) -> bool:
+    size = generated_elements(graph, node)
+    if size is not None and size > MAX_TENSOR_ELEMENTS:
+        raise ModelError(
+            f"{node.op_type} node {node.name!r} would make a tensor of {size} elements, more "
+            f"than the {MAX_TENSOR_ELEMENTS} a tensor may have"
+        )
+    return size is None or size <= FOLD_GENERATED_ELEMENTS
 
 
 def fold_constants(graph: Graph) -> int:
@@ -185,7 +244,7 @@ def fold_constants(graph: Graph) -> int:
         shape = _static_shape_value(graph, node)
         if shape is not None:
             graph.params[node.outputs[0]] = shape
-        elif _is_constant(graph, node, supported):
+        elif _is_constant(graph, node, supported) and _small_enough_to_fold(graph, node):
             graph.params.update(_evaluate(graph, node))
         else:
             kept.append(node)

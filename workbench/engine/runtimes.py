@@ -144,6 +144,13 @@ def check_runtime(
             )
 
 
+def _imported_hint(container: Container) -> str:
+    """For a container whose encodings came with the model (a quantized TFLite import)."""
+    if (container.manifest.get("quantizer") or {}).get("encodings_from") == "tflite":
+        return " (or, to keep the model's own encodings, convert it with --enable-hta)"
+    return ""
+
+
 def _subnets_doc(container: Container) -> dict[str, Any]:
     if not container.quantized:
         raise RuntimeRefused(
@@ -155,6 +162,7 @@ def _subnets_doc(container: Container) -> dict[str, Any]:
         raise RuntimeRefused(
             "AIP needs the HTA subnet records that `workbench quantize --enable-hta` "
             "generates, and this container has none: quantize again with --enable-hta"
+            + _imported_hint(container)
         )
     try:
         doc = json.loads(raw)
@@ -173,6 +181,8 @@ def _check_partition(doc: dict[str, Any], graph: Graph) -> None:
     )
     at = 0
     for s in doc["subnets"]:
+        if not isinstance(s, dict):
+            raise stale
         layers, nodes = s.get("layers"), s.get("nodes")
         if (
             not isinstance(layers, list)
@@ -635,7 +645,11 @@ def _hta_layers(container: Container, doc: dict[str, Any]) -> dict[str, _HtaLaye
             raise RuntimeRefused(f"HTA subnet {s.get('index')} has no record {record!r}; {stale}")
         try:
             index, arrays = read_hta_record(data)
-        except (BadInput, KeyError, TypeError, ValueError) as exc:
+            if not isinstance(index, dict) or not all(
+                isinstance(e, dict) for e in index.get("layers", [])
+            ):
+                raise ValueError("layers must be objects")
+        except (BadInput, *_MALFORMED_RECORD) as exc:
             raise RuntimeRefused(f"HTA record {record!r} is malformed ({exc}); {stale}") from None
         members = set(s["nodes"])
         for entry in index.get("layers", []):
@@ -653,13 +667,24 @@ def _hta_layers(container: Container, doc: dict[str, Any]) -> dict[str, _HtaLaye
                     f"HTA record {record!r}: the weights of layer {name!r} differ from the "
                     f"container's; {stale}"
                 )
-            layers[name] = _HtaLayer(
-                weight=_centered(weight, entry.get("weight_offset", 0), entry.get("weight_axis")),
-                bias=secs["bias"].astype(np.float64) if "bias" in secs else None,
-                multiplier=np.asarray(secs["multiplier"], dtype=np.int64),
-                shift=np.asarray(secs["shift"], dtype=np.int64),
-            )
+            try:
+                layers[name] = _HtaLayer(
+                    weight=_centered(
+                        weight, entry.get("weight_offset", 0), entry.get("weight_axis")
+                    ),
+                    bias=secs["bias"].astype(np.float64) if "bias" in secs else None,
+                    multiplier=np.asarray(secs["multiplier"], dtype=np.int64),
+                    shift=np.asarray(secs["shift"], dtype=np.int64),
+                )
+            except _MALFORMED_RECORD as exc:
+                raise RuntimeRefused(
+                    f"HTA record {record!r}: layer {name!r} is malformed ({exc}); {stale}"
+                ) from None
     return layers
+
+
+# What parsing a hand-edited or corrupt HTA record raises (wrong types, missing keys).
+_MALFORMED_RECORD = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
 
 
 def _plain_linear(node: Node) -> bool:

@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from workbench.engine.container import Container, file_sha256, read_container
 from workbench.engine.inputs import load_tensor, parse_input_list
+from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.measure import Measurement, finite_or, measure, reference_outputs
 from workbench.engine.runtimes import RUNTIMES, check_runtime
 from workbench.errors import BadInput, InputListError, NotFound, RuntimeRefused, WorkbenchError
@@ -176,6 +177,9 @@ def bench_job(
     names = parse_runtimes(runtimes)
     paths = [Path(p) for p in dict.fromkeys(str(Path(p)) for p in container_paths)]
     heads = {p: read_container(p, load_params=False) for p in paths}
+    available = available_memory()
+    for p in paths:  # one container is loaded at a time
+        check_container_fits(p, "bench", available, head=heads[p])
     first = heads[paths[0]]
     for p in paths[1:]:
         if heads[p].graph.input_names != first.graph.input_names:

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import aliased
 
 from workbench.errors import BadInput, NotFound
@@ -39,7 +39,7 @@ from workbench.store import (
     RunTag,
     Store,
 )
-from workbench.store.queries import get_project, get_run, tags_by_run
+from workbench.store.queries import get_project, get_run, is_valid_id, sql_offset, tags_by_run
 
 T = TypeVar("T")
 PAGE_SIZE = 100
@@ -235,7 +235,9 @@ def _run_conditions(project_id: int, kind: str | None, flt: RunFilterText) -> li
     if flt.runtime:
         conds.append(_B.runtime == flt.runtime)
     if flt.model:
-        conds.append(Model.id == int(flt.model) if flt.model.isdigit() else Model.name == flt.model)
+        conds.append(
+            _id_is(Model.id, flt.model) if flt.model.isdigit() else Model.name == flt.model
+        )
     if flt.starred:
         conds.append(Run.starred)
     if flt.baseline:
@@ -259,7 +261,7 @@ def _run_conditions(project_id: int, kind: str | None, flt: RunFilterText) -> li
             .exists(),
         ]
         if word.isdigit():
-            matches.append(Run.id == int(word))
+            matches.append(_id_is(Run.id, word))
         conds.append(or_(*matches))
     return conds
 
@@ -302,7 +304,7 @@ def page_runs(
             .where(and_(*conds))
             .order_by(*order)
             .limit(query.limit)
-            .offset(query.offset)
+            .offset(sql_offset(query.offset))
         ).all()
         tags = tags_by_run(session, [r.id for r in rows])
         return Page([_run_row(r, tags) for r in rows], total, query.offset, query.limit)
@@ -314,6 +316,12 @@ def run_row(store: Store, run_id: int) -> RunRow:
         get_run(session, run_id)
         row = session.execute(_run_select(_RUN_COLUMNS, None).where(Run.id == run_id)).one()
         return _run_row(row, tags_by_run(session, [run_id]))
+
+
+def _id_is(column: Any, digits: str) -> Any:
+    """``column`` equals the id typed as ``digits`` (never true for an impossible id)."""
+    value = int(digits)
+    return column == value if is_valid_id(value) else false()
 
 
 def _ordered(column: ColumnElement[Any], descending: bool) -> Any:
@@ -406,7 +414,7 @@ def page_models(store: Store, project: str, query: TableQuery) -> Page[ModelRow]
                 Model.format.icontains(word, autoescape=True),
             ]
             if word.isdigit():
-                matches.append(Model.id == int(word))
+                matches.append(_id_is(Model.id, word))
             conds.append(or_(*matches))
         total = session.scalar(select(func.count(Model.id)).where(*conds)) or 0
         order = (
@@ -425,7 +433,7 @@ def _model_rows(
         .where(*conds)
         .order_by(*order)
         .limit(limit)
-        .offset(offset)
+        .offset(sql_offset(offset))
     ).all()
     return [
         ModelRow(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine.container import read_container
-from workbench.errors import BadInput
+from workbench.errors import BadInput, naming
 
 
 def _quantized(path: str | Path):
@@ -19,13 +19,20 @@ def _quantized(path: str | Path):
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise BadInput(f"output {path} is a directory; give a file name")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
 
 
@@ -38,7 +45,9 @@ def export_qdq_file(
     output = Path(output)
     if output.suffix.lower() != ".onnx":
         raise BadInput(f"output {output} should end in .onnx")
-    model = export_qdq(_quantized(container_path), signed_weights=signed_weights)
+    container = _quantized(container_path)
+    with naming(container_path):
+        model = export_qdq(container, signed_weights=signed_weights)
     _write_atomically(output, model.SerializeToString())
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     return {"output": str(output), "nodes": len(model.graph.node), "opset": opset}

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.engine.batch import MAX_BATCH
 from workbench.engine.container import read_container
 from workbench.engine.inputs import iter_feeds, parse_input_list
+from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.runtimes import load_network
-from workbench.errors import BadInput, InputListError
+from workbench.errors import BadInput, InputListError, naming
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.lifecycle import tracked_run
 from workbench.store import Store
@@ -61,9 +63,14 @@ def run_container(
     progress: Progress | None = None,
 ) -> InferResult:
     """Run every line of the input list; write the outputs; record the run."""
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
+        raise BadInput(f"--batch must be an integer from 1 to {MAX_BATCH}, got {batch!r}")
+    if not str(output_dir).strip():
+        raise BadInput("--output-dir is empty; name a folder for the results")
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise BadInput(f"--output-dir {output_dir} exists and is not a directory")
+    check_container_fits(container_path, "run", available_memory())
     t0 = time.perf_counter()
     container = read_container(container_path)
     load_ms = (time.perf_counter() - t0) * 1e3
@@ -88,17 +95,19 @@ def run_container(
         options={"command": "run", "output_dir": str(output_dir), "debug": debug},
     ) as run:
         keep = tuple(input_list.output_names or ())
-        network = load_network(container, runtime, batch=batch, cpu_fxp=cpu_fxp, keep=keep)
+        with naming(container_path):
+            network = load_network(container, runtime, batch=batch, cpu_fxp=cpu_fxp, keep=keep)
         init_ms = load_ms + sum(network.init_breakdown_ms.values())
         wanted = list(input_list.output_names or network.outputs)
-        output_dir.mkdir(parents=True, exist_ok=True)
+        _make_folder(output_dir)
         latencies: list[float] = []
         done = 0
         for idx, feeds in iter_feeds(input_list, network.inputs, batch):
             captured: dict[str, np.ndarray] = {}
             hook = captured.__setitem__ if debug else None
             t = time.perf_counter()
-            results = network.run(feeds, hook=hook)
+            with naming(container_path):
+                results = network.run(feeds, hook=hook)
             latencies.append((time.perf_counter() - t) * 1e3)
             tensors = {**captured, **results} if debug else results
             names = list(tensors) if debug else wanted
@@ -136,6 +145,15 @@ def run_container(
         latency_mean_ms=mean,
         mode=network.mode,
     )
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise BadInput(f"--output-dir {path}: a file is in the way of this folder") from None
+    except OSError as exc:
+        raise BadInput(f"--output-dir {path}: cannot create it ({exc.strerror or exc})") from None
 
 
 def _all_tensors(container) -> set[str]:

@@ -20,9 +20,11 @@ from typing import Any
 
 from workbench.engine.container import file_sha256, read_container, write_container
 from workbench.engine.inputs import InputList, parse_input_list
+from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.quant.quantizer import QuantOptions, quantize_container
-from workbench.errors import BadInput
+from workbench.errors import BadInput, naming
 from workbench.jobs.artifacts import model_id_of_container, record_calibration_set, record_container
+from workbench.jobs.leftovers import remove_leftover_temp_files
 from workbench.jobs.lifecycle import tracked_run
 from workbench.store import Store
 
@@ -68,6 +70,7 @@ def quantize_job(
         raise BadInput(f"output {output} is a directory; give a file name such as model_q.dlc")
     if output.resolve() == Path(container_path).resolve():
         raise BadInput("the output would overwrite the input container; choose another -o")
+    check_container_fits(container_path, "quantize", available_memory())
     source = read_container(container_path)
     input_list = parse_input_list(input_list_path, source.graph.input_names)
     source_id = record_container(store, project, container_path)
@@ -101,9 +104,10 @@ def quantize_job(
             tracemalloc.start()
         tracemalloc.reset_peak()
         try:
-            result = quantize_container(
-                source, input_list, options, progress, command=command or ""
-            )
+            with naming(container_path):
+                result = quantize_container(
+                    source, input_list, options, progress, command=command or ""
+                )
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             if tracing:
@@ -112,6 +116,7 @@ def quantize_job(
         quantized = result.container
         quantized.manifest["quantizer"]["source_container"] = str(Path(container_path).resolve())
         quantized.manifest["quantizer"]["source_sha256"] = file_sha256(container_path)
+        remove_leftover_temp_files(output)
         size = write_container(output, quantized)
         run.log(
             f"calibrated on {result.samples} samples; wrote {output} ({size} bytes, "
@@ -125,12 +130,14 @@ def quantize_job(
             report["cle"] = _plain(result.cle)
         if result.bias_corrections:
             report["bias_correction"] = [_plain(c) for c in result.bias_corrections]
-        fallback = _float_fallback(quantized)
+        with naming(container_path):
+            fallback = _float_fallback(quantized)
         report["float_fallback"] = fallback
         sqnr = w_only = a_only = None
         worst: list[dict[str, Any]] = []
         if analyze:
-            analysis = _analyze(source, quantized, input_list, result.prepared_graph, progress)
+            with naming(container_path):
+                analysis = _analyze(source, quantized, input_list, result.prepared_graph, progress)
             sens = analysis.sensitivity
             sqnr, w_only, a_only = (
                 sens.full_sqnr_db,

@@ -37,6 +37,9 @@ from workbench.store.queries import (
 )
 
 MAX_PAGE = 10_000
+# Built once: a new alias per call costs more than the query (writers hold the
+# store's write lock while they summarize what they changed).
+_BENCH, _QUANT = aliased(BenchmarkRun), aliased(QuantizationRun)
 _TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=-]{0,63}")
 
 
@@ -219,7 +222,7 @@ def summaries(store: Store, run_ids: Sequence[int]) -> list[RunSummary]:
 def summarize_runs(session: Session, run_ids: Sequence[int]) -> list[RunSummary]:
     if not run_ids:
         return []
-    bench, quant = aliased(BenchmarkRun), aliased(QuantizationRun)
+    bench, quant = _BENCH, _QUANT
     rows = session.execute(
         select(
             Run,

@@ -152,21 +152,34 @@ def _bool(value: Any, where: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise BadInput(f"{where}: expected true/false, got {value!r}")
+    raise BadInput(f"{where}: expected true/false, got {_short(value)}")
 
 
 def _int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadInput(f"{where}: expected an integer, got {_short(value)}")
+    if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):
         raise BadInput(f"{where}: expected an integer, got {value!r}")
-    if float(value) != int(value):
-        raise BadInput(f"{where}: expected an integer, got {value!r}")
+    if not INT32_MIN <= value <= INT32_MAX:  # offsets, bitwidths, axes: all small
+        raise BadInput(f"{where}: {_short(value)} is out of range")
     return int(value)
 
 
 def _float(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadInput(f"{where}: expected a finite number, got {_short(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise BadInput(f"{where}: {_short(value)} is out of range") from None
+    if not math.isfinite(number):
         raise BadInput(f"{where}: expected a finite number, got {value!r}")
-    return float(value)
+    return number
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _bitwidth(value: Any, where: str) -> int:
@@ -190,7 +203,7 @@ def _check_dtype(entry: Mapping[str, Any], where: str) -> None:
             f"{where}: float encodings (dtype float) are not supported; give an int encoding"
         )
     if dtype != "int":
-        raise BadInput(f"{where}: unknown dtype {entry.get('dtype')!r} (expected int)")
+        raise BadInput(f"{where}: unknown dtype {_short(entry.get('dtype'))} (expected int)")
 
 
 def _from_061(
@@ -273,32 +286,35 @@ def _build(
 def _read_doc(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
+        if path.exists() and not path.is_file():  # a directory, FIFO or device
+            raise BadInput(f"encodings file {path} is not a regular file")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NotFound(f"encodings file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: undecodable, or a NUL in the path
         raise BadInput(f"cannot read encodings file {path}: {exc}") from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadInput(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise BadInput(f"{path}: not valid JSON (nested too deeply)") from None
     if not isinstance(doc, dict):
         raise BadInput(f"{path}: expected a JSON object with activation_encodings/param_encodings")
     return doc
 
 
-def detect_version(doc: Mapping[str, Any]) -> str:
+def detect_version(doc: Mapping[str, Any], source: str = "encodings") -> str:
     """``"1.0.0"`` or ``"0.6.1"`` (any 0.x dict-style file reads as 0.6.1)."""
     version = doc.get("version")
     if version is not None and not isinstance(version, str):
-        raise BadInput(f"encodings version must be a string, got {version!r}")
-    if version is not None and version.split(".")[0] not in ("0", "1"):
+        raise BadInput(f"{source}: encodings version must be a string, got {_short(version)}")
+    if version is not None and (
+        version.split(".")[0] not in ("0", "1") or (version.startswith("1.") and version != "1.0.0")
+    ):
         raise BadInput(
-            f"unsupported AIMET encodings version {version!r} (supported: {', '.join(VERSIONS)})"
-        )
-    if version is not None and version.startswith("1.") and version != "1.0.0":
-        raise BadInput(
-            f"unsupported AIMET encodings version {version!r} (supported: {', '.join(VERSIONS)})"
+            f"{source}: unsupported AIMET encodings version {_short(version)} "
+            f"(supported: {', '.join(VERSIONS)})"
         )
     if version == "1.0.0":
         return "1.0.0"
@@ -317,7 +333,7 @@ def parse_encodings(
     With ``graph``, every name must be one of its activation tensors / parameters, and
     per-channel parameter axes follow the parameter's role.
     """
-    version = detect_version(doc)
+    version = detect_version(doc, source)
     unknown_keys = set(doc) - {
         "version",
         "activation_encodings",

@@ -141,17 +141,22 @@ class Encoding:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Encoding:
-        try:
-            return cls(
-                min=data["min"],
-                max=data["max"],
-                delta=data["delta"],
-                offset=data["offset"],
-                bitwidth=data.get("bitwidth", 8),
-                symmetric=data.get("symmetric", False),
+        """Read ``to_dict()`` output back, checking it (stored encodings come from files)."""
+        if not isinstance(data, dict):
+            raise BadInput(f"malformed encoding: expected an object, got {type(data).__name__}")
+        missing = [k for k in ("min", "max", "delta", "offset") if k not in data]
+        if missing:
+            raise BadInput(f"malformed encoding: missing {', '.join(missing)}")
+        bitwidth = _stored_bitwidth(data.get("bitwidth", 8))
+        values = [_stored_number(data[k], k) for k in ("min", "max", "delta")]
+        offset = _stored_offset(data["offset"], bitwidth)
+        _check_grid(np.array(values[0]), np.array(values[1]), np.array(values[2]))
+        symmetric = data.get("symmetric", False)
+        if not isinstance(symmetric, bool):
+            raise BadInput(
+                f"malformed encoding: 'symmetric' must be true or false, got {symmetric!r}"
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BadInput(f"malformed encoding {data!r}: {exc}") from None
+        return cls(*values, offset, bitwidth, symmetric)
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,18 +242,32 @@ class ChannelEncoding:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChannelEncoding:
-        try:
-            return cls(
-                axis=data["axis"],
-                min=np.asarray(data["min"], dtype=np.float64),
-                max=np.asarray(data["max"], dtype=np.float64),
-                delta=np.asarray(data["delta"], dtype=np.float64),
-                offset=np.asarray(data["offset"], dtype=np.int64),
-                bitwidth=data.get("bitwidth", 8),
-                symmetric=data.get("symmetric", True),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BadInput(f"malformed per-channel encoding: {exc}") from None
+        """Read ``to_dict()`` output back, checking it (stored encodings come from files)."""
+        where = "malformed per-channel encoding"
+        if not isinstance(data, dict):
+            raise BadInput(f"{where}: expected an object, got {type(data).__name__}")
+        missing = [k for k in ("axis", "min", "max", "delta", "offset") if k not in data]
+        if missing:
+            raise BadInput(f"{where}: missing {', '.join(missing)}")
+        axis = data["axis"]
+        if not _is_int(axis) or axis < 0:
+            raise BadInput(f"{where}: 'axis' must be a non-negative integer, got {axis!r}")
+        bitwidth = _stored_bitwidth(data.get("bitwidth", 8))
+        lists = {k: data[k] for k in ("min", "max", "delta", "offset")}
+        if not all(isinstance(v, list) and v for v in lists.values()):
+            raise BadInput(f"{where}: min, max, delta and offset must be non-empty lists")
+        if len({len(v) for v in lists.values()}) != 1:
+            raise BadInput(f"{where}: min, max, delta and offset differ in length")
+        mn, mx, delta = (
+            np.array([_stored_number(x, k) for x in lists[k]], dtype=np.float64)
+            for k in ("min", "max", "delta")
+        )
+        offset = np.array([_stored_offset(x, bitwidth) for x in lists["offset"]], dtype=np.int64)
+        _check_grid(mn, mx, delta)
+        symmetric = data.get("symmetric", True)
+        if not isinstance(symmetric, bool):
+            raise BadInput(f"{where}: 'symmetric' must be true or false, got {symmetric!r}")
+        return cls(int(axis), mn, mx, delta, offset, bitwidth, symmetric)
 
 
 AnyEncoding = Encoding | ChannelEncoding
@@ -261,8 +280,47 @@ def _frozen(values: Any, dtype: type) -> np.ndarray:
 
 
 def encoding_from_dict(data: dict[str, Any]) -> AnyEncoding:
-    """Read either form back from ``to_dict()`` output."""
+    """Read either form back from ``to_dict()`` output (``BadInput`` if it is malformed)."""
+    if not isinstance(data, dict):
+        raise BadInput(f"malformed encoding: expected an object, got {type(data).__name__}")
     return ChannelEncoding.from_dict(data) if "axis" in data else Encoding.from_dict(data)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _stored_number(value: Any, key: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise BadInput(f"malformed encoding: {key!r} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise BadInput(f"malformed encoding: {key!r} must be finite, got {value!r}")
+    return number
+
+
+def _stored_bitwidth(value: Any) -> int:
+    if not _is_int(value) or not (2 <= value <= 16 or value == 32):
+        raise BadInput(f"malformed encoding: bitwidth must be 2 to 16 or 32, got {value!r}")
+    return int(value)
+
+
+def _stored_offset(value: Any, bitwidth: int) -> int:
+    low = INT32_MIN if bitwidth == 32 else -(2**bitwidth - 1)
+    high = INT32_MAX if bitwidth == 32 else 0
+    if not _is_int(value) or not low <= value <= high:
+        raise BadInput(
+            f"malformed encoding: offset must be an integer in [{low}, {high}] for "
+            f"{bitwidth} bits, got {value!r}"
+        )
+    return int(value)
+
+
+def _check_grid(mn: np.ndarray, mx: np.ndarray, delta: np.ndarray) -> None:
+    if not (delta > 0).all():
+        raise BadInput("malformed encoding: delta must be positive")
+    if not (mn <= mx).all():
+        raise BadInput("malformed encoding: min is above max")
 
 
 # ---------------------------------------------------------------- the tf rule

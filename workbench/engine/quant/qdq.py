@@ -36,7 +36,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from workbench.engine.container import Container
-from workbench.engine.graph import Graph
+from workbench.engine.graph import Graph, Node
 from workbench.engine.quant.encoding import (
     AnyEncoding,
     ChannelEncoding,
@@ -45,7 +45,7 @@ from workbench.engine.quant.encoding import (
     to_signed,
 )
 from workbench.engine.quant.fakequant import activation_encodings
-from workbench.errors import BadInput
+from workbench.errors import BadInput, ModelError
 
 MIN_OPSET = 13  # per-axis DequantizeLinear
 UINT16_OPSET = 21  # 16-bit QuantizeLinear / DequantizeLinear
@@ -65,19 +65,29 @@ def _attribute_value(value: Any) -> Any:
     return value
 
 
-def float_model(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
-    """Our IR graph as an ONNX model (parameters as initializers), at its own opset."""
-    nodes = [
-        helper.make_node(
+def _onnx_node(n: Node) -> onnx.NodeProto:
+    # An empty list carries no attribute type; ONNX cannot say it (the importer drops it too).
+    attrs = {
+        k: _attribute_value(v) for k, v in n.attrs.items() if not (isinstance(v, list) and not v)
+    }
+    try:
+        return helper.make_node(
             n.op_type,
             list(n.inputs),
             list(n.outputs),
             name=n.name,
             domain=n.domain or None,
-            **{k: _attribute_value(v) for k, v in n.attrs.items()},
+            **attrs,
         )
-        for n in graph.nodes
-    ]
+    except (ValueError, TypeError) as exc:  # mixed or unsupported attribute values
+        raise ModelError(
+            f"{n.op_type} node {n.name!r} has an attribute ONNX cannot hold: {exc}"
+        ) from None
+
+
+def float_model(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
+    """Our IR graph as an ONNX model (parameters as initializers), at its own opset."""
+    nodes = [_onnx_node(n) for n in graph.nodes]
     inits = [numpy_helper.from_array(np.asarray(p), name) for name, p in graph.params.items()]
 
     def value_info(name: str) -> onnx.ValueInfoProto:

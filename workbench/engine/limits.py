@@ -1,0 +1,347 @@
+"""Will it fit? The memory a job needs for a model, checked before the model is loaded.
+
+A model bigger than memory does not fail cleanly: the kernel's OOM killer ends the
+process without a word and its run stays ``running`` until the next start-up sweep.
+So a job first estimates what loading needs from what the file *declares* (tensor
+dims and dtypes; no data is read) and refuses with the sizes when it cannot fit::
+
+    model.onnx needs ~12.0 GiB of memory to convert (3x its 4.0 GiB of parameters);
+    only 2.1 GiB available
+
+``check_fits`` is the pure rule; ``onnx_parameter_bytes`` reads an ONNX file's declared
+sizes by walking the protobuf wire format over a memory map, skipping tensor data, so
+an absurd declaration (2**40 elements, or external data larger than memory) costs
+nothing to refuse; ``available_memory`` asks psutil, cgroups and rlimits.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.engine.container import Container
+
+# How many times its parameters' in-memory size a job holds at its peak, rounded down
+# from measured peak RSS (a 256 MiB float model: convert 3.1x, quantize 4x, run/bench
+# 2.4-3.7x): what is refused could not have run; what passes may still be tight.
+LOAD_FACTOR = {"convert": 3, "quantize": 3, "run": 2, "bench": 2}
+
+
+class TooLargeForMemory(WorkbenchError):
+    """A model or container needs more memory than this machine (or process) has."""
+
+
+def check_fits(what: str, parameter_bytes: int, available: int | None, job: str) -> None:
+    """Raise ``TooLargeForMemory`` when ``job`` on ``what`` cannot fit in ``available`` bytes.
+
+    ``parameter_bytes`` is the parameters' in-memory size; ``available`` None means
+    unknown (nothing is refused).
+    """
+    factor = LOAD_FACTOR[job]
+    need = factor * parameter_bytes
+    if available is None or need <= available:
+        return
+    raise TooLargeForMemory(
+        f"{what} needs ~{format_bytes(need)} of memory to {job} ({factor}x its "
+        f"{format_bytes(parameter_bytes)} of parameters); only {format_bytes(available)} available"
+    )
+
+
+def check_onnx_fits(path: str | os.PathLike[str], available: int | None) -> None:
+    """Refuse to convert an ONNX model whose declared tensors cannot fit in ``available``.
+
+    A file that cannot be read or parsed passes: the importer reports it better.
+    """
+    declared = onnx_parameter_bytes(path)
+    if declared is not None:
+        check_fits(str(path), declared, available, "convert")
+
+
+def check_container_fits(
+    path: str | os.PathLike[str],
+    job: str,
+    available: int | None,
+    *,
+    head: Container | None = None,
+) -> None:
+    """Refuse ``job`` on the container at ``path`` when its parameters cannot fit.
+
+    Reads only the container's graph (or uses ``head``, read with ``load_params=False``).
+    """
+    if head is None:
+        from workbench.engine.container import read_container
+
+        head = read_container(path, load_params=False)
+    check_fits(str(path), container_parameter_bytes(head), available, job)
+
+
+def container_parameter_bytes(container: Container) -> int:
+    """In-memory size of a container's parameters, from their declared shapes and dtypes,
+    at least 4 bytes an element (runtimes and the quantizer compute in float32)."""
+    import numpy as np
+
+    total = 0
+    for info in container.param_infos.values():
+        itemsize = np.dtype(info.dtype).itemsize
+        total += math.prod(max(0, int(d)) for d in info.shape) * max(itemsize, 4)
+    return total + sum(len(r) for r in container.records.values())
+
+
+def format_bytes(n: int) -> str:
+    """``n`` bytes for a message: MiB below a GiB, then GiB (one decimal), then TiB."""
+    if n < 1 << 30:
+        return f"{n / (1 << 20):.1f} MiB"
+    if n < 1 << 40:
+        return f"{n / (1 << 30):.1f} GiB"
+    return f"{n / (1 << 40):.1f} TiB"
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still allocate: the least of RAM (+ free swap), its
+    cgroup's limit and its address-space / data rlimits. None when unknown."""
+    import psutil
+
+    candidates: list[int] = []
+    try:
+        free = psutil.virtual_memory().available
+        try:
+            free += psutil.swap_memory().free
+        except (psutil.Error, OSError, RuntimeError):
+            pass
+        candidates.append(free)
+    except (psutil.Error, OSError, RuntimeError):
+        pass
+    candidates.extend(_cgroup_headroom())
+    candidates.extend(_rlimit_headroom())
+    return max(0, min(candidates)) if candidates else None
+
+
+def _rlimit_headroom() -> Iterator[int]:
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    import psutil
+
+    try:
+        usage = psutil.Process().memory_info()
+    except (psutil.Error, OSError):
+        return
+    for name, used in (("RLIMIT_AS", usage.vms), ("RLIMIT_DATA", getattr(usage, "data", None))):
+        limit_id = getattr(resource, name, None)
+        if limit_id is None or used is None:
+            continue
+        soft, _hard = resource.getrlimit(limit_id)
+        if soft != resource.RLIM_INFINITY:
+            yield soft - used
+
+
+def _cgroup_headroom() -> Iterator[int]:
+    """Limit minus usage (less reclaimable page cache) of each cgroup (v2) above us."""
+    root = Path("/sys/fs/cgroup")
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        if not line.startswith("0::"):
+            continue
+        group = root / line[3:].strip().lstrip("/")
+        while True:
+            headroom = _cgroup_v2_headroom(group)
+            if headroom is not None:
+                yield headroom
+            if group == root or root not in group.parents:
+                break
+            group = group.parent
+
+
+def _cgroup_v2_headroom(group: Path) -> int | None:
+    try:
+        limit = (group / "memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        current = int((group / "memory.current").read_text())
+        reclaimable = 0
+        for line in (group / "memory.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "inactive_file":
+                reclaimable = int(value)
+        return int(limit) - current + reclaimable
+    except (OSError, ValueError):
+        return None
+
+
+# ----------------------------------------------------------------------------- ONNX
+
+# Field numbers of onnx.proto (stable by protobuf's rules; a test checks them).
+_MODEL_GRAPH, _MODEL_FUNCTIONS = 7, 25
+_FUNCTION_NODE = 7
+_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE_INITIALIZER = 1, 5, 15
+_NODE_ATTRIBUTE = 5
+_ATTR_T, _ATTR_G, _ATTR_TENSORS, _ATTR_GRAPHS = 5, 6, 10, 11
+_ATTR_SPARSE_TENSOR, _ATTR_SPARSE_TENSORS = 22, 23
+_SPARSE_VALUES, _SPARSE_INDICES = 1, 2
+_TENSOR_DIMS, _TENSOR_DATA_TYPE, _TENSOR_STRING_DATA = 1, 2, 6
+_STRING = 8
+# Bytes per element of TensorProto.DataType values (sub-byte types round up to 1).
+_ITEMSIZE = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8,
+             14: 8, 15: 16, 16: 2}  # fmt: skip
+_MAX_NESTING = 64
+
+
+class _Malformed(Exception):
+    pass
+
+
+def onnx_parameter_bytes(path: str | os.PathLike[str]) -> int | None:
+    """Declared in-memory size of every tensor in an ONNX file (initializers, constants,
+    subgraphs, functions, external data), at least 4 bytes an element as the importer
+    widens to float32. Reads no tensor data; None when the file is not readable protobuf.
+    """
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return None
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                try:
+                    return _model_bytes(mm)
+                except (_Malformed, IndexError, ValueError):
+                    return None
+    except (OSError, ValueError):
+        return None
+
+
+def _model_bytes(buf: mmap.mmap) -> int:
+    total = 0
+    for number, start, end in _submessages(buf, 0, len(buf)):
+        if number == _MODEL_GRAPH:
+            total += _graph_bytes(buf, start, end, 0)
+        elif number == _MODEL_FUNCTIONS:
+            for n, s, e in _submessages(buf, start, end):
+                if n == _FUNCTION_NODE:
+                    total += _node_bytes(buf, s, e, 0)
+    return total
+
+
+def _graph_bytes(buf: mmap.mmap, start: int, end: int, depth: int) -> int:
+    if depth > _MAX_NESTING:
+        raise _Malformed("subgraphs nested too deep")
+    total = 0
+    for number, s, e in _submessages(buf, start, end):
+        if number == _GRAPH_INITIALIZER:
+            total += _tensor_bytes(buf, s, e)
+        elif number == _GRAPH_SPARSE_INITIALIZER:
+            total += _sparse_bytes(buf, s, e)
+        elif number == _GRAPH_NODE:
+            total += _node_bytes(buf, s, e, depth)
+    return total
+
+
+def _node_bytes(buf: mmap.mmap, start: int, end: int, depth: int) -> int:
+    total = 0
+    for number, s, e in _submessages(buf, start, end):
+        if number != _NODE_ATTRIBUTE:
+            continue
+        for n, s2, e2 in _submessages(buf, s, e):
+            if n in (_ATTR_T, _ATTR_TENSORS):
+                total += _tensor_bytes(buf, s2, e2)
+            elif n in (_ATTR_G, _ATTR_GRAPHS):
+                total += _graph_bytes(buf, s2, e2, depth + 1)
+            elif n in (_ATTR_SPARSE_TENSOR, _ATTR_SPARSE_TENSORS):
+                total += _sparse_bytes(buf, s2, e2)
+    return total
+
+
+def _sparse_bytes(buf: mmap.mmap, start: int, end: int) -> int:
+    return sum(
+        _tensor_bytes(buf, s, e)
+        for n, s, e in _submessages(buf, start, end)
+        if n in (_SPARSE_VALUES, _SPARSE_INDICES)
+    )
+
+
+def _tensor_bytes(buf: mmap.mmap, start: int, end: int) -> int:
+    dims: list[int] = []
+    data_type = 0
+    strings = 0
+    for number, wire, value in _fields(buf, start, end):
+        if number == _TENSOR_DIMS:
+            if wire == 0:
+                dims.append(_signed(value))
+            elif wire == 2:
+                dims.extend(_signed(v) for v in _packed_varints(buf, *value))
+        elif number == _TENSOR_DATA_TYPE and wire == 0:
+            data_type = value
+        elif number == _TENSOR_STRING_DATA and wire == 2:
+            strings += value[1] - value[0]
+    if data_type == _STRING:
+        return strings
+    count = math.prod(max(0, d) for d in dims)  # a negative dim is the importer's to refuse
+    return count * max(_ITEMSIZE.get(data_type, 4), 4)
+
+
+def _submessages(buf: mmap.mmap, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    for number, wire, value in _fields(buf, start, end):
+        if wire == 2:
+            yield number, value[0], value[1]
+
+
+def _fields(buf: mmap.mmap, start: int, end: int) -> Iterator[tuple[int, int, object]]:
+    """``(field number, wire type, value)``: an int for varints, ``(start, end)`` for
+    length-delimited fields; fixed-width fields are skipped."""
+    pos = start
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+            yield number, wire, value
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            if pos + length > end:
+                raise _Malformed("field runs past its message")
+            yield number, wire, (pos, pos + length)
+            pos += length
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        else:
+            raise _Malformed(f"wire type {wire}")
+    if pos != end:
+        raise _Malformed("message ends inside a field")
+
+
+def _packed_varints(buf: mmap.mmap, start: int, end: int) -> Iterable[int]:
+    pos = start
+    while pos < end:
+        value, pos = _varint(buf, pos)
+        yield value
+
+
+def _varint(buf: mmap.mmap, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise _Malformed("varint too long")
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
