@@ -44,7 +44,7 @@ RUNTIMES = ("cpu", "gpu", "gpu_fp16", "dsp", "aip")
 MAX_BATCH = 4096  # workbench.engine.batch.MAX_BATCH
 # Timed iterations per measurement: more would run for hours and measure nothing new
 # (and a count past 2**63 does not even fit the store's integers).
-MAX_ITERATIONS = 1_000_000
+MAX_ITERATIONS = 1_000_000  # workbench.jobs.bench.MAX_ITERATIONS
 DEFAULT_PROJECT = "default"
 
 # ---------------------------------------------------------------------------------------

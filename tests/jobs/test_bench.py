@@ -142,3 +142,11 @@ def test_bad_arguments(store, setup, tmp_path):
     bad.write_text("1\ncat\n")
     with pytest.raises(BadInput, match="one integer class per line"):
         read_labels(bad)
+    for kwargs, message in [
+        ({"iterations": 0}, "--iterations must be between 1 and 1,000,000, got 0"),
+        ({"iterations": 10**19}, "--iterations must be between 1 and 1,000,000"),
+        ({"batch": 0}, "--batch must be between 1 and 4096, got 0"),
+        ({"batch": 10**6}, "--batch must be between 1 and 4096"),
+    ]:
+        with pytest.raises(BadInput, match=message):
+            bench_job(store, "default", [setup["float"]], "cpu", setup["list"], **kwargs)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from workbench.engine.batch import MAX_BATCH
 from workbench.engine.container import Container, file_sha256, read_container
 from workbench.engine.inputs import load_tensor, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
@@ -39,6 +40,10 @@ from workbench.jobs.lifecycle import error_text, tracked_run
 from workbench.store import Container as ContainerRow
 from workbench.store import QuantizationRun, Run, Store
 from workbench.store.queries import find_container_by_sha256, get_project
+
+# Timed iterations per measurement (the CLI's limit too): more would run for hours and
+# measure nothing new, and a count past 2**63 does not fit the store's integers.
+MAX_ITERATIONS = 1_000_000
 
 Progress = Callable[[str, int, int], None]
 
@@ -170,10 +175,10 @@ def bench_job(
     """Measure every container on every runtime (None: all); one recorded benchmark run per row."""
     if not container_paths:
         raise BadInput("give at least one container to bench")
-    if iterations < 1:
-        raise BadInput(f"--iterations must be at least 1, got {iterations}")
-    if batch < 1:
-        raise BadInput(f"--batch must be a positive integer, got {batch}")
+    if not 1 <= iterations <= MAX_ITERATIONS:
+        raise BadInput(f"--iterations must be between 1 and {MAX_ITERATIONS:,}, got {iterations}")
+    if not 1 <= batch <= MAX_BATCH:
+        raise BadInput(f"--batch must be between 1 and {MAX_BATCH}, got {batch}")
     names = parse_runtimes(runtimes)
     paths = [Path(p) for p in dict.fromkeys(str(Path(p)) for p in container_paths)]
     heads = {p: read_container(p, load_params=False) for p in paths}
