@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.engine.graph import Graph, Node, TensorInfo, rename_unique
+from workbench.engine.graph import DTYPES, Graph, Node, TensorInfo, rename_unique
 from workbench.engine.ops.registry import OpContext, prepare
 from workbench.engine.quant.encoding import AnyEncoding, Encoding
 from workbench.engine.tflite import layout, quant
@@ -144,7 +144,7 @@ class Builder:
         """The real value of a constant tensor (dequantized, float16 widened), or None."""
         tensor = self.tensor(t)
         if tensor.is_const:
-            if tensor.dtype not in _NUMERIC:
+            if tensor.dtype not in DTYPES:
                 raise Unsupported(f"tensor {t} ({tensor.name!r}) has type {tensor.dtype}")
             if quant.is_quantized(tensor.dtype, tensor.quant):
                 self._check_channels(t)
@@ -522,24 +522,6 @@ class Builder:
             (new if k[0] == old else k[0], k[1]): (new if v == old else v)
             for k, v in self.variants.items()
         }
-
-
-_NUMERIC = frozenset(
-    {
-        "float32",
-        "float16",
-        "float64",
-        "int8",
-        "uint8",
-        "int16",
-        "uint16",
-        "int32",
-        "uint32",
-        "int64",
-        "uint64",
-        "bool",
-    }
-)
 
 
 # Constants up to this many elements go into ONNX shape inference with their values.

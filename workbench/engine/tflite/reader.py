@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.engine.graph import DTYPES
 from workbench.errors import ModelError, NotFound
 
 _IDENTIFIER = b"TFL3"
@@ -45,22 +46,6 @@ _TENSOR_TYPES = {
     17: "int4",
     18: "bfloat16",
 }
-NUMERIC_TYPES = frozenset(
-    {
-        "float32",
-        "float16",
-        "float64",
-        "int8",
-        "uint8",
-        "int16",
-        "uint16",
-        "int32",
-        "uint32",
-        "int64",
-        "uint64",
-        "bool",
-    }
-)
 # No tensor of a model meant for a phone is bigger than this (elements: 1 GiB of float32);
 # a corrupt shape beyond it is refused before anything is allocated or run.
 MAX_ELEMENTS = 1 << 28
@@ -259,7 +244,7 @@ class _Reader:
     def constant(
         self, index: int, name: str, raw: Any, shape: tuple[int, ...], dtype: str
     ) -> np.ndarray:
-        if dtype not in NUMERIC_TYPES:
+        if dtype not in DTYPES:
             # String tables and the like: keep the bytes; the op using them is refused.
             return np.frombuffer(bytes(raw), dtype=np.uint8)
         dt = np.dtype(dtype).newbyteorder("<")
