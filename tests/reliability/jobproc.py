@@ -49,14 +49,25 @@ def child(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
-    """A running child in its own session; SIGKILLed (its group) and reaped at the end."""
+    """A running child in its own session; SIGKILLed (its group) and reaped at the end.
+
+    The child starts with SIGINT at its default, as a command typed at a terminal does:
+    a shell running the tests in the background (``cmd &``) hands its children SIGINT
+    ignored, and Python then never turns Ctrl-C into KeyboardInterrupt.
+    """
+
+    def start() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if preexec_fn is not None:
+            preexec_fn()
+
     proc = subprocess.Popen(
         list(argv),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=preexec_fn,
+        preexec_fn=start,
         env=env if env is not None else quiet_env(),
         cwd=cwd,
     )

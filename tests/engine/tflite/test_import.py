@@ -3,6 +3,8 @@ quantization mapping and refusals, checked against numpy references written out 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -400,3 +402,36 @@ def test_requantize_between_grids_is_an_identity_with_its_own_encoding(tmp_path)
     x_real = (np.arange(-4, 4, dtype=np.float32) * 0.1 * 3).reshape(1, 8)
     out = IntegerPlan(imp.to_container({})).run({"xq": x_real})["zq"]
     np.testing.assert_allclose(out, np.maximum(x_real, 0).clip(max=(127 - 10) * 0.05), atol=1e-6)
+
+
+def _stateful(assign_first: bool, call_once: bool) -> bytes:
+    """x + state, where the state is a resource variable (a streaming model's)."""
+    w = TfliteWriter()
+    x = w.tensor("x", (1, 4))
+    handle = w.tensor("h", (), dtype="int32")  # a resource tensor, as far as shape goes
+    state = w.tensor("state", (1, 4))
+    y = w.tensor("y", (1, 4))
+    if call_once:
+        w.op("CALL_ONCE", [], [], "CallOnceOptions", init_subgraph_index=1)
+    w.op("VAR_HANDLE", [], [handle])
+    if assign_first:
+        w.op("ASSIGN_VARIABLE", [handle, x], [])
+    w.op("READ_VARIABLE", [handle], [state])
+    w.op("ADD", [x, state], [y])
+    return w.build([x], [y])
+
+
+@pytest.mark.parametrize(
+    ("assign_first", "call_once", "message"),
+    [
+        (False, False, "unsupported model state: '/' has no initial value"),
+        (True, False, "'/' is read after it is assigned in one invocation"),
+        (False, True, "CALL_ONCE refers to missing subgraph 1"),
+    ],
+)
+def test_model_state_that_cannot_be_frozen_is_refused(tmp_path, assign_first, call_once, message):
+    path = tmp_path / "state.tflite"
+    path.write_bytes(_stateful(assign_first, call_once))
+    with pytest.raises(ModelError, match=re.escape(message)) as info:
+        load_tflite(path)
+    assert str(path) in str(info.value)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from workbench.engine.executor import Plan
+from workbench.engine.quant.int_exec import IntegerPlan
 from workbench.engine.runtimes import load_network
 from workbench.engine.tflite import load_tflite
 from workbench.engine.tflite.reader import read_tflite
@@ -98,3 +99,68 @@ def test_every_wild_model_imports_or_is_refused_by_name():
             assert set(outputs) == set(imported.graph.output_names)
         assert isinstance(container, Container)
         print(f"{path.name}: {len(imported.graph.nodes)} layers, ran on cpu, gpu, dsp")
+
+
+JARVIS = WILD / "hey_jarvis.tflite"
+
+
+def _jarvis_reference() -> tuple[np.ndarray, dict[str, tuple[np.ndarray, float, int]]]:
+    ref = np.load(WILD / "hey_jarvis.npz")
+    tensors = {
+        str(name): (ref[f"t{i}"], float(ref["scales"][i]), int(ref["zero_points"][i]))
+        for i, name in enumerate(ref["names"])
+    }
+    return ref["input_codes"], tensors
+
+
+def test_int8_wake_word_model_keeps_its_encodings_and_matches_the_interpreter():
+    # microWakeWord's streaming int8 model: its state variables read at their initial value.
+    imported = load_tflite(JARVIS)
+    model = read_tflite(JARVIS)
+    assert imported.quantized and len(model.frozen_state) == 6
+    assert not {"READ_VARIABLE", "ASSIGN_VARIABLE"} & {o.op_type for o in model.operators}
+    by_name = {t.name: t for t in model.tensors}
+    logits = imported.encodings["model/dense/MatMul"]  # the model's own scale and zero point
+    q = by_name["model/dense/MatMul;model/dense/BiasAdd"].quant
+    assert logits.delta == pytest.approx(float(q.scale[0]), rel=1e-12)
+    assert logits.offset == -(int(q.zero_point[0]) + 128)  # int8 codes held as uint8
+
+    container = imported.to_container({"command": "test"})
+    codes, tensors = _jarvis_reference()
+    plan = IntegerPlan(container, keep=list(tensors))
+    x = container.graph.inputs[0]
+    q_in = model.tensors[model.inputs[0]].quant
+    scale, zero = float(q_in.scale[0]), int(q_in.zero_point[0])
+    compared = within = 0
+    for s, xq in enumerate(codes):
+        out = plan.run({x.name: ((xq.astype(np.float64) - zero) * scale).astype(np.float32)})
+        for name, (want, t_scale, t_zero) in tensors.items():
+            got, shape = out[name], want[s].shape
+            if got.shape != shape and got.ndim == 4:
+                got = got.transpose(0, 2, 3, 1)  # a tensor the IR runs NCHW
+            if got.shape != shape:
+                continue  # a constant of the same name (the dense layer's weights)
+            got_codes = np.round(got / t_scale) + t_zero
+            diff = np.abs(got_codes - want[s].astype(np.float64))
+            compared += diff.size
+            within += int((diff <= 1).sum())
+    assert compared > 16000 and within == compared  # 17 tensors, every element within 1 LSB
+
+
+def test_int8_wake_word_model_runs_on_every_runtime(cli, tmp_path):
+    codes, _ = _jarvis_reference()
+    model = read_tflite(JARVIS)
+    q = model.tensors[model.inputs[0]].quant
+    for i, xq in enumerate(codes[:2]):
+        x = (xq.astype(np.float64) - q.zero_point[0]) * q.scale[0]
+        np.save(tmp_path / f"x{i}.npy", x.astype(np.float32))
+    listing = tmp_path / "list.txt"
+    listing.write_text("x0.npy\nx1.npy\n")
+    dlc = tmp_path / "j.dlc"
+    cli.json("convert", str(JARVIS), "-o", str(dlc), "--enable-hta")
+    assert cli.json("info", str(dlc))["quantized"] is True
+    rows = cli.json("bench", str(dlc), "--input-list", str(listing),
+                    "--runtimes", "cpu,gpu,dsp,aip", "--iterations", "1")  # fmt: skip
+    assert {(r["runtime"], r["status"]) for r in rows} == {
+        (r, "succeeded") for r in ("cpu", "gpu", "dsp", "aip")
+    }

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,9 @@ class Model:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     subgraphs: int = 1
+    # Resource variables (a streaming model's state) read at their initial values: see
+    # ``_Reader.freeze_state``.
+    frozen_state: tuple[str, ...] = ()
 
 
 def read_tflite(path: str | Path) -> Model:
@@ -127,6 +130,18 @@ def read_tflite(path: str | Path) -> Model:
         raise ModelError(
             f"{path}: not a valid TFLite model (truncated or corrupt): {detail}"
         ) from exc
+
+
+_STATE_OPS = frozenset({"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"})
+
+
+def _handles(operators: tuple[Operator, ...]) -> dict[int, str]:
+    """Resource tensor -> the variable's name, from the VAR_HANDLEs that make them."""
+    return {
+        op.outputs[0]: f"{op.options.get('container', '')}/{op.options.get('shared_name', '')}"
+        for op in operators
+        if op.op_type == "VAR_HANDLE" and op.outputs
+    }
 
 
 def _names(enum: type) -> dict[int, str]:
@@ -165,14 +180,13 @@ class _Reader:
         buffers = [m.Buffers(i) for i in range(self.count(m.BuffersLength(), "buffer"))]
         codes = [m.OperatorCodes(i) for i in range(self.count(m.OperatorCodesLength(), "opcode"))]
         g = m.Subgraphs(0)
-        n_tensors = self.count(g.TensorsLength(), "tensor")
-        tensors = tuple(self.tensor(i, g.Tensors(i), buffers) for i in range(n_tensors))
-        operators = tuple(
-            self.operator(i, g.Operators(i), codes, n_tensors)
-            for i in range(self.count(g.OperatorsLength(), "operator"))
-        )
+        tensors, operators = self.subgraph(g, buffers, codes)
+        n_tensors = len(tensors)
         inputs = self.indices(self.ints(g, "Inputs"), n_tensors, "graph input")
         outputs = self.indices(self.ints(g, "Outputs"), n_tensors, "graph output")
+        frozen: tuple[str, ...] = ()
+        if any(op.op_type in _STATE_OPS for op in operators):
+            tensors, operators, frozen = self.freeze_state(m, tensors, operators, buffers, codes)
         description = m.Description()
         return Model(
             path=self.path,
@@ -183,7 +197,76 @@ class _Reader:
             inputs=inputs,
             outputs=outputs,
             subgraphs=n_sub,
+            frozen_state=frozen,
         )
+
+    def subgraph(
+        self, g: Any, buffers: list[Any], codes: list[Any]
+    ) -> tuple[tuple[Tensor, ...], tuple[Operator, ...]]:
+        n_tensors = self.count(g.TensorsLength(), "tensor")
+        tensors = tuple(self.tensor(i, g.Tensors(i), buffers) for i in range(n_tensors))
+        operators = tuple(
+            self.operator(i, g.Operators(i), codes, n_tensors)
+            for i in range(self.count(g.OperatorsLength(), "operator"))
+        )
+        return tensors, operators
+
+    def freeze_state(
+        self,
+        m: Any,
+        tensors: tuple[Tensor, ...],
+        operators: tuple[Operator, ...],
+        buffers: list[Any],
+        codes: list[Any],
+    ) -> tuple[tuple[Tensor, ...], tuple[Operator, ...], tuple[str, ...]]:
+        """A streaming model's state (resource variables) read at its initial value.
+
+        A model such as a streaming keyword spotter keeps state between invocations:
+        ``CALL_ONCE`` runs an init subgraph that ``ASSIGN_VARIABLE``s a constant to each
+        variable, the main subgraph ``READ_VARIABLE``s it and assigns the next state. The
+        runtimes here are stateless (each inference stands alone, as on the vendor's), so
+        every read becomes that initial constant and the state ops are dropped: each
+        inference is the model's first invocation. Anything else is refused.
+        """
+
+        def refuse(why: str) -> ModelError:
+            return ModelError(f"{self.path}: unsupported model state: {why}")
+
+        initial: dict[str, Tensor] = {}
+        for op in operators:
+            if op.op_type != "CALL_ONCE":
+                continue
+            k = int(op.options.get("init_subgraph_index", -1))
+            if not 0 < k < self.count(m.SubgraphsLength(), "subgraph"):
+                raise self.fail(f"CALL_ONCE refers to missing subgraph {k}")
+            init_tensors, init_ops = self.subgraph(m.Subgraphs(k), buffers, codes)
+            names = _handles(init_ops)
+            for o in init_ops:
+                if o.op_type == "ASSIGN_VARIABLE":
+                    value = init_tensors[o.inputs[1]]
+                    if not value.is_const:
+                        raise refuse(f"the initial value of {names[o.inputs[0]]!r} is computed")
+                    initial[names[o.inputs[0]]] = value
+                elif o.op_type != "VAR_HANDLE":
+                    raise refuse(f"its init subgraph {k} runs {o.op_type}")
+        names = _handles(operators)
+        assigned: set[str] = set()
+        new = list(tensors)
+        for op in operators:
+            if op.op_type == "ASSIGN_VARIABLE":
+                assigned.add(names[op.inputs[0]])
+            elif op.op_type == "READ_VARIABLE":
+                var = names[op.inputs[0]]
+                if var in assigned:
+                    raise refuse(f"{var!r} is read after it is assigned in one invocation")
+                if var not in initial:
+                    raise refuse(f"{var!r} has no initial value")
+                out, value = tensors[op.outputs[0]], initial[var]
+                if value.shape != out.shape or value.dtype != out.dtype:
+                    raise refuse(f"the initial value of {var!r} does not match its reads")
+                new[out.index] = replace(out, data=value.data, quant=value.quant or out.quant)
+        kept = tuple(op for op in operators if op.op_type not in _STATE_OPS)
+        return tuple(new), kept, tuple(sorted(initial))
 
     def indices(self, values: tuple[int, ...], n: int, what: str) -> tuple[int, ...]:
         for v in values:
@@ -337,4 +420,6 @@ def _fields(opts: Any) -> dict[str, Any]:
         value = member(opts)
         if isinstance(value, (bool, int, float)):
             out[_snake(name)] = value
+        elif isinstance(value, bytes):  # strings, e.g. a VAR_HANDLE's shared_name
+            out[_snake(name)] = value.decode("utf-8", "replace")
     return out
