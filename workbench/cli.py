@@ -30,21 +30,21 @@ import click
 
 from workbench import __version__
 from workbench.errors import WorkbenchError
+from workbench.vocabulary import (
+    MAX_BATCH,
+    MAX_ITERATIONS,
+    RUN_KINDS,
+    RUN_STATUSES,
+    RUNTIMES,
+    format_bytes,
+    is_exact_db,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from workbench.store import Store
 
-# Mirrors of store/engine vocabularies, kept here so that parsing the command
-# line imports no database code (tests check they agree).
-RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
-RUN_KINDS = ("quantize", "bench")
-RUNTIMES = ("cpu", "gpu", "gpu_fp16", "dsp", "aip")
-MAX_BATCH = 4096  # workbench.engine.batch.MAX_BATCH
-# Timed iterations per measurement: more would run for hours and measure nothing new
-# (and a count past 2**63 does not even fit the store's integers).
-MAX_ITERATIONS = 1_000_000  # workbench.jobs.bench.MAX_ITERATIONS
 DEFAULT_PROJECT = "default"
 
 # ---------------------------------------------------------------------------------------
@@ -331,17 +331,6 @@ def _cell(value: Any, *, full_time: bool = False) -> str:
     return escape(str(value))
 
 
-def _size(n: int | None) -> str | None:
-    if n is None:
-        return None
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return None
-
-
 def _status(status: str) -> str:
     colour = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(status, "cyan")
     return _Markup(f"[{colour}]{status}[/{colour}]")
@@ -592,7 +581,7 @@ def runs_show(app: App, run_id: int) -> None:
                 ("started", run.started_at),
                 ("finished", run.finished_at),
                 ("took", _duration(run.duration_s)),
-                ("peak memory", _size(run.peak_memory_bytes)),
+                ("peak memory", format_bytes(run.peak_memory_bytes)),
                 ("host / pid", f"{run.host} / {run.pid}"),
                 ("command", run.command),
                 ("model", run.model),
@@ -859,7 +848,7 @@ def convert(
     emit(app, result, lambda c: say(
         c,
         f"wrote {result.output}: {result.layers} layers, {result.param_count:,} parameters, "
-        f"{result.macs:,} MACs, {_size(result.size_bytes)} in {result.seconds:.2f}s "
+        f"{result.macs:,} MACs, {format_bytes(result.size_bytes)} in {result.seconds:.2f}s "
         f"(model {result.model_id}, container {result.container_id})"
         + (", quantized: the model's own encodings kept" if result.quantized else ""),
     ))  # fmt: skip
@@ -895,11 +884,11 @@ def info(app: App, container: str) -> None:
             ("inputs", [f"{t.name} {t.dtype} {_dims(t.shape)}" for t in summary.inputs]),
             ("outputs", [f"{t.name} {t.dtype} {_dims(t.shape)}" for t in summary.outputs]),
             ("layers", len(summary.rows)),
-            ("parameters", f"{summary.param_count:,} ({_size(summary.param_bytes)})"),
+            ("parameters", f"{summary.param_count:,} ({format_bytes(summary.param_bytes)})"),
             ("MACs", f"{summary.total_macs:,}"),
-            ("file size", _size(summary.file_size)),
+            ("file size", format_bytes(summary.file_size)),
             ("quantized", summary.quantized),
-            ("records", [f"{n} ({_size(s)})" for n, s in summary.records] or None),
+            ("records", [f"{n} ({format_bytes(s)})" for n, s in summary.records] or None),
             ("opset", summary.opset),
             ("converter", (summary.converter or {}).get("command")),
             ("quantizer", (summary.quantizer or {}).get("command")),
@@ -1068,9 +1057,9 @@ def quantize(app: App, container: str, input_list: str, output: str, no_analysis
 
     def render(console: Console) -> None:
         ratio = result.size_bytes / max(1, result.float_size_bytes)
-        say(console, f"wrote {result.output}: {_size(result.size_bytes)} ({ratio:.2f}x the float "
+        say(console, f"wrote {result.output}: {format_bytes(result.size_bytes)} ({ratio:.2f}x the float "
                      f"container), {result.samples} calibration samples in {result.seconds:.1f}s, "
-                     f"peak {_size(result.peak_memory_bytes)} (run {result.run_id})")  # fmt: skip
+                     f"peak {format_bytes(result.peak_memory_bytes)} (run {result.run_id})")  # fmt: skip
         if result.sqnr_db is not None:
             say(console, f"output SQNR vs float: {result.sqnr_db:.2f} dB (weights only "
                          f"{result.weights_only_sqnr_db:.2f} dB, activations only "
@@ -1203,9 +1192,9 @@ def _bench_rows_table(console: Console, rows: Sequence[Any], title: str = "") ->
         sqnr = acc.get("sqnr_db")
         table_rows.append((
             r.run_id, name(r.container), runtime, _status_word(r.status), r.mode,
-            f"{r.init_ms:.1f}", _size(r.init_peak_bytes), _size(r.size_bytes),
+            f"{r.init_ms:.1f}", format_bytes(r.init_peak_bytes), format_bytes(r.size_bytes),
             f"{lat.get('mean', 0):.2f}" if lat else None,
-            "exact" if sqnr is not None and sqnr >= 999 else sqnr,
+            "exact" if is_exact_db(sqnr) else sqnr,
             _pct(acc.get("top1_agreement")), _pct(acc.get("label_accuracy")),
         ))  # fmt: skip
     show_table(
@@ -1370,7 +1359,7 @@ def demo(app: App, workdir: str, iterations: int, samples: int | None) -> None:
                      f"files in {result.workdir}")  # fmt: skip
         show_table(
             console, ["quantized container", "size", "output SQNR dB", "run"],
-            [(v.name, _size(v.size_bytes), v.sqnr_db, v.run_id) for v in result.variants],
+            [(v.name, format_bytes(v.size_bytes), v.sqnr_db, v.run_id) for v in result.variants],
         )  # fmt: skip
         _bench_rows_table(console, result.bench, title="bench")
         _render_advice(console, result.advice)

@@ -32,7 +32,7 @@ from workbench.engine.batch import MAX_BATCH
 from workbench.engine.container import Container, file_sha256, read_container
 from workbench.engine.inputs import load_tensor, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
-from workbench.engine.measure import Measurement, finite_or, measure, reference_outputs
+from workbench.engine.measure import Measurement, measure, reference_outputs
 from workbench.engine.runtimes import RUNTIMES, check_runtime
 from workbench.errors import BadInput, InputListError, NotFound, RuntimeRefused, WorkbenchError
 from workbench.jobs.artifacts import model_id_of_container, record_container
@@ -40,14 +40,9 @@ from workbench.jobs.lifecycle import error_text, tracked_run
 from workbench.store import Container as ContainerRow
 from workbench.store import QuantizationRun, Run, Store
 from workbench.store.queries import find_container_by_sha256, get_project
-
-# Timed iterations per measurement (the CLI's limit too): more would run for hours and
-# measure nothing new, and a count past 2**63 does not fit the store's integers.
-MAX_ITERATIONS = 1_000_000
+from workbench.vocabulary import MAX_ITERATIONS, finite_db
 
 Progress = Callable[[str, int, int], None]
-
-STATUSES = ("succeeded", "failed", "refused")
 
 
 @dataclass(frozen=True)
@@ -408,9 +403,9 @@ def _accuracy(m: Measurement) -> dict[str, float | None]:
     if a is None:
         return _no_accuracy() | {"label_accuracy": m.label_accuracy}
     return {
-        "sqnr_db": finite_or(a.sqnr_db),
-        "cosine": finite_or(a.cosine),
-        "max_abs_err": finite_or(a.max_abs_err),
+        "sqnr_db": finite_db(a.sqnr_db),
+        "cosine": finite_db(a.cosine),
+        "max_abs_err": finite_db(a.max_abs_err),
         "top1_agreement": a.top1_agreement,
         "label_accuracy": a.label_accuracy,
     }

@@ -27,15 +27,16 @@ from workbench.errors import BadInput, NotFound
 from workbench.jobs.advise import Advice, build_advice, dsp_accuracy, save_advice
 from workbench.jobs.bench import BenchRow, bench_job
 from workbench.store import Store
+from workbench.vocabulary import CPU, ENHANCED, TF
 
 Progress = Callable[[str, int, int], None]
 
 DEMO_PROJECT = "demo"
 VARIANTS = (  # (file stem, param/act quantizer, bias bitwidth)
-    ("demo_tf_bias8", "tf", 8),
-    ("demo_tf_bias32", "tf", 32),
-    ("demo_enhanced_bias8", "enhanced", 8),
-    ("demo_enhanced_bias32", "enhanced", 32),
+    ("demo_tf_bias8", TF, 8),
+    ("demo_tf_bias32", TF, 32),
+    ("demo_enhanced_bias8", ENHANCED, 8),
+    ("demo_enhanced_bias32", ENHANCED, 32),
 )
 
 
@@ -147,7 +148,7 @@ def demo_job(
     run_ids = [v.run_id for v in variants] + list(bench.run_ids)
     save_advice(store, project, name, advice, run_ids)
     float_row = next(
-        (r for r in bench.rows if r.container == str(float_dlc) and r.runtime == "cpu"), None
+        (r for r in bench.rows if r.container == str(float_dlc) and r.runtime == CPU), None
     )
     return DemoResult(
         project=project,

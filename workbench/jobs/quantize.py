@@ -27,6 +27,7 @@ from workbench.jobs.artifacts import model_id_of_container, record_calibration_s
 from workbench.jobs.leftovers import remove_leftover_temp_files
 from workbench.jobs.lifecycle import tracked_run
 from workbench.store import Store
+from workbench.vocabulary import QUANTIZE, finite_db
 
 Progress = Callable[[str, int, int], None]
 
@@ -93,7 +94,7 @@ def quantize_job(
     with tracked_run(
         store,
         project=project,
-        kind="quantize",
+        kind=QUANTIZE,
         model_id=model_id,
         container_id=source_id,
         command=command,
@@ -209,8 +210,8 @@ def _layer_rows(analysis) -> list[dict[str, Any]]:
                 "scale": enc.get("delta") if scalar else None,
                 "offset": enc.get("offset") if scalar else None,
                 "bitwidth": enc.get("bitwidth"),
-                "sqnr_db": _num(layer.sqnr_db),
-                "rmse_over_scale": _num(layer.rmse_over_scale),
+                "sqnr_db": finite_db(layer.sqnr_db),
+                "rmse_over_scale": finite_db(layer.rmse_over_scale),
             }
         )
     return rows
@@ -222,14 +223,6 @@ def _float_fallback(quantized) -> list[str]:
 
     plan = IntegerPlan(quantized)
     return [f"{name} ({op})" for name, op in plan.float_fallback_nodes]
-
-
-def _num(value: float | None) -> float | None:
-    import math
-
-    if value is None:
-        return None
-    return value if math.isfinite(value) else (999.0 if value > 0 else -999.0)
 
 
 def _plain(value: Any) -> Any:
@@ -251,9 +244,9 @@ def _plain(value: Any) -> Any:
 
 
 def _finite(value: Any) -> Any:
-    """JSON columns hold no NaN/Inf: exact (infinite SQNR) becomes 999 dB."""
+    """JSON columns hold no NaN/Inf: exact (infinite SQNR) becomes the dB cap, NaN None."""
     if isinstance(value, float):
-        return _num(value)
+        return finite_db(value)
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -124,14 +124,20 @@ from workbench.engine.quant.encoding import (
 )
 from workbench.engine.quant.observers import make_observer
 from workbench.errors import BadInput
+from workbench.vocabulary import (
+    ACT_BITWIDTHS,
+    ALGORITHMS,
+    BC,
+    BIAS_BITWIDTHS,
+    CLE,
+    PERCENTILE,
+    SCHEMES,
+    TF,
+    WEIGHT_BITWIDTHS,
+)
 
 Progress = Callable[[str, int, int], None]
 
-SCHEMES = ("tf", "enhanced", "symmetric", "percentile")
-WEIGHT_BITWIDTHS = (4, 8, 16)
-ACT_BITWIDTHS = (8, 16)
-BIAS_BITWIDTHS = (8, 32)
-ALGORITHMS = ("cle", "bc")
 
 # Ops whose output encoding is their data input's (values are moved, never computed).
 PROPAGATED_OPS = frozenset(
@@ -191,8 +197,8 @@ DATA_PARAM_INPUTS: dict[str, tuple[int, ...] | None] = {
 class QuantOptions:
     """Every option of ``workbench quantize``; invalid values raise ``BadInput``."""
 
-    param_quantizer: str = "tf"
-    act_quantizer: str = "tf"
+    param_quantizer: str = TF
+    act_quantizer: str = TF
     weights_bitwidth: int = 8
     act_bitwidth: int = 8
     bias_bitwidth: int = 8
@@ -244,11 +250,11 @@ class QuantOptions:
 
     @property
     def cle(self) -> bool:
-        return "cle" in self.algorithms
+        return CLE in self.algorithms
 
     @property
     def bc(self) -> bool:
-        return "bc" in self.algorithms
+        return BC in self.algorithms
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -267,7 +273,7 @@ class QuantOptions:
         return cls(**values)
 
     def observer_options(self, scheme: str) -> dict[str, Any]:
-        return {"percentile": self.percentile} if scheme == "percentile" else {}
+        return {"percentile": self.percentile} if scheme == PERCENTILE else {}
 
 
 # --------------------------------------------------------------------------- roles
