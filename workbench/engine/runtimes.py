@@ -408,7 +408,7 @@ class _DynamicDsp:
     def __init__(self, graph: Graph, batch: int, keep, phases: _Phases):
         from workbench.engine.quant.dequant import quantize_float_params_for_dsp
         from workbench.engine.quant.encoding import encoding_from_dict
-        from workbench.engine.quant.quantizer import fused_activation_inputs, propagates
+        from workbench.engine.quant.propagation import fused_activation_inputs, propagates
 
         codes, encodings = quantize_float_params_for_dsp(graph)
         self.param_encodings = {n: encoding_from_dict(e) for n, e in encodings.items()}
@@ -630,7 +630,7 @@ class _HtaLayer:
 
 def _hta_layers(container: Container, doc: dict[str, Any]) -> dict[str, _HtaLayer]:
     """Parse every HTA record; the Conv/Gemm layers that will run from them, by node name."""
-    from workbench.engine.quant.quantizer import read_hta_record
+    from workbench.engine.quant.hta import read_hta_record
 
     graph = container.graph
     by_name = {n.name: n for n in graph.nodes}

@@ -55,7 +55,7 @@ from workbench.engine.quant.encoding import (
     Encoding,
     encoding_from_dict,
 )
-from workbench.engine.quant.quantizer import param_roles
+from workbench.engine.quant.roles import param_roles
 from workbench.errors import BadInput, NotFound
 from workbench.vocabulary import ENHANCED, PERCENTILE, SYMMETRIC, TF
 

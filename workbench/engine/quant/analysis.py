@@ -51,11 +51,8 @@ from workbench.engine.quant.encoding import (
     encoding_from_dict,
     fake_quantize,
 )
-from workbench.engine.quant.quantizer import (
-    fused_activation_inputs,
-    normalize_gemms,
-    propagates,
-)
+from workbench.engine.quant.propagation import fused_activation_inputs, propagates
+from workbench.engine.quant.quantizer import normalize_gemms
 from workbench.errors import BadInput
 
 Feeds = Mapping[str, np.ndarray]

@@ -83,7 +83,7 @@ class TfliteImport:
         records: dict[str, bytes] = {}
         graph = self.quantized_graph()
         if enable_hta:
-            from workbench.engine.quant.quantizer import build_hta_records
+            from workbench.engine.quant.hta import build_hta_records
 
             records = build_hta_records(graph, self.encodings, self.param_encodings)
             options = replace(options, enable_hta=True)
