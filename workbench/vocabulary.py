@@ -24,6 +24,7 @@ AIP = "aip"
 # The built-in runtimes, in the order of the guide's table. The live list (with any
 # runtime registered later) is ``workbench.engine.runtimes.runtime_names()``.
 RUNTIMES = (CPU, GPU, GPU_FP16, DSP, AIP)
+REFERENCE_RUNTIME = CPU  # where a float container's reference outputs are computed
 
 # --------------------------------------------------------------------------- quantizer
 

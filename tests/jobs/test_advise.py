@@ -7,7 +7,7 @@ import pytest
 from tests.modelzoo import small_cnn, write_inputs
 from workbench.engine.quant.quantizer import QuantOptions
 from workbench.errors import BadInput
-from workbench.jobs.advise import TABLE_ROWS, advise_job, build_advice, saved_advice
+from workbench.jobs.advise import advise_job, build_advice, saved_advice, table_rows
 from workbench.jobs.bench import BenchResult, BenchRow
 from workbench.jobs.convert import convert_model
 from workbench.jobs.experiments import add_runs, create_experiment, show_experiment
@@ -28,7 +28,7 @@ def test_advise_quantizes_benches_and_saves_an_experiment(store, model, tmp_path
     result = advise_job(store, "default", dlc, listing, labels_path=labels, iterations=1)
     advice = result.advice
     assert (tmp_path / "m_quantized.dlc").is_file() and result.quantize_run_id is not None
-    assert [r.label for r in advice.rows] == [label for label, _, _ in TABLE_ROWS]
+    assert [r.label for r in advice.rows] == [label for label, _, _ in table_rows()]
     rows = {r.label: r for r in advice.rows}
     assert rows["AIP"].float.status == "refused"
     assert "non-quantized" in rows["AIP"].float.compatibility

@@ -42,9 +42,10 @@ import numpy as np
 
 from workbench.engine.container import read_container
 from workbench.engine.quant.sqnr import cosine, max_abs_err, sqnr_db
-from workbench.engine.runtimes import Network, load_network
+from workbench.engine.runtimes.load import load_network
+from workbench.engine.runtimes.network import Network
 from workbench.errors import BadInput
-from workbench.vocabulary import CPU
+from workbench.vocabulary import REFERENCE_RUNTIME
 
 Feeds = Mapping[str, np.ndarray]
 _CHUNK = 1 << 18
@@ -166,7 +167,7 @@ def reference_outputs(
     container_path: str | os.PathLike[str], samples: Sequence[Feeds]
 ) -> list[dict[str, np.ndarray]]:
     """Each sample's outputs from the container on the CPU runtime (float32 when float)."""
-    network = load_network(read_container(container_path), CPU)
+    network = load_network(read_container(container_path), REFERENCE_RUNTIME)
     return [network.run(feeds) for feeds in samples]
 
 

@@ -26,20 +26,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
 from workbench.engine.batch import MAX_BATCH
 from workbench.engine.container import Container, file_sha256, read_container
 from workbench.engine.inputs import load_tensor, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.measure import Measurement, measure, reference_outputs
-from workbench.engine.runtimes import RUNTIMES, check_runtime
+from workbench.engine.runtimes import get_runtime, runtime_names
+from workbench.engine.runtimes.load import check_runtime
 from workbench.errors import BadInput, InputListError, NotFound, RuntimeRefused, WorkbenchError
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.lifecycle import error_text, tracked_run
 from workbench.store import Container as ContainerRow
-from workbench.store import QuantizationRun, Run, Store
-from workbench.store.queries import find_container_by_sha256, get_project
+from workbench.store import Store
+from workbench.store.queries import find_container_by_sha256, get_project, quantize_runs_writing
 from workbench.vocabulary import MAX_ITERATIONS, finite_db
 
 Progress = Callable[[str, int, int], None]
@@ -117,14 +117,15 @@ def read_labels(path: str | Path, count: int | None = None) -> list[int]:
 
 def parse_runtimes(text: str | Iterable[str] | None) -> tuple[str, ...]:
     """``cpu,gpu,dsp`` (or a list) as runtime names, checked; None means all of them."""
+    known = runtime_names()
     if text is None:
-        return RUNTIMES
+        return known
     items = text.split(",") if isinstance(text, str) else list(text)
     names = tuple(dict.fromkeys(s.strip().lower() for s in items if s.strip()))
-    unknown = [n for n in names if n not in RUNTIMES]
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise BadInput(
-            f"--runtimes takes a comma-separated list of {', '.join(RUNTIMES)}"
+            f"--runtimes takes a comma-separated list of {', '.join(known)}"
             + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         )
     return names
@@ -200,7 +201,11 @@ def bench_job(
         (p, rt, fxp)
         for p in paths
         for rt in names
-        for fxp in ((False, True) if rt == "cpu" and cpu_fxp and heads[p].quantized else (False,))
+        for fxp in (
+            (False, True)
+            if cpu_fxp and heads[p].quantized and get_runtime(rt).fixed_point is not None
+            else (False,)
+        )
     ]
     rows: list[BenchRow] = []
     for done, (path, runtime, fxp) in enumerate(pairs):
@@ -470,13 +475,7 @@ def _reference_from_store(store: Store, project: str, path: Path) -> Path | None
         row = find_container_by_sha256(session, proj, sha)
         if row is None:
             return None
-        runs = session.scalars(
-            select(Run)
-            .join(QuantizationRun, QuantizationRun.run_id == Run.id)
-            .where(QuantizationRun.output_container_id == row.id, Run.container_id.is_not(None))
-            .order_by(Run.id.desc())
-        )
-        for run in runs:
+        for run in quantize_runs_writing(session, row):
             source = session.get(ContainerRow, run.container_id)
             if source is not None and Path(source.path).is_file() and not source.quantized:
                 if file_sha256(source.path) == source.sha256:

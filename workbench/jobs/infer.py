@@ -20,11 +20,12 @@ from workbench.engine.batch import MAX_BATCH
 from workbench.engine.container import read_container
 from workbench.engine.inputs import iter_feeds, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
-from workbench.engine.runtimes import load_network
+from workbench.engine.runtimes.load import load_network
 from workbench.errors import BadInput, InputListError, naming
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.lifecycle import tracked_run
 from workbench.store import Store
+from workbench.vocabulary import CPU
 
 Progress = Callable[[str, int, int], None]
 
@@ -55,7 +56,7 @@ def run_container(
     input_list_path: str | Path,
     output_dir: str | Path,
     *,
-    runtime: str = "cpu",
+    runtime: str = CPU,
     batch: int = 1,
     cpu_fxp: bool = False,
     debug: bool = False,
