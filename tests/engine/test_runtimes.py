@@ -87,7 +87,8 @@ def models(tmp_path_factory):
 def test_runtimes_agree_with_the_cli_mirror():
     from workbench import cli
 
-    assert RUNTIMES == ("cpu", "gpu", "gpu_fp16", "dsp", "aip") == cli.RUNTIMES
+    params = {p.name: p for p in cli.cli.commands["run"].params}
+    assert RUNTIMES == ("cpu", "gpu", "gpu_fp16", "dsp", "aip") == params["runtime"].type.choices
 
 
 # --- CPU ---------------------------------------------------------------------------------

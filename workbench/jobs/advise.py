@@ -28,7 +28,7 @@ is a row here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,9 +37,17 @@ from workbench.engine.container import read_container
 from workbench.engine.runtimes import KindRule, Runtime, get_runtime, runtimes
 from workbench.engine.runtimes.spec import QUANTIZED, REFUSE
 from workbench.errors import BadInput
-from workbench.jobs.bench import _ACCURACY_KEYS, BenchResult, BenchRow, bench_job
+from workbench.jobs.bench import _ACCURACY_KEYS, BenchRequest, BenchResult, BenchRow, bench_job
+from workbench.jobs.convert import workbench_command
 from workbench.jobs.experiments import add_runs, create_experiment
 from workbench.jobs.projects import ensure_project
+from workbench.jobs.quantize import QuantizeRequest, quantize_job
+from workbench.options import (
+    DEFAULT_MAX_ACCURACY_DROP,
+    AdviseOptions,
+    BenchOptions,
+    QuantOptions,
+)
 from workbench.store import BenchmarkRun, Run, Store
 from workbench.store import Container as ContainerRow
 from workbench.store.queries import finished_bench_runs, get_experiment, get_project, quantize_runs
@@ -55,8 +63,6 @@ from workbench.vocabulary import (
 )
 
 Progress = Callable[[str, int, int], None]
-
-DEFAULT_MAX_ACCURACY_DROP = 1.0  # percentage points
 
 
 def table_rows() -> tuple[tuple[str, str, bool], ...]:
@@ -149,78 +155,73 @@ class AdviseResult:
     notes: tuple[str, ...] = field(default=())
 
 
-def advise_job(
-    store: Store,
-    project: str,
-    container_path: str | Path,
-    input_list_path: str | Path,
-    *,
-    labels_path: str | Path | None = None,
-    quantized_path: str | Path | None = None,
-    output_path: str | Path | None = None,
-    options: object | None = None,
-    iterations: int = 10,
-    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
-    experiment: str | None = None,
-    command: str | None = None,
-    progress: Progress | None = None,
-) -> AdviseResult:
-    """Quantize (or take ``quantized_path``), bench both everywhere, advise, save an experiment."""
-    from workbench.engine.quant.quantizer import QuantOptions
-    from workbench.jobs.quantize import quantize_job
+@dataclass(frozen=True)
+class AdviseRequest:
+    """What ``advise_job`` is asked: the float container, the input list, the advise options
+    (or a mapping of them), the quantizer's options when it quantizes, the command line."""
 
-    container_path = Path(container_path)
+    container: str | Path
+    input_list: str | Path
+    options: AdviseOptions = field(default_factory=AdviseOptions)
+    quantize: QuantOptions = field(default_factory=lambda: QuantOptions(enable_hta=True))
+    command: str | None = None
+
+    kind = "advise"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.options, Mapping):
+            object.__setattr__(self, "options", AdviseOptions(**self.options))
+
+    def command_line(self, project: str) -> str:
+        return workbench_command(
+            project, "advise", self.container, "--input-list", self.input_list,
+            *self.options.argv(),
+        )  # fmt: skip
+
+
+def advise_job(
+    store: Store, project: str, request: AdviseRequest, *, progress: Progress | None = None
+) -> AdviseResult:
+    """Quantize (or take ``--quantized``), bench both everywhere, advise, save an experiment."""
+    options = request.options
+    container_path = Path(request.container)
     head = read_container(container_path, load_params=False)
     if head.quantized:
         raise BadInput(
             f"{container_path} is quantized; advise takes the float container "
             "(give the quantized one with --quantized)"
         )
-    if not max_accuracy_drop >= 0:
-        raise BadInput(f"--max-accuracy-drop must be >= 0, got {max_accuracy_drop}")
     notes: list[str] = []
     quantize_run_id = None
-    if quantized_path is None:
+    if options.quantized is None:
         output = Path(
-            output_path or container_path.with_name(f"{container_path.stem}_quantized.dlc")
+            options.output or container_path.with_name(f"{container_path.stem}_quantized.dlc")
         )
-        opts = options if isinstance(options, QuantOptions) else QuantOptions(enable_hta=True)
-        result = quantize_job(
-            store,
-            project,
-            container_path,
-            input_list_path,
-            output,
-            opts,
-            command=command,
-            progress=progress,
+        quantize = QuantizeRequest(
+            container_path, request.input_list, output, request.quantize, command=request.command
         )
+        result = quantize_job(store, project, quantize, progress=progress)
         quantize_run_id = result.run_id
         quantized_path = output
         notes.append(f"quantized {container_path.name} into {output} (run {result.run_id})")
     else:
-        quantized_path = Path(quantized_path)
+        quantized_path = Path(options.quantized)
         if not read_container(quantized_path, load_params=False).quantized:
             raise BadInput(f"--quantized {quantized_path} is not a quantized container")
 
-    bench = bench_job(
-        store,
-        project,
-        [container_path, quantized_path],
-        None,
-        input_list_path,
-        iterations=iterations,
-        cpu_fxp=True,
-        labels_path=labels_path,
-        command=command,
-        progress=progress,
+    measure = BenchOptions(iterations=options.iterations, cpu_fxp=True, labels=options.labels)
+    bench_request = BenchRequest(
+        [container_path, quantized_path], request.input_list, measure, command=request.command
     )
-    advice = build_advice(bench, container_path, quantized_path, max_accuracy_drop)
+    bench = bench_job(store, project, bench_request, progress=progress)
+    advice = build_advice(bench, container_path, quantized_path, options.max_accuracy_drop)
     run_ids = tuple(
         ([quantize_run_id] if quantize_run_id is not None else [])
         + [r.run_id for r in bench.rows if r.run_id is not None]
     )
-    name = experiment or f"advise {container_path.stem} {datetime.now():%Y-%m-%d %H:%M:%S}"
+    name = options.experiment or (
+        f"advise {container_path.stem} {datetime.now():%Y-%m-%d %H:%M:%S}"
+    )
     saved = save_advice(store, project, name, advice, run_ids)
     return AdviseResult(
         advice=advice,

@@ -28,7 +28,7 @@ The quantized container (the contract the integer and fake-quant executors read)
   included; the stored dtype is the parameter array's own.
 * **manifest**: ``quantized: true``; ``quantizer = {"command", "options",
   "calibration_samples", "added_params", "version"}`` where ``options`` is
-  ``QuantOptions.to_dict()`` (every option, defaults included) and ``added_params``
+  ``QuantOptions.to_dict()`` (every option, defaults included; ``workbench/options.py``) and ``added_params``
   maps a parameter the quantizer created to ``null``.
 * **params** and **param_encodings** — every float32 parameter in a *data role* is
   stored as integers ``q`` with ``param_encodings[name] = enc.to_dict()``
@@ -92,7 +92,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -131,105 +131,9 @@ from workbench.engine.quant.propagation import (
 )
 from workbench.engine.quant.roles import param_roles
 from workbench.errors import BadInput
-from workbench.vocabulary import (
-    ACT_BITWIDTHS,
-    ALGORITHMS,
-    BC,
-    BIAS_BITWIDTHS,
-    CLE,
-    PERCENTILE,
-    SCHEMES,
-    TF,
-    WEIGHT_BITWIDTHS,
-)
+from workbench.options import QuantOptions
 
 Progress = Callable[[str, int, int], None]
-
-
-# --------------------------------------------------------------------------- options
-
-
-@dataclass(frozen=True)
-class QuantOptions:
-    """Every option of ``workbench quantize``; invalid values raise ``BadInput``."""
-
-    param_quantizer: str = TF
-    act_quantizer: str = TF
-    weights_bitwidth: int = 8
-    act_bitwidth: int = 8
-    bias_bitwidth: int = 8
-    per_channel: bool = False
-    algorithms: tuple[str, ...] = ()
-    percentile: float = 99.99
-    enable_hta: bool = False
-    override_params: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("param_quantizer", "act_quantizer"):
-            value = getattr(self, name)
-            if value not in SCHEMES:
-                raise BadInput(
-                    f"--{name.replace('_', '-')} must be one of {', '.join(SCHEMES)}, got {value!r}"
-                )
-        for name, allowed in (
-            ("weights_bitwidth", WEIGHT_BITWIDTHS),
-            ("act_bitwidth", ACT_BITWIDTHS),
-            ("bias_bitwidth", BIAS_BITWIDTHS),
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or value not in allowed:
-                choices = ", ".join(str(a) for a in allowed)
-                raise BadInput(f"--{name.replace('_', '-')} must be {choices}, got {value!r}")
-            object.__setattr__(self, name, int(value))
-        algorithms = self.algorithms
-        if isinstance(algorithms, str):
-            algorithms = tuple(a for a in algorithms.replace(" ", "").split(",") if a)
-        algorithms = tuple(str(a).strip().lower() for a in algorithms)
-        unknown = [a for a in algorithms if a not in ALGORITHMS]
-        if unknown:
-            raise BadInput(
-                f"--algorithms takes a comma-separated subset of {', '.join(ALGORITHMS)}, "
-                f"got {', '.join(unknown)}"
-            )
-        object.__setattr__(self, "algorithms", tuple(a for a in ALGORITHMS if a in algorithms))
-        try:
-            percentile = float(self.percentile)
-        except (TypeError, ValueError):
-            raise BadInput(f"--percentile must be a number, got {self.percentile!r}") from None
-        if not 50.0 < percentile <= 100.0:
-            raise BadInput(f"--percentile must be in (50, 100], got {self.percentile!r}")
-        object.__setattr__(self, "percentile", percentile)
-        object.__setattr__(self, "per_channel", bool(self.per_channel))
-        object.__setattr__(self, "enable_hta", bool(self.enable_hta))
-        if self.override_params is not None:
-            object.__setattr__(self, "override_params", str(self.override_params))
-
-    @property
-    def cle(self) -> bool:
-        return CLE in self.algorithms
-
-    @property
-    def bc(self) -> bool:
-        return BC in self.algorithms
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["algorithms"] = list(self.algorithms)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> QuantOptions:
-        known = {f for f in cls.__dataclass_fields__}
-        extra = sorted(set(data) - known)
-        if extra:
-            raise BadInput(f"unknown quantizer option(s): {', '.join(extra)}")
-        values = dict(data)
-        if "algorithms" in values and isinstance(values["algorithms"], list):
-            values["algorithms"] = tuple(values["algorithms"])
-        return cls(**values)
-
-    def observer_options(self, scheme: str) -> dict[str, Any]:
-        return {"percentile": self.percentile} if scheme == PERCENTILE else {}
 
 
 # --------------------------------------------------------------------------- result
