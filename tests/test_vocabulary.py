@@ -27,7 +27,7 @@ def test_store_checks_the_same_run_kinds_and_statuses() -> None:
 
 def test_the_vocabulary_imports_nothing_heavy() -> None:
     code = (
-        "import sys, workbench.vocabulary\n"
+        "import sys, workbench.vocabulary, workbench.options, workbench.engine.runtimes\n"
         "print(sorted(m for m in ('numpy', 'sqlalchemy', 'click', 'textual') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
