@@ -42,8 +42,12 @@ from workbench.options import (
     runtime_names,
 )
 from workbench.vocabulary import (
+    FAILED,
+    INTERRUPTED,
+    REFUSED,
     RUN_KINDS,
     RUN_STATUSES,
+    SUCCEEDED,
     format_bytes,
     is_exact_db,
 )
@@ -340,7 +344,7 @@ def _cell(value: Any, *, full_time: bool = False) -> str:
 
 
 def _status(status: str) -> str:
-    colour = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(status, "cyan")
+    colour = {SUCCEEDED: "green", FAILED: "red", INTERRUPTED: "yellow"}.get(status, "cyan")
     return _Markup(f"[{colour}]{status}[/{colour}]")
 
 
@@ -1221,7 +1225,7 @@ def _bench_rows_table(console: Console, rows: Sequence[Any], title: str = "") ->
         acc = r.accuracy or {}
         lat = r.latency_ms or {}
         runtime = f"{r.runtime} fxp" if r.cpu_fxp else r.runtime
-        if r.status != "succeeded":
+        if r.status != SUCCEEDED:
             table_rows.append((r.run_id, name(r.container), runtime, _status_word(r.status),
                                r.error, None, None, None, None, None, None, None))  # fmt: skip
             continue
@@ -1246,7 +1250,7 @@ def _pct(v: float | None) -> str | None:
 
 
 def _status_word(status: str) -> str:
-    colour = {"succeeded": "green", "failed": "red", "refused": "yellow"}.get(status, "cyan")
+    colour = {SUCCEEDED: "green", FAILED: "red", REFUSED: "yellow"}.get(status, "cyan")
     return _Markup(f"[{colour}]{status}[/{colour}]")
 
 

@@ -95,7 +95,7 @@ class Cell:
     def lines(self) -> list[str]:
         """The cell as short lines of text (CLI and TUI)."""
         out = [self.compatibility]
-        if self.status != "succeeded":
+        if self.status != SUCCEEDED:
             if self.error and self.status == "failed":
                 out.append(self.error)
             return out

@@ -7,13 +7,13 @@ from typing import Any
 
 from rich.text import Text
 
-from workbench.vocabulary import format_bytes, format_db
+from workbench.vocabulary import FAILED, INTERRUPTED, RUNNING, SUCCEEDED, format_bytes, format_db
 
 STATUS_STYLE = {
-    "succeeded": "green",
-    "failed": "red",
-    "interrupted": "yellow",
-    "running": "cyan",
+    SUCCEEDED: "green",
+    FAILED: "red",
+    INTERRUPTED: "yellow",
+    RUNNING: "cyan",
     "cancelled": "yellow",
 }
 DASH = "-"
