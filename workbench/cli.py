@@ -400,8 +400,8 @@ def _click_option(o: Option) -> Callable[[Callable[..., Any]], Callable[..., Any
         decls.append(o.name)
     else:
         kwargs.update(default=o.default, show_default=o.show_default)
-        if o.many:
-            kwargs["default"] = o.default or (None if o.default is None else "")
+        if o.many:  # a comma-separated text: () is "", None (all of them) stays None
+            kwargs["default"] = "" if o.default == () else o.default
             if not callable(o.choices):
                 kwargs["show_default"] = False
         elif callable(o.choices):

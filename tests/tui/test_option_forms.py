@@ -100,11 +100,10 @@ async def test_every_declared_option_is_a_form_field(make_app) -> None:
     screens = {"quantize": QuantizeForm, "bench": BenchForm, "advise": AdviseForm}
     app = make_app()
     async with app.run_test(size=(100, 60)) as pilot:
-        await settle(pilot)
         for name, (options, defaults) in FORMS.items():
             form = screens[name]("default")
             await app.push_screen(form)
-            await settle(pilot)
+            await pilot.pause()
             for o in options:
                 for field in field_ids(o):
                     assert form.query(f"#{field}"), f"{name} form: no field {field} for {o.name}"
@@ -113,4 +112,4 @@ async def test_every_declared_option_is_a_form_field(make_app) -> None:
             values.pop("analyze", None)
             assert type(defaults())(**values) == defaults(), name
             form.dismiss(None)
-            await settle(pilot)
+        await settle(pilot)

@@ -213,12 +213,18 @@ def bench_job(
     with store.read() as session:
         get_project(session, project)  # a missing project fails before any work
     bench = _Bench(store, project, request, samples, labels, output)
-    pairs = list(_pairs(bench, paths, heads))
+    pairs = [
+        (path, runtime, fxp)
+        for path in paths
+        for runtime in options.runtimes
+        for fxp in _modes(runtime, options.cpu_fxp and heads[path].quantized)
+    ]
+    references = _References(bench, paths, heads)
     rows: list[BenchRow] = []
-    for done, pair in enumerate(pairs):
+    for done, (path, runtime, fxp) in enumerate(pairs):
         if progress:
             progress("bench", done, len(pairs))
-        rows.append(_bench_pair(bench, pair()))
+        rows.append(_bench_pair(bench, references.pair(path, runtime, fxp)))
     if progress:
         progress("bench", len(pairs), len(pairs))
     return BenchResult(
@@ -229,34 +235,34 @@ def bench_job(
     )
 
 
-def _pairs(bench: _Bench, paths: list[Path], heads: dict[Path, Container]):
-    """Every (container, runtime[, fixed point]) to measure, each made when its turn comes
-    (a reference's outputs are computed once, when first needed)."""
-    store, project, options = bench.store, bench.project, bench.request.options
-    ids = {p: record_container(store, project, p) for p in paths}
-    references = {p: _reference_for(store, project, p, heads, paths) for p in paths}
-    ref_outputs: dict[Path, list[dict[str, np.ndarray]]] = {}
+def _modes(runtime: str, fixed_point: bool) -> tuple[bool, ...]:
+    """``cpu_fxp`` values to measure: also the fixed-point mode when asked and declared."""
+    return (False, True) if fixed_point and get_runtime(runtime).fixed_point else (False,)
 
-    def make(path: Path, runtime: str, fxp: bool) -> _Pair:
-        ref_path, ref_note = references[path]
-        ref_id = None
+
+class _References:
+    """The containers' store ids and float references; a reference's outputs are
+    computed once, when a pair first needs them."""
+
+    def __init__(self, bench: _Bench, paths: list[Path], heads: dict[Path, Container]):
+        store, project = bench.store, bench.project
+        self.bench, self.heads = bench, heads
+        self.ids = {p: record_container(store, project, p) for p in paths}
+        self.references = {p: _reference_for(store, project, p, heads, paths) for p in paths}
+        self.outputs: dict[Path, list[dict[str, np.ndarray]]] = {}
+
+    def pair(self, path: Path, runtime: str, fxp: bool) -> _Pair:
+        ref_path, ref_note = self.references[path]
+        ref_id, reference = None, None
         if ref_path is not None:
-            if ref_path not in ref_outputs:
-                ref_outputs[ref_path] = reference_outputs(ref_path, bench.samples)
-            ref_id = ids.get(ref_path) or record_container(store, project, ref_path)
-        reference = ref_outputs.get(ref_path) if ref_path is not None else None
-        head, cid = heads[path], ids[path]
+            if ref_path not in self.outputs:
+                self.outputs[ref_path] = reference_outputs(ref_path, self.bench.samples)
+            reference = self.outputs[ref_path]
+            ref_id = self.ids.get(ref_path) or record_container(
+                self.bench.store, self.bench.project, ref_path
+            )
+        head, cid = self.heads[path], self.ids[path]
         return _Pair(path, head, cid, runtime, fxp, reference, ref_path, ref_id, ref_note)
-
-    for path in paths:
-        for runtime in options.runtimes:
-            fixed_point = options.cpu_fxp and heads[path].quantized
-            for fxp in (False, True) if fixed_point and _has_fixed_point(runtime) else (False,):
-                yield lambda path=path, runtime=runtime, fxp=fxp: make(path, runtime, fxp)
-
-
-def _has_fixed_point(runtime: str) -> bool:
-    return get_runtime(runtime).fixed_point is not None
 
 
 def _bench_pair(bench: _Bench, pair: _Pair) -> BenchRow:
