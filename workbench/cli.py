@@ -408,8 +408,10 @@ def _click_option(o: Option) -> Callable[[Callable[..., Any]], Callable[..., Any
             kwargs["type"] = _LiveChoice(o.choices)
         elif o.choices:
             kwargs["type"] = click.Choice([str(v) for v in o.choices])
-            kwargs["default"] = str(o.default)
-            kwargs["callback"] = lambda _ctx, _param, value: o.type(value)
+            kwargs["default"] = None if o.default is None else str(o.default)
+            kwargs["callback"] = lambda _ctx, _param, value: (
+                None if value is None else o.type(value)
+            )
         elif o.type is int:
             kwargs["type"] = click.IntRange(min=o.low, max=o.high)
         elif o.path:
@@ -809,11 +811,11 @@ def experiment_remove(app: App, name: str, run_ids: tuple[int, ...]) -> None:
 
 @experiment.command("advice")
 @click.argument("name")
-@click.option("--max-accuracy-drop", type=float, default=DEFAULT_MAX_ACCURACY_DROP, show_default=True,
-              metavar="PTS",
-              help="Accuracy loss (points) the CPU may take for the quantized container.")  # fmt: skip
+@click.option("--max-accuracy-drop", type=float, default=DEFAULT_MAX_ACCURACY_DROP, metavar="X",
+              help="Accuracy loss the quantized container may have, in the decision metric's "
+                   "unit (default: the metric's own).")  # fmt: skip
 @pass_app
-def experiment_advice(app: App, name: str, max_accuracy_drop: float) -> None:
+def experiment_advice(app: App, name: str, max_accuracy_drop: float | None) -> None:
     """The advisor's table for experiment NAME, rebuilt from its stored benchmark runs."""
     from workbench.jobs.advise import saved_advice
 
@@ -824,7 +826,7 @@ def experiment_advice(app: App, name: str, max_accuracy_drop: float) -> None:
             say(console, note)
         _render_advice(console, result.advice)
 
-    emit(app, result, render)
+    emit(app, result.document(), render)
 
 
 @experiment.command("show")
@@ -1090,7 +1092,8 @@ def quantize(app: App, container: str, input_list: str, output: str, **values: A
 
     options = QuantOptions(**_picked(values, QUANTIZER_OPTIONS))
     request = QuantizeRequest(container, input_list, output, options, analyze=values["analyze"],
-                              command=command_line())  # fmt: skip
+                              command=command_line(), eval_list=values["eval_list"],
+                              metric=values["metric"])  # fmt: skip
     store = app.store()
     with _RichProgress() as progress:
         result = quantize_job(store, app.project, request, progress=None if app.json else progress)
@@ -1100,19 +1103,37 @@ def quantize(app: App, container: str, input_list: str, output: str, **values: A
         say(console, f"wrote {result.output}: {format_bytes(result.size_bytes)} ({ratio:.2f}x the float "
                      f"container), {result.samples} calibration samples in {result.seconds:.1f}s, "
                      f"peak {format_bytes(result.peak_memory_bytes)} (run {result.run_id})")  # fmt: skip
-        if result.sqnr_db is not None:
-            say(console, f"output SQNR vs float: {result.sqnr_db:.2f} dB (weights only "
-                         f"{result.weights_only_sqnr_db:.2f} dB, activations only "
-                         f"{result.activations_only_sqnr_db:.2f} dB)")  # fmt: skip
-        if result.worst_layers:
-            show_table(console, ["layer", "type", "output SQNR if only it is quantized"],
-                       ((w["node"], w["op_type"], w["output_sqnr_db"])
-                        for w in result.worst_layers[:5]), title="costliest layers")  # fmt: skip
+        if result.headline:
+            say(console, f"accuracy: {result.headline}")
+        _render_sensitivity(console, result.sensitivity)
         if result.float_fallback:
             say(console, "runs in float inside the integer executor: "
                 + ", ".join(result.float_fallback))  # fmt: skip
 
+    if app.json:  # the run detail document (runs show), with the job's own fields
+        from workbench.jobs.runs import show_run
+
+        detail = to_json(show_run(store, result.run_id))
+        emit(app, {**detail, **to_json(result)}, render)
+        return
     emit(app, result, render)
+
+
+def _render_sensitivity(console: Console, sens: dict[str, Any] | None) -> None:
+    """The sensitivity report: which half costs, which layers, which knob helps."""
+    if not sens:
+        return
+    say(console, f"sensitivity ({sens['metric']}, N={sens['samples']}, {sens['seconds']:.1f}s): "
+                 f"{sens['suggestion']}")  # fmt: skip
+    if sens["layers"]:
+
+        def shown(part: dict[str, Any] | None) -> str:
+            return "-" if part is None else part["shown"]
+
+        show_table(console, ["layer", "type", "its weights alone", "its outputs alone", "costlier"],
+                   ((s["node"], s["op_type"], shown(s["weights"]), shown(s["activations"]),
+                     s["dominant"]) for s in sens["layers"]),
+                   title=f"costliest layers ({sens['metric']} with only that part quantized)")  # fmt: skip
 
 
 @cli.group()
@@ -1220,6 +1241,9 @@ def _bench_rows_table(console: Console, rows: Sequence[Any], title: str = "") ->
     def name(path: str) -> str:
         return os.path.basename(path)
 
+    metric = next((r.metric for r in rows if r.metric), None)
+    extra = metric not in (None, "sqnr")  # the decision metric's own column
+    labelled = any(r.accuracy.get("label_accuracy") is not None for r in rows)
     table_rows = []
     for r in rows:
         acc = r.accuracy or {}
@@ -1227,22 +1251,42 @@ def _bench_rows_table(console: Console, rows: Sequence[Any], title: str = "") ->
         runtime = f"{r.runtime} fxp" if r.cpu_fxp else r.runtime
         if r.status != SUCCEEDED:
             table_rows.append((r.run_id, name(r.container), runtime, _status_word(r.status),
-                               r.error, None, None, None, None, None, None, None))  # fmt: skip
+                               r.error, None, None, None, None, None, None, None, None))  # fmt: skip
             continue
         sqnr = acc.get("sqnr_db")
+        device = r.device_init_ms if r.device_init_ms is not None else r.init_ms
+        peak = (
+            r.device_init_peak_bytes if r.device_init_peak_bytes is not None else r.init_peak_bytes
+        )
+        unusable = "unusable" if r.nonfinite_values else None
         table_rows.append((
             r.run_id, name(r.container), runtime, _status_word(r.status), r.mode,
-            f"{r.init_ms:.1f}", format_bytes(r.init_peak_bytes), format_bytes(r.size_bytes),
+            f"{device:.1f}", f"{r.init_ms:.1f}", format_bytes(peak), format_bytes(r.size_bytes),
             f"{lat.get('mean', 0):.2f}" if lat else None,
-            "exact" if is_exact_db(sqnr) else sqnr,
-            _pct(acc.get("top1_agreement")), _pct(acc.get("label_accuracy")),
+            unusable or ("exact" if is_exact_db(sqnr) else sqnr),
+            unusable or _metric_text(metric, r.metric_value),
+            unusable or _pct(acc.get("label_accuracy")),
         ))  # fmt: skip
+    columns = ["run", "container", "runtime", "status", "mode / reason", "device init ms",
+               "init ms", "device peak", "size", "latency ms", "SQNR dB", metric or "metric",
+               "accuracy"]  # fmt: skip
+    keep = [i for i, c in enumerate(columns)
+            if not (i == 11 and not extra) and not (i == 12 and not labelled)]  # fmt: skip
     show_table(
-        console,
-        ["run", "container", "runtime", "status", "mode / reason", "init ms", "init peak",
-         "size", "latency ms", "SQNR dB", "top-1", "accuracy"],
-        table_rows, title=title, wrap=("container", "mode / reason"),
+        console, [columns[i] for i in keep], ([row[i] for i in keep] for row in table_rows),
+        title=title, wrap=("container", "mode / reason"),
     )  # fmt: skip
+    if metric:
+        say(console, "device init: the phases a device also performs (file, conversions, HTA "
+                     "records); init ms adds the emulator's own setup")  # fmt: skip
+
+
+def _metric_text(metric: str | None, value: float | None) -> str | None:
+    if metric is None or value is None:
+        return None
+    from workbench.engine.metrics import get_metric
+
+    return get_metric(metric).show(value)
 
 
 def _pct(v: float | None) -> str | None:
@@ -1281,6 +1325,8 @@ def bench(app: App, containers: tuple[str, ...], input_list: str, csv_path: str 
         write_csv(result.rows, csv_path)
 
     def render(console: Console) -> None:
+        if result.metric:
+            say(console, f"decision metric: {result.metric} ({result.metric_reason})")
         _bench_rows_table(console, result.rows)
         for r in result.rows:
             for note in r.notes:
@@ -1303,11 +1349,16 @@ def _render_advice(console: Console, advice: Any) -> None:
     table.add_column("non-quantized container", overflow="fold")
     for row in advice.rows:
         table.add_row(
-            row.label, *(_escape("\n".join(c.lines())) for c in (row.quantized, row.float))
+            row.label,
+            *(_escape("\n".join(advice.lines(c))) for c in (row.quantized, row.float)),
         )
+    for line in advice.header():
+        say(console, line)
     console.print(table)
     for rec in advice.recommendations:
-        say(console, f"{rec.runtime.upper()}: {rec.choice}")
+        say(console, f"{rec.runtime.upper()}: {rec.label}")
+        for warning in rec.warnings:
+            say(console, f"  ! warning: {warning}")
         for reason in rec.reasons:
             say(console, f"  - {reason}")
 
@@ -1343,7 +1394,7 @@ def advise(app: App, container: str, input_list: str, **values: Any) -> None:
         say(console, f"saved as experiment {result.experiment!r} ({len(result.run_ids)} runs; "
                      f"see: workbench experiment show {json.dumps(result.experiment)})")  # fmt: skip
 
-    emit(app, result, render)
+    emit(app, result.document(), render)
 
 
 @cli.command()
@@ -1368,8 +1419,9 @@ def demo(app: App, workdir: str, iterations: int, samples: int | None) -> None:
         say(console, f"demo project {result.project!r} built in {result.seconds:.1f}s, "
                      f"files in {result.workdir}")  # fmt: skip
         show_table(
-            console, ["quantized container", "size", "output SQNR dB", "run"],
-            [(v.name, format_bytes(v.size_bytes), v.sqnr_db, v.run_id) for v in result.variants],
+            console, ["quantized container", "size", "quantize's headline", "run"],
+            [(v.name, format_bytes(v.size_bytes), v.headline, v.run_id) for v in result.variants],
+            wrap=("quantize's headline",),
         )  # fmt: skip
         _bench_rows_table(console, result.bench, title="bench")
         _render_advice(console, result.advice)

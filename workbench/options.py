@@ -24,13 +24,16 @@ from workbench.vocabulary import (
     CPU,
     MAX_BATCH,
     MAX_ITERATIONS,
+    METRICS,
     PERCENTILE,
     SCHEMES,
     TF,
     WEIGHT_BITWIDTHS,
 )
 
-DEFAULT_MAX_ACCURACY_DROP = 1.0  # percentage points the advisor lets the CPU lose
+# The advisor's threshold when none is given: each metric's own default (1 point of
+# top-1 agreement, 30 dB SQNR, ...; ``workbench.engine.metrics``).
+DEFAULT_MAX_ACCURACY_DROP = None
 
 Choices = tuple[Any, ...] | Callable[[], tuple[Any, ...]]
 _AS_DEFAULT: Any = type("_AsDefault", (), {"__repr__": lambda self: "AS_DEFAULT"})()
@@ -275,6 +278,18 @@ CPU_FXP = Option(
     False,
     label="CPU fixed-point mode (--cpu-fxp)",
 )
+METRIC = Option(
+    "metric",
+    "Judge accuracy by this metric (and keep it as the model's decision metric); default: "
+    "the model's, proposed from its outputs.",
+    str,
+    None,
+    choices=METRICS,
+    metavar="|".join(METRICS),
+    show_default=False,
+    label="Metric",
+    placeholder="the model's",
+)
 LABELS = Option(
     "labels",
     "One integer class per line, line i for input-list line i.",
@@ -343,7 +358,15 @@ ANALYZE = Option(
     flag="--no-analysis",
     label="per-layer analysis (slower)",
 )
-QUANTIZE_OPTIONS = (*QUANTIZER_OPTIONS, ANALYZE)  # what `workbench quantize` takes
+EVAL_LIST = Option(
+    "eval_list",
+    "Input list the result is evaluated on (default: the calibration list, every line).",
+    path=True,
+    metavar="LIST",
+    label="Eval list",
+    placeholder="optional: the calibration list",
+)
+QUANTIZE_OPTIONS = (*QUANTIZER_OPTIONS, ANALYZE, EVAL_LIST, METRIC)  # `workbench quantize`
 
 BENCH_OPTIONS = (
     Option(
@@ -361,6 +384,7 @@ BENCH_OPTIONS = (
     CPU_FXP,
     BATCH,
     LABELS,
+    METRIC,
     Option(
         "per_layer",
         "Also record the mean time of every layer.",
@@ -372,6 +396,16 @@ BENCH_OPTIONS = (
 
 ADVISE_OPTIONS = (
     LABELS,
+    METRIC,
+    Option(
+        "float",
+        "The float twin of a quantized-only model (a container or a model file); "
+        "default: the container's own dequantized network.",
+        path=True,
+        metavar="MODEL",
+        label="Float twin",
+        placeholder="optional: float twin of a quantized model",
+    ),
     Option(
         "quantized",
         "Use this quantized container instead of quantizing.",
@@ -393,12 +427,17 @@ ADVISE_OPTIONS = (
     ITERATIONS,
     Option(
         "max_accuracy_drop",
-        "Accuracy loss (percentage points) the quantized container may have on CPU.",
+        "Accuracy loss the quantized container may have, in the decision metric's unit: "
+        "points for top1, label-accuracy and iou; 1 - cosine; output units for mae and "
+        "max-abs; for sqnr the lowest SQNR (dB) it may reach. Default: the metric's own "
+        "(1 pt, 30 dB, 0.001, 1% of the output's range).",
         float,
         DEFAULT_MAX_ACCURACY_DROP,
         low=0.0,
-        metavar="PTS",
+        metavar="X",
+        show_default=False,
         label="Max accuracy drop",
+        placeholder="the metric's default",
     ),
     Option(
         "experiment",

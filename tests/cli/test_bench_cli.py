@@ -26,6 +26,12 @@ ROW_KEYS = {
     "latency_ms",
     "accuracy",
     "run_id",
+    "device_init_ms",
+    "device_init_peak_bytes",
+    "emulator_setup_ms",
+    "nonfinite_values",
+    "metric",
+    "metric_value",
 }
 
 
@@ -53,9 +59,17 @@ def test_bench_json_rows_and_csv(cli, containers, tmp_path):
     dsp = next(r for r in rows if r["runtime"] == "dsp" and r["quantized"])
     assert set(dsp["latency_ms"]) == {"mean", "p50", "p90", "min"}
     assert set(dsp["accuracy"]) == {
-        "sqnr_db", "cosine", "max_abs_err", "top1_agreement", "label_accuracy",
+        "sqnr_db", "cosine", "max_abs_err", "top1_agreement", "label_accuracy", "mae", "iou",
+        "usable",
     }  # fmt: skip
     assert dsp["accuracy"]["sqnr_db"] > 10 and dsp["init_breakdown_ms"]["plan"] > 0
+    # small_cnn ends in a Softmax: its decision metric is top-1 agreement.
+    assert dsp["metric"] == "top1" and dsp["metric_value"] == dsp["accuracy"]["top1_agreement"]
+    assert dsp["nonfinite_values"] == 0 and dsp["accuracy"]["usable"]
+    breakdown = dsp["init_breakdown_ms"]
+    assert dsp["device_init_ms"] == pytest.approx(breakdown["load"] + breakdown["deserialize"])
+    assert dsp["emulator_setup_ms"] == pytest.approx(breakdown["plan"])
+    assert dsp["init_ms"] == pytest.approx(dsp["device_init_ms"] + dsp["emulator_setup_ms"])
     with out.open() as f:
         assert len(list(csv.DictReader(f))) == 11
     listed = cli.json("runs", "list", "--kind", "bench", "--limit", "100")

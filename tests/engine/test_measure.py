@@ -62,17 +62,23 @@ def test_measurement_fields(small):
     lat = m.latency_ms
     assert 0 < lat.min <= lat.p50 <= lat.p90 and lat.min <= lat.mean
     a = m.accuracy
-    assert a.output == "prob:0" and a.samples == 5
-    assert 15 < a.sqnr_db < 200 and 0.9 < a.cosine <= 1 and a.max_abs_err > 0
-    assert a.top1_agreement == a.label_accuracy  # the labels are the float's top-1 here
+    assert a.output == "prob:0" and a.samples == 5 and a.runtime == "dsp" and a.usable
+    assert 15 < a.value("sqnr") < 200 and 0.9 < a.value("cosine") <= 1
+    assert a.value("max-abs") > 0 and 0 < a.value("mae") <= a.value("max-abs")
+    assert a.value("top1") == a.value("label-accuracy")  # the labels are the float's top-1
     assert set(m.layer_ms) >= {"conv/1", "fc", "softmax"}
+    # The DSP runs a quantized container natively: only reading the file is device work.
+    assert math.isclose(m.device_init_ms, m.init_breakdown_ms["load"] + m.init_breakdown_ms[
+        "deserialize"])  # fmt: skip
+    assert math.isclose(m.emulator_setup_ms, m.init_breakdown_ms["plan"])
+    assert 0 < m.device_init_peak_bytes <= m.init_peak_bytes
 
 
 def test_float_on_cpu_against_itself_is_exact(small):
     feeds = small["feeds"]
     ref = reference_outputs(small["float"], feeds)
     m = measure(small["float"], "cpu", feeds, iterations=1, reference=ref)
-    assert m.accuracy.sqnr_db == math.inf and m.accuracy.top1_agreement == 1.0
+    assert m.accuracy.value("sqnr") == math.inf and m.accuracy.value("top1") == 1.0
     assert not m.quantized and m.mode == "float32"
 
 
@@ -80,7 +86,7 @@ def test_batch_measurement_keeps_one_output_per_sample(small):
     feeds = small["feeds"]  # 5 samples in batches of 2: the last one padded
     ref = reference_outputs(small["float"], feeds)
     m = measure(small["float"], "cpu", feeds, iterations=2, batch=2, reference=ref)
-    assert m.batch == 2 and m.accuracy.samples == 5 and m.accuracy.sqnr_db > 100
+    assert m.batch == 2 and m.accuracy.samples == 5 and m.accuracy.value("sqnr") > 100
 
 
 def test_refusal_and_bad_arguments(small):
@@ -155,6 +161,11 @@ def test_dsp_with_a_float_container_inits_longer_with_a_higher_peak(big):
     assert "quantize" in f.init_breakdown_ms and "quantize" not in q.init_breakdown_ms
     assert f.init_ms > 1.1 * q.init_ms, (f.init_breakdown_ms, q.init_breakdown_ms)
     assert f.init_peak_bytes > 1.15 * q.init_peak_bytes
+    # What the device does: read a 4x larger file and quantize every parameter.
+    assert f.device_init_ms > 2 * q.device_init_ms, (f.init_breakdown_ms, q.init_breakdown_ms)
+    assert f.device_init_peak_bytes > 3 * q.device_init_peak_bytes
+    # The float32 copies of the weights the integer plan lays out for BLAS are not.
+    assert q.device_init_peak_bytes < 0.5 * q.init_peak_bytes
 
 
 def test_cpu_dequantizes_a_quantized_container_at_init(big):

@@ -8,19 +8,24 @@ would, and reports:
   (``dequantize`` / ``quantize`` / ``cast_fp16`` / ``hta_records``, ``resize``, ``plan``;
   see ``runtimes``), which together are the runtime's own init, ``create_ms`` (the
   vendor benchmark's "Create"). With ``init_repeats`` above 1 the fastest init is kept.
+* **device-equivalent init**: the phases the device also performs (the file phases,
+  parameter conversions, HTA records, resizing; the runtime's declaration says which)
+  are ``device_init_ms``; the emulator's own setup (``plan``: kernels and BLAS weight
+  layouts) is ``emulator_setup_ms``. ``init_ms`` is their sum.
 * **init peak memory**: the peak of traced allocations during a separate, identical
   init, with ``tracemalloc`` started just before it; also the peak of what the
-  runtime itself allocates once the container is deserialized (``create``). numpy reports every array buffer
-  it allocates to ``tracemalloc`` (its own tracing domain), so the peak counts
-  parameters, conversions and plan layouts as well as Python objects. The traced init
-  is not the timed one: tracing slows Python allocations down.
+  runtime itself allocates once the container is deserialized (``create``), and the
+  peak over the device phases only (``device_init_peak_bytes``). numpy reports every
+  array buffer it allocates to ``tracemalloc`` (its own tracing domain), so the peak
+  counts parameters, conversions and plan layouts as well as Python objects. The
+  traced init is not the timed one: tracing slows Python allocations down.
 * **container size** (bytes on disk);
 * **latency** of one inference (one batch) over ``iterations`` runs after ``warmup``:
   mean, p50, p90 and min, in ms; optionally the mean time per layer;
-* **accuracy** against reference outputs (the float container on the CPU runtime,
-  ``reference_outputs``): SQNR (dB), cosine similarity and max abs error over every
-  sample of the primary output (the first output, or the one named), top-1 agreement
-  of the arg-max over its last axis, and label accuracy when labels are given.
+* **accuracy**: the evaluator (``evaluate``) on the primary output (the first output,
+  or the one named) against reference outputs (the float container on the CPU
+  runtime, ``reference_outputs``) over every sample: every registered metric, label
+  accuracy when labels are given, and non-finite outputs counted as a finding.
 
 Feeds are per sample (batch 1); with a batch N the samples are grouped N at a time (a
 short last group is padded by repeating its last sample, whose rows are dropped).
@@ -41,15 +46,16 @@ from pathlib import Path
 import numpy as np
 
 from workbench.engine.container import read_container
-from workbench.engine.quant.sqnr import cosine, max_abs_err, sqnr_db
+from workbench.engine.evaluate import Evaluation, Evaluator
 from workbench.engine.runtimes.load import load_network
 from workbench.engine.runtimes.network import Network
+from workbench.engine.runtimes.registry import get_runtime
+from workbench.engine.runtimes.spec import DESERIALIZE, FILE_PHASES, LOAD, KindRule
 from workbench.errors import BadInput
-from workbench.vocabulary import REFERENCE_RUNTIME
+from workbench.vocabulary import LABEL_ACCURACY, REFERENCE_RUNTIME
 
 Feeds = Mapping[str, np.ndarray]
 _CHUNK = 1 << 18
-_FILE_PHASES = ("load", "deserialize")
 
 
 @dataclass(frozen=True)
@@ -61,14 +67,14 @@ class Latency:
 
 
 @dataclass(frozen=True)
-class Accuracy:
-    output: str
-    samples: int
-    sqnr_db: float
-    cosine: float
-    max_abs_err: float
-    top1_agreement: float | None
-    label_accuracy: float | None
+class InitPeaks:
+    """Peaks of traced memory during one init, in bytes above what was allocated before."""
+
+    whole: int  # from opening the file to a network ready to run
+    create: int  # what the runtime allocates beyond the deserialized container
+    device: int  # over the device-equivalent phases only (file, conversions, records)
+    phases: dict[str, int] = field(default_factory=dict)  # each phase's peak (deserialize:
+    # reading and parsing the file)
 
 
 @dataclass(frozen=True)
@@ -87,10 +93,14 @@ class Measurement:
     create_peak_bytes: int | None
     iterations: int
     latency_ms: Latency | None
-    accuracy: Accuracy | None
+    accuracy: Evaluation | None  # against the reference, when one was given
     label_accuracy: float | None = None  # also without a reference (labels only)
     layer_ms: dict[str, float] | None = None
     notes: tuple[str, ...] = field(default=())
+    device_init_ms: float | None = None  # the phases the device also performs
+    device_init_peak_bytes: int | None = None
+    emulator_setup_ms: float | None = None  # the emulator's own (planning, BLAS layouts)
+    init_peak_breakdown_bytes: dict[str, int] | None = None  # each phase's traced peak
 
 
 @contextlib.contextmanager
@@ -130,20 +140,33 @@ def init_network(
     t2 = time.perf_counter()
     network = load_network(container, runtime, batch=batch, cpu_fxp=cpu_fxp, keep=keep)
     network.init_breakdown_ms = {
-        "load": (t1 - t0) * 1e3,
-        "deserialize": (t2 - t1) * 1e3,
+        LOAD: (t1 - t0) * 1e3,
+        DESERIALIZE: (t2 - t1) * 1e3,
         **network.init_breakdown_ms,
     }
     return network
 
 
+def init_rule(runtime: str, quantized: bool, cpu_fxp: bool = False) -> KindRule:
+    """What ``runtime`` declares for this kind of container (which phases are device work)."""
+    return get_runtime(runtime).rule(quantized, cpu_fxp)
+
+
+def device_split(breakdown: Mapping[str, float], rule: KindRule) -> tuple[float, float]:
+    """``(device, emulator)`` ms of an init breakdown: the file phases and the phases the
+    rule does not declare emulator-only are the device's."""
+    device = sum(v for k, v in breakdown.items() if k in FILE_PHASES or rule.is_device_phase(k))
+    return device, sum(breakdown.values()) - device
+
+
 def init_peak_bytes(
     container_path: str | os.PathLike[str], runtime: str, *, batch: int = 1, cpu_fxp: bool = False
-) -> tuple[int, int]:
-    """``(whole, create)``: peaks of traced allocations (numpy buffers included) during one init.
+) -> InitPeaks:
+    """Peaks of traced allocations (numpy buffers included) during one init (``InitPeaks``).
 
     ``whole`` counts from opening the file; ``create`` only what the runtime allocates
-    beyond the deserialized container (its conversions and plan).
+    beyond the deserialized container (its conversions and plan); ``device`` the peak
+    while reading the file and in the device-equivalent phases.
     """
     started = not tracemalloc.is_tracing()
     if started:
@@ -155,12 +178,22 @@ def init_peak_bytes(
         loaded, load_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
         network = load_network(container, runtime, batch=batch, cpu_fxp=cpu_fxp)
-        create_peak = tracemalloc.get_traced_memory()[1]
+        create_peak = max(tracemalloc.get_traced_memory()[1], *network.init_peaks.values(), 0)
+        rule = init_rule(runtime, network.quantized, cpu_fxp)
+        device_peak = max(
+            [load_peak] + [p for k, p in network.init_peaks.items() if rule.is_device_phase(k)]
+        )
+        phases = {DESERIALIZE: load_peak, **network.init_peaks}
         del network, container
     finally:
         if started:
             tracemalloc.stop()
-    return max(0, max(load_peak, create_peak) - base), max(0, create_peak - loaded)
+    return InitPeaks(
+        whole=max(0, max(load_peak, create_peak) - base),
+        create=max(0, create_peak - loaded),
+        device=max(0, device_peak - base),
+        phases={k: max(0, v - base) for k, v in phases.items()},
+    )
 
 
 def reference_outputs(
@@ -206,10 +239,10 @@ def measure(
     # Inits run with the collector paused (no collection pauses in the timings); a full
     # collection here would cost more than the init of a small model in a busy process.
     gc.collect(0)
-    peak = create_peak = None
+    peaks = None
     if trace_memory:
         with _no_gc():
-            peak, create_peak = init_peak_bytes(path, runtime, batch=batch, cpu_fxp=cpu_fxp)
+            peaks = init_peak_bytes(path, runtime, batch=batch, cpu_fxp=cpu_fxp)
 
     network: Network | None = None
     best: dict[str, float] = {}
@@ -246,12 +279,15 @@ def measure(
     if outputs:
         if name not in outputs[0]:
             raise BadInput(f"{name!r} is not an output of {path.name}")
-        test = [o[name] for o in outputs]
-        if labels is not None:
-            label_acc = _label_accuracy(test, labels)
         if reference is not None:
-            ref = [r[name] for r in reference]
-            accuracy = _accuracy(name, ref, test, labels)
+            accuracy = evaluate_outputs(reference, outputs, name, runtime, labels=labels)
+            label_acc = accuracy.value(LABEL_ACCURACY)
+            if accuracy.finding:
+                notes.append(accuracy.finding + ": accuracy unusable")
+        elif labels is not None:
+            label_acc = labels_only(outputs, name, labels)
+    rule = init_rule(runtime, network.quantized, cpu_fxp)
+    device_ms, emulator_ms = device_split(best, rule)
     return Measurement(
         container=str(path),
         runtime=runtime,
@@ -262,16 +298,44 @@ def measure(
         size_bytes=size,
         init_ms=sum(best.values()),
         init_breakdown_ms=best,
-        init_peak_bytes=peak,
-        create_ms=sum(v for k, v in best.items() if k not in _FILE_PHASES),
-        create_peak_bytes=create_peak,
+        init_peak_bytes=peaks.whole if peaks else None,
+        create_ms=sum(v for k, v in best.items() if k not in FILE_PHASES),
+        create_peak_bytes=peaks.create if peaks else None,
         iterations=iterations,
         latency_ms=_latency(times),
         accuracy=accuracy,
         label_accuracy=label_acc,
         layer_ms=layer_ms,
         notes=tuple(notes),
+        device_init_ms=device_ms,
+        device_init_peak_bytes=peaks.device if peaks else None,
+        emulator_setup_ms=emulator_ms,
+        init_peak_breakdown_bytes=peaks.phases if peaks else None,
     )
+
+
+def evaluate_outputs(
+    reference: Sequence[Mapping[str, np.ndarray]],
+    outputs: Sequence[Mapping[str, np.ndarray]],
+    output: str,
+    runtime: str,
+    *,
+    labels: Sequence[int] | None = None,
+) -> Evaluation:
+    """The evaluator on one output of ``runtime``'s outputs, in the runtime's words for
+    non-finite values (fp16 overflow)."""
+    evaluator = Evaluator(output, labels=labels)
+    for ref, out in zip(reference, outputs, strict=True):
+        evaluator.add(ref[output], out[output])
+    return evaluator.result(runtime=runtime, finding=get_runtime(runtime).nonfinite or None)
+
+
+def labels_only(
+    outputs: Sequence[Mapping[str, np.ndarray]], output: str, labels: Sequence[int]
+) -> float | None:
+    """Label accuracy of outputs that have no float reference."""
+    same = evaluate_outputs(outputs, outputs, output, REFERENCE_RUNTIME, labels=labels)
+    return same.value(LABEL_ACCURACY)
 
 
 def _batches(samples: Sequence[Feeds], network: Network, batch: int):
@@ -328,41 +392,3 @@ def _layer_times(network: Network, batches, iterations: int) -> dict[str, float]
         last[0] = time.perf_counter()
         network.run_raw(batches[k % len(batches)][1], hook)
     return {node: ms / iterations for node, ms in totals.items()}
-
-
-def _top1(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
-    if not arrays or arrays[0].ndim == 0 or arrays[0].shape[-1] < 2:
-        return None
-    return np.array([int(np.argmax(np.asarray(a).reshape(-1, a.shape[-1])[0])) for a in arrays])
-
-
-def _label_accuracy(test: Sequence[np.ndarray], labels: Sequence[int]) -> float | None:
-    top = _top1(test)
-    if top is None:
-        return None
-    return float(np.mean(top == np.asarray(labels, dtype=np.int64)))
-
-
-def _accuracy(
-    name: str,
-    ref: Sequence[np.ndarray],
-    test: Sequence[np.ndarray],
-    labels: Sequence[int] | None,
-) -> Accuracy:
-    r = np.concatenate([np.asarray(a, np.float64).reshape(-1) for a in ref])
-    t = np.concatenate([np.asarray(a, np.float64).reshape(-1) for a in test])
-    if r.shape != t.shape:
-        raise BadInput(f"output {name!r} has another shape than the reference's")
-    top_ref, top_test = _top1(ref), _top1(test)
-    agreement = None
-    if top_ref is not None and top_test is not None:
-        agreement = float(np.mean(top_ref == top_test))
-    return Accuracy(
-        output=name,
-        samples=len(test),
-        sqnr_db=sqnr_db(r, t),
-        cosine=cosine(r, t),
-        max_abs_err=max_abs_err(r, t),
-        top1_agreement=agreement,
-        label_accuracy=None if labels is None else _label_accuracy(test, labels),
-    )

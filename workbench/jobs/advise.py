@@ -2,42 +2,44 @@
 
 ``advise_job`` quantizes the float container (``quantize --enable-hta``, so that AIP can
 be measured too) unless a quantized container is given, benches both on every runtime
-(the CPU also in fixed-point mode), and builds one row per runtime: a cell for the
-quantized container and one for the float container (compatibility, init time and the
-runtime's own share of it, init peak memory, file size, accuracy against the float
-container on the CPU runtime), with a recommendation and its reasons. The runs are
-saved as an experiment.
+(the CPU also in fixed-point mode), and builds the advisor's table and recommendations
+(``jobs.advice``) on the model's decision metric. The runs are saved as an experiment.
 
-The recommendation follows the guide, checked against the measurements:
-
-* a runtime that refuses float containers (AIP): the quantized container, the only one;
-* a runtime whose native format is quantized (DSP): the quantized container (a float
-  one is converted at init);
-* a float-native runtime with a fixed-point mode (CPU, ``--cpu-fxp``): the quantized
-  container in that mode when its accuracy loss is within ``max_accuracy_drop``
-  (percentage points of label accuracy when labels are given, else of top-1 agreement
-  with the float container); otherwise the float one;
-* any other float-native runtime (GPU, GPU fp16): the float container; the quantized
-  one is converted at init and only buys a smaller file.
-
-The rows, the cells' compatibility and conversion time, and the policy all come from
-the runtimes' declarations (``workbench.engine.runtimes``): a runtime registered there
-is a row here.
+A quantized-only model (an int8 TFLite model converted with its own encodings) is
+advised on too: give the quantized container, and its float twin with ``--float`` (a
+container or a model file, converted here); without one, the container's own
+dequantized network is written beside it and used as the float reference, and the
+advice says so.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from workbench.engine.container import read_container
-from workbench.engine.runtimes import KindRule, Runtime, get_runtime, runtimes
-from workbench.engine.runtimes.spec import QUANTIZED, REFUSE
+from workbench.engine.container import Container, make_manifest, read_container, write_container
 from workbench.errors import BadInput
-from workbench.jobs.bench import _ACCURACY_KEYS, BenchRequest, BenchResult, BenchRow, bench_job
+from workbench.jobs.advice import (
+    DEQUANTIZED_FROM,
+    Advice,
+    AdviceRow,
+    Cell,
+    Recommendation,
+    build_advice,
+    table_rows,
+)
+from workbench.jobs.artifacts import model_id_of_container, record_container
+from workbench.jobs.bench import (
+    _ACCURACY_KEYS,
+    ACCURACY_FIELD,
+    BenchRequest,
+    BenchResult,
+    BenchRow,
+    bench_job,
+)
 from workbench.jobs.convert import workbench_command
 from workbench.jobs.experiments import add_runs, create_experiment
 from workbench.jobs.projects import ensure_project
@@ -55,94 +57,26 @@ from workbench.vocabulary import (
     DSP,
     FAILED,
     INTERRUPTED,
-    REFERENCE_RUNTIME,
     REFUSED,
     SUCCEEDED,
-    format_bytes,
-    is_exact_db,
 )
 
+__all__ = [
+    "Advice",
+    "AdviceRow",
+    "AdviseRequest",
+    "AdviseResult",
+    "Cell",
+    "Recommendation",
+    "advise_job",
+    "build_advice",
+    "dsp_accuracy",
+    "save_advice",
+    "saved_advice",
+    "table_rows",
+]
+
 Progress = Callable[[str, int, int], None]
-
-
-def table_rows() -> tuple[tuple[str, str, bool], ...]:
-    """Rows of the table: (label, runtime, cpu_fxp for the quantized cell), per runtime."""
-    return tuple(
-        (rule.label or rt.label, rt.name, fxp) for rt in runtimes() for fxp, rule in rt.modes()
-    )
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One container on one runtime, as the table shows it."""
-
-    status: str  # succeeded | failed | refused | n/a
-    compatibility: str
-    mode: str | None = None
-    init_ms: float | None = None
-    create_ms: float | None = None
-    conversion_ms: float | None = None  # dequantize / quantize / cast_fp16 at init
-    init_peak_bytes: int | None = None
-    size_bytes: int | None = None
-    size_without_records: int | None = None
-    sqnr_db: float | None = None
-    top1_agreement: float | None = None
-    label_accuracy: float | None = None
-    latency_ms: float | None = None
-    error: str | None = None
-    run_id: int | None = None
-
-    def lines(self) -> list[str]:
-        """The cell as short lines of text (CLI and TUI)."""
-        out = [self.compatibility]
-        if self.status != SUCCEEDED:
-            if self.error and self.status == "failed":
-                out.append(self.error)
-            return out
-        init = f"init {_ms(self.init_ms)}"
-        if self.create_ms is not None:
-            init += f" (create {_ms(self.create_ms)})"
-        out.append(init)
-        out.append(f"init peak {format_bytes(self.init_peak_bytes)}")
-        size = f"file {format_bytes(self.size_bytes)}"
-        if self.size_without_records is not None and self.size_without_records != self.size_bytes:
-            size += f" ({format_bytes(self.size_without_records)} without HTA records)"
-        out.append(size)
-        acc = []
-        if self.sqnr_db is not None:
-            acc.append("SQNR exact" if is_exact_db(self.sqnr_db) else f"SQNR {self.sqnr_db:.1f} dB")
-        if self.top1_agreement is not None:
-            acc.append(f"top-1 agree {self.top1_agreement:.1%}")
-        if self.label_accuracy is not None:
-            acc.append(f"accuracy {self.label_accuracy:.1%}")
-        if acc:
-            out.append(", ".join(acc))
-        return out
-
-
-@dataclass(frozen=True)
-class AdviceRow:
-    label: str
-    runtime: str
-    cpu_fxp: bool
-    quantized: Cell
-    float: Cell
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    runtime: str
-    choice: str  # "quantized" | "quantized --cpu-fxp" | "float" | "none"
-    reasons: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Advice:
-    float_container: str
-    quantized_container: str
-    rows: tuple[AdviceRow, ...]
-    recommendations: tuple[Recommendation, ...]
-    max_accuracy_drop: float
 
 
 @dataclass(frozen=True)
@@ -154,11 +88,30 @@ class AdviseResult:
     samples: int
     notes: tuple[str, ...] = field(default=())
 
+    def document(self) -> dict[str, Any]:
+        """``advise --json``: the advice's fields (``metric``, ``threshold``, containers,
+        ``rows``, ``recommendations``) at the top, then the run's, then ``advice`` whole."""
+        from dataclasses import asdict
+
+        advice = asdict(self.advice)
+        for rec, data in zip(self.advice.recommendations, advice["recommendations"], strict=True):
+            data["label"] = rec.label
+        return {
+            **advice,
+            "quantize_run_id": self.quantize_run_id,
+            "run_ids": list(self.run_ids),
+            "experiment": self.experiment,
+            "samples": self.samples,
+            "notes": list(self.notes),
+            "advice": advice,
+        }
+
 
 @dataclass(frozen=True)
 class AdviseRequest:
-    """What ``advise_job`` is asked: the float container, the input list, the advise options
-    (or a mapping of them), the quantizer's options when it quantizes, the command line."""
+    """What ``advise_job`` is asked: the container (float, or quantized-only), the input list,
+    the advise options (or a mapping of them), the quantizer's options when it quantizes,
+    the command line."""
 
     container: str | Path
     input_list: str | Path
@@ -186,35 +139,48 @@ def advise_job(
     options = request.options
     container_path = Path(request.container)
     head = read_container(container_path, load_params=False)
-    if head.quantized:
-        raise BadInput(
-            f"{container_path} is quantized; advise takes the float container "
-            "(give the quantized one with --quantized)"
-        )
     notes: list[str] = []
     quantize_run_id = None
-    if options.quantized is None:
+    if head.quantized:
+        if options.quantized is not None:
+            raise BadInput(
+                f"{container_path} is quantized already: give the float container with "
+                "--quantized, or the quantized one alone (with --float FLOAT_TWIN)"
+            )
+        quantized_path = container_path
+        float_path = _float_twin(store, project, container_path, options.float, notes)
+    elif options.float is not None:
+        raise BadInput(
+            f"--float gives the float twin of a quantized-only model; {container_path} is "
+            "float already"
+        )
+    elif options.quantized is None:
+        float_path = container_path
         output = Path(
             options.output or container_path.with_name(f"{container_path.stem}_quantized.dlc")
         )
         quantize = QuantizeRequest(
-            container_path, request.input_list, output, request.quantize, command=request.command
-        )
+            container_path, request.input_list, output, request.quantize, command=request.command,
+            metric=options.metric,
+        )  # fmt: skip
         result = quantize_job(store, project, quantize, progress=progress)
         quantize_run_id = result.run_id
         quantized_path = output
         notes.append(f"quantized {container_path.name} into {output} (run {result.run_id})")
     else:
+        float_path = container_path
         quantized_path = Path(options.quantized)
         if not read_container(quantized_path, load_params=False).quantized:
             raise BadInput(f"--quantized {quantized_path} is not a quantized container")
 
-    measure = BenchOptions(iterations=options.iterations, cpu_fxp=True, labels=options.labels)
+    measure = BenchOptions(
+        iterations=options.iterations, cpu_fxp=True, labels=options.labels, metric=options.metric
+    )
     bench_request = BenchRequest(
-        [container_path, quantized_path], request.input_list, measure, command=request.command
+        [float_path, quantized_path], request.input_list, measure, command=request.command
     )
     bench = bench_job(store, project, bench_request, progress=progress)
-    advice = build_advice(bench, container_path, quantized_path, options.max_accuracy_drop)
+    advice = build_advice(bench, float_path, quantized_path, options.max_accuracy_drop)
     run_ids = tuple(
         ([quantize_run_id] if quantize_run_id is not None else [])
         + [r.run_id for r in bench.rows if r.run_id is not None]
@@ -233,12 +199,52 @@ def advise_job(
     )
 
 
+def _float_twin(
+    store: Store, project: str, quantized: Path, twin: str | None, notes: list[str]
+) -> Path:
+    """The float container to compare a quantized-only container with: ``--float`` (a
+    container, or a model file converted beside it), else its dequantized network."""
+    model_id = model_id_of_container(store, record_container(store, project, quantized))
+    if twin is not None:
+        path = Path(twin)
+        if path.suffix.lower() != ".dlc":
+            from workbench.jobs.convert import convert_model
+
+            out = quantized.with_name(f"{path.stem}_float.dlc")
+            convert_model(store, project, path, out)
+            notes.append(f"converted the float twin {path.name} into {out}")
+            path = out
+        if read_container(path, load_params=False).quantized:
+            raise BadInput(f"--float {path} is quantized: give the float model")
+        return path
+    out = quantized.with_name(f"{quantized.stem}_dequantized.dlc")
+    write_dequantized(quantized, out)
+    record_container(store, project, out, model_id=model_id)
+    notes.append(
+        f"no --float twin: wrote {out.name}, the container's own dequantized network, as the "
+        "float reference"
+    )
+    return out
+
+
+def write_dequantized(quantized: Path, output: Path) -> int:
+    """A float container holding ``quantized``'s dequantized network (every parameter
+    dequantized, no encodings): what a device would run after dequantizing at init."""
+    from workbench.engine.quant.dequant import dequantize_graph
+
+    source = read_container(quantized)
+    converter = dict(source.manifest.get("converter") or {})
+    converter[DEQUANTIZED_FROM] = str(quantized.resolve())
+    manifest = make_manifest(converter=converter)
+    return write_container(output, Container(manifest=manifest, graph=dequantize_graph(source)))
+
+
 def save_advice(
     store: Store, project: str, name: str, advice: Advice, run_ids: Sequence[int]
 ) -> str:
     """Save the runs as an experiment whose note is the recommendation."""
     note = "; ".join(
-        f"{r.runtime}: {r.choice}" + (f" ({r.reasons[0]})" if r.reasons else "")
+        f"{r.runtime}: {r.label}" + (f" ({r.reasons[0]})" if r.reasons else "")
         for r in advice.recommendations
     )
     create_experiment(store, project, name, note)
@@ -250,10 +256,10 @@ def saved_advice(
     store: Store,
     project: str,
     experiment: str,
-    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+    max_accuracy_drop: float | None = DEFAULT_MAX_ACCURACY_DROP,
 ) -> AdviseResult:
     """Rebuild the advice of an earlier ``advise`` from its experiment's stored bench runs."""
-    if not max_accuracy_drop >= 0:
+    if max_accuracy_drop is not None and not max_accuracy_drop >= 0:
         raise BadInput(f"--max-accuracy-drop must be >= 0, got {max_accuracy_drop}")
     ensure_project(store, project)
     with store.read() as session:
@@ -263,6 +269,10 @@ def saved_advice(
         rows = tuple(_stored_row(run, bench, container) for run, bench, container in found)
         samples = max((int((b.options or {}).get("samples") or 0) for _, b, _ in found), default=0)
         quantize_ids = [run.id for run in quantize_runs(session, run_ids)]
+        reason = next(
+            ((b.options or {}).get("metric_reason") for _, b, _ in found if b.decision_metric),
+            None,
+        )
     paths = {q: sorted({r.container for r in rows if r.quantized == q}) for q in (False, True)}
     if len(paths[False]) != 1 or not paths[True]:
         raise BadInput(
@@ -274,7 +284,11 @@ def saved_advice(
     quantized = max(paths[True], key=lambda path: (dsp_accuracy(rows, path), path))
     if len(paths[True]) > 1:  # as the demo chooses: the best accuracy on the DSP
         notes.append(f"{Path(quantized).name} has the best DSP accuracy of {len(paths[True])}")
-    bench = BenchResult(rows=rows, samples=samples, input_list="", labels=None)
+    metric = next((r.metric for r in rows if r.metric), None)
+    bench = BenchResult(
+        rows=rows, samples=samples, input_list="", labels=None, metric=metric,
+        metric_reason=reason,
+    )  # fmt: skip
     advice = build_advice(bench, paths[False][0], quantized, max_accuracy_drop)
     return AdviseResult(
         advice=advice,
@@ -311,6 +325,8 @@ def _stored_row(run: Run, bench: BenchmarkRun, container: ContainerRow) -> Bench
         if bench.latency_mean_ms is not None
         else None
     )
+    accuracy: dict[str, Any] = {key: getattr(bench, key) for key in _ACCURACY_KEYS}
+    accuracy["usable"] = bool(options.get("accuracy_usable", accuracy["sqnr_db"] is not None))
     return BenchRow(
         container=container.path,
         quantized=container.quantized,
@@ -328,271 +344,18 @@ def _stored_row(run: Run, bench: BenchmarkRun, container: ContainerRow) -> Bench
         create_ms=options.get("create_ms"),
         create_peak_bytes=options.get("create_peak_bytes"),
         latency_ms=latency,
-        accuracy={key: getattr(bench, key) for key in _ACCURACY_KEYS},
+        accuracy=accuracy,
         notes=tuple(options.get("notes") or ()),
         run_id=run.id,
+        device_init_ms=bench.device_init_ms,
+        device_init_peak_bytes=bench.device_init_peak_bytes,
+        emulator_setup_ms=bench.emulator_setup_ms,
+        nonfinite_values=bench.nonfinite_values,
+        metric=bench.decision_metric,
+        metric_value=accuracy.get(ACCURACY_FIELD[bench.decision_metric])
+        if bench.decision_metric in ACCURACY_FIELD
+        else None,
+        samples=int(options.get("samples") or 0) or None,
+        init_peak_breakdown_bytes=options.get("init_peak_breakdown_bytes"),
+        reference_absmax=options.get("reference_absmax"),
     )
-
-
-# --------------------------------------------------------------------------- the table
-
-
-def build_advice(
-    bench: BenchResult,
-    float_path: str | Path,
-    quantized_path: str | Path,
-    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
-) -> Advice:
-    """The table and the recommendations from bench rows of the two containers."""
-    fpath, qpath = str(Path(float_path)), str(Path(quantized_path))
-    records = _records_bytes(qpath)
-    by_key = {(r.container, r.runtime, r.cpu_fxp): r for r in bench.rows}
-    rows = []
-    for label, runtime, fxp in table_rows():
-        q = _cell(by_key.get((qpath, runtime, fxp)), records)
-        if fxp:
-            f = Cell(
-                status="n/a", compatibility="n/a: fixed-point mode is for quantized containers"
-            )
-        else:
-            f = _cell(by_key.get((fpath, runtime, False)), 0)
-        rows.append(AdviceRow(label, runtime, fxp, q, f))
-    cells = {(r.runtime, r.cpu_fxp): r for r in rows}
-    recs = tuple(_recommend(rt, cells, max_accuracy_drop) for rt in runtimes())
-    return Advice(fpath, qpath, tuple(rows), recs, max_accuracy_drop)
-
-
-def _records_bytes(path: str) -> int:
-    try:
-        head = read_container(path, load_params=False)
-    except Exception:  # noqa: BLE001 - a missing file only loses the size detail
-        return 0
-    return sum(len(v) for v in head.records.values())
-
-
-def _rule(row: BenchRow) -> KindRule | None:
-    """What the row's runtime declares for its container (None: a runtime not registered)."""
-    try:
-        return get_runtime(row.runtime).rule(row.quantized, row.cpu_fxp)
-    except BadInput:
-        return None
-
-
-def _compatibility(row: BenchRow) -> str:
-    if row.status == REFUSED:
-        return f"refused: {row.error}"
-    if row.status == FAILED:
-        return "failed"
-    rule = _rule(row)
-    return rule.compatibility if rule is not None else "compatible"
-
-
-def _conversion_ms(row: BenchRow) -> float | None:
-    rule = _rule(row)
-    conversion = rule.conversion if rule is not None else ()
-    phases = [row.init_breakdown_ms[p] for p in conversion if p in row.init_breakdown_ms]
-    return sum(phases) if phases else None
-
-
-def _cell(row: BenchRow | None, records: int) -> Cell:
-    if row is None:
-        return Cell(status="n/a", compatibility="not measured")
-    lat = row.latency_ms or {}
-    acc = row.accuracy or {}
-    return Cell(
-        status=row.status,
-        compatibility=_compatibility(row),
-        mode=row.mode,
-        init_ms=row.init_ms,
-        create_ms=row.create_ms,
-        conversion_ms=_conversion_ms(row),
-        init_peak_bytes=row.init_peak_bytes,
-        size_bytes=row.size_bytes,
-        size_without_records=(row.size_bytes - records) if records and row.quantized else None,
-        sqnr_db=acc.get("sqnr_db"),
-        top1_agreement=acc.get("top1_agreement"),
-        label_accuracy=acc.get("label_accuracy"),
-        latency_ms=lat.get("mean"),
-        error=row.error,
-        run_id=row.run_id,
-    )
-
-
-# --------------------------------------------------------------------------- recommendations
-
-
-def _ok(c: Cell) -> bool:
-    return c.status == SUCCEEDED
-
-
-def _accuracy_loss(q: Cell, f: Cell) -> tuple[float | None, str]:
-    """Percentage points lost by ``q`` against ``f``, and what they are points of."""
-    if q.label_accuracy is not None and f.label_accuracy is not None:
-        return (f.label_accuracy - q.label_accuracy) * 100, "label accuracy"
-    if q.top1_agreement is not None:
-        return (1.0 - q.top1_agreement) * 100, "top-1 agreement with float"
-    return None, ""
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b <= 0 or a <= 0:
-        return None
-    return a / b
-
-
-def _compare(what: str, q: float | None, f: float | None, unit: Callable) -> str | None:
-    """'init 3.1x faster (12 ms vs 37 ms)' from the quantized value q and float value f."""
-    r = _ratio(f, q)
-    if r is None:
-        return None
-    words = {
-        "init": ("faster", "slower"),
-        "peak": ("lower", "higher"),
-        "file": ("smaller", "larger"),
-    }
-    better, worse = words[what]
-    label = {"init": "init", "peak": "init peak", "file": "file"}[what]
-    if 1 / 1.05 <= r <= 1.05:
-        return f"{label} about the same ({unit(q)} vs {unit(f)})"
-    if r >= 1:
-        return f"{label} {r:.1f}x {better} ({unit(q)} vs {unit(f)})"
-    return f"{label} {1 / r:.1f}x {worse} ({unit(q)} vs {unit(f)})"
-
-
-def _size_q(q: Cell, use_records: bool) -> int | None:
-    if not use_records and q.size_without_records is not None:
-        return q.size_without_records
-    return q.size_bytes
-
-
-def _accuracy_text(q: Cell, f: Cell) -> str:
-    loss, what = _accuracy_loss(q, f)
-    if loss is None:
-        return "accuracy not measured"
-    sign = "-" if loss > 0.05 else "+" if loss < -0.05 else "±"
-    parts = [f"{what} {sign}{abs(loss):.1f} pts"]
-    if q.sqnr_db is not None and not is_exact_db(q.sqnr_db):
-        parts.append(f"SQNR {q.sqnr_db:.1f} dB")
-    return "accuracy vs float: " + ", ".join(parts)
-
-
-def _recommend(rt: Runtime, cells: dict, max_drop: float) -> Recommendation:
-    """The guide's choice for ``rt``, from what it declares and what was measured."""
-    if rt.float.action == REFUSE:
-        return _only_quantized(rt, cells)
-    if rt.native == QUANTIZED:
-        return _prefer_quantized(rt, cells)
-    if rt.fixed_point is not None:
-        return _fixed_point_if_accurate(rt, cells, max_drop)
-    return _prefer_float(rt, cells)
-
-
-def _reference(cells: dict) -> Cell:
-    """The float container on the reference runtime: what accuracy is measured against."""
-    return cells[(REFERENCE_RUNTIME, False)].float
-
-
-def _fixed_point_if_accurate(rt: Runtime, cells: dict, max_drop: float) -> Recommendation:
-    """Float-native with a fixed-point mode (the CPU): fixed point if accurate enough."""
-    row = cells[(rt.name, False)]
-    q, f = row.quantized, row.float
-    fxp = cells[(rt.name, True)].quantized
-    if not _ok(fxp):
-        return Recommendation(
-            rt.name, "float", ("the quantized container did not run in fixed point",)
-        )
-    if not _ok(f):
-        return Recommendation(rt.name, "quantized --cpu-fxp", ("the float container did not run",))
-    loss, what = _accuracy_loss(fxp, f)
-    size = _compare("file", _size_q(fxp, False), f.size_bytes, format_bytes)
-    init = _compare("init", fxp.init_ms, f.init_ms, _ms)
-    if loss is not None and loss <= max_drop:
-        reasons = [
-            f"{what} loss {loss:.1f} pts is within {max_drop:g} pts",
-            *(x for x in (size, init) if x),
-        ]
-        if _ok(q):
-            deq = _compare("init", fxp.init_ms, q.init_ms, _ms)
-            if deq:
-                reasons.append(f"vs {rt.quantized.converting} at init: {deq}")
-        return Recommendation(rt.name, "quantized --cpu-fxp", tuple(reasons))
-    reasons = (
-        [f"quantized loses {loss:.1f} pts of {what} (more than {max_drop:g})"]
-        if loss is not None
-        else ["accuracy of the quantized container unknown (no reference)"]
-    )
-    reasons.append(rt.float.advice)
-    if size:
-        reasons.append(f"quantized would save: {size}")
-    return Recommendation(rt.name, "float", tuple(reasons))
-
-
-def _prefer_float(rt: Runtime, cells: dict) -> Recommendation:
-    """Float-native (the GPU): the float container; the quantized one is converted at init."""
-    row = cells[(rt.name, False)]
-    q, f = row.quantized, row.float
-    if not _ok(f):
-        return Recommendation(rt.name, "quantized" if _ok(q) else "none", (f.compatibility,))
-    reasons = [rt.float.advice]
-    if _ok(q) and q.conversion_ms is not None:
-        reasons.append(
-            f"the quantized container spends {_ms(q.conversion_ms)} "
-            f"{rt.quantized.converting} at init"
-        )
-    if _ok(q):
-        create = _compare("init", f.create_ms, q.create_ms, _ms)
-        if create:
-            reasons.append("create (the runtime's own init) " + create.removeprefix("init "))
-        reasons.append(_accuracy_text(q, f).replace("accuracy vs float", "quantized accuracy"))
-        size = _compare("file", _size_q(q, False), f.size_bytes, format_bytes)
-        if size:
-            reasons.append(f"quantized only buys a smaller file: {size}")
-    return Recommendation(rt.name, "float", tuple(reasons))
-
-
-def _prefer_quantized(rt: Runtime, cells: dict) -> Recommendation:
-    """Quantized-native (the DSP): the quantized container; a float one is converted at init."""
-    row = cells[(rt.name, False)]
-    q, f = row.quantized, row.float
-    if not _ok(q):
-        return Recommendation(rt.name, "float" if _ok(f) else "none", (q.compatibility,))
-    reasons = [rt.quantized.advice]
-    if _ok(f) and f.conversion_ms is not None:
-        reasons.append(
-            f"the float container spends {_ms(f.conversion_ms)} {rt.float.converting} at init"
-        )
-    if _ok(f):
-        reasons += [
-            x
-            for x in (
-                _compare("init", q.init_ms, f.init_ms, _ms),
-                _compare("peak", q.init_peak_bytes, f.init_peak_bytes, format_bytes),
-                _compare("file", _size_q(q, False), f.size_bytes, format_bytes),
-            )
-            if x
-        ]
-        if q.sqnr_db is not None and f.sqnr_db is not None:
-            reasons.append(
-                f"SQNR vs float {q.sqnr_db:.1f} dB "
-                f"(the float container quantized at init: {f.sqnr_db:.1f} dB)"
-            )
-    reasons.append(_accuracy_text(q, _reference(cells)))
-    return Recommendation(rt.name, "quantized", tuple(reasons))
-
-
-def _only_quantized(rt: Runtime, cells: dict) -> Recommendation:
-    """A runtime that refuses float containers (the AIP): the quantized one or nothing."""
-    q = cells[(rt.name, False)].quantized
-    if not _ok(q):
-        return Recommendation(rt.name, "none", (q.compatibility,))
-    reasons = [rt.quantized.advice, _accuracy_text(q, _reference(cells))]
-    return Recommendation(rt.name, "quantized", tuple(reasons))
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def _ms(v: float | None) -> str:
-    if v is None or not math.isfinite(v):
-        return "-"
-    return f"{v:.1f} ms" if v >= 10 else f"{v:.2f} ms"

@@ -14,6 +14,12 @@ produced it (the store). A float container's reference is itself (on the CPU run
 Without a reference the row has no accuracy and says why.
 
 Labels (``--labels``): one integer class per line, line i for input-list line i.
+
+Every row carries every metric of the registry (``workbench.engine.metrics``) and the
+value of the model's decision metric (``jobs.metric_choice``); non-finite outputs are
+counted (``nonfinite_values``), noted, and leave the row's accuracy unusable (no
+metric). Init time is split into the device-equivalent phases (``device_init_ms``,
+``device_init_peak_bytes``) and the emulator's own setup (``emulator_setup_ms``).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +43,25 @@ from workbench.errors import BadInput, InputListError, NotFound, RuntimeRefused,
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.convert import workbench_command
 from workbench.jobs.lifecycle import error_text, tracked_run
+from workbench.jobs.metric_choice import MetricChoice, decision_metric
 from workbench.options import BenchOptions
 from workbench.store import Container as ContainerRow
 from workbench.store import Store
 from workbench.store.queries import find_container_by_sha256, get_project, quantize_runs_writing
-from workbench.vocabulary import BENCH, FAILED, REFUSED, SUCCEEDED, finite_db
+from workbench.vocabulary import (
+    BENCH,
+    COSINE,
+    FAILED,
+    IOU,
+    LABEL_ACCURACY,
+    MAE,
+    MAX_ABS,
+    REFUSED,
+    SQNR,
+    SUCCEEDED,
+    TOP1,
+    finite_db,
+)
 
 Progress = Callable[[str, int, int], None]
 
@@ -71,6 +91,22 @@ class BenchRow:
     notes: tuple[str, ...] = ()
     layer_ms: dict[str, float] | None = None
     run_id: int | None = None
+    # The init phases a device also performs (file, conversions, HTA records, resize),
+    # their peak memory, and the emulator's own setup (planning, BLAS weight layouts).
+    device_init_ms: float | None = None
+    device_init_peak_bytes: int | None = None
+    emulator_setup_ms: float | None = None
+    nonfinite_values: int | None = None  # outputs NaN/inf where float's are finite
+    metric: str | None = None  # the model's decision metric
+    metric_value: float | None = None  # ... its value here (None: unusable or unmeasured)
+    samples: int | None = None  # input-list lines evaluated
+    init_peak_breakdown_bytes: dict[str, int] | None = None  # each init phase's traced peak
+    reference_absmax: float | None = None  # the float output's largest |value| (thresholds)
+
+    @property
+    def usable(self) -> bool:
+        """Is the accuracy a number to decide by (measured, no non-finite output)?"""
+        return bool(self.accuracy.get("usable"))
 
 
 @dataclass(frozen=True)
@@ -79,13 +115,25 @@ class BenchResult:
     samples: int
     input_list: str
     labels: str | None
+    metric: str | None = None  # the decision metric, and why
+    metric_reason: str | None = None
 
     @property
     def run_ids(self) -> tuple[int, ...]:
         return tuple(r.run_id for r in self.rows if r.run_id is not None)
 
 
-_ACCURACY_KEYS = ("sqnr_db", "cosine", "max_abs_err", "top1_agreement", "label_accuracy")
+# Each metric's field in a row's ``accuracy`` (and column of the store's benchmark runs).
+ACCURACY_FIELD = {
+    SQNR: "sqnr_db",
+    COSINE: "cosine",
+    MAX_ABS: "max_abs_err",
+    TOP1: "top1_agreement",
+    LABEL_ACCURACY: "label_accuracy",
+    MAE: "mae",
+    IOU: "iou",
+}
+_ACCURACY_KEYS = tuple(ACCURACY_FIELD.values())
 
 
 def read_labels(path: str | Path, count: int | None = None) -> list[int]:
@@ -186,6 +234,7 @@ class _Bench:
     samples: list[dict[str, np.ndarray]]
     labels: list[int] | None
     output: str | None  # the output accuracy is measured on
+    metric: MetricChoice | None = None
 
 
 def bench_job(
@@ -220,6 +269,7 @@ def bench_job(
         for fxp in _modes(runtime, options.cpu_fxp and heads[path].quantized)
     ]
     references = _References(bench, paths, heads)
+    bench = replace(bench, metric=_metric(bench, references, paths, heads))
     rows: list[BenchRow] = []
     for done, (path, runtime, fxp) in enumerate(pairs):
         if progress:
@@ -232,6 +282,23 @@ def bench_job(
         samples=len(samples),
         input_list=str(request.input_list),
         labels=options.labels,
+        metric=bench.metric.metric if bench.metric else None,
+        metric_reason=bench.metric.reason if bench.metric else None,
+    )
+
+
+def _metric(
+    bench: _Bench, references: _References, paths: list[Path], heads: dict[Path, Container]
+) -> MetricChoice:
+    """The model's decision metric (of the first float container, else the first one)."""
+    first = next((p for p in paths if not heads[p].quantized), paths[0])
+    return decision_metric(
+        bench.store,
+        references.ids[first],
+        heads[first].graph,
+        output=bench.output,
+        requested=bench.request.options.metric,
+        command="bench",
     )
 
 
@@ -343,7 +410,7 @@ def _measured(bench: _Bench, pair: _Pair) -> BenchRow:
         with tracked_run(bench.store, options=_run_options(bench), **_run_args(bench, pair)) as run:
             run_id = run.id
             m = _measure(bench, pair)
-            accuracy = _accuracy(m)
+            accuracy = _accuracy(m, bench.labels is not None)
             notes = list(m.notes)
             if pair.reference is None and pair.reference_note:
                 notes.append(pair.reference_note)
@@ -368,7 +435,22 @@ def _measured(bench: _Bench, pair: _Pair) -> BenchRow:
         notes=tuple(notes),
         layer_ms=m.layer_ms,
         run_id=run_id,
+        device_init_ms=m.device_init_ms,
+        device_init_peak_bytes=m.device_init_peak_bytes,
+        emulator_setup_ms=m.emulator_setup_ms,
+        nonfinite_values=m.accuracy.nonfinite if m.accuracy else None,
+        metric=bench.metric.metric if bench.metric else None,
+        metric_value=_metric_value(bench, accuracy),
+        samples=len(bench.samples),
+        init_peak_breakdown_bytes=m.init_peak_breakdown_bytes,
+        reference_absmax=m.accuracy.tally.ref_absmax if m.accuracy else None,
     )
+
+
+def _metric_value(bench: _Bench, accuracy: dict[str, Any]) -> float | None:
+    if bench.metric is None:
+        return None
+    return accuracy.get(ACCURACY_FIELD[bench.metric.metric])
 
 
 def _measure(bench: _Bench, pair: _Pair) -> Measurement:
@@ -405,6 +487,11 @@ def _record(
         init_breakdown=m.init_breakdown_ms,
         init_peak_bytes=m.init_peak_bytes,
         peak_memory_bytes=m.init_peak_bytes,
+        device_init_ms=m.device_init_ms,
+        device_init_peak_bytes=m.device_init_peak_bytes,
+        emulator_setup_ms=m.emulator_setup_ms,
+        nonfinite_values=m.accuracy.nonfinite if m.accuracy else None,
+        decision_metric=bench.metric.metric if bench.metric else None,
         latency_mean_ms=latency.get("mean"),
         latency_p50_ms=latency.get("p50"),
         latency_p90_ms=latency.get("p90"),
@@ -416,31 +503,33 @@ def _record(
             "create_ms": m.create_ms,
             "create_peak_bytes": m.create_peak_bytes,
             "accuracy_output": m.accuracy.output if m.accuracy else bench.output,
+            "accuracy_usable": accuracy.get("usable"),
+            "metric_reason": bench.metric.reason if bench.metric else None,
+            "init_peak_breakdown_bytes": m.init_peak_breakdown_bytes,
+            "reference_absmax": m.accuracy.tally.ref_absmax if m.accuracy else None,
             "notes": notes,
             **({"layer_ms": m.layer_ms} if m.layer_ms else {}),
         },
-        **accuracy,
+        **{k: accuracy.get(k) for k in _ACCURACY_KEYS},
     )
     run.log(_log_line(m, accuracy))
     for note in notes:
         run.log(note)
 
 
-def _no_accuracy() -> dict[str, float | None]:
-    return dict.fromkeys(_ACCURACY_KEYS)
+def _no_accuracy() -> dict[str, Any]:
+    return dict.fromkeys(_ACCURACY_KEYS) | {"usable": False}
 
 
-def _accuracy(m: Measurement) -> dict[str, float | None]:
+def _accuracy(m: Measurement, labelled: bool) -> dict[str, Any]:
+    """Every metric's value (None where it does not apply or the outputs were not finite)."""
     a = m.accuracy
     if a is None:
         return _no_accuracy() | {"label_accuracy": m.label_accuracy}
-    return {
-        "sqnr_db": finite_db(a.sqnr_db),
-        "cosine": finite_db(a.cosine),
-        "max_abs_err": finite_db(a.max_abs_err),
-        "top1_agreement": a.top1_agreement,
-        "label_accuracy": a.label_accuracy,
-    }
+    values = {field: a.value(metric) for metric, field in ACCURACY_FIELD.items()}
+    if not labelled:
+        values["label_accuracy"] = None
+    return {k: finite_db(v) for k, v in values.items()} | {"usable": a.usable}
 
 
 def _log_line(m: Measurement, accuracy: dict[str, float | None]) -> str:
@@ -451,6 +540,8 @@ def _log_line(m: Measurement, accuracy: dict[str, float | None]) -> str:
         parts.append(f"latency mean {m.latency_ms.mean:.2f} ms over {m.iterations}")
     if accuracy.get("sqnr_db") is not None:
         parts.append(f"SQNR {accuracy['sqnr_db']:.1f} dB vs float")
+    if m.device_init_ms is not None:
+        parts.append(f"device init {m.device_init_ms:.1f} ms")
     return ", ".join(parts)
 
 
@@ -527,11 +618,17 @@ CSV_COLUMNS = (
     "init_peak_bytes",
     "create_ms",
     "create_peak_bytes",
+    "device_init_ms",
+    "device_init_peak_bytes",
+    "emulator_setup_ms",
     "latency_mean_ms",
     "latency_p50_ms",
     "latency_p90_ms",
     "latency_min_ms",
     *_ACCURACY_KEYS,
+    "nonfinite_values",
+    "metric",
+    "metric_value",
     "init_breakdown_ms",
     "reference",
 )
@@ -554,11 +651,17 @@ def csv_row(row: BenchRow) -> dict[str, Any]:
         "init_peak_bytes": row.init_peak_bytes,
         "create_ms": row.create_ms,
         "create_peak_bytes": row.create_peak_bytes,
+        "device_init_ms": row.device_init_ms,
+        "device_init_peak_bytes": row.device_init_peak_bytes,
+        "emulator_setup_ms": row.emulator_setup_ms,
         "latency_mean_ms": lat.get("mean"),
         "latency_p50_ms": lat.get("p50"),
         "latency_p90_ms": lat.get("p90"),
         "latency_min_ms": lat.get("min"),
         **{k: row.accuracy.get(k) for k in _ACCURACY_KEYS},
+        "nonfinite_values": row.nonfinite_values,
+        "metric": row.metric,
+        "metric_value": row.metric_value,
         "init_breakdown_ms": ";".join(f"{k}={v:.3f}" for k, v in row.init_breakdown_ms.items()),
         "reference": row.reference,
     }

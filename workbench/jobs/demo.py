@@ -48,6 +48,7 @@ class QuantizedVariant:
     run_id: int
     size_bytes: int
     sqnr_db: float | None
+    headline: str | None = None  # quantize's: metric, runtime and samples
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,9 @@ def demo_job(
         out = work / f"{stem}.dlc"
         request = QuantizeRequest(float_dlc, calibration, out, options, command="workbench demo")
         q = quantize_job(store, project, request)
-        variants.append(QuantizedVariant(stem, str(out), q.run_id, q.size_bytes, q.sqnr_db))
+        variants.append(
+            QuantizedVariant(stem, str(out), q.run_id, q.size_bytes, q.sqnr_db, q.headline)
+        )
         step.done(f"quantize {stem}")
 
     measure = BenchOptions(iterations=iterations, cpu_fxp=True, labels=str(labels_path))
@@ -136,7 +139,7 @@ def demo_job(
     step.done("bench")
 
     best = _best_variant(bench.rows, variants)
-    advice = build_advice(bench, float_dlc, best.path)
+    advice = build_advice(bench, float_dlc, best.path)  # on the device-equivalent figures
     name = f"demo {datetime.now():%Y-%m-%d %H:%M:%S}"
     run_ids = [v.run_id for v in variants] + list(bench.run_ids)
     save_advice(store, project, name, advice, run_ids)

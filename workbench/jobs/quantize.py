@@ -1,12 +1,20 @@
-"""Quantize: calibrate a float container, write the quantized one, analyse it, record it.
+"""Quantize: calibrate a float container, write the quantized one, evaluate it, record it.
 
-The run is recorded before any work (``tracked_run``) with every option; on
-success it holds the output container, the whole-network output SQNR, one
-``LayerStat`` per layer (encoding, SQNR against float, RMSE/scale) and a report:
-sensitivity (weights-only / activations-only SQNR, costliest layers), the layers
-that run in float in the integer executor, CLE and bias-correction effects, and
-per-stage timings. Peak memory is the peak of traced allocations (tracemalloc)
-during calibration and quantization.
+The run is recorded before any work (``tracked_run``) with every option. On success it
+holds the output container and its *headline*: the evaluator (``engine.evaluate``) on
+the written container, run on the quantized-native runtime (the DSP: integer-true),
+against the float container on the reference runtime, over every line of the eval
+list (``--eval-list``, default the calibration list), on the model's decision metric
+(with every other metric beside it). These are the computations ``bench`` makes, so
+the two agree. The run's ``sqnr_db`` is that headline's SQNR; non-finite outputs are a
+finding in the run's log and notes, never a NaN.
+
+With the analysis (the default), also one ``LayerStat`` per layer (encoding, SQNR
+against float, RMSE/scale) and a report: sensitivity on the decision metric (weights
+only / activations only, per layer, the knob that helps, its cost in seconds), the
+layers that run in float in the integer executor, CLE and bias-correction effects, and
+per-stage timings. Peak memory is the peak of traced allocations (tracemalloc) during
+calibration and quantization.
 """
 
 from __future__ import annotations
@@ -19,22 +27,30 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine.container import file_sha256, read_container, write_container
-from workbench.engine.inputs import InputList, parse_input_list
+from workbench.engine.evaluate import Evaluation, Evaluator
+from workbench.engine.inputs import InputList, iter_feeds, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
+from workbench.engine.measure import init_network
+from workbench.engine.metrics import get_metric
 from workbench.engine.quant.quantizer import quantize_container
+from workbench.engine.runtimes import get_runtime, runtimes
+from workbench.engine.runtimes.spec import QUANTIZED
 from workbench.errors import BadInput, naming
 from workbench.jobs.artifacts import model_id_of_container, record_calibration_set, record_container
 from workbench.jobs.convert import workbench_command
 from workbench.jobs.leftovers import remove_leftover_temp_files
 from workbench.jobs.lifecycle import tracked_run
+from workbench.jobs.metric_choice import MetricChoice, decision_metric
 from workbench.options import QUANTIZE_OPTIONS, QuantOptions, option_argv
 from workbench.store import Store
-from workbench.vocabulary import QUANTIZE, finite_db
+from workbench.vocabulary import LABEL_ACCURACY, QUANTIZE, REFERENCE_RUNTIME, SQNR, TOP1, finite_db
 
 Progress = Callable[[str, int, int], None]
 
-ANALYSIS_SAMPLES = 4  # samples for the per-layer analysis and sensitivity report
-SENSITIVE_LAYERS = 5  # layers measured one at a time for the sensitivity report
+# The per-layer analysis and the sensitivity run on the first eval samples, at most this
+# many (each layer measured alone is two passes over them); the headline uses them all.
+ANALYSIS_SAMPLES = 16
+SENSITIVE_LAYERS = 6  # layers measured one at a time for the sensitivity report
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,17 @@ class QuantizeJobResult:
     samples: int
     seconds: float
     peak_memory_bytes: int
+    # The headline: the decision metric on ``eval_runtime`` over ``eval_samples`` lines of
+    # ``eval_list`` (see the module doc), every metric, and what non-finite outputs mean.
+    metric: str | None = None
+    metric_reason: str | None = None
+    metric_value: float | None = None
+    eval_runtime: str | None = None
+    eval_samples: int | None = None
+    eval_list: str | None = None
+    evaluation: dict[str, Any] | None = None
+    sensitivity: dict[str, Any] | None = None  # the report's, when analysed
+    headline: str | None = None  # the line people read
 
 
 @dataclass(frozen=True)
@@ -64,15 +91,24 @@ class QuantizeRequest:
     options: QuantOptions = field(default_factory=QuantOptions)
     analyze: bool = True
     command: str | None = None
+    eval_list: str | Path | None = None  # default: the calibration list
+    metric: str | None = None  # default: the model's decision metric
 
     kind = QUANTIZE
 
     def __post_init__(self) -> None:
         if isinstance(self.options, Mapping):
             object.__setattr__(self, "options", QuantOptions(**self.options))
+        if self.metric is not None:
+            get_metric(self.metric)
 
     def command_line(self, project: str) -> str:
-        values = {**self.options.to_dict(), "analyze": self.analyze}
+        values = {
+            **self.options.to_dict(),
+            "analyze": self.analyze,
+            "eval_list": None if self.eval_list is None else str(self.eval_list),
+            "metric": self.metric,
+        }
         return workbench_command(
             project, "quantize", self.container, "--input-list", self.input_list,
             "-o", self.output, *option_argv(QUANTIZE_OPTIONS, values),
@@ -95,8 +131,18 @@ def quantize_job(
     check_container_fits(container_path, "quantize", available_memory())
     source = read_container(container_path)
     input_list = parse_input_list(input_list_path, source.graph.input_names)
+    eval_path = Path(request.eval_list if request.eval_list is not None else input_list_path)
+    eval_list = (
+        parse_input_list(eval_path, source.graph.input_names)
+        if request.eval_list is not None
+        else input_list
+    )
     source_id = record_container(store, project, container_path)
     model_id = model_id_of_container(store, source_id)
+    choice = decision_metric(
+        store, source_id, source.graph, output=_named_output(eval_list, source),
+        requested=request.metric, command="quantize",
+    )  # fmt: skip
     calibration_id = record_calibration_set(store, project, input_list_path, len(input_list))
     details = {
         "param_quantizer": options.param_quantizer,
@@ -155,56 +201,182 @@ def quantize_job(
         with naming(container_path):
             fallback = _float_fallback(quantized)
         report["float_fallback"] = fallback
-        sqnr = w_only = a_only = None
-        worst: list[dict[str, Any]] = []
+
+        with naming(eval_path):
+            headline = evaluate_headline(
+                container_path, output, eval_list, _without_labels(choice), progress
+            )
+        report["evaluation"] = headline.record()
+        report["timings_s"]["evaluate"] = round(headline.seconds, 4)
+        run.log(headline.line())
+        if headline.evaluation.finding:
+            run.log(f"warning: {headline.evaluation.finding}: accuracy unusable")
+            run.record(notes=f"warning: {headline.evaluation.finding}: accuracy unusable")
+        sensitivity = None
         if analyze:
             with naming(container_path):
-                analysis = _analyze(source, quantized, input_list, result.prepared_graph, progress)
-            sens = analysis.sensitivity
-            sqnr, w_only, a_only = (
-                sens.full_sqnr_db,
-                sens.weights_only_sqnr_db,
-                sens.activations_only_sqnr_db,
-            )
-            worst = [
-                {"node": s.node, "op_type": s.op_type, "output_sqnr_db": s.output_sqnr_db}
-                for s in sens.layers
-            ]
-            report["sensitivity"] = {
-                "full_sqnr_db": sqnr,
-                "weights_only_sqnr_db": w_only,
-                "activations_only_sqnr_db": a_only,
-                "layers": worst,
-                "samples": analysis.samples,
-            }
+                analysis = _analyze(
+                    source, quantized, eval_list, result.prepared_graph, choice, progress
+                )
+            sensitivity = sensitivity_record(analysis)
+            report["sensitivity"] = sensitivity
+            report["timings_s"]["analyze"] = round(sensitivity["seconds"], 4)
             run.add_layer_stats(_layer_rows(analysis))
-            run.log(
-                f"output SQNR {sqnr:.2f} dB (weights only {w_only:.2f} dB, activations only "
-                f"{a_only:.2f} dB) over {analysis.samples} samples"
-            )
+            run.log(f"sensitivity over {analysis.samples} samples: {sensitivity['suggestion']}")
         output_id = record_container(store, project, output, model_id=model_id)
+        sqnr = finite_db(headline.evaluation.value(SQNR))
         run.record(output_container_id=output_id, sqnr_db=sqnr, report=_finite(report))
+    sens = sensitivity or {}
     return QuantizeJobResult(
         run_id=run.id,
         output=str(output),
         size_bytes=size,
         float_size_bytes=Path(container_path).stat().st_size,
         sqnr_db=sqnr,
-        weights_only_sqnr_db=w_only,
-        activations_only_sqnr_db=a_only,
-        worst_layers=worst,
+        weights_only_sqnr_db=sens.get("weights_only_sqnr_db"),
+        activations_only_sqnr_db=sens.get("activations_only_sqnr_db"),
+        worst_layers=list(sens.get("layers") or ()),
         float_fallback=fallback,
         samples=result.samples,
         seconds=time.perf_counter() - started,
         peak_memory_bytes=peak,
+        metric=choice.metric,
+        metric_reason=choice.reason,
+        metric_value=finite_db(headline.evaluation.value(choice.metric)),
+        eval_runtime=headline.evaluation.runtime,
+        eval_samples=headline.evaluation.samples,
+        eval_list=str(eval_path),
+        evaluation=_finite(report["evaluation"]),
+        sensitivity=_finite(sensitivity) if sensitivity else None,
+        headline=headline.line(),
     )
 
 
-def _analyze(source, quantized, input_list: InputList, prepared, progress):
+def _without_labels(choice: MetricChoice) -> MetricChoice:
+    """Quantize has no labels: a label-accuracy model is judged by top-1 agreement here."""
+    if choice.metric != LABEL_ACCURACY:
+        return choice
+    return MetricChoice(TOP1, f"{choice.reason}; no labels here → top1", choice.model_id)
+
+
+def _named_output(listing: InputList, container: Any) -> str | None:
+    """The first graph output the input list's ``#`` line names (None: the first output)."""
+    names = set(container.graph.output_names)
+    return next((o for o in listing.output_names or () if o in names), None)
+
+
+def headline_runtime() -> str:
+    """Where quantize measures its headline: the first runtime whose native format is the
+    quantized container and that needs no HTA records (the DSP)."""
+    for rt in runtimes():
+        if rt.native == QUANTIZED and not rt.needs_hta_records:
+            return rt.name
+    return REFERENCE_RUNTIME
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The quantized container evaluated as bench would: on which runtime, over what."""
+
+    evaluation: Evaluation
+    metric: MetricChoice
+    eval_list: str
+    seconds: float
+
+    def line(self) -> str:
+        """``top1 98.4% on dsp, N=64 (cal.txt); SQNR 23.46 dB [decision metric: ...]``."""
+        e, m = self.evaluation, self.metric
+        where = f"on {e.runtime}, N={e.samples} ({Path(self.eval_list).name})"
+        if not e.usable:
+            return f"{m.metric}: unusable {where}: {e.finding or 'no output value compared'}"
+        text = f"{m.metric} {e.shown(m.metric)} {where}"
+        if m.metric != SQNR:
+            text += f"; SQNR {e.shown(SQNR)}"
+        return text + (f" [decision metric: {m.reason}]" if m.reason else "")
+
+    def record(self) -> dict[str, Any]:
+        return {
+            **self.evaluation.to_dict(),
+            "metric": self.metric.metric,
+            "metric_reason": self.metric.reason,
+            "value": finite_db(self.evaluation.value(self.metric.metric)),
+            "eval_list": str(Path(self.eval_list).resolve()),
+        }
+
+
+def evaluate_headline(
+    float_path: str | Path,
+    quantized_path: str | Path,
+    eval_list: InputList,
+    metric: MetricChoice,
+    progress: Progress | None = None,
+) -> Headline:
+    """The written container on the headline runtime against the float container on the
+    reference runtime, one eval-list line at a time (streaming), by the evaluator."""
+    started = time.perf_counter()
+    runtime = headline_runtime()
+    reference = init_network(float_path, REFERENCE_RUNTIME)
+    test = init_network(quantized_path, runtime)
+    names = set(reference.outputs)
+    output = next((o for o in eval_list.output_names or () if o in names), reference.outputs[0])
+    evaluator = Evaluator(output)
+    total = len(eval_list)
+    for k, (_, feeds) in enumerate(iter_feeds(eval_list, reference.inputs, 1), start=1):
+        evaluator.add(reference.run(feeds)[output], test.run(feeds)[output])
+        if progress:
+            progress("evaluate", k, total)
+    finding = get_runtime(runtime).nonfinite or None
+    result = evaluator.result(runtime=runtime, finding=finding)
+    return Headline(result, metric, str(eval_list.path), time.perf_counter() - started)
+
+
+def _part(p: Any) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {"value": p.value, "sqnr_db": p.sqnr_db, "shown": p.shown}
+
+
+def sensitivity_record(analysis: Any) -> dict[str, Any]:
+    """The sensitivity as the run's report stores it (and ``quantize --json`` prints)."""
+    sens = analysis.sensitivity
+    return {
+        "metric": sens.metric,
+        "samples": sens.samples,
+        "full_sqnr_db": sens.full_sqnr_db,
+        "weights_only_sqnr_db": sens.weights_only_sqnr_db,
+        "activations_only_sqnr_db": sens.activations_only_sqnr_db,
+        "full": _part(sens.full),
+        "weights_only": _part(sens.weights_only),
+        "activations_only": _part(sens.activations_only),
+        "dominant": sens.dominant,
+        "suggestion": sens.suggestion,
+        "seconds": round(sens.seconds, 4),
+        "layers": [
+            {
+                "node": s.node,
+                "op_type": s.op_type,
+                "weights": _part(s.weights),
+                "activations": _part(s.activations),
+                "dominant": s.dominant,
+                "output_sqnr_db": s.output_sqnr_db,
+            }
+            for s in sens.layers
+        ],
+    }
+
+
+def _analyze(
+    source: Any,
+    quantized: Any,
+    eval_list: InputList,
+    prepared: Any,
+    choice: MetricChoice,
+    progress: Progress | None,
+) -> Any:
     from workbench.engine.quant.analysis import analyze
     from workbench.engine.quant.fakequant import FakeQuantPlan
 
-    few = replace(input_list, lines=input_list.lines[:ANALYSIS_SAMPLES])
+    few = replace(eval_list, lines=eval_list.lines[:ANALYSIS_SAMPLES])
     return analyze(
         source,
         quantized,
@@ -213,6 +385,8 @@ def _analyze(source, quantized, input_list: InputList, prepared, progress):
         prepared_graph=prepared,
         top=SENSITIVE_LAYERS,
         progress=progress,
+        metric=_without_labels(choice).metric,
+        output=_named_output(eval_list, source),
     )
 
 

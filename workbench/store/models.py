@@ -71,6 +71,10 @@ class Model(Base):
     param_count: Mapped[int | None] = mapped_column(BigInteger)
     macs: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _created()
+    # The metric the advisor decides by (vocabulary.METRICS), proposed from the model's
+    # outputs when it is first seen, and why ("1×1000 probabilities → top1").
+    decision_metric: Mapped[str | None] = mapped_column(String(32))
+    metric_reason: Mapped[str | None] = mapped_column(Text)
 
     project: Mapped[Project] = relationship()
 
@@ -215,6 +219,11 @@ class BenchmarkRun(Base):
     init_time_ms: Mapped[float | None] = mapped_column(Float)
     init_breakdown: Mapped[Any] = mapped_column(JSON, default=dict)  # phase -> ms
     init_peak_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # The init phases the device also performs (file, conversions, HTA records), their
+    # peak memory, and the emulator's own setup (planning, BLAS layouts).
+    device_init_ms: Mapped[float | None] = mapped_column(Float)
+    device_init_peak_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    emulator_setup_ms: Mapped[float | None] = mapped_column(Float)
     latency_mean_ms: Mapped[float | None] = mapped_column(Float)
     latency_p50_ms: Mapped[float | None] = mapped_column(Float)
     latency_p90_ms: Mapped[float | None] = mapped_column(Float)
@@ -228,6 +237,12 @@ class BenchmarkRun(Base):
     max_abs_err: Mapped[float | None] = mapped_column(Float)
     top1_agreement: Mapped[float | None] = mapped_column(Float)
     label_accuracy: Mapped[float | None] = mapped_column(Float)
+    mae: Mapped[float | None] = mapped_column(Float)
+    iou: Mapped[float | None] = mapped_column(Float)
+    # Output values that were NaN or infinite where the float reference is finite: the
+    # accuracy is unusable (its metrics stay NULL) when this is above 0.
+    nonfinite_values: Mapped[int | None] = mapped_column(BigInteger)
+    decision_metric: Mapped[str | None] = mapped_column(String(32))  # the model's, then
     container_size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     # False: numbers come from the emulator; True: measured on a real device.
     device_measured: Mapped[bool] = _flag()

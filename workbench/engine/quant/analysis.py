@@ -11,10 +11,10 @@ same samples and reports, for every float node output:
 * ``rmse / delta`` (the RMS error in steps of its own encoding): ≈ 0.29 is healthy
   rounding noise, far above means clipping, drift from upstream or a bad range.
 
-and a sensitivity summary: the model output's SQNR fully quantized, with weights only
-quantized (activations float), with activations only quantized (weights float), and,
-for the ``top`` layers with the worst per-layer SQNR, the output SQNR when only that
-layer (its parameters and outputs) is quantized: the lower, the more it costs.
+and a sensitivity report on the model's decision metric (``sensitivity.py``): the
+whole model with only its weights or only its activations quantized, and the same two
+halves per layer for the ``top`` layers whose own quantization noise is largest,
+ranked by cost, with the knob that helps.
 
 Fake quantization. ``fake_quant_runner(container)`` may supply the full fake-quant
 executor (``workbench.engine.quant.fakequant.FakeQuantPlan``: ``.run(feeds, hook)``);
@@ -31,17 +31,17 @@ bias correction created is zero in float.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from workbench.engine.container import Container
+from workbench.engine.evaluate import Evaluation, Evaluator
 from workbench.engine.executor import Plan, TensorHook
 from workbench.engine.graph import Graph
 from workbench.engine.inputs import InputList
-from workbench.engine.ops.registry import Kernel, OpContext, prepare
 from workbench.engine.quant.calibrate import FeedSource
 from workbench.engine.quant.cle import equalize
 from workbench.engine.quant.encoding import (
@@ -53,8 +53,16 @@ from workbench.engine.quant.encoding import (
 )
 from workbench.engine.quant.propagation import fused_activation_inputs, propagates
 from workbench.engine.quant.quantizer import normalize_gemms
+from workbench.engine.quant.sensitivity import (
+    Candidate,
+    LayerSensitivity,
+    Sensitivity,
+    Setup,
+    measure_sensitivity,
+)
+from workbench.engine.quant.simulate import SimulatedQuantPlan
 from workbench.errors import BadInput
-from workbench.vocabulary import CLE
+from workbench.vocabulary import CLE, SQNR
 
 Feeds = Mapping[str, np.ndarray]
 
@@ -78,25 +86,11 @@ class LayerReport:
 
 
 @dataclass(frozen=True)
-class LayerSensitivity:
-    node: str
-    op_type: str
-    output_sqnr_db: float  # model output SQNR with only this layer quantized
-
-
-@dataclass(frozen=True)
-class Sensitivity:
-    full_sqnr_db: float
-    weights_only_sqnr_db: float
-    activations_only_sqnr_db: float
-    layers: tuple[LayerSensitivity, ...]  # most costly first
-
-
-@dataclass(frozen=True)
 class AnalysisReport:
     layers: tuple[LayerReport, ...]
     sensitivity: Sensitivity
     samples: int
+    full: Evaluation  # the fake-quant run on the evaluated output, by the evaluator
 
 
 class _Energy:
@@ -112,8 +106,9 @@ class _Energy:
     def add(self, ref: np.ndarray, test: np.ndarray) -> None:
         r = np.asarray(ref, dtype=np.float64)
         d = r - np.asarray(test, dtype=np.float64)
-        self.signal += float(np.vdot(r, r))
-        self.noise += float(np.vdot(d, d))
+        # Plain reductions, not a BLAS dot: an OpenBLAS thread pool spins on a busy machine.
+        self.signal += float(np.square(r).sum())
+        self.noise += float(np.square(d).sum())
         self.count += r.size
 
     @property
@@ -126,81 +121,6 @@ class _Energy:
 
     def rmse(self) -> float:
         return math.sqrt(self.noise / self.count) if self.count else 0.0
-
-
-# --------------------------------------------------------------------------- simulation
-
-
-def _fq_kernel(kernel: Kernel, encs: tuple[AnyEncoding | None, ...]) -> Kernel:
-    def run(*args: Any) -> tuple[np.ndarray, ...]:
-        results = kernel(*args)
-        return tuple(
-            fake_quantize(r, e) if e is not None and r.dtype.kind == "f" else r
-            for r, e in zip(results, encs, strict=False)
-        )
-
-    return run
-
-
-class SimulatedQuantPlan:
-    """Fake-quant execution of a quantized container, whole or in part.
-
-    ``quantize_weights`` / ``quantize_activations`` switch the two halves; ``only``
-    (node names) restricts both to those nodes' parameters and outputs. Parameters
-    not quantized take their value from ``float_params`` (the prepared float graph).
-    """
-
-    def __init__(
-        self,
-        container: Container,
-        *,
-        float_params: Mapping[str, np.ndarray] | None = None,
-        quantize_weights: bool = True,
-        quantize_activations: bool = True,
-        only: Collection[str] | None = None,
-    ):
-        graph = container.graph.copy()
-        chosen = None if only is None else set(only)
-        encs = {n: encoding_from_dict(d) for n, d in container.encodings.items()}
-        param_encs = {n: encoding_from_dict(d) for n, d in container.param_encodings.items()}
-        quant_params = {
-            i for n in graph.nodes if chosen is None or n.name in chosen for i in n.inputs if i
-        }
-        params = {}
-        for name, value in graph.params.items():
-            enc = param_encs.get(name)
-            if enc is None:
-                params[name] = value
-            elif quantize_weights and name in quant_params:
-                params[name] = dequantize(value, enc)
-            elif float_params is not None and name in float_params:
-                params[name] = float_params[name]
-            else:  # a bias created by bias correction: zero in the float model
-                params[name] = np.zeros(value.shape, np.float32)
-        graph.params = params
-        self.graph = graph
-        self.input_encodings: dict[str, AnyEncoding] = {}
-        if quantize_activations and chosen is None:
-            self.input_encodings = {t.name: encs[t.name] for t in graph.inputs if t.name in encs}
-        act_nodes = {n.name for n in graph.nodes if chosen is None or n.name in chosen}
-
-        def prepare_fq(ctx: OpContext) -> Kernel:
-            kernel = prepare(ctx)
-            if not quantize_activations or ctx.node.name not in act_nodes:
-                return kernel
-            out_encs = tuple(encs.get(o) if o else None for o in ctx.node.outputs)
-            if all(e is None for e in out_encs):
-                return kernel
-            return _fq_kernel(kernel, out_encs)
-
-        self.plan = Plan(graph, prepare_fn=prepare_fq)
-
-    def run(self, feeds: Feeds, hook: TensorHook | None = None) -> dict[str, np.ndarray]:
-        fed = dict(feeds)
-        for name, enc in self.input_encodings.items():
-            if name in fed:
-                fed[name] = fake_quantize(fed[name], enc)
-        return self.plan.run(fed, hook=hook)
 
 
 # --------------------------------------------------------------------------- analysis
@@ -235,8 +155,15 @@ def analyze(
     prepared_graph: Graph | None = None,
     top: int = 10,
     progress: Callable[[str, int, int], None] | None = None,
+    metric: str = SQNR,
+    output: str | None = None,
+    labels: Sequence[int] | None = None,
 ) -> AnalysisReport:
-    """Per-layer SQNR and RMSE/scale, and the sensitivity summary (see module doc)."""
+    """Per-layer SQNR and RMSE/scale, and the sensitivity report (see module doc).
+
+    ``metric`` and ``output`` (default: the first) say what the sensitivity is judged by;
+    ``top`` is how many layers are measured alone.
+    """
     if not quant_container.quantized:
         raise BadInput("the second container must be the quantized one")
     if float_container.quantized:
@@ -258,14 +185,19 @@ def analyze(
         else SimulatedQuantPlan(quant_container)
     )
     outputs = fgraph.output_names
+    output = output or outputs[0]
+    evaluator = Evaluator(output, labels=labels)
 
     energies: dict[str, _Energy] = {}
+    local: dict[str, _Energy] = {}  # each output's own quantization noise, on float data
     reference: list[dict[str, np.ndarray]] = []
     floats: dict[str, np.ndarray] = {}  # one sample's float tensors, dropped as compared
 
     def keep(name: str, value: np.ndarray) -> None:
-        if name in encs and value.dtype.kind == "f":
+        enc = encs.get(name)
+        if enc is not None and value.dtype.kind == "f":
             floats[name] = value
+            local.setdefault(name, _Energy()).add(value, fake_quantize(value, enc))
 
     def compare(name: str, value: np.ndarray) -> None:
         ref = floats.pop(name, None)
@@ -275,11 +207,23 @@ def analyze(
     for k, f in enumerate(feeds, start=1):
         ref_out = float_plan.run(f, hook=keep)
         reference.append({o: ref_out[o] for o in outputs})
-        full.run(f, hook=compare)
+        evaluator.add(ref_out[output], full.run(f, hook=compare)[output])
         floats.clear()
         if progress:
             progress("analyze", k, len(feeds))
 
+    layers = _layer_reports(quant_container, energies, encs)
+    setup = Setup(quant_container, prepared.params, feeds, reference, output, metric, labels)
+    candidates = _candidates(layers, local, quant_container, prepared)
+    full_eval = evaluator.result()
+    sens = measure_sensitivity(setup, full_eval, candidates, limit=top, progress=progress)
+    return AnalysisReport(tuple(layers), sens, len(feeds), full_eval)
+
+
+def _layer_reports(
+    quant_container: Container, energies: Mapping[str, _Energy], encs: Mapping[str, AnyEncoding]
+) -> list[LayerReport]:
+    """One row per layer output compared (a fused Conv+Relu is one row)."""
     qgraph = quant_container.graph
     fused = fused_activation_inputs(qgraph)  # producer output -> activation output
     producers = qgraph.producers()
@@ -304,30 +248,39 @@ def analyze(
                 n.name, op_type, o, quant_container.encodings.get(o), e.sqnr_db, ratio, moved, nodes
             )
             layers.append(row)
+    return layers
 
-    full_sqnr = _output_sqnr(reference, full, feeds)
-    fp = prepared.params
-    w_only = SimulatedQuantPlan(quant_container, float_params=fp, quantize_activations=False)
-    a_only = SimulatedQuantPlan(quant_container, float_params=fp, quantize_weights=False)
-    weights_sqnr = _output_sqnr(reference, w_only, feeds)
-    acts_sqnr = _output_sqnr(reference, a_only, feeds)
 
-    candidates = sorted((r for r in layers if not r.propagated), key=lambda r: r.sqnr_db)
-    seen: list[LayerReport] = []
-    for r in candidates:
-        if r.node not in {s.node for s in seen}:
-            seen.append(r)
-        if len(seen) >= top:
-            break
-    per_layer = []
-    for i, r in enumerate(seen, start=1):
-        sim = SimulatedQuantPlan(quant_container, float_params=fp, only=set(r.nodes))
-        per_layer.append(LayerSensitivity(r.node, r.op_type, _output_sqnr(reference, sim, feeds)))
-        if progress:
-            progress("sensitivity", i, len(seen))
-    per_layer.sort(key=lambda s: s.output_sqnr_db)
-    sens = Sensitivity(full_sqnr, weights_sqnr, acts_sqnr, tuple(per_layer))
-    return AnalysisReport(tuple(layers), sens, len(feeds))
+def _candidates(
+    layers: Sequence[LayerReport],
+    local: Mapping[str, _Energy],
+    quant_container: Container,
+    prepared: Graph,
+) -> list[Candidate]:
+    """Each layer with its own weights' and outputs' quantization noise (SQNR, dB)."""
+    penc = quant_container.param_encodings
+    nodes = {n.name: n for n in quant_container.graph.nodes}
+    out = []
+    for r in layers:
+        if r.propagated:
+            continue
+        weights = _Energy()
+        for name in (i for node in r.nodes for i in nodes[node].inputs if i in penc):
+            fp = prepared.params.get(name)
+            if fp is not None and fp.dtype.kind == "f":
+                deq = dequantize(quant_container.graph.params[name], encoding_from_dict(penc[name]))
+                weights.add(fp, deq)
+        act = local.get(r.tensor)
+        out.append(
+            Candidate(
+                r.node,
+                r.op_type,
+                r.nodes,
+                weights.sqnr_db if weights.count else None,
+                act.sqnr_db if act is not None and act.count else None,
+            )
+        )
+    return out
 
 
 def output_sqnr(

@@ -150,7 +150,7 @@ class Encoding:
         bitwidth = _stored_bitwidth(data.get("bitwidth", 8))
         values = [_stored_number(data[k], k) for k in ("min", "max", "delta")]
         offset = _stored_offset(data["offset"], bitwidth)
-        _check_grid(np.array(values[0]), np.array(values[1]), np.array(values[2]))
+        _check_scalar_grid(*values)  # plain floats: containers hold hundreds of these
         symmetric = data.get("symmetric", False)
         if not isinstance(symmetric, bool):
             raise BadInput(
@@ -314,6 +314,13 @@ def _stored_offset(value: Any, bitwidth: int) -> int:
             f"{bitwidth} bits, got {value!r}"
         )
     return int(value)
+
+
+def _check_scalar_grid(mn: float, mx: float, delta: float) -> None:
+    if not delta > 0:
+        raise BadInput("malformed encoding: delta must be positive")
+    if not mn <= mx:
+        raise BadInput("malformed encoding: min is above max")
 
 
 def _check_grid(mn: np.ndarray, mx: np.ndarray, delta: np.ndarray) -> None:

@@ -45,4 +45,5 @@ RUNTIME = Runtime(
         init=_dequantized,
     ),
     vendor_names=("GPU_FP16",),
+    nonfinite="fp16 overflow: {count} of {total} values exceed the float16 range",
 )

@@ -66,6 +66,7 @@ def load_network(
     net.inputs = list(container.graph.inputs)
     net.outputs = container.graph.output_names
     net.init_breakdown_ms = phases.ms
+    net.init_peaks = phases.peaks
     net.notes = notes + net.notes
     net.producers = {o: n.name for n in container.graph.nodes for o in n.outputs if o}
     return net

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,19 +32,27 @@ class Network:
     # float16) at no conversion cost, for per-layer timing.
     run_raw: Run | None = None
     producers: dict[str, str] = field(default_factory=dict)  # tensor -> node name
+    # Traced peak (absolute, bytes) during each init phase, when tracemalloc was on.
+    init_peaks: dict[str, int] = field(default_factory=dict)
 
 
 class Phases:
-    """Times consecutive init phases in ms."""
+    """Times consecutive init phases in ms; while ``tracemalloc`` traces, also the peak of
+    traced memory during each phase (absolute bytes, ``peaks``)."""
 
     def __init__(self) -> None:
         self.ms: dict[str, float] = {}
+        self.peaks: dict[str, int] = {}
         self._t = time.perf_counter()
 
     def done(self, phase: str) -> None:
         now = time.perf_counter()
         self.ms[phase] = self.ms.get(phase, 0.0) + (now - self._t) * 1e3
-        self._t = now
+        if tracemalloc.is_tracing():
+            peak = tracemalloc.get_traced_memory()[1]
+            self.peaks[phase] = max(self.peaks.get(phase, 0), peak)
+            tracemalloc.reset_peak()
+        self._t = time.perf_counter()
 
 
 @dataclass(frozen=True)

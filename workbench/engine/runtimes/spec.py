@@ -6,6 +6,12 @@ the runtime does with it at init (``NATIVE``, ``DEQUANTIZE``, ``QUANTIZE``, ``CA
 or ``REFUSE`` with the guide's reason), the phases that work is timed as, and the
 function that does it. ``check_runtime``, ``load_network``, the bench job, the
 advisor, the CLI and the TUI all read these declarations.
+
+Each phase is either work the device also does at init (reading and deserializing the
+file, converting parameters, loading HTA records, resizing to a batch) or setup only the
+emulator needs (``plan``: resolving kernels, laying weights out for BLAS). A rule names
+its ``emulator`` phases; the rest, with the file phases, are the *device-equivalent*
+init that bench reports apart and the advisor decides by (SPEC §2).
 """
 
 from __future__ import annotations
@@ -29,6 +35,14 @@ ACTIONS = (NATIVE, DEQUANTIZE, QUANTIZE, CAST, REFUSE)
 # The kinds of container.
 FLOAT = "float"
 QUANTIZED = "quantized"
+
+# Init phases every container goes through before the runtime's own: reading the file and
+# deserializing it. The device does both.
+LOAD = "load"
+DESERIALIZE = "deserialize"
+FILE_PHASES = (LOAD, DESERIALIZE)
+PLAN = "plan"  # the emulator's planning and weight layout: no device does it
+RESIZE = "resize"  # resizing to --batch: the device does it too
 
 # When a runtime accepts a batch above 1.
 ANY_BATCH = "any"
@@ -55,6 +69,7 @@ class KindRule:
     converting: str = "converting"  # what the conversion does, as in "spends 3 ms <converting>"
     label: str = ""  # a table row of its own (fixed-point mode): "CPU --cpu-fxp"
     vendor_names: tuple[str, ...] = ()  # snpe_bench.py's column names of this mode
+    emulator: tuple[str, ...] = (PLAN,)  # those of the phases no device does
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -64,6 +79,12 @@ class KindRule:
         unknown = set(self.conversion) - set(self.phases)
         if unknown:
             raise ValueError(f"conversion phases {sorted(unknown)} are not among the phases")
+        if set(self.conversion) & set(self.emulator):
+            raise ValueError("a phase that converts parameters is device work, not emulator")
+
+    def is_device_phase(self, phase: str) -> bool:
+        """Does the device do this phase too (file phases, conversions, resize)?"""
+        return phase not in self.emulator
 
 
 @dataclass(frozen=True)
@@ -87,6 +108,8 @@ class Runtime:
     needs_hta_records: bool = False  # a quantized container must carry quantize --enable-hta's
     batch: BatchRule = field(default_factory=BatchRule)
     vendor_names: tuple[str, ...] = ()  # snpe_bench.py's column names (the first is shown)
+    # What non-finite outputs mean here ({count}, {total}); "" for the evaluator's words.
+    nonfinite: str = ""
 
     def rule(self, quantized: bool, cpu_fxp: bool = False) -> KindRule:
         """The rule for a container of this kind (``cpu_fxp``: the fixed-point mode)."""

@@ -20,7 +20,7 @@ from workbench.tui.screens.loading import LoadingScreen
 if TYPE_CHECKING:
     from workbench.jobs.advise import AdviseResult
 
-CHOICE_STYLE = {"float": "cyan", "none": "red"}
+CHOICE_STYLE = {"float": "cyan", "refused": "red"}
 
 
 def advice_table(advice: Any) -> Table:
@@ -37,15 +37,24 @@ def advice_table(advice: Any) -> Table:
     table.add_column("quantized container", overflow="fold", ratio=1)
     table.add_column("non-quantized container", overflow="fold", ratio=1)
     for row in advice.rows:
-        table.add_row(row.label, *(Text("\n".join(c.lines())) for c in (row.quantized, row.float)))
+        table.add_row(
+            row.label, *(Text("\n".join(advice.lines(c))) for c in (row.quantized, row.float))
+        )
     return table
+
+
+def advice_header(advice: Any) -> Text:
+    """What the advice was decided by, and that the init figures are the device's."""
+    return Text("\n".join(advice.header()), style="dim")
 
 
 def recommendations(advice: Any) -> Text:
     text = Text()
     for rec in advice.recommendations:
         text.append(f"{rec.runtime.upper()}: ", style="bold")
-        text.append(f"{rec.choice}\n", style=CHOICE_STYLE.get(rec.choice, "green"))
+        text.append(f"{rec.label}\n", style=CHOICE_STYLE.get(rec.choice, "green"))
+        for warning in rec.warnings:
+            text.append(f"  ! {warning}\n", style="yellow")
         for reason in rec.reasons:
             text.append(f"  - {reason}\n")
     return text
@@ -54,9 +63,11 @@ def recommendations(advice: Any) -> Text:
 class AdvisorScreen(LoadingScreen["AdviseResult"]):
     HELP = """\
 The guide's table for one model, measured: for each runtime, the quantized
-and the non-quantized container (compatibility, init time, init peak memory,
-file size, accuracy against float), then the recommendation and its reasons.
-The runs are saved as an experiment (see the experiments tab).
+and the non-quantized container (compatibility, device-equivalent init time and
+peak memory, file size, accuracy against float on the model's decision metric),
+then the recommendation and its reasons. Init figures are what a device also
+does (read the file, convert parameters, load HTA records); the emulator's own
+setup is shown apart. The runs are saved as an experiment (experiments tab).
 """
     BINDINGS = [keys.HELP, keys.BACK]
 
@@ -98,5 +109,10 @@ The runs are saved as an experiment (see the experiments tab).
         )  # fmt: skip
         notes = Text("\n".join(result.notes), style="dim") if result.notes else Text("")
         self.query_one("#advice", Static).update(
-            Group(notes, advice_table(result.advice), recommendations(result.advice))
+            Group(
+                notes,
+                advice_header(result.advice),
+                advice_table(result.advice),
+                recommendations(result.advice),
+            )
         )

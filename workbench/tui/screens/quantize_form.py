@@ -12,7 +12,7 @@ from textual.widgets import Input, Select
 from workbench.errors import WorkbenchError
 from workbench.jobs.browse import ModelRow, RunRow, model_detail, project_containers, run_view
 from workbench.jobs.quantize import QuantizeRequest
-from workbench.options import ANALYZE, QUANTIZE_OPTIONS, QuantOptions
+from workbench.options import ANALYZE, EVAL_LIST, METRIC, QUANTIZE_OPTIONS, QuantOptions
 from workbench.store import Store
 from workbench.tui.screens.forms import JobForm, form_row
 from workbench.tui.widgets.option_form import checked_path, option_fields, read_options, set_options
@@ -119,5 +119,9 @@ class QuantizeForm(JobForm):
         output = checked_path(self.query_one("#output", Input).value, "output", must_exist=False)
         values = read_options(self, QUANTIZE_OPTIONS)
         analyze = values.pop(ANALYZE.name)
+        eval_list, metric = values.pop(EVAL_LIST.name), values.pop(METRIC.name)
         # QuantOptions raises BadInput now, in the form, rather than in the job.
-        return QuantizeRequest(container, input_list, output, QuantOptions(**values), analyze)
+        return QuantizeRequest(
+            container, input_list, output, QuantOptions(**values), analyze,
+            eval_list=eval_list, metric=metric,
+        )  # fmt: skip

@@ -67,9 +67,10 @@ def _fields(o: Option, value: Any) -> Iterator[Widget]:
         yield form_row(o.label, items, tall=True)
     elif o.choices is not None:
         pairs = [(str(v), v) for v in o.values()]
-        yield form_row(
-            o.label, Select(pairs, value=value, allow_blank=False, compact=True, id=o.name)
-        )
+        blank = value is None  # no choice means the job's own (the model's metric)
+        select = Select(pairs, value=Select.NULL if blank else value, allow_blank=blank,
+                        prompt=o.placeholder or "default", compact=True, id=o.name)  # fmt: skip
+        yield form_row(o.label, select)
     elif o.path:
         yield form_row(o.label, PathInput(value or "", placeholder=o.placeholder, id=o.name))
     else:
@@ -102,7 +103,8 @@ def _read(screen: DOMNode, o: Option) -> Any:
             raise BadInput(f"{what}: pick at least one")
         return chosen
     if o.choices is not None:
-        return screen.query_one(f"#{o.name}", Select).value
+        value = screen.query_one(f"#{o.name}", Select).value
+        return None if value is Select.NULL else value
     text = screen.query_one(f"#{o.name}", Input).value.strip()
     if not text:
         if o.default is not None and not o.path:
