@@ -944,7 +944,8 @@ def convert(
         f"wrote {result.output}: {result.layers} layers, {result.param_count:,} parameters, "
         f"{result.macs:,} MACs, {format_bytes(result.size_bytes)} in {result.seconds:.2f}s "
         f"(model {result.model_id}, container {result.container_id})"
-        + (", quantized: the model's own encodings kept" if result.quantized else ""),
+        + (", quantized: the model's own encodings kept" if result.quantized else "")
+        + (f"\ndecision metric: {result.metric} ({result.metric_reason})" if result.metric else ""),
     ))  # fmt: skip
 
 
@@ -1039,7 +1040,8 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values
         c,
         f"{result.inferences} inferences on {runtime} ({result.mode}): init {result.init_ms:.1f} ms, "
         f"mean {result.latency_mean_ms:.2f} ms per batch; outputs in {result.output_dir} "
-        f"(run {result.run_id})",
+        f"(run {result.run_id})"
+        + "".join(f"\nwarning: {w}" for w in result.warnings),
     ))  # fmt: skip
 
 

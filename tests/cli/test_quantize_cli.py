@@ -42,6 +42,9 @@ def test_quantize_writes_container_and_records_everything(cli, float_dlc, tmp_pa
     assert {layer["layer_name"] for layer in run["layers"]} >= {"conv/1", "fc"}
     report = run["details"]["report"]
     assert report["sensitivity"]["weights_only_sqnr_db"] >= result["sqnr_db"] - 0.5
+    # quantize --json is the run detail document, with the job's own fields beside it.
+    for key in ("id", "kind", "status", "details", "layers", "log", "command", "host"):
+        assert result[key] == run[key], key
     info = cli.json("info", str(q))
     assert info["quantized"] is True
     assert info["layers"][0]["encoding_summary"]
@@ -136,3 +139,29 @@ def test_export_refuses_a_float_container(cli, float_dlc, tmp_path):
     dlc, _ = float_dlc
     result = cli("export", "qdq", str(dlc), "-o", str(tmp_path / "x.onnx"))
     assert result.exit_code == 2 and "not quantized" in result.stderr
+
+
+def test_the_headline_states_metric_runtime_and_n_and_equals_bench(cli, float_dlc, tmp_path):
+    dlc, listing = float_dlc
+    (tmp_path / "held").mkdir()
+    held_out, _ = write_inputs(tmp_path / "held", 5)
+    q = tmp_path / "q.dlc"
+    result = cli.json(
+        "quantize", str(dlc), "--input-list", str(listing), "-o", str(q),
+        "--eval-list", str(held_out), "--metric", "cosine", "--no-analysis",
+    )  # fmt: skip
+    assert result["metric"] == "cosine" and result["eval_runtime"] == "dsp"
+    assert result["eval_samples"] == 5 and result["samples"] == 6
+    assert result["headline"].startswith("cosine 0.9") and "on dsp, N=5" in result["headline"]
+    rows = cli.json(
+        "bench", str(dlc), str(q), "--input-list", str(held_out), "--runtimes", "dsp",
+        "--iterations", "1",
+    )  # fmt: skip
+    dsp = next(r for r in rows if r["quantized"])
+    assert dsp["metric"] == "cosine"  # --metric was stored on the model
+    assert abs(dsp["accuracy"]["sqnr_db"] - result["sqnr_db"]) <= 0.05
+    assert dsp["metric_value"] == pytest.approx(result["metric_value"], abs=1e-9)
+    text = cli("quantize", str(dlc), "--input-list", str(listing), "-o", str(tmp_path / "b.dlc"))
+    assert text.exit_code == 0, text.stderr
+    assert "accuracy: cosine" in text.stdout and "on dsp, N=6" in text.stdout
+    assert "sensitivity (cosine, N=6" in text.stdout and "nan" not in text.stdout.lower()

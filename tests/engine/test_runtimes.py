@@ -292,3 +292,42 @@ def test_batch_resize_gives_each_sample_its_batch_1_outputs(models, model, runti
     assert out.shape[0] == 3
     for i, f in enumerate(feeds):
         np.testing.assert_allclose(out[i : i + 1], one.run(f)[OUT], rtol=1e-5, atol=1e-6)
+
+
+def _scalar_model(path: Path) -> Path:
+    """Relu → ReduceMax and ReduceSum to 0-d tensors → Add: a scalar output."""
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("ReduceMax", ["r"], ["m"], name="max", keepdims=0),
+        helper.make_node("ReduceSum", ["r"], ["s"], name="sum", keepdims=0),
+        helper.make_node("Add", ["m", "s"], ["y"], name="add"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "scalar",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_reductions_to_a_scalar_run_on_every_runtime(tmp_path):
+    fc = _container(import_onnx(_scalar_model(tmp_path / "scalar.onnx")))
+    rng = np.random.default_rng(0)
+    feeds = [{"x": rng.standard_normal((1, 6)).astype(np.float32)} for _ in range(4)]
+    q = quantize_container(fc, feeds, QuantOptions(enable_hta=True)).container
+    want = Plan(fc.graph).run(feeds[0])["y"]
+    ran = []
+    for container in (fc, q):
+        for runtime in RUNTIMES:
+            try:
+                check_runtime(container, runtime)
+            except RuntimeRefused:
+                continue  # AIP with the float container: the guide's rule
+            y = load_network(container, runtime).run(feeds[0])["y"]
+            assert np.shape(y) == () and abs(float(y) - float(want)) < 0.05 * abs(float(want))
+            ran.append((container.quantized, runtime))
+    assert len(ran) == 2 * len(RUNTIMES) - 1

@@ -143,3 +143,53 @@ def test_bad_arguments(store, setup, tmp_path):
     ]:
         with pytest.raises(BadInput, match=message):
             bench(store, [setup["float"]], setup["list"], runtimes="cpu", **kwargs)
+
+
+def _square(path):
+    """y = x * x: int16-scale audio squares past the float16 range (65504)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "x"], ["y"])],
+        "square",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_fp16_overflow_is_a_finding_in_the_row_the_run_and_the_advice(store, tmp_path):
+    import numpy as np
+
+    from workbench.jobs.advice import build_advice
+
+    convert_model(store, "default", _square(tmp_path / "sq.onnx"), tmp_path / "sq.dlc")
+    for i in range(5):
+        np.full((1, 32), 20000.0 + i, np.float32).tofile(tmp_path / f"a{i}.raw")
+    listing = tmp_path / "audio.txt"
+    listing.write_text("".join(f"a{i}.raw\n" for i in range(5)))
+    result = bench(store, [tmp_path / "sq.dlc"], listing, runtimes="cpu,gpu_fp16", iterations=1)
+    cpu, fp16 = result.rows
+    assert cpu.usable and cpu.nonfinite_values == 0
+    assert fp16.status == "succeeded" and not fp16.usable and fp16.nonfinite_values == 160
+    assert fp16.accuracy["sqnr_db"] is None and fp16.metric_value is None
+    finding = "fp16 overflow: 160 of 160 values exceed the float16 range on gpu_fp16"
+    assert any(n.startswith(finding) for n in fp16.notes)
+    run = show_run(store, fp16.run_id)
+    assert run.details["nonfinite_values"] == 160 and finding in run.log
+    assert run.details["sqnr_db"] is None and run.details["options"]["accuracy_usable"] is False
+    advice = build_advice(result, tmp_path / "sq.dlc", tmp_path / "none.dlc")
+    row = next(r for r in advice.rows if r.runtime == "gpu_fp16")
+    assert row.float.unusable and finding in advice.lines(row.float)[-1]
+    # `workbench run` says so too, and records it.
+    from workbench.jobs.infer import run_container
+    from workbench.options import RunOptions
+
+    ran = run_container(store, "default", tmp_path / "sq.dlc", listing, tmp_path / "out",
+                        RunOptions(runtime="gpu_fp16"))  # fmt: skip
+    assert ran.nonfinite_values == 160 and ran.warnings == (finding,)
+    assert show_run(store, ran.run_id).notes == f"warning: {finding}"

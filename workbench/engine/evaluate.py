@@ -164,9 +164,7 @@ class Evaluator:
         ``{total}``), the runtime's own when it declares one."""
         text = None
         if self.nonfinite:
-            text = (finding or NONFINITE).format(count=self.nonfinite, total=self.values)
-            if runtime:
-                text += f" on {runtime}"
+            text = finding_text(self.nonfinite, self.values, runtime, finding)
         return Evaluation(
             output=self.output,
             samples=self.tally.samples,
@@ -177,6 +175,15 @@ class Evaluator:
             finding=text,
             tally=self.tally,
         )
+
+
+def finding_text(
+    count: int, total: int, runtime: str | None = None, template: str | None = None
+) -> str:
+    """``fp16 overflow: 160 of 160 values exceed the float16 range on gpu_fp16``: the
+    runtime's ``template`` (``{count}``, ``{total}``) or the evaluator's own words."""
+    text = (template or NONFINITE).format(count=count, total=total)
+    return f"{text} on {runtime}" if runtime else text
 
 
 def evaluate(
@@ -201,4 +208,4 @@ def evaluate(
     return evaluator.result(runtime=runtime, finding=finding)
 
 
-__all__ = ["NONFINITE", "Evaluation", "Evaluator", "evaluate"]
+__all__ = ["NONFINITE", "Evaluation", "Evaluator", "evaluate", "finding_text"]

@@ -18,6 +18,7 @@ from workbench.engine.tflite import TfliteImport, load_tflite
 from workbench.errors import BadInput, NotFound
 from workbench.jobs.artifacts import ModelInfo, record_container, record_model, source_sha256
 from workbench.jobs.leftovers import remove_leftover_temp_files
+from workbench.jobs.metric_choice import decision_metric
 from workbench.store import Store
 from workbench.store.queries import get_project
 
@@ -33,6 +34,8 @@ class ConvertResult:
     macs: int
     seconds: float
     quantized: bool = False  # a quantized TFLite model: its own encodings kept
+    metric: str | None = None  # the model's decision metric, proposed from its outputs
+    metric_reason: str | None = None
 
 
 def command_line() -> str:
@@ -134,6 +137,7 @@ def convert_model(
     )
     model_id = record_model(store, project, info)
     container_id = record_container(store, project, output, model_id=model_id)
+    choice = decision_metric(store, container_id, graph)  # proposed when the model is new
     return ConvertResult(
         model_id=model_id,
         container_id=container_id,
@@ -144,6 +148,8 @@ def convert_model(
         macs=summary.total_macs,
         seconds=time.perf_counter() - started,
         quantized=container.quantized,
+        metric=choice.metric,
+        metric_reason=choice.reason,
     )
 
 

@@ -41,6 +41,8 @@ class InferResult:
     init_ms: float
     latency_mean_ms: float
     mode: str
+    nonfinite_values: int = 0  # output values written that are NaN or infinite
+    warnings: tuple[str, ...] = ()
 
 
 def safe_file_name(tensor: str) -> str:
@@ -101,7 +103,7 @@ def run_container(
         wanted = list(input_list.output_names or network.outputs)
         _make_folder(output_dir)
         latencies: list[float] = []
-        done = 0
+        done = nonfinite = total = 0
         for idx, feeds in iter_feeds(input_list, network.inputs, batch):
             captured: dict[str, np.ndarray] = {}
             hook = captured.__setitem__ if debug else None
@@ -120,11 +122,21 @@ def run_container(
                         value = value[row]
                     if value.dtype.kind == "f":
                         value = value.astype("<f4", copy=False)
+                        if name in wanted:
+                            total += value.size
+                            nonfinite += value.size - int(np.count_nonzero(np.isfinite(value)))
                     (folder / f"{safe_file_name(name)}.raw").write_bytes(value.tobytes())
             done += len(idx)
             if progress:
                 progress("run", done, len(input_list))
         mean = statistics.fmean(latencies)
+        warnings = _nonfinite_warnings(runtime, nonfinite, total)
+        for warning in warnings:
+            run.log(f"warning: {warning}")
+        run.record(
+            notes="; ".join(f"warning: {w}" for w in warnings),
+            nonfinite_values=nonfinite,
+        )
         run.record(
             init_time_ms=init_ms,
             init_breakdown={"load": load_ms, **network.init_breakdown_ms},
@@ -144,7 +156,19 @@ def run_container(
         init_ms=init_ms,
         latency_mean_ms=mean,
         mode=network.mode,
+        nonfinite_values=nonfinite,
+        warnings=warnings,
     )
+
+
+def _nonfinite_warnings(runtime: str, count: int, total: int) -> tuple[str, ...]:
+    """Non-finite outputs, in the runtime's words (fp16 overflow), as the evaluator says."""
+    if not count:
+        return ()
+    from workbench.engine.evaluate import finding_text
+    from workbench.engine.runtimes import get_runtime
+
+    return (finding_text(count, total, runtime, get_runtime(runtime).nonfinite or None),)
 
 
 def _make_folder(path: Path) -> None:

@@ -598,3 +598,51 @@ def test_demo_model_quantizes_with_every_algorithm():
     assert result.bias_corrections
     assert output_sqnr(fc, SimulatedQuantPlan(q), held) > 20
     assert "hta_0.bin" in q.records
+
+
+# --------------------------------------------------------------------------- non-finite values
+
+
+def _masked(tmp_path: Path, mask_value: float = -np.inf) -> Graph:
+    """MatMul → Add(mask) → Softmax, the mask holding 0 and ``mask_value`` (jax2tf's -inf)."""
+    w = np.random.default_rng(0).standard_normal((8, 8)).astype(np.float32)
+    mask = np.zeros((1, 8), np.float32)
+    mask[0, 5:] = mask_value
+    n = helper.make_node
+    nodes = [n("MatMul", ["x", "w"], ["h"]), n("Add", ["h", "mask"], ["a"]),
+             n("Softmax", ["a"], ["y"], axis=-1)]  # fmt: skip
+    return onnx_model(tmp_path / "masked.onnx", nodes, {"x": [1, 8]}, ["y"], {"w": w, "mask": mask})
+
+
+def test_infinite_constants_quantize_clamped_to_the_range(tmp_path):
+    g = _masked(tmp_path)
+    data = samples(g, 4)
+    q = quantize_container(float_container(g), data, QuantOptions()).container
+    enc = encoding_from_dict(q.param_encodings["mask"])
+    codes = q.graph.params["mask"].reshape(-1)
+    assert math.isfinite(enc.min) and math.isfinite(enc.max)
+    # -inf lands on the range's lower end; 0 stays exactly 0.
+    assert (dequantize(codes[5:], enc) == enc.min).all() and (dequantize(codes[:5], enc) == 0).all()
+    out = SimulatedQuantPlan(q).run(data[0])["y"]
+    assert np.isfinite(out).all()
+    # The activation after the mask: calibrated on its finite values.
+    assert math.isfinite(encoding_from_dict(q.encodings["a"]).min)
+
+
+def test_nan_stays_an_error_naming_where_it_appears(tmp_path):
+    g = _masked(tmp_path, mask_value=np.nan)
+    with pytest.raises(BadInput, match="'mask' has 3 NaN value"):
+        quantize_container(float_container(g), samples(g, 2), QuantOptions())
+    n = helper.make_node
+    log = onnx_model(tmp_path / "log.onnx", [n("Log", ["x"], ["y"])], {"x": [1, 4]}, ["y"], {})
+    raw = tmp_path / "neg.raw"
+    np.full((1, 4), -1.0, np.float32).tofile(raw)
+    listing = tmp_path / "list.txt"
+    listing.write_text("neg.raw\n")
+    with pytest.raises(BadInput, match=r"sample 1 \(.*neg\.raw\): tensor 'y' has 4 NaN"):
+        quantize_container(float_container(log), parse_input_list(listing, ["x"]), QuantOptions())
+    raw_nan = tmp_path / "nan.raw"
+    np.full((1, 4), np.nan, np.float32).tofile(raw_nan)
+    listing.write_text("nan.raw\n")
+    with pytest.raises(InputListError, match="nan.raw: 4 NaN or Inf values"):
+        quantize_container(float_container(log), parse_input_list(listing, ["x"]), QuantOptions())

@@ -105,7 +105,11 @@ class _Energy:
 
     def add(self, ref: np.ndarray, test: np.ndarray) -> None:
         r = np.asarray(ref, dtype=np.float64)
-        d = r - np.asarray(test, dtype=np.float64)
+        t = np.asarray(test, dtype=np.float64)
+        if not np.isfinite(r).all():  # a mask's -inf: compared where the float value is finite
+            keep = np.isfinite(r)
+            r, t = r[keep], t[keep]
+        d = r - t
         # Plain reductions, not a BLAS dot: an OpenBLAS thread pool spins on a busy machine.
         self.signal += float(np.square(r).sum())
         self.noise += float(np.square(d).sum())

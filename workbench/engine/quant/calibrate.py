@@ -10,8 +10,10 @@ grow with the number of samples: the peak is one inference plus the observers.
 ``hook(name, value)`` (bias correction's running input sums, for one) sees the same
 tensors, so calibration data is read and run once.
 
-Non-finite values stop calibration with a ``BadInput`` naming the first tensor that
-has them (observed or not) and the sample (input list line and file when the samples come from an input list).
+NaN stops calibration with a ``BadInput`` naming the first tensor that has it (observed
+or not) and the sample (input list line and file when the samples come from an input
+list). ±inf (a mask constant added to scores) is a value: encodings cover the finite
+values and infinities are clamped to the range, as TensorFlow's quantizer does.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from workbench.engine.executor import Plan
 from workbench.engine.graph import Graph
 from workbench.engine.inputs import InputList, iter_feeds
 from workbench.engine.quant.encoding import Encoding
-from workbench.engine.quant.observers import Observer, make_observer
+from workbench.engine.quant.observers import Observer, finite_part, make_observer
 from workbench.errors import BadInput, ModelError, UnsupportedOperators
 from workbench.vocabulary import TF
 
@@ -96,9 +98,9 @@ class CalibrationResult:
 
 
 def _check_finite(name: str, x: np.ndarray) -> None:
+    """NaN stops calibration where it first appears; ±inf is a value (observers.finite_part)."""
     if x.size and not (math.isfinite(float(x.min())) and math.isfinite(float(x.max()))):
-        n = int(x.size - np.count_nonzero(np.isfinite(x)))
-        raise BadInput(f"tensor '{name}' has {n} NaN or Inf value(s) in calibration data")
+        finite_part(x, name)
 
 
 def _is_float(x: Any) -> bool:

@@ -363,8 +363,13 @@ def tf_encoding(min: float, max: float, bitwidth: int = 8, name: str | None = No
 
 
 def tf_encoding_of(x: np.ndarray, bitwidth: int = 8, name: str | None = None) -> Encoding:
-    """The tf encoding of a whole tensor's min/max."""
+    """The tf encoding of a whole tensor's min/max (of its finite values: ±inf, a mask,
+    is clamped to the range when quantized; NaN is refused)."""
     x = np.asarray(x)
+    if x.size and x.dtype.kind == "f" and not np.isfinite(x).all():
+        if np.isnan(x).any():
+            raise BadInput(f"{_label(name)} has NaN values")
+        x = x[np.isfinite(x)]
     if x.size == 0:
         raise BadInput(f"{_label(name)} is empty: no range to encode")
     return tf_encoding(float(x.min()), float(x.max()), bitwidth, name)
@@ -469,8 +474,10 @@ def _rounded_levels(x: np.ndarray, enc: AnyEncoding) -> tuple[np.ndarray, np.nda
     x = np.asarray(x, dtype=dtype)
     delta, offset, lo, hi = _params(enc, x, dtype)
     v = np.divide(x.reshape(-1) if x.ndim == 0 else x, delta)  # 0-d would give a scalar
-    round_half_away(v, out=v)
+    # Clamped before rounding (the same for finite values: the bounds are integers), so
+    # that ±inf (a mask constant) lands on the range's ends rather than becoming NaN.
     np.clip(v, lo, hi, out=v)
+    round_half_away(v, out=v)
     return v.reshape(x.shape), delta, offset
 
 

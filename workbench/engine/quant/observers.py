@@ -37,6 +37,20 @@ DEFAULT_BINS = 2048
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+def finite_part(x: np.ndarray, name: str | None = None) -> np.ndarray:
+    """The finite values of ``x``; ``BadInput`` when it holds NaN.
+
+    ±inf is a value a model may mean (a mask constant, a log of zero): as TensorFlow's
+    quantizer does, the range is that of the finite values and infinities quantize to
+    its ends (clamped). NaN is never meant: it stops calibration, naming the tensor.
+    """
+    nan = int(np.count_nonzero(np.isnan(x)))
+    if nan:
+        where = f"tensor '{name}'" if name else "calibration tensor"
+        raise BadInput(f"{where} has {nan} NaN value(s) in calibration data")
+    return x[np.isfinite(x)]
+
+
 class Observer:
     """Base: running min/max and value count; subclasses add their own statistics."""
 
@@ -55,10 +69,12 @@ class Observer:
             return
         lo, hi = float(x.min()), float(x.max())
         # min/max propagate NaN and Inf, so this check costs nothing extra.
-        where = f"tensor '{self.name}'" if self.name else "calibration tensor"
         if not (math.isfinite(lo) and math.isfinite(hi)):
-            n = int(x.size - np.count_nonzero(np.isfinite(x)))
-            raise BadInput(f"{where} has {n} NaN or Inf value(s) in calibration data")
+            x = finite_part(x, self.name)
+            if x.size == 0:
+                return
+            lo, hi = float(x.min()), float(x.max())
+        where = f"tensor '{self.name}'" if self.name else "calibration tensor"
         if max(-lo, hi) > FLOAT32_MAX:
             raise BadInput(f"{where} has values beyond the float32 range ({lo}, {hi})")
         self.min = min(self.min, lo)

@@ -259,6 +259,12 @@ def _check_container(container: Container) -> None:
             f"quantization requires batch size 1 (the container's batch is {batch}); convert "
             "with batch 1 — other batches can be used at run time with --batch"
         )
+    for name, p in container.graph.params.items():  # ±inf is a value (a mask); NaN never is
+        if p.dtype.kind == "f" and p.size and np.isnan(p).any():
+            raise BadInput(
+                f"parameter {name!r} has {int(np.count_nonzero(np.isnan(p)))} NaN value(s); "
+                "fix the model (±inf is accepted: it is clamped to the encoding's range)"
+            )
 
 
 def quantize_container(

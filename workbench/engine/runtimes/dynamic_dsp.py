@@ -67,9 +67,12 @@ def dynamic_encoding(x: np.ndarray, batch: int = 1, bitwidth: int = DYNAMIC_BITW
 def _levels(x: np.ndarray, enc, bitwidth: int = DYNAMIC_BITWIDTH) -> np.ndarray:
     """``clamp(round(x / delta), offset, offset + levels)``: the centered codes, as float32."""
     delta, offset = enc
-    v = np.divide(x, delta, dtype=np.float32)
+    # Into an array of x's own shape: a 0-d tensor (a reduction to a scalar) stays an array
+    # (numpy turns 0-d ufunc results into scalars, which cannot be rounded in place).
+    v = np.empty(np.shape(x), np.float32)
+    np.divide(x, delta, out=v)
+    np.clip(v, offset, offset + np.float32(2**bitwidth - 1), out=v)  # ±inf to the ends
     round_half_away(v, out=v)
-    np.clip(v, offset, offset + np.float32(2**bitwidth - 1), out=v)
     return v
 
 
