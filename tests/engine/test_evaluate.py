@@ -106,6 +106,7 @@ def _graph(outputs: list[tuple[str, tuple[int, ...]]], nodes: list[Node]) -> Gra
         ("Sigmoid", (1, 1, 96, 96), "iou", "1×1×96×96 map (Sigmoid) → iou"),
         ("Gemm", (1, 96), "cosine", "1×96 vector → cosine"),
         ("Conv", (1, 32, 76, 1), "sqnr", "1×32×76×1 tensor → sqnr"),
+        ("Sigmoid", (1, 1), "mae", "1×1 scores (Sigmoid) → mae"),
     ],
 )
 def test_a_metric_is_proposed_from_the_outputs(op, shape, metric, reason):

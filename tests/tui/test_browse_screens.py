@@ -346,3 +346,39 @@ async def test_mark_runs_and_compare(seeded, make_app) -> None:
             seeded.bench_runs[0],
             seeded.bench_runs[7],
         ]
+
+
+async def test_the_decision_metric_is_shown_and_changed(seeded, make_app, store, tmp_path) -> None:
+    from tests.modelzoo import small_cnn
+    from workbench.jobs.browse import model_detail
+    from workbench.jobs.convert import convert_model
+    from workbench.tui.screens.choice import ChoiceScreen
+
+    result = convert_model(store, "default", small_cnn(tmp_path / "m.onnx"), tmp_path / "m.dlc")
+    assert model_detail(store, result.model_id).model.metric == "top1"
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("1")
+        await settle(pilot)
+        table = app.screen.table()
+        table.table.move_cursor(row=table.table.get_row_index(str(result.model_id)))
+        await pilot.press("m")  # on the models tab
+        await settle(pilot)
+        assert isinstance(app.screen, ChoiceScreen)
+        options = [value for _, value in app.screen.options]
+        app.screen.dismiss("cosine")
+        await settle(pilot)
+        assert model_detail(store, result.model_id).model.metric == "cosine"
+        await pilot.press("enter")  # the model's detail shows it, and `m` changes it there too
+        await settle(pilot)
+        assert "cosine (chosen in the terminal UI)" in text_of(
+            app.screen.query_one("#model-fields")
+        )
+        await pilot.press("m")
+        await settle(pilot)
+        app.screen.dismiss("sqnr")
+        await settle(pilot)
+        assert model_detail(store, result.model_id).model.metric == "sqnr"
+        assert "sqnr (chosen" in text_of(app.screen.query_one("#model-fields"))
+    assert options[:2] == ["sqnr", "cosine"]

@@ -14,6 +14,11 @@ mistake is never read, and .npy headers are checked before any data is loaded.
 A path is ``.raw`` (float32, little-endian, in the input's declared shape) or
 ``.npy`` (loaded without pickle; float32, or float16/float64 cast to float32,
 in the declared shape).
+
+A model whose interface is integer (a full-integer int8/uint8 TFLite model, converted
+into a container that takes float32 with the input's encoding) also takes its own
+integers: a ``.npy`` of that dtype, or a ``.raw`` of one byte per value, is dequantized
+with the input's encoding (``IntegerInput``).
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from __future__ import annotations
 import math
 import stat
 import tokenize
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +37,33 @@ from workbench.engine.graph import TensorInfo
 from workbench.errors import InputListError
 
 _NPY_DTYPES = {"float32", "float16", "float64"}
+INPUT_DTYPES = "input_dtypes"  # the converter's manifest entry: {input: "int8" | "uint8"}
+
+
+@dataclass(frozen=True)
+class IntegerInput:
+    """An input the model takes as integers: ``real = delta * (q - qmin + offset)``."""
+
+    dtype: str  # "int8" | "uint8"
+    delta: float
+    offset: int  # the workbench encoding's (unsigned codes: int8 q + 128)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        codes = q.astype(np.float64) + (128 if self.dtype == "int8" else 0)
+        return ((codes + self.offset) * self.delta).astype(np.float32)
+
+
+def integer_inputs(
+    manifest: Mapping[str, Any], encodings: Mapping[str, Mapping[str, Any]]
+) -> dict[str, IntegerInput]:
+    """The container's integer-interface inputs (``convert`` of a full-integer TFLite)."""
+    declared = (manifest.get("converter") or {}).get(INPUT_DTYPES) or {}
+    out = {}
+    for name, dtype in declared.items():
+        enc = encodings.get(name)
+        if dtype in ("int8", "uint8") and isinstance(enc, Mapping) and "delta" in enc:
+            out[name] = IntegerInput(dtype, float(enc["delta"]), int(enc["offset"]))
+    return out
 
 
 @dataclass(frozen=True)
@@ -126,8 +159,19 @@ def _resolve(file: str, base: Path) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def load_tensor(path: Path, info: TensorInfo, *, allow_nonfinite: bool = False) -> np.ndarray:
-    """Load one input tensor and check it against the model input ``info``."""
+def load_tensor(
+    path: Path,
+    info: TensorInfo,
+    *,
+    allow_nonfinite: bool = False,
+    integer: IntegerInput | None = None,
+) -> np.ndarray:
+    """Load one input tensor and check it against the model input ``info``; ``integer``:
+    the input also takes the model's own integers (dequantized with its encoding)."""
+    if integer is not None:
+        codes = _integer_file(path, info, integer)
+        if codes is not None:
+            return integer.dequantize(codes)
     expected = f"{info.dtype} {list(info.shape)} ({info.size} values)"
     suffix = path.suffix.lower()
     try:
@@ -164,6 +208,37 @@ def load_tensor(path: Path, info: TensorInfo, *, allow_nonfinite: bool = False) 
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         raise InputListError(f"{path}: {bad} NaN or Inf values (input {info.name!r})")
     return arr
+
+
+def _integer_file(path: Path, info: TensorInfo, integer: IntegerInput) -> np.ndarray | None:
+    """The integers of an int8/uint8 file for an integer-interface input, or None when the
+    file is not one (a float file: read as usual)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None  # load_tensor says what is wrong
+    if path.suffix.lower() == ".npy":
+        try:
+            with open(path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0
+                if version == (2, 0):
+                    read = np.lib.format.read_array_header_2_0
+                _, _, dtype = read(f)
+        except (ValueError, SyntaxError, TypeError, EOFError, OSError, tokenize.TokenError):
+            return None
+        if dtype.name not in ("int8", "uint8"):
+            return None
+        if dtype.name != integer.dtype:
+            raise InputListError(
+                f"{path}: {dtype.name} values, but input {info.name!r} takes {integer.dtype} "
+                "(or float32)"
+            )
+        typed = TensorInfo(info.name, info.shape, dtype.name)
+        return _load_npy(path, typed, f"{dtype.name} {list(info.shape)}", size)
+    if size != info.size:
+        return None  # float32 (4 bytes a value) is read as usual
+    return np.fromfile(path, dtype=integer.dtype).reshape(info.shape)
 
 
 def _load_npy(path: Path, info: TensorInfo, expected: str, size: int) -> np.ndarray:
@@ -215,7 +290,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 def iter_feeds(
-    input_list: InputList, infos: Sequence[TensorInfo], batch: int = 1
+    input_list: InputList,
+    infos: Sequence[TensorInfo],
+    batch: int = 1,
+    integer: Mapping[str, IntegerInput] | None = None,
 ) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
     """Yield ``(line indices, feeds)``: lines grouped into batches of ``batch``.
 
@@ -227,7 +305,8 @@ def iter_feeds(
         idx = list(range(start, min(start + batch, n)))
         feeds: dict[str, np.ndarray] = {}
         for info in infos:
-            samples = [load_tensor(input_list.lines[i][info.name], info) for i in idx]
+            kind = (integer or {}).get(info.name)
+            samples = [load_tensor(input_list.lines[i][info.name], info, integer=kind) for i in idx]
             samples += [samples[-1]] * (batch - len(samples))
             feeds[info.name] = samples[0] if batch == 1 else np.concatenate(samples, axis=0)
         yield idx, feeds

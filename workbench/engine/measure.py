@@ -7,7 +7,10 @@ would, and reports:
   (parse and verify the archive into a container), then the runtime's own phases
   (``dequantize`` / ``quantize`` / ``cast_fp16`` / ``hta_records``, ``resize``, ``plan``;
   see ``runtimes``), which together are the runtime's own init, ``create_ms`` (the
-  vendor benchmark's "Create"). With ``init_repeats`` above 1 the fastest init is kept.
+  vendor benchmark's "Create"). With ``init_repeats`` above 1 each phase's fastest
+  time over the repeated inits is kept (a fast init is repeated up to a quarter second,
+  at most 20 times: on a busy machine the fastest of three 2 ms inits can still hold a
+  scheduler's pause, and it lands in one phase of one init).
 * **device-equivalent init**: the phases the device also performs (the file phases,
   parameter conversions, HTA records, resizing; the runtime's declaration says which)
   are ``device_init_ms``; the emulator's own setup (``plan``: kernels and BLAS weight
@@ -56,6 +59,8 @@ from workbench.vocabulary import LABEL_ACCURACY, REFERENCE_RUNTIME
 
 Feeds = Mapping[str, np.ndarray]
 _CHUNK = 1 << 18
+INIT_BUDGET_S = 0.25  # repeated inits of a fast network go on this long (the fastest kept)
+MAX_INIT_REPEATS = 20
 
 
 @dataclass(frozen=True)
@@ -246,12 +251,21 @@ def measure(
 
     network: Network | None = None
     best: dict[str, float] = {}
-    for _ in range(max(1, init_repeats)):
+    spent, done = 0.0, 0
+    # At least ``init_repeats`` inits; more, up to a small time budget, when they are fast:
+    # the fastest of a few 2 ms inits on a busy machine is still a scheduler's pause.
+    while done < max(1, init_repeats) or (
+        spent < INIT_BUDGET_S and done < MAX_INIT_REPEATS and init_repeats > 1
+    ):
         network = None
+        t = time.perf_counter()
         with _no_gc():
             candidate = init_network(path, runtime, batch=batch, cpu_fxp=cpu_fxp)
-        if not best or sum(candidate.init_breakdown_ms.values()) < sum(best.values()):
-            best = candidate.init_breakdown_ms
+        spent += time.perf_counter() - t
+        done += 1
+        # Each phase's fastest: a pause of the scheduler lands in one phase of one init.
+        for phase, ms in candidate.init_breakdown_ms.items():
+            best[phase] = min(best.get(phase, ms), ms)
         network = candidate
     assert network is not None
 

@@ -15,12 +15,13 @@ metric                  value                                                  l
 ``label-accuracy``      argmax of the first row == the label (``--labels``)    points lost vs
                                                                                float's
 ``iou``                 intersection over union of the thresholded maps (0.5   points lost
-                        for probabilities in [0, 1], else 0: logits)
+                        for probabilities in [0, 1], else 0: logits); none
+                        when neither map has a value above it
 ======================  =====================================================  ==============
 
 ``propose_metric`` picks a model's decision metric from its graph when it is first seen,
 and says why ("1×1000 probabilities → top1", "1×1×H×W map → iou", "1×N vector →
-cosine"). No numpy work happens at import.
+cosine", "1×1 scores (Sigmoid) → mae", else sqnr). No numpy work happens at import.
 """
 
 from __future__ import annotations
@@ -111,7 +112,9 @@ def _float_label_accuracy(t: Tally) -> float | None:
 def _iou(t: Tally) -> float | None:
     if not t.count:
         return None
-    return t.intersection / t.union if t.union else 1.0  # both maps empty: they agree
+    # Both maps empty everywhere: nothing to compare (not a perfect score: the maps may
+    # still be far apart below the threshold).
+    return t.intersection / t.union if t.union else None
 
 
 def _pts(v: float) -> str:
@@ -261,6 +264,7 @@ _PASS_THROUGH = frozenset(
 _PROBABILITIES = {"Softmax": "probabilities", "LogSoftmax": "log-probabilities"}
 _CLASS_CONSUMERS = frozenset({"Softmax", "LogSoftmax", "ArgMax", "TopK"})
 _MAP_ACTIVATIONS = frozenset({"Sigmoid", "HardSigmoid"})
+_FEW_SCORES = 16  # a detector's few probabilities (a wake word's): judged by their error
 
 
 def _dims(shape: tuple[int, ...]) -> str:
@@ -303,6 +307,8 @@ def _is_map(shape: tuple[int, ...]) -> bool:
 
 def propose_metric(graph: Graph, output: str | None = None) -> Proposal:
     """The decision metric for ``graph`` judged by ``output`` (default: the first output)."""
+    if output is None and not graph.output_names:
+        return Proposal(SQNR, "no output → sqnr")
     name = output or graph.output_names[0]
     info = graph.info(name)
     shape = tuple(info.shape) if info is not None else ()
@@ -316,6 +322,8 @@ def propose_metric(graph: Graph, output: str | None = None) -> Proposal:
         return Proposal(TOP1, f"{dims} logits ({consumer} follows) → top1")
     if _is_map(shape) and producer in _MAP_ACTIVATIONS:
         return Proposal(IOU, f"{dims} map ({producer}) → iou")
+    if producer in _MAP_ACTIVATIONS and 0 < math.prod(shape) <= _FEW_SCORES:
+        return Proposal(MAE, f"{dims} scores ({producer}) → mae")
     if len([d for d in shape if d != 1]) == 1:
         return Proposal(COSINE, f"{dims} vector → cosine")
     return Proposal(SQNR, f"{dims} tensor → sqnr")

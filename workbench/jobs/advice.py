@@ -541,7 +541,7 @@ def _threshold_reason(judge: _Judge, cell: Cell, who: str = "quantized") -> str:
 
 def _unusable_choice(rt: Runtime, q: Cell, f: Cell) -> Recommendation | None:
     """A runtime where the preferred container's outputs are not finite."""
-    findings = tuple(c.finding or "non-finite outputs" for c in (q, f) if c.unusable)
+    findings = tuple(dict.fromkeys(c.finding or "non-finite outputs" for c in (q, f) if c.unusable))
     if not findings:
         return None
     if q.ok and not q.unusable and q.accuracy.get("usable"):

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from workbench.engine.container import Container, file_sha256, read_container
-from workbench.engine.inputs import load_tensor, parse_input_list
+from workbench.engine.inputs import IntegerInput, integer_inputs, load_tensor, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.measure import Measurement, measure, reference_outputs
 from workbench.engine.runtimes import get_runtime
@@ -165,9 +165,12 @@ def read_labels(path: str | Path, count: int | None = None) -> list[int]:
 
 
 def load_samples(
-    input_list_path: str | Path, container: Container
+    input_list_path: str | Path,
+    container: Container,
+    integer: Mapping[str, IntegerInput] | None = None,
 ) -> tuple[list[dict[str, np.ndarray]], str | None]:
-    """Every input-list line as feeds at batch 1, and the first output the list names."""
+    """Every input-list line as feeds at batch 1, and the first output the list names;
+    ``integer``: inputs that also take the model's own int8/uint8 files."""
     listing = parse_input_list(input_list_path, container.graph.input_names)
     outputs = set(container.graph.output_names)
     wanted = None
@@ -180,7 +183,11 @@ def load_samples(
             )
         wanted = known[0]
     infos = container.graph.inputs
-    samples = [{t.name: load_tensor(line[t.name], t) for t in infos} for line in listing.lines]
+    kinds = integer or {}
+    samples = [
+        {t.name: load_tensor(line[t.name], t, integer=kinds.get(t.name)) for t in infos}
+        for line in listing.lines
+    ]
     return samples, wanted
 
 
@@ -256,7 +263,10 @@ def bench_job(
                 f"{p} has inputs {', '.join(heads[p].graph.input_names)} but {paths[0]} has "
                 f"{', '.join(first.graph.input_names)}: bench containers of one model together"
             )
-    samples, output = load_samples(request.input_list, first)
+    integer = next(
+        (found for h in heads.values() if (found := integer_inputs(h.manifest, h.encodings))), {}
+    )
+    samples, output = load_samples(request.input_list, first, integer)
     labels = read_labels(options.labels, len(samples)) if options.labels is not None else None
 
     with store.read() as session:

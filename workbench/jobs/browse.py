@@ -353,6 +353,8 @@ class ModelRow:
     runs: int
     source_path: str
     created_at: datetime
+    metric: str | None = None  # the decision metric (jobs.metric_choice), and why
+    metric_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -448,6 +450,8 @@ def _model_rows(
             runs=runs,
             source_path=m.source_path,
             created_at=m.created_at,
+            metric=m.decision_metric,
+            metric_reason=m.metric_reason,
         )
         for m, containers, quantized, runs in rows
     ]

@@ -18,7 +18,7 @@ import numpy as np
 
 from workbench.engine.batch import MAX_BATCH
 from workbench.engine.container import read_container
-from workbench.engine.inputs import iter_feeds, parse_input_list
+from workbench.engine.inputs import integer_inputs, iter_feeds, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.runtimes.load import load_network
 from workbench.errors import BadInput, InputListError, naming
@@ -104,7 +104,8 @@ def run_container(
         _make_folder(output_dir)
         latencies: list[float] = []
         done = nonfinite = total = 0
-        for idx, feeds in iter_feeds(input_list, network.inputs, batch):
+        integer = integer_inputs(container.manifest, container.encodings)
+        for idx, feeds in iter_feeds(input_list, network.inputs, batch, integer):
             captured: dict[str, np.ndarray] = {}
             hook = captured.__setitem__ if debug else None
             t = time.perf_counter()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workbench.engine.graph import Graph
-from workbench.engine.metrics import get_metric, propose_metric
+from workbench.engine.metrics import get_metric, metrics, propose_metric
 from workbench.errors import NotFound
 from workbench.store import Container, Model, Store
 
@@ -70,3 +70,8 @@ def set_model_metric(store: Store, model_id: int, metric: str, reason: str = "")
         model.decision_metric = metric
         model.metric_reason = reason or "chosen in the terminal UI"
         return MetricChoice(metric, model.metric_reason, model.id)
+
+
+def metric_options() -> list[tuple[str, str]]:
+    """``(text, name)`` of every metric, for a picker: ``top1 · top-1 agreement (pts)``."""
+    return [(f"{m.name} · {m.label} ({m.loss_unit})", m.name) for m in metrics()]

@@ -49,8 +49,8 @@ Progress = Callable[[str, int, int], None]
 
 # The per-layer analysis and the sensitivity run on the first eval samples, at most this
 # many (each layer measured alone is two passes over them); the headline uses them all.
-ANALYSIS_SAMPLES = 16
-SENSITIVE_LAYERS = 6  # layers measured one at a time for the sensitivity report
+ANALYSIS_SAMPLES = 8
+SENSITIVE_LAYERS = 4  # layers measured one at a time for the sensitivity report
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class QuantizeJobResult:
     evaluation: dict[str, Any] | None = None
     sensitivity: dict[str, Any] | None = None  # the report's, when analysed
     headline: str | None = None  # the line people read
+    timings_s: dict[str, float] = field(default_factory=dict)  # per stage
 
 
 @dataclass(frozen=True)
@@ -202,18 +203,20 @@ def quantize_job(
             fallback = _float_fallback(quantized)
         report["float_fallback"] = fallback
 
-        with naming(eval_path):
-            headline = evaluate_headline(
-                container_path, output, eval_list, _without_labels(choice), progress
-            )
-        report["evaluation"] = headline.record()
-        report["timings_s"]["evaluate"] = round(headline.seconds, 4)
-        run.log(headline.line())
-        if headline.evaluation.finding:
-            run.log(f"warning: {headline.evaluation.finding}: accuracy unusable")
-            run.record(notes=f"warning: {headline.evaluation.finding}: accuracy unusable")
+        headline = None
+        if source.graph.output_names:  # a graph without outputs has nothing to evaluate
+            with naming(eval_path):
+                headline = evaluate_headline(
+                    container_path, output, eval_list, _without_labels(choice), progress
+                )
+            report["evaluation"] = headline.record()
+            report["timings_s"]["evaluate"] = round(headline.seconds, 4)
+            run.log(headline.line())
+            if headline.evaluation.finding:
+                run.log(f"warning: {headline.evaluation.finding}: accuracy unusable")
+                run.record(notes=f"warning: {headline.evaluation.finding}: accuracy unusable")
         sensitivity = None
-        if analyze:
+        if analyze and headline is not None:
             with naming(container_path):
                 analysis = _analyze(
                     source, quantized, eval_list, result.prepared_graph, choice, progress
@@ -224,7 +227,8 @@ def quantize_job(
             run.add_layer_stats(_layer_rows(analysis))
             run.log(f"sensitivity over {analysis.samples} samples: {sensitivity['suggestion']}")
         output_id = record_container(store, project, output, model_id=model_id)
-        sqnr = finite_db(headline.evaluation.value(SQNR))
+        evaluation = headline.evaluation if headline is not None else None
+        sqnr = finite_db(evaluation.value(SQNR)) if evaluation is not None else None
         run.record(output_container_id=output_id, sqnr_db=sqnr, report=_finite(report))
     sens = sensitivity or {}
     return QuantizeJobResult(
@@ -242,13 +246,14 @@ def quantize_job(
         peak_memory_bytes=peak,
         metric=choice.metric,
         metric_reason=choice.reason,
-        metric_value=finite_db(headline.evaluation.value(choice.metric)),
-        eval_runtime=headline.evaluation.runtime,
-        eval_samples=headline.evaluation.samples,
+        metric_value=finite_db(evaluation.value(choice.metric)) if evaluation else None,
+        eval_runtime=evaluation.runtime if evaluation else None,
+        eval_samples=evaluation.samples if evaluation else None,
         eval_list=str(eval_path),
-        evaluation=_finite(report["evaluation"]),
+        evaluation=_finite(report.get("evaluation")),
         sensitivity=_finite(sensitivity) if sensitivity else None,
-        headline=headline.line(),
+        headline=headline.line() if headline else None,
+        timings_s=dict(report["timings_s"]),
     )
 
 

@@ -118,8 +118,11 @@ def test_four_bit_weights_in_uint8():
 def test_encoding_errors_are_bad_input_naming_the_tensor():
     with pytest.raises(BadInput, match="conv1"):
         tf_encoding(float("nan"), 1.0, name="conv1")
-    with pytest.raises(BadInput, match="conv1"):
-        tf_encoding_of(np.array([0.0, np.inf]), name="conv1")
+    with pytest.raises(BadInput, match="'conv1' has NaN"):
+        tf_encoding_of(np.array([0.0, np.nan]), name="conv1")
+    # ±inf (a mask constant) is encoded by its finite values, and clamps to the range.
+    masked = tf_encoding_of(np.array([0.0, -np.inf, 2.0]), name="mask")
+    assert masked.min == 0.0 and masked.max == pytest.approx(2.0)
     with pytest.raises(BadInput, match="fc.weight"):
         per_channel_symmetric(np.array([[1.0], [np.nan]]), 0, name="fc.weight")
     with pytest.raises(BadInput, match="relu"):

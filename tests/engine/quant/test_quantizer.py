@@ -484,13 +484,21 @@ def test_analysis_reports_layers_and_sensitivity(tmp_path):
     assert 0.2 < by_tensor["r1"].rmse_over_scale < 20
     assert by_tensor["p"].propagated and not by_tensor["c2"].propagated
     s = report.sensitivity
-    assert len(s.layers) == 3
-    assert [x.output_sqnr_db for x in s.layers] == sorted(x.output_sqnr_db for x in s.layers)
-    # 4-bit weights dominate the error: weights-only is far worse than activations-only.
+    assert len(s.layers) == 3 and s.samples == 3 and s.metric == "sqnr"
+    # Ranked by the costlier half of each layer, measured on the metric.
+    costs = [min(p.value for p in (x.weights, x.activations) if p) for x in s.layers]
+    assert costs == sorted(costs)
+    # 4-bit weights dominate the error: weights-only is far worse than activations-only,
+    # and the report points at the weights' knobs, naming the costliest layer.
     assert s.weights_only_sqnr_db < s.activations_only_sqnr_db - 6
     assert s.full_sqnr_db <= s.activations_only_sqnr_db + 0.5
-    # The full-model SQNR is the output's.
+    assert s.dominant == "weights" and s.layers[0].dominant == "weights"
+    assert "weights dominate" in s.suggestion and "--per-channel" in s.suggestion
+    assert "--algorithms cle,bc" in s.suggestion  # cle ran; bias correction would add to it
+    assert f"costliest layer: {s.layers[0].node}" in s.suggestion
+    # The full-model SQNR is the output's, by the one evaluator.
     assert by_tensor["y"].sqnr_db == pytest.approx(s.full_sqnr_db, abs=1e-9)
+    assert report.full.value("sqnr") == pytest.approx(s.full_sqnr_db)
     assert output_sqnr(fc, SimulatedQuantPlan(q), data[:3]) == pytest.approx(s.full_sqnr_db)
     # The prepared graph is rebuilt (CLE is deterministic) when not given.
     again = analyze(fc, q, data[:3], top=1)
@@ -646,3 +654,18 @@ def test_nan_stays_an_error_naming_where_it_appears(tmp_path):
     listing.write_text("nan.raw\n")
     with pytest.raises(InputListError, match="nan.raw: 4 NaN or Inf values"):
         quantize_container(float_container(log), parse_input_list(listing, ["x"]), QuantOptions())
+
+
+def test_sensitivity_points_at_activations_when_they_cost(tmp_path):
+    """One input channel 1000x the others: 8-bit activations crush the small ones."""
+    g = conv_net(tmp_path, channels=16)
+    fc = float_container(g)
+    data = samples(g, 4)
+    for d in data:
+        d["x"][:, 0] *= 1000.0
+    q = quantize_container(fc, data, QuantOptions(weights_bitwidth=16)).container
+    s = analyze(fc, q, data, top=4, metric="cosine").sensitivity
+    assert s.metric == "cosine" and s.dominant == "activations"
+    assert "activations dominate" in s.suggestion and "--act-bitwidth 16" in s.suggestion
+    assert s.activations_only.value < s.weights_only.value
+    assert all(x.weights is None or x.weights.sqnr_db > 40 for x in s.layers)  # 16-bit weights

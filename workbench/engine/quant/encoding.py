@@ -258,11 +258,8 @@ class ChannelEncoding:
             raise BadInput(f"{where}: min, max, delta and offset must be non-empty lists")
         if len({len(v) for v in lists.values()}) != 1:
             raise BadInput(f"{where}: min, max, delta and offset differ in length")
-        mn, mx, delta = (
-            np.array([_stored_number(x, k) for x in lists[k]], dtype=np.float64)
-            for k in ("min", "max", "delta")
-        )
-        offset = np.array([_stored_offset(x, bitwidth) for x in lists["offset"]], dtype=np.int64)
+        mn, mx, delta = (_stored_numbers(lists[k], k) for k in ("min", "max", "delta"))
+        offset = _stored_offsets(lists["offset"], bitwidth)
         _check_grid(mn, mx, delta)
         symmetric = data.get("symmetric", True)
         if not isinstance(symmetric, bool):
@@ -297,6 +294,36 @@ def _stored_number(value: Any, key: str) -> float:
     if not math.isfinite(number):
         raise BadInput(f"malformed encoding: {key!r} must be finite, got {value!r}")
     return number
+
+
+def _plain_array(values: list[Any], kinds: str) -> np.ndarray | None:
+    """``values`` as one array when they are all plain numbers of ``kinds`` (else None:
+    the element-wise checks then name the bad one). Containers hold thousands of these."""
+    if not set(map(type, values)) <= {int, float}:  # as JSON gives them; no bool
+        return None
+    try:
+        arr = np.array(values)
+    except (ValueError, TypeError):
+        return None
+    return arr if arr.ndim == 1 and arr.dtype.kind in kinds else None
+
+
+def _stored_numbers(values: list[Any], key: str) -> np.ndarray:
+    arr = _plain_array(values, "iuf")
+    if arr is not None:
+        arr = arr.astype(np.float64)
+        if np.isfinite(arr).all():
+            return arr
+    return np.array([_stored_number(x, key) for x in values], dtype=np.float64)
+
+
+def _stored_offsets(values: list[Any], bitwidth: int) -> np.ndarray:
+    arr = _plain_array(values, "iu")
+    low = INT32_MIN if bitwidth == 32 else -(2**bitwidth - 1)
+    high = INT32_MAX if bitwidth == 32 else 0
+    if arr is not None and arr.size and low <= arr.min() and arr.max() <= high:
+        return arr.astype(np.int64)
+    return np.array([_stored_offset(x, bitwidth) for x in values], dtype=np.int64)
 
 
 def _stored_bitwidth(value: Any) -> int:

@@ -20,6 +20,7 @@ import numpy as np
 
 from workbench.engine.container import Container, make_manifest
 from workbench.engine.graph import Graph, TensorInfo
+from workbench.engine.inputs import INPUT_DTYPES
 from workbench.engine.ops.registry import check_supported
 from workbench.engine.quant.encoding import AnyEncoding, ChannelEncoding, Encoding
 from workbench.engine.tflite import layout, ops, quant
@@ -46,6 +47,9 @@ class TfliteImport:
     encodings: dict[str, Encoding] = field(default_factory=dict)
     param_encodings: dict[str, AnyEncoding] = field(default_factory=dict)
     codes: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # Inputs the model takes as int8/uint8 (full-integer interface): the container takes
+    # float32 there, and input files may hold the integers (``inputs.INPUT_DTYPES``).
+    input_dtypes: dict[str, str] = field(default_factory=dict)
 
     def quantized_graph(self) -> Graph:
         """The graph with quantized parameters stored as their integer codes."""
@@ -88,6 +92,8 @@ class TfliteImport:
             records = build_hta_records(graph, self.encodings, self.param_encodings)
             options = replace(options, enable_hta=True)
         quantizer = {**quantizer, "options": options.to_dict()}
+        if self.input_dtypes:
+            converter = {**converter, INPUT_DTYPES: dict(self.input_dtypes)}
         manifest = make_manifest(converter=converter, quantizer=quantizer)
         return Container(
             manifest=manifest,
@@ -133,10 +139,17 @@ def load_tflite(
     if not quantized:
         return TfliteImport(graph)
     live = _float_activations(graph)
+    encodings = {k: e for k, e in b.act_encs.items() if k in live}
+    integer_inputs = {
+        names[t]: model.tensors[t].dtype
+        for t in model.inputs
+        if model.tensors[t].dtype in ("int8", "uint8") and names[t] in encodings
+    }
     return TfliteImport(
         graph=graph,
         quantized=True,
-        encodings={k: e for k, e in b.act_encs.items() if k in live},
+        input_dtypes=integer_inputs,
+        encodings=encodings,
         param_encodings={k: e for k, e in b.param_encs.items() if k in graph.params},
         codes={k: c for k, c in b.codes.items() if k in graph.params},
     )

@@ -40,6 +40,8 @@ A model and the containers made from it. `enter` on a container shows its
 layers (`2`): shapes, parameters, MACs, and encodings when it is quantized;
 `3` lists HTA subnets when the container has HTA records.
 `Q` quantizes the chosen float container, `B` benchmarks the model's containers.
+`m` changes the decision metric: what quantize, bench and the advisor judge accuracy
+by (proposed from the model's outputs when it was imported).
 """
     BINDINGS = [
         keys.HELP,
@@ -49,6 +51,7 @@ layers (`2`): shapes, parameters, MACs, and encodings when it is quantized;
         Binding("3", "tab('subnets')", "Subnets", show=False),
         Binding("Q", "quantize", "Quantize"),
         Binding("B", "bench", "Bench"),
+        Binding("m", "metric", "Metric"),
     ]
 
     def __init__(self, project: str, model_id: int) -> None:
@@ -97,6 +100,7 @@ layers (`2`): shapes, parameters, MACs, and encodings when it is quantized;
                   ("inputs", "; ".join(inputs) or None),
                   ("parameters", fmt.number(m.param_count)), ("MACs", fmt.number(m.macs)),
                   ("containers", f"{m.containers} ({m.quantized_containers} quantized)"),
+                  ("decision metric", f"{m.metric} ({m.metric_reason})" if m.metric else None),
                   ("runs", m.runs), ("imported", fmt.when_full(m.created_at))]),
         ])  # fmt: skip
         table = self.query_one("#containers-table", DataTable)
@@ -172,6 +176,12 @@ layers (`2`): shapes, parameters, MACs, and encodings when it is quantized;
         else:
             text.append("no HTA records in this container (quantize with --enable-hta for AIP)")
         self.query_one("#subnets-text", Static).update(text)
+
+    def action_metric(self) -> None:
+        from workbench.tui.screens.metric_pick import pick_metric
+
+        current = self.detail.model.metric if self.detail else None
+        pick_metric(self, self.model_id, current, self.load)
 
     def action_quantize(self) -> None:
         from workbench.tui.screens.forms import launch

@@ -52,6 +52,9 @@ an advise experiment's table again (rebuilt from its stored runs). Filter runs
 with words and `tag:NAME`, `#NAME`, `status:failed`, `runtime:dsp`,
 `model:NAME`, `is:starred`, `is:baseline`.
 
+On the models tab, `m` changes the model's decision metric (what quantize,
+bench and the advisor judge accuracy by).
+
 Jobs: `i` imports an ONNX model, `Q` quantizes, `B` benchmarks; they run in
 the background (progress at the bottom, `x` cancels) and their runs appear
 in the tables when they finish.
@@ -75,6 +78,7 @@ in the tables when they finish.
         Binding("B", "bench", "Bench"),
         Binding("A", "advise", "Advisor"),
         Binding("a", "saved_advice", "Advice", show=False),
+        Binding("m", "metric", "Metric", show=False),
         Binding("x", "cancel_job", "Cancel job", show=False),
     ]
 
@@ -263,6 +267,15 @@ in the tables when they finish.
         from workbench.tui.screens.compare import CompareScreen
 
         self.app.push_screen(CompareScreen(self.project, ids))
+
+    def action_metric(self) -> None:
+        row = self.table().current if self.tab == "models" else None
+        if not isinstance(row, ModelRow):
+            self.notify("pick a model (tab 1) to change its decision metric", severity="warning")
+            return
+        from workbench.tui.screens.metric_pick import pick_metric
+
+        pick_metric(self, row.id, row.metric, self.table("models").reload)
 
     def action_saved_advice(self) -> None:
         row = self.table().current if self.tab == "experiments" else None
