@@ -1400,11 +1400,21 @@ def import_snpe_bench_cmd(app: App, results: str, container: str | None) -> None
 
     def render(console: Console) -> None:
         show_table(
-            console, ["run", "vendor runtime", "runtime", "runs", "init ms", "latency ms", "min ms"],
+            console, ["run", "vendor runtime", "runtime", "precision", "runs", "init ms",
+                      "latency ms", "min ms", "status"],
             [(r.run_id, r.vendor_runtime, f"{r.runtime} fxp" if r.cpu_fxp else r.runtime,
-              r.iterations, r.init_ms, r.latency_mean_ms, r.latency_min_ms) for r in result.runs],
+              r.precision, r.iterations, r.init_ms, r.latency_mean_ms, r.latency_min_ms,
+              r.status) for r in result.runs],
         )  # fmt: skip
-        say(console, f"imported {len(result.runs)} device-measured run(s) from {result.source}"
-                     + (f" (SDK {result.sdk_version})" if result.sdk_version else ""))  # fmt: skip
+        failed = sum(r.status != "succeeded" for r in result.runs)
+        say(console, f"imported {len(result.runs) - failed} device-measured run(s) from "
+                     f"{result.source}" + (f" (SDK {result.sdk_version})" if result.sdk_version
+                                           else "") + (f", {failed} without data" if failed
+                                                       else ""))  # fmt: skip
+        for r in result.runs:
+            if r.error:
+                say(console, f"run {r.run_id} failed: {r.error}")
+            if r.layer_unit == "cycles":
+                say(console, f"run {r.run_id}: per-layer times are HTP cycles (kept as cycles)")
 
     emit(app, result, render)
