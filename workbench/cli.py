@@ -1109,16 +1109,28 @@ def export_qdq_cmd(app: App, container: str, output: str, unsigned_weights: bool
 @export.command("encodings")
 @click.argument("container", type=click.Path(path_type=str))
 @click.option("-o", "--output", required=True, metavar="E.json")
-@click.option("--format-version", type=click.Choice(["0.6.1", "1.0.0"]), default="1.0.0",
-              show_default=True, help="AIMET encodings format.")  # fmt: skip
+@click.option("--format-version", type=click.Choice(["0.6.1", "1.0.0", "2.0.0", "2.1.0"]),
+              default="1.0.0", show_default=True, help="AIMET encodings format.")  # fmt: skip
+@click.option("--all-tensors", is_flag=True,
+              help="Also the encodings AIMET's default quantsim leaves out (biases, Reshape-like "
+                   "outputs, fused Conv+ReLU insides); AIMET's strict load refuses those.")  # fmt: skip
 @pass_app
-def export_encodings_cmd(app: App, container: str, output: str, format_version: str) -> None:
+def export_encodings_cmd(
+    app: App, container: str, output: str, format_version: str, all_tensors: bool
+) -> None:
     """AIMET-format encodings JSON (reads back with quantize --override-params)."""
     from workbench.jobs.export import export_encodings_file
 
-    result = export_encodings_file(container, output, format_version)
-    emit(app, result, lambda c: say(c, f"wrote {result['output']}: {result['activations']} "
-                                        f"activation and {result['params']} parameter encodings"))  # fmt: skip
+    result = export_encodings_file(container, output, format_version, all_tensors=all_tensors)
+
+    def render(c: Console) -> None:
+        say(c, f"wrote {result['output']}: {result['activations']} activation and "
+               f"{result['params']} parameter encodings (AIMET {result['version']})")  # fmt: skip
+        if result["skipped"]:
+            say(c, f"left out {len(result['skipped'])} that AIMET does not quantize "
+                   "(--all-tensors writes them)")  # fmt: skip
+
+    emit(app, result, render)
 
 
 # --- runs compare / tui ----------------------------------------------------------------

@@ -28,8 +28,11 @@ The quantized container (the contract the integer and fake-quant executors read)
   included; the stored dtype is the parameter array's own.
 * **manifest**: ``quantized: true``; ``quantizer = {"command", "options",
   "calibration_samples", "added_params", "version"}`` where ``options`` is
-  ``QuantOptions.to_dict()`` (every option, defaults included) and ``added_params``
-  maps a parameter the quantizer created to ``null``.
+  ``QuantOptions.to_dict()`` (every option, defaults included; ``per_channel`` is true
+  too when ``--override-params`` installed per-channel weights) and ``added_params``
+  maps a parameter the quantizer created to ``null``; with ``--override-params``,
+  ``overrides = {"path", "version", "producer", "activations", "params"}`` (the
+  file's AIMET version and ``producer``, and how many encodings it gave).
 * **params** and **param_encodings** — every float32 parameter in a *data role* is
   stored as integers ``q`` with ``param_encodings[name] = enc.to_dict()``
   (``Encoding`` or, with an ``"axis"`` key, ``ChannelEncoding``); ``x_hat = (q +
@@ -540,7 +543,7 @@ def quantize_container(
     total)`` is called with stages ``cle``, ``calibrate``, ``bias_correction``,
     ``quantize_params``.
     """
-    from workbench.engine.quant.aimet import load_overrides
+    from workbench.engine.quant.aimet import load_encodings
 
     options = options or QuantOptions()
     t_start = time.perf_counter()
@@ -567,8 +570,17 @@ def quantize_container(
 
     act_overrides: dict[str, Encoding] = {}
     param_overrides: dict[str, AnyEncoding] = {}
+    overrides: dict[str, Any] | None = None
     if options.override_params:
-        act_overrides, param_overrides = load_overrides(options.override_params, graph)
+        read = load_encodings(options.override_params, graph)
+        act_overrides, param_overrides = read.activations, read.params
+        overrides = {
+            "path": options.override_params,
+            "version": read.version,
+            "producer": read.producer,
+            "activations": len(act_overrides),
+            "params": len(param_overrides),
+        }
         t = tick("overrides", t)
 
     roles = param_roles(graph)
@@ -657,6 +669,12 @@ def quantize_container(
 
     added = {c.bias: None for c in corrections if c.created}
     manifest = _manifest(container, options, command, calib.samples, added)
+    if overrides is not None:
+        manifest["quantizer"]["overrides"] = overrides
+    weights = [n for n, r in roles.items() if r.kind == "weight"]
+    if not options.per_channel and any(isinstance(param_encs[n], ChannelEncoding) for n in weights):
+        # Per-channel weights came with the overrides: the container is per channel.
+        manifest["quantizer"]["options"]["per_channel"] = True
     quantized = Container(
         manifest=manifest,
         graph=qgraph,
