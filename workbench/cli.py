@@ -1040,7 +1040,15 @@ class _RichProgress:
     "--override-params",
     metavar="ENC.json",
     type=click.Path(path_type=str),
-    help="AIMET encodings (0.6.1 or 1.0.0) that replace computed ones.",
+    help="AIMET encodings (0.6.1, 1.0.0, 2.0.0 or 2.1.0) that replace computed ones.",
+)
+@click.option(
+    "--rounding",
+    type=click.Choice(["half-away", "half-even"]),
+    default="half-away",
+    show_default=True,
+    help="How values round onto the grid at ties: half away from zero (the vendor's fixed "
+    "point) or half to even (ONNX QuantizeLinear; exports that match ONNX Runtime to the bit).",
 )
 @click.option("--no-analysis", is_flag=True, help="Skip the per-layer analysis (faster).")
 @pass_app
@@ -1057,6 +1065,7 @@ def quantize(app: App, container: str, input_list: str, output: str, no_analysis
         bias_bitwidth=int(opts["bias_bitwidth"]), per_channel=opts["per_channel"],
         algorithms=opts["algorithms"], percentile=opts["percentile"],
         enable_hta=opts["enable_hta"], override_params=opts["override_params"],
+        rounding=opts["rounding"],
     )  # fmt: skip
     store = app.store()
     with _RichProgress() as progress:
@@ -1102,8 +1111,13 @@ def export_qdq_cmd(app: App, container: str, output: str, unsigned_weights: bool
     from workbench.jobs.export import export_qdq_file
 
     result = export_qdq_file(container, output, signed_weights=not unsigned_weights)
-    emit(app, result, lambda c: say(c, f"wrote {result['output']} ({result['nodes']} nodes, "
-                                        f"opset {result['opset']})"))  # fmt: skip
+
+    def render(c: Console) -> None:
+        say(c, f"wrote {result['output']} ({result['nodes']} nodes, opset {result['opset']})")
+        if result["note"]:
+            say(c, f"note: {result['note']}")
+
+    emit(app, result, render)
 
 
 @export.command("encodings")

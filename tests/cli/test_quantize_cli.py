@@ -161,3 +161,25 @@ def test_export_refuses_a_float_container(cli, float_dlc, tmp_path):
     dlc, _ = float_dlc
     result = cli("export", "qdq", str(dlc), "-o", str(tmp_path / "x.onnx"))
     assert result.exit_code == 2 and "not quantized" in result.stderr
+
+
+def test_rounding_is_an_option_recorded_with_the_run_and_the_export_says_so(
+    cli, float_dlc, tmp_path
+):
+    dlc, listing = float_dlc
+    for mode in ("half-away", "half-even"):
+        q = tmp_path / f"q-{mode}.dlc"
+        run = cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(q),
+                       "--rounding", mode, "--no-analysis")  # fmt: skip
+        details = cli.json("runs", "show", str(run["run_id"]))["details"]
+        assert details["options"]["rounding"] == mode
+        with zipfile.ZipFile(q) as zf:
+            assert json.loads(zf.read("manifest.json"))["rounding"] == mode
+        out = cli.json("export", "qdq", str(q), "-o", str(tmp_path / f"{mode}.onnx"))
+        assert out["rounding"] == mode
+        assert (out["note"] is None) == (mode == "half-even")
+    human = cli("export", "qdq", str(tmp_path / "q-half-away.dlc"), "-o", str(tmp_path / "h.onnx"))
+    assert human.exit_code == 0 and "note:" in human.stdout and "half to even" in human.stdout
+    bad = cli("quantize", str(dlc), "--input-list", str(listing), "-o", str(tmp_path / "x.dlc"),
+              "--rounding", "up")  # fmt: skip
+    assert bad.exit_code == 2

@@ -40,7 +40,7 @@ def export_qdq_file(
     container_path: str | Path, output: str | Path, *, signed_weights: bool = True
 ) -> dict[str, Any]:
     """Write the container as a QDQ ONNX model at ``output``."""
-    from workbench.engine.quant.qdq import export_qdq
+    from workbench.engine.quant.qdq import export_qdq, rounding_note
 
     output = Path(output)
     if output.suffix.lower() != ".onnx":
@@ -50,7 +50,13 @@ def export_qdq_file(
         model = export_qdq(container, signed_weights=signed_weights)
     _write_atomically(output, model.SerializeToString())
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    return {"output": str(output), "nodes": len(model.graph.node), "opset": opset}
+    return {
+        "output": str(output),
+        "nodes": len(model.graph.node),
+        "opset": opset,
+        "rounding": container.rounding,
+        "note": rounding_note(container),
+    }
 
 
 def export_encodings_file(

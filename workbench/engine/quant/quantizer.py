@@ -26,7 +26,9 @@ The quantized container (the contract the integer and fake-quant executors read)
   correction; named ``<node>.bias``), and Gemm ``alpha``/``beta`` folded into B and C.
   ``graph.tensors`` keeps the logical (float32) info of every tensor, parameters
   included; the stored dtype is the parameter array's own.
-* **manifest**: ``quantized: true``; ``quantizer = {"command", "options",
+* **manifest**: ``quantized: true``; ``rounding``: the rounding mode (``--rounding``,
+  ``encoding.ROUNDING_MODES``) every parameter was quantized with and the executors
+  quantize activations and requantize with; ``quantizer = {"command", "options",
   "calibration_samples", "added_params", "version"}`` where ``options`` is
   ``QuantOptions.to_dict()`` (every option, defaults included; ``per_channel`` is true
   too when ``--override-params`` installed per-channel weights) and ``added_params``
@@ -116,6 +118,8 @@ from workbench.engine.quant.bias_correction import (
 from workbench.engine.quant.calibrate import FeedSource, calibrate
 from workbench.engine.quant.cle import CleReport, equalize
 from workbench.engine.quant.encoding import (
+    DEFAULT_ROUNDING,
+    ROUNDING_MODES,
     AnyEncoding,
     ChannelEncoding,
     Encoding,
@@ -204,6 +208,7 @@ class QuantOptions:
     percentile: float = 99.99
     enable_hta: bool = False
     override_params: str | None = None
+    rounding: str = DEFAULT_ROUNDING
 
     def __post_init__(self) -> None:
         for name in ("param_quantizer", "act_quantizer"):
@@ -244,6 +249,10 @@ class QuantOptions:
         object.__setattr__(self, "enable_hta", bool(self.enable_hta))
         if self.override_params is not None:
             object.__setattr__(self, "override_params", str(self.override_params))
+        if self.rounding not in ROUNDING_MODES:
+            raise BadInput(
+                f"--rounding must be one of {', '.join(ROUNDING_MODES)}, got {self.rounding!r}"
+            )
 
     @property
     def cle(self) -> bool:
@@ -623,7 +632,7 @@ def quantize_container(
 
         def w_hat(name: str) -> np.ndarray | None:
             enc = param_encs.get(name)
-            return None if enc is None else fake_quantize(graph.params[name], enc)
+            return None if enc is None else fake_quantize(graph.params[name], enc, options.rounding)
 
         graph, corrections = correct_biases(graph, sums, w_hat)
         if progress:
@@ -655,7 +664,7 @@ def quantize_container(
         elif enc is None:
             enc = _observed(value, name, options.param_quantizer, options.weights_bitwidth, options)
         param_encs[name] = enc
-        quantized_params[name] = quantize(value, enc)
+        quantized_params[name] = quantize(value, enc, options.rounding)
         if progress and (k == total or k % 64 == 0):
             progress("quantize_params", k, total)
     t = tick("params", t)
@@ -664,7 +673,7 @@ def quantize_container(
     qgraph.params = quantized_params
     records: dict[str, bytes] = {}
     if options.enable_hta:
-        records = build_hta_records(qgraph, act_encs, param_encs)
+        records = build_hta_records(qgraph, act_encs, param_encs, options.rounding)
         t = tick("hta", t)
 
     added = {c.bias: None for c in corrections if c.created}
@@ -716,7 +725,10 @@ def _manifest(
         "added_params": dict(added),
     }
     converter = container.manifest.get("converter")
-    return make_manifest(converter=converter, quantizer=quantizer, **extra)
+    extra.pop("rounding", None)
+    return make_manifest(
+        converter=converter, quantizer=quantizer, rounding=options.rounding, **extra
+    )
 
 
 def _layers(graph: Graph, container: Container) -> list[LayerQuantization]:
@@ -820,7 +832,10 @@ class _Packer:
 
 
 def build_hta_records(
-    graph: Graph, act_encs: Mapping[str, AnyEncoding], param_encs: Mapping[str, AnyEncoding]
+    graph: Graph,
+    act_encs: Mapping[str, AnyEncoding],
+    param_encs: Mapping[str, AnyEncoding],
+    rounding: str = DEFAULT_ROUNDING,
 ) -> dict[str, bytes]:
     """HTA subnet records for ``--enable-hta``: ``subnets.json`` and ``hta_<i>.bin``.
 
@@ -840,14 +855,14 @@ def build_hta_records(
     * ``weight``: the stored integers as in the container (uint8/uint16), with
       ``weight_offset`` (per channel list or one int) and ``weight_axis``;
     * ``bias``: int32 in units of ``in_delta * w_delta`` (the 32-bit bias itself, or an
-      8-bit bias re-expressed at that scale with round half away from zero);
+      8-bit bias re-expressed at that scale, rounded by the container's ``rounding``);
     * ``multiplier`` / ``shift``: int32 requantization of the accumulator to the output,
       ``real = in_delta * w_delta / out_delta`` (per channel when the weight is) through
       ``requant.quantize_multiplier``, the integer executor's function;
     * ``multiplier_<k>`` / ``shift_<k>`` for the inputs of Add / Concat and the input of
       pooling, activation and reshape layers: ``real = in_k_delta / out_delta``.
     """
-    from workbench.engine.quant.encoding import dequantize, round_half_away
+    from workbench.engine.quant.encoding import dequantize, round_to_int
     from workbench.engine.quant.requant import quantize_multiplier
 
     parts = hta_partition(graph)
@@ -912,7 +927,7 @@ def build_hta_records(
                         if acc_delta.size == b_hat.size
                         else np.resize(acc_delta, b_hat.size)
                     )
-                    b32 = np.clip(round_half_away(b_hat / scale), -(2**31), 2**31 - 1)
+                    b32 = np.clip(round_to_int(b_hat / scale, rounding), -(2**31), 2**31 - 1)
                     secs["bias"] = section(b32.astype(np.int32))
             else:
                 for k, i in enumerate(x for x in n.inputs if x and x not in graph.params):
