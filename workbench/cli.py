@@ -1107,7 +1107,7 @@ def export() -> None:
               help="uint8 weights (ONNX Runtime's fused int8 kernels saturate on CPUs without VNNI).")  # fmt: skip
 @pass_app
 def export_qdq_cmd(app: App, container: str, output: str, unsigned_weights: bool) -> None:
-    """A QDQ ONNX model that ONNX Runtime runs, equal to the fake-quant path."""
+    """A QDQ ONNX model that ONNX Runtime runs (to the bit when quantized --rounding half-even)."""
     from workbench.jobs.export import export_qdq_file
 
     result = export_qdq_file(container, output, signed_weights=not unsigned_weights)
