@@ -38,7 +38,9 @@ for the *unsigned* grid and *is* our offset (``<= 0``; 8-bit symmetric ``-128``)
 32-bit (int32 bias) encoding is written with offset ``-2**31`` there, and is our
 signed int32 with offset 0. In 2.x a ``uintN`` encoding has ``y_zero_point = -offset``
 and an ``intN`` one ``y_zero_point = -(offset + 2**(N-1))`` (0, so left out, for a
-symmetric encoding); ``int32`` is our 32-bit bias. min/max are rebuilt as ``min =
+symmetric encoding); ``int32`` is our 32-bit bias. (AIMET's export writes every
+activation as ``uintN``; ours writes a symmetric activation as ``intN``, which AIMET
+reads as the symmetric encoding it is.) min/max are rebuilt as ``min =
 offset * scale``, ``max = min + (2**bw - 1) * scale`` (32-bit: ``[-2**31, 2**31 - 1] *
 scale``), which is how AIMET computes them and how every encoding we make is built,
 so an export loads back identical. A 0.6.1 file from an old TF exporter that wrote the
