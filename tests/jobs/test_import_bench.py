@@ -23,11 +23,11 @@ from tests.modelzoo import small_cnn
 from workbench.errors import BadInput, NotFound
 from workbench.jobs.convert import convert_model
 from workbench.jobs.import_bench import (
-    VENDOR_RUNTIMES,
     import_snpe_bench,
     map_runtime,
     parse_snpe_bench,
     vendor_runtime,
+    vendor_runtimes,
 )
 from workbench.jobs.runs import show_run
 
@@ -251,7 +251,7 @@ def test_every_runtime_name_the_sdks_write(vendor, ours, precision):
 
 def test_all_sdk_runtime_names_are_mapped():
     # snpebm_constants.py RUNTIMES of SNPE 1.x and 2.x (and 1.x's GPU_FP32 mode)
-    assert set(VENDOR_RUNTIMES) == {
+    assert set(vendor_runtimes()) == {
         "CPU", "CPU_FXP8", "GPU", "GPU_s", "GPU_FP32", "GPU_FP16",
         "DSP", "DSP_ACT16", "DSP_FP16", "AIP", "AIP_ACT16",
     }  # fmt: skip

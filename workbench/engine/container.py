@@ -111,12 +111,12 @@ class Container:
 
     @property
     def rounding(self) -> str:
-        """How values are rounded onto this container's grids (``encoding.ROUNDING_MODES``).
+        """How values are rounded onto this container's grids (``vocabulary.ROUNDING_MODES``).
 
         Recorded by the quantizer as the manifest's ``rounding``; a container without it
         (written before it was recorded, or imported) rounds half away from zero.
         """
-        from workbench.engine.quant.encoding import DEFAULT_ROUNDING
+        from workbench.vocabulary import DEFAULT_ROUNDING
 
         return self.manifest.get("rounding") or DEFAULT_ROUNDING
 
@@ -725,7 +725,7 @@ def _check_manifest_fields(manifest: Mapping[str, Any], where: str) -> None:
     for key in ("converter", "quantizer"):
         if manifest.get(key) is not None and not isinstance(manifest[key], dict):
             raise ContainerError(f"{where}: {key!r} must be an object or null")
-    from workbench.engine.quant.encoding import ROUNDING_MODES
+    from workbench.vocabulary import ROUNDING_MODES
 
     if manifest.get("rounding") is not None and manifest["rounding"] not in ROUNDING_MODES:
         raise ContainerError(

@@ -34,8 +34,9 @@ file and milliseconds in the store, *except* per-layer rows on the DSP and AIP o
 writer labels them ``us`` anyway): those stay cycles, under ``layer_cycles`` with
 ``layer_unit: "cycles"`` (``"unknown"`` when the file gives no SDK version).
 
-Runtime names are those the SDKs' ``snpebm_constants.py`` define (``VENDOR_RUNTIMES``);
-any other is refused by name, never guessed from a prefix. ``DSP_FP16`` and
+Runtime names are those the SDKs' ``snpebm_constants.py`` define, declared with our
+runtimes (``spec.VendorName`` in ``engine/runtimes/``; ``vendor_runtimes()``); any other
+is refused by name, never guessed from a prefix. ``DSP_FP16`` and
 ``DSP_ACT16`` run on our ``dsp`` runtime's hardware but not in its 8-bit mode: the run
 keeps the precise mode in ``options.precision`` / ``options.mode``. A group with no
 numbers (profiling off, a failed runtime) is stored as a ``failed`` run with
@@ -53,10 +54,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.engine.runtimes import runtimes
+from workbench.engine.runtimes.spec import VendorName
 from workbench.errors import BadInput, NotFound
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.lifecycle import tracked_run
 from workbench.store import Store
+from workbench.vocabulary import BENCH, FAILED, SUCCEEDED
 
 _HEADER = re.compile(
     r"^\s*(?P<name>.+?)_(?P<measure>timing|mem|power)\s*"
@@ -75,7 +79,12 @@ _INIT_CHANNELS = {
 }
 # Buffer modes the benchmark appends to a runtime name (snpebm_constants BUFFER_MODES;
 # "float" is written as no suffix by the 2.x writer).
-BUFFER_MODES = ("float", "ub_float", "ub_tf8", "ub_tf16", "ub_auto")
+FLOAT_BUFFER = "float"
+BUFFER_MODES = (FLOAT_BUFFER, "ub_float", "ub_tf8", "ub_tf16", "ub_auto")
+# The unit of a run's per-layer rows (``options.layer_unit``).
+MS = "ms"
+CYCLES = "cycles"  # HTP cycles (SNPE 2.x DSP/AIP)
+UNKNOWN_UNIT = "unknown"  # cycles or microseconds: the file gives no SDK version
 # Configuration keys the writer puts at the top level of its JSON (snpebm_jsonkeys, 1.x
 # and 2.x); any "Model:<subkey>" too. The other top-level keys are device properties.
 _CONFIG_KEYS = frozenset(
@@ -110,39 +119,39 @@ _SDK_VERSION_KEYS = ("SNPE SDK version:",)
 class VendorRuntime:
     """A runtime name snpe_bench writes, and what it is on our side."""
 
-    name: str
+    vendor: VendorName  # the name and its mode, as our runtime declares it
     runtime: str  # ours
     cpu_fxp: bool
-    precision: str  # fp32 | fp16 | int8 | a16w8
-    mode: str  # in words
-    sdk: str  # which SDKs write it
+
+    @property
+    def name(self) -> str:
+        return self.vendor.name
+
+    @property
+    def precision(self) -> str:
+        return self.vendor.precision
+
+    @property
+    def mode(self) -> str:
+        return self.vendor.mode
+
+    @property
+    def layer_cycles(self) -> bool:
+        return self.vendor.layer_cycles
 
 
-# snpebm_constants.py: SNPE 1.x RUNTIMES (CPU, CPU_FXP8, GPU, GPU_s, GPU_FP16, DSP, AIP;
-# GPU_FP32 in early 1.x) and SNPE 2.x RUNTIMES (AIP, AIP_ACT16, CPU, DSP, DSP_ACT16,
-# DSP_FP16, GPU, GPU_FP16).
-VENDOR_RUNTIMES: dict[str, VendorRuntime] = {
-    v.name: v
-    for v in (
-        VendorRuntime("CPU", "cpu", False, "fp32", "float32", "1.x, 2.x"),
-        VendorRuntime("CPU_FXP8", "cpu", True, "int8", "8-bit fixed point", "1.x"),
-        VendorRuntime(
-            "GPU", "gpu", False, "fp32", "float32 math, float16 storage (GPU default)", "1.x, 2.x"
-        ),
-        VendorRuntime(
-            "GPU_s", "gpu", False, "fp32", "float32 math, float16 storage (libSNPE_G)", "1.x"
-        ),
-        VendorRuntime("GPU_FP32", "gpu", False, "fp32", "float32 (--gpu_mode default)", "1.x"),
-        VendorRuntime(
-            "GPU_FP16", "gpu_fp16", False, "fp16", "float16 storage and math", "1.x, 2.x"
-        ),
-        VendorRuntime("DSP", "dsp", False, "int8", "8-bit fixed point", "1.x, 2.x"),
-        VendorRuntime("DSP_ACT16", "dsp", False, "a16w8", "fixed point, 16-bit activations", "2.x"),
-        VendorRuntime("DSP_FP16", "dsp", False, "fp16", "float16 on the HTP", "2.x"),
-        VendorRuntime("AIP", "aip", False, "int8", "8-bit fixed point", "1.x, 2.x"),
-        VendorRuntime("AIP_ACT16", "aip", False, "a16w8", "fixed point, 16-bit activations", "2.x"),
-    )
-}
+def vendor_runtimes() -> dict[str, VendorRuntime]:
+    """Every runtime name snpe_bench writes, as the registered runtimes declare them.
+
+    The built-in ones are the SDKs' ``snpebm_constants.py`` RUNTIMES: SNPE 1.x CPU,
+    CPU_FXP8, GPU, GPU_s, GPU_FP16, DSP, AIP (GPU_FP32 in early 1.x); SNPE 2.x AIP,
+    AIP_ACT16, CPU, DSP, DSP_ACT16, DSP_FP16, GPU, GPU_FP16.
+    """
+    found: dict[str, VendorRuntime] = {}
+    for rt in runtimes():
+        for cpu_fxp, vendor in rt.vendor_modes():
+            found[vendor.name] = VendorRuntime(vendor, rt.name, cpu_fxp)
+    return found
 
 
 @dataclass(frozen=True)
@@ -169,7 +178,7 @@ class ImportedRun:
     init_ms: float | None
     latency_mean_ms: float | None
     latency_min_ms: float | None
-    status: str = "succeeded"  # succeeded | failed (no data)
+    status: str = SUCCEEDED  # or FAILED: no data
     error: str | None = None
     precision: str | None = None
     mode: str | None = None
@@ -193,16 +202,17 @@ def vendor_runtime(name: str) -> tuple[VendorRuntime, str]:
     """
     text = name.strip()
     upper = text.upper()
-    for known in sorted(VENDOR_RUNTIMES, key=len, reverse=True):
-        if upper == known.upper():
-            return VENDOR_RUNTIMES[known], "float"
-        if upper.startswith(known.upper() + "_"):
-            rest = text[len(known) + 1 :]
+    known = vendor_runtimes()
+    for vendor in sorted(known, key=len, reverse=True):
+        if upper == vendor.upper():
+            return known[vendor], FLOAT_BUFFER
+        if upper.startswith(vendor.upper() + "_"):
+            rest = text[len(vendor) + 1 :]
             if rest in BUFFER_MODES:
-                return VENDOR_RUNTIMES[known], rest
+                return known[vendor], rest
     raise BadInput(
         f"unknown vendor runtime {name!r} (snpe_bench writes "
-        f"{', '.join(VENDOR_RUNTIMES)}, each optionally followed by _{'/_'.join(BUFFER_MODES)})"
+        f"{', '.join(known)}, each optionally followed by _{'/_'.join(BUFFER_MODES)})"
     )
 
 
@@ -220,12 +230,12 @@ def sdk_major(version: str | None) -> int | None:
 
 def layer_unit(vendor: VendorRuntime, version: str | None) -> str:
     """The unit of the per-layer rows: ``cycles`` on SNPE 2.x DSP/AIP, else ``ms``."""
-    if vendor.runtime not in ("dsp", "aip"):
-        return "ms"
+    if not vendor.layer_cycles:
+        return MS
     major = sdk_major(version)
     if major is None:
-        return "unknown"
-    return "cycles" if major >= 2 else "ms"
+        return UNKNOWN_UNIT
+    return CYCLES if major >= 2 else MS
 
 
 # --------------------------------------------------------------------------- parsing
@@ -546,11 +556,11 @@ def _options(
         others = {k: v for k, v in s.channels.items() if k not in layers}
         options["channels_ms"] = {k: _scaled(v, 1e3) for k, v in others.items()}
         if layers:
-            factor = 1e3 if unit == "ms" else 1.0
+            factor = 1e3 if unit == MS else 1.0
             stats = {k: _scaled(v, factor) for k, v in layers.items()}
             options["layer_unit"] = unit
             options["layer_stats"] = stats
-            key = {"ms": "layer_ms", "cycles": "layer_cycles"}.get(unit, "layer_raw")
+            key = {MS: "layer_ms", CYCLES: "layer_cycles"}.get(unit, "layer_raw")
             options[key] = {k: v["avg"] for k, v in stats.items()}
         if s.channel_runtimes:
             options["channel_runtimes"] = dict(s.channel_runtimes)
@@ -639,7 +649,7 @@ def _store_run(
 ) -> ImportedRun:
     args = {
         "project": project,
-        "kind": "bench",
+        "kind": BENCH,
         "model_id": model_id,
         "container_id": container_id,
         "command": command,
@@ -677,7 +687,7 @@ def _store_run(
             init_ms=None,
             latency_mean_ms=None,
             latency_min_ms=None,
-            status="failed",
+            status=FAILED,
             error=reason,
             **common,
         )
@@ -701,7 +711,7 @@ def _store_run(
             latency_min_ms=min_ms,
         )
         run.log(f"imported from {source} ({name}: {vendor.mode}, measured on the device)")
-        if options.get("layer_unit") == "cycles":
+        if options.get("layer_unit") == CYCLES:
             run.log("per-layer rows are HTP cycles (SNPE 2.x), kept as cycles")
     return ImportedRun(
         run_id=run.id, init_ms=init_ms, latency_mean_ms=mean_ms, latency_min_ms=min_ms, **common

@@ -92,17 +92,18 @@ from workbench.engine.quant.encoding import (
     Encoding,
     encoding_from_dict,
 )
-from workbench.engine.quant.quantizer import param_roles
+from workbench.engine.quant.roles import param_roles
 from workbench.errors import BadInput, NotFound
+from workbench.vocabulary import ENHANCED, PERCENTILE, SYMMETRIC, TF
 
 VERSIONS = ("0.6.1", "1.0.0", "2.0.0", "2.1.0")
 PRODUCER = "workbench"
 # QuantScheme names as aimet-onnx 2.x writes them (post_training_tf is min_max's alias).
 _SCHEME_NAMES = {
-    "tf": "min_max",
-    "symmetric": "min_max",
-    "enhanced": "post_training_tf_enhanced",
-    "percentile": "post_training_percentile",
+    TF: "min_max",
+    SYMMETRIC: "min_max",
+    ENHANCED: "post_training_tf_enhanced",
+    PERCENTILE: "post_training_percentile",
 }
 # aimet-onnx quantsim.op_outputs_to_ignore, and Cast (default config: is_output_quantized False).
 _UNQUANTIZED_OUTPUTS = frozenset(
@@ -300,7 +301,7 @@ def quantizer_args(container: Container) -> dict[str, Any]:
     symmetric = (
         all(_signed(e) for e in weights)
         if weights
-        else options.get("param_quantizer") == "symmetric" or per_channel
+        else options.get("param_quantizer") == SYMMETRIC or per_channel
     )
     return {
         "activation_bitwidth": int(options.get("act_bitwidth", 8)),
@@ -308,7 +309,7 @@ def quantizer_args(container: Container) -> dict[str, Any]:
         "is_symmetric": bool(symmetric),
         "param_bitwidth": int(options.get("weights_bitwidth", 8)),
         "per_channel_quantization": per_channel,
-        "quant_scheme": _SCHEME_NAMES.get(options.get("act_quantizer", "tf"), "min_max"),
+        "quant_scheme": _SCHEME_NAMES.get(options.get("act_quantizer", TF), "min_max"),
     }
 
 

@@ -46,14 +46,11 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import BadInput
+from workbench.vocabulary import DEFAULT_ROUNDING, HALF_AWAY, HALF_EVEN, ROUNDING_MODES
 
 MIN_RANGE = 0.01
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
-HALF_AWAY = "half-away"
-HALF_EVEN = "half-even"
-ROUNDING_MODES = (HALF_AWAY, HALF_EVEN)
-DEFAULT_ROUNDING = HALF_AWAY  # the vendor's fixed point (module doc)
 
 
 def check_rounding(mode: str) -> str:

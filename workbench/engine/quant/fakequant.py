@@ -20,7 +20,6 @@ from workbench.engine.graph import Graph
 from workbench.engine.ops.registry import Kernel, OpContext, check_supported, prepare
 from workbench.engine.quant.dequant import dequantize_graph
 from workbench.engine.quant.encoding import (
-    DEFAULT_ROUNDING,
     AnyEncoding,
     ChannelEncoding,
     Encoding,
@@ -30,6 +29,7 @@ from workbench.engine.quant.encoding import (
 )
 from workbench.engine.quant.int_ops.movement import MOVEMENT_OPS
 from workbench.errors import BadInput, InputListError
+from workbench.vocabulary import DEFAULT_ROUNDING
 
 
 def as_encoding(value: AnyEncoding | Mapping[str, Any]) -> AnyEncoding:

@@ -56,7 +56,6 @@ from onnx import TensorProto, helper, numpy_helper
 from workbench.engine.container import Container
 from workbench.engine.graph import Graph, Node
 from workbench.engine.quant.encoding import (
-    HALF_EVEN,
     AnyEncoding,
     ChannelEncoding,
     Encoding,
@@ -65,6 +64,7 @@ from workbench.engine.quant.encoding import (
 )
 from workbench.engine.quant.fakequant import activation_encodings
 from workbench.errors import BadInput, ModelError
+from workbench.vocabulary import HALF_EVEN
 
 MIN_OPSET = 13  # per-axis DequantizeLinear
 UINT16_OPSET = 21  # 16-bit QuantizeLinear / DequantizeLinear

@@ -13,7 +13,7 @@ give ``M = 0, shift = 0``. ``real >= 2**30`` is refused. With ``real_q = M * 2**
 ``|real - real_q| <= real * 2**-31``.
 
 **The rounding rule: one rounding, by the container's rounding mode** (``half-away``, the
-default, or ``half-even``; ``encoding.ROUNDING_MODES``)::
+default, or ``half-even``; ``vocabulary.ROUNDING_MODES``)::
 
     s   = 31 + shift                                     (1 <= s <= 62)
     out = clamp(zp + R(acc * M / 2**s), qmin, qmax)
@@ -53,8 +53,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.engine.quant.encoding import DEFAULT_ROUNDING, HALF_EVEN, check_rounding
+from workbench.engine.quant.encoding import check_rounding
 from workbench.errors import BadInput
+from workbench.vocabulary import DEFAULT_ROUNDING, HALF_EVEN
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1

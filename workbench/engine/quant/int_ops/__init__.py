@@ -28,11 +28,11 @@ import numpy as np
 
 from workbench.engine.ops.registry import Kernel, OpContext
 from workbench.engine.quant.encoding import (
-    DEFAULT_ROUNDING,
     AnyEncoding,
     ChannelEncoding,
     Encoding,
 )
+from workbench.vocabulary import DEFAULT_ROUNDING
 
 
 class NotInteger(Exception):

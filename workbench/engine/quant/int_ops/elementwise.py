@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from workbench.engine.ops.registry import Kernel, prepare
-from workbench.engine.quant.encoding import DEFAULT_ROUNDING, Encoding, dequantize, quantize
+from workbench.engine.quant.encoding import Encoding, dequantize, quantize
 from workbench.engine.quant.int_ops import (
     IntContext,
     NotInteger,
@@ -44,6 +44,7 @@ from workbench.engine.quant.requant import (
     requantize,
     rescale_table,
 )
+from workbench.vocabulary import DEFAULT_ROUNDING
 
 Codes = Callable[..., np.ndarray]
 

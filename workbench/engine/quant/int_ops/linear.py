@@ -31,7 +31,7 @@ import numpy as np
 
 from workbench.engine.graph import Node
 from workbench.engine.ops.registry import Kernel, OpContext, prepare
-from workbench.engine.quant.encoding import DEFAULT_ROUNDING, ChannelEncoding
+from workbench.engine.quant.encoding import ChannelEncoding
 from workbench.engine.quant.int_ops import (
     IntContext,
     NotInteger,
@@ -49,6 +49,7 @@ from workbench.engine.quant.requant import (
     quantize_multiplier,
     requantize,
 )
+from workbench.vocabulary import DEFAULT_ROUNDING
 
 F32_EXACT = 2**24  # integers below this are exact in float32
 F64_EXACT = 2**53

@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from workbench.engine.ops.registry import Kernel, prepare
-from workbench.engine.quant.encoding import DEFAULT_ROUNDING, Encoding, quantize
+from workbench.engine.quant.encoding import Encoding, quantize
 from workbench.engine.quant.int_ops import (
     IntContext,
     NotInteger,
@@ -24,6 +24,7 @@ from workbench.engine.quant.int_ops import (
     zero_point,
 )
 from workbench.engine.quant.requant import rescale_table
+from workbench.vocabulary import DEFAULT_ROUNDING
 
 MOVEMENT_OPS = (
     "Reshape",
