@@ -178,6 +178,7 @@ def analyze(
     if not feeds:
         raise BadInput("analysis needs at least one sample")
     encs = {n: encoding_from_dict(d) for n, d in quant_container.encodings.items()}
+    rounding = quant_container.rounding
     # The reference is the prepared float graph: after CLE its intermediate tensors are
     # the quantized graph's (channels rescaled), and its outputs are the float model's.
     prepared = prepared_graph or prepared_float_graph(float_container, quant_container)
@@ -201,7 +202,7 @@ def analyze(
         enc = encs.get(name)
         if enc is not None and value.dtype.kind == "f":
             floats[name] = value
-            local.setdefault(name, _Energy()).add(value, fake_quantize(value, enc))
+            local.setdefault(name, _Energy()).add(value, fake_quantize(value, enc, rounding))
 
     def compare(name: str, value: np.ndarray) -> None:
         ref = floats.pop(name, None)
