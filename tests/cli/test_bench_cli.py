@@ -131,6 +131,22 @@ def test_advise_prints_the_table(cli, containers):
         assert word in again.stdout
     data = cli.json("experiment", "advice", "mine")
     assert [r["runtime"] for r in data["advice"]["recommendations"]][:2] == ["cpu", "gpu"]
+    # advise --json: the document first (fields may be added), no NaN anywhere.
+    doc = cli.json(
+        "advise", str(float_dlc), "--input-list", str(listing), "--quantized", str(q_dlc),
+        "--iterations", "1", "--metric", "cosine", "--max-accuracy-drop", "0.5",
+    )  # fmt: skip
+    assert list(doc)[:6] == [
+        "metric", "threshold", "float_container", "quantized_container", "rows",
+        "recommendations",
+    ]  # fmt: skip
+    assert doc["metric"] == "cosine" and doc["threshold"] == 0.5
+    assert doc["threshold_rule"] == "cosine loss <= 0.5"
+    assert {r["choice"] for r in doc["recommendations"]} <= {"float", "quantized", "refused"}
+    for rec in doc["recommendations"]:
+        assert set(rec) >= {"runtime", "choice", "reasons"}
+    dsp = next(r for r in doc["rows"] if r["runtime"] == "dsp")
+    assert dsp["quantized"]["device_init_ms"] > 0 and "emulator_setup_ms" in dsp["float"]
     missing = cli("experiment", "advice", "nope")
     assert missing.exit_code == 2 and missing.stderr.count("error:") == 1
 

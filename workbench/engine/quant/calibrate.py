@@ -12,8 +12,9 @@ tensors, so calibration data is read and run once.
 
 NaN stops calibration with a ``BadInput`` naming the first tensor that has it (observed
 or not) and the sample (input list line and file when the samples come from an input
-list). ±inf (a mask constant added to scores) is a value: encodings cover the finite
-values and infinities are clamped to the range, as TensorFlow's quantizer does.
+list), as do NaN and ±inf in the calibration data itself (the graph inputs). ±inf that
+the model computes (a mask constant added to scores) is a value: encodings cover the
+finite values and infinities are clamped to the range, as TensorFlow's quantizer does.
 """
 
 from __future__ import annotations
@@ -97,6 +98,13 @@ class CalibrationResult:
     seconds: float = 0.0
 
 
+def _check_input(name: str, x: np.ndarray) -> None:
+    """The calibration data itself: NaN and ±inf are both refused (a mask is the model's)."""
+    if x.size and not (math.isfinite(float(x.min())) and math.isfinite(float(x.max()))):
+        n = int(x.size - np.count_nonzero(np.isfinite(x)))
+        raise BadInput(f"tensor '{name}' has {n} NaN or Inf value(s) in calibration data")
+
+
 def _check_finite(name: str, x: np.ndarray) -> None:
     """NaN stops calibration where it first appears; ±inf is a value (observers.finite_part)."""
     if x.size and not (math.isfinite(float(x.min())) and math.isfinite(float(x.max()))):
@@ -165,6 +173,7 @@ def calibrate(
                 if value is None:
                     raise BadInput(f"no value for model input {t.name!r}")
                 if _is_float(value):
+                    _check_input(t.name, value)
                     obs = observer_for(t.name)
                     if obs is not None:
                         obs.update(value)
