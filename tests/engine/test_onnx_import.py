@@ -595,8 +595,12 @@ _NEVER_CANDIDATES = ["Det", "Bernoulli", "RandomNormalLike", "LpNormalization", 
 def test_unsupported_operators_are_listed_together(tmp_path: Path) -> None:
     needs("Relu")
     unsupported_op = next(op for op in _NEVER_CANDIDATES if op not in supported_ops())
+    # Operators inside If/Loop/Scan bodies are checked too.
     then_branch = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["t"])], "then", [], [tensor("t", [2, 2])]
+        [helper.make_node(unsupported_op, ["x"], ["t"], name="in_branch")],
+        "then",
+        [],
+        [tensor("t", [2, 2])],
     )
     nodes = [
         helper.make_node("Relu", ["x"], ["a"], name="relu"),
@@ -624,8 +628,7 @@ def test_unsupported_operators_are_listed_together(tmp_path: Path) -> None:
         import_onnx(save(model, tmp_path))
     assert err.value.missing == {
         "com.example.Frobnicate": ["frob1", "frob2"],
-        unsupported_op: ["stock_op"],
-        "If": ["branch"],
+        unsupported_op: ["stock_op", "in_branch"],
     }
     assert "com.example.Frobnicate [frob1, frob2]" in str(err.value)
 

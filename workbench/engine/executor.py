@@ -151,6 +151,7 @@ class Plan:
                 inputs=tuple(graph.info(i) if i else None for i in n.inputs),
                 outputs=tuple(graph.info(o) if o else None for o in n.outputs),
                 opset=graph.opset,
+                plan_body=_body_planner(prepare_fn) if n.subgraphs else None,
             )
             try:
                 kernel = prepare_fn(ctx)
@@ -209,6 +210,11 @@ class Plan:
             for s in step.free:
                 values[s] = None
         return {name: values[self.slot_of[name]] for name in self._result_names}
+
+
+def _body_planner(prepare_fn: Callable[[OpContext], Kernel]) -> Callable[[Graph], Plan]:
+    """Bodies of If/Loop/Scan are planned with the enclosing plan's kernel preparation."""
+    return lambda body: Plan(body, prepare_fn=prepare_fn)
 
 
 def run_graph(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -34,6 +34,7 @@ from onnx import (
 from workbench.engine import passes
 from workbench.engine.executor import Plan
 from workbench.engine.graph import (
+    CAPTURED,
     DTYPES,
     MAX_TENSOR_ELEMENTS,
     Graph,
@@ -41,6 +42,7 @@ from workbench.engine.graph import (
     TensorInfo,
     rename_unique,
 )
+from workbench.engine.onnx_export import onnx_node, opset_imports
 from workbench.engine.ops.registry import check_supported
 from workbench.errors import BadInput, ModelError, NotFound, UnsupportedOperators, naming
 
@@ -552,7 +554,30 @@ def _infer_tensor_infos(model: ModelProto) -> dict[str, TensorInfo]:
             infos[value.name] = info
     for name in _initializer_names(model):
         infos.pop(name, None)  # parameters describe themselves
+    # Inside If/Loop/Scan bodies (ONNX names are unique across scopes): what inference
+    # knows there, with -1 for the dimensions that vary (loop-carried values).
+    for node in _nodes_everywhere(g.node):
+        for a in node.attribute:
+            for sub in [a.g] if a.HasField("g") else list(a.graphs):
+                for value in [*sub.input, *sub.value_info, *sub.output]:
+                    info = _body_tensor_info(value)
+                    if info is not None and value.name not in infos:
+                        infos[value.name] = info
     return infos
+
+
+def _body_tensor_info(value: onnx.ValueInfoProto) -> TensorInfo | None:
+    """A body tensor's dtype and shape, -1 for an unknown dimension (``TensorInfo.static``)."""
+    if not value.type.HasField("tensor_type"):
+        return None
+    tt = value.type.tensor_type
+    dtype = _np_dtype_name(tt.elem_type)
+    if dtype is None:
+        return None
+    if not tt.HasField("shape"):
+        return TensorInfo(value.name, (-1,), dtype)
+    dims = tuple(int(d.dim_value) if d.HasField("dim_value") else -1 for d in tt.shape.dim)
+    return TensorInfo(value.name, dims, dtype)
 
 
 # -- conversion to the IR ----------------------------------------------------------
@@ -642,28 +667,9 @@ def _to_graph(
     """The IR graph, plus nodes that cannot be represented (op type -> node names)."""
     g = model.graph
     params: dict[str, np.ndarray] = {t.name: _to_array(t) for t in g.initializer}
-
-    nodes: list[Node] = []
     unsupported: dict[str, list[str]] = {}
-    for name, proto in zip(_node_names(g.node), g.node, strict=True):
-        domain = "" if proto.domain in _DEFAULT_DOMAINS else proto.domain
-        if proto.op_type == "Constant" and not domain:
-            params[proto.output[0]] = _constant_value(proto)
-            continue
-        attrs: dict[str, Any] = {}
-        for a in proto.attribute:
-            try:
-                attrs[a.name] = _attr_value(a)
-            except _Unconvertible:
-                # Subgraphs (If/Loop/Scan) and the like: reported with the other
-                # unsupported operators, unless folding removes the node.
-                key = proto.op_type if not domain else f"{domain}.{proto.op_type}"
-                reported = unsupported.setdefault(key, [])
-                if name not in reported:
-                    reported.append(name)
-        nodes.append(
-            Node(name, proto.op_type, tuple(proto.input), tuple(proto.output), attrs, domain)
-        )
+    scope = _Scope(tensors, opset, unsupported)
+    nodes = scope.nodes(g.node, params)
 
     declared_types = {v.name: v.type.tensor_type.elem_type for v in g.output}
     inputs = [_input_info(v) for v in _model_inputs(model)]
@@ -684,6 +690,99 @@ def _to_graph(
         opset=opset,
     )
     return graph, unsupported
+
+
+class _Scope:
+    """Converts node lists, recursing into If/Loop/Scan bodies (closed over captures)."""
+
+    def __init__(
+        self, tensors: Mapping[str, TensorInfo], opset: int, unsupported: dict[str, list[str]]
+    ):
+        self.tensors = tensors
+        self.opset = opset
+        self.unsupported = unsupported
+
+    def nodes(self, protos: Sequence[onnx.NodeProto], params: dict[str, np.ndarray]) -> list[Node]:
+        """IR nodes of ``protos``; Constant nodes become ``params`` entries."""
+        nodes: list[Node] = []
+        for name, proto in zip(_node_names(protos), protos, strict=True):
+            domain = "" if proto.domain in _DEFAULT_DOMAINS else proto.domain
+            if proto.op_type == "Constant" and not domain:
+                params[proto.output[0]] = _constant_value(proto)
+                continue
+            attrs: dict[str, Any] = {}
+            bodies: dict[str, tuple[Graph, list[str]]] = {}
+            for a in proto.attribute:
+                if a.type == AttributeProto.GRAPH:
+                    bodies[a.name] = self.body(a.g, params)
+                    continue
+                try:
+                    attrs[a.name] = _attr_value(a)
+                except _Unconvertible:
+                    # Sparse tensors, type protos, lists of graphs: reported with the
+                    # other unsupported operators, unless folding removes the node.
+                    key = proto.op_type if not domain else f"{domain}.{proto.op_type}"
+                    reported = self.unsupported.setdefault(key, [])
+                    if name not in reported:
+                        reported.append(name)
+            inputs = tuple(proto.input)
+            if bodies:
+                captured = list(dict.fromkeys(t for _, free in bodies.values() for t in free))
+                for key, (body, _) in bodies.items():
+                    body.inputs += [self.capture_info(t, params) for t in captured]
+                    attrs[key] = body
+                if captured:
+                    attrs[CAPTURED] = len(captured)
+                inputs += tuple(captured)
+            nodes.append(Node(name, proto.op_type, inputs, tuple(proto.output), attrs, domain))
+        return nodes
+
+    def capture_info(self, name: str, params: Mapping[str, np.ndarray]) -> TensorInfo:
+        if name in params:
+            p = params[name]
+            return TensorInfo(name, tuple(p.shape), p.dtype.name)
+        info = self.tensors.get(name)
+        return info if info is not None else TensorInfo(name, (-1,), "float32")
+
+    def body(self, g: GraphProto, outer: Mapping[str, np.ndarray]) -> tuple[Graph, list[str]]:
+        """A body as a closed ``Graph`` (formal inputs only, so far) and the outer tensors
+        it reads, in order of first use."""
+        params: dict[str, np.ndarray] = {t.name: _to_array(t) for t in g.initializer}
+        if len(g.sparse_initializer) > 0:
+            raise ModelError(f"body {g.name!r}: sparse initializers are not supported")
+        nodes = self.nodes(g.node, params)
+        inputs = []
+        for v in g.input:
+            info = _body_tensor_info(v) or self.tensors.get(v.name)
+            if info is None:
+                raise ModelError(f"body {g.name!r}: input {v.name!r} has an unsupported type")
+            inputs.append(info)
+        defined = {t.name for t in inputs} | set(params)
+        free: list[str] = []
+        for n in nodes:
+            for i in n.inputs:
+                if i and i not in defined and i not in free:
+                    free.append(i)
+            defined.update(o for o in n.outputs if o)
+        for o in g.output:
+            if o.name not in defined and o.name not in free:
+                free.append(o.name)
+        outputs = [
+            self.tensors.get(o.name) or _body_tensor_info(o) or TensorInfo(o.name, (-1,))
+            for o in g.output
+        ]
+        names = {t for n in nodes for t in (*n.inputs, *n.outputs)} | {t.name for t in inputs}
+        tensors = {k: self.tensors[k] for k in names if k in self.tensors and k not in params}
+        graph = Graph(
+            name=g.name or "body",
+            inputs=inputs,
+            outputs=outputs,
+            nodes=nodes,
+            params=params,
+            tensors=tensors,
+            opset=self.opset,
+        )
+        return graph, free
 
 
 def _input_info(value: onnx.ValueInfoProto) -> TensorInfo:
@@ -735,6 +834,9 @@ def _refresh_tensor_infos(graph: Graph) -> None:
         wanted -= tensors.keys()
     if wanted:
         tensors.update(_infer_by_running(graph, wanted))
+        wanted -= tensors.keys()
+    if wanted:
+        tensors.update(passes.branch_output_infos(graph, wanted))
 
     outputs = []
     for out in graph.outputs:
@@ -859,19 +961,10 @@ def _infer_by_running(graph: Graph, wanted: set[str]) -> dict[str, TensorInfo]:
 
 def _infer_ir_graph(graph: Graph) -> dict[str, TensorInfo]:
     """Run ONNX shape inference on the folded IR graph (constant shapes are now known)."""
-    onnx_nodes = []
-    for n in graph.nodes:
-        attrs = {}
-        for k, v in n.attrs.items():
-            if isinstance(v, np.ndarray):
-                attrs[k] = numpy_helper.from_array(v)
-            elif not (isinstance(v, list) and not v):  # empty lists carry no type
-                attrs[k] = v
-        onnx_nodes.append(
-            helper.make_node(
-                n.op_type, list(n.inputs), list(n.outputs), n.name, domain=n.domain, **attrs
-            )
-        )
+    try:
+        onnx_nodes = [onnx_node(n) for n in graph.nodes]
+    except ModelError:
+        return {}
     inputs = [
         helper.make_tensor_value_info(
             t.name, helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype)), t.shape
@@ -890,7 +983,7 @@ def _infer_ir_graph(graph: Graph) -> dict[str, TensorInfo]:
             )
     outputs = [onnx.ValueInfoProto(name=o) for o in graph.output_names]
     g = helper.make_graph(onnx_nodes, graph.name, inputs, outputs, initializer=inits)
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", graph.opset)])
+    model = helper.make_model(g, opset_imports=opset_imports(graph))
     try:
         inferred = onnx.shape_inference.infer_shapes(model, data_prop=_data_prop_is_safe(model))
     except Exception:

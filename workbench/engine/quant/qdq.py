@@ -36,7 +36,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from workbench.engine.container import Container
-from workbench.engine.graph import Graph, Node
+from workbench.engine.graph import Graph
+from workbench.engine.onnx_export import onnx_node, opset_imports
 from workbench.engine.quant.encoding import (
     AnyEncoding,
     ChannelEncoding,
@@ -45,49 +46,16 @@ from workbench.engine.quant.encoding import (
     to_signed,
 )
 from workbench.engine.quant.fakequant import activation_encodings
-from workbench.errors import BadInput, ModelError
+from workbench.errors import BadInput
 
 MIN_OPSET = 13  # per-axis DequantizeLinear
 UINT16_OPSET = 21  # 16-bit QuantizeLinear / DequantizeLinear
 _FLOAT = {"float32", "float16", "float64"}
 
 
-def _attribute_value(value: Any) -> Any:
-    """Our IR attribute values as ``helper.make_attribute`` takes them."""
-    if isinstance(value, np.ndarray):
-        return numpy_helper.from_array(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (list, tuple)):
-        return [_attribute_value(v) for v in value]
-    return value
-
-
-def _onnx_node(n: Node) -> onnx.NodeProto:
-    # An empty list carries no attribute type; ONNX cannot say it (the importer drops it too).
-    attrs = {
-        k: _attribute_value(v) for k, v in n.attrs.items() if not (isinstance(v, list) and not v)
-    }
-    try:
-        return helper.make_node(
-            n.op_type,
-            list(n.inputs),
-            list(n.outputs),
-            name=n.name,
-            domain=n.domain or None,
-            **attrs,
-        )
-    except (ValueError, TypeError) as exc:  # mixed or unsupported attribute values
-        raise ModelError(
-            f"{n.op_type} node {n.name!r} has an attribute ONNX cannot hold: {exc}"
-        ) from None
-
-
 def float_model(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
     """Our IR graph as an ONNX model (parameters as initializers), at its own opset."""
-    nodes = [_onnx_node(n) for n in graph.nodes]
+    nodes = [onnx_node(n) for n in graph.nodes]
     inits = [numpy_helper.from_array(np.asarray(p), name) for name, p in graph.params.items()]
 
     def value_info(name: str) -> onnx.ValueInfoProto:
@@ -104,7 +72,7 @@ def float_model(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
         [value_info(t.name) for t in graph.outputs],
         initializer=inits,
     )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset or graph.opset)])
+    model = helper.make_model(g, opset_imports=opset_imports(graph, opset))
     model.ir_version = _ir_version(opset or graph.opset)
     model.producer_name = "workbench"
     return model
