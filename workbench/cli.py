@@ -861,7 +861,8 @@ def convert(
         f"wrote {result.output}: {result.layers} layers, {result.param_count:,} parameters, "
         f"{result.macs:,} MACs, {_size(result.size_bytes)} in {result.seconds:.2f}s "
         f"(model {result.model_id}, container {result.container_id})"
-        + (", quantized: the model's own encodings kept" if result.quantized else ""),
+        + (", quantized: the model's own encodings kept" if result.quantized else "")
+        + "".join(f"\nnote: {n}" for n in result.notes),
     ))  # fmt: skip
 
 

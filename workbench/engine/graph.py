@@ -116,6 +116,9 @@ class Graph:
     # outputs and parameters. Filled by the importer (ONNX shape inference).
     tensors: dict[str, TensorInfo] = field(default_factory=dict)
     opset: int = 17
+    # What an importer changed that the user should hear about at convert (float16
+    # parameters widened, ...). Not stored in containers.
+    notes: list[str] = field(default_factory=list)
 
     # -- queries -----------------------------------------------------------------
 
@@ -165,6 +168,7 @@ class Graph:
             nodes=list(self.nodes),
             params=dict(self.params),
             tensors=dict(self.tensors),
+            notes=list(self.notes),
         )
 
     def toposort(self) -> None:

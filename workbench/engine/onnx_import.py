@@ -44,6 +44,7 @@ from workbench.engine.graph import (
 )
 from workbench.engine.onnx_export import onnx_node, opset_imports
 from workbench.engine.ops.registry import check_supported
+from workbench.engine.precision import widen_to_float32, widening_note
 from workbench.errors import BadInput, ModelError, NotFound, UnsupportedOperators, naming
 
 MIN_OPSET = 7
@@ -94,9 +95,14 @@ def import_onnx_model(
         _check_tensor_sizes(tensors)
 
         graph, unsupported = _to_graph(model, path, opset, tensors)
+        widened: set[str] = set()
+        widen_to_float32(graph, widened)
+        note = widening_note(widened)
         graph = passes.run_all(graph, infer_shapes=_infer_for_folding)
         _check_operators(graph, unsupported)
         _refresh_tensor_infos(graph)
+        if note:
+            graph.notes.append(note)
     return graph
 
 
@@ -451,7 +457,7 @@ def _np_dtype_name(elem_type: int) -> str | None:
         name = np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
     except (KeyError, TypeError, ValueError):
         return None
-    return name if name in DTYPES else None
+    return name if name in DTYPES or name == "bfloat16" else None  # bfloat16: widened later
 
 
 def _tensor_info(value: onnx.ValueInfoProto) -> TensorInfo | None:
@@ -619,7 +625,7 @@ def _to_array(tensor: TensorProto) -> np.ndarray:
         array = numpy_helper.to_array(tensor)
     except Exception as exc:
         raise ModelError(f"tensor {tensor.name!r} cannot be read: {_first_line(exc)}") from exc
-    if array.dtype.name not in DTYPES:
+    if array.dtype.name not in DTYPES and array.dtype.name != "bfloat16":  # widened later
         raise ModelError(
             f"tensor {tensor.name!r} has type {_enum_name(TensorProto.DataType, tensor.data_type)}, "
             "which the workbench does not support"

@@ -38,6 +38,7 @@ from onnx import TensorProto, helper, numpy_helper
 from workbench.engine.container import Container
 from workbench.engine.graph import Graph
 from workbench.engine.onnx_export import onnx_node, opset_imports
+from workbench.engine.quant.dequant import dequantize_graph
 from workbench.engine.quant.encoding import (
     AnyEncoding,
     ChannelEncoding,
@@ -177,7 +178,10 @@ def export_qdq(container: Container, signed_weights: bool = True) -> onnx.ModelP
     opset = max(graph.opset, UINT16_OPSET if wide else MIN_OPSET)
 
     # The float graph at the target opset; quantized parameters come from DQ nodes below.
-    model = float_model(graph)
+    # It is built from the dequantized parameters: the version converter infers types,
+    # and a quantized parameter's integer type must not leak into the float graph
+    # (``value_info`` saying uint8 for what a DequantizeLinear now produces).
+    model = float_model(dequantize_graph(container))
     if opset != graph.opset:
         try:
             model = onnx.version_converter.convert_version(model, opset)
@@ -186,6 +190,7 @@ def export_qdq(container: Container, signed_weights: bool = True) -> onnx.ModelP
                 f"cannot convert the graph from opset {graph.opset} to {opset}: {exc}"
             ) from None
         model.ir_version = _ir_version(opset)
+    del model.graph.value_info[:]  # annotations of the float graph; ONNX Runtime infers
     kept = [t for t in model.graph.initializer if t.name not in params]
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)

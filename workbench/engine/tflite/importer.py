@@ -129,6 +129,10 @@ def load_tflite(
     graph.validate()
     check_supported(graph.nodes)
     _tidy_tensors(graph)
+    if any(t.dtype == "float16" for t in model.tensors):
+        graph.notes.append(
+            "float16 tensors converted to float32 (the container computes in float32)"
+        )
     if not quantized:
         return TfliteImport(graph)
     live = _float_activations(graph)
