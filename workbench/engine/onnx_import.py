@@ -43,7 +43,7 @@ from workbench.engine.graph import (
     rename_unique,
 )
 from workbench.engine.onnx_export import onnx_node, opset_imports
-from workbench.engine.ops.registry import check_supported
+from workbench.engine.ops.registry import CONTRIB_DOMAIN, check_supported, is_supported
 from workbench.engine.precision import widen_to_float32, widening_note
 from workbench.errors import BadInput, ModelError, NotFound, UnsupportedOperators, naming
 
@@ -81,6 +81,7 @@ def import_onnx_model(
     """
     path = Path(source)
     with naming(path):
+        _adopt_contrib_layer_norms(model)
         _check_model(model, path)
         model = upgrade_old_opset(model, path)
         opset = _ai_onnx_opset(model, path)
@@ -124,6 +125,24 @@ def _load_model(path: Path) -> ModelProto:
         raise ModelError(f"{path}: not a valid ONNX model: it has no graph")
     _load_external_data(model, path)
     return model
+
+
+def _adopt_contrib_layer_norms(model: ModelProto) -> None:
+    """LayerNormalization in a model older than opset 17: ONNX Runtime's own operator
+    (its transformer optimizer writes it so), moved to its ``com.microsoft`` domain."""
+    if not _has_ai_onnx(model) or _ai_onnx_opset(model, "model") >= 17:
+        return
+    moved = False
+    for node in _nodes_everywhere(model.graph.node):
+        if node.op_type == "LayerNormalization" and node.domain in _DEFAULT_DOMAINS:
+            node.domain = CONTRIB_DOMAIN
+            moved = True
+    if moved and not any(o.domain == CONTRIB_DOMAIN for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid(CONTRIB_DOMAIN, 1))
+
+
+def _has_ai_onnx(model: ModelProto) -> bool:
+    return any(o.domain in _DEFAULT_DOMAINS for o in model.opset_import)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -922,7 +941,7 @@ def _value_shaped(graph: Graph) -> set[str]:
             for i in _SHAPE_INPUTS.get(n.op_type, ())
         )
         if (
-            n.domain
+            (n.domain and not is_supported(n))
             or n.op_type in _VALUE_SHAPED_OPS
             or dynamic_shape_input
             or any(i in shaped for i in n.inputs)

@@ -48,13 +48,14 @@ def _case(kind, *, dirs=1, seq=5, batch=3, inp=4, hidden=6, layout=0, lens=None,
     return {**inputs, **weights}, {}, order
 
 
-def run_node(kind, inputs, consts, order, n_outputs, **attrs):
+def run_node(kind, inputs, consts, order, n_outputs, domain="", **attrs):
+    """Our engine alone on one node (for forms ONNX Runtime does not run)."""
     outs = [f"out{i}" for i in range(n_outputs)]
     g = Graph(
         "g",
         [TensorInfo(k, v.shape, v.dtype.name) for k, v in inputs.items()],
         [TensorInfo(o, ()) for o in outs],
-        [Node("n", kind, tuple(order), tuple(outs), attrs)],
+        [Node("n", kind, tuple(order), tuple(outs), attrs, domain)],
         params=dict(consts),
         opset=14,
     )
