@@ -528,6 +528,12 @@ def dequantize(b: Builder, op: Operator) -> None:
     b.alias(op.outputs[0], _arg(op, 0))
 
 
+@converter("DENSIFY")
+def densify(b: Builder, op: Operator) -> None:
+    # The reader expanded the sparse constant: its dense value passes through.
+    b.alias(op.outputs[0], _arg(op, 0))
+
+
 @converter("QUANTIZE")
 def quantize(b: Builder, op: Operator) -> None:
     x, out = _arg(op, 0), op.outputs[0]
@@ -944,3 +950,7 @@ def batch_matmul(b: Builder, op: Operator) -> None:
         names.append(name)
     rank = max(b.rank(a), b.rank(c))
     b.emit("MatMul", names, outputs=[(out, layout.identity(rank))])
+
+
+# Recurrent, batch/space and comparison operators live in their own module.
+from workbench.engine.tflite import sequence_ops  # noqa: E402, F401

@@ -295,13 +295,14 @@ class _Reader:
                 raise self.fail(f"tensor {index} ({name!r}) refers to missing buffer {b}")
             raw = self.buffer_bytes(buffers[b], b)
             if raw is not None and len(raw):
-                # A sparse constant holds its compressed form: kept as bytes, and the
-                # DENSIFY operator that expands it is refused by name.
-                data = (
-                    np.frombuffer(bytes(raw), dtype=np.uint8)
-                    if sparse
-                    else self.constant(index, name, raw, shape, dtype)
-                )
+                if sparse and dtype in DTYPES:
+                    # A sparse constant (what DENSIFY expands) is expanded here, once.
+                    data = self.densify(index, name, t.Sparsity(), raw, shape, dtype)
+                    sparse = False
+                elif sparse:
+                    data = np.frombuffer(bytes(raw), dtype=np.uint8)  # refused by name
+                else:
+                    data = self.constant(index, name, raw, shape, dtype)
         return Tensor(
             index=index,
             name=name,
@@ -339,6 +340,80 @@ class _Reader:
             )
         value = np.frombuffer(bytes(raw), dtype=dt).reshape(shape)
         return value.astype(value.dtype.newbyteorder("="), copy=True)
+
+    def densify(
+        self, index: int, name: str, sp: Any, raw: Any, shape: tuple[int, ...], dtype: str
+    ) -> np.ndarray:
+        """The dense value of a sparse constant (TFLite's format: a traversal order over
+        the dimensions and block dimensions, each level dense or CSR)."""
+        where = f"sparse tensor {index} ({name!r})"
+        rank = len(shape)
+        order = [int(v) for v in self.ints(sp, "TraversalOrder")] or list(range(rank))
+        block_map = [int(v) for v in self.ints(sp, "BlockMap")]
+        levels = self.count(sp.DimMetadataLength(), "dimension metadata")
+        if levels != len(order) or sorted(order) != list(range(len(order))):
+            raise self.fail(f"{where} has inconsistent sparsity metadata")
+        if len(order) != rank + len(block_map):
+            raise self.fail(
+                f"{where} has {len(block_map)} block dimensions for {len(order)} levels"
+            )
+        values = np.frombuffer(bytes(raw), dtype=np.dtype(dtype).newbyteorder("<"))
+        block_size = [0] * len(block_map)
+        rows = np.zeros((1, 0), np.int64)  # the index of every stored value, level by level
+        prev = np.zeros(1, np.int64)
+        for level in range(levels):
+            meta = sp.DimMetadata(level)
+            if int(meta.Format()) == 0:  # DENSE
+                size = int(meta.DenseSize())
+                if not 0 < size <= MAX_ELEMENTS:
+                    raise self.fail(f"{where} has a dense level of size {size}")
+                if order[level] >= rank:
+                    block_size[order[level] - rank] = size
+                step = np.arange(size, dtype=np.int64)
+                rows = np.concatenate(
+                    [np.repeat(rows, size, axis=0), np.tile(step, len(rows))[:, None]], axis=1
+                )
+                prev = (prev[:, None] * size + step[None, :]).reshape(-1)
+            else:  # SPARSE_CSR
+                segments = self.index_vector(meta.ArraySegmentsType(), meta.ArraySegments(), where)
+                indices = self.index_vector(meta.ArrayIndicesType(), meta.ArrayIndices(), where)
+                if prev.size and (prev.max() + 1 >= segments.size):
+                    raise self.fail(f"{where} has too few array segments")
+                starts, ends = segments[prev], segments[prev + 1]
+                counts = ends - starts
+                if (counts < 0).any() or (ends > indices.size).any():
+                    raise self.fail(f"{where} has malformed array segments")
+                pos = np.repeat(ends - counts.cumsum(), counts) + np.arange(counts.sum())
+                rows = np.concatenate([np.repeat(rows, counts, axis=0), indices[pos][:, None]], 1)
+                prev = pos
+            if len(rows) > MAX_ELEMENTS:
+                raise self.fail(f"{where} expands beyond {MAX_ELEMENTS} elements")
+        if len(rows) != values.size:
+            raise self.fail(f"{where} holds {values.size} values for {len(rows)} positions")
+        orig = np.zeros((len(rows), rank), np.int64)
+        for level in range(rank):
+            orig[:, order[level]] = rows[:, level]
+        for level in range(rank, len(order)):
+            b = order[level] - rank
+            if not 0 <= block_map[b] < rank:
+                raise self.fail(f"{where} maps a block to dimension {block_map[b]}")
+            orig[:, block_map[b]] = orig[:, block_map[b]] * block_size[b] + rows[:, level]
+        if ((orig < 0) | (orig >= np.asarray(shape, np.int64))).any():
+            raise self.fail(f"{where} has an index outside its shape {list(shape)}")
+        dense = np.zeros(shape, dtype=np.dtype(dtype))
+        dense[tuple(orig.T)] = values
+        return dense
+
+    def index_vector(self, kind: int, table: Any, where: str) -> np.ndarray:
+        """A sparse index vector (int32, uint16 or uint8 values) as int64."""
+        vectors = {1: "Int32Vector", 2: "Uint16Vector", 3: "Uint8Vector"}
+        if kind not in vectors or table is None:
+            raise self.fail(f"{where} has a missing or unknown index vector")
+        vec = getattr(self.tflite, vectors[kind])()
+        vec.Init(table.Bytes, table.Pos)
+        if vec.ValuesIsNone():
+            return np.zeros(0, np.int64)
+        return vec.ValuesAsNumpy().astype(np.int64)
 
     def quantization(self, q: Any, index: int, name: str) -> Quantization | None:
         if q is None or q.ScaleIsNone() or q.ScaleLength() == 0:
