@@ -13,6 +13,8 @@ Layout, format version 1::
                         If/Loop/Scan bodies, which are stored inline in graph.json as
                         ``{"__graph__": {name, opset, inputs, outputs, nodes, tensors,
                         params}}`` (``-1`` marks a body dimension that varies)
+    (graph.json ``state``: optional, a streaming model's state across inferences: input,
+    output, variable name and initial value, ``{"__ndarray__": "attrs/<n>.npy"}``)
     encodings.json      optional: ``{"encodings": {...}, "param_encodings": {...}}``, each
                         an encoding's ``to_dict()`` by tensor / parameter name (checked
                         on write and read: ``_check_encodings``)
@@ -52,7 +54,7 @@ from typing import IO, Any
 import numpy as np
 
 from workbench import __version__
-from workbench.engine.graph import DTYPES, MAX_TENSOR_ELEMENTS, Graph, Node, TensorInfo
+from workbench.engine.graph import DTYPES, MAX_TENSOR_ELEMENTS, Graph, Node, StateVar, TensorInfo
 from workbench.errors import ContainerError, ModelError, NotFound
 
 FORMAT_NAME = "workbench-dlc"
@@ -346,6 +348,20 @@ def _plan_entries(container: Container) -> list[_Entry]:
         "tensors": [t.to_dict() for t in graph.tensors.values()],
         "params": params,
     }
+    if graph.state:
+        inputs, outputs = set(graph.input_names), set(graph.output_names)
+        doc["state"] = []
+        for sv in graph.state:
+            if sv.input not in inputs or sv.output not in outputs:
+                raise ContainerError(
+                    f"state {sv.input!r} -> {sv.output!r} is not a graph input/output pair"
+                )
+            initial = None
+            if sv.initial is not None:
+                initial = encode_attr(np.asarray(sv.initial), f"state {sv.input!r}")
+            doc["state"].append(
+                {"input": sv.input, "output": sv.output, "name": sv.name, "initial": initial}
+            )
     entries = [_Entry(GRAPH, _json_bytes(doc, "graph"))]
     entries += [_Entry(p["entry"], a) for p, a in zip(params, param_arrays, strict=True)]
     entries += [_Entry(f"attrs/{i}.npy", a) for i, a in enumerate(attr_arrays)]
@@ -901,6 +917,19 @@ def _decode_graph(
         seen.add(info.name)
         params.append((info.name, entry, info))
 
+    state = []
+    for raw in doc.get("state", []) if isinstance(doc.get("state", []), list) else [None]:
+        at = f"{where}: state"
+        initial = raw.get("initial") if isinstance(raw, Mapping) else None
+        state.append(
+            StateVar(
+                input=_field(raw, "input", str, at),
+                output=_field(raw, "output", str, at),
+                initial=None if initial is None else decode_attr(initial, "state", nested=True),
+                name=_field(raw, "name", str, at),
+            )
+        )
+
     unreferenced = sorted(
         n for n in archive.index if n.startswith(("params/", "attrs/")) and n not in referenced
     )
@@ -916,9 +945,15 @@ def _decode_graph(
         nodes=nodes,
         tensors=tensors,
         opset=_field(doc, "opset", int, where),
+        state=state,
     )
     if graph.opset < 1:
         raise ContainerError(f"{where}: invalid opset {graph.opset}")
+    for sv in state:
+        if sv.input not in graph.input_names or sv.output not in graph.output_names:
+            raise ContainerError(f"{where}: state {_short(sv.input)} is not an input/output pair")
+        if sv.initial is not None and not isinstance(sv.initial, np.ndarray):
+            raise ContainerError(f"{where}: state {_short(sv.input)} has a malformed initial value")
     return graph, params
 
 

@@ -77,6 +77,24 @@ class TensorInfo:
         return cls(str(d["name"]), tuple(int(x) for x in d["shape"]), str(d["dtype"]))
 
 
+@dataclass(frozen=True, eq=False)
+class StateVar:
+    """A state tensor across inferences (``workbench.engine.state``): read from graph input
+    ``input``; its next value is the tensor ``output``."""
+
+    input: str
+    output: str
+    initial: np.ndarray | None = None  # None: zeros of the input's shape
+    name: str = ""  # the variable's own name in the source model, when it has one
+
+    def initial_value(self, info: TensorInfo | None) -> np.ndarray:
+        if self.initial is not None:
+            return self.initial
+        if info is None:
+            raise ModelError(f"state input {self.input!r} has no initial value and no shape")
+        return np.zeros(info.shape, info.dtype)
+
+
 @dataclass(frozen=True)
 class Node:
     """One operator application. ``inputs`` uses ``""`` for an omitted optional input."""
@@ -119,6 +137,9 @@ class Graph:
     # What an importer changed that the user should hear about at convert (float16
     # parameters widened, ...). Not stored in containers.
     notes: list[str] = field(default_factory=list)
+    # State carried across inferences that the model itself declares (TFLite resource
+    # variables): input/output pairs with their initial values.
+    state: list[StateVar] = field(default_factory=list)
 
     # -- queries -----------------------------------------------------------------
 
@@ -169,6 +190,7 @@ class Graph:
             params=dict(self.params),
             tensors=dict(self.tensors),
             notes=list(self.notes),
+            state=list(self.state),
         )
 
     def toposort(self) -> None:

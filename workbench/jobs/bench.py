@@ -30,10 +30,12 @@ from sqlalchemy import select
 
 from workbench.engine.batch import MAX_BATCH
 from workbench.engine.container import Container, file_sha256, read_container
+from workbench.engine.graph import StateVar
 from workbench.engine.inputs import load_tensor, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.measure import Measurement, finite_or, measure, reference_outputs
 from workbench.engine.runtimes import RUNTIMES, check_runtime
+from workbench.engine.state import fill_initial, internal_inputs, state_for
 from workbench.errors import BadInput, InputListError, NotFound, RuntimeRefused, WorkbenchError
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.lifecycle import error_text, tracked_run
@@ -136,10 +138,17 @@ def parse_runtimes(text: str | Iterable[str] | None) -> tuple[str, ...]:
 
 
 def load_samples(
-    input_list_path: str | Path, container: Container
+    input_list_path: str | Path, container: Container, state: Sequence[StateVar] = ()
 ) -> tuple[list[dict[str, np.ndarray]], str | None]:
-    """Every input-list line as feeds at batch 1, and the first output the list names."""
-    listing = parse_input_list(input_list_path, container.graph.input_names)
+    """Every input-list line as feeds at batch 1, and the first output the list names.
+
+    State inputs (the container's own, and ``state``) may be left out of a line: they
+    get their initial value (zeros for ``--state`` pairs).
+    """
+    graph = container.graph
+    all_state = [*graph.state, *(s for s in state if s not in graph.state)]
+    optional = internal_inputs(graph) | {s.input for s in state}
+    listing = parse_input_list(input_list_path, graph.input_names, optional)
     outputs = set(container.graph.output_names)
     wanted = None
     if listing.output_names:
@@ -150,8 +159,13 @@ def load_samples(
                 f"(outputs: {', '.join(sorted(outputs))})"
             )
         wanted = known[0]
-    infos = container.graph.inputs
-    samples = [{t.name: load_tensor(line[t.name], t) for t in infos} for line in listing.lines]
+    infos = {t.name: t for t in graph.inputs}
+    samples = [
+        fill_initial(
+            {name: load_tensor(path, infos[name]) for name, path in line.items()}, all_state, infos
+        )
+        for line in listing.lines
+    ]
     return samples, wanted
 
 
@@ -171,8 +185,14 @@ def bench_job(
     command: str | None = None,
     tags: Sequence[str] = (),
     progress: Progress | None = None,
+    stateful: bool = False,
+    state: Sequence[str] = (),
 ) -> BenchResult:
-    """Measure every container on every runtime (None: all); one recorded benchmark run per row."""
+    """Measure every container on every runtime (None: all); one recorded benchmark run per row.
+
+    ``stateful`` carries state from one input-list line to the next (the container's own,
+    and the ``state`` ``INPUT=OUTPUT`` pairs); accuracy then compares the two sequences.
+    """
     if not container_paths:
         raise BadInput("give at least one container to bench")
     if not 1 <= iterations <= MAX_ITERATIONS:
@@ -192,7 +212,10 @@ def bench_job(
                 f"{p} has inputs {', '.join(heads[p].graph.input_names)} but {paths[0]} has "
                 f"{', '.join(first.graph.input_names)}: bench containers of one model together"
             )
-    samples, output = load_samples(input_list_path, first)
+    carried = state_for(first.graph, stateful, state)
+    if carried and batch != 1:
+        raise BadInput("--stateful runs the input list line after line: --batch must be 1")
+    samples, output = load_samples(input_list_path, first, carried)
     labels = read_labels(labels_path, len(samples)) if labels_path is not None else None
 
     with store.read() as session:
@@ -215,7 +238,7 @@ def bench_job(
         ref_id = None
         if ref_path is not None:
             if ref_path not in ref_outputs:
-                ref_outputs[ref_path] = reference_outputs(ref_path, samples)
+                ref_outputs[ref_path] = reference_outputs(ref_path, samples, carried)
             ref_id = ids.get(ref_path) or record_container(store, project, ref_path)
         rows.append(
             _bench_pair(
@@ -239,9 +262,15 @@ def bench_job(
                 init_repeats=init_repeats,
                 command=command,
                 tags=tags,
+                state=carried,
                 extra={
                     "input_list": str(Path(input_list_path).resolve()),
                     "labels": str(Path(labels_path).resolve()) if labels_path else None,
+                    **(
+                        {"stateful": True, "state": [f"{v.input}={v.output}" for v in carried]}
+                        if carried
+                        else {}
+                    ),
                 },
             )
         )
@@ -278,6 +307,7 @@ def _bench_pair(
     command: str | None,
     tags: Sequence[str],
     extra: dict[str, Any],
+    state: Sequence[StateVar] = (),
 ) -> BenchRow:
     size = path.stat().st_size
     base = {
@@ -338,6 +368,7 @@ def _bench_pair(
                 output=output,
                 per_layer=per_layer,
                 init_repeats=init_repeats,
+                state=state,
             )
             accuracy = _accuracy(m)
             notes = list(m.notes)

@@ -22,6 +22,7 @@ from workbench.engine.container import file_sha256, read_container, write_contai
 from workbench.engine.inputs import InputList, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.quant.quantizer import QuantOptions, quantize_container
+from workbench.engine.state import internal_inputs
 from workbench.errors import BadInput, naming
 from workbench.jobs.artifacts import model_id_of_container, record_calibration_set, record_container
 from workbench.jobs.leftovers import remove_leftover_temp_files
@@ -72,7 +73,9 @@ def quantize_job(
         raise BadInput("the output would overwrite the input container; choose another -o")
     check_container_fits(container_path, "quantize", available_memory())
     source = read_container(container_path)
-    input_list = parse_input_list(input_list_path, source.graph.input_names)
+    input_list = parse_input_list(
+        input_list_path, source.graph.input_names, internal_inputs(source.graph)
+    )
     source_id = record_container(store, project, container_path)
     model_id = model_id_of_container(store, source_id)
     calibration_id = record_calibration_set(store, project, input_list_path, len(input_list))

@@ -9,16 +9,18 @@ import numpy as np
 import pytest
 
 from tests.engine.tflite.flatbuild import TfliteWriter
+from tests.tfmodels import HAVE_TF, tf_quietly
 from workbench.engine.executor import Plan
 from workbench.engine.graph import walk_nodes
 from workbench.engine.tflite import load_tflite
 
-tf = pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.skipif(not HAVE_TF, reason="needs the tensorflow extra")
 RNG = np.random.default_rng(11)
 TANH, RELU = 4, 1
 
 
 def interpreter_run(path: Path, feeds: list[np.ndarray]) -> list[np.ndarray]:
+    tf = tf_quietly()
     interp = tf.lite.Interpreter(
         str(path),
         experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,

@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 
 from workbench.engine.container import Container, make_manifest
-from workbench.engine.graph import Graph, TensorInfo
+from workbench.engine.graph import Graph, StateVar, TensorInfo
 from workbench.engine.ops.registry import check_supported
 from workbench.engine.quant.encoding import AnyEncoding, ChannelEncoding, Encoding
 from workbench.engine.tflite import layout, ops, quant
 from workbench.engine.tflite.builder import Builder, Unsupported, _base_names
-from workbench.engine.tflite.reader import Model, Operator, read_tflite
+from workbench.engine.tflite.reader import Model, Operator, Tensor, read_tflite
 from workbench.errors import BadInput, ModelError, UnsupportedOperators
 
 _BOUNDARY_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
@@ -129,6 +129,10 @@ def load_tflite(
     graph.validate()
     check_supported(graph.nodes)
     _tidy_tensors(graph)
+    graph.state = [
+        StateVar(names[read], names[write], _real_value(value), name=var)
+        for var, read, write, value in model.state
+    ]
     if any(t.dtype == "float16" for t in model.tensors):
         graph.notes.append(
             "float16 tensors converted to float32 (the container computes in float32)"
@@ -143,6 +147,15 @@ def load_tflite(
         param_encodings={k: e for k, e in b.param_encs.items() if k in graph.params},
         codes={k: c for k, c in b.codes.items() if k in graph.params},
     )
+
+
+def _real_value(tensor: Tensor) -> np.ndarray:
+    """A constant's real value (float32 for a quantized or float16 one)."""
+    if quant.is_quantized(tensor.dtype, tensor.quant):
+        return quant.dequantize(tensor.data, tensor.quant).astype(np.float32)
+    if tensor.dtype == "float16":
+        return tensor.data.astype(np.float32)
+    return np.array(tensor.data)
 
 
 def is_quantized_model(model: Model) -> bool:

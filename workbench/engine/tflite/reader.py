@@ -101,9 +101,13 @@ class Model:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     subgraphs: int = 1
-    # Resource variables (a streaming model's state) read at their initial values: see
-    # ``_Reader.freeze_state``.
+    # Resource variables read but never assigned: constants at their initial values;
+    # see ``_Reader.freeze_state``.
     frozen_state: tuple[str, ...] = ()
+    # Resource variables read and assigned (a streaming model's state): (variable name,
+    # tensor read, tensor assigned, initial value); the read tensor is a model input and
+    # the assigned one a model output.
+    state: tuple[tuple[str, int, int, Tensor], ...] = ()
 
 
 def read_tflite(path: str | Path) -> Model:
@@ -185,8 +189,13 @@ class _Reader:
         inputs = self.indices(self.ints(g, "Inputs"), n_tensors, "graph input")
         outputs = self.indices(self.ints(g, "Outputs"), n_tensors, "graph output")
         frozen: tuple[str, ...] = ()
+        state: tuple[tuple[str, int, int, Tensor], ...] = ()
         if any(op.op_type in _STATE_OPS for op in operators):
-            tensors, operators, frozen = self.freeze_state(m, tensors, operators, buffers, codes)
+            tensors, operators, frozen, state = self.freeze_state(
+                m, tensors, operators, buffers, codes
+            )
+            inputs = inputs + tuple(read for _, read, _, _ in state)
+            outputs = outputs + tuple(write for _, _, write, _ in state if write not in outputs)
         description = m.Description()
         return Model(
             path=self.path,
@@ -198,6 +207,7 @@ class _Reader:
             outputs=outputs,
             subgraphs=n_sub,
             frozen_state=frozen,
+            state=state,
         )
 
     def subgraph(
@@ -218,15 +228,22 @@ class _Reader:
         operators: tuple[Operator, ...],
         buffers: list[Any],
         codes: list[Any],
-    ) -> tuple[tuple[Tensor, ...], tuple[Operator, ...], tuple[str, ...]]:
-        """A streaming model's state (resource variables) read at its initial value.
+    ) -> tuple[
+        tuple[Tensor, ...],
+        tuple[Operator, ...],
+        tuple[str, ...],
+        tuple[tuple[str, int, int, Tensor], ...],
+    ]:
+        """A streaming model's state (resource variables) as model inputs and outputs.
 
         A model such as a streaming keyword spotter keeps state between invocations:
         ``CALL_ONCE`` runs an init subgraph that ``ASSIGN_VARIABLE``s a constant to each
-        variable, the main subgraph ``READ_VARIABLE``s it and assigns the next state. The
-        runtimes here are stateless (each inference stands alone, as on the vendor's), so
-        every read becomes that initial constant and the state ops are dropped: each
-        inference is the model's first invocation. Anything else is refused.
+        variable, the main subgraph ``READ_VARIABLE``s it and assigns the next state. A
+        variable read once and assigned once becomes a pair: the tensor read is a model
+        input, the tensor assigned a model output, with the initial value beside them
+        (``Model.state``; the runtimes feed the initial value, or carry the state with
+        ``--stateful``). A variable only read is a constant at its initial value. The
+        state operators are dropped. Anything else is refused.
         """
 
         def refuse(why: str) -> ModelError:
@@ -250,23 +267,40 @@ class _Reader:
                 elif o.op_type != "VAR_HANDLE":
                     raise refuse(f"its init subgraph {k} runs {o.op_type}")
         names = _handles(operators)
-        assigned: set[str] = set()
-        new = list(tensors)
+        reads: dict[str, int] = {}
+        writes: dict[str, int] = {}
         for op in operators:
             if op.op_type == "ASSIGN_VARIABLE":
-                assigned.add(names[op.inputs[0]])
+                var = names[op.inputs[0]]
+                if var in writes:
+                    raise refuse(f"{var!r} is assigned twice in one invocation")
+                writes[var] = op.inputs[1]
             elif op.op_type == "READ_VARIABLE":
                 var = names[op.inputs[0]]
-                if var in assigned:
+                if var in writes:
                     raise refuse(f"{var!r} is read after it is assigned in one invocation")
+                if var in reads:
+                    raise refuse(f"{var!r} is read twice in one invocation")
                 if var not in initial:
                     raise refuse(f"{var!r} has no initial value")
                 out, value = tensors[op.outputs[0]], initial[var]
                 if value.shape != out.shape or value.dtype != out.dtype:
                     raise refuse(f"the initial value of {var!r} does not match its reads")
-                new[out.index] = replace(out, data=value.data, quant=value.quant or out.quant)
+                reads[var] = op.outputs[0]
+        new = list(tensors)
+        state = []
+        for var, t in reads.items():
+            if var in writes:
+                written = tensors[writes[var]]
+                if written.shape != tensors[t].shape:
+                    raise refuse(f"{var!r} is assigned a value of another shape")
+                state.append((var, t, writes[var], initial[var]))
+            else:
+                value = initial[var]
+                new[t] = replace(tensors[t], data=value.data, quant=value.quant or tensors[t].quant)
         kept = tuple(op for op in operators if op.op_type not in _STATE_OPS)
-        return tuple(new), kept, tuple(sorted(initial))
+        frozen = tuple(sorted(v for v in reads if v not in writes))
+        return tuple(new), kept, frozen, tuple(state)
 
     def indices(self, values: tuple[int, ...], n: int, what: str) -> tuple[int, ...]:
         for v in values:

@@ -1,0 +1,107 @@
+"""``run`` and ``bench`` with ``--stateful``: state carried from one input-list line to the
+next. A streaming GRU fed one frame per line must equal ONNX Runtime running the whole
+sequence at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from workbench.errors import BadInput
+from workbench.jobs.bench import bench_job
+from workbench.jobs.convert import convert_model
+from workbench.jobs.infer import run_container
+
+HIDDEN, FEATURES, FRAMES = 6, 4, 7
+
+
+def _gru(path: Path, frames: int) -> Path:
+    rng = np.random.default_rng(2)
+    w = (rng.standard_normal((1, 3 * HIDDEN, FEATURES)) * 0.5).astype(np.float32)
+    r = (rng.standard_normal((1, 3 * HIDDEN, HIDDEN)) * 0.5).astype(np.float32)
+    b = (rng.standard_normal((1, 6 * HIDDEN)) * 0.1).astype(np.float32)
+    nodes = [
+        helper.make_node("GRU", ["x", "W", "R", "B", "", "h"], ["y", "h_next"], hidden_size=HIDDEN),
+        helper.make_node("Squeeze", ["y", "axes"], ["out"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "gru",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [frames, 1, FEATURES]),
+            helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, 1, HIDDEN]),
+        ],
+        [
+            helper.make_tensor_value_info("out", TensorProto.FLOAT, [frames, 1, HIDDEN]),
+            helper.make_tensor_value_info("h_next", TensorProto.FLOAT, [1, 1, HIDDEN]),
+        ],
+        initializer=[
+            numpy_helper.from_array(w, "W"),
+            numpy_helper.from_array(r, "R"),
+            numpy_helper.from_array(b, "B"),
+            numpy_helper.from_array(np.array([1], np.int64), "axes"),
+        ],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture
+def streaming(store, tmp_path: Path):
+    frames = np.random.default_rng(3).standard_normal((FRAMES, 1, FEATURES)).astype(np.float32)
+    for i, frame in enumerate(frames):
+        np.save(tmp_path / f"f{i}.npy", frame[None])
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"x:=f{i}.npy\n" for i in range(FRAMES)))
+    dlc = tmp_path / "gru.dlc"
+    convert_model(store, "default", _gru(tmp_path / "gru.onnx", 1), dlc)
+    return frames, listing, dlc
+
+
+def test_stateful_run_equals_the_whole_sequence(store, tmp_path, streaming):
+    import onnxruntime as ort
+
+    frames, listing, dlc = streaming
+    whole = _gru(tmp_path / "whole.onnx", FRAMES)
+    expected = ort.InferenceSession(str(whole)).run(
+        ["out"], {"x": frames, "h": np.zeros((1, 1, HIDDEN), np.float32)}
+    )[0]
+    out = tmp_path / "out"
+    run_container(store, "default", dlc, listing, out, stateful=True, state=["h=h_next"])
+    got = np.stack(
+        [np.fromfile(out / f"Result_{i}" / "out.raw", np.float32) for i in range(FRAMES)]
+    )
+    np.testing.assert_allclose(got, expected.reshape(FRAMES, HIDDEN), rtol=1e-5, atol=1e-6)
+    # Without carrying, every line starts from zero state: only the first frame agrees.
+    out2 = tmp_path / "out2"
+    with pytest.raises(BadInput, match="add --stateful"):
+        run_container(store, "default", dlc, listing, out2, state=["h=h_next"])
+
+
+def test_state_pairs_are_checked(store, tmp_path, streaming):
+    _, listing, dlc = streaming
+    out = tmp_path / "o"
+    with pytest.raises(BadInput, match="not a model input"):
+        run_container(store, "default", dlc, listing, out, stateful=True, state=["hx=h_next"])
+    with pytest.raises(BadInput, match="INPUT=OUTPUT"):
+        run_container(store, "default", dlc, listing, out, stateful=True, state=["h"])
+    with pytest.raises(BadInput, match="declares no state"):
+        run_container(store, "default", dlc, listing, out, stateful=True)
+    with pytest.raises(BadInput, match="--batch must be 1"):
+        run_container(store, "default", dlc, listing, out, stateful=True, state=["h=h_next"],
+                      batch=2)  # fmt: skip
+
+
+def test_stateful_bench_compares_carried_sequences(store, tmp_path, streaming):
+    _, listing, dlc = streaming
+    rows = bench_job(store, "default", [dlc], "cpu,dsp", listing, iterations=2, init_repeats=1,
+                     stateful=True, state=["h=h_next"]).rows  # fmt: skip
+    by_runtime = {r.runtime: r for r in rows}
+    assert by_runtime["cpu"].accuracy["sqnr_db"] >= 999  # the same carried sequence exactly
+    assert by_runtime["dsp"].status == "succeeded"
