@@ -42,6 +42,7 @@ from workbench.engine.graph import (
     TensorInfo,
     rename_unique,
 )
+from workbench.engine.input_dims import advice, onnx_metadata, propose
 from workbench.engine.onnx_export import onnx_node, opset_imports
 from workbench.engine.ops.registry import CONTRIB_DOMAIN, check_supported, is_supported
 from workbench.engine.precision import widen_to_float32, widening_note
@@ -409,6 +410,9 @@ def _fix_input_dims(model: ModelProto, input_dims: Mapping[str, Sequence[int]]) 
             known = ", ".join(by_name) or "none"
             raise BadInput(f"--input-dim {name}: the model has no input {name!r} (inputs: {known})")
 
+    # A symbolic dimension a given input fixes is fixed in every input that shares it
+    # (input_ids [batch, seq] given: attention_mask [batch, seq] follows).
+    symbols: dict[str, int] = {}
     for value in inputs:
         if not value.type.HasField("tensor_type"):
             raise ModelError(
@@ -423,22 +427,40 @@ def _fix_input_dims(model: ModelProto, input_dims: Mapping[str, Sequence[int]]) 
                     f"--input-dim {value.name}: {len(dims)} dimensions given, but the input "
                     f"has rank {len(declared)} (shape [{', '.join(_dims_text(value))}])"
                 )
+            if declared is not None:
+                for d, n in zip(declared, dims, strict=True):
+                    if d.dim_param:
+                        symbols.setdefault(d.dim_param, n)
             tensor_type.shape.ClearField("dim")
             for d in dims:
                 tensor_type.shape.dim.add().dim_value = d
+    unresolved = []
+    metadata = onnx_metadata(model.metadata_props)
+    batch_symbols = frozenset(
+        v.type.tensor_type.shape.dim[0].dim_param
+        for v in inputs
+        if v.type.tensor_type.HasField("shape")
+        and len(v.type.tensor_type.shape.dim) > 1
+        and v.type.tensor_type.shape.dim[0].dim_param
+    )
+    for value in inputs:
+        if value.name in input_dims:
             continue
-        if declared is None:
-            raise BadInput(
-                f"input {value.name!r} has an unknown shape; "
-                f"fix it with --input-dim {value.name} d0,d1,..."
-            )
-        if not all(d.HasField("dim_value") and d.dim_value > 0 for d in declared):
-            shown = _dims_text(value)
-            example = ",".join(s if s.isdigit() and s != "0" else "1" for s in shown)
-            raise BadInput(
-                f"input {value.name!r} has an unresolved dimension "
-                f"(shape [{', '.join(shown)}]); fix it with --input-dim {value.name} {example}"
-            )
+        tensor_type = value.type.tensor_type
+        if not tensor_type.HasField("shape"):
+            unresolved.append(propose(value.name, [None], metadata))
+            continue
+        for d in tensor_type.shape.dim:
+            if not d.HasField("dim_value") and d.dim_param in symbols:
+                d.dim_value = symbols[d.dim_param]
+        dims = [
+            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or None)
+            for d in tensor_type.shape.dim
+        ]
+        if not all(isinstance(d, int) for d in dims):
+            unresolved.append(propose(value.name, dims, metadata, batch_symbols))
+    if unresolved:
+        raise BadInput(advice(unresolved))
 
 
 def _check_input_sizes(model: ModelProto) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from workbench.engine.container import Container, make_manifest
 from workbench.engine.graph import Graph, StateVar, TensorInfo
+from workbench.engine.input_dims import advice, propose
 from workbench.engine.ops.registry import check_supported
 from workbench.engine.quant.encoding import AnyEncoding, ChannelEncoding, Encoding
 from workbench.engine.tflite import layout, ops, quant
@@ -231,6 +232,7 @@ def _input_shapes(
             raise BadInput(f"--input-dim {name}: the model has no input {name!r} (inputs: {known})")
     shapes: dict[int, tuple[int, ...]] = {}
     changed = False
+    unresolved = []
     for name, t in by_name.items():
         tensor = model.tensors[t]
         if tensor.dtype not in (
@@ -257,13 +259,12 @@ def _input_shapes(
         else:
             dynamic = [i for i, d in enumerate(tensor.signature or ()) if d < 0 and i > 0]
             if dynamic:
-                raise BadInput(
-                    f"input {name!r} has dynamic dimensions {dynamic} (declared "
-                    f"{list(tensor.signature or ())}); give its shape with --input-dim "
-                    f"{name} {','.join(str(max(d, 1)) for d in tensor.signature or ())}"
-                )
+                dims = [d if d > 0 else None for d in tensor.signature or ()]
+                unresolved.append(propose(name, dims))
             shape = declared
         shapes[t] = shape
+    if unresolved:
+        raise BadInput(advice(unresolved))
     return shapes, changed
 
 
