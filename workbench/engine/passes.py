@@ -66,6 +66,27 @@ def run_all(graph: Graph, infer_shapes: ShapeInference | None = None) -> Graph:
     graph = graph.copy()
     graph.toposort()
     remove_passthrough(graph)
+    _fold_and_infer(graph, infer_shapes)
+    if simplify_bodies(graph, infer_shapes):
+        # If outputs whose branches now have static shapes reveal more downstream.
+        unknown = {o for n in graph.nodes if n.op_type == "If" for o in n.outputs if o}
+        unknown -= {k for k, v in graph.tensors.items() if v.static}
+        graph.tensors.update(branch_output_infos(graph, unknown))
+        _fold_and_infer(graph, infer_shapes)
+    fold_batchnorm(graph)
+    graph.prune()
+    graph.toposort()
+    graph.validate()
+    # A body's outputs learn their shapes here (the importer refreshes the top graph's).
+    graph.outputs = [
+        t if t.static or not graph.tensors.get(t.name, t).static else graph.tensors[t.name]
+        for t in graph.outputs
+    ]
+    return graph
+
+
+def _fold_and_infer(graph: Graph, infer_shapes: ShapeInference | None) -> None:
+    """Constant folding alternating with shape inference until nothing more folds."""
     for round_ in range(_MAX_FOLD_ROUNDS):
         folded = fold_constants(graph)
         # Inference always runs once (it may know more than the importer's first pass);
@@ -78,18 +99,6 @@ def run_all(graph: Graph, infer_shapes: ShapeInference | None = None) -> Graph:
         if not revealed.keys() - known:
             break
         graph.tensors.update(revealed)
-    if simplify_bodies(graph, infer_shapes):
-        fold_constants(graph)
-    fold_batchnorm(graph)
-    graph.prune()
-    graph.toposort()
-    graph.validate()
-    # A body's outputs learn their shapes here (the importer refreshes the top graph's).
-    graph.outputs = [
-        t if t.static or not graph.tensors.get(t.name, t).static else graph.tensors[t.name]
-        for t in graph.outputs
-    ]
-    return graph
 
 
 # -- Identity / Dropout ---------------------------------------------------------------
@@ -420,7 +429,13 @@ def _simplified(graph: Graph, node: Node, infer_shapes: ShapeInference | None) -
         body.inputs = [t for t in body.inputs if t.name not in body.params]
         # Shape inference only where every input's shape is known (If bodies, mostly).
         static = all(t.static for t in body.inputs)
-        bodies[key] = run_all(body, infer_shapes if static else None)
+        simplified = run_all(body, infer_shapes if static else None)
+        if static and not all(t.static for t in simplified.outputs):
+            # A branch these input sizes cannot take (a model's 8 kHz branch fed 16 kHz
+            # frames): specialising it would freeze shapes it never has. It stays as the
+            # model wrote it (only its captured constants moved in).
+            simplified = body
+        bodies[key] = simplified
 
     # Keep a capture only if some body still reads it (and it is not a constant now).
     def reads(key: str, k: int) -> bool:

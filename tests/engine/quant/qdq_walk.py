@@ -2,9 +2,10 @@
 
 ``check_qdq(container, samples)`` exports the container, checks the model, opens it in
 ONNX Runtime on the QDQ semantics (``session.disable_quant_qdq = 1``: every Q and DQ runs
-as the operator it is, no fused integer kernels) and compares every output with the
-fake-quant path, sample by sample, in steps (LSBs) of the output's encoding. Also used
-by the wild sweep (``tests/wild/sweep.py``).
+as the operator it is, no fused integer kernels; and no graph optimizations, whose
+float rewrites round differently) and compares every output with the fake-quant path,
+sample by sample, in steps (LSBs) of the output's encoding. Also used by the wild sweep
+(``tests/wild/sweep.py``).
 """
 
 from __future__ import annotations
@@ -48,21 +49,26 @@ class QdqCheck:
         )
 
 
-def ort_session(model: onnx.ModelProto):
+def ort_session(model: onnx.ModelProto, optimized: bool = False):
+    """ONNX Runtime on the QDQ semantics; ``optimized`` keeps its float graph rewrites."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.log_severity_level = 3
     opts.add_session_config_entry("session.disable_quant_qdq", "1")
+    if not optimized:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
-def check_qdq(container: Container, samples: Sequence[dict[str, np.ndarray]]) -> QdqCheck:
+def check_qdq(
+    container: Container, samples: Sequence[dict[str, np.ndarray]], optimized: bool = False
+) -> QdqCheck:
     """Export, load in ONNX Runtime, run every sample on both sides, count agreement."""
     model = export_qdq(container)
     onnx.checker.check_model(model)
-    session = ort_session(model)
+    session = ort_session(model, optimized)
     plan = FakeQuantPlan(container)
     names = [o.name for o in session.get_outputs()]
     wanted = {i.name for i in session.get_inputs()}
