@@ -376,7 +376,7 @@ def _levels(x: np.ndarray, enc, bitwidth: int = DYNAMIC_BITWIDTH) -> np.ndarray:
     from workbench.engine.quant.encoding import round_half_away
 
     delta, offset = enc
-    v = np.divide(x, delta, dtype=np.float32)
+    v = np.asarray(np.divide(x, delta, dtype=np.float32))  # a 0-d x gives a scalar
     round_half_away(v, out=v)
     np.clip(v, offset, offset + np.float32(2**bitwidth - 1), out=v)
     return v

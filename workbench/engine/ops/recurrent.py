@@ -211,6 +211,10 @@ def _reverse(x: np.ndarray, lens: np.ndarray | None) -> np.ndarray:
     return np.take_along_axis(x, idx.reshape(idx.shape + (1,) * (x.ndim - 2)), axis=0)
 
 
+# Applied to (h, c) after every step: how a fixed-point runtime stores its state.
+StateGrid = Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray | None]]
+
+
 def run_direction(
     cell: Cell,
     d: int,
@@ -219,8 +223,13 @@ def run_direction(
     h: np.ndarray,
     c: np.ndarray | None,
     lens: np.ndarray | None,
+    state_grid: StateGrid | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """One direction over the sequence: ``Y`` (T, B, H), the last ``h`` and ``c``."""
+    """One direction over the sequence: ``Y`` (T, B, H), the last ``h`` and ``c``.
+
+    ``state_grid`` (the integer executor's) puts the state on its storage grid after
+    every step, as a runtime keeping its state in 16-bit codes does.
+    """
     reverse = cell.directions[d] == "reverse"
     seq = _reverse(x, lens) if reverse else x
     steps, batch = seq.shape[:2]
@@ -237,6 +246,8 @@ def run_direction(
             h_new, c_new = _gru_step(cell, acts, wts, gates, h), None
         else:
             h_new, c_new = acts[0](_clip(gates, cell.clip)), None
+        if state_grid is not None:
+            h_new, c_new = state_grid(h_new, c_new)
         if lens is not None:
             live = (t < lens)[:, None]
             h_new = np.where(live, h_new, h)
@@ -304,42 +315,58 @@ def _prepare(ctx: OpContext, kind: str) -> Kernel:
         p: np.ndarray | None = None,
     ) -> tuple[np.ndarray, ...]:
         weights = ready or layer_weights(cell, w, r, b, p if has_p else None)
-        if cell.layout:
-            x = x.transpose(1, 0, 2)
-            h0 = None if h0 is None else h0.transpose(1, 0, 2)
-            c0 = None if c0 is None else c0.transpose(1, 0, 2)
-        steps, batch = x.shape[:2]
-        lens = None
-        if seq_lens is not None:
-            lens = np.asarray(seq_lens, dtype=np.int64).reshape(-1)
-            if lens.size != batch:
-                raise ValueError(f"sequence_lens has {lens.size} values for a batch of {batch}")
-            lens = np.clip(lens, 0, steps)
-            if (lens == steps).all():
-                lens = None
-        zeros = np.zeros((dirs, batch, cell.hidden), x.dtype)
-        h0 = zeros if h0 is None else h0.astype(x.dtype, copy=False)
-        c0 = (zeros if c0 is None else c0.astype(x.dtype, copy=False)) if kind == "LSTM" else None
-        ys, hs, cs = [], [], []
-        for d in range(dirs):
-            y, h, c = run_direction(
-                cell, d, weights[d], x, h0[d], None if c0 is None else c0[d], lens
-            )
-            ys.append(y)
-            hs.append(h)
-            cs.append(c)
-        y = np.stack(ys, axis=1)  # (T, dirs, B, H)
-        y_h = np.stack(hs)
-        if cell.layout:
-            y = y.transpose(2, 0, 1, 3)
-            y_h = y_h.transpose(1, 0, 2)
-        out = [np.ascontiguousarray(y), np.ascontiguousarray(y_h)]
-        if kind == "LSTM":
-            y_c = np.stack(cs)
-            out.append(np.ascontiguousarray(y_c.transpose(1, 0, 2) if cell.layout else y_c))
-        return tuple(out[: len(ctx.node.outputs)])
+        return run_layer(cell, weights, x, seq_lens, h0, c0, len(ctx.node.outputs))
 
     return run
+
+
+def run_layer(
+    cell: Cell,
+    weights: list[Weights],
+    x: np.ndarray,
+    seq_lens: np.ndarray | None,
+    h0: np.ndarray | None,
+    c0: np.ndarray | None,
+    n_outputs: int,
+    state_grid: StateGrid | None = None,
+) -> tuple[np.ndarray, ...]:
+    """The layer over ``x`` (ONNX's inputs and outputs, in the cell's layout)."""
+    kind = cell.kind
+    dirs = len(cell.directions)
+    if cell.layout:
+        x = x.transpose(1, 0, 2)
+        h0 = None if h0 is None else h0.transpose(1, 0, 2)
+        c0 = None if c0 is None else c0.transpose(1, 0, 2)
+    steps, batch = x.shape[:2]
+    lens = None
+    if seq_lens is not None:
+        lens = np.asarray(seq_lens, dtype=np.int64).reshape(-1)
+        if lens.size != batch:
+            raise ValueError(f"sequence_lens has {lens.size} values for a batch of {batch}")
+        lens = np.clip(lens, 0, steps)
+        if (lens == steps).all():
+            lens = None
+    zeros = np.zeros((dirs, batch, cell.hidden), x.dtype)
+    h0 = zeros if h0 is None else h0.astype(x.dtype, copy=False)
+    c0 = (zeros if c0 is None else c0.astype(x.dtype, copy=False)) if kind == "LSTM" else None
+    ys, hs, cs = [], [], []
+    for d in range(dirs):
+        y, h, c = run_direction(
+            cell, d, weights[d], x, h0[d], None if c0 is None else c0[d], lens, state_grid
+        )
+        ys.append(y)
+        hs.append(h)
+        cs.append(c)
+    y = np.stack(ys, axis=1)  # (T, dirs, B, H)
+    y_h = np.stack(hs)
+    if cell.layout:
+        y = y.transpose(2, 0, 1, 3)
+        y_h = y_h.transpose(1, 0, 2)
+    out = [np.ascontiguousarray(y), np.ascontiguousarray(y_h)]
+    if kind == "LSTM":
+        y_c = np.stack(cs)
+        out.append(np.ascontiguousarray(y_c.transpose(1, 0, 2) if cell.layout else y_c))
+    return tuple(out[:n_outputs])
 
 
 @register("LSTM")

@@ -91,6 +91,23 @@ class FeedSource:
                 yield f"calibration sample {i + 1}", feeds
 
 
+# Recurrent layers (LSTM, GRU, RNN) keep their state, and so their outputs, in 16 bits on
+# the DSP; everything else takes the activation bitwidth.
+STATE_BITWIDTH = 16
+RECURRENT_OPS = frozenset({"LSTM", "GRU", "RNN"})
+
+
+def recurrent_state_tensors(graph: Graph) -> set[str]:
+    """The outputs of recurrent layers (their sequence and last states)."""
+    return {
+        o
+        for n in graph.nodes
+        if not n.domain and n.op_type in RECURRENT_OPS
+        for o in n.outputs
+        if o
+    }
+
+
 @dataclass
 class CalibrationResult:
     """Observers' encodings per tensor, with how much data they saw."""
@@ -192,5 +209,9 @@ def calibrate(
     if count == 0:
         raise BadInput("no calibration samples were given")
 
-    encodings = {name: obs.compute(bitwidth) for name, obs in observers.items()}
+    wide = recurrent_state_tensors(graph)
+    encodings = {
+        name: obs.compute(max(bitwidth, STATE_BITWIDTH) if name in wide else bitwidth)
+        for name, obs in observers.items()
+    }
     return CalibrationResult(encodings, count, observers, time.perf_counter() - start)
