@@ -295,7 +295,6 @@ def _gru_step(cell, acts, wts: Weights, proj: np.ndarray, h: np.ndarray):
 
 def _prepare(ctx: OpContext, kind: str) -> Kernel:
     cell = cell_from(ctx, kind)
-    dirs = len(cell.directions)
     has_p = kind == "LSTM" and ctx.has_input(7)
     const_idx = (1, 2, 3, 7) if kind == "LSTM" else (1, 2, 3)
     constant = all(ctx.const(i) is not None for i in const_idx if ctx.has_input(i))
