@@ -947,9 +947,15 @@ def diff_cmd(app: App, a: str, b: str) -> None:
               show_default=True,
               help="Resize the network to this batch at init; lines are grouped.")  # fmt: skip
 @click.option("--debug", is_flag=True, help="Also write every layer's output.")
+@click.option("--stateful", is_flag=True,
+              help="Carry state from one input-list line to the next (a streaming model).")  # fmt: skip
+@click.option("--state", "state", multiple=True, metavar="IN=OUT",
+              help="With --stateful: a state input fed from the output named (repeatable); "
+                   "a TFLite model's own state needs none.")  # fmt: skip
 @pass_app
 def run_cmd(app: App, container: str, input_list: str, output_dir: str, runtime: str,
-            cpu_fxp: bool, batch: int, debug: bool) -> None:  # fmt: skip
+            cpu_fxp: bool, batch: int, debug: bool, stateful: bool,
+            state: tuple[str, ...]) -> None:  # fmt: skip
     """Run a container over an input list, writing OUT/Result_N/<output>.raw."""
     from workbench.jobs.convert import command_line
     from workbench.jobs.infer import run_container
@@ -957,6 +963,7 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, runtime:
     result = run_container(
         app.store(), app.project, container, input_list, output_dir,
         runtime=runtime, batch=batch, cpu_fxp=cpu_fxp, debug=debug, command=command_line(),
+        stateful=stateful, state=state,
     )  # fmt: skip
     emit(app, result, lambda c: say(
         c,
@@ -1242,10 +1249,15 @@ def _status_word(status: str) -> str:
 @click.option("--per-layer", is_flag=True, help="Also record the mean time of every layer.")
 @click.option("--csv", "csv_path", metavar="FILE", type=click.Path(path_type=str),
               help="Also write the rows as CSV.")  # fmt: skip
+@click.option("--stateful", is_flag=True,
+              help="Carry state from one input-list line to the next (a streaming model).")  # fmt: skip
+@click.option("--state", "state", multiple=True, metavar="IN=OUT",
+              help="With --stateful: a state input fed from the output named (repeatable); "
+                   "a TFLite model's own state needs none.")  # fmt: skip
 @pass_app
 def bench(app: App, containers: tuple[str, ...], input_list: str, runtimes: str, iterations: int,
           cpu_fxp: bool, batch: int, labels: str | None, per_layer: bool,
-          csv_path: str | None) -> None:  # fmt: skip
+          csv_path: str | None, stateful: bool, state: tuple[str, ...]) -> None:  # fmt: skip
     """Measure containers on runtimes: init time and peak memory, latency, accuracy, size.
 
     One benchmark run is recorded per (container, runtime); a pair the runtime refuses
@@ -1259,7 +1271,7 @@ def bench(app: App, containers: tuple[str, ...], input_list: str, runtimes: str,
             app.store(), app.project, list(containers), runtimes, input_list,
             iterations=iterations, cpu_fxp=cpu_fxp, batch=batch, labels_path=labels,
             per_layer=per_layer, command=command_line(),
-            progress=None if app.json else progress,
+            progress=None if app.json else progress, stateful=stateful, state=state,
         )  # fmt: skip
     if csv_path:
         write_csv(result.rows, csv_path)

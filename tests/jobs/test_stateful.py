@@ -105,3 +105,23 @@ def test_stateful_bench_compares_carried_sequences(store, tmp_path, streaming):
     by_runtime = {r.runtime: r for r in rows}
     assert by_runtime["cpu"].accuracy["sqnr_db"] >= 999  # the same carried sequence exactly
     assert by_runtime["dsp"].status == "succeeded"
+
+
+def test_cli_flags(cli, tmp_path):
+    frames = np.random.default_rng(4).standard_normal((3, 1, 1, FEATURES)).astype(np.float32)
+    for i, frame in enumerate(frames):
+        np.save(tmp_path / f"f{i}.npy", frame)
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"x:=f{i}.npy\n" for i in range(3)))
+    dlc = tmp_path / "gru.dlc"
+    cli.json("convert", str(_gru(tmp_path / "gru.onnx", 1)), "-o", str(dlc))
+    out = tmp_path / "out"
+    result = cli.json("run", str(dlc), "--input-list", str(listing), "--output-dir", str(out),
+                      "--stateful", "--state", "h=h_next")  # fmt: skip
+    assert result["inferences"] == 3
+    rows = cli.json("bench", str(dlc), "--input-list", str(listing), "--runtimes", "cpu",
+                    "--iterations", "1", "--stateful", "--state", "h=h_next")  # fmt: skip
+    assert rows[0]["status"] == "succeeded"
+    bad = cli("run", str(dlc), "--input-list", str(listing), "--output-dir", str(out),
+              "--state", "h=h_next")  # fmt: skip
+    assert bad.exit_code == 2 and "add --stateful" in bad.stderr
