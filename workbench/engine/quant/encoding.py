@@ -463,14 +463,17 @@ def _rounded_levels(x: np.ndarray, enc: AnyEncoding) -> tuple[np.ndarray, np.nda
     delta, offset, lo, hi = _params(enc, x, dtype)
     v = np.divide(x.reshape(-1) if x.ndim == 0 else x, delta)  # 0-d would give a scalar
     round_half_away(v, out=v)
-    np.clip(v, lo, hi, out=v)
+    # fmax, not clip: NaN takes the lowest level, as ONNX Runtime's QuantizeLinear (and
+    # any integer runtime: a code is never NaN) gives it.
+    np.fmax(v, lo, out=v)
+    np.minimum(v, hi, out=v)
     return v.reshape(x.shape), delta, offset
 
 
 def quantize(x: np.ndarray, enc: AnyEncoding) -> np.ndarray:
     """``q = clamp(round(x / delta) - offset, qmin, qmax)`` in the encoding's storage dtype.
 
-    NaN has no level: check data first (observers do) or the result is unspecified.
+    NaN takes the lowest code (``qmin``), as ONNX Runtime's QuantizeLinear gives it.
     """
     v, _, offset = _rounded_levels(x, enc)
     v -= offset
