@@ -301,7 +301,13 @@ def sweep_one(model: WildModel, work: Path) -> Row:
     # 4. QDQ export
     if quantized is not None:
         try:
-            check = check_qdq(read_container(q_dlc), feeds)
+            loaded = read_container(q_dlc)
+            check = check_qdq(loaded, feeds)
+            # It must also load as a user opens it: ONNX Runtime's default session.
+            from tests.engine.quant.qdq_walk import ort_session
+            from workbench.engine.quant.qdq import export_qdq
+
+            ort_session(export_qdq(loaded), optimized=True)
             ok = check.within_one_share >= 0.999
             row.qdq = f"{'yes' if ok else 'NO'} {100 * check.within_one_share:.2f}% ≤1, max {check.max_lsb:.0f}"
             if not ok:

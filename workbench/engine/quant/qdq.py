@@ -231,4 +231,21 @@ def export_qdq(container: Container, signed_weights: bool = True) -> onnx.ModelP
     for out in g.output:
         if out.name in renamed:
             raise BadInput(f"graph input {out.name!r} is also a graph output; cannot export")
+    if any(n.subgraphs for n in graph.nodes):
+        _symbolic_interface(g)
     return model
+
+
+def _symbolic_interface(g: onnx.GraphProto) -> None:
+    """Graph inputs and outputs with named, not fixed, dimensions (same tensors at run time).
+
+    With fixed input sizes ONNX Runtime's constant folding specialises *every* branch of
+    an If, including one these sizes never take (Silero VAD's 8 kHz branch fed 16 kHz
+    frames), and refuses to load a model whose source it loads.
+    """
+    for value in [*g.input, *g.output]:
+        if not value.type.HasField("tensor_type"):
+            continue
+        for i, d in enumerate(value.type.tensor_type.shape.dim):
+            if d.HasField("dim_value"):
+                d.dim_param = f"{value.name}_{i}"
