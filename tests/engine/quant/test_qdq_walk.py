@@ -168,4 +168,4 @@ def test_qdq_export_loads_and_agrees(case, tmp_path: Path) -> None:
     # everything, a deep model may meet an element whose float accumulation (BLAS here,
     # MLAS there) lands on the other side of a rounding boundary: one in many thousands.
     assert result.exact_share >= (0.999 if FULL else 1.0), result.summary()
-    assert result.within_one_share >= 0.999 and result.max_lsb <= 1.0, result.summary()
+    assert result.within_one_share >= 0.999 and result.max_lsb <= 1.0 + 1e-3, result.summary()
