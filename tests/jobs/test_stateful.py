@@ -12,9 +12,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from workbench.errors import BadInput
-from workbench.jobs.bench import bench_job
+from workbench.jobs.bench import BenchRequest, bench_job
+from workbench.jobs.browse import run_view
 from workbench.jobs.convert import convert_model
 from workbench.jobs.infer import run_container
+from workbench.options import BenchOptions, RunOptions
 
 HIDDEN, FEATURES, FRAMES = 6, 4, 7
 
@@ -73,7 +75,8 @@ def test_stateful_run_equals_the_whole_sequence(store, tmp_path, streaming):
         ["out"], {"x": frames, "h": np.zeros((1, 1, HIDDEN), np.float32)}
     )[0]
     out = tmp_path / "out"
-    run_container(store, "default", dlc, listing, out, stateful=True, state=["h=h_next"])
+    options = RunOptions(stateful=True, state=["h=h_next"])
+    run_container(store, "default", dlc, listing, out, options)
     got = np.stack(
         [np.fromfile(out / f"Result_{i}" / "out.raw", np.float32) for i in range(FRAMES)]
     )
@@ -81,30 +84,38 @@ def test_stateful_run_equals_the_whole_sequence(store, tmp_path, streaming):
     # Without carrying, every line starts from zero state: only the first frame agrees.
     out2 = tmp_path / "out2"
     with pytest.raises(BadInput, match="add --stateful"):
-        run_container(store, "default", dlc, listing, out2, state=["h=h_next"])
+        run_container(store, "default", dlc, listing, out2, RunOptions(state=["h=h_next"]))
 
 
 def test_state_pairs_are_checked(store, tmp_path, streaming):
     _, listing, dlc = streaming
     out = tmp_path / "o"
+
+    def run(**options):
+        run_container(store, "default", dlc, listing, out, RunOptions(stateful=True, **options))
+
     with pytest.raises(BadInput, match="not a model input"):
-        run_container(store, "default", dlc, listing, out, stateful=True, state=["hx=h_next"])
+        run(state=["hx=h_next"])
     with pytest.raises(BadInput, match="INPUT=OUTPUT"):
-        run_container(store, "default", dlc, listing, out, stateful=True, state=["h"])
+        run(state=["h"])
     with pytest.raises(BadInput, match="declares no state"):
-        run_container(store, "default", dlc, listing, out, stateful=True)
+        run()
     with pytest.raises(BadInput, match="--batch must be 1"):
-        run_container(store, "default", dlc, listing, out, stateful=True, state=["h=h_next"],
-                      batch=2)  # fmt: skip
+        run(state=["h=h_next"], batch=2)
+    with pytest.raises(BadInput, match="--batch must be 1"):
+        options = BenchOptions(stateful=True, state="h=h_next", batch=2)
+        bench_job(store, "default", BenchRequest([dlc], listing, options))
 
 
 def test_stateful_bench_compares_carried_sequences(store, tmp_path, streaming):
     _, listing, dlc = streaming
-    rows = bench_job(store, "default", [dlc], "cpu,dsp", listing, iterations=2, init_repeats=1,
-                     stateful=True, state=["h=h_next"]).rows  # fmt: skip
+    options = BenchOptions(runtimes="cpu,dsp", iterations=2, stateful=True, state=["h=h_next"])
+    rows = bench_job(store, "default", BenchRequest([dlc], listing, options, init_repeats=1)).rows
     by_runtime = {r.runtime: r for r in rows}
     assert by_runtime["cpu"].accuracy["sqnr_db"] >= 999  # the same carried sequence exactly
     assert by_runtime["dsp"].status == "succeeded"
+    recorded = run_view(store, by_runtime["cpu"].run_id).options
+    assert recorded["stateful"] is True and recorded["state"] == ["h=h_next"]
 
 
 def test_cli_flags(cli, tmp_path):
@@ -125,3 +136,5 @@ def test_cli_flags(cli, tmp_path):
     bad = cli("run", str(dlc), "--input-list", str(listing), "--output-dir", str(out),
               "--state", "h=h_next")  # fmt: skip
     assert bad.exit_code == 2 and "add --stateful" in bad.stderr
+    bad = cli("bench", str(dlc), "--input-list", str(listing), "--stateful", "--state", "h")
+    assert bad.exit_code == 2 and "INPUT=OUTPUT" in bad.stderr

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import math
 import os
 import statistics
 import time
@@ -44,9 +43,11 @@ import numpy as np
 from workbench.engine.container import read_container
 from workbench.engine.graph import StateVar
 from workbench.engine.quant.sqnr import cosine, max_abs_err, sqnr_db
-from workbench.engine.runtimes import Network, load_network
+from workbench.engine.runtimes.load import load_network
+from workbench.engine.runtimes.network import Network
 from workbench.engine.state import StateCarrier
 from workbench.errors import BadInput
+from workbench.vocabulary import REFERENCE_RUNTIME
 
 Feeds = Mapping[str, np.ndarray]
 _CHUNK = 1 << 18
@@ -171,7 +172,9 @@ def reference_outputs(
 ) -> list[dict[str, np.ndarray]]:
     """Each sample's outputs from the container on the CPU runtime (float32 when float);
     with ``state``, the samples run in order with that state carried."""
-    network = load_network(read_container(container_path), "cpu", keep=_state_keep(state))
+    network = load_network(
+        read_container(container_path), REFERENCE_RUNTIME, keep=_state_keep(state)
+    )
     run = _carrying(network, state)
     return [run(feeds) for feeds in samples]
 
@@ -397,12 +400,3 @@ def _accuracy(
         top1_agreement=agreement,
         label_accuracy=None if labels is None else _label_accuracy(test, labels),
     )
-
-
-def finite_or(value: float | None, cap: float = 999.0) -> float | None:
-    """A value fit for JSON and the store: infinite SQNR (no noise) becomes ``cap`` dB."""
-    if value is None or math.isnan(value):
-        return None
-    if math.isinf(value):
-        return cap if value > 0 else -cap
-    return value

@@ -23,6 +23,7 @@ import numpy as np
 
 from workbench.engine.graph import Graph, StateVar, TensorInfo
 from workbench.errors import BadInput
+from workbench.options import check_state
 
 __all__ = [
     "StateCarrier",
@@ -88,8 +89,7 @@ def state_for(graph: Graph, stateful: bool, pairs: Iterable[str] = ()) -> list[S
     """The state a run carries: the container's own (TFLite variables) and ``--state``
     pairs; ``--state`` without ``--stateful`` is refused (it would do nothing)."""
     pairs = list(pairs)
-    if pairs and not stateful:
-        raise BadInput("--state names state to carry between inferences: add --stateful")
+    check_state(stateful, pairs)
     extra = parse_state_pairs(pairs, graph)
     own = [s for s in graph.state if not any(p.input == s.input for p in extra)]
     if stateful and not own and not extra:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +20,14 @@ from workbench.engine.batch import MAX_BATCH
 from workbench.engine.container import read_container
 from workbench.engine.inputs import iter_feeds, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
-from workbench.engine.runtimes import load_network
+from workbench.engine.runtimes.load import load_network
 from workbench.engine.state import StateCarrier, internal_inputs, state_for
 from workbench.errors import BadInput, InputListError, naming
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.lifecycle import tracked_run
+from workbench.options import RunOptions
 from workbench.store import Store
+from workbench.vocabulary import BENCH
 
 Progress = Callable[[str, int, int], None]
 
@@ -55,21 +57,19 @@ def run_container(
     container_path: str | Path,
     input_list_path: str | Path,
     output_dir: str | Path,
+    options: RunOptions | None = None,
     *,
-    runtime: str = "cpu",
-    batch: int = 1,
-    cpu_fxp: bool = False,
-    debug: bool = False,
     command: str | None = None,
     progress: Progress | None = None,
-    stateful: bool = False,
-    state: Sequence[str] = (),
 ) -> InferResult:
     """Run every line of the input list; write the outputs; record the run.
 
-    ``stateful`` carries state from one line to the next: the container's own (a TFLite
-    model's variables) and the ``state`` ``INPUT=OUTPUT`` pairs (an ONNX model's).
+    ``options.stateful`` carries state from one line to the next: the container's own (a
+    TFLite model's variables) and the ``options.state`` ``INPUT=OUTPUT`` pairs (an ONNX
+    model's).
     """
+    options = options or RunOptions()
+    runtime, batch, cpu_fxp, debug = options.runtime, options.batch, options.cpu_fxp, options.debug
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
         raise BadInput(f"--batch must be an integer from 1 to {MAX_BATCH}, got {batch!r}")
     if not str(output_dir).strip():
@@ -82,7 +82,7 @@ def run_container(
     container = read_container(container_path)
     load_ms = (time.perf_counter() - t0) * 1e3
     graph = container.graph
-    carried = state_for(graph, stateful, state)
+    carried = state_for(graph, options.stateful, options.state)
     if carried and batch != 1:
         raise BadInput("--stateful runs the input list line after line: --batch must be 1")
     optional = internal_inputs(graph) | {v.input for v in carried}
@@ -97,7 +97,7 @@ def run_container(
     with tracked_run(
         store,
         project=project,
-        kind="bench",
+        kind=BENCH,
         model_id=model_id_of_container(store, container_id),
         container_id=container_id,
         command=command,

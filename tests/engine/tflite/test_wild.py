@@ -16,6 +16,7 @@ from workbench.engine.state import fill_initial
 from workbench.engine.tflite import load_tflite
 from workbench.engine.tflite.reader import read_tflite
 from workbench.errors import UnsupportedOperators
+from workbench.options import RunOptions
 
 WILD = Path(__file__).parent / "wild"
 FACE = WILD / "face_detection_short_range.tflite"
@@ -228,7 +229,8 @@ def test_stateful_run_carries_the_wake_word_state_like_the_interpreter(store, tm
     compared = 0
     for stateful, expected in ((True, carried), (False, fresh)):
         out = tmp_path / f"out_{stateful}"
-        run_container(store, "default", dlc, listing, out, runtime="dsp", stateful=stateful)
+        options = RunOptions(runtime="dsp", stateful=stateful)
+        run_container(store, "default", dlc, listing, out, options)
         for i, want in enumerate(expected):
             for name in probes:
                 enc = imported.encodings[name]

@@ -43,7 +43,8 @@ class OpContext:
     outputs: Sequence[TensorInfo | None] = ()
     opset: int = 17
     # Plans a body graph (If, Loop, Scan) the way the enclosing plan is planned (same
-    # kernel wrapping: fake-quant, float16, ...); None plans it as plain float32.
+    # kernel wrapping: fake-quant, float16, ...); whoever prepares a node with bodies
+    # gives it (the executor does).
     plan_body: Callable[[Graph], Any] | None = None
 
     def attr(self, name: str, default: Any = None) -> Any:
@@ -61,11 +62,9 @@ class OpContext:
         graph = self.node.attrs.get(key)
         if not isinstance(graph, Graph):
             raise self.fail(f"attribute {key!r} is not a graph")
-        if self.plan_body is not None:
-            return self.plan_body(graph)
-        from workbench.engine.executor import Plan
-
-        return Plan(graph)
+        if self.plan_body is None:
+            raise self.fail(f"no planner was given for its body {key!r}")
+        return self.plan_body(graph)
 
     def fail(self, message: str) -> ModelError:
         """An error naming this node, to ``raise`` from a prepare function."""
@@ -100,26 +99,22 @@ def register(*op_types: str, domain: str = "") -> Callable[[Prepare], Prepare]:
     return wrap
 
 
-def _load() -> None:
-    # Importing the package imports every operator module, which fills the table.
-    import workbench.engine.ops  # noqa: F401
+# The table is full whenever this module is usable: importing it runs the package's
+# __init__ first, which imports every operator module.
 
 
 def supported_ops() -> frozenset[str]:
     """Registry keys: default-domain op types, and ``domain.op`` for the others."""
-    _load()
     return frozenset(_REGISTRY)
 
 
 def is_supported(node: Node) -> bool:
-    _load()
     return op_key(node.op_type, node.domain) in _REGISTRY
 
 
 def check_supported(nodes: Sequence[Node]) -> None:
     """Raise ``UnsupportedOperators`` listing every unsupported op type with its nodes
     (the nodes of If/Loop/Scan bodies too)."""
-    _load()
     missing: dict[str, list[str]] = {}
 
     def walk(nodes: Sequence[Node]) -> None:
@@ -137,7 +132,6 @@ def check_supported(nodes: Sequence[Node]) -> None:
 
 def prepare(ctx: OpContext) -> Kernel:
     """The kernel for ``ctx.node``; raises ``UnsupportedOperators`` if there is none."""
-    _load()
     key = op_key(ctx.node.op_type, ctx.node.domain)
     fn = _REGISTRY.get(key)
     if fn is None:

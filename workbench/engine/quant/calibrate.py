@@ -33,6 +33,7 @@ from workbench.engine.quant.encoding import Encoding
 from workbench.engine.quant.observers import Observer, make_observer
 from workbench.engine.state import StateCarrier, fill_initial
 from workbench.errors import BadInput, ModelError, UnsupportedOperators
+from workbench.vocabulary import TF
 
 Feeds = Mapping[str, np.ndarray]
 Progress = Callable[[str, int, int], None]
@@ -131,7 +132,7 @@ def _is_float(x: Any) -> bool:
 def calibrate(
     graph: Graph,
     samples: FeedSource | InputList | Iterable[Feeds],
-    scheme: str = "tf",
+    scheme: str = TF,
     bitwidth: int = 8,
     *,
     observe: Collection[str] | None = None,

@@ -24,9 +24,11 @@ from workbench.engine.input_dims import advice, propose
 from workbench.engine.ops.registry import check_supported
 from workbench.engine.quant.encoding import AnyEncoding, ChannelEncoding, Encoding
 from workbench.engine.tflite import layout, ops, quant
+from workbench.engine.tflite import sequence_ops as _sequence_ops  # noqa: F401 (its converters)
 from workbench.engine.tflite.builder import Builder, Unsupported, _base_names
 from workbench.engine.tflite.reader import Model, Operator, Tensor, read_tflite
 from workbench.errors import BadInput, ModelError, UnsupportedOperators
+from workbench.vocabulary import SYMMETRIC, TF
 
 _BOUNDARY_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
 
@@ -68,7 +70,7 @@ class TfliteImport:
             self.param_encodings[n] for n in self.codes if self.param_encodings[n].bitwidth < 32
         ]
         options = QuantOptions(
-            param_quantizer="symmetric" if weights and all(e.symmetric for e in weights) else "tf",
+            param_quantizer=SYMMETRIC if weights and all(e.symmetric for e in weights) else TF,
             act_bitwidth=max((e.bitwidth for e in self.encodings.values()), default=8),
             bias_bitwidth=32,
             per_channel=any(isinstance(e, ChannelEncoding) for e in weights),
@@ -83,7 +85,7 @@ class TfliteImport:
         records: dict[str, bytes] = {}
         graph = self.quantized_graph()
         if enable_hta:
-            from workbench.engine.quant.quantizer import build_hta_records
+            from workbench.engine.quant.hta import build_hta_records
 
             records = build_hta_records(graph, self.encodings, self.param_encodings)
             options = replace(options, enable_hta=True)

@@ -12,6 +12,8 @@ A fused activation becomes its own node after the layer (``Relu``, ``Clip``, ``T
 in a quantized model the layer's output then takes the activation's output encoding,
 the quantizer's own convention for fused activations. A converter raises
 ``Unsupported`` for a form it cannot express; the importer names it with the others.
+Recurrent, batch/space and comparison operators register in ``sequence_ops`` (the
+importer imports both modules).
 """
 
 from __future__ import annotations
@@ -950,7 +952,3 @@ def batch_matmul(b: Builder, op: Operator) -> None:
         names.append(name)
     rank = max(b.rank(a), b.rank(c))
     b.emit("MatMul", names, outputs=[(out, layout.identity(rank))])
-
-
-# Recurrent, batch/space and comparison operators live in their own module.
-from workbench.engine.tflite import sequence_ops  # noqa: E402, F401
