@@ -43,8 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from tests.wild.catalog import MODELS, WildModel
+from workbench.vocabulary import REFERENCE_RUNTIME, RUNTIMES
 
-RUNTIMES = ("cpu", "gpu", "gpu_fp16", "dsp", "aip")
 MATCH = 1e-3
 MATCH_FP16 = 1e-2
 
@@ -338,7 +338,7 @@ def sweep_one(model: WildModel, work: Path) -> Row:
         try:
             pairs = parse_state_pairs(model.state, graph)
             frames = [_feeds(model, graph.inputs, rng) for _ in range(4)]
-            network = load_network(read_container(f_dlc or q_dlc), "cpu")
+            network = load_network(read_container(f_dlc or q_dlc), REFERENCE_RUNTIME)
             carrier = StateCarrier(pairs, network.inputs)
             state_ref = {}
             worst = 0.0
