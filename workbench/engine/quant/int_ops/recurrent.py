@@ -6,7 +6,8 @@ bits. This kernel takes the input's codes, runs the gate arithmetic on the weigh
 grid values, and after *every* time step puts the hidden and cell state on the 16-bit
 grid of ``Y_h`` / ``Y_c``: the state the next step reads is what a fixed-point runtime
 stores, so state quantization error accumulates over the sequence as it does there.
-The outputs come out as codes of their encodings. (Gate nonlinearities are computed in
+The outputs come out as codes of their encodings; ties round by the container's mode
+(``IntContext.rounding``). (Gate nonlinearities are computed in
 float: the emulator's stand-in for the DSP's lookup tables.)
 """
 
@@ -43,10 +44,12 @@ def recurrent(ictx: IntContext):
     h_enc = out_encs[1] if n_out > 1 else None
     c_enc = out_encs[2] if n_out > 2 else None
 
+    rounding = ictx.rounding
+
     def grid(h: np.ndarray, c: np.ndarray | None):
-        h = fake_quantize(h, h_enc) if h_enc is not None else h
+        h = fake_quantize(h, h_enc, rounding) if h_enc is not None else h
         if c is not None and c_enc is not None:
-            c = fake_quantize(c, c_enc)
+            c = fake_quantize(c, c_enc, rounding)
         return h, c
 
     def real(i: int, value: np.ndarray | None) -> np.ndarray | None:
@@ -57,7 +60,7 @@ def recurrent(ictx: IntContext):
     def run(x, w=None, r=None, b=None, seq_lens=None, h0=None, c0=None, p=None):
         outs = run_layer(cell, weights, real(0, x), seq_lens, real(5, h0), real(6, c0), n_out, grid)
         return tuple(
-            quantize(v, enc) if enc is not None else v
+            quantize(v, enc, rounding) if enc is not None else v
             for v, enc in zip(outs, out_encs, strict=False)
         )
 
