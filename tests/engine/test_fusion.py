@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(jit.kernels() is None, reason="compiled kernels 
 RNG = np.random.default_rng(0)
 
 
-def _graph(cin, size, conv_attrs, w_shape, chain, residual=False, opset=17):
+def conv_chain_graph(cin, size, conv_attrs, w_shape, chain, residual=False, opset=17):
     """x -> Conv -> chain; ``chain`` is a list of (op, attrs, extra const inputs)."""
     inits = [
         numpy_helper.from_array(
@@ -137,7 +137,7 @@ CHAINS = [
 def test_fused_conv_matches_numpy(conv, chain, monkeypatch):
     _, cin, size, attrs, w_shape = conv
     _, ops, residual = chain
-    graph = _graph(cin, size, attrs, w_shape, ops, residual)
+    graph = conv_chain_graph(cin, size, attrs, w_shape, ops, residual)
     want, fused, feeds = _run_both(graph, monkeypatch)
     got = fused.run(feeds)[graph.output_names[0]]
     assert got.shape == want.shape and got.dtype == np.float32
@@ -149,7 +149,7 @@ def test_fused_conv_matches_numpy(conv, chain, monkeypatch):
 
 def test_prelu_per_channel_slopes_are_fused(monkeypatch):
     slope = RNG.uniform(0, 0.5, (8, 1, 1))
-    graph = _graph(8, (6, 6), {"group": 8, "pads": [1, 1, 1, 1]}, (8, 1, 3, 3),
+    graph = conv_chain_graph(8, (6, 6), {"group": 8, "pads": [1, 1, 1, 1]}, (8, 1, 3, 3),
                    [("PRelu", {}, [slope])])  # fmt: skip
     want, fused, feeds = _run_both(graph, monkeypatch)
     assert len(fused.steps) == 1
@@ -157,7 +157,7 @@ def test_prelu_per_channel_slopes_are_fused(monkeypatch):
 
 
 def test_a_hook_sees_every_tensor_of_a_fused_plan(monkeypatch):
-    graph = _graph(4, (5, 5), {"group": 4, "pads": [1, 1, 1, 1]}, (4, 1, 3, 3),
+    graph = conv_chain_graph(4, (5, 5), {"group": 4, "pads": [1, 1, 1, 1]}, (4, 1, 3, 3),
                    [("Relu", {}, []), ("Add", {}, []), ("Relu", {}, [])], residual=True)  # fmt: skip
     want, fused, feeds = _run_both(graph, monkeypatch)
     seen: dict[str, np.ndarray] = {}
@@ -168,7 +168,7 @@ def test_a_hook_sees_every_tensor_of_a_fused_plan(monkeypatch):
 
 
 def test_kept_and_shared_tensors_are_not_fused_away(monkeypatch):
-    graph = _graph(4, (5, 5), {"group": 4, "pads": [1, 1, 1, 1]}, (4, 1, 3, 3),
+    graph = conv_chain_graph(4, (5, 5), {"group": 4, "pads": [1, 1, 1, 1]}, (4, 1, 3, 3),
                    [("Relu", {}, [])])  # fmt: skip
     monkeypatch.setenv("WORKBENCH_JIT", "1")
     kept = Plan(graph, keep=["c"])
@@ -179,7 +179,7 @@ def test_kept_and_shared_tensors_are_not_fused_away(monkeypatch):
 
 
 def test_without_compiled_kernels_nothing_is_fused(monkeypatch):
-    graph = _graph(4, (5, 5), {"group": 4, "pads": [1, 1, 1, 1]}, (4, 1, 3, 3),
+    graph = conv_chain_graph(4, (5, 5), {"group": 4, "pads": [1, 1, 1, 1]}, (4, 1, 3, 3),
                    [("Relu", {}, [])])  # fmt: skip
     monkeypatch.setenv("WORKBENCH_JIT", "0")
     plan = Plan(graph)

@@ -51,6 +51,7 @@ class Chain:
     residual: str = ""  # the other input of the Add, "" when there is none
     post: tuple[Activation, ...] = ()
     output: str = ""  # the tensor the whole group produces
+    source: str = ""  # the head's own output, which the chain starts from
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -216,7 +217,7 @@ def find_chain(
     if add is not None:
         prev = _out(pre[-1]) if pre else head.outputs[0]
         other = add.inputs[1] if add.inputs[0] == prev else add.inputs[0]
-    return Chain(tuple(pre), other, tuple(post), out, add)
+    return Chain(tuple(pre), other, tuple(post), out, head.outputs[0], add)
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,13 @@ class FusedGroup:
     chain: Chain
     node: Node  # the head rewritten: inputs + residual, output = the chain's
 
+
+# One-input activations whose integer kernels are functions of the code alone: a chain
+# of them after an integer Conv folds into one lookup table (``int_exec``).
+TABLE_KINDS = frozenset(
+    {"Relu", "Clip", "HardSwish", "HardSigmoid", "Sigmoid", "SiLU", "LeakyRelu", "Tanh"}
+)
+INT_CHAIN = {"kinds": TABLE_KINDS, "residual": False, "max_pre": 4, "max_post": 0}
 
 # Which nodes may absorb a chain, and what kind: see ``fuse``.
 FusionPolicy = Callable[[Node], Mapping[str, object] | None]

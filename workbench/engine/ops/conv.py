@@ -12,7 +12,8 @@ Weights are laid out once at plan time for the algorithm that will run them:
 * everything else: im2col into a reused buffer, then one (batched over groups) GEMM.
   Big im2col buffers are built in chunks of output rows so they stay in cache.
 
-``resolve_padding`` is shared with the pooling operators.
+``resolve_padding`` is shared with the pooling operators, ``conv_attributes`` with the
+integer convolutions.
 """
 
 from __future__ import annotations
@@ -154,7 +155,8 @@ def _phase_span(
     return slice(first, last), slice(src, src + phases * (count - 1) + 1, phases)
 
 
-def _conv_attrs(ctx: OpContext, nd: int) -> tuple[list[int], list[int], list[int] | None, str]:
+def conv_attributes(ctx: Any, nd: int) -> tuple[list[int], list[int], list[int] | None, str]:
+    """``(strides, dilations, pads, auto_pad)`` of a Conv-like node, ONNX defaults applied."""
     strides = list(ctx.attr("strides", None) or [1] * nd)
     dilations = list(ctx.attr("dilations", None) or [1] * nd)
     pads = ctx.attr("pads", None)
@@ -608,7 +610,7 @@ def conv(ctx: OpContext) -> Kernel:
 
     def build(weights: np.ndarray, b: np.ndarray | None, chain=None) -> _Conv:
         nd = weights.ndim - 2
-        strides, dilations, pads, auto_pad = _conv_attrs(ctx, nd)
+        strides, dilations, pads, auto_pad = conv_attributes(ctx, nd)
         return _Conv(
             weights, b, group, strides, dilations, pads, auto_pad, kernel_shape, ctx.jit, chain
         )
@@ -644,7 +646,7 @@ class _ConvTranspose:
         self.group = g = int(ctx.attr("group", 1))
         self.m = self.mg * g
         self.taps = math.prod(self.kernel)
-        self.strides, self.dilations, self.pads, self.auto_pad = _conv_attrs(ctx, nd)
+        self.strides, self.dilations, self.pads, self.auto_pad = conv_attributes(ctx, nd)
         self.output_padding = list(ctx.attr("output_padding", None) or [0] * nd)
         self.output_shape = ctx.attr("output_shape", None)
         cg = self.cin // g
