@@ -45,6 +45,7 @@ MAX_BATCH = 4096  # workbench.engine.batch.MAX_BATCH
 # Timed iterations per measurement: more would run for hours and measure nothing new
 # (and a count past 2**63 does not even fit the store's integers).
 MAX_ITERATIONS = 1_000_000  # workbench.jobs.bench.MAX_ITERATIONS
+MAX_THREADS = 64  # workbench.jobs.compute.MAX_THREADS
 DEFAULT_PROJECT = "default"
 
 # ---------------------------------------------------------------------------------------
@@ -946,9 +947,12 @@ def diff_cmd(app: App, a: str, b: str) -> None:
               show_default=True,
               help="Resize the network to this batch at init; lines are grouped.")  # fmt: skip
 @click.option("--debug", is_flag=True, help="Also write every layer's output.")
+@click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None,
+              metavar="N", help="Threads to compute with (default: the cores this process "
+              "may use).")  # fmt: skip
 @pass_app
 def run_cmd(app: App, container: str, input_list: str, output_dir: str, runtime: str,
-            cpu_fxp: bool, batch: int, debug: bool) -> None:  # fmt: skip
+            cpu_fxp: bool, batch: int, debug: bool, threads: int | None) -> None:  # fmt: skip
     """Run a container over an input list, writing OUT/Result_N/<output>.raw."""
     from workbench.jobs.convert import command_line
     from workbench.jobs.infer import run_container
@@ -956,6 +960,7 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, runtime:
     result = run_container(
         app.store(), app.project, container, input_list, output_dir,
         runtime=runtime, batch=batch, cpu_fxp=cpu_fxp, debug=debug, command=command_line(),
+        threads=threads,
     )  # fmt: skip
     emit(app, result, lambda c: say(
         c,
@@ -1241,10 +1246,13 @@ def _status_word(status: str) -> str:
 @click.option("--per-layer", is_flag=True, help="Also record the mean time of every layer.")
 @click.option("--csv", "csv_path", metavar="FILE", type=click.Path(path_type=str),
               help="Also write the rows as CSV.")  # fmt: skip
+@click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS), default=None,
+              metavar="N", help="Threads to compute with (default: the cores this process "
+              "may use).")  # fmt: skip
 @pass_app
 def bench(app: App, containers: tuple[str, ...], input_list: str, runtimes: str, iterations: int,
           cpu_fxp: bool, batch: int, labels: str | None, per_layer: bool,
-          csv_path: str | None) -> None:  # fmt: skip
+          csv_path: str | None, threads: int | None) -> None:  # fmt: skip
     """Measure containers on runtimes: init time and peak memory, latency, accuracy, size.
 
     One benchmark run is recorded per (container, runtime); a pair the runtime refuses
@@ -1258,7 +1266,7 @@ def bench(app: App, containers: tuple[str, ...], input_list: str, runtimes: str,
             app.store(), app.project, list(containers), runtimes, input_list,
             iterations=iterations, cpu_fxp=cpu_fxp, batch=batch, labels_path=labels,
             per_layer=per_layer, command=command_line(),
-            progress=None if app.json else progress,
+            progress=None if app.json else progress, threads=threads,
         )  # fmt: skip
     if csv_path:
         write_csv(result.rows, csv_path)

@@ -179,6 +179,8 @@ def test_vocabularies_match_the_store() -> None:
 def test_limits_match_the_engine() -> None:
     from workbench.engine.batch import MAX_BATCH
     from workbench.jobs.bench import MAX_ITERATIONS
+    from workbench.jobs.compute import MAX_THREADS
 
     assert cli_module.MAX_BATCH == MAX_BATCH
     assert cli_module.MAX_ITERATIONS == MAX_ITERATIONS
+    assert cli_module.MAX_THREADS == MAX_THREADS

@@ -115,8 +115,13 @@ def test_quantized_alone_finds_its_float_reference(store, setup, tmp_path):
 
 def test_batch_rows_and_aip_batch_refusal(store, setup):
     result = bench_job(
-        store, "default", [setup["quant"]], "cpu,aip", setup["list"], iterations=1, batch=2
-    )
+        store, "default", [setup["quant"]], "cpu,aip", setup["list"], iterations=1, batch=2,
+        threads=1,
+    )  # fmt: skip
+    with store.read() as session:
+        from workbench.store import BenchmarkRun
+
+        assert session.get(BenchmarkRun, result.rows[0].run_id).options["threads"] == 1
     cpu, aip = result.rows
     assert cpu.status == "succeeded" and cpu.batch == 2 and cpu.accuracy["sqnr_db"] > 20
     assert aip.status == "refused" and "HTA subnet" in aip.error
@@ -147,6 +152,8 @@ def test_bad_arguments(store, setup, tmp_path):
         ({"iterations": 10**19}, "--iterations must be between 1 and 1,000,000"),
         ({"batch": 0}, "--batch must be between 1 and 4096, got 0"),
         ({"batch": 10**6}, "--batch must be between 1 and 4096"),
+        ({"threads": 0}, "--threads must be an integer from 1 to 64, got 0"),
+        ({"threads": 65}, "--threads must be an integer from 1 to 64"),
     ]:
         with pytest.raises(BadInput, match=message):
             bench_job(store, "default", [setup["float"]], "cpu", setup["list"], **kwargs)

@@ -36,6 +36,7 @@ from workbench.engine.measure import Measurement, finite_or, measure, reference_
 from workbench.engine.runtimes import RUNTIMES, check_runtime
 from workbench.errors import BadInput, InputListError, NotFound, RuntimeRefused, WorkbenchError
 from workbench.jobs.artifacts import model_id_of_container, record_container
+from workbench.jobs.compute import use_threads
 from workbench.jobs.lifecycle import error_text, tracked_run
 from workbench.store import Container as ContainerRow
 from workbench.store import QuantizationRun, Run, Store
@@ -171,8 +172,12 @@ def bench_job(
     command: str | None = None,
     tags: Sequence[str] = (),
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> BenchResult:
-    """Measure every container on every runtime (None: all); one recorded benchmark run per row."""
+    """Measure every container on every runtime (None: all); one recorded benchmark run per row.
+
+    ``threads``: compute with that many threads (None: the engine's setting).
+    """
     if not container_paths:
         raise BadInput("give at least one container to bench")
     if not 1 <= iterations <= MAX_ITERATIONS:
@@ -180,6 +185,7 @@ def bench_job(
     if not 1 <= batch <= MAX_BATCH:
         raise BadInput(f"--batch must be between 1 and {MAX_BATCH}, got {batch}")
     names = parse_runtimes(runtimes)
+    thread_count = use_threads(threads)
     paths = [Path(p) for p in dict.fromkeys(str(Path(p)) for p in container_paths)]
     heads = {p: read_container(p, load_params=False) for p in paths}
     available = available_memory()
@@ -240,6 +246,7 @@ def bench_job(
                 command=command,
                 tags=tags,
                 extra={
+                    "threads": thread_count,
                     "input_list": str(Path(input_list_path).resolve()),
                     "labels": str(Path(labels_path).resolve()) if labels_path else None,
                 },

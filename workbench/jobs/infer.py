@@ -23,6 +23,7 @@ from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.runtimes import load_network
 from workbench.errors import BadInput, InputListError, naming
 from workbench.jobs.artifacts import model_id_of_container, record_container
+from workbench.jobs.compute import use_threads
 from workbench.jobs.lifecycle import tracked_run
 from workbench.store import Store
 
@@ -61,8 +62,12 @@ def run_container(
     debug: bool = False,
     command: str | None = None,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> InferResult:
-    """Run every line of the input list; write the outputs; record the run."""
+    """Run every line of the input list; write the outputs; record the run.
+
+    ``threads``: compute with that many threads (None: the engine's setting).
+    """
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
         raise BadInput(f"--batch must be an integer from 1 to {MAX_BATCH}, got {batch!r}")
     if not str(output_dir).strip():
@@ -70,6 +75,7 @@ def run_container(
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise BadInput(f"--output-dir {output_dir} exists and is not a directory")
+    thread_count = use_threads(threads)
     check_container_fits(container_path, "run", available_memory())
     t0 = time.perf_counter()
     container = read_container(container_path)
@@ -92,7 +98,12 @@ def run_container(
         runtime=runtime,
         cpu_fxp=cpu_fxp,
         batch=batch,
-        options={"command": "run", "output_dir": str(output_dir), "debug": debug},
+        options={
+            "command": "run",
+            "output_dir": str(output_dir),
+            "debug": debug,
+            "threads": thread_count,
+        },
     ) as run:
         keep = tuple(input_list.output_names or ())
         with naming(container_path):
