@@ -45,8 +45,22 @@ def conv_chain_graph(cin, size, conv_attrs, w_shape, chain, residual=False, opse
                 helper.make_node("Sigmoid", [prev], [f"s{i}"]),
                 helper.make_node("Mul", [prev, f"s{i}"], [out]),
             ]
-        elif op == "Add":
+        elif op == "Add" and not consts:
             nodes.append(helper.make_node("Add", [prev, "r"], [out]))
+        elif op == "HardSwishOps":  # as exporters spell it: x * Clip(x + 3, 0, 6) / 6
+            for j, v in enumerate((3.0, 0.0, 6.0)):
+                inits.append(numpy_helper.from_array(np.asarray(v, np.float32), f"h{i}_{j}"))
+            nodes += [
+                helper.make_node("Add", [prev, f"h{i}_0"], [f"ha{i}"]),
+                helper.make_node("Clip", [f"ha{i}", f"h{i}_1", f"h{i}_2"], [f"hc{i}"]),
+                helper.make_node("Mul", [prev, f"hc{i}"], [f"hm{i}"]),
+                helper.make_node("Div", [f"hm{i}", f"h{i}_2"], [out]),
+            ]
+        elif op == "HardSigmoidMul":
+            nodes += [
+                helper.make_node("HardSigmoid", [prev], [f"hs{i}"], alpha=0.2, beta=0.5),
+                helper.make_node("Mul", [f"hs{i}", prev], [out]),
+            ]
         else:
             nodes.append(helper.make_node(op, [prev, *names], [out], **attrs))
         prev = out
@@ -128,6 +142,19 @@ CHAINS = [
     ("leaky", [("LeakyRelu", {"alpha": 0.2}, [])], False),
     ("tanh", [("Tanh", {}, [])], False),
     ("residual", [("Add", {}, [])], True),
+    ("hardswish ops", [("HardSwishOps", {}, [])], False),
+    ("x*hardsigmoid", [("HardSigmoidMul", {}, [])], False),
+    (
+        "affine-hswish-affine",
+        [
+            ("Mul", {}, [1.5]),
+            ("Add", {}, [-0.25]),
+            ("HardSwishOps", {}, []),
+            ("Sub", {}, [0.5]),
+            ("Div", {}, [2.0]),
+        ],
+        False,
+    ),  # fmt: skip
     ("relu-add-relu", [("Relu", {}, []), ("Add", {}, []), ("Relu", {}, [])], True),
 ]
 

@@ -74,3 +74,19 @@ def test_blocked_matmul_is_numpy_matmul(a_shape, b_shape, monkeypatch):
     a = rng.standard_normal(a_shape).astype(np.float32)
     b = rng.standard_normal(b_shape).astype(np.float32)
     np.testing.assert_allclose(blas.matmul(a, b), np.matmul(a, b), rtol=1e-5, atol=1e-4)
+
+
+def test_blas_is_set_even_when_threads_are_chosen_before_numpy_loads():
+    import subprocess
+    import sys
+
+    probe = (
+        "from workbench.engine.threads import set_threads\n"
+        "set_threads(2)\n"
+        "import numpy\n"
+        "from threadpoolctl import threadpool_info\n"
+        "print([i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() in ("[1]", "[]")

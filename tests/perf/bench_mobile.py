@@ -172,6 +172,8 @@ def _prepare(side: str, spec: dict):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = spec["threads"]
         opts.inter_op_num_threads = 1
+        if os.environ.get("BENCH_ORT_NO_SPIN"):
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         sess = ort.InferenceSession(spec["onnx"], opts, providers=["CPUExecutionProvider"])
         shapes = {i.name: tuple(i.shape) for i in sess.get_inputs()}
         feeds = _feeds(shapes, 123)
@@ -477,4 +479,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    import signal
+
+    # A SIGTERM ends the run through the finally blocks, so no busy helper outlives it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     main()

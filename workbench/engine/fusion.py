@@ -1,9 +1,11 @@
 """Plan-time fusion: a Conv and the elementwise chain after it become one step.
 
-A chain is what a mobile network puts after almost every convolution: an activation
+A chain is what a mobile network puts after almost every convolution: activations
 (Relu, Clip, HardSwish, HardSigmoid, Sigmoid, SiLU as ``Mul(y, Sigmoid(y))``, LeakyRelu,
-PRelu with per-channel slopes, Tanh), then possibly a residual ``Add`` of a tensor of
-the same shape, then possibly another activation. (BatchNormalization after a Conv is
+PRelu with per-channel slopes, Tanh; hard-swish as exporters spell it out,
+``y * Clip(y + 3, 0, 6) / 6`` or ``y * HardSigmoid(y)``; ``Affine``: Mul / Add / Sub /
+Div by a constant scalar, PP-LCNet's learnable affine blocks), then possibly a residual
+``Add`` of a tensor of the same shape, then possibly more activations. (BatchNormalization after a Conv is
 already folded into its weights by the importer's passes.) The fused kernel computes
 the whole chain on each row while it is in cache, instead of one pass over memory per
 node.
@@ -30,6 +32,9 @@ from workbench.engine.graph import Graph, Node
 ACTIVATIONS = frozenset(
     {"Relu", "Clip", "HardSwish", "HardSigmoid", "Sigmoid", "LeakyRelu", "PRelu", "Tanh"}
 )
+# Patterns of several nodes, recognized by ``_Walker.activation``.
+PATTERNS = frozenset({"SiLU", "Affine", "HardSwish"})
+_AFFINE_OPS = ("Mul", "Add", "Sub", "Div")
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,7 @@ class _Walker:
         self.graph = graph
         self.retained = retained
         self.opset = opset
+        self.structural = False  # see INT_CHAIN
         self.consumers: dict[str, list[Node]] = {}
         for n in graph.nodes:
             for i in set(n.inputs):
@@ -141,15 +147,11 @@ class _Walker:
         readers = self.consumers.get(name, [])
         if not self.private(name):
             return None
-        if len(readers) == 2 and "SiLU" in kinds:
-            sig = next((n for n in readers if n.op_type == "Sigmoid"), None)
-            mul = next((n for n in readers if n.op_type == "Mul"), None)
-            if sig is not None and mul is not None and not sig.domain and not mul.domain:
-                s = sig.outputs[0]
-                if set(mul.inputs) == {name, s} and self.sole_reader(s) is mul:
-                    return Activation("SiLU", nodes=(sig, mul))
-            return None
+        if len(readers) == 2:
+            return self._gated(name, readers, kinds)
         node = self.sole_reader(name)
+        if node is not None and node.op_type in _AFFINE_OPS and "Affine" in kinds:
+            return self._affine(name, node)
         if node is None or node.op_type not in kinds or node.inputs[0] != name:
             return None
         if len([o for o in node.outputs if o]) != 1:
@@ -159,6 +161,76 @@ class _Walker:
             return None
         a, b, slope = consts
         return Activation(node.op_type, a, b, slope, (node,))
+
+    def _const(self, name: str) -> float | None:
+        p = self.graph.params.get(name)
+        if p is None or p.size != 1 or (p.dtype.kind != "f" and not self.structural):
+            return None
+        return float(np.asarray(p).reshape(()))
+
+    def _affine(self, name: str, node: Node) -> Activation | None:
+        """``name`` times, plus, minus or over a constant scalar: ``a * x + b``."""
+        if len(node.inputs) != 2 or len([o for o in node.outputs if o]) != 1:
+            return None
+        first = node.inputs[0] == name
+        c = self._const(node.inputs[1] if first else node.inputs[0])
+        if c is None or node.inputs[0] == node.inputs[1]:
+            return None
+        op = node.op_type
+        if op == "Mul":
+            a, b = c, 0.0
+        elif op == "Add":
+            a, b = 1.0, c
+        elif op == "Sub":
+            a, b = (1.0, -c) if first else (-1.0, c)
+        elif first and c != 0.0:  # Div by a constant
+            a, b = 1.0 / c, 0.0
+        else:
+            return None
+        return Activation("Affine", a, b, None, (node,))
+
+    def _gated(self, name: str, readers: list[Node], kinds: frozenset[str]) -> Activation | None:
+        """``name`` times a function of itself: SiLU, ``x * HardSigmoid(x)`` and
+        ``x * Clip(x + 3, 0, 6) / 6`` (hard-swish as exporters write it)."""
+        if any(n.domain for n in readers):
+            return None
+        mul = next((n for n in readers if n.op_type == "Mul"), None)
+        gate = next((n for n in readers if n is not mul), None)
+        if mul is None or gate is None:
+            return None
+        if gate.op_type == "Sigmoid" and "SiLU" in kinds:
+            g = gate.outputs[0]
+            if set(mul.inputs) == {name, g} and self.sole_reader(g) is mul:
+                return Activation("SiLU", nodes=(gate, mul))
+            return None
+        if "HardSwish" not in kinds:
+            return None
+        if gate.op_type == "HardSigmoid":
+            g = gate.outputs[0]
+            if set(mul.inputs) == {name, g} and self.sole_reader(g) is mul:
+                alpha, beta = float(gate.attr("alpha", 0.2)), float(gate.attr("beta", 0.5))
+                return Activation("HardSwish", alpha, beta, None, (gate, mul))
+            return None
+        # x * Clip(x + 3, 0, 6) / 6
+        shift = self._affine(name, gate) if gate.op_type == "Add" else None
+        if shift is None or (shift.b != 3.0 and not self.structural):
+            return None
+        clip = self.sole_reader(gate.outputs[0])
+        if clip is None or clip.op_type != "Clip" or not self.private(clip.outputs[0]):
+            return None
+        bounds = _activation(self.graph, clip, 0, self.opset)
+        if bounds is None or (bounds[:2] != (0.0, 6.0) and not self.structural):
+            return None
+        g = clip.outputs[0]
+        if set(mul.inputs) != {name, g} or self.sole_reader(g) is not mul:
+            return None
+        scale = self.sole_reader(mul.outputs[0])
+        step = self._affine(mul.outputs[0], scale) if scale is not None else None
+        if step is None or not (
+            self.structural or (step.b == 0.0 and abs(step.a - 1.0 / 6.0) <= 1e-6)
+        ):
+            return None
+        return Activation("HardSwish", 1.0 / 6.0, 0.5, None, (gate, clip, mul, scale))
 
     def residual(self, name: str) -> Node | None:
         node = self.sole_reader(name)
@@ -230,14 +302,22 @@ class FusedGroup:
 # One-input activations whose integer kernels are functions of the code alone: a chain
 # of them after an integer Conv folds into one lookup table (``int_exec``).
 TABLE_KINDS = frozenset(
-    {"Relu", "Clip", "HardSwish", "HardSigmoid", "Sigmoid", "SiLU", "LeakyRelu", "Tanh"}
+    {"Relu", "Clip", "HardSwish", "HardSigmoid", "Sigmoid", "SiLU", "LeakyRelu", "Tanh", "Affine"}
 )
-INT_CHAIN = {"kinds": TABLE_KINDS, "residual": False, "max_pre": 4, "max_post": 0}
+# Structural: constants may be quantized, and their values do not matter (the table is
+# computed by running the chain's own kernels over every code).
+INT_CHAIN = {
+    "kinds": TABLE_KINDS,
+    "residual": False,
+    "max_pre": 8,
+    "max_post": 0,
+    "structural": True,
+}
 
 # Which nodes may absorb a chain, and what kind: see ``fuse``.
 FusionPolicy = Callable[[Node], Mapping[str, object] | None]
 
-FLOAT_CHAIN = {"kinds": ACTIVATIONS | {"SiLU"}, "residual": True, "max_pre": 1, "max_post": 1}
+FLOAT_CHAIN = {"kinds": ACTIVATIONS | PATTERNS, "residual": True, "max_pre": 8, "max_post": 4}
 
 
 def float_fusion(graph: Graph) -> FusionPolicy:
@@ -278,6 +358,7 @@ def fuse(
         policy = accepts(node)
         if policy is None:
             continue
+        walker.structural = bool(policy.get("structural", False))
         chain = find_chain(
             walker,
             node,

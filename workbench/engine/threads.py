@@ -12,12 +12,14 @@ split their work into a few chunks more than there are threads so that a slow th
 holds up little. Kernels call it only where the work is big enough to pay the hand-off
 (tens of microseconds).
 
-A worker the OS preempts in the middle of a chunk still holds the caller up until it
-runs again, which on a machine with more runnable processes than cores is a whole
-time slice, every loop. So the pool watches how long callers wait for chunks at the
-end of their loops: when waiting takes more than a third of the loops' time, the
-engine computes on the calling thread alone for a while (half a second, doubling while
-the machine stays busy, up to eight) and then tries the pool again.
+On a machine with more runnable processes than cores, threads stall each other: a
+worker the OS preempts in the middle of a chunk holds the caller up until it runs
+again, and one preempted while it holds the GIL (taking a chunk, between two compiled
+calls) holds up every other thread of the process, for a whole time slice, every loop.
+So the pool watches its loops: when the calling thread spends more than a third of a
+loop's wall time not running (its CPU time against the wall clock), the engine
+computes on the calling thread alone for a while (half a second, doubling while the
+machine stays busy, up to eight) and then tries the pool again.
 
 BLAS runs on one thread: OpenBLAS's own workers spin while they wait for work, and
 on a loaded machine (the shared server over SSH) a spinning worker steals the core the
@@ -78,6 +80,7 @@ def _blas_controller() -> Any:
     if _blas is None:
         _blas = False
         try:
+            import numpy  # noqa: F401  (loads the BLAS library threadpoolctl must find)
             from threadpoolctl import ThreadpoolController
 
             found = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
@@ -160,6 +163,7 @@ class _Backoff:
         return self.serial_until > 0.0 and time.perf_counter() < self.serial_until
 
     def record(self, waited: float, total: float) -> None:
+        """``waited``: time the caller was not computing, of ``total`` wall time."""
         self.waited += waited
         self.total += total
         if self.total < self.WINDOW_S:
@@ -195,7 +199,7 @@ def parallel_chunks(fn: Callable[[int], None], n: int) -> None:
         return
     _ensure_workers(helpers)
     loop = _Loop(fn, n)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     for _ in range(helpers):
         _tasks.put(loop)
     _local.inside = True
@@ -203,10 +207,9 @@ def parallel_chunks(fn: Callable[[int], None], n: int) -> None:
         loop.work()
     finally:
         _local.inside = False
-    mine = time.perf_counter()
     loop.finished.wait()
-    end = time.perf_counter()
-    _backoff.record(end - mine, end - start)
+    wall = time.perf_counter() - start
+    _backoff.record(max(0.0, wall - (time.thread_time() - cpu)), wall)
     if loop.error is not None:
         raise loop.error
 

@@ -32,6 +32,7 @@ CHAINS = [
     ("hardswish", [("HardSwish", {}, [])]),
     ("silu", [("SiLU", {}, [])]),
     ("relu-sigmoid", [("Relu", {}, []), ("Sigmoid", {}, [])]),
+    ("affine-hardswish ops", [("Mul", {}, [1.5]), ("Add", {}, [-0.25]), ("HardSwishOps", {}, [])]),
 ]
 
 

@@ -31,6 +31,7 @@ ACT_CODES = {
     "LeakyRelu": 7,
     "PRelu": 8,
     "Tanh": 9,
+    "Affine": 10,
 }
 
 _lock = threading.Lock()

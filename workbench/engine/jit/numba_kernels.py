@@ -32,6 +32,7 @@ ACT_SILU = ACT_CODES["SiLU"]
 ACT_LEAKY = ACT_CODES["LeakyRelu"]
 ACT_PRELU = ACT_CODES["PRelu"]
 ACT_TANH = ACT_CODES["Tanh"]
+ACT_AFFINE = ACT_CODES["Affine"]
 
 # contract (FMA) and no signed zeros / reciprocal tricks; NaN and Inf keep their meaning.
 _FAST = {"contract", "nsz", "arcp"}
@@ -81,6 +82,9 @@ def _act_row(row, n, code, a64, b64, slope):
     elif code == ACT_TANH:
         for i in range(n):
             row[i] = np.tanh(row[i])
+    elif code == ACT_AFFINE:
+        for i in range(n):
+            row[i] = row[i] * a + b
 
 
 @njit(fastmath=_FAST, **_OPTS)
