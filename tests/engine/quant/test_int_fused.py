@@ -93,7 +93,7 @@ def test_compiled_requantization_is_the_integer_formula(real, bits):
     mult, shifts = np.full(3, int(m), np.int64), np.full(3, int(shift), np.int64)
     table = np.zeros(1, dtype)
     got = np.empty_like(want)
-    kernels.requantize(acc, real_q, mult, shifts, zp, 0, qmax, False, table, False, got,
+    kernels.requantize(acc, np.zeros(3, np.float32), real_q, mult, shifts, zp, 0, qmax, False, table, False, got,
                        0, 1, 0, 3, 0, 4000)  # fmt: skip
     np.testing.assert_array_equal(got, want)
     # The fast path where the plan proves it exact (|acc| below the bound it was given).
@@ -102,6 +102,6 @@ def test_compiled_requantization_is_the_integer_formula(real, bits):
     small = np.round(acc / 2**12)
     r = Requantizer.build(real, zp, 0, qmax, acc_bound=float(np.abs(small).max()))
     if r.fast:
-        kernels.requantize(small, real_q, mult, shifts, zp, 0, qmax, True, table, False, got,
+        kernels.requantize(small, np.zeros(3, np.float32), real_q, mult, shifts, zp, 0, qmax, True, table, False, got,
                            0, 1, 0, 3, 0, 4000)  # fmt: skip
         np.testing.assert_array_equal(got, r(small))

@@ -146,5 +146,7 @@ def _warm_up(mod: ModuleType) -> None:
             q, 1, w, bias, 1, 1, 1, rq, mult, shift, 3, 0, 255, fast, table, fast, out8, 0, 2
         )
         out_y = np.empty((1, 2, 6), np.uint8)
-        mod.requantize(y, rq, mult, shift, 3, 0, 255, fast, table, fast, out_y, 0, 1, 0, 2, 0, 6)
+        mod.requantize(
+            y, bias, rq, mult, shift, 3, 0, 255, fast, table, fast, out_y, 0, 1, 0, 2, 0, 6
+        )
     mod.center_codes(q.reshape(1, 2, 25), 1, np.empty((1, 2, 25), f32), 0, 25)

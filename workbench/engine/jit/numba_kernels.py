@@ -117,19 +117,25 @@ def epilogue(y, bias, acts, n_pre, slopes, res, has_res, b0, b1, c0, c1, j0, j1)
 
 
 @njit(**_OPTS)
-def _requant_row(acc, n, rq, zp_half, qmin, qmax, mult, shift, fast, table, has_table, out):
-    if fast:
+def _requant_row(acc, n, bias, rq, zp_half, qmin, qmax, mult, shift, fast, table, has_table, out):
+    """Codes of ``acc + bias`` (float32: exact, both are integers below 2**24)."""
+    if fast and has_table:
         for i in range(n):
-            v = np.float64(acc[i]) * rq + zp_half
+            v = np.float64(acc[i] + bias) * rq + zp_half
             v = qmin if v < qmin else (qmax if v > qmax else v)
-            out[i] = table[np.int64(v)] if has_table else np.int64(v)
+            out[i] = table[np.int64(v)]
+    elif fast:
+        for i in range(n):
+            v = np.float64(acc[i] + bias) * rq + zp_half
+            v = qmin if v < qmin else (qmax if v > qmax else v)
+            out[i] = np.int64(v)
     else:
         s = 31 + shift
         half = np.int64(1) << (s - 1)
         zp = np.int64(zp_half - 0.5)
         lo, hi = np.int64(qmin), np.int64(qmax)
         for i in range(n):
-            a = np.float64(acc[i])
+            a = np.float64(acc[i] + bias)
             a = -2147483648.0 if a < -2147483648.0 else (2147483647.0 if a > 2147483647.0 else a)
             p = np.int64(a) * mult
             p = (p + half - (1 if p < 0 else 0)) >> s
@@ -140,15 +146,17 @@ def _requant_row(acc, n, rq, zp_half, qmin, qmax, mult, shift, fast, table, has_
 
 @njit(**_OPTS)
 def requantize(
-    acc, rq, mult, shift, zp, qmin, qmax, fast, table, has_table, out, b0, b1, c0, c1, j0, j1
+    acc, bias, rq, mult, shift, zp, qmin, qmax, fast, table, has_table, out, b0, b1, c0, c1, j0, j1
 ):
-    """``out[b0:b1, c0:c1, j0:j1]`` = codes of the same block of ``acc`` (N, M, L)."""
+    """``out[b0:b1, c0:c1, j0:j1]`` = codes of the same block of ``acc`` (N, M, L) plus the
+    per-channel ``bias``."""
     zp_half = np.float64(zp) + 0.5
     for b in range(b0, b1):
         for c in range(c0, c1):
             _requant_row(
                 acc[b, c, j0:j1],
                 j1 - j0,
+                bias[c],
                 rq[c],
                 zp_half,
                 np.float64(qmin),
@@ -346,6 +354,7 @@ def depthwise_int(
     acc = np.empty(oh * pw_, np.float32)
     zp_half = np.float64(zp) + 0.5
     zf = np.float32(zp_in)
+    zero = np.float32(0.0)
     for p in range(p0, p1):
         b, c = p // c_all, p % c_all
         _dw_plane_acc(q[b, c], w[c], bias[c], stride, ph, pw, oh, ow, plane, par, acc, zf)
@@ -353,6 +362,7 @@ def depthwise_int(
             _requant_row(
                 acc[oy * pw_ : oy * pw_ + ow],
                 ow,
+                zero,
                 rq[c],
                 zp_half,
                 np.float64(qmin),

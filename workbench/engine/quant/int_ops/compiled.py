@@ -131,10 +131,11 @@ def _requantize(jit: Any, acc: np.ndarray, rq: _Requant) -> np.ndarray:
     a3, o3 = acc.reshape(n, m, -1), out.reshape(n, m, -1)
     tasks = gemm_blocks(n, m, a3.shape[2], acc.size * 4)
     args = rq.args()
+    zeros = np.zeros(m, a3.dtype)  # the accumulator holds the bias already
 
     def run(i: int) -> None:
         img, r0, r1, j0, j1 = tasks[i]
-        jit.requantize(a3, *args, o3, img, img + 1, r0, r1, j0, j1)
+        jit.requantize(a3, zeros, *args, o3, img, img + 1, r0, r1, j0, j1)
 
     parallel_chunks(run, len(tasks))
     return out
@@ -170,18 +171,11 @@ def _pointwise(jit, q, zp_in, w32, bias32, strides, geo, rq: _Requant) -> np.nda
     o3 = out.reshape(n, m, length)
     tasks = gemm_blocks(n, m, length, m * c * length)
     args = rq.args()
-    zeros = np.zeros(m, np.float32)
 
     def run(i: int) -> None:
         img, r0, r1, j0, j1 = tasks[i]
-        block = acc[img, r0:r1, j0:j1]
-        np.matmul(w2[r0:r1], x3[img, :, j0:j1], out=block)
-        if bias32.any():
-            jit.epilogue(acc, bias32, _NO_ACTS, 0, zeros, acc, False, img, img + 1, r0, r1, j0, j1)
-        jit.requantize(acc, *args, o3, img, img + 1, r0, r1, j0, j1)
+        np.matmul(w2[r0:r1], x3[img, :, j0:j1], out=acc[img, r0:r1, j0:j1])
+        jit.requantize(acc, bias32, *args, o3, img, img + 1, r0, r1, j0, j1)
 
     parallel_chunks(run, len(tasks))
     return out
-
-
-_NO_ACTS = np.zeros((0, 3))
