@@ -1,11 +1,10 @@
-"""How many threads a job computes with: one setting for BLAS and the engine's kernels."""
+"""How many threads a job computes with: one setting for the engine's pool and BLAS."""
 
 from __future__ import annotations
 
 from workbench.engine.threads import set_threads, threads
 from workbench.errors import BadInput
-
-MAX_THREADS = 64
+from workbench.vocabulary import MAX_THREADS
 
 
 def use_threads(count: int | None) -> int:

@@ -20,11 +20,12 @@ from workbench.engine.batch import MAX_BATCH
 from workbench.engine.container import read_container
 from workbench.engine.inputs import iter_feeds, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
-from workbench.engine.runtimes import load_network
+from workbench.engine.runtimes.load import load_network
 from workbench.errors import BadInput, InputListError, naming
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.compute import use_threads
 from workbench.jobs.lifecycle import tracked_run
+from workbench.options import RunOptions
 from workbench.store import Store
 
 Progress = Callable[[str, int, int], None]
@@ -55,19 +56,15 @@ def run_container(
     container_path: str | Path,
     input_list_path: str | Path,
     output_dir: str | Path,
+    options: RunOptions | None = None,
     *,
-    runtime: str = "cpu",
-    batch: int = 1,
-    cpu_fxp: bool = False,
-    debug: bool = False,
     command: str | None = None,
     progress: Progress | None = None,
-    threads: int | None = None,
 ) -> InferResult:
-    """Run every line of the input list; write the outputs; record the run.
-
-    ``threads``: compute with that many threads (None: the engine's setting).
-    """
+    """Run every line of the input list; write the outputs; record the run."""
+    options = options or RunOptions()
+    runtime, batch, cpu_fxp, debug = options.runtime, options.batch, options.cpu_fxp, options.debug
+    thread_count = use_threads(options.threads)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
         raise BadInput(f"--batch must be an integer from 1 to {MAX_BATCH}, got {batch!r}")
     if not str(output_dir).strip():
@@ -75,7 +72,6 @@ def run_container(
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise BadInput(f"--output-dir {output_dir} exists and is not a directory")
-    thread_count = use_threads(threads)
     check_container_fits(container_path, "run", available_memory())
     t0 = time.perf_counter()
     container = read_container(container_path)

@@ -20,19 +20,7 @@ import time
 from types import ModuleType
 from typing import Any
 
-# Activation codes of the compiled epilogues (``numba_kernels._act_row``), by kind.
-ACT_CODES = {
-    "Relu": 1,
-    "Clip": 2,
-    "HardSwish": 3,
-    "HardSigmoid": 4,
-    "Sigmoid": 5,
-    "SiLU": 6,
-    "LeakyRelu": 7,
-    "PRelu": 8,
-    "Tanh": 9,
-    "Affine": 10,
-}
+from workbench.engine.jit.codes import ACT_CODES
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}

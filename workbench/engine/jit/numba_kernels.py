@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from workbench.engine.jit import ACT_CODES
+from workbench.engine.jit.codes import ACT_CODES
 
 ACT_RELU = ACT_CODES["Relu"]
 ACT_CLIP = ACT_CODES["Clip"]

@@ -31,6 +31,7 @@ from workbench.engine.quant.encoding import Encoding
 from workbench.engine.quant.int_ops import IntContext, zero_point
 from workbench.engine.quant.requant import Requantizer
 from workbench.engine.threads import chunk_count, gemm_blocks, parallel_chunks, split_range
+from workbench.vocabulary import HALF_AWAY
 
 
 class _Requant:
@@ -70,6 +71,8 @@ def compiled_conv(
     jit = ictx.op.jit
     if jit is None or wc.ndim != 4:
         return None
+    if not requant.fast and getattr(requant, "rounding", HALF_AWAY) != HALF_AWAY:
+        return None  # the compiled int64 formula rounds ties away from zero only
     table = getattr(ictx.op.chain, "table", None)
     m, cg, kh, kw = wc.shape
     group = int(ictx.attr("group", 1))
