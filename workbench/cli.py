@@ -452,7 +452,38 @@ def cli(ctx: click.Context) -> None:
 def main() -> None:
     """Console-script entry point."""
     _stop_cleanly_on_sigterm()
+    _redeliver_lost_interrupts()
     cli.main(prog_name="workbench")
+
+
+def _redeliver_lost_interrupts() -> None:
+    # Ctrl-C (or our SIGTERM handler) raises at whatever bytecode runs next; when that
+    # is a destructor run by the garbage collector (a ZipFile left behind by
+    # importlib.metadata, say), Python only reports it as "ignored" and the job goes
+    # on. Raise it again a few milliseconds later, from a timer signal, outside the
+    # destructor (raised right away it would land in it again).
+    import signal
+
+    previous = sys.unraisablehook
+    pending: list[BaseException] = []
+
+    def hook(unraisable: Any) -> None:
+        exc = unraisable.exc_value
+        if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and exc.code == 143):
+            pending[:] = [exc]
+            signal.setitimer(signal.ITIMER_REAL, 0.005)
+        else:
+            previous(unraisable)
+
+    def again(_signum: int, _frame: object) -> None:
+        if pending:
+            raise pending.pop()
+
+    try:
+        signal.signal(signal.SIGALRM, again)
+    except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGALRM
+        return
+    sys.unraisablehook = hook
 
 
 def _stop_cleanly_on_sigterm() -> None:
