@@ -539,12 +539,13 @@ def _summary_line(console: Console, run: Any) -> None:
 @click.option("--limit", type=int, default=50, show_default=True, help="Runs per page.")
 @click.option("--offset", type=int, default=0, show_default=True, help="Runs to skip.")
 @pass_app
-def runs_list(app: App, **filters: Any) -> None:
+def runs_list(app: App, model: str | None, limit: int, offset: int, **filters: Any) -> None:
     """List the project's runs, newest first."""
-    from workbench.jobs.runs import list_runs
+    from workbench.jobs.runs import RunFilter, list_runs
 
     filters["starred"] = True if filters["starred"] else None  # absent: no filter
-    page = list_runs(app.store(), app.project, **filters)
+    run_filter = RunFilter(**filters)
+    page = list_runs(app.store(), app.project, run_filter, model=model, limit=limit, offset=offset)
 
     def render(console: Console) -> None:
         show_table(
@@ -560,16 +561,17 @@ def runs_list(app: App, **filters: Any) -> None:
                     r.sqnr_db,
                     r.tags,
                 )
-                for r in page.runs
+                for r in page.rows
             ],
             wrap=("model", "tags"),
         )
-        shown_to = page.offset + len(page.runs)
+        shown_to = page.offset + len(page.rows)
         more = f"; next page: --offset {shown_to}" if shown_to < page.total else ""
-        first = page.offset + 1 if page.runs else 0
+        first = page.offset + 1 if page.rows else 0
         say(console, f"runs {first}-{shown_to} of {page.total} in project {app.project}{more}")
 
-    emit(app, page, render)
+    listing = {"runs": page.rows, "total": page.total, "limit": page.limit, "offset": page.offset}
+    emit(app, listing, render)
 
 
 @runs.command("show")

@@ -152,7 +152,7 @@ async def test_cancelling_a_job_leaves_its_run_interrupted(
                 break
             await asyncio.sleep(0.02)
         await pilot.pause()
-        running = list_runs(store, "default").runs
+        running = list_runs(store, "default").rows
         assert [r.status for r in running] == ["running"]
         assert app.screen.query_one("JobPanel").display
         await pilot.press("x")

@@ -6,11 +6,15 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from workbench.engine.container import file_sha256, read_manifest
 from workbench.store import CalibrationSet, Container, Model, Store
-from workbench.store.queries import find_container_by_sha256, find_model_by_sha256, get_project
+from workbench.store.queries import (
+    find_calibration_set_by_sha256,
+    find_container,
+    find_container_by_sha256,
+    find_model_by_sha256,
+    get_project,
+)
 
 
 def source_sha256(path: str | Path) -> str:
@@ -102,7 +106,7 @@ def record_container(
 
 def model_id_of_container(store: Store, container_id: int) -> int | None:
     with store.read() as session:
-        row = session.get(Container, container_id)
+        row = find_container(session, container_id)
         return row.model_id if row is not None else None
 
 
@@ -112,11 +116,7 @@ def record_calibration_set(store: Store, project: str, path: str | Path, samples
     sha = file_sha256(path)
     with store.write() as session:
         proj = get_project(session, project)
-        row = session.scalars(
-            select(CalibrationSet).where(
-                CalibrationSet.project_id == proj.id, CalibrationSet.sha256 == sha
-            )
-        ).first()
+        row = find_calibration_set_by_sha256(session, proj, sha)
         if row is None:
             row = CalibrationSet(
                 project_id=proj.id, name=path.name, path=str(path), sample_count=samples, sha256=sha

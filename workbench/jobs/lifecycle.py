@@ -29,7 +29,7 @@ from typing import Any
 from workbench.errors import BadInput, WorkbenchError
 from workbench.jobs.runs import check_tag
 from workbench.store import BenchmarkRun, LayerStat, QuantizationRun, Run, RunTag, Store, utcnow
-from workbench.store.queries import get_project
+from workbench.store.queries import find_run, get_project
 from workbench.store.recovery import current_process
 
 _DETAIL_TABLES: dict[str, type[QuantizationRun] | type[BenchmarkRun]] = {
@@ -184,7 +184,7 @@ def _finish(
     store: Store, recorder: RunRecorder, started: float, status: str, error: str | None
 ) -> None:
     with store.write() as session:
-        run = session.get(Run, recorder.id)
+        run = find_run(session, recorder.id)
         if run is None:  # deleted (with its project) while it ran: nothing to record
             recorder.status, recorder.error = status, error
             return
