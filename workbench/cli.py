@@ -30,6 +30,7 @@ import click
 
 from workbench import __version__
 from workbench.errors import WorkbenchError
+from workbench.jobs.interrupts import catch_interrupts, checkpoint, interrupted, release_interrupts
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -68,6 +69,7 @@ class App:
 
             self._store = open_store(self.db)
             click.get_current_context().call_on_close(self._store.close)
+            checkpoint()  # a Ctrl-C while the store's modules loaded: stop before any work
         return self._store
 
 
@@ -137,6 +139,7 @@ class WorkbenchGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            checkpoint()  # a Ctrl-C while this module loaded ends the command before it starts
             return super().invoke(ctx)
         except KeyboardInterrupt:
             # Click would print a blank line and call it an abort; the job has already
@@ -170,8 +173,8 @@ class WorkbenchGroup(click.Group):
             return _fail(exc.format_message() + hint, 2)
         except _Interrupted:
             return _fail("interrupted", 130)
-        except click.Abort:
-            return _fail("aborted", 1)
+        except click.Abort:  # click's word for a Ctrl-C outside the command, too
+            return _fail("interrupted", 130) if interrupted() else _fail("aborted", 1)
         except click.ClickException as exc:
             return _fail(exc.format_message(), exc.exit_code)
         except WorkbenchError as exc:
@@ -257,6 +260,7 @@ def to_json(value: Any) -> Any:
 
 def emit(app: App, value: Any, render: Callable[[Console], None]) -> None:
     """Print ``value`` as JSON under ``--json``, else through ``render``."""
+    checkpoint()  # interrupted: no output, as if the signal had landed a moment earlier
     if app.json:
         click.echo(json.dumps(to_json(value), indent=2, ensure_ascii=False))
         return
@@ -370,23 +374,16 @@ def cli(ctx: click.Context) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    _stop_cleanly_on_sigterm()
-    cli.main(prog_name="workbench")
-
-
-def _stop_cleanly_on_sigterm() -> None:
-    # A terminated job should unwind (so its run is recorded `interrupted`)
-    # rather than vanish; SystemExit does that through every `with` block.
-    import signal
-
-    def _exit(_signum: int, _frame: object) -> None:
-        raise SystemExit(143)
-
+    """Console-script entry point: Ctrl-C and SIGTERM end the command whenever they
+    land (``workbench.jobs.interrupts``): exit 130 and 143."""
+    catch_interrupts()  # unless workbench.__main__ did, before importing this module
     try:
-        signal.signal(signal.SIGTERM, _exit)
-    except (ValueError, OSError):  # not the main thread, or no such signal
-        pass
+        code = cli.main(prog_name="workbench", standalone_mode=False)
+    except KeyboardInterrupt:  # outside any command (while click parses, or at the end)
+        code = _fail("interrupted", 130)
+    except SystemExit as exc:  # SIGTERM
+        code = exc.code if isinstance(exc.code, int) else 1
+    sys.exit(release_interrupts(code))
 
 
 # ---------------------------------------------------------------------------------------
@@ -991,6 +988,7 @@ class _RichProgress:
             self.progress.stop()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        checkpoint()  # an interrupt that landed in an import ends the job here
         if not self.progress.console.is_terminal:
             return  # no bar in a pipe or log file: it would leave a blank line behind
         if not self.tasks:

@@ -13,9 +13,12 @@ before the body runs. When the body returns, the results attached to the
 recorder are written with status ``succeeded`` in one transaction; an
 exception writes ``failed`` with its message, Ctrl-C (or SystemExit) writes
 ``interrupted``, keeping the log and run-level fields (peak memory...) but
-not the results; the exception then propagates. A process killed outright is
-swept to ``interrupted`` by the next ``open_store()``. Either way nothing is
-half-written: results land together with the final status, or not at all.
+not the results; the exception then propagates. A signal that Python could not
+raise where it landed (``workbench.jobs.interrupts``) is raised as the run
+starts, at each ``record``/``log``/``add_layer_stats`` and before success is
+recorded. A process killed outright is swept to ``interrupted`` by the next
+``open_store()``. Either way nothing is half-written: results land together
+with the final status, or not at all.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.errors import BadInput, WorkbenchError
+from workbench.jobs.interrupts import checkpoint
 from workbench.jobs.runs import check_tag
 from workbench.store import BenchmarkRun, LayerStat, QuantizationRun, Run, RunTag, Store, utcnow
 from workbench.store.queries import find_run, get_project
@@ -67,6 +71,7 @@ class RunRecorder:
         Unknown names are a programming error and raise ``TypeError`` at once,
         not at the end of a long job.
         """
+        checkpoint()
         allowed = _detail_fields(self.kind) | _RUN_FIELDS
         unknown = sorted(set(values) - allowed)
         if unknown:
@@ -75,6 +80,7 @@ class RunRecorder:
 
     def add_layer_stats(self, stats: Iterable[Mapping[str, Any]]) -> None:
         """Attach per-layer rows (keys: the columns of ``LayerStat``)."""
+        checkpoint()
         for stat in stats:
             unknown = sorted(set(stat) - _LAYER_FIELDS)
             if unknown:
@@ -83,6 +89,7 @@ class RunRecorder:
 
     def log(self, line: str) -> None:
         """Append a line to the run's log (stored with the final status)."""
+        checkpoint()
         self.log_lines.append(line.rstrip("\n"))
 
 
@@ -111,7 +118,9 @@ def tracked_run(
     recorder = _start(store, project, kind, model_id, container_id, command, tags, details)
     started = time.monotonic()
     try:
+        checkpoint()
         yield recorder
+        checkpoint()  # the body's last step may have been an import that took the signal
     except (KeyboardInterrupt, SystemExit, GeneratorExit) as exc:
         _finish_quietly(store, recorder, started, "interrupted", _interrupt_text(exc))
         raise
