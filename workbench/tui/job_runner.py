@@ -39,10 +39,9 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """What a finished job says, and which tables now hold new rows."""
+    """What a job that succeeded says."""
 
     message: str
-    refresh: tuple[str, ...] = ()  # "models", "quantize", "bench"
     run_ids: tuple[int, ...] = ()
     payload: Any = None  # the job's own result, for a screen to show (the advice)
 
@@ -50,9 +49,13 @@ class JobOutcome:
 @dataclass
 class JobState:
     title: str
-    kind: str  # convert, quantize, bench
+    kind: str  # convert, quantize, bench, advise
     project: str
     cancellable: bool = True
+    # The project's tables the job writes rows to (its request's ``refresh``): the
+    # project screen reloads them when the job ends, however it ends (a failed or
+    # cancelled job has recorded its run too).
+    refresh: tuple[str, ...] = ()
     id: int = field(default_factory=lambda: next(_ids))
     stage: str = "starting"
     done: int = 0
