@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,34 +39,36 @@ def source_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def record_model(
-    store: Store,
-    project: str,
-    *,
-    name: str,
-    source_path: str,
-    sha256: str,
-    fmt: str,
-    opset: int | None,
-    inputs: list[dict[str, Any]],
-    param_count: int | None,
-    macs: int | None,
-) -> int:
+@dataclass(frozen=True)
+class ModelRecord:
+    """What the store keeps of an imported model (``fmt``: onnx, tflite, savedmodel...)."""
+
+    name: str
+    source_path: str
+    sha256: str
+    fmt: str
+    opset: int | None
+    inputs: list[dict[str, Any]]
+    param_count: int | None
+    macs: int | None
+
+
+def record_model(store: Store, project: str, record: ModelRecord) -> int:
     """The id of the project's model with this content, created if new."""
     with store.write() as session:
         proj = get_project(session, project)
-        model = find_model_by_sha256(session, proj, sha256)
+        model = find_model_by_sha256(session, proj, record.sha256)
         if model is None:
             model = Model(
                 project_id=proj.id,
-                name=name,
-                source_path=source_path,
-                sha256=sha256,
-                format=fmt,
-                opset=opset,
-                inputs=inputs,
-                param_count=param_count,
-                macs=macs,
+                name=record.name,
+                source_path=record.source_path,
+                sha256=record.sha256,
+                format=record.fmt,
+                opset=record.opset,
+                inputs=record.inputs,
+                param_count=record.param_count,
+                macs=record.macs,
             )
             session.add(model)
             session.flush()
