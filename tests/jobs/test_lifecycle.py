@@ -168,8 +168,8 @@ def test_sigterm_through_the_cli_entry_point_interrupts(
     script = tmp_path / "job.py"
     script.write_text(
         "import sys, time\n"
-        "from workbench.cli import _stop_cleanly_on_sigterm\n"
-        "_stop_cleanly_on_sigterm()\n" + _KILLED_JOB.replace("import sys, time\n", "")
+        "from workbench.jobs.interrupts import catch_interrupts\n"
+        "catch_interrupts()\n" + _KILLED_JOB.replace("import sys, time\n", "")
     )
     proc = subprocess.Popen(
         [sys.executable, str(script), store_url], stdout=subprocess.PIPE, text=True
