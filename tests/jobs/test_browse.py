@@ -125,7 +125,7 @@ def test_runs_page_sort_and_filter(store, seeded) -> None:
 
 
 def test_every_run_column_sorts(store, seeded) -> None:
-    from workbench.jobs.browse import RUN_SORTS
+    from workbench.store.queries import RUN_SORTS
 
     for key in RUN_SORTS:
         for descending in (True, False):

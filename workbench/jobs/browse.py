@@ -10,6 +10,9 @@ error, status, runtime, quantizer, algorithms, or the id) plus tokens:
 ``tag:NAME`` (or ``#NAME``), ``status:failed`` (or ``is:failed``), ``runtime:dsp``
 (or ``rt:dsp``), ``model:NAME`` (exactly that name; digits: that model id),
 ``is:starred``, ``is:baseline``. ``is:marked`` is left to the caller.
+
+The row and page types the tables show (``RunRow``, ``ModelRow``, ``ContainerRow``,
+``Page``) are those of ``workbench.store.queries``, imported here for the TUI.
 """
 
 from __future__ import annotations
@@ -28,23 +31,7 @@ from workbench.jobs.projects import ProjectInfo, ensure_project, list_projects
 from workbench.jobs.runs import RunDetail, show_run
 from workbench.store import RUN_STATUSES, Store
 from workbench.store import queries as q
-from workbench.store.queries import (
-    RUN_SORTS,
-    ContainerRow,
-    ModelRow,
-    Page,
-    PageSpec,
-    RunFilter,
-    RunRow,
-)
-
-__all__ = [  # the row and page types the TUI shows come from the store's queries
-    "RUN_SORTS",
-    "ContainerRow",
-    "ModelRow",
-    "Page",
-    "RunRow",
-]
+from workbench.store.queries import ContainerRow, ModelRow, Page, PageSpec, RunFilter, RunRow
 
 T = TypeVar("T")
 PAGE_SIZE = 100
