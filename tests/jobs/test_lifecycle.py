@@ -74,6 +74,38 @@ def test_ctrl_c_or_exit_interrupts_the_run(store, stop: type[BaseException]) -> 
     assert show_run(store, run.id).status == "interrupted"
 
 
+@pytest.mark.parametrize("committed", [False, True], ids=["before", "after"])
+def test_ctrl_c_while_recording_success_leaves_one_ending(
+    store, monkeypatch: pytest.MonkeyPatch, committed: bool
+) -> None:
+    import workbench.jobs.lifecycle as lifecycle
+
+    real, calls = lifecycle._finish, []
+
+    def interrupted_finish(*args, **kwargs) -> None:
+        calls.append(args[3])
+        if len(calls) == 1 and committed:
+            real(*args, **kwargs)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # Ctrl-C just before, or just after, the commit
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "_finish", interrupted_finish)
+    with pytest.raises(KeyboardInterrupt):
+        with tracked_run(store, project="default", kind="bench", runtime="cpu") as run:
+            run.record(iterations=3)
+    shown = show_run(store, run.id)
+    assert calls == ["succeeded", "interrupted"]
+    if committed:  # the results had landed: they stay, with their status
+        assert (shown.status, shown.details["iterations"], run.status) == (
+            "succeeded",
+            3,
+            "succeeded",
+        )
+    else:
+        assert (shown.status, shown.details["iterations"]) == ("interrupted", None)
+
+
 def test_unknown_fields_fail_fast(store) -> None:
     with pytest.raises(TypeError, match="no field"):
         with tracked_run(store, project="default", kind="bench", runtime="cpu", nonsense=1):

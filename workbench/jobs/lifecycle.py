@@ -130,6 +130,9 @@ def tracked_run(
     else:
         try:
             _finish(store, recorder, started, "succeeded", None)
+        except (KeyboardInterrupt, SystemExit) as exc:  # while recording: before or after it
+            _finish_quietly(store, recorder, started, "interrupted", _interrupt_text(exc))
+            raise
         except Exception as exc:
             reason = f"recording the results failed: {error_text(exc)}"
             _finish_quietly(store, recorder, started, "failed", reason)
@@ -196,6 +199,9 @@ def _finish(
         run = find_run(session, recorder.id)
         if run is None:  # deleted (with its project) while it ran: nothing to record
             recorder.status, recorder.error = status, error
+            return
+        if run.status != "running":  # ended already (interrupted just after): one ending
+            recorder.status, recorder.error = run.status, run.error
             return
         detail = run.quantization if recorder.kind == "quantize" else run.benchmark
         for key, value in recorder.fields.items():
