@@ -106,6 +106,27 @@ def test_ctrl_c_while_recording_success_leaves_one_ending(
         assert (shown.status, shown.details["iterations"]) == ("interrupted", None)
 
 
+def test_ctrl_c_as_the_run_is_created_ends_it(store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from contextlib import contextmanager
+
+    real_write, writes = store.write, []
+
+    @contextmanager
+    def write():
+        writes.append(1)
+        with real_write() as session:
+            yield session
+        if len(writes) == 1:
+            raise KeyboardInterrupt  # the run's row is committed; the job never starts
+
+    monkeypatch.setattr(store, "write", write)
+    with pytest.raises(KeyboardInterrupt):
+        with tracked_run(store, project="default", kind="bench", runtime="cpu"):
+            pytest.fail("the body ran")
+    with store.read() as s:
+        assert [r.status for r in s.query(Run)] == ["interrupted"]
+
+
 def test_unknown_fields_fail_fast(store) -> None:
     with pytest.raises(TypeError, match="no field"):
         with tracked_run(store, project="default", kind="bench", runtime="cpu", nonsense=1):

@@ -165,31 +165,39 @@ def _start(
 ) -> RunRecorder:
     me = current_process()
     tag_set = sorted({check_tag(t) for t in tags})
-    with store.write() as session:
-        project = get_project(session, project_name)
-        if project.archived:
-            raise BadInput(f"project {project.name!r} is archived; unarchive it to add runs")
-        run = Run(
-            project_id=project.id,
-            kind=kind,
-            status="running",
-            model_id=model_id,
-            container_id=container_id,
-            command=command,
-            started_at=utcnow(),
-            host=me.host,
-            pid=me.pid,
-            pid_started_at=me.started_at,
-            tags=[RunTag(tag=t) for t in tag_set],
-        )
-        detail = _DETAIL_TABLES[kind](**details)
-        if kind == "quantize":
-            run.quantization = detail
-        else:
-            run.benchmark = detail
-        session.add(run)
-        session.flush()
-        return RunRecorder(id=run.id, kind=kind, project=project.name)
+    recorder: RunRecorder | None = None
+    try:
+        with store.write() as session:
+            project = get_project(session, project_name)
+            if project.archived:
+                raise BadInput(f"project {project.name!r} is archived; unarchive it to add runs")
+            run = Run(
+                project_id=project.id,
+                kind=kind,
+                status="running",
+                model_id=model_id,
+                container_id=container_id,
+                command=command,
+                started_at=utcnow(),
+                host=me.host,
+                pid=me.pid,
+                pid_started_at=me.started_at,
+                tags=[RunTag(tag=t) for t in tag_set],
+            )
+            detail = _DETAIL_TABLES[kind](**details)
+            if kind == "quantize":
+                run.quantization = detail
+            else:
+                run.benchmark = detail
+            session.add(run)
+            session.flush()
+            recorder = RunRecorder(id=run.id, kind=kind, project=project.name)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if recorder is not None:  # the signal came as the row was committed: end it
+            _finish_quietly(store, recorder, time.monotonic(), "interrupted", _interrupt_text(exc))
+        raise
+    assert recorder is not None  # the write either ran through or raised
+    return recorder
 
 
 def _finish(
