@@ -72,7 +72,11 @@ def _check(delay: float, sig: int, sent_at: datetime | None, code: int, err: str
         assert statuses in ((), ("interrupted",)) or finished_first, (delay, code, statuses)
         if code == 130:
             assert err.strip().splitlines()[-1:] == ["error: interrupted"], err
-        return outcome("ended by the signal")
+        if statuses == ("interrupted",):
+            return outcome("ended by the signal: run interrupted")
+        if statuses:
+            return outcome("job done; the signal ended its exit")
+        return outcome("ended by the signal before the run began")
     if code == 1 and "<frozen site>" in err and not statuses:
         return outcome("ended by the signal while Python itself started")
     assert code == 0 and finished_first, (
