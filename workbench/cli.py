@@ -950,11 +950,12 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, runtime:
             cpu_fxp: bool, batch: int, debug: bool) -> None:  # fmt: skip
     """Run a container over an input list, writing OUT/Result_N/<output>.raw."""
     from workbench.jobs.convert import command_line
-    from workbench.jobs.infer import RunOptions, run_container
+    from workbench.jobs.infer import run_container
 
-    options = RunOptions(runtime=runtime, batch=batch, cpu_fxp=cpu_fxp, debug=debug)
-    result = run_container(app.store(), app.project, container, input_list, output_dir,
-                           options, command=command_line())  # fmt: skip
+    result = run_container(
+        app.store(), app.project, container, input_list, output_dir,
+        runtime=runtime, batch=batch, cpu_fxp=cpu_fxp, debug=debug, command=command_line(),
+    )  # fmt: skip
     emit(app, result, lambda c: say(
         c,
         f"{result.inferences} inferences on {runtime} ({result.mode}): init {result.init_ms:.1f} ms, "

@@ -42,7 +42,7 @@ from workbench.engine.onnx_import import import_onnx
 from workbench.engine.quant.quantizer import QuantOptions
 from workbench.errors import BadInput, ContainerError, InputListError, ModelError
 from workbench.jobs.convert import convert_model
-from workbench.jobs.infer import RunOptions, run_container
+from workbench.jobs.infer import run_container
 from workbench.jobs.quantize import quantize_job
 from workbench.store import Store
 
@@ -482,7 +482,7 @@ def test_run_outputs_stay_in_the_output_folder_whatever_the_tensor_names(
     (dlc.parent / "x.raw").write_bytes(np.ones(4, "<f4").tobytes())
     (dlc.parent / "list.txt").write_text("x.raw\n")
     out = tmp_path / "box" / "out"
-    run_container(store, "default", dlc, dlc.parent / "list.txt", out, RunOptions(debug=True))
+    run_container(store, "default", dlc, dlc.parent / "list.txt", out, debug=True)
     written = [p for p in tmp_path.rglob("*.raw") if p.parent != dlc.parent]
     assert len(written) == len(names)
     assert all(p.parent == out / "Result_0" for p in written), written

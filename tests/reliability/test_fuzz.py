@@ -64,7 +64,7 @@ from workbench.errors import (
 )
 from workbench.jobs.convert import convert_model
 from workbench.jobs.export import export_encodings_file, export_qdq_file
-from workbench.jobs.infer import RunOptions, run_container
+from workbench.jobs.infer import run_container
 from workbench.jobs.inspect import container_diff, container_info
 from workbench.jobs.quantize import quantize_job
 from workbench.store import Run, Store, open_store
@@ -955,9 +955,8 @@ def container_jobs(fz: Fuzz, folder: Path, rng: random.Random, dlc: Path) -> Non
     fxp = runtime == "cpu" and rng.random() < 0.5
     fz.attempt(
         lambda: run_container(
-            fz.store, PROJECT, dlc, fz.base.input_list, folder / "out",
-            RunOptions(runtime=runtime, batch=batch, cpu_fxp=fxp, debug=rng.random() < 0.2),
-            command="fuzz",
+            fz.store, PROJECT, dlc, fz.base.input_list, folder / "out", runtime=runtime,
+            batch=batch, cpu_fxp=fxp, debug=rng.random() < 0.2, command="fuzz",
         ),
         *names,
     )  # fmt: skip
@@ -1224,8 +1223,8 @@ def input_list_case(fz: Fuzz, folder: Path, rng: random.Random) -> None:
     if rng.random() < 0.5:
         fz.attempt(
             lambda: run_container(
-                fz.store, PROJECT, dlc, listing, folder / "out",
-                RunOptions(batch=rng.choice((1, 2))), command="fuzz",
+                fz.store, PROJECT, dlc, listing, folder / "out", batch=rng.choice((1, 2)),
+                command="fuzz",
             ),
             *names,
         )  # fmt: skip
@@ -1293,9 +1292,8 @@ def override_case(fz: Fuzz, folder: Path, rng: random.Random) -> None:
         runtime = rng.choice(RUNTIMES)
         fz.attempt(
             lambda: run_container(
-                fz.store, PROJECT, q, fz.base.input_list, folder / "out",
-                RunOptions(runtime=runtime, cpu_fxp=runtime == "cpu" and rng.random() < 0.5),
-                command="fuzz",
+                fz.store, PROJECT, q, fz.base.input_list, folder / "out", runtime=runtime,
+                cpu_fxp=runtime == "cpu" and rng.random() < 0.5, command="fuzz",
             ),
             q,
         )  # fmt: skip
@@ -1486,7 +1484,7 @@ def _run(
     fz: Fuzz, folder: Path, dlc: Path, listing: Path | None = None, **kw: Any
 ) -> Callable[[], Any]:
     listing = listing or fz.base.input_list
-    return lambda: run_container(fz.store, PROJECT, dlc, listing, folder / "out", RunOptions(**kw))
+    return lambda: run_container(fz.store, PROJECT, dlc, listing, folder / "out", **kw)
 
 
 def _graph_edit(fz: Fuzz, folder: Path, edit: Callable[[dict[str, Any]], None]) -> Path:

@@ -211,37 +211,31 @@ def test_path_suggestions_complete_from_the_folder(tmp_path: Path) -> None:
     assert asyncio.run(suggest(str(tmp_path / "zz"))) is None
 
 
-def test_every_request_names_tables_of_the_project_screen() -> None:
-    from workbench.tui.job_requests import AdviseRequest, BenchRequest, ConvertRequest
-    from workbench.tui.screens.project import TABS
-
-    for request in (ConvertRequest, QuantizeRequest, BenchRequest, AdviseRequest):
-        # Every job records containers or runs, which the models table counts.
-        assert "models" in request.refresh and set(request.refresh) <= set(TABS), request
-
-
-async def test_a_finished_job_reloads_the_tables_it_names(store, make_app) -> None:
-    from workbench.tui.job_runner import JobChanged, JobState
+async def test_the_screen_reloads_the_tables_the_outcome_names(store, make_app) -> None:
+    from workbench.tui.job_runner import JobChanged, JobOutcome, JobState
     from workbench.tui.screens.project import TABS
 
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = app.screen
-        reloaded: list[str] = []
         for tab in TABS:
             screen.table(tab).ensure_loaded()
         await settle(pilot)
+        reloaded: list[str] = []
         for tab in TABS:
             screen.table(tab).reload = lambda tab=tab: reloaded.append(tab)
 
-        def end(status: str, refresh: tuple[str, ...], project: str = "default") -> None:
-            job = JobState("job", "bench", project, refresh=refresh, status=status)
+        def end(status: str, outcome: JobOutcome | None, project: str = "default") -> None:
+            job = JobState("job", "bench", project, status=status, outcome=outcome)
             app.post_message(JobChanged(job))  # progress: nothing to reload yet
             app.post_message(JobChanged(job, final=True))
 
-        end("succeeded", ("bench", "experiments"))
-        end("failed", ("quantize",))  # a failed job has recorded its run too
-        end("succeeded", ("models",), project="other")  # not this screen's project
+        end("succeeded", JobOutcome("done", refresh=("bench", "experiments")))
         await settle(pilot)
-        assert reloaded == ["bench", "experiments", "quantize"]
+        assert reloaded == ["bench", "experiments"]  # not the screen's own idea of a bench
+        reloaded.clear()
+        end("failed", None)  # it may have recorded a run, containers, or nothing
+        end("succeeded", JobOutcome("done", refresh=("models",)), project="other")
+        await settle(pilot)
+        assert reloaded == list(TABS)

@@ -40,8 +40,8 @@ def source_sha256(path: str | Path) -> str:
 
 
 @dataclass(frozen=True)
-class ModelRecord:
-    """What the store keeps of an imported model (``fmt``: onnx, tflite, savedmodel...)."""
+class ModelInfo:
+    """What the store keeps of an imported model."""
 
     name: str
     source_path: str
@@ -53,22 +53,22 @@ class ModelRecord:
     macs: int | None
 
 
-def record_model(store: Store, project: str, record: ModelRecord) -> int:
+def record_model(store: Store, project: str, info: ModelInfo) -> int:
     """The id of the project's model with this content, created if new."""
     with store.write() as session:
         proj = get_project(session, project)
-        model = find_model_by_sha256(session, proj, record.sha256)
+        model = find_model_by_sha256(session, proj, info.sha256)
         if model is None:
             model = Model(
                 project_id=proj.id,
-                name=record.name,
-                source_path=record.source_path,
-                sha256=record.sha256,
-                format=record.fmt,
-                opset=record.opset,
-                inputs=record.inputs,
-                param_count=record.param_count,
-                macs=record.macs,
+                name=info.name,
+                source_path=info.source_path,
+                sha256=info.sha256,
+                format=info.fmt,
+                opset=info.opset,
+                inputs=info.inputs,
+                param_count=info.param_count,
+                macs=info.macs,
             )
             session.add(model)
             session.flush()

@@ -16,7 +16,7 @@ from workbench.engine.summary import summarize
 from workbench.engine.tf_import import import_tensorflow, saved_model_dir, tensorflow_source_kind
 from workbench.engine.tflite import TfliteImport, load_tflite
 from workbench.errors import BadInput, NotFound
-from workbench.jobs.artifacts import ModelRecord, record_container, record_model, source_sha256
+from workbench.jobs.artifacts import ModelInfo, record_container, record_model, source_sha256
 from workbench.jobs.leftovers import remove_leftover_temp_files
 from workbench.store import Store
 from workbench.store.queries import get_project
@@ -96,7 +96,7 @@ def convert_model(
     remove_leftover_temp_files(output)
     size = write_container(output, container)
     summary = summarize(Container(manifest=manifest, graph=graph, file_size=size))
-    record = ModelRecord(
+    info = ModelInfo(
         name=source.name if source.is_dir() else source.stem,
         source_path=str(source.resolve()),
         sha256=source_sha,
@@ -106,7 +106,7 @@ def convert_model(
         param_count=summary.param_count,
         macs=summary.total_macs,
     )
-    model_id = record_model(store, project, record)
+    model_id = record_model(store, project, info)
     container_id = record_container(store, project, output, model_id=model_id)
     return ConvertResult(
         model_id=model_id,

@@ -48,30 +48,21 @@ def safe_file_name(tensor: str) -> str:
     return name or "_"
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run: the runtime, the batch the network is resized to at init, the CPU's
-    fixed-point mode, and ``debug`` (write every layer's output too)."""
-
-    runtime: str = "cpu"
-    batch: int = 1
-    cpu_fxp: bool = False
-    debug: bool = False
-
-
 def run_container(
     store: Store,
     project: str,
     container_path: str | Path,
     input_list_path: str | Path,
     output_dir: str | Path,
-    options: RunOptions = RunOptions(),
     *,
+    runtime: str = "cpu",
+    batch: int = 1,
+    cpu_fxp: bool = False,
+    debug: bool = False,
     command: str | None = None,
     progress: Progress | None = None,
 ) -> InferResult:
     """Run every line of the input list; write the outputs; record the run."""
-    runtime, batch, cpu_fxp, debug = options.runtime, options.batch, options.cpu_fxp, options.debug
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
         raise BadInput(f"--batch must be an integer from 1 to {MAX_BATCH}, got {batch!r}")
     if not str(output_dir).strip():

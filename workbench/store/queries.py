@@ -364,7 +364,7 @@ def find_calibration_set(session: Session, calibration_id: int) -> CalibrationSe
 def find_calibration_set_by_sha256(
     session: Session, project: Project, sha256: str
 ) -> CalibrationSet | None:
-    """The project's calibration set with this input list's content hash."""
+    """A calibration set of ``project`` with this input list's content hash."""
     return session.scalars(
         select(CalibrationSet).where(
             CalibrationSet.project_id == project.id, CalibrationSet.sha256 == sha256

@@ -39,8 +39,6 @@ class ConvertRequest:
     input_dims: dict[str, list[int]] = field(default_factory=dict)
 
     kind = "convert"
-    # The project tables the job adds rows to (reloaded when it ends, see JobState).
-    refresh = ("models",)
 
     @property
     def title(self) -> str:
@@ -64,6 +62,7 @@ class ConvertRequest:
         return JobOutcome(
             f"imported {Path(self.model).name}: {result.layers} layers, "
             f"{result.param_count:,} parameters → {result.output}",
+            refresh=("models",),
         )
 
 
@@ -93,7 +92,6 @@ class QuantizeRequest:
     analyze: bool = True
 
     kind = "quantize"
-    refresh = ("quantize", "models")
 
     @property
     def title(self) -> str:
@@ -136,6 +134,7 @@ class QuantizeRequest:
         sqnr = f", SQNR {result.sqnr_db:.2f} dB" if result.sqnr_db is not None else ""
         return JobOutcome(
             f"quantized → {result.output} (run {result.run_id}{sqnr})",
+            refresh=("quantize", "models"),
             run_ids=(result.run_id,),
         )
 
@@ -151,7 +150,6 @@ class BenchRequest:
     labels: str | None = None
 
     kind = "bench"
-    refresh = ("bench", "models")
 
     @property
     def title(self) -> str:
@@ -184,6 +182,7 @@ class BenchRequest:
         summary = ", ".join(f"{n} {status}" for status, n in counts.items())
         return JobOutcome(
             f"benchmarked {len(result.rows)} combination(s): {summary}",
+            refresh=("bench", "models"),
             run_ids=tuple(result.run_ids),
         )
 
@@ -198,7 +197,6 @@ class AdviseRequest:
     max_accuracy_drop: float = 1.0
 
     kind = "advise"
-    refresh = ("quantize", "bench", "experiments", "models")
 
     @property
     def title(self) -> str:
@@ -225,6 +223,7 @@ class AdviseRequest:
         )  # fmt: skip
         return JobOutcome(
             f"advice ready; saved as experiment {result.experiment}",
+            refresh=("quantize", "bench", "experiments", "models"),
             run_ids=result.run_ids,
             payload=result,
         )

@@ -39,9 +39,12 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """What a job that succeeded says."""
+    """What a job that succeeded says, and which of the project's tables now hold new
+    rows: the project screen reloads exactly those (named as in its ``TABS``).
+    A job that failed or was cancelled has no outcome: the screen reloads every table."""
 
     message: str
+    refresh: tuple[str, ...] = ()  # "models", "quantize", "bench", "experiments"
     run_ids: tuple[int, ...] = ()
     payload: Any = None  # the job's own result, for a screen to show (the advice)
 
@@ -52,10 +55,6 @@ class JobState:
     kind: str  # convert, quantize, bench, advise
     project: str
     cancellable: bool = True
-    # The project's tables the job writes rows to (its request's ``refresh``): the
-    # project screen reloads them when the job ends, however it ends (a failed or
-    # cancelled job has recorded its run too).
-    refresh: tuple[str, ...] = ()
     id: int = field(default_factory=lambda: next(_ids))
     stage: str = "starting"
     done: int = 0

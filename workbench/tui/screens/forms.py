@@ -98,7 +98,6 @@ def launch(app: WorkbenchApp, project: str, request: Any) -> JobState | None:
         kind=request.kind,
         project=project,
         cancellable=request.kind != "convert",
-        refresh=request.refresh,
     )
     app.jobs.start(job, lambda progress: request.run(app.store, project, progress))
     hint = " (x cancels)" if job.cancellable else ""

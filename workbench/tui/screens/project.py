@@ -36,7 +36,7 @@ from workbench.tui.widgets.paged_table import PagedTable
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
 
-TABS = ("models", "quantize", "bench", "experiments")  # also what a job's refresh names
+TABS = ("models", "quantize", "bench", "experiments")  # also what a JobOutcome's refresh names
 RUN_TABS = ("quantize", "bench")
 RUN_FILTER_HINT = "words tag:NAME status:failed runtime:dsp model:NAME is:starred"
 
@@ -407,7 +407,10 @@ in the tables when they finish.
         job = message.job
         if not message.final or job.project != self.project:
             return
-        for tab in job.refresh:  # what the job wrote to, as its request declares
+        # What the job says it wrote to; a failed or cancelled one may have written its
+        # run, its containers or nothing: everything shown is reloaded.
+        tabs = job.outcome.refresh if job.outcome is not None else TABS
+        for tab in tabs:
             if self.table(tab).page is not None:
                 self.table(tab).reload()
         if job.kind == "advise" and job.outcome is not None:
