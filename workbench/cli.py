@@ -383,7 +383,17 @@ def main() -> None:
         code = _fail("interrupted", 130)
     except SystemExit as exc:  # SIGTERM
         code = exc.code if isinstance(exc.code, int) else 1
-    sys.exit(release_interrupts(code))
+    sys.exit(exit_code_after_interrupts(code))
+
+
+def exit_code_after_interrupts(code: int) -> int:
+    """The command's exit code once the signal handlers are released: 130 or 143 if a
+    signal came, even one that landed too late for any step to raise it (while the
+    output's modules loaded); a Ctrl-C is then said on stderr as always."""
+    final = release_interrupts(code)
+    if final == 130 and code != 130:
+        _fail("interrupted", 130)
+    return final
 
 
 # ---------------------------------------------------------------------------------------

@@ -147,3 +147,24 @@ def test_a_recorded_signal_refuses_to_start_work(store, handlers, signalling_mod
                                                 runtime="cpu") as run:  # fmt: skip
         pytest.fail(f"run {run.id} started its work")
     assert [r.status for r in list_runs(store, "default").rows] == ["interrupted"]
+
+
+def test_a_signal_no_step_raised_still_ends_the_command_130(
+    handlers, signalling_module, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workbench.cli import exit_code_after_interrupts
+
+    signalling_module(signal.SIGINT)  # e.g. while the output's modules loaded, after the job
+    assert exit_code_after_interrupts(0) == 130
+    assert capsys.readouterr().err == "error: interrupted\n"
+    assert exit_code_after_interrupts(0) == 0  # released: nothing recorded any more
+
+
+def test_sigterm_that_no_step_raised_is_143_and_silent(
+    handlers, signalling_module, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workbench.cli import exit_code_after_interrupts
+
+    signalling_module(signal.SIGTERM)
+    assert exit_code_after_interrupts(0) == 143
+    assert capsys.readouterr().err == ""
