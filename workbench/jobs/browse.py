@@ -29,9 +29,10 @@ from workbench.jobs.compare import Comparison, LayerPoint, RunRecord, build_comp
 from workbench.jobs.experiments import list_experiments
 from workbench.jobs.projects import ProjectInfo, ensure_project, list_projects
 from workbench.jobs.runs import RunDetail, show_run
-from workbench.store import RUN_STATUSES, Store
+from workbench.store import Store
 from workbench.store import queries as q
 from workbench.store.queries import ContainerRow, ModelRow, Page, PageSpec, RunFilter, RunRow
+from workbench.vocabulary import QUANTIZE, RUN_STATUSES
 
 T = TypeVar("T")
 PAGE_SIZE = 100
@@ -266,7 +267,7 @@ def compare_record(view: RunView) -> RunRecord:
         "peak_memory_bytes": d.peak_memory_bytes,
         "sqnr_db": det.get("sqnr_db"),
     }
-    if d.kind == "quantize":
+    if d.kind == QUANTIZE:
         sens = view.report.get("sensitivity") or {}
         options = view.options
         for key in ("param_quantizer", "act_quantizer", "weights_bitwidth", "act_bitwidth",

@@ -6,7 +6,7 @@ import shlex
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.engine.container import Container, make_manifest, write_container
@@ -38,6 +38,32 @@ class ConvertResult:
 def command_line() -> str:
     """The command that is running, as it would be typed (for manifests and runs)."""
     return shlex.join(["workbench", *sys.argv[1:]]) if sys.argv else "workbench"
+
+
+def workbench_command(project: str, *argv: str | Path) -> str:
+    """The ``workbench`` command line that runs ``argv`` in ``project`` (for a job started
+    elsewhere than the shell, so that its run can be replayed from one)."""
+    return shlex.join(["workbench", "--project", project, *(str(a) for a in argv)])
+
+
+@dataclass(frozen=True)
+class ConvertRequest:
+    """What ``convert_model`` is asked, as one value (the TUI's import form fills it)."""
+
+    model: str
+    output: str
+    input_dims: dict[str, list[int]] = field(default_factory=dict)
+    command: str | None = None
+
+    kind = "convert"
+
+    def command_line(self, project: str) -> str:
+        dims = [a for name, d in self.input_dims.items() for a in ("--input-dim", name, _dims(d))]
+        return workbench_command(project, "convert", self.model, "-o", self.output, *dims)
+
+
+def _dims(shape: Sequence[int]) -> str:
+    return ",".join(str(d) for d in shape)
 
 
 def convert_model(

@@ -2,7 +2,7 @@
 
 A job wraps its work in ``tracked_run``::
 
-    with tracked_run(store, project="default", kind="bench", runtime="dsp") as run:
+    with tracked_run(store, project="default", kind=BENCH, runtime=DSP) as run:
         result = measure(...)                      # the engine's work
         run.record(init_time_ms=result.init_ms, sqnr_db=result.sqnr_db)
         run.log("measured 50 iterations")
@@ -35,10 +35,11 @@ from workbench.jobs.runs import check_tag
 from workbench.store import BenchmarkRun, LayerStat, QuantizationRun, Run, RunTag, Store, utcnow
 from workbench.store.queries import find_run, get_project
 from workbench.store.recovery import current_process
+from workbench.vocabulary import BENCH, FAILED, INTERRUPTED, QUANTIZE, RUNNING, SUCCEEDED
 
 _DETAIL_TABLES: dict[str, type[QuantizationRun] | type[BenchmarkRun]] = {
-    "quantize": QuantizationRun,
-    "bench": BenchmarkRun,
+    QUANTIZE: QuantizationRun,
+    BENCH: BenchmarkRun,
 }
 # Columns of ``runs`` a job may set; the rest belong to the lifecycle.
 _RUN_FIELDS = frozenset({"model_id", "container_id", "peak_memory_bytes", "command", "notes"})
@@ -59,7 +60,7 @@ class RunRecorder:
     id: int
     kind: str
     project: str
-    status: str = "running"
+    status: str = RUNNING
     error: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     layer_stats: list[dict[str, Any]] = field(default_factory=list)
@@ -122,20 +123,20 @@ def tracked_run(
         yield recorder
         checkpoint()  # the body's last step may have been an import that took the signal
     except (KeyboardInterrupt, SystemExit, GeneratorExit) as exc:
-        _finish_quietly(store, recorder, started, "interrupted", _interrupt_text(exc))
+        _finish_quietly(store, recorder, started, INTERRUPTED, _interrupt_text(exc))
         raise
     except BaseException as exc:
-        _finish_quietly(store, recorder, started, "failed", error_text(exc))
+        _finish_quietly(store, recorder, started, FAILED, error_text(exc))
         raise
     else:
         try:
-            _finish(store, recorder, started, "succeeded", None)
+            _finish(store, recorder, started, SUCCEEDED, None)
         except (KeyboardInterrupt, SystemExit) as exc:  # while recording: before or after it
-            _finish_quietly(store, recorder, started, "interrupted", _interrupt_text(exc))
+            _finish_quietly(store, recorder, started, INTERRUPTED, _interrupt_text(exc))
             raise
         except Exception as exc:
             reason = f"recording the results failed: {error_text(exc)}"
-            _finish_quietly(store, recorder, started, "failed", reason)
+            _finish_quietly(store, recorder, started, FAILED, reason)
             raise
 
 
@@ -174,7 +175,7 @@ def _start(
             run = Run(
                 project_id=project.id,
                 kind=kind,
-                status="running",
+                status=RUNNING,
                 model_id=model_id,
                 container_id=container_id,
                 command=command,
@@ -185,7 +186,7 @@ def _start(
                 tags=[RunTag(tag=t) for t in tag_set],
             )
             detail = _DETAIL_TABLES[kind](**details)
-            if kind == "quantize":
+            if kind == QUANTIZE:
                 run.quantization = detail
             else:
                 run.benchmark = detail
@@ -194,7 +195,7 @@ def _start(
             recorder = RunRecorder(id=run.id, kind=kind, project=project.name)
     except (KeyboardInterrupt, SystemExit) as exc:
         if recorder is not None:  # the signal came as the row was committed: end it
-            _finish_quietly(store, recorder, time.monotonic(), "interrupted", _interrupt_text(exc))
+            _finish_quietly(store, recorder, time.monotonic(), INTERRUPTED, _interrupt_text(exc))
         raise
     assert recorder is not None  # the write either ran through or raised
     return recorder
@@ -208,18 +209,18 @@ def _finish(
         if run is None:  # deleted (with its project) while it ran: nothing to record
             recorder.status, recorder.error = status, error
             return
-        if run.status != "running":  # ended already (interrupted just after): one ending
+        if run.status != RUNNING:  # ended already (interrupted just after): one ending
             recorder.status, recorder.error = run.status, run.error
             return
-        detail = run.quantization if recorder.kind == "quantize" else run.benchmark
+        detail = run.quantization if recorder.kind == QUANTIZE else run.benchmark
         for key, value in recorder.fields.items():
             # Results count only from a run that succeeded; what describes the
             # run itself (peak memory, model, notes) is kept whatever happened.
             if key in _RUN_FIELDS:
                 setattr(run, key, value)
-            elif status == "succeeded":
+            elif status == SUCCEEDED:
                 setattr(detail, key, value)
-        if status == "succeeded":
+        if status == SUCCEEDED:
             run.layer_stats.extend(LayerStat(**stat) for stat in recorder.layer_stats)
         run.log = "\n".join(recorder.log_lines)
         run.status = status

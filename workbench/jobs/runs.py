@@ -26,6 +26,7 @@ from workbench.store.queries import (
     page_runs,
     run_rows,
 )
+from workbench.vocabulary import QUANTIZE
 
 MAX_PAGE = 10_000
 _TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=-]{0,63}")
@@ -83,7 +84,7 @@ def show_run(store: Store, run_id: int) -> RunDetail:
     with store.read() as session:
         run = get_run(session, run_id)
         row = run_rows(session, [run_id])[0]
-        detail_row = run.quantization if run.kind == "quantize" else run.benchmark
+        detail_row = run.quantization if run.kind == QUANTIZE else run.benchmark
         return RunDetail(
             **{f.name: getattr(row, f.name) for f in fields(RunRow)},
             host=run.host,

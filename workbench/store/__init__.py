@@ -10,9 +10,6 @@ from sqlalchemy.orm import Session
 from workbench.store.base import Base, utcnow
 from workbench.store.database import Store, default_url, on_duplicate, open_store, resolve_url
 from workbench.store.models import (
-    FINISHED_STATUSES,
-    RUN_KINDS,
-    RUN_STATUSES,
     BenchmarkRun,
     CalibrationSet,
     Container,
@@ -25,6 +22,7 @@ from workbench.store.models import (
     Run,
     RunTag,
 )
+from workbench.vocabulary import FINISHED_STATUSES, RUN_KINDS, RUN_STATUSES
 
 __all__ = [
     "FINISHED_STATUSES",

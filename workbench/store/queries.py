@@ -20,8 +20,6 @@ from sqlalchemy.orm import Session, aliased
 
 from workbench.errors import BadInput, NotFound
 from workbench.store.models import (
-    RUN_KINDS,
-    RUN_STATUSES,
     BenchmarkRun,
     CalibrationSet,
     Container,
@@ -34,6 +32,7 @@ from workbench.store.models import (
     Run,
     RunTag,
 )
+from workbench.vocabulary import BENCH, QUANTIZE, RUN_KINDS, RUN_STATUSES, RUNNING
 
 T = TypeVar("T")
 
@@ -528,11 +527,11 @@ def _run_select(columns: Sequence[Any], kind: str | None) -> Select[Any]:
         .outerjoin(Model, Model.id == Run.model_id)
         .outerjoin(_SRC, _SRC.id == Run.container_id)
     )
-    if kind == "quantize":
+    if kind == QUANTIZE:
         query = query.join(_Q, _Q.run_id == Run.id)
     else:
         query = query.outerjoin(_Q, _Q.run_id == Run.id)
-    if kind == "bench":
+    if kind == BENCH:
         query = query.join(_B, _B.run_id == Run.id)
     else:
         query = query.outerjoin(_B, _B.run_id == Run.id)
@@ -638,7 +637,7 @@ def _run_row(row: Any, tags: dict[int, list[str]]) -> RunRow:
     return RunRow(
         **{k: values[k] for k in _ROW_FIELDS},
         tags=tuple(tags.get(row.id, ())),
-        sqnr_db=values["q_sqnr_db"] if row.kind == "quantize" else values["b_sqnr_db"],
+        sqnr_db=values["q_sqnr_db"] if row.kind == QUANTIZE else values["b_sqnr_db"],
     )
 
 
@@ -730,5 +729,46 @@ def experiments_of_run(session: Session, run_id: int) -> list[str]:
             .join(ExperimentRun, ExperimentRun.experiment_id == Experiment.id)
             .where(ExperimentRun.run_id == run_id)
             .order_by(Experiment.name)
+        )
+    )
+
+
+# --------------------------------------------------------------------------- jobs' lookups
+
+
+def finished_bench_runs(
+    session: Session, run_ids: Sequence[int]
+) -> list[tuple[Run, BenchmarkRun, Container]]:
+    """The benchmark runs among ``run_ids`` that have ended, with their containers, by id."""
+    rows = session.execute(
+        select(Run, BenchmarkRun, Container)
+        .join(BenchmarkRun, BenchmarkRun.run_id == Run.id)
+        .join(Container, Container.id == Run.container_id)
+        .where(Run.id.in_(run_ids), Run.status != RUNNING)
+        .order_by(Run.id)
+    )
+    return [(run, bench, container) for run, bench, container in rows]
+
+
+def quantize_runs(session: Session, run_ids: Sequence[int]) -> list[Run]:
+    """The quantization runs among ``run_ids``, by id."""
+    return list(
+        session.scalars(
+            select(Run).where(Run.id.in_(run_ids), Run.kind == QUANTIZE).order_by(Run.id)
+        )
+    )
+
+
+def quantize_runs_writing(session: Session, container: Container) -> list[Run]:
+    """The quantization runs that wrote ``container``, newest first, with a known input."""
+    return list(
+        session.scalars(
+            select(Run)
+            .join(QuantizationRun, QuantizationRun.run_id == Run.id)
+            .where(
+                QuantizationRun.output_container_id == container.id,
+                Run.container_id.is_not(None),
+            )
+            .order_by(Run.id.desc())
         )
     )

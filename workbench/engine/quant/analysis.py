@@ -51,12 +51,10 @@ from workbench.engine.quant.encoding import (
     encoding_from_dict,
     fake_quantize,
 )
-from workbench.engine.quant.quantizer import (
-    fused_activation_inputs,
-    normalize_gemms,
-    propagates,
-)
+from workbench.engine.quant.propagation import fused_activation_inputs, propagates
+from workbench.engine.quant.quantizer import normalize_gemms
 from workbench.errors import BadInput
+from workbench.vocabulary import CLE
 
 Feeds = Mapping[str, np.ndarray]
 
@@ -212,7 +210,7 @@ def prepared_float_graph(float_container: Container, quant_container: Container)
     """The float graph the quantizer calibrated: Gemm folding, then CLE if it ran."""
     options = ((quant_container.manifest.get("quantizer") or {}).get("options")) or {}
     graph = normalize_gemms(float_container.graph)
-    if "cle" in (options.get("algorithms") or ()):
+    if CLE in (options.get("algorithms") or ()):
         graph, _ = equalize(graph)
     return graph
 
