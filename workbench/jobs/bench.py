@@ -39,9 +39,13 @@ from workbench.jobs.compute import use_threads
 from workbench.jobs.convert import workbench_command
 from workbench.jobs.lifecycle import error_text, tracked_run
 from workbench.options import BenchOptions
-from workbench.store import Container as ContainerRow
 from workbench.store import Store
-from workbench.store.queries import find_container_by_sha256, get_project, quantize_runs_writing
+from workbench.store.queries import (
+    find_container,
+    find_container_by_sha256,
+    get_project,
+    quantize_runs_writing,
+)
 from workbench.vocabulary import BENCH, FAILED, REFUSED, SUCCEEDED, finite_db
 
 Progress = Callable[[str, int, int], None]
@@ -506,7 +510,7 @@ def _reference_from_store(store: Store, project: str, path: Path) -> Path | None
         if row is None:
             return None
         for run in quantize_runs_writing(session, row):
-            source = session.get(ContainerRow, run.container_id)
+            source = find_container(session, run.container_id)
             if source is not None and Path(source.path).is_file() and not source.quantized:
                 if file_sha256(source.path) == source.sha256:
                     return Path(source.path)
