@@ -30,6 +30,7 @@ import click
 
 from workbench import __version__
 from workbench.errors import WorkbenchError
+from workbench.jobs.interrupts import catch_interrupts, checkpoint, interrupted, release_interrupts
 from workbench.options import (
     ADVISE_OPTIONS,
     BENCH_OPTIONS,
@@ -80,6 +81,7 @@ class App:
 
             self._store = open_store(self.db)
             click.get_current_context().call_on_close(self._store.close)
+            checkpoint()  # a Ctrl-C while the store's modules loaded: stop before any work
         return self._store
 
 
@@ -149,6 +151,7 @@ class WorkbenchGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            checkpoint()  # a Ctrl-C while this module loaded ends the command before it starts
             return super().invoke(ctx)
         except KeyboardInterrupt:
             # Click would print a blank line and call it an abort; the job has already
@@ -182,8 +185,8 @@ class WorkbenchGroup(click.Group):
             return _fail(exc.format_message() + hint, 2)
         except _Interrupted:
             return _fail("interrupted", 130)
-        except click.Abort:
-            return _fail("aborted", 1)
+        except click.Abort:  # click's word for a Ctrl-C outside the command, too
+            return _fail("interrupted", 130) if interrupted() else _fail("aborted", 1)
         except click.ClickException as exc:
             return _fail(exc.format_message(), exc.exit_code)
         except WorkbenchError as exc:
@@ -269,6 +272,7 @@ def to_json(value: Any) -> Any:
 
 def emit(app: App, value: Any, render: Callable[[Console], None]) -> None:
     """Print ``value`` as JSON under ``--json``, else through ``render``."""
+    checkpoint()  # interrupted: no output, as if the signal had landed a moment earlier
     if app.json:
         click.echo(json.dumps(to_json(value), indent=2, ensure_ascii=False))
         return
@@ -453,23 +457,26 @@ def cli(ctx: click.Context) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    _stop_cleanly_on_sigterm()
-    cli.main(prog_name="workbench")
-
-
-def _stop_cleanly_on_sigterm() -> None:
-    # A terminated job should unwind (so its run is recorded `interrupted`)
-    # rather than vanish; SystemExit does that through every `with` block.
-    import signal
-
-    def _exit(_signum: int, _frame: object) -> None:
-        raise SystemExit(143)
-
+    """Console-script entry point: Ctrl-C and SIGTERM end the command whenever they
+    land (``workbench.jobs.interrupts``): exit 130 and 143."""
+    catch_interrupts()  # unless workbench.__main__ did, before importing this module
     try:
-        signal.signal(signal.SIGTERM, _exit)
-    except (ValueError, OSError):  # not the main thread, or no such signal
-        pass
+        code = cli.main(prog_name="workbench", standalone_mode=False)
+    except KeyboardInterrupt:  # outside any command (while click parses, or at the end)
+        code = _fail("interrupted", 130)
+    except SystemExit as exc:  # SIGTERM
+        code = exc.code if isinstance(exc.code, int) else 1
+    sys.exit(exit_code_after_interrupts(code))
+
+
+def exit_code_after_interrupts(code: int) -> int:
+    """The command's exit code once the signal handlers are released: 130 or 143 if a
+    signal came, even one that landed too late for any step to raise it (while the
+    output's modules loaded); a Ctrl-C is then said on stderr as always."""
+    final = release_interrupts(code)
+    if final == 130 and code != 130:
+        _fail("interrupted", 130)
+    return final
 
 
 # ---------------------------------------------------------------------------------------
@@ -622,12 +629,13 @@ def _summary_line(console: Console, run: Any) -> None:
 @click.option("--limit", type=int, default=50, show_default=True, help="Runs per page.")
 @click.option("--offset", type=int, default=0, show_default=True, help="Runs to skip.")
 @pass_app
-def runs_list(app: App, **filters: Any) -> None:
+def runs_list(app: App, model: str | None, limit: int, offset: int, **filters: Any) -> None:
     """List the project's runs, newest first."""
-    from workbench.jobs.runs import list_runs
+    from workbench.jobs.runs import RunFilter, list_runs
 
     filters["starred"] = True if filters["starred"] else None  # absent: no filter
-    page = list_runs(app.store(), app.project, **filters)
+    run_filter = RunFilter(**filters)
+    page = list_runs(app.store(), app.project, run_filter, model=model, limit=limit, offset=offset)
 
     def render(console: Console) -> None:
         show_table(
@@ -643,16 +651,17 @@ def runs_list(app: App, **filters: Any) -> None:
                     r.sqnr_db,
                     r.tags,
                 )
-                for r in page.runs
+                for r in page.rows
             ],
             wrap=("model", "tags"),
         )
-        shown_to = page.offset + len(page.runs)
+        shown_to = page.offset + len(page.rows)
         more = f"; next page: --offset {shown_to}" if shown_to < page.total else ""
-        first = page.offset + 1 if page.runs else 0
+        first = page.offset + 1 if page.rows else 0
         say(console, f"runs {first}-{shown_to} of {page.total} in project {app.project}{more}")
 
-    emit(app, page, render)
+    listing = {"runs": page.rows, "total": page.total, "limit": page.limit, "offset": page.offset}
+    emit(app, listing, render)
 
 
 @runs.command("show")
@@ -1069,6 +1078,7 @@ class _RichProgress:
             self.progress.stop()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        checkpoint()  # an interrupt that landed in an import ends the job here
         if not self.progress.console.is_terminal:
             return  # no bar in a pipe or log file: it would leave a blank line behind
         if not self.tasks:

@@ -24,6 +24,7 @@ from workbench.engine.runtimes.load import load_network
 from workbench.engine.state import StateCarrier, internal_inputs, state_for
 from workbench.errors import BadInput, InputListError, naming
 from workbench.jobs.artifacts import model_id_of_container, record_container
+from workbench.jobs.compute import use_threads
 from workbench.jobs.lifecycle import tracked_run
 from workbench.options import RunOptions
 from workbench.store import Store
@@ -70,6 +71,7 @@ def run_container(
     """
     options = options or RunOptions()
     runtime, batch, cpu_fxp, debug = options.runtime, options.batch, options.cpu_fxp, options.debug
+    thread_count = use_threads(options.threads)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
         raise BadInput(f"--batch must be an integer from 1 to {MAX_BATCH}, got {batch!r}")
     if not str(output_dir).strip():
@@ -108,6 +110,7 @@ def run_container(
             "command": "run",
             "output_dir": str(output_dir),
             "debug": debug,
+            "threads": thread_count,
             **(
                 {"stateful": True, "state": [f"{v.input}={v.output}" for v in carried]}
                 if carried
