@@ -1,7 +1,8 @@
 """Fixtures shared by every test folder.
 
-* No test touches the user's real store: ``WORKBENCH_DB`` points into pytest's
-  temporary directory for every test (autouse, cheap, imports nothing heavy).
+* No test touches the user's real store or data directory: ``WORKBENCH_DB`` and
+  ``XDG_DATA_HOME`` point into pytest's temporary directory for every test (autouse,
+  cheap, imports nothing heavy).
 * ``store_url``: where this test's store lives (not created yet);
   ``store``: that store, opened (an empty copy of a store migrated once).
 * ``cli``: runs ``workbench`` in-process against that store.
@@ -69,6 +70,8 @@ def _isolated_default_store(
 ) -> None:
     path = tmp_path_factory.getbasetemp() / "default-store.db"
     monkeypatch.setenv("WORKBENCH_DB", f"sqlite:///{path}")
+    # The user data directory (the demo's files) too.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "user-data"))
 
 
 class PostgresDatabases:

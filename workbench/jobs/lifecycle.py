@@ -157,6 +157,8 @@ def _start(
         project = get_project(session, project_name)
         if project.archived:
             raise BadInput(f"project {project.name!r} is archived; unarchive it to add runs")
+        started = utcnow()
+        project.last_used_at = started
         run = Run(
             project_id=project.id,
             kind=kind,
@@ -164,7 +166,7 @@ def _start(
             model_id=model_id,
             container_id=container_id,
             command=command,
-            started_at=utcnow(),
+            started_at=started,
             host=me.host,
             pid=me.pid,
             pid_started_at=me.started_at,

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from workbench.errors import BadInput, NotFound
-from workbench.store import Container, Experiment, Model, Project, Run, Store
+from workbench.store import Container, Experiment, Model, Project, Run, Store, utcnow
 from workbench.store.queries import DEFAULT_PROJECT, find_project, get_project
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -153,3 +153,36 @@ def _info(session: Session, project: Project) -> ProjectInfo:
         containers=count(Container),
         experiments=count(Experiment),
     )
+
+
+# -- the project used last -----------------------------------------------------------------
+
+
+def mark_used(store: Store, name: str) -> None:
+    """Remember ``name`` as the project used last (the TUI opened it)."""
+    with store.write() as session:
+        project = find_project(session, name)
+        if project is not None:
+            project.last_used_at = utcnow()
+
+
+def start_project(store: Store) -> str | None:
+    """The project ``workbench tui`` opens without ``--project``: the one used last, else
+    the only one (the default project, made if the store holds none); None when there
+    are several and none was used (the TUI then opens on the project list)."""
+    with store.read() as session:
+        used = session.scalar(
+            select(Project.name)
+            .where(Project.archived.is_(False), Project.last_used_at.is_not(None))
+            .order_by(Project.last_used_at.desc())
+            .limit(1)
+        )
+        if used is not None:
+            return used
+        names = session.scalars(select(Project.name).where(Project.archived.is_(False))).all()
+    if len(names) > 1:
+        return None
+    if names:
+        return names[0]
+    ensure_project(store, DEFAULT_PROJECT)
+    return DEFAULT_PROJECT

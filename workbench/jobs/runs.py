@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
 from sqlalchemy import select, update
@@ -18,6 +19,7 @@ from workbench.errors import BadInput
 from workbench.jobs.projects import ensure_project
 from workbench.store import (
     BenchmarkRun,
+    Container,
     Experiment,
     ExperimentRun,
     Model,
@@ -40,6 +42,7 @@ MAX_PAGE = 10_000
 # Built once: a new alias per call costs more than the query (writers hold the
 # store's write lock while they summarize what they changed).
 _BENCH, _QUANT = aliased(BenchmarkRun), aliased(QuantizationRun)
+_INPUT, _OUTPUT = aliased(Container), aliased(Container)
 _TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=-]{0,63}")
 
 
@@ -64,6 +67,9 @@ class RunSummary:
     baseline: bool
     notes: str
     error: str | None
+    # The file name of the container the run is about: the one measured (bench), the
+    # one written (quantize; the input while it runs or when it failed).
+    container: str | None
 
 
 @dataclass(frozen=True)
@@ -231,16 +237,20 @@ def summarize_runs(session: Session, run_ids: Sequence[int]) -> list[RunSummary]
             bench.runtime,
             bench.sqnr_db,
             quant.sqnr_db,
+            _INPUT.path,
+            _OUTPUT.path,
         )
         .join(Project, Project.id == Run.project_id)
         .outerjoin(Model, Model.id == Run.model_id)
         .outerjoin(bench, bench.run_id == Run.id)
         .outerjoin(quant, quant.run_id == Run.id)
+        .outerjoin(_INPUT, _INPUT.id == Run.container_id)
+        .outerjoin(_OUTPUT, _OUTPUT.id == quant.output_container_id)
         .where(Run.id.in_(run_ids))
     ).all()
     tags = tags_by_run(session, run_ids)
     by_id = {}
-    for run, project, model, runtime, bench_sqnr, quant_sqnr in rows:
+    for run, project, model, runtime, bench_sqnr, quant_sqnr, used, written in rows:
         by_id[run.id] = RunSummary(
             id=run.id,
             project=project,
@@ -259,8 +269,13 @@ def summarize_runs(session: Session, run_ids: Sequence[int]) -> list[RunSummary]
             baseline=run.baseline,
             notes=run.notes,
             error=run.error,
+            container=_file_name(written or used),
         )
     return [by_id[i] for i in run_ids if i in by_id]
+
+
+def _file_name(path: str | None) -> str | None:
+    return None if path is None else PurePath(path).name
 
 
 def _columns(row: Any, skip: set[str]) -> dict[str, Any]:

@@ -147,6 +147,17 @@ in the tables when they finish.
         self.sub_title = f"project {self.project}"
         self.wb.job_signal.subscribe(self, self._job_changed)
         self.call_after_refresh(self._focus_tab_table)
+        self._mark_used()
+
+    @work(thread=True, group="write", exit_on_error=False)
+    def _mark_used(self) -> None:
+        """`workbench tui` opens this project next time."""
+        from workbench.jobs.projects import mark_used
+
+        try:
+            mark_used(self.wb.store, self.project)
+        except WorkbenchError:
+            pass  # a read-only store: it opens as before
 
     def action_projects(self) -> None:
         """Back to the project list (made now if the app started on this project)."""
