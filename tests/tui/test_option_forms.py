@@ -87,7 +87,7 @@ def test_one_more_declaration_is_one_more_flag_and_field() -> None:
 
 FORMS = {
     "quantize": (QUANTIZE_OPTIONS, lambda: QuantOptions()),
-    "bench": (BENCH_OPTIONS, lambda: BenchOptions(runtimes=("cpu",))),
+    "bench": (BENCH_OPTIONS, lambda: BenchOptions()),  # every runtime, as the CLI
     "advise": (ADVISE_OPTIONS, lambda: AdviseOptions()),
 }
 

@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from pathlib import PurePath
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -167,6 +168,14 @@ class RunRow:
     cosine: float | None = None
     top1_agreement: float | None = None
     container_size_bytes: int | None = None
+    container_path: str | None = None  # the run's container (bench: the one measured)
+    output_path: str | None = None  # quantize: the container written
+
+    @property
+    def container_name(self) -> str | None:
+        """The file name of the container the run is about (quantize: the one written)."""
+        path = self.output_path or self.container_path
+        return None if path is None else PurePath(path).name
 
 
 _Q = aliased(QuantizationRun)
@@ -197,6 +206,7 @@ RUN_SORTS: dict[str, tuple[ColumnElement[Any], ...]] = {
     # bench
     "runtime": (_B.runtime, _B.cpu_fxp),
     "quantized": (_SRC.quantized,),
+    "container": (func.coalesce(_OUT.path, _SRC.path),),
     "batch": (_B.batch,),
     "init": (_B.init_time_ms,),
     "init_peak": (_B.init_peak_bytes,),
@@ -277,6 +287,7 @@ _RUN_COLUMNS = (
     _B.sqnr_db.label("b_sqnr_db"), _B.runtime, _B.cpu_fxp, _B.batch, _B.iterations,
     _B.init_time_ms, _B.init_peak_bytes, _B.latency_mean_ms, _B.latency_p50_ms,
     _B.latency_p90_ms, _B.cosine, _B.top1_agreement, _B.container_size_bytes,
+    _SRC.path.label("container_path"), _OUT.path.label("output_path"),
 )  # fmt: skip
 _ROW_FIELDS = frozenset(f.name for f in fields(RunRow)) - {"tags", "sqnr_db"}
 

@@ -13,7 +13,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from workbench.errors import BadInput, WorkbenchError
 from workbench.jobs import experiments as experiment_jobs
@@ -31,6 +31,7 @@ from workbench.jobs.compare import (
 from workbench.tui import keys
 from workbench.tui.screens.loading import LoadingScreen
 from workbench.tui.widgets.bar_chart import BarChart, ChartData
+from workbench.tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     pass
@@ -105,7 +106,7 @@ between only the differences (the default) and everything.
             with TabPane("2 Per-layer SQNR", id="layers"), VerticalScroll(classes="detail-scroll"):
                 yield BarChart(id="layers-chart")
         yield Static("", classes="status-line")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def subtitle(self) -> str:
         what = f"experiment {self.experiment}" if self.experiment else "compare"

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from workbench.jobs.browse import RunView
 from workbench.jobs.compare import worst_layers
@@ -18,6 +18,7 @@ from workbench.tui.screens.run_base import RunScreen
 from workbench.tui.widgets.bar_chart import BarChart, ChartData
 from workbench.tui.widgets.fields import FieldList
 from workbench.tui.widgets.job_panel import JobPanel
+from workbench.tui.widgets.key_footer import KeyFooter
 
 WORST = 5
 
@@ -58,7 +59,7 @@ the quantized container.
             with TabPane("5 Log", id="log"), VerticalScroll(classes="detail-scroll"):
                 yield Static("", id="log-text", markup=False)
         yield JobPanel()
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def show(self, view: RunView) -> None:
         d = view.detail
