@@ -1515,6 +1515,26 @@ VARIANT_COLUMNS = (
 )
 
 
+@cli.command("report")
+@click.argument("target", metavar="RUN|EXPERIMENT", required=False, default="")
+@click.option("--experiment", metavar="NAME", help="The experiment (when its name is digits).")
+@click.option("-o", "--output", required=True, metavar="report.html", type=click.Path(path_type=str),
+              help="The HTML file to write.")  # fmt: skip
+@pass_app
+def report_cmd(app: App, target: str, experiment: str | None, output: str) -> None:
+    """One self-contained HTML file about a run or an experiment: the guide's table measured,
+    the recommendation, charts, options and environment (inline SVG, nothing fetched)."""
+    from workbench.jobs.report import parse_target, write_report
+
+    run_id, name = parse_target(target, experiment)
+    with progress_on_stderr("report", quiet=app.json) as progress:
+        result = write_report(app.store(), app.project, output, run_id=run_id, experiment=name,
+                              progress=progress)  # fmt: skip
+    emit(app, result, lambda c: say(c, f"wrote {result.output} ({format_bytes(result.size_bytes)}, "
+                                       f"{result.charts} charts, {result.runs} runs of "
+                                       f"{result.subject}): open it in a browser"))  # fmt: skip
+
+
 @cli.group("import")
 def import_group() -> None:
     """Import measurements made elsewhere (on a real device)."""

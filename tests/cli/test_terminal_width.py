@@ -1,44 +1,22 @@
 """Every table the CLI prints fits the terminal, at 80 and at 120 columns, without
 losing what matters: the demo's output, bench, advise, runs list/show, experiments,
-info, compare. One demo store (4 samples, 1 iteration) serves the module."""
+info, compare. The demo's store (``demo_store``, built once) serves them all."""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import CliRunner
+from tests.conftest import DemoStore
 
 WIDTHS = (80, 120)
 
 
-class Demo:
-    def __init__(self, cli: CliRunner, files: Path, output: str, data: dict[str, Any]):
-        self.cli, self.files, self.output, self.data = cli, files, output, data
-
-    def run(self, width: int, *args: str) -> str:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("COLUMNS", str(width))
-            result = self.cli("--project", "demo", *args)
-        assert result.exit_code == 0, result.stderr
-        return result.stdout
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    base = tmp_path_factory.mktemp("width")
-    cli = CliRunner(f"sqlite:///{base / 'store.db'}")
-    files = base / "files"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COLUMNS", "80")
-        result = cli("demo", "--workdir", str(files), "--samples", "4", "--iterations", "1")
-    assert result.exit_code == 0, result.stderr
-    listed = cli("--json", "--project", "demo", "runs", "list", "--limit", "100")
-    return Demo(cli, files, result.stdout, json.loads(listed.stdout))
+@pytest.fixture
+def demo(demo_store: DemoStore) -> DemoStore:
+    return demo_store
 
 
 def fits(text: str, width: int) -> list[str]:
@@ -50,13 +28,13 @@ def fits(text: str, width: int) -> list[str]:
     return lines
 
 
-def test_the_demo_at_80_columns_keeps_what_matters(demo: Demo) -> None:
+def test_the_demo_at_80_columns_keeps_what_matters(demo: DemoStore) -> None:
     lines = fits(demo.output, 80)
     text = demo.output
     for name in ("demo.dlc", "demo_tf_bias8.dlc", "demo_enhanced_bias32.dlc"):
         assert re.search(rf"^{re.escape(name)}  (float|quantized) · ", text, re.M), name
     # Every bench row: its id, runtime and status, whole (never `succee`).
-    for run in demo.data["runs"]:
+    for run in demo.runs:
         if run["kind"] == "bench":
             row = rf"^\s*{run['id']}  {run['runtime']}( fxp)?\s+(succeeded|refused)\b"
             assert re.search(row, text, re.M), run["id"]
@@ -72,19 +50,17 @@ def test_the_demo_at_80_columns_keeps_what_matters(demo: Demo) -> None:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_runs_list_and_show(demo: Demo, width: int) -> None:
+def test_runs_list_and_show(demo: DemoStore, width: int) -> None:
     lines = fits(demo.run(width, "runs", "list", "--limit", "10"), width)
     assert lines[0].split()[:5] == ["id", "kind", "status", "container", "sqnr"]
     assert any("demo_enhanced_bias32.dlc" in line for line in lines)  # whole, never cut
-    quantize = next(r for r in demo.data["runs"] if r["kind"] == "quantize")
+    quantize = next(r for r in demo.runs if r["kind"] == "quantize")
     text = demo.run(width, "runs", "show", str(quantize["id"]))
     fits(text, width)
     for part in ("Containers", "Options", "--param-quantizer", "Result", "output SQNR", "Layers"):
         assert part in text
     assert re.search(r"^\s*0  conv1\s+Conv\+Relu", text, re.M)
-    refused = next(
-        r for r in demo.data["runs"] if r["runtime"] == "aip" and r["status"] != "succeeded"
-    )
+    refused = next(r for r in demo.runs if r["runtime"] == "aip" and r["status"] != "succeeded")
     text = demo.run(width, "runs", "show", str(refused["id"]))
     fits(text, width)
     assert "AIP does not support non-quantized" in text.splitlines()[1]
@@ -94,8 +70,8 @@ def test_runs_list_and_show(demo: Demo, width: int) -> None:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_experiments(demo: Demo, width: int) -> None:
-    name = json.loads(demo.run(width, "--json", "experiment", "list"))[0]["name"]
+def test_experiments(demo: DemoStore, width: int) -> None:
+    name = demo.experiment
     assert name in fits(demo.run(width, "experiment", "list"), width)[2]
     shown = fits(demo.run(width, "experiment", "show", name), width)
     assert sum(" succeeded " in line or " refused " in line for line in shown) >= 30
@@ -105,18 +81,18 @@ def test_experiments(demo: Demo, width: int) -> None:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_info_and_compare(demo: Demo, width: int) -> None:
+def test_info_and_compare(demo: DemoStore, width: int) -> None:
     text = demo.run(width, "info", str(demo.files / "demo_enhanced_bias8.dlc"))
     lines = fits(text, width)
     assert lines[0].split()[:3] == ["id", "name", "type"] and "encoding" in text
     assert re.search(r"^\s*0  conv1\s+Conv", text, re.M)
-    ids = [str(r["id"]) for r in demo.data["runs"] if r["kind"] == "quantize"][:3]
+    ids = [str(r["id"]) for r in demo.runs if r["kind"] == "quantize"][:3]
     compared = fits(demo.run(width, "runs", "compare", *ids, "--all"), width)
     assert compared[0].startswith("metric") and any("SQNR" in line for line in compared)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_bench_and_advise(demo: Demo, width: int) -> None:
+def test_bench_and_advise(demo: DemoStore, width: int) -> None:
     files = demo.files
     bench = demo.run(width, "bench", str(files / "demo.dlc"), str(files / "demo_tf_bias8.dlc"),
                      "--input-list", str(files / "validation" / "input_list.txt"),

@@ -67,11 +67,19 @@ class Histogram:
         return self.clipped / self.count if self.count else None
 
     @property
+    def clipped_text(self) -> str:
+        """``0.07% clipped``, ``<0.01% clipped``, ``none clipped``."""
+        share = self.clipped_share
+        if share is None:
+            return "clipped: -"
+        if share == 0:
+            return "none clipped"
+        return "<0.01% clipped" if share < 0.0001 else f"{share:.2%} clipped"
+
+    @property
     def caption(self) -> str:
         """``conv1 output · 0.01% clipped · encoding [0, 7.13], values [0, 7.21]``."""
-        share = self.clipped_share
-        clipped = "clipped: -" if share is None else f"{share:.2%} clipped"
-        return f"{self.layer} {self.kind} · {clipped} · {self.detail}"
+        return f"{self.layer} {self.kind} · {self.clipped_text} · {self.detail}"
 
     @property
     def detail(self) -> str:

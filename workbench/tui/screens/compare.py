@@ -180,10 +180,10 @@ the runs no other run beats on both.
             table.add_row(Text(row.metric.label, style="bold"), *row_cells, key=row.metric.key)
         if not rows:
             table.add_row("(no differences: d shows all)", *("" for _ in comparison.runs))
-        mode = "only differences" if self.diff_only else "all metrics"
+        mode = "differences" if self.diff_only else "all"
         self.query_one(".status-line", Static).update(
-            f"{mode} (d) · {len(rows)}/{len(comparison.rows)} metrics · "
-            "green better · red worse · yellow changed"
+            f"{mode} (d): {len(rows)}/{len(comparison.rows)} metrics · "
+            "green better, red worse, yellow changed"
         )
 
     # -- the trade-off plot: loaded when first shown ---------------------------------------

@@ -41,9 +41,7 @@ class HistogramPlot(_Plot):
             self._empty("no histogram stored for this layer")
             return
         plt = self.plt
-        share = histogram.clipped_share
-        clipped = "" if share is None else f" · {share:.2%} clipped"
-        self._start(f"{histogram.layer} {histogram.kind}{clipped}")
+        self._start(f"{histogram.layer} {histogram.kind} · {histogram.clipped_text}")
         plt.bar(histogram.centers, list(histogram.counts), width=1.0, color="cyan")
         for edge in (histogram.enc_min, histogram.enc_max):
             plt.vline(edge, RANGE_COLOR)
