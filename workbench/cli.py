@@ -1217,7 +1217,7 @@ WORST_LAYER_COLUMNS = (
 
 @cli.group()
 def export() -> None:
-    """Export a quantized container to other tools (QDQ ONNX, AIMET encodings)."""
+    """Export to other tools: a quantized container (QDQ ONNX, AIMET encodings), runs (MLflow)."""
 
 
 @export.command("qdq")
@@ -1248,6 +1248,32 @@ def export_encodings_cmd(app: App, container: str, output: str, format_version: 
     result = export_encodings_file(container, output, format_version)
     emit(app, result, lambda c: say(c, f"wrote {result['output']}: {result['activations']} "
                                         f"activation and {result['params']} parameter encodings"))  # fmt: skip
+
+
+@export.command("mlflow")
+@click.argument("run_ids", metavar="[RUN_ID]...", type=int, nargs=-1)
+@click.option("--experiment", metavar="NAME", help="Export this experiment's runs.")
+@click.option("--tracking-uri", required=True, metavar="URI",
+              help="MLflow tracking URI: http://host:5000, sqlite:///mlflow.db, file:///path.")  # fmt: skip
+@click.option("--mlflow-experiment", metavar="NAME",
+              help="MLflow experiment to log to (default: workbench/PROJECT[/EXPERIMENT]).")  # fmt: skip
+@click.option("--no-containers", is_flag=True, help="Do not upload the containers as artifacts.")
+@pass_app
+def export_mlflow_cmd(app: App, run_ids: tuple[int, ...], experiment: str | None,
+                      tracking_uri: str, mlflow_experiment: str | None,
+                      no_containers: bool) -> None:  # fmt: skip
+    """Log runs to MLflow: options as params, measurements as metrics, the container and
+    the report as artifacts (extra: pip install -e '.[mlflow]'). Runs already there are skipped."""
+    from workbench.jobs.export_mlflow import export_mlflow
+
+    with progress_on_stderr("export to MLflow", quiet=app.json) as progress:
+        result = export_mlflow(app.store(), app.project, tracking_uri=tracking_uri,
+                               run_ids=run_ids, experiment=experiment,
+                               mlflow_experiment=mlflow_experiment,
+                               containers=not no_containers, progress=progress)  # fmt: skip
+    skipped = f"; {len(result.skipped)} already there" if result.skipped else ""
+    emit(app, result, lambda c: say(c, f"logged {len(result.exported)} run(s) to MLflow experiment "
+                                       f"{result.experiment!r} at {result.tracking_uri}{skipped}"))  # fmt: skip
 
 
 # --- runs compare / tui ----------------------------------------------------------------
