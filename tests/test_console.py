@@ -124,3 +124,25 @@ def test_progress_is_silent_off_a_terminal() -> None:
     with progress:
         progress("bench", 1, 3)
     assert progress._progress is None  # never started: nothing drawn
+
+
+def test_progress_shows_once_work_takes_a_while(monkeypatch) -> None:
+    import time
+
+    import workbench.console as console_module
+
+    monkeypatch.setattr(console_module, "SHOW_AFTER_S", 0.05)
+    out = io.StringIO()
+    terminal = Console(file=out, force_terminal=True, width=80, color_system=None)
+    with StderrProgress("bench", enabled=True, console=terminal) as progress:
+        progress("bench", 3, 5)
+        for _ in range(100):
+            if "3/5" in out.getvalue():
+                break
+            time.sleep(0.02)
+    assert "bench" in out.getvalue() and "3/5" in out.getvalue()
+    quick = io.StringIO()
+    fast = Console(file=quick, force_terminal=True, width=80)
+    with StderrProgress("quick", enabled=True, console=fast) as progress:
+        progress("quick", 1, 1)  # done before the delay: nothing drawn
+    assert quick.getvalue() == ""

@@ -1042,10 +1042,11 @@ def convert(
     """
     from workbench.jobs.convert import command_line, convert_model
 
-    result = convert_model(
-        app.store(), app.project, model, output,
-        input_dims=_parse_input_dims(input_dims), command=command_line(), enable_hta=enable_hta,
-    )  # fmt: skip
+    with progress_on_stderr(f"convert {os.path.basename(model)}", quiet=app.json):
+        result = convert_model(
+            app.store(), app.project, model, output,
+            input_dims=_parse_input_dims(input_dims), command=command_line(), enable_hta=enable_hta,
+        )  # fmt: skip
     emit(app, result, lambda c: say(
         c,
         f"wrote {result.output}: {result.layers} layers, {result.param_count:,} parameters, "
@@ -1154,8 +1155,9 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values
 
     options = RunOptions(**_picked(values, RUN_OPTIONS))
     runtime = options.runtime
-    result = run_container(app.store(), app.project, container, input_list, output_dir, options,
-                           command=command_line())  # fmt: skip
+    with progress_on_stderr(f"run on {runtime}", quiet=app.json) as progress:
+        result = run_container(app.store(), app.project, container, input_list, output_dir,
+                               options, command=command_line(), progress=progress)  # fmt: skip
     emit(app, result, lambda c: say(
         c,
         f"{result.inferences} inferences on {runtime} ({result.mode}): init {result.init_ms:.1f} ms, "
@@ -1230,7 +1232,8 @@ def export_qdq_cmd(app: App, container: str, output: str, unsigned_weights: bool
     """A QDQ ONNX model that ONNX Runtime runs (to the bit when quantized --rounding half-even)."""
     from workbench.jobs.export import export_qdq_file
 
-    result = export_qdq_file(container, output, signed_weights=not unsigned_weights)
+    with progress_on_stderr("export QDQ ONNX", quiet=app.json):
+        result = export_qdq_file(container, output, signed_weights=not unsigned_weights)
 
     def render(c: Console) -> None:
         say(c, f"wrote {result['output']} ({result['nodes']} nodes, opset {result['opset']})")
@@ -1255,7 +1258,8 @@ def export_encodings_cmd(
     """AIMET-format encodings JSON (reads back with quantize --override-params)."""
     from workbench.jobs.export import export_encodings_file
 
-    result = export_encodings_file(container, output, format_version, all_tensors=all_tensors)
+    with progress_on_stderr("export encodings", quiet=app.json):
+        result = export_encodings_file(container, output, format_version, all_tensors=all_tensors)
 
     def render(c: Console) -> None:
         say(c, f"wrote {result['output']}: {result['activations']} activation and "

@@ -417,9 +417,12 @@ class StderrProgress:
     the elapsed time. Nothing until work has taken ``SHOW_AFTER_S``; nothing at all when
     stderr is not a terminal. Call it as a job's ``progress(stage, done, total)``."""
 
-    def __init__(self, what: str = "", *, enabled: bool | None = None) -> None:
+    def __init__(
+        self, what: str = "", *, enabled: bool | None = None, console: Console | None = None
+    ) -> None:
         self.what = what
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.console = console
         self._started = time.monotonic()
         self._progress: Any = None
         self._task: Any = None
@@ -467,7 +470,7 @@ class StderrProgress:
                 BarColumn(bar_width=24),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                console=make_console(stderr=True),
+                console=self.console or make_console(stderr=True),
                 transient=True,
             )
             self._task = self._progress.add_task(self.what, total=None)
