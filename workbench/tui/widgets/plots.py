@@ -5,6 +5,7 @@ and redraws at its size; no plot arithmetic lives in the screens."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from textual import on
@@ -27,6 +28,18 @@ class _Plot(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         plt.title(title)
+
+    def _ylim(self, ys: Sequence[float], legend: int = 0, least: float = 0.5) -> None:
+        """A y range around ``ys`` with room above them for the legend plotext draws in
+        the top-left corner (points under it would be hidden)."""
+        lo, hi = min(ys), max(ys)
+        pad = max(least, (hi - lo) * 0.08)
+        lo, hi = lo - pad, hi + pad
+        rows = self.size.height - 6  # the plot's rows, less title, axes and ticks
+        free = rows - legend - 1
+        if legend and free >= 3:  # else the plot is too short: the legend may cover points
+            hi += (hi - lo) * (legend + 1) / free
+        self.plt.ylim(lo, hi)
 
     def _empty(self, message: str) -> None:
         self._start(message)
@@ -62,18 +75,16 @@ class TradeoffPlot(_Plot):
         plt = self.plt
         scale = 1024.0 if axis == "size" else 1.0
         self._start(f"{tradeoff.metric} vs {tradeoff.axis_label(axis)} · line: Pareto front")
+        front = tradeoff.front(axis)  # drawn first: the points stay on top of it
+        plt.plot([p.x(axis) / scale for p in front], [p.accuracy for p in front],
+                 color="gray", marker="hd")  # fmt: skip
         for i, runtime in enumerate(tradeoff.runtimes):
             mine = [p for p in points if p.runtime == runtime]
             if mine:
                 plt.scatter([p.x(axis) / scale for p in mine], [p.accuracy for p in mine],
                             label=runtime, color=SERIES_COLORS[i % len(SERIES_COLORS)],
                             marker="dot" if i else "+")  # fmt: skip
-        ys = [p.accuracy for p in points]
-        pad = max(0.5, (max(ys) - min(ys)) * 0.08)
-        plt.ylim(min(ys) - pad, max(ys) + pad)
-        front = tradeoff.front(axis)
-        plt.plot([p.x(axis) / scale for p in front], [p.accuracy for p in front],
-                 color="white", marker="braille")  # fmt: skip
+        self._ylim([p.accuracy for p in points], legend=len(tradeoff.runtimes))
         plt.xlabel(tradeoff.axis_label(axis))
         self.refresh()
 
@@ -97,6 +108,11 @@ class LayerSqnrPlot(_Plot):
             ys = [values[i][r] for i in xs]
             plt.plot(xs, ys, label=run, color=SERIES_COLORS[r % len(SERIES_COLORS)],
                      marker="dot")  # fmt: skip
+        measured = [v for row in values for v in row if v is not None]
+        if measured:
+            self._ylim(measured, legend=len(runs) if len(runs) > 1 else 0)
+        step = max(1, math.ceil(len(layers) / 8))
+        plt.xticks(list(range(0, len(layers), step)))
         plt.xlabel("layer")
         self.refresh()
 
