@@ -22,7 +22,8 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ from workbench.console import (
     safe,
 )
 from workbench.errors import WorkbenchError
+from workbench.jobs.interrupts import catch_interrupts, checkpoint, interrupted, release_interrupts
 from workbench.options import (
     ADVISE_OPTIONS,
     BENCH_OPTIONS,
@@ -96,6 +98,7 @@ class App:
 
             self._store = open_store(self.db)
             click.get_current_context().call_on_close(self._store.close)
+            checkpoint()  # a Ctrl-C while the store's modules loaded: stop before any work
         return self._store
 
 
@@ -166,6 +169,7 @@ class WorkbenchGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            checkpoint()  # a Ctrl-C while this module loaded ends the command before it starts
             return super().invoke(ctx)
         except KeyboardInterrupt:
             # Click would print a blank line and call it an abort; the job has already
@@ -199,8 +203,8 @@ class WorkbenchGroup(click.Group):
             return _fail(exc.format_message() + hint, 2)
         except _Interrupted:
             return _fail("interrupted", 130)
-        except click.Abort:
-            return _fail("aborted", 1)
+        except click.Abort:  # click's word for a Ctrl-C outside the command, too
+            return _fail("interrupted", 130) if interrupted() else _fail("aborted", 1)
         except click.ClickException as exc:
             return _fail(exc.format_message(), exc.exit_code)
         except WorkbenchError as exc:
@@ -287,6 +291,7 @@ def to_json(value: Any) -> Any:
 def emit(app: App, value: Any, render: Callable[[Console], None]) -> None:
     """Print ``value`` as JSON under ``--json``, else through ``render`` (fitted to the
     terminal: ``workbench/console.py``)."""
+    checkpoint()  # interrupted: no output, as if the signal had landed a moment earlier
     if app.json:
         click.echo(json.dumps(to_json(value), indent=2, ensure_ascii=False))
         return
@@ -407,23 +412,26 @@ def cli(ctx: click.Context) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    _stop_cleanly_on_sigterm()
-    cli.main(prog_name="workbench")
-
-
-def _stop_cleanly_on_sigterm() -> None:
-    # A terminated job should unwind (so its run is recorded `interrupted`)
-    # rather than vanish; SystemExit does that through every `with` block.
-    import signal
-
-    def _exit(_signum: int, _frame: object) -> None:
-        raise SystemExit(143)
-
+    """Console-script entry point: Ctrl-C and SIGTERM end the command whenever they
+    land (``workbench.jobs.interrupts``): exit 130 and 143."""
+    catch_interrupts()  # unless workbench.__main__ did, before importing this module
     try:
-        signal.signal(signal.SIGTERM, _exit)
-    except (ValueError, OSError):  # not the main thread, or no such signal
-        pass
+        code = cli.main(prog_name="workbench", standalone_mode=False)
+    except KeyboardInterrupt:  # outside any command (while click parses, or at the end)
+        code = _fail("interrupted", 130)
+    except SystemExit as exc:  # SIGTERM
+        code = exc.code if isinstance(exc.code, int) else 1
+    sys.exit(exit_code_after_interrupts(code))
+
+
+def exit_code_after_interrupts(code: int) -> int:
+    """The command's exit code once the signal handlers are released: 130 or 143 if a
+    signal came, even one that landed too late for any step to raise it (while the
+    output's modules loaded); a Ctrl-C is then said on stderr as always."""
+    final = release_interrupts(code)
+    if final == 130 and code != 130:
+        _fail("interrupted", 130)
+    return final
 
 
 # ---------------------------------------------------------------------------------------
@@ -595,21 +603,23 @@ def _summary_line(console: Console, run: Any) -> None:
 @click.option("--limit", type=int, default=50, show_default=True, help="Runs per page.")
 @click.option("--offset", type=int, default=0, show_default=True, help="Runs to skip.")
 @pass_app
-def runs_list(app: App, **filters: Any) -> None:
+def runs_list(app: App, model: str | None, limit: int, offset: int, **filters: Any) -> None:
     """List the project's runs, newest first."""
-    from workbench.jobs.runs import list_runs
+    from workbench.jobs.runs import RunFilter, list_runs
 
     filters["starred"] = True if filters["starred"] else None  # absent: no filter
-    page = list_runs(app.store(), app.project, **filters)
+    run_filter = RunFilter(**filters)
+    page = list_runs(app.store(), app.project, run_filter, model=model, limit=limit, offset=offset)
 
     def render(console: Console) -> None:
-        print_table(console, RUN_COLUMNS, (_run_cells(r) for r in page.runs))
-        shown_to = page.offset + len(page.runs)
+        print_table(console, RUN_COLUMNS, (_run_cells(r) for r in page.rows))
+        shown_to = page.offset + len(page.rows)
         more = f"; next page: --offset {shown_to}" if shown_to < page.total else ""
-        first = page.offset + 1 if page.runs else 0
+        first = page.offset + 1 if page.rows else 0
         say(console, f"runs {first}-{shown_to} of {page.total} in project {app.project}{more}")
 
-    emit(app, page, render)
+    listing = {"runs": page.rows, "total": page.total, "limit": page.limit, "offset": page.offset}
+    emit(app, listing, render)
 
 
 RUN_COLUMNS = (
@@ -631,7 +641,7 @@ def _run_cells(r: Any) -> tuple[Any, ...]:
         f"{flags}{r.id}",
         f"{r.kind} {r.runtime}" if r.runtime else r.kind,
         _status(r.status),
-        r.container,
+        r.container_name,
         _db(r.sqnr_db),
         r.started_at,
         r.model,
@@ -1042,7 +1052,7 @@ def convert(
     """
     from workbench.jobs.convert import command_line, convert_model
 
-    with progress_on_stderr(f"convert {os.path.basename(model)}", quiet=app.json):
+    with _progress(f"convert {os.path.basename(model)}", app):
         result = convert_model(
             app.store(), app.project, model, output,
             input_dims=_parse_input_dims(input_dims), command=command_line(), enable_hta=enable_hta,
@@ -1155,7 +1165,7 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values
 
     options = RunOptions(**_picked(values, RUN_OPTIONS))
     runtime = options.runtime
-    with progress_on_stderr(f"run on {runtime}", quiet=app.json) as progress:
+    with _progress(f"run on {runtime}", app) as progress:
         result = run_container(app.store(), app.project, container, input_list, output_dir,
                                options, command=command_line(), progress=progress)  # fmt: skip
     emit(app, result, lambda c: say(
@@ -1167,6 +1177,20 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values
 
 
 # --- quantize / export -----------------------------------------------------------------
+
+
+@contextmanager
+def _progress(what: str, app: App) -> Iterator[Callable[[str, int, int], None]]:
+    """A job's progress callback: a line on stderr after a second (a terminal only, not
+    under --json), and the place where an interrupt that landed in an import ends the job."""
+    with progress_on_stderr(what, quiet=app.json) as shown:
+
+        def report(stage: str, done: int, total: int) -> None:
+            checkpoint()
+            if shown is not None:
+                shown(stage, done, total)
+
+        yield report
 
 
 @cli.command()
@@ -1187,7 +1211,7 @@ def quantize(app: App, container: str, input_list: str, output: str, **values: A
     request = QuantizeRequest(container, input_list, output, options, analyze=values["analyze"],
                               command=command_line())  # fmt: skip
     store = app.store()
-    with progress_on_stderr("quantize", quiet=app.json) as progress:
+    with _progress("quantize", app) as progress:
         result = quantize_job(store, app.project, request, progress=progress)
 
     def render(console: Console) -> None:
@@ -1232,7 +1256,7 @@ def export_qdq_cmd(app: App, container: str, output: str, unsigned_weights: bool
     """A QDQ ONNX model that ONNX Runtime runs (to the bit when quantized --rounding half-even)."""
     from workbench.jobs.export import export_qdq_file
 
-    with progress_on_stderr("export QDQ ONNX", quiet=app.json):
+    with _progress("export QDQ ONNX", app):
         result = export_qdq_file(container, output, signed_weights=not unsigned_weights)
 
     def render(c: Console) -> None:
@@ -1258,7 +1282,7 @@ def export_encodings_cmd(
     """AIMET-format encodings JSON (reads back with quantize --override-params)."""
     from workbench.jobs.export import export_encodings_file
 
-    with progress_on_stderr("export encodings", quiet=app.json):
+    with _progress("export encodings", app):
         result = export_encodings_file(container, output, format_version, all_tensors=all_tensors)
 
     def render(c: Console) -> None:
@@ -1287,7 +1311,7 @@ def export_mlflow_cmd(app: App, run_ids: tuple[int, ...], experiment: str | None
     the report as artifacts (extra: pip install -e '.[mlflow]'). Runs already there are skipped."""
     from workbench.jobs.export_mlflow import export_mlflow
 
-    with progress_on_stderr("export to MLflow", quiet=app.json) as progress:
+    with _progress("export to MLflow", app) as progress:
         result = export_mlflow(app.store(), app.project, tracking_uri=tracking_uri,
                                run_ids=run_ids, experiment=experiment,
                                mlflow_experiment=mlflow_experiment,
@@ -1448,7 +1472,7 @@ def bench(app: App, containers: tuple[str, ...], input_list: str, csv_path: str 
 
     options = BenchOptions(**_picked(values, BENCH_OPTIONS))
     request = BenchRequest(containers, input_list, options, command=command_line())
-    with progress_on_stderr("bench", quiet=app.json) as progress:
+    with _progress("bench", app) as progress:
         result = bench_job(app.store(), app.project, request, progress=progress)
     if csv_path:
         write_csv(result.rows, csv_path)
@@ -1496,7 +1520,7 @@ def advise(app: App, container: str, input_list: str, **values: Any) -> None:
 
     options = AdviseOptions(**_picked(values, ADVISE_OPTIONS))
     request = AdviseRequest(container, input_list, options, command=command_line())
-    with progress_on_stderr("advise", quiet=app.json) as progress:
+    with _progress("advise", app) as progress:
         result = advise_job(app.store(), app.project, request, progress=progress)
 
     def render(console: Console) -> None:
@@ -1527,7 +1551,7 @@ def demo(app: App, workdir: str | None, replace: bool, iterations: int,
     from workbench.jobs.demo import demo_job
 
     project = app.project if app.project_given else None
-    with progress_on_stderr("demo", quiet=app.json) as progress:
+    with _progress("demo", app) as progress:
         result = demo_job(app.store(), workdir=workdir, project=project, replace=replace,
                           iterations=iterations, samples=samples, progress=progress)  # fmt: skip
 
@@ -1574,7 +1598,7 @@ def report_cmd(app: App, target: str, experiment: str | None, output: str) -> No
     from workbench.jobs.report import parse_target, write_report
 
     run_id, name = parse_target(target, experiment)
-    with progress_on_stderr("report", quiet=app.json) as progress:
+    with _progress("report", app) as progress:
         result = write_report(app.store(), app.project, output, run_id=run_id, experiment=name,
                               progress=progress)  # fmt: skip
     emit(app, result, lambda c: say(c, f"wrote {result.output} ({format_bytes(result.size_bytes)}, "

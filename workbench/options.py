@@ -25,6 +25,7 @@ from workbench.vocabulary import (
     DEFAULT_ROUNDING,
     MAX_BATCH,
     MAX_ITERATIONS,
+    MAX_THREADS,
     PERCENTILE,
     ROUNDING_MODES,
     SCHEMES,
@@ -277,6 +278,18 @@ CPU_FXP = Option(
     False,
     label="CPU fixed-point mode (--cpu-fxp)",
 )
+THREADS = Option(
+    "threads",
+    "Threads to compute with (default: the cores this process may use).",
+    int,
+    None,
+    low=1,
+    high=MAX_THREADS,
+    metavar="N",
+    show_default=False,
+    label="Threads",
+    placeholder="optional: all cores",
+)
 LABELS = Option(
     "labels",
     "One integer class per line, line i for input-list line i.",
@@ -379,6 +392,7 @@ BENCH_OPTIONS = (
         False,
         label="time every layer (--per-layer)",
     ),
+    THREADS,
 )
 
 ADVISE_OPTIONS = (
@@ -426,6 +440,7 @@ RUN_OPTIONS = (  # `workbench run`
     CPU_FXP.but(help="CPU fixed-point mode for quantized containers."),
     BATCH.but(help="Resize the network to this batch at init; lines are grouped."),
     Option("debug", "Also write every layer's output.", bool, False, label="every layer's output"),
+    THREADS,
 )
 
 DEMO_OPTIONS = (

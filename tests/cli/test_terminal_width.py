@@ -66,7 +66,8 @@ def test_runs_list_and_show(demo: DemoStore, width: int) -> None:
     assert "AIP does not support non-quantized" in text.splitlines()[1]
     assert not text.lstrip().startswith("{")  # a layout, not JSON
     data = json.loads(demo.run(width, "--json", "runs", "show", str(refused["id"])))
-    assert data["id"] == refused["id"] and "details" in data and data["container"] == "demo.dlc"
+    assert data["id"] == refused["id"] and "details" in data
+    assert data["container_path"].endswith("demo.dlc") and data["output_path"] is None
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -35,12 +35,17 @@ from workbench.engine.runtimes import get_runtime
 from workbench.engine.runtimes.load import check_runtime
 from workbench.errors import BadInput, InputListError, NotFound, RuntimeRefused, WorkbenchError
 from workbench.jobs.artifacts import model_id_of_container, record_container
+from workbench.jobs.compute import use_threads
 from workbench.jobs.convert import workbench_command
 from workbench.jobs.lifecycle import error_text, tracked_run
 from workbench.options import BenchOptions
-from workbench.store import Container as ContainerRow
 from workbench.store import Store
-from workbench.store.queries import find_container_by_sha256, get_project, quantize_runs_writing
+from workbench.store.queries import (
+    find_container,
+    find_container_by_sha256,
+    get_project,
+    quantize_runs_writing,
+)
 from workbench.vocabulary import BENCH, FAILED, REFUSED, SUCCEEDED, finite_db
 
 Progress = Callable[[str, int, int], None]
@@ -195,6 +200,7 @@ def bench_job(
     if not request.containers:
         raise BadInput("give at least one container to bench")
     options = request.options
+    use_threads(options.threads)
     paths = [Path(p) for p in dict.fromkeys(str(Path(p)) for p in request.containers)]
     heads = {p: read_container(p, load_params=False) for p in paths}
     available = available_memory()
@@ -296,6 +302,7 @@ def _run_options(bench: _Bench) -> dict[str, Any]:
         "samples": len(bench.samples),
         "input_list": str(Path(bench.request.input_list).resolve()),
         "labels": str(Path(labels).resolve()) if labels else None,
+        "threads": use_threads(None),  # latency depends on it
     }
 
 
@@ -503,7 +510,7 @@ def _reference_from_store(store: Store, project: str, path: Path) -> Path | None
         if row is None:
             return None
         for run in quantize_runs_writing(session, row):
-            source = session.get(ContainerRow, run.container_id)
+            source = find_container(session, run.container_id)
             if source is not None and Path(source.path).is_file() and not source.quantized:
                 if file_sha256(source.path) == source.sha256:
                     return Path(source.path)

@@ -23,6 +23,7 @@ from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.runtimes.load import load_network
 from workbench.errors import BadInput, InputListError, naming
 from workbench.jobs.artifacts import model_id_of_container, record_container
+from workbench.jobs.compute import use_threads
 from workbench.jobs.lifecycle import tracked_run
 from workbench.options import RunOptions
 from workbench.store import Store
@@ -63,6 +64,7 @@ def run_container(
     """Run every line of the input list; write the outputs; record the run."""
     options = options or RunOptions()
     runtime, batch, cpu_fxp, debug = options.runtime, options.batch, options.cpu_fxp, options.debug
+    thread_count = use_threads(options.threads)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
         raise BadInput(f"--batch must be an integer from 1 to {MAX_BATCH}, got {batch!r}")
     if not str(output_dir).strip():
@@ -92,7 +94,12 @@ def run_container(
         runtime=runtime,
         cpu_fxp=cpu_fxp,
         batch=batch,
-        options={"command": "run", "output_dir": str(output_dir), "debug": debug},
+        options={
+            "command": "run",
+            "output_dir": str(output_dir),
+            "debug": debug,
+            "threads": thread_count,
+        },
     ) as run:
         keep = tuple(input_list.output_names or ())
         with naming(container_path):

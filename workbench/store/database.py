@@ -31,6 +31,7 @@ from sqlalchemy.exc import (
     ArgumentError,
     DataError,
     DBAPIError,
+    IntegrityError,
     NoSuchModuleError,
     OperationalError,
 )
@@ -446,6 +447,17 @@ def translate_errors(url: URL) -> Iterator[None]:
         if refusal is not None:
             raise StoreError(f"store {describe_url(url)}: {refusal}: {_first_line(exc)}") from exc
         raise
+
+
+@contextmanager
+def on_duplicate(message: str | None) -> Iterator[None]:
+    """Around a ``write()`` that creates a uniquely named row: when another process
+    created it first, ``BadInput(message)``, or nothing at all when ``message`` is None."""
+    try:
+        yield
+    except IntegrityError:
+        if message is not None:
+            raise BadInput(message) from None
 
 
 def _first_line(exc: DBAPIError) -> str:

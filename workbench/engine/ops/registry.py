@@ -42,6 +42,11 @@ class OpContext:
     inputs: Sequence[TensorInfo | None] = ()
     outputs: Sequence[TensorInfo | None] = ()
     opset: int = 17
+    # Set by plans that fuse (``workbench.engine.fusion``): the elementwise chain this
+    # node's kernel computes after it (its extra input, if any, is the residual), and
+    # the compiled-kernel module when the plan uses it (``workbench.engine.jit``).
+    chain: Any = None
+    jit: Any = None
 
     def attr(self, name: str, default: Any = None) -> Any:
         return self.node.attrs.get(name, default)

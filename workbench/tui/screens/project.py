@@ -37,6 +37,7 @@ from workbench.tui.widgets.paged_table import PagedTable
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
 
+TABS = ("models", "quantize", "bench", "experiments")  # also what a JobOutcome's refresh names
 RUN_TABS = ("quantize", "bench")
 RUN_FILTER_HINT = "words tag:NAME status:failed runtime:dsp model:NAME is:starred"
 
@@ -418,13 +419,10 @@ in the tables when they finish.
         job = message.job
         if not message.final or job.project != self.project:
             return
-        tabs = {
-            "convert": ("models",),
-            "quantize": ("quantize", "models"),
-            "bench": ("bench",),
-            "advise": ("quantize", "bench", "experiments", "models"),
-        }
-        for tab in tabs.get(job.kind, ()):
+        # What the job says it wrote to; a failed or cancelled one may have written its
+        # run, its containers or nothing: everything shown is reloaded.
+        tabs = job.outcome.refresh if job.outcome is not None else TABS
+        for tab in tabs:
             if self.table(tab).page is not None:
                 self.table(tab).reload()
         if job.kind == "advise" and job.outcome is not None:
@@ -441,7 +439,7 @@ in the tables when they finish.
         left_for, self._left_for = getattr(self, "_left_for", None), None
         if left_for is None or isinstance(left_for, ModalScreen):
             return
-        for tab in ("models", "quantize", "bench", "experiments"):
+        for tab in TABS:
             table = self.table(tab)
             if table.page is not None:
                 table.reload()

@@ -42,6 +42,7 @@ from workbench.engine.quant.int_ops import (
     register_int,
     zero_point,
 )
+from workbench.engine.quant.int_ops.compiled import compiled_conv
 from workbench.engine.quant.requant import (
     INT32_MAX,
     INT32_MIN,
@@ -146,6 +147,9 @@ def conv(ictx: IntContext) -> Kernel:
 
     if bound < F32_EXACT:
         impl = _float_conv(ictx, wc.astype(np.float32), bias.astype(np.float32))
+        fused = compiled_conv(ictx, wc, bias, requant, x_enc, impl)
+        if fused is not None:
+            return fused
 
         def run_f32(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
             return (requant(impl(centered(q, x_enc))[0]),)
