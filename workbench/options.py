@@ -437,7 +437,6 @@ BENCH_OPTIONS = (
         many=True,
         metavar="LIST",
         label="Runtimes",
-        form_default=(CPU,),
         parse=parse_runtimes,
     ),
     ITERATIONS,

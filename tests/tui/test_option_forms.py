@@ -112,7 +112,7 @@ def test_repeatable_state_flag() -> None:
 
 FORMS = {
     "quantize": (QUANTIZE_OPTIONS, lambda: QuantOptions()),
-    "bench": (BENCH_OPTIONS, lambda: BenchOptions(runtimes=("cpu",))),
+    "bench": (BENCH_OPTIONS, lambda: BenchOptions()),  # every runtime, as the CLI
     "advise": (ADVISE_OPTIONS, lambda: AdviseOptions()),
 }
 

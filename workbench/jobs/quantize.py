@@ -253,6 +253,7 @@ def _layer_rows(analysis) -> list[dict[str, Any]]:
                 "bitwidth": enc.get("bitwidth"),
                 "sqnr_db": finite_db(layer.sqnr_db),
                 "rmse_over_scale": finite_db(layer.rmse_over_scale),
+                "histograms": layer.histograms,
             }
         )
     return rows

@@ -11,7 +11,9 @@ same samples and reports, for every float node output:
 * ``rmse / delta`` (the RMS error in steps of its own encoding): ≈ 0.29 is healthy
   rounding noise, far above means clipping, drift from upstream or a bad range.
 
-and a sensitivity summary: the model output's SQNR fully quantized, with weights only
+the distribution of its float values against its encoding range, and of its weights
+against theirs (``histogram.RangeHistogram``: fixed bins, clipped share); and a
+sensitivity summary: the model output's SQNR fully quantized, with weights only
 quantized (activations float), with activations only quantized (weights float), and,
 for the ``top`` layers with the worst per-layer SQNR, the output SQNR when only that
 layer (its parameters and outputs) is quantized: the lower, the more it costs.
@@ -51,8 +53,10 @@ from workbench.engine.quant.encoding import (
     encoding_from_dict,
     fake_quantize,
 )
+from workbench.engine.quant.histogram import RangeHistogram, histogram_of
 from workbench.engine.quant.propagation import fused_activation_inputs, propagates
 from workbench.engine.quant.quantizer import normalize_gemms
+from workbench.engine.quant.roles import param_roles
 from workbench.errors import BadInput
 from workbench.vocabulary import CLE
 
@@ -75,6 +79,8 @@ class LayerReport:
     rmse_over_scale: float | None
     propagated: bool = False  # a data-movement output (its input's encoding)
     nodes: tuple[str, ...] = ()  # every node in the layer (two for a fused pair)
+    # {"output": histogram, "weights": histogram} (``histogram.RangeHistogram.to_dict``)
+    histograms: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -261,12 +267,16 @@ def analyze(
     outputs = fgraph.output_names
 
     energies: dict[str, _Energy] = {}
+    histograms: dict[str, RangeHistogram] = {}
     reference: list[dict[str, np.ndarray]] = []
     floats: dict[str, np.ndarray] = {}  # one sample's float tensors, dropped as compared
 
     def keep(name: str, value: np.ndarray) -> None:
         if name in encs and value.dtype.kind == "f":
             floats[name] = value
+            if name not in histograms:
+                histograms[name] = RangeHistogram(encs[name])
+            histograms[name].add(value)
 
     def compare(name: str, value: np.ndarray) -> None:
         ref = floats.pop(name, None)
@@ -282,6 +292,7 @@ def analyze(
             progress("analyze", k, len(feeds))
 
     qgraph = quant_container.graph
+    weights = _layer_weights(prepared, quant_container)
     fused = fused_activation_inputs(qgraph)  # producer output -> activation output
     producers = qgraph.producers()
     fused_acts = {producers[a].name for a in fused.values() if a in producers}
@@ -301,8 +312,19 @@ def analyze(
                 continue
             enc = encs.get(o)
             ratio = e.rmse() / enc.delta if isinstance(enc, Encoding) else None
+            hists = {"output": histograms[o].to_dict()} if o in histograms else {}
+            if n.name in weights:
+                hists["weights"] = weights[n.name]
             row = LayerReport(
-                n.name, op_type, o, quant_container.encodings.get(o), e.sqnr_db, ratio, moved, nodes
+                n.name,
+                op_type,
+                o,
+                quant_container.encodings.get(o),
+                e.sqnr_db,
+                ratio,
+                moved,
+                nodes,
+                hists or None,
             )
             layers.append(row)
 
@@ -329,6 +351,21 @@ def analyze(
     per_layer.sort(key=lambda s: s.output_sqnr_db)
     sens = Sensitivity(full_sqnr, weights_sqnr, acts_sqnr, tuple(per_layer))
     return AnalysisReport(tuple(layers), sens, len(feeds))
+
+
+def _layer_weights(prepared: Graph, quant_container: Container) -> dict[str, dict[str, Any]]:
+    """Each weight layer's float weights (as calibrated) against their encoding, by node."""
+    param_encs = quant_container.param_encodings
+    nodes = prepared.nodes
+    found: dict[str, dict[str, Any]] = {}
+    for name, role in param_roles(prepared).items():
+        if role.kind != "weight" or name not in param_encs:
+            continue
+        node = nodes[role.node_index].name
+        if node not in found:
+            enc = encoding_from_dict(param_encs[name])
+            found[node] = histogram_of(prepared.params[name], enc)
+    return found
 
 
 def output_sqnr(

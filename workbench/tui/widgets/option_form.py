@@ -20,6 +20,7 @@ from textual.widgets import Checkbox, Input, Label, Select, SelectionList
 
 from workbench.errors import BadInput
 from workbench.options import Option, split_texts
+from workbench.tui.widgets.checks import CheckBox, CheckList
 from workbench.tui.widgets.path_input import PathInput
 
 
@@ -52,19 +53,22 @@ def option_fields(
     """The widgets of ``options``, showing ``initial`` values (else each option's own)."""
     initial = initial or {}
     for o in options:
-        yield from _fields(o, initial.get(o.name, o.initial()))
+        value = initial.get(o.name, o.initial())
+        if o.many and value is None:  # None is "every one", as on the command line
+            value = o.values()
+        yield from _fields(o, value)
 
 
 def _fields(o: Option, value: Any) -> Iterator[Widget]:
     if o.type is bool:
-        yield Checkbox(o.label, bool(value), compact=True, id=o.name)
+        yield CheckBox(o.label, bool(value), compact=True, id=o.name)
     elif o.many and o.choice_labels:
         chosen = set(value or ())
         for choice, text in zip(o.values(), o.choice_labels, strict=True):
-            yield Checkbox(text, choice in chosen, compact=True, id=str(choice))
+            yield CheckBox(text, choice in chosen, compact=True, id=str(choice))
     elif o.many:
         chosen = set(value or ())
-        items = SelectionList[str](*((str(v), str(v), v in chosen) for v in o.values()), id=o.name)
+        items = CheckList(*((str(v), str(v), v in chosen) for v in o.values()), id=o.name)
         yield form_row(o.label, items, tall=True)
     elif o.choices is not None:
         pairs = [(str(v), v) for v in o.values()]
