@@ -126,6 +126,12 @@ def quantize_job(
             "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
             "samples": result.samples,
         }
+        if result.widened_weights:
+            report["widened_weights"] = list(result.widened_weights)
+            run.log(
+                f"widened the encodings of {len(result.widened_weights)} weight(s) so their "
+                f"32-bit biases fit int32: {', '.join(result.widened_weights)}"
+            )
         if result.cle is not None:
             report["cle"] = _plain(result.cle)
         if result.bias_corrections:
