@@ -331,6 +331,12 @@ def _cell(value: Any, *, full_time: bool = False) -> str:
     return escape(str(value))
 
 
+def _db(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return "exact" if value >= 999.0 else f"{value:.2f} dB"
+
+
 def _size(n: int | None) -> str | None:
     if n is None:
         return None
@@ -1082,6 +1088,14 @@ def quantize(app: App, container: str, input_list: str, output: str, no_analysis
         if result.float_fallback:
             say(console, "runs in float inside the integer executor: "
                 + ", ".join(result.float_fallback))  # fmt: skip
+        if result.integer_check is not None:
+            check = result.integer_check
+            say(console, f"integer-true check over {check['samples']} samples: output SQNR "
+                         f"{_db(check['integer_sqnr_db'])} (fake-quant "
+                         f"{_db(check['fake_quant_sqnr_db'])}): "
+                         f"{'ok' if check['ok'] else 'FAILED'}")  # fmt: skip
+        for warning in result.warnings:
+            say(console, f"warning: {warning}")
 
     emit(app, result, render)
 
