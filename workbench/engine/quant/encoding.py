@@ -444,7 +444,7 @@ def fit_weight_for_bias(
         need = np.broadcast_to(need, w_enc.delta.shape)
         if not np.any(need > w_enc.delta):
             return w_enc
-        delta = np.maximum(w_enc.delta, need)
+        delta = np.where(need > w_enc.delta, need * (1.0 + 2.0**-40), w_enc.delta)
         lo, hi = w_enc.offset * delta, (w_enc.offset + w_enc.levels) * delta
         return ChannelEncoding(
             w_enc.axis, lo, hi, delta, w_enc.offset, w_enc.bitwidth, w_enc.symmetric
@@ -523,6 +523,7 @@ def dequantize(q: np.ndarray, enc: AnyEncoding) -> np.ndarray:
     v = q.astype(dtype).reshape(q.shape or (1,))
     v += offset
     v *= delta
+    _keep_finite(v, enc)
     return v.astype(np.float32, copy=False).reshape(q.shape)
 
 
@@ -530,7 +531,18 @@ def fake_quantize(x: np.ndarray, enc: AnyEncoding) -> np.ndarray:
     """``dequantize(quantize(x))`` in one float32 pass, bit-identical to the two steps."""
     v, delta, _ = _rounded_levels(x, enc)
     v *= delta
+    _keep_finite(v, enc)
     return v.astype(np.float32, copy=False)
+
+
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _keep_finite(v: np.ndarray, enc: AnyEncoding) -> None:
+    """An encoding reaching the float32 limit (a ``-FLT_MAX`` attention mask) has an end
+    code whose value ``float32(delta) * level`` rounds past it to inf: it is that limit."""
+    if v.dtype == np.float32 and max(np.max(np.abs(enc.min)), np.max(np.abs(enc.max))) > 1e38:
+        np.clip(v, -_F32_MAX, _F32_MAX, out=v)
 
 
 def to_signed(q: np.ndarray, enc: AnyEncoding) -> np.ndarray:
