@@ -38,6 +38,7 @@ from workbench.engine.container import Container, make_manifest
 from workbench.engine.executor import Plan
 from workbench.engine.graph import Graph
 from workbench.engine.onnx_import import import_onnx, import_onnx_model
+from workbench.engine.quant.encoding import encoding_from_dict
 from workbench.engine.quant.fakequant import FakeQuantPlan
 from workbench.engine.quant.int_exec import IntegerPlan
 from workbench.engine.quant.qdq import export_qdq
@@ -368,11 +369,12 @@ class LsbStats:
     count: int = 0
     within_one: int = 0  # elements at most one step apart
     differing: int = 0  # elements at least one step apart
+    beyond: int = 0  # elements past their layer's allowance (LAYER_MAX_LSB, or more: below)
     max_lsb: int = 0
     worst: str = ""  # the node with the largest difference
     off_grid: float = 0.0  # largest distance of a difference from a whole step
 
-    def add(self, node: str, lsb: np.ndarray) -> None:
+    def add(self, node: str, lsb: np.ndarray, allowance: int = 1) -> None:
         if lsb.size == 0:
             return
         steps = np.rint(lsb)
@@ -380,6 +382,7 @@ class LsbStats:
         self.count += int(lsb.size)
         self.within_one += int(np.count_nonzero(steps <= 1))
         self.differing += int(np.count_nonzero(steps >= 1))
+        self.beyond += int(np.count_nonzero(~(steps <= allowance)))
         top = int(steps.max()) if np.isfinite(steps).all() else 2**31
         if top > self.max_lsb:
             self.max_lsb, self.worst = top, node
@@ -393,11 +396,40 @@ class LsbStats:
         return self.differing / self.count if self.count else 0.0
 
 
+def bias_allowances(q: Container) -> dict[str, int]:
+    """Layers whose integer result may part from fake-quant by more than one step.
+
+    A bias with its own encoding (8-bit) is added in the accumulator's unit, rounded to
+    it as the device's int32 bias is (``int_ops.linear.bias_to_accumulator``): up to half
+    a unit, ``r / 2`` output steps for ``r = in_delta * w_delta / out_delta``. Where the
+    output grid is finer than the accumulator's (``r > 1``: tiny weights on a coarse
+    4-bit grid) that is more than the one step of rounding alone; the allowance is
+    ``1 + floor(r / 2)`` steps there (1 elsewhere).
+    """
+    acts = {n: encoding_from_dict(d) for n, d in q.encodings.items()}
+    params = {n: encoding_from_dict(d) for n, d in q.param_encodings.items()}
+    out: dict[str, int] = {}
+    for n in q.graph.nodes:
+        if n.op_type not in ("Conv", "ConvTranspose", "Gemm") or len(n.inputs) < 3:
+            continue
+        x, w, b = (acts.get(n.inputs[0]), params.get(n.inputs[1]), params.get(n.inputs[2]))
+        y = acts.get(n.outputs[0])
+        if None in (x, w, b, y) or b.bitwidth == 32:
+            continue
+        r = float(np.max(x.delta * np.asarray(w.delta))) / y.delta
+        out[n.name] = 1 + math.floor(r / 2 + 2**-20)
+    return out
+
+
 def layer_lsb(
-    fq: FakeQuantPlan, values: Mapping[str, np.ndarray], stats: LsbStats | None = None
+    fq: FakeQuantPlan,
+    values: Mapping[str, np.ndarray],
+    stats: LsbStats | None = None,
+    allowances: Mapping[str, int] | None = None,
 ) -> LsbStats:
     """Each node's fake-quant kernel on ``values``' inputs vs ``values``' outputs (module doc)."""
     stats = stats or LsbStats()
+    allowances = allowances or {}
     params = fq.graph.params
     for step in fq._plan.steps:
         node = step.node
@@ -426,7 +458,8 @@ def layer_lsb(
                 if ours.dtype.kind != "f" or ours.shape != theirs.shape:
                     continue
                 lsb = np.abs(ours.astype(np.float64) - theirs.astype(np.float64)) / enc.delta
-                stats.add(node.name, np.nan_to_num(lsb, nan=np.inf).ravel())
+                allowance = allowances.get(node.name, LAYER_MAX_LSB)
+                stats.add(node.name, np.nan_to_num(lsb, nan=np.inf).ravel(), allowance)
     return stats
 
 
@@ -501,6 +534,7 @@ class CellResult:
                 "count": s.count,
                 "share_within_one": s.share_within_one,
                 "share_differing": s.share_differing,
+                "beyond": s.beyond,
                 "max_lsb": s.max_lsb,
                 "worst": s.worst,
                 "off_grid": s.off_grid,
@@ -568,6 +602,7 @@ def compare(
     layer_outputs = [t for t in q.encodings if t not in fused and t not in q.graph.input_names]
     prepared = Plan(result.prepared_graph or model.graph)
     int_stats, qdq_stats = LsbStats(), None
+    allowances = bias_allowances(q)
     session = fq_inputs = None
     if qdq:
         exported = export_qdq(q)
@@ -576,7 +611,7 @@ def compare(
         qdq_stats = LsbStats()
     for feeds, ref in zip(model.evaluation, refs, strict=True):
         values, y_int = integer_values(ip, feeds) if ip is not None else ({}, {})
-        layer_lsb(fq, values, int_stats)
+        layer_lsb(fq, values, int_stats, allowances)
         fq_values: dict[str, np.ndarray] = {}
         y_fq = fq.run(feeds, fq_values.__setitem__)
         for o in outputs:
@@ -604,8 +639,8 @@ def compare(
                 )
             )
             ort_values = {k: v for k, v in got.items() if k in q.encodings}
-            for name, fq_name in fq_inputs.items():
-                ort_values[name] = got[fq_name]
+            for graph_input, fq_name in fq_inputs.items():
+                ort_values[graph_input] = got[fq_name]
             for k, v in feeds.items():
                 ort_values.setdefault(k, v)  # integer inputs
             layer_lsb(fq, ort_values, qdq_stats)
@@ -634,9 +669,12 @@ def compare(
 
 # --------------------------------------------------------------------------- the bounds
 
-LAYER_MAX_LSB = 1  # integer-true (and QDQ) vs fake-quant, one layer, worst element
-LAYER_SHARE = 0.999  # ... and the share of elements within one step
-END_TO_END_DB = 1.0  # integer-true (and QDQ) whole-network SQNR at most this below fake-quant's
+LAYER_MAX_LSB = 1  # integer-true (and QDQ) vs fake-quant, one layer, worst element (but
+# see bias_allowances: a bias with its own encoding, on an output finer than the accumulator)
+LAYER_SHARE = 0.999  # ... and the share of elements within one step,
+SHARE_MIN_COUNT = 1000  # ... judged over at least this many elements (a share of 3 is noise)
+END_TO_END_DB = 1.0  # integer-true whole-network SQNR at most this below fake-quant's
+QDQ_END_TO_END_DB = 2.0  # QDQ's (ORT's float kernels round differently: see the test doc)
 SQNR_SLACK_DB = 4.0  # fake-quant vs float: below the bitwidths' bound by at most this...
 SQNR_SLACK_BELOW_8_DB = 8.0  # ... or this, when the narrower side has fewer than 8 bits
 SMALL_NOISE_DB = 20.0  # every layer of the W8A8 run at least this: the noise is "small"
@@ -713,15 +751,20 @@ def check_cell(
     for what, stats in (("integer-true", r.integer), ("QDQ", r.qdq)):
         if stats is None:
             continue
-        if stats.max_lsb > LAYER_MAX_LSB or stats.share_within_one < LAYER_SHARE:
+        share_low = stats.count >= SHARE_MIN_COUNT and stats.share_within_one < LAYER_SHARE
+        if stats.beyond or share_low:
             bad.append(
                 f"{what} vs fake-quant: {stats.max_lsb} LSB at {stats.worst!r}, "
+                f"{stats.beyond} element(s) past the allowance, "
                 f"{stats.share_within_one:.5f} within one"
             )
         if stats.off_grid > OFF_GRID:
             bad.append(f"{what}: values off the output grid by {stats.off_grid:.3f} of a step")
-    for what, db in (("integer-true", r.sqnr_int_all), ("QDQ", r.sqnr_qdq_all)):
-        if db is not None and not db >= r.sqnr_fq_all - end_to_end_db:
+    for what, db, allowed in (
+        ("integer-true", r.sqnr_int_all, end_to_end_db),
+        ("QDQ", r.sqnr_qdq_all, max(end_to_end_db, QDQ_END_TO_END_DB)),
+    ):
+        if db is not None and not db >= r.sqnr_fq_all - allowed:
             bad.append(f"{what} whole-network SQNR {db:.2f} dB vs fake-quant {r.sqnr_fq_all:.2f}")
     if bound is not None and not r.sqnr_fq_all >= bound[0] - bound[1]:
         bad.append(

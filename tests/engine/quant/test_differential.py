@@ -6,18 +6,29 @@ per-channel x schemes {tf, enhanced, symmetric, percentile} x algorithms {none, 
 real-world families (``differential.MODEL_NAMES``): 6048 cells. By default a fixed-seed
 sample runs (``PER_MODEL`` option sets per model, every option value represented, plus
 issue 21's own rows on the demo); ``WORKBENCH_FULL_MATRIX=1`` runs every cell (and 500
-generated graphs instead of 30). ``differential.py`` holds the machinery and the bounds:
+generated graphs instead of 30); ``WORKBENCH_MATRIX_LOG=FILE`` appends every cell's numbers
+to FILE as JSON lines. ``differential.py`` holds the machinery and the bounds:
 
-* integer-true vs fake-quant, each layer fed the same inputs: at most 1 LSB of its output
-  encoding on every element (so >= 99.9 % within one step, trivially). Both round the
-  same real number: the integer path exactly (requantization is within ``2**-31`` of it),
-  fake-quant in float32 (within ``2**-24`` of it, times the reduction length); they part
-  only where that number lies within those errors of a half, by one step;
+* integer-true vs fake-quant, each layer fed the same inputs: >= 99.9 % of the elements
+  within 1 LSB of the output encoding (judged where at least 1000 elements are compared)
+  and the worst element at most 1 LSB. Both round the same real number: the integer path
+  exactly (requantization is within ``2**-31`` of it), fake-quant in float32 (within
+  ``2**-24`` of it, times the reduction length); they part only where that number lies
+  within those errors of a half, by one step. One exception, stated: a bias with its own
+  (8-bit) encoding is rounded to the accumulator's unit as the device's int32 bias is,
+  which is ``r / 2`` output steps (``r = in_delta * w_delta / out_delta``); where the
+  output grid is finer than the accumulator's that layer may be ``1 + floor(r / 2)`` off
+  (``differential.bias_allowances``; only generated graphs with weights rounded to zero
+  on a 4-bit grid reach it);
 * the QDQ export run by ONNX Runtime vs fake-quant, the same way (ORT rounds halves to
   even, we away from zero: one step at a tie);
-* end to end, over every layer output: integer-true and QDQ SQNR against float at most
-  1 dB below fake-quant's (3 dB for the generated graphs: tens of elements at 100 dB,
-  where one flipped step is a tenth of the noise);
+* end to end, over every layer output: integer-true SQNR against float at most 1 dB below
+  fake-quant's, QDQ's at most 2 dB (3 dB for the generated graphs: tens of elements at
+  100 dB, where one flipped step is a tenth of the noise). A step flipped in one layer
+  moves the next layer's sums and so its own roundings: the paths become two draws of
+  the same noise. Both stay near fake-quant (full matrix: integer -0.16 dB at worst,
+  QDQ -0.92 dB at 16 bits, where ORT's own float kernels and QuantizeLinear round
+  differently from ours on 0.015 % of layer elements);
 * fake-quant vs float, over every layer output, at least the SQNR the bitwidths allow
   (``differential.sqnr_bound``): the model's own W8A8 SQNR plus ``20 log10((2**b - 1) /
   255)`` for ``b`` the narrower of weights and activations (noise ``delta**2 / 12`` per
@@ -29,6 +40,9 @@ generated graphs instead of 30). ``differential.py`` holds the machinery and the
 """
 
 from __future__ import annotations
+
+import json
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -46,7 +60,12 @@ CELLS = diff.all_cells() if diff.full_matrix() else diff.sampled_cells(PER_MODEL
 )
 def test_cell(model: str, options) -> None:
     result = diff.run_cell(model, options)
-    problems = diff.check_cell(result, diff.sqnr_bound(model, options))
+    bound = diff.sqnr_bound(model, options)
+    problems = diff.check_cell(result, bound)
+    log = os.environ.get("WORKBENCH_MATRIX_LOG")
+    if log:  # one JSON line per cell, for the record (margins, timings)
+        with open(log, "a") as f:
+            f.write(json.dumps({**result.to_dict(), "bound": bound, "problems": problems}) + "\n")
     assert not problems, f"{model} {diff.options_id(options)}: " + "; ".join(problems)
 
 
