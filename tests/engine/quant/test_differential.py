@@ -50,7 +50,7 @@ from hypothesis import strategies as st
 
 from tests.engine.quant import differential as diff
 
-PER_MODEL = 4
+PER_MODEL = 8
 CELLS = diff.all_cells() if diff.full_matrix() else diff.sampled_cells(PER_MODEL)
 
 
