@@ -43,7 +43,8 @@ from workbench.engine.quant.quantizer import QuantOptions
 from workbench.errors import BadInput, ContainerError, InputListError, ModelError
 from workbench.jobs.convert import convert_model
 from workbench.jobs.infer import run_container
-from workbench.jobs.quantize import quantize_job
+from workbench.jobs.quantize import QuantizeRequest, quantize_job
+from workbench.options import RunOptions
 from workbench.store import Store
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -394,7 +395,7 @@ def test_calibration_npy_that_would_unpickle_is_refused(
     listing = hostile_list(tmp_path / "calibration", marker)
     with pytest.raises(InputListError, match="never unpickled") as err:
         quantize_job(
-            store, "default", model, listing, tmp_path / "q.dlc", QuantOptions(), command="test"
+            store, "default", QuantizeRequest(model, listing, tmp_path / "q.dlc", command="test")
         )
     assert_refused(err, tmp_path / "calibration" / "evil.npy")
     assert not marker.exists()
@@ -482,7 +483,7 @@ def test_run_outputs_stay_in_the_output_folder_whatever_the_tensor_names(
     (dlc.parent / "x.raw").write_bytes(np.ones(4, "<f4").tobytes())
     (dlc.parent / "list.txt").write_text("x.raw\n")
     out = tmp_path / "box" / "out"
-    run_container(store, "default", dlc, dlc.parent / "list.txt", out, debug=True)
+    run_container(store, "default", dlc, dlc.parent / "list.txt", out, RunOptions(debug=True))
     written = [p for p in tmp_path.rglob("*.raw") if p.parent != dlc.parent]
     assert len(written) == len(names)
     assert all(p.parent == out / "Result_0" for p in written), written
@@ -505,4 +506,6 @@ def test_a_fifo_given_as_a_file_is_refused_without_blocking(
             run_container(store, "default", model, fifo, tmp_path / "out")
         else:
             options = QuantOptions(override_params=str(fifo))
-            quantize_job(store, "default", model, listing, tmp_path / "q.dlc", options)
+            quantize_job(
+                store, "default", QuantizeRequest(model, listing, tmp_path / "q.dlc", options)
+            )

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.engine.runtimes import runtimes
 from workbench.errors import BadInput, NotFound
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.lifecycle import tracked_run
@@ -52,15 +53,16 @@ _INIT_CHANNELS = {
     "snpe accelerator init time": "accelerator_prepare",
     "accelerator init time": "accelerator_init",
 }
-_VENDOR_RUNTIMES = (  # longest prefix first
-    ("CPU_FXP8", "cpu", True),
-    ("GPU_FP16", "gpu_fp16", False),
-    ("GPU_S", "gpu", False),
-    ("GPU", "gpu", False),
-    ("DSP", "dsp", False),
-    ("AIP", "aip", False),
-    ("CPU", "cpu", False),
-)
+
+
+def _vendor_modes() -> list[tuple[tuple[str, ...], str, bool]]:
+    """``(vendor column names, runtime, cpu_fxp)`` per runtime and mode, as declared."""
+    modes = []
+    for rt in runtimes():
+        modes.append((rt.vendor_names, rt.name, False))
+        if rt.fixed_point is not None:
+            modes.append((rt.fixed_point.vendor_names, rt.name, True))
+    return [m for m in modes if m[0]]
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,14 @@ class ImportResult:
 def map_runtime(vendor: str) -> tuple[str, bool]:
     """Our (runtime, cpu_fxp) for a vendor runtime column name such as ``DSP_ub_tf8``."""
     upper = vendor.strip().upper()
-    for prefix, runtime, fxp in _VENDOR_RUNTIMES:
+    modes = _vendor_modes()
+    prefixes = [(name, rt, fxp) for names, rt, fxp in modes for name in names]
+    for prefix, runtime, fxp in sorted(prefixes, key=lambda p: -len(p[0])):  # longest first
         if upper == prefix or upper.startswith(prefix + "_"):
             return runtime, fxp
+    shown = [names[0] for names, _, _ in modes]
     raise BadInput(
-        f"unknown vendor runtime {vendor!r} (expected CPU, CPU_FXP8, GPU, GPU_FP16, DSP or AIP)"
+        f"unknown vendor runtime {vendor!r} (expected {', '.join(shown[:-1])} or {shown[-1]})"
     )
 
 

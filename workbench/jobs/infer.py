@@ -20,10 +20,11 @@ from workbench.engine.batch import MAX_BATCH
 from workbench.engine.container import read_container
 from workbench.engine.inputs import iter_feeds, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
-from workbench.engine.runtimes import load_network
+from workbench.engine.runtimes.load import load_network
 from workbench.errors import BadInput, InputListError, naming
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.lifecycle import tracked_run
+from workbench.options import RunOptions
 from workbench.store import Store
 
 Progress = Callable[[str, int, int], None]
@@ -54,15 +55,14 @@ def run_container(
     container_path: str | Path,
     input_list_path: str | Path,
     output_dir: str | Path,
+    options: RunOptions | None = None,
     *,
-    runtime: str = "cpu",
-    batch: int = 1,
-    cpu_fxp: bool = False,
-    debug: bool = False,
     command: str | None = None,
     progress: Progress | None = None,
 ) -> InferResult:
     """Run every line of the input list; write the outputs; record the run."""
+    options = options or RunOptions()
+    runtime, batch, cpu_fxp, debug = options.runtime, options.batch, options.cpu_fxp, options.debug
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
         raise BadInput(f"--batch must be an integer from 1 to {MAX_BATCH}, got {batch!r}")
     if not str(output_dir).strip():

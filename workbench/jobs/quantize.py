@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,15 @@ from typing import Any
 from workbench.engine.container import file_sha256, read_container, write_container
 from workbench.engine.inputs import InputList, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
-from workbench.engine.quant.quantizer import QuantOptions, quantize_container
+from workbench.engine.quant.quantizer import quantize_container
 from workbench.errors import BadInput, naming
 from workbench.jobs.artifacts import model_id_of_container, record_calibration_set, record_container
+from workbench.jobs.convert import workbench_command
 from workbench.jobs.leftovers import remove_leftover_temp_files
 from workbench.jobs.lifecycle import tracked_run
+from workbench.options import QUANTIZE_OPTIONS, QuantOptions, option_argv
 from workbench.store import Store
+from workbench.vocabulary import QUANTIZE, finite_db
 
 Progress = Callable[[str, int, int], None]
 
@@ -55,20 +58,39 @@ class QuantizeJobResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class QuantizeRequest:
+    """What ``quantize_job`` is asked: the files, the quantizer's options (or a mapping of
+    them), whether to analyse the result, and the command line recorded with the run."""
+
+    container: str | Path
+    input_list: str | Path
+    output: str | Path
+    options: QuantOptions = field(default_factory=QuantOptions)
+    analyze: bool = True
+    command: str | None = None
+
+    kind = QUANTIZE
+
+    def __post_init__(self) -> None:
+        if isinstance(self.options, Mapping):
+            object.__setattr__(self, "options", QuantOptions(**self.options))
+
+    def command_line(self, project: str) -> str:
+        values = {**self.options.to_dict(), "analyze": self.analyze}
+        return workbench_command(
+            project, "quantize", self.container, "--input-list", self.input_list,
+            "-o", self.output, *option_argv(QUANTIZE_OPTIONS, values),
+        )  # fmt: skip
+
+
 def quantize_job(
-    store: Store,
-    project: str,
-    container_path: str | Path,
-    input_list_path: str | Path,
-    output_path: str | Path,
-    options: QuantOptions,
-    *,
-    command: str | None = None,
-    progress: Progress | None = None,
-    analyze: bool = True,
+    store: Store, project: str, request: QuantizeRequest, *, progress: Progress | None = None
 ) -> QuantizeJobResult:
-    """Quantize ``container_path`` with the calibration ``input_list_path`` (see module doc)."""
-    output = Path(output_path)
+    """Quantize ``request.container`` with its calibration input list (see module doc)."""
+    container_path, input_list_path = request.container, request.input_list
+    options, command, analyze = request.options, request.command, request.analyze
+    output = Path(request.output)
     if output.suffix.lower() != ".dlc":
         raise BadInput(f"output {output} should end in .dlc")
     if output.is_dir():
@@ -98,7 +120,7 @@ def quantize_job(
     with tracked_run(
         store,
         project=project,
-        kind="quantize",
+        kind=QUANTIZE,
         model_id=model_id,
         container_id=source_id,
         command=command,
@@ -229,8 +251,8 @@ def _layer_rows(analysis) -> list[dict[str, Any]]:
                 "scale": enc.get("delta") if scalar else None,
                 "offset": enc.get("offset") if scalar else None,
                 "bitwidth": enc.get("bitwidth"),
-                "sqnr_db": _num(layer.sqnr_db),
-                "rmse_over_scale": _num(layer.rmse_over_scale),
+                "sqnr_db": finite_db(layer.sqnr_db),
+                "rmse_over_scale": finite_db(layer.rmse_over_scale),
             }
         )
     return rows
@@ -246,14 +268,6 @@ def _integer_path(source, quantized, input_list: InputList):
     fallback = [f"{name} ({op})" for name, op in plan.float_fallback_nodes]
     few = replace(input_list, lines=input_list.lines[:ANALYSIS_SAMPLES])
     return fallback, check_integer_path(source, quantized, few, integer=plan)
-
-
-def _num(value: float | None) -> float | None:
-    import math
-
-    if value is None:
-        return None
-    return value if math.isfinite(value) else (999.0 if value > 0 else -999.0)
 
 
 def _plain(value: Any) -> Any:
@@ -275,9 +289,9 @@ def _plain(value: Any) -> Any:
 
 
 def _finite(value: Any) -> Any:
-    """JSON columns hold no NaN/Inf: exact (infinite SQNR) becomes 999 dB."""
+    """JSON columns hold no NaN/Inf: exact (infinite SQNR) becomes the dB cap, NaN None."""
     if isinstance(value, float):
-        return _num(value)
+        return finite_db(value)
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list):

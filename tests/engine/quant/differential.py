@@ -41,16 +41,11 @@ from workbench.engine.onnx_import import import_onnx, import_onnx_model
 from workbench.engine.quant.encoding import encoding_from_dict
 from workbench.engine.quant.fakequant import FakeQuantPlan
 from workbench.engine.quant.int_exec import IntegerPlan
+from workbench.engine.quant.propagation import fused_activation_inputs
 from workbench.engine.quant.qdq import export_qdq
-from workbench.engine.quant.quantizer import (
-    ACT_BITWIDTHS,
-    BIAS_BITWIDTHS,
-    SCHEMES,
-    WEIGHT_BITWIDTHS,
-    QuantOptions,
-    fused_activation_inputs,
-    quantize_container,
-)
+from workbench.engine.quant.quantizer import quantize_container
+from workbench.options import QuantOptions
+from workbench.vocabulary import ACT_BITWIDTHS, BIAS_BITWIDTHS, SCHEMES, WEIGHT_BITWIDTHS
 
 Feeds = dict[str, np.ndarray]
 

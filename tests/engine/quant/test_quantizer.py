@@ -30,12 +30,9 @@ from workbench.engine.quant.encoding import (
     round_half_away,
     tf_encoding,
 )
-from workbench.engine.quant.quantizer import (
-    PROPAGATED_OPS,
-    QuantOptions,
-    param_roles,
-    quantize_container,
-)
+from workbench.engine.quant.propagation import PROPAGATED_OPS
+from workbench.engine.quant.quantizer import QuantOptions, quantize_container
+from workbench.engine.quant.roles import param_roles
 from workbench.errors import BadInput, InputListError
 
 # --------------------------------------------------------------------------- builders
@@ -604,7 +601,7 @@ def test_hta_records(tmp_path):
         "y"
     ]
 
-    from workbench.engine.quant.quantizer import read_hta_record
+    from workbench.engine.quant.hta import read_hta_record
     from workbench.engine.quant.requant import quantize_multiplier
 
     index, arrays = read_hta_record(q.records["hta_0.bin"])

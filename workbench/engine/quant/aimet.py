@@ -55,15 +55,16 @@ from workbench.engine.quant.encoding import (
     Encoding,
     encoding_from_dict,
 )
-from workbench.engine.quant.quantizer import param_roles
+from workbench.engine.quant.roles import param_roles
 from workbench.errors import BadInput, NotFound
+from workbench.vocabulary import ENHANCED, PERCENTILE, SYMMETRIC, TF
 
 VERSIONS = ("0.6.1", "1.0.0")
 _SCHEME_NAMES = {
-    "tf": "post_training_tf",
-    "enhanced": "post_training_tf_enhanced",
-    "symmetric": "post_training_tf",
-    "percentile": "post_training_percentile",
+    TF: "post_training_tf",
+    ENHANCED: "post_training_tf_enhanced",
+    SYMMETRIC: "post_training_tf",
+    PERCENTILE: "post_training_percentile",
 }
 
 
@@ -118,11 +119,11 @@ def export_encodings(container: Container, version: str = "1.0.0") -> dict[str, 
     args = {
         "activation_bitwidth": options.get("act_bitwidth", 8),
         "dtype": "int",
-        "is_symmetric": options.get("param_quantizer") == "symmetric"
+        "is_symmetric": options.get("param_quantizer") == SYMMETRIC
         or bool(options.get("per_channel")),
         "param_bitwidth": options.get("weights_bitwidth", 8),
         "per_channel_quantization": bool(options.get("per_channel", False)),
-        "quant_scheme": _SCHEME_NAMES.get(options.get("act_quantizer", "tf"), "post_training_tf"),
+        "quant_scheme": _SCHEME_NAMES.get(options.get("act_quantizer", TF), "post_training_tf"),
     }
     if version == "0.6.1":
         return {

@@ -58,12 +58,10 @@ from workbench.engine.quant.encoding import (
     encoding_from_dict,
     fake_quantize,
 )
-from workbench.engine.quant.quantizer import (
-    fused_activation_inputs,
-    normalize_gemms,
-    propagates,
-)
+from workbench.engine.quant.propagation import fused_activation_inputs, propagates
+from workbench.engine.quant.quantizer import normalize_gemms
 from workbench.errors import BadInput
+from workbench.vocabulary import CLE, finite_db, format_db
 
 Feeds = Mapping[str, np.ndarray]
 
@@ -220,7 +218,7 @@ def prepared_float_graph(float_container: Container, quant_container: Container)
     """The float graph the quantizer calibrated: Gemm folding, then CLE if it ran."""
     options = ((quant_container.manifest.get("quantizer") or {}).get("options")) or {}
     graph = normalize_gemms(float_container.graph)
-    if "cle" in (options.get("algorithms") or ()):
+    if CLE in (options.get("algorithms") or ()):
         graph, _ = equalize(graph)
     return graph
 
@@ -381,30 +379,20 @@ class IntegerCheck:
         """One line for a log or a terminal."""
         return (
             f"integer-true check over {self.samples} samples: SQNR vs float "
-            f"{_db(self.integer_sqnr_db)} integer-true, {_db(self.fake_quant_sqnr_db)} "
+            f"{format_db(self.integer_sqnr_db)} integer-true, {format_db(self.fake_quant_sqnr_db)} "
             f"fake-quant ({'ok' if self.ok else 'FAILED'})"
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "samples": self.samples,
-            "fake_quant_sqnr_db": _finite_db(self.fake_quant_sqnr_db),
-            "integer_sqnr_db": _finite_db(self.integer_sqnr_db),
-            "gap_db": _finite_db(self.gap_db),
+            "fake_quant_sqnr_db": finite_db(self.fake_quant_sqnr_db),
+            "integer_sqnr_db": finite_db(self.integer_sqnr_db),
+            "gap_db": finite_db(self.gap_db),
             "threshold_db": self.threshold_db,
             "ok": self.ok,
             "warning": self.warning,
         }
-
-
-def _db(value: float) -> str:
-    return "exact" if value == math.inf else f"{value:.2f} dB"
-
-
-def _finite_db(value: float) -> float | None:
-    if math.isnan(value):
-        return None
-    return max(-999.0, min(999.0, value))
 
 
 def check_integer_path(
@@ -454,7 +442,7 @@ def check_integer_path(
     elif gap > threshold_db:
         warning = (
             f"integer-true output is {gap:.1f} dB below fake-quant on the same container "
-            f"({_db(int_db)} vs {_db(fq_db)} SQNR against float, {n} samples): the integer "
+            f"({format_db(int_db)} vs {format_db(fq_db)} SQNR against float, {n} samples): the integer "
             "emulator (dsp, aip, cpu --cpu-fxp) disagrees with the quantization; that is an "
             "emulator defect, not a quantization result"
         )
