@@ -1136,27 +1136,44 @@ def export() -> None:
               help="uint8 weights (ONNX Runtime's fused int8 kernels saturate on CPUs without VNNI).")  # fmt: skip
 @pass_app
 def export_qdq_cmd(app: App, container: str, output: str, unsigned_weights: bool) -> None:
-    """A QDQ ONNX model that ONNX Runtime runs, equal to the fake-quant path."""
+    """A QDQ ONNX model that ONNX Runtime runs (to the bit when quantized --rounding half-even)."""
     from workbench.jobs.export import export_qdq_file
 
     result = export_qdq_file(container, output, signed_weights=not unsigned_weights)
-    emit(app, result, lambda c: say(c, f"wrote {result['output']} ({result['nodes']} nodes, "
-                                        f"opset {result['opset']})"))  # fmt: skip
+
+    def render(c: Console) -> None:
+        say(c, f"wrote {result['output']} ({result['nodes']} nodes, opset {result['opset']})")
+        if result["note"]:
+            say(c, f"note: {result['note']}")
+
+    emit(app, result, render)
 
 
 @export.command("encodings")
 @click.argument("container", type=click.Path(path_type=str))
 @click.option("-o", "--output", required=True, metavar="E.json")
-@click.option("--format-version", type=click.Choice(["0.6.1", "1.0.0"]), default="1.0.0",
-              show_default=True, help="AIMET encodings format.")  # fmt: skip
+@click.option("--format-version", type=click.Choice(["0.6.1", "1.0.0", "2.0.0", "2.1.0"]),
+              default="1.0.0", show_default=True, help="AIMET encodings format.")  # fmt: skip
+@click.option("--all-tensors", is_flag=True,
+              help="Also the encodings AIMET's default quantsim leaves out (biases, Reshape-like "
+                   "outputs, fused Conv+ReLU insides); AIMET's strict load refuses those.")  # fmt: skip
 @pass_app
-def export_encodings_cmd(app: App, container: str, output: str, format_version: str) -> None:
+def export_encodings_cmd(
+    app: App, container: str, output: str, format_version: str, all_tensors: bool
+) -> None:
     """AIMET-format encodings JSON (reads back with quantize --override-params)."""
     from workbench.jobs.export import export_encodings_file
 
-    result = export_encodings_file(container, output, format_version)
-    emit(app, result, lambda c: say(c, f"wrote {result['output']}: {result['activations']} "
-                                        f"activation and {result['params']} parameter encodings"))  # fmt: skip
+    result = export_encodings_file(container, output, format_version, all_tensors=all_tensors)
+
+    def render(c: Console) -> None:
+        say(c, f"wrote {result['output']}: {result['activations']} activation and "
+               f"{result['params']} parameter encodings (AIMET {result['version']})")  # fmt: skip
+        if result["skipped"]:
+            say(c, f"left out {len(result['skipped'])} that AIMET does not quantize "
+                   "(--all-tensors writes them)")  # fmt: skip
+
+    emit(app, result, render)
 
 
 # --- runs compare / tui ----------------------------------------------------------------
@@ -1401,18 +1418,28 @@ def import_group() -> None:
 def import_snpe_bench_cmd(app: App, results: str, container: str | None) -> None:
     """Store snpe_bench.py results (its CSV or JSON) as device-measured benchmark runs."""
     from workbench.jobs.convert import command_line
-    from workbench.jobs.import_bench import import_snpe_bench
+    from workbench.jobs.import_bench import CYCLES, import_snpe_bench
 
     result = import_snpe_bench(app.store(), app.project, results, container_path=container,
                                command=command_line())  # fmt: skip
 
     def render(console: Console) -> None:
         show_table(
-            console, ["run", "vendor runtime", "runtime", "runs", "init ms", "latency ms", "min ms"],
+            console, ["run", "vendor runtime", "runtime", "precision", "runs", "init ms",
+                      "latency ms", "min ms", "status"],
             [(r.run_id, r.vendor_runtime, f"{r.runtime} fxp" if r.cpu_fxp else r.runtime,
-              r.iterations, r.init_ms, r.latency_mean_ms, r.latency_min_ms) for r in result.runs],
+              r.precision, r.iterations, r.init_ms, r.latency_mean_ms, r.latency_min_ms,
+              r.status) for r in result.runs],
         )  # fmt: skip
-        say(console, f"imported {len(result.runs)} device-measured run(s) from {result.source}"
-                     + (f" (SDK {result.sdk_version})" if result.sdk_version else ""))  # fmt: skip
+        failed = sum(r.status != SUCCEEDED for r in result.runs)
+        say(console, f"imported {len(result.runs) - failed} device-measured run(s) from "
+                     f"{result.source}" + (f" (SDK {result.sdk_version})" if result.sdk_version
+                                           else "") + (f", {failed} without data" if failed
+                                                       else ""))  # fmt: skip
+        for r in result.runs:
+            if r.error:
+                say(console, f"run {r.run_id} failed: {r.error}")
+            if r.layer_unit == CYCLES:
+                say(console, f"run {r.run_id}: per-layer times are HTP cycles (kept as cycles)")
 
     emit(app, result, render)

@@ -22,9 +22,11 @@ from workbench.vocabulary import (
     BIAS_BITWIDTHS,
     CLE,
     CPU,
+    DEFAULT_ROUNDING,
     MAX_BATCH,
     MAX_ITERATIONS,
     PERCENTILE,
+    ROUNDING_MODES,
     SCHEMES,
     TF,
     WEIGHT_BITWIDTHS,
@@ -328,11 +330,21 @@ QUANTIZER_OPTIONS = (
     ),
     Option(
         "override_params",
-        "AIMET encodings (0.6.1 or 1.0.0) that replace computed ones.",
+        "AIMET encodings (0.6.1, 1.0.0, 2.0.0 or 2.1.0) that replace computed ones.",
         path=True,
         metavar="ENC.json",
         label="Override params",
         placeholder="optional: AIMET encodings.json",
+    ),
+    Option(
+        "rounding",
+        "How values round onto the grid at ties: half away from zero (the vendor's fixed "
+        "point) or half to even (ONNX QuantizeLinear; exports that match ONNX Runtime to "
+        "the bit).",
+        str,
+        DEFAULT_ROUNDING,
+        choices=ROUNDING_MODES,
+        label="Rounding",
     ),
 )
 ANALYZE = Option(

@@ -1,7 +1,7 @@
 """The product's vocabulary, defined once: every layer imports its nouns from here.
 
-Runtime names, quantizer schemes, bitwidths, algorithms, metrics, run kinds and
-statuses, the limits options are checked against, and the two formatters every
+Runtime names, quantizer schemes, bitwidths, algorithms, rounding modes, metrics, run
+kinds and statuses, the limits options are checked against, and the two formatters every
 screen shares (bytes, and dB with the "infinite SQNR" cap). No numpy, no
 SQLAlchemy, no click: parsing the command line imports this and nothing heavy.
 
@@ -26,6 +26,13 @@ AIP = "aip"
 RUNTIMES = (CPU, GPU, GPU_FP16, DSP, AIP)
 REFERENCE_RUNTIME = CPU  # where a float container's reference outputs are computed
 
+# The arithmetic a runtime mode computes in (a device-measured run records its mode's).
+FP32 = "fp32"
+FP16 = "fp16"
+INT8 = "int8"  # 8-bit fixed point
+A16W8 = "a16w8"  # fixed point, 16-bit activations and 8-bit weights
+PRECISIONS = (FP32, FP16, INT8, A16W8)
+
 # --------------------------------------------------------------------------- quantizer
 
 TF = "tf"
@@ -41,6 +48,14 @@ BIAS_BITWIDTHS = (8, 32)
 CLE = "cle"  # cross-layer equalization
 BC = "bc"  # bias correction
 ALGORITHMS = (CLE, BC)
+
+# How values round onto a grid at ties (a quantized container records its mode):
+# half away from zero is the vendor's fixed point (AIMET/SNPE's quantizer library rounds
+# with C round()), half to even is ONNX QuantizeLinear's (so ONNX Runtime's).
+HALF_AWAY = "half-away"
+HALF_EVEN = "half-even"
+ROUNDING_MODES = (HALF_AWAY, HALF_EVEN)
+DEFAULT_ROUNDING = HALF_AWAY
 
 # --------------------------------------------------------------------------- metrics
 

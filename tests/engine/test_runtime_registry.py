@@ -22,8 +22,9 @@ from workbench.engine.runtimes import (
     runtime_names,
     unregister,
 )
-from workbench.engine.runtimes.spec import NATIVE, QUANTIZED, REFUSE, KindRule, Runtime
+from workbench.engine.runtimes.spec import NATIVE, QUANTIZED, REFUSE, KindRule, Runtime, VendorName
 from workbench.errors import BadInput, RuntimeRefused
+from workbench.vocabulary import INT8
 
 TOY = "toy"
 REASON = "the toy runtime runs quantized containers only: quantize it first"
@@ -47,7 +48,7 @@ TOY_RUNTIME = Runtime(
         init=_fixed_point,
         advice="toy's own format",
     ),  # fmt: skip
-    vendor_names=("TOY_NPU",),
+    vendor_names=(VendorName("TOY_NPU", INT8, "8-bit fixed point"),),
 )
 
 
@@ -127,7 +128,7 @@ def test_the_cli_the_tui_form_and_the_importer_see_it(toy, cli, files, tmp_path)
     assert cli("runs", "list", "--runtime", TOY).exit_code == 0
     runtimes_field = next(o for o in BENCH_OPTIONS if o.name == "runtimes")
     assert TOY in runtimes_field.values()  # the bench form's selection list
-    assert map_runtime("TOY_NPU_fp32") == (TOY, False)
+    assert map_runtime("TOY_NPU_ub_tf8") == (TOY, False)
 
 
 def test_unknown_runtimes_are_still_refused_after() -> None:

@@ -63,26 +63,35 @@ def test_cli_values_reach_the_options_object_typed() -> None:
 
 
 def test_one_more_declaration_is_one_more_flag_and_field() -> None:
-    rounding = Option(
-        "rounding", "How to round to the grid.", str, "nearest",
-        choices=("nearest", "stochastic"), label="Rounding",
+    clipping = Option(
+        "clipping", "How to clip the calibrated range.", str, "none",
+        choices=("none", "mse"), label="Clipping",
     )  # fmt: skip
 
-    @declared(*QUANTIZE_OPTIONS[:-1], rounding)
+    @declared(*QUANTIZE_OPTIONS[:-1], clipping)
     class Extended(DeclaredOptions):
         pass
 
-    assert Extended(rounding="stochastic").rounding == "stochastic"
-    with pytest.raises(Exception, match="--rounding must be one of nearest, stochastic"):
-        Extended(rounding="up")
+    assert Extended(clipping="mse").clipping == "mse"
+    with pytest.raises(Exception, match="--clipping must be one of none, mse"):
+        Extended(clipping="up")
 
     @click.command()
-    @cli_module.declared_options(*QUANTIZE_OPTIONS, rounding)
+    @cli_module.declared_options(*QUANTIZE_OPTIONS, clipping)
     def command(**values: object) -> None:
         pass
 
-    assert "--rounding" in {f for p in command.params for f in p.opts}
+    assert "--clipping" in {f for p in command.params for f in p.opts}
+    assert field_ids(clipping) == ("clipping",)
+
+
+def test_rounding_is_a_declared_quantize_option() -> None:
+    from workbench.vocabulary import HALF_AWAY, ROUNDING_MODES
+
+    rounding = next(o for o in QUANTIZE_OPTIONS if o.name == "rounding")
+    assert rounding.values() == ROUNDING_MODES and rounding.default == HALF_AWAY
     assert field_ids(rounding) == ("rounding",)
+    assert QuantOptions(rounding="half-even").argv() == ["--rounding", "half-even"]
 
 
 FORMS = {

@@ -141,6 +141,9 @@ def quantize_job(
                 tracemalloc.stop()
         run.record(peak_memory_bytes=peak)
         quantized = result.container
+        effective = _effective_options(options, quantized.manifest["quantizer"])
+        if effective != details["options"]:
+            run.record(per_channel=effective["per_channel"], options=effective)
         quantized.manifest["quantizer"]["source_container"] = str(Path(container_path).resolve())
         quantized.manifest["quantizer"]["source_sha256"] = file_sha256(container_path)
         remove_leftover_temp_files(output)
@@ -218,6 +221,20 @@ def quantize_job(
         integer_check=check.to_dict(),
         warnings=warnings,
     )
+
+
+def _effective_options(options: QuantOptions, quantizer: dict[str, Any]) -> dict[str, Any]:
+    """The run's options as the container came out: per-channel weights installed by
+    ``--override-params`` make it per channel; the overrides file's producer is kept."""
+    effective = options.to_dict()
+    if quantizer["options"].get("per_channel") and not options.per_channel:
+        effective["per_channel"] = True
+        effective["per_channel_from"] = "override_params"
+    overrides = quantizer.get("overrides")
+    if overrides:
+        effective["override_version"] = overrides.get("version")
+        effective["override_producer"] = overrides.get("producer")
+    return effective
 
 
 def _analyze(source, quantized, input_list: InputList, prepared, progress):

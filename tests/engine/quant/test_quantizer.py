@@ -376,6 +376,7 @@ def test_options_are_recorded_in_the_manifest(tmp_path):
         per_channel=True,
         algorithms="bc, cle",
         enable_hta=True,
+        rounding="half-even",
     )
     q = quantize_container(
         float_container(g), samples(g, 3), opts, command="workbench quantize m.dlc"
@@ -396,8 +397,10 @@ def test_options_are_recorded_in_the_manifest(tmp_path):
         "percentile": 99.9,
         "enable_hta": True,
         "override_params": None,
+        "rounding": "half-even",
     }
     assert QuantOptions.from_dict(qz["options"]) == opts
+    assert back.manifest["rounding"] == "half-even" and back.rounding == "half-even"
     assert qz["calibration_samples"] == 3
     assert back.manifest["converter"]["command"] == "workbench convert test.onnx"
     assert back.encodings == q.container.encodings

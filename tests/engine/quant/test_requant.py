@@ -155,22 +155,85 @@ def test_rescale_table() -> None:
     assert table[12] == 6 and table[13] == 7
 
 
+def test_requantize_half_even_rounds_ties_to_even() -> None:
+    m, s = quantize_multiplier(0.5)
+    acc = np.array([-7, -5, -3, -1, 0, 1, 3, 5, 7, 100])
+    out = requantize(acc, m, s, 0, -1000, 1000, np.int32, rounding="half-even")
+    assert out.tolist() == [-4, -2, -2, 0, 0, 0, 2, 2, 4, 50]
+    # quarter steps are not ties: both modes agree there
+    m4, s4 = quantize_multiplier(0.25)
+    q = np.array([-7, -6, -5, -3, -2, -1, 1, 2, 3, 5, 6, 7])
+    even = requantize(q, m4, s4, 0, -99, 99, np.int32, rounding="half-even").tolist()
+    away = requantize(q, m4, s4, 0, -99, 99, np.int32).tolist()
+    assert even == [-2, -2, -1, -1, 0, 0, 0, 0, 1, 1, 2, 2]
+    assert away == [-2, -2, -1, -1, -1, 0, 0, 1, 1, 1, 2, 2]
+
+
+def _exact_rhe(acc: np.ndarray, m: int, s: int) -> np.ndarray:
+    """RHE(acc * M / 2**s) with Python's unbounded integers (and fractions)."""
+    from fractions import Fraction
+
+    return np.array([round(Fraction(a * m, 2**s)) for a in acc.tolist()], dtype=np.int64)
+
+
+@pytest.mark.parametrize("real", [0.5, 0.0072, 1.7, 0.25])
+def test_half_even_requantize_is_the_documented_rule(real: float) -> None:
+    rng = np.random.default_rng(5)
+    acc = np.concatenate([rng.integers(-(2**31) + 1, 2**31, 2000), np.arange(-64, 65)])
+    m, s = quantize_multiplier(real)
+    wide = 2**62
+    got = requantize(acc, m, s, 0, -wide, wide, np.int64, rounding="half-even")
+    assert np.array_equal(got, _exact_rhe(acc, int(m), 31 + int(s)))  # Python's round: even
+
+
+@pytest.mark.parametrize("rounding", ["half-away", "half-even"])
+def test_requantizer_paths_agree_in_both_modes(rounding: str) -> None:
+    rng = np.random.default_rng(2)
+    acc = rng.integers(-(2**20), 2**20, size=(4, 20_000)).astype(np.float32)
+    fast = Requantizer.build(
+        0.003 * rng.uniform(0.5, 2, (4, 1)), 7, 0, 255, 2**20, rounding=rounding
+    )
+    assert fast.fast
+    m, s = fast.multiplier, fast.shift
+    assert np.array_equal(fast(acc), requantize(acc, m, s, 7, 0, 255, rounding=rounding))
+    tie = Requantizer.build(0.5, 10, 0, 255, acc_bound=100, rounding=rounding)
+    assert not tie.fast
+    expected = [8, 12] if rounding == "half-away" else [8, 12]  # -1.5 and 1.5
+    assert tie(np.array([-3, 3])).tolist() == expected
+    assert tie(np.array([-5, 5])).tolist() == ([7, 13] if rounding == "half-away" else [8, 12])
+
+
+def test_rescale_table_and_bad_modes() -> None:
+    table = rescale_table(10, 0, 255, 0.5, 5, 0, 255, lo=10, rounding="half-even")
+    assert table[11] == 5 and table[13] == 7  # 0.5 -> 0 (even), 1.5 -> 2
+    with pytest.raises(BadInput, match="rounding must be one of"):
+        Requantizer.build(0.5, 0, 0, 255, rounding="up")
+
+
 # -- wide accumulators (16 x 16 bits): past int32, exact to 2**62 --------------------------
 
 
-def _exact_rha_any(acc: np.ndarray, m: np.ndarray, s: np.ndarray) -> list[int]:
-    """RHA(acc * M / 2**s) element by element with Python's integers (M, s broadcast)."""
+def _exact_rha_any(
+    acc: np.ndarray, m: np.ndarray, s: np.ndarray, rounding: str = "half-away"
+) -> list[int]:
+    """R(acc * M / 2**s) element by element with Python's integers (M, s broadcast)."""
+    from fractions import Fraction
+
     acc, m, s = np.broadcast_arrays(acc, m, s)
     out = []
     for a, mm, ss in zip(acc.ravel().tolist(), m.ravel().tolist(), s.ravel().tolist(), strict=True):
         p = a * mm
+        if rounding == "half-even":
+            out.append(round(Fraction(p, 2**ss)))  # Python's round: ties to even
+            continue
         q, r = divmod(abs(p), 2**ss)
         q += 2 * r >= 2**ss
         out.append(q if p >= 0 else -q)
     return out
 
 
-def test_requantize_wide_is_the_rule_for_any_accumulator_and_shift() -> None:
+@pytest.mark.parametrize("rounding", ["half-away", "half-even"])
+def test_requantize_wide_is_the_rule_for_any_accumulator_and_shift(rounding: str) -> None:
     rng = np.random.default_rng(5)
     for trial in range(400):
         m = np.int64(rng.integers(2**30, 2**31)) if trial % 9 else np.int64(2**30)
@@ -180,8 +243,8 @@ def test_requantize_wide_is_the_rule_for_any_accumulator_and_shift() -> None:
         if trial % 4 == 0:  # exact halves: odd multiples of 2**(s - 1 - v2(M))
             k = min(max(31 + shift - 1 - (int(m) & -int(m)).bit_length() + 1, 0), 40)
             acc = (rng.integers(-(2**20), 2**20, 40, dtype=np.int64) | 1) << k
-        got = requantize_wide(acc, m, shift)
-        ref = _exact_rha_any(acc, m, np.int64(31 + shift))
+        got = requantize_wide(acc, m, shift, rounding)
+        ref = _exact_rha_any(acc, m, np.int64(31 + shift), rounding)
         keep = np.abs(np.array(ref, dtype=object)) < 2**61  # beyond: saturated
         assert [g for g, k in zip(got.tolist(), keep, strict=True) if k] == [
             r for r, k in zip(ref, keep, strict=True) if k
@@ -202,8 +265,9 @@ def test_requantize_takes_wide_accumulators_exactly() -> None:
     assert int(np.abs(acc).max()) * int(m.max()) > 2**63
 
 
+@pytest.mark.parametrize("rounding", ["half-away", "half-even"])
 @pytest.mark.parametrize("per_channel", [False, True])
-def test_requantizer_wide_fast_path_is_bit_identical(per_channel: bool) -> None:
+def test_requantizer_wide_fast_path_is_bit_identical(per_channel: bool, rounding: str) -> None:
     rng = np.random.default_rng(7)
     # real = 0.75 * 2**-19: M = 3 * 2**29, so acc * M / 2**50 is a half for every odd
     # multiple of 2**20. Negative halves are where floor(z + 0.5) and RHA part ways.
@@ -211,17 +275,17 @@ def test_requantizer_wide_fast_path_is_bit_identical(per_channel: bool) -> None:
     if per_channel:
         real = real * np.array([1.0, 0.5, 2.0, 1.25]).reshape(4, 1)
     zp, bound = 32768, 2**47
-    r = Requantizer.build(real, zp, 0, 65535, acc_bound=bound)
+    r = Requantizer.build(real, zp, 0, 65535, acc_bound=bound, rounding=rounding)
     assert not r.fast and r.wide_fast
     acc = rng.integers(-(2**35), 2**35, (4, 20_000)).astype(np.float64)
     ties = ((rng.integers(-(2**13), 2**13, (4, 2_000)) | 1) << 20).astype(np.float64)
     acc[:, :2_000] = ties
     acc[:, 2_000:2_100] = rng.integers(-bound + 1, bound, (4, 100))  # far outside: clipped
     m, s = quantize_multiplier(real)
-    ref = requantize(acc, m, s, zp, 0, 65535)
+    ref = requantize(acc, m, s, zp, 0, 65535, rounding=rounding)
     got = r(acc)
     assert got.dtype == np.uint16
     assert np.array_equal(got, ref)
     sample = acc[:, :300].astype(np.int64)
-    exact = np.array(_exact_rha_any(sample, m, 31 + s)).reshape(sample.shape) + zp
+    exact = np.array(_exact_rha_any(sample, m, 31 + s, rounding)).reshape(sample.shape) + zp
     assert np.array_equal(got[:, :300], np.clip(exact, 0, 65535))

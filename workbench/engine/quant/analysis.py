@@ -139,11 +139,11 @@ class _Energy:
 # --------------------------------------------------------------------------- simulation
 
 
-def _fq_kernel(kernel: Kernel, encs: tuple[AnyEncoding | None, ...]) -> Kernel:
+def _fq_kernel(kernel: Kernel, encs: tuple[AnyEncoding | None, ...], rounding: str) -> Kernel:
     def run(*args: Any) -> tuple[np.ndarray, ...]:
         results = kernel(*args)
         return tuple(
-            fake_quantize(r, e) if e is not None and r.dtype.kind == "f" else r
+            fake_quantize(r, e, rounding) if e is not None and r.dtype.kind == "f" else r
             for r, e in zip(results, encs, strict=False)
         )
 
@@ -168,6 +168,7 @@ class SimulatedQuantPlan:
         only: Collection[str] | None = None,
     ):
         graph = container.graph.copy()
+        self.rounding = rounding = container.rounding
         chosen = None if only is None else set(only)
         encs = {n: encoding_from_dict(d) for n, d in container.encodings.items()}
         param_encs = {n: encoding_from_dict(d) for n, d in container.param_encodings.items()}
@@ -199,7 +200,7 @@ class SimulatedQuantPlan:
             out_encs = tuple(encs.get(o) if o else None for o in ctx.node.outputs)
             if all(e is None for e in out_encs):
                 return kernel
-            return _fq_kernel(kernel, out_encs)
+            return _fq_kernel(kernel, out_encs, rounding)
 
         self.plan = Plan(graph, prepare_fn=prepare_fq)
 
@@ -207,7 +208,7 @@ class SimulatedQuantPlan:
         fed = dict(feeds)
         for name, enc in self.input_encodings.items():
             if name in fed:
-                fed[name] = fake_quantize(fed[name], enc)
+                fed[name] = fake_quantize(fed[name], enc, self.rounding)
         return self.plan.run(fed, hook=hook)
 
 

@@ -15,8 +15,13 @@ from typing import Any
 import numpy as np
 
 from workbench.engine.graph import Graph, Node
-from workbench.engine.quant.encoding import AnyEncoding, ChannelEncoding, Encoding
+from workbench.engine.quant.encoding import (
+    AnyEncoding,
+    ChannelEncoding,
+    Encoding,
+)
 from workbench.errors import BadInput
+from workbench.vocabulary import DEFAULT_ROUNDING
 
 # Ops an HTA subnet may hold (Conv: group 1 or depthwise).
 HTA_OPS = frozenset(
@@ -106,7 +111,10 @@ class _Packer:
 
 
 def build_hta_records(
-    graph: Graph, act_encs: Mapping[str, AnyEncoding], param_encs: Mapping[str, AnyEncoding]
+    graph: Graph,
+    act_encs: Mapping[str, AnyEncoding],
+    param_encs: Mapping[str, AnyEncoding],
+    rounding: str = DEFAULT_ROUNDING,
 ) -> dict[str, bytes]:
     """HTA subnet records for ``--enable-hta``: ``subnets.json`` and ``hta_<i>.bin``.
 
@@ -126,14 +134,14 @@ def build_hta_records(
     * ``weight``: the stored integers as in the container (uint8/uint16), with
       ``weight_offset`` (per channel list or one int) and ``weight_axis``;
     * ``bias``: int32 in units of ``in_delta * w_delta`` (the 32-bit bias itself, or an
-      8-bit bias re-expressed at that scale with round half away from zero);
+      8-bit bias re-expressed at that scale, rounded by the container's ``rounding``);
     * ``multiplier`` / ``shift``: int32 requantization of the accumulator to the output,
       ``real = in_delta * w_delta / out_delta`` (per channel when the weight is) through
       ``requant.quantize_multiplier``, the integer executor's function;
     * ``multiplier_<k>`` / ``shift_<k>`` for the inputs of Add / Concat and the input of
       pooling, activation and reshape layers: ``real = in_k_delta / out_delta``.
     """
-    from workbench.engine.quant.encoding import dequantize, round_half_away
+    from workbench.engine.quant.encoding import dequantize, round_to_int
     from workbench.engine.quant.requant import quantize_multiplier
 
     parts = hta_partition(graph)
@@ -198,7 +206,7 @@ def build_hta_records(
                         if acc_delta.size == b_hat.size
                         else np.resize(acc_delta, b_hat.size)
                     )
-                    b32 = np.clip(round_half_away(b_hat / scale), -(2**31), 2**31 - 1)
+                    b32 = np.clip(round_to_int(b_hat / scale, rounding), -(2**31), 2**31 - 1)
                     secs["bias"] = section(b32.astype(np.int32))
             else:
                 for k, i in enumerate(x for x in n.inputs if x and x not in graph.params):

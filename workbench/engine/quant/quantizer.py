@@ -26,10 +26,15 @@ The quantized container (the contract the integer and fake-quant executors read)
   correction; named ``<node>.bias``), and Gemm ``alpha``/``beta`` folded into B and C.
   ``graph.tensors`` keeps the logical (float32) info of every tensor, parameters
   included; the stored dtype is the parameter array's own.
-* **manifest**: ``quantized: true``; ``quantizer = {"command", "options",
+* **manifest**: ``quantized: true``; ``rounding``: the rounding mode (``--rounding``,
+  ``vocabulary.ROUNDING_MODES``) every parameter was quantized with and the executors
+  quantize activations and requantize with; ``quantizer = {"command", "options",
   "calibration_samples", "added_params", "version"}`` where ``options`` is
-  ``QuantOptions.to_dict()`` (every option, defaults included; ``workbench/options.py``) and ``added_params``
-  maps a parameter the quantizer created to ``null``.
+  ``QuantOptions.to_dict()`` (every option, defaults included; ``workbench/options.py``;
+  ``per_channel`` is true too when ``--override-params`` installed per-channel weights)
+  and ``added_params`` maps a parameter the quantizer created to ``null``; with
+  ``--override-params``, ``overrides = {"path", "version", "producer", "activations",
+  "params"}`` (the file's AIMET version and ``producer``, and how many encodings it gave).
 * **params** and **param_encodings** — every float32 parameter in a *data role* is
   stored as integers ``q`` with ``param_encodings[name] = enc.to_dict()``
   (``Encoding`` or, with an ``"axis"`` key, ``ChannelEncoding``); ``x_hat = (q +
@@ -102,7 +107,7 @@ from workbench.engine.container import Container, make_manifest
 from workbench.engine.executor import Plan
 from workbench.engine.graph import Graph, Node
 from workbench.engine.inputs import InputList
-from workbench.engine.quant.aimet import load_overrides
+from workbench.engine.quant.aimet import load_encodings
 from workbench.engine.quant.bias_correction import (
     BiasCorrection,
     InputSums,
@@ -347,8 +352,17 @@ def quantize_container(
 
     act_overrides: dict[str, Encoding] = {}
     param_overrides: dict[str, AnyEncoding] = {}
+    overrides: dict[str, Any] | None = None
     if options.override_params:
-        act_overrides, param_overrides = load_overrides(options.override_params, graph)
+        read = load_encodings(options.override_params, graph)
+        act_overrides, param_overrides = read.activations, read.params
+        overrides = {
+            "path": options.override_params,
+            "version": read.version,
+            "producer": read.producer,
+            "activations": len(act_overrides),
+            "params": len(param_overrides),
+        }
         t = tick("overrides", t)
 
     roles = param_roles(graph)
@@ -391,7 +405,7 @@ def quantize_container(
 
         def w_hat(name: str) -> np.ndarray | None:
             enc = param_encs.get(name)
-            return None if enc is None else fake_quantize(graph.params[name], enc)
+            return None if enc is None else fake_quantize(graph.params[name], enc, options.rounding)
 
         graph, corrections = correct_biases(graph, sums, w_hat)
         if progress:
@@ -426,7 +440,7 @@ def quantize_container(
         elif enc is None:
             enc = _observed(value, name, options.param_quantizer, options.weights_bitwidth, options)
         param_encs[name] = enc
-        quantized_params[name] = quantize(value, enc)
+        quantized_params[name] = quantize(value, enc, options.rounding)
         if progress and (k == total or k % 64 == 0):
             progress("quantize_params", k, total)
     t = tick("params", t)
@@ -435,11 +449,17 @@ def quantize_container(
     qgraph.params = quantized_params
     records: dict[str, bytes] = {}
     if options.enable_hta:
-        records = build_hta_records(qgraph, act_encs, param_encs)
+        records = build_hta_records(qgraph, act_encs, param_encs, options.rounding)
         t = tick("hta", t)
 
     added = {c.bias: None for c in corrections if c.created}
     manifest = _manifest(container, options, command, calib.samples, added)
+    if overrides is not None:
+        manifest["quantizer"]["overrides"] = overrides
+    weights = [n for n, r in roles.items() if r.kind == "weight"]
+    if not options.per_channel and any(isinstance(param_encs[n], ChannelEncoding) for n in weights):
+        # Per-channel weights came with the overrides: the container is per channel.
+        manifest["quantizer"]["options"]["per_channel"] = True
     quantized = Container(
         manifest=manifest,
         graph=qgraph,
@@ -482,7 +502,10 @@ def _manifest(
         "added_params": dict(added),
     }
     converter = container.manifest.get("converter")
-    return make_manifest(converter=converter, quantizer=quantizer, **extra)
+    extra.pop("rounding", None)
+    return make_manifest(
+        converter=converter, quantizer=quantizer, rounding=options.rounding, **extra
+    )
 
 
 def _layers(graph: Graph, container: Container) -> list[LayerQuantization]:

@@ -12,12 +12,14 @@ gemmlowp / TFLite form::
 below ``2**62`` round to 0) give ``M = 0, shift = 0``. ``real >= 2**30`` is refused. With
 ``real_q = M * 2**-(31+shift)``, ``|real - real_q| <= real * 2**-31``.
 
-**The rounding rule: one rounding, half away from zero** (the rule of every encoding in
-the workbench)::
+**The rounding rule: one rounding, by the container's rounding mode** (``half-away``, the
+default, or ``half-even``; ``vocabulary.ROUNDING_MODES``)::
 
     s   = 31 + shift                                     (1 <= s <= 93)
-    out = clamp(zp + RHA(acc * M / 2**s), qmin, qmax)
+    out = clamp(zp + R(acc * M / 2**s), qmin, qmax)
     RHA(p / 2**s) = (p + 2**(s-1) - [p < 0]) >> s        (>> is the arithmetic shift, floor)
+    RHE(p / 2**s) = f + [r > 2**(s-1) or (r == 2**(s-1) and f odd)],
+                    f = p >> s, r = p - (f << s)
 
 computed exactly in int64. An int32 accumulator (``|acc| < 2**31``) times ``M < 2**31``
 stays below ``2**62``: one product, one shift. **Wide accumulators** (16-bit activations
@@ -26,11 +28,12 @@ take the same rule through a split product (``requantize_wide``): ``acc = h * 2*
 with ``0 <= l < 2**31``, then ``acc * M = (h * M) * 2**31 + l * M`` with both products
 below ``2**62``, carried and shifted without ever forming the 93-bit whole; exact for
 ``|acc| < 2**62``. This is TFLite's single-rounding ``MultiplyByQuantizedMultiplier``
-with ties away from zero instead of upward. TFLite's older double rounding
+with ties away from zero (or to even) instead of upward. TFLite's older double rounding
 (``SaturatingRoundingDoublingHighMul`` then ``RoundingDivideByPOT``) rounds twice and can
-be one off on rare values; single rounding is exactly ``RHA(acc * real_q)``, which equals
+be one off on rare values; single rounding is exactly ``R(acc * real_q)``, which equals
 ``round(acc * real)`` except when ``acc * real`` lies within ``|acc * real| * 2**-31`` of a
-half, and is never more than 1 LSB from ``acc * real``.
+half, and is never more than 1 LSB from ``acc * real``. The multiplier itself is a
+plan-time approximation of a real number (``M = floor(f * 2**31 + 1/2)``), whatever the mode.
 
 **The fast path** (``Requantizer``): the same numbers from four float64 passes instead of
 ten int64 ones, used only where a plan-time proof says it is bit-identical:
@@ -42,7 +45,8 @@ ten int64 ones, used only where a plan-time proof says it is bit-identical:
   R * 2**s`` and ``y * 2**s`` are integers below ``2**53``, so float64 holds them exactly;
   values beyond are at least 2 codes outside the clip range and a relative error of
   ``2**-53`` cannot bring them back;
-* no ties: ``floor(z + 0.5)`` differs from ``RHA(z)`` only at a negative exact half, and
+* no ties: ``floor(z + 0.5)`` differs from ``RHA(z)`` only at a negative exact half (and
+  from ``RHE(z)`` only at an exact half), and
   ``acc * M / 2**s`` is a half only if ``2**(s - 1 - v2(M))`` divides ``acc`` (``v2``: the
   power of two in M); a known accumulator bound below that power rules ties out;
 * after the clip ``y >= qmin >= 0``, so truncation is floor.
@@ -50,10 +54,11 @@ ten int64 ones, used only where a plan-time proof says it is bit-identical:
 **The wide fast path** (accumulators past ``2**31`` but below ``2**53``, held exactly by
 float64): the same float64 passes, whose product is no longer exact (``acc * M`` needs up
 to 84 bits). Its error is at most ``2**-52 * (|z| + |zp| + 1)``, so the floor can only be
-wrong where ``y`` lies that close to an integer (``z`` that close to a half): those
-elements, and only those that can land inside ``[qmin, qmax]``, are recomputed with
-``requantize_wide``. With real data that is about one element in ``2**30``; the result is
-bit-identical to ``requantize`` by construction (and by test).
+wrong where ``y`` lies that close to an integer (``z`` that close to a half, ties
+included): those elements, and only those that can land inside ``[qmin, qmax]``, are
+recomputed with ``requantize`` in the rounding mode. With real data that is about one
+element in ``2**30``; the result is bit-identical to ``requantize`` by construction (and
+by test).
 """
 
 from __future__ import annotations
@@ -62,7 +67,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.engine.quant.encoding import check_rounding
 from workbench.errors import BadInput
+from workbench.vocabulary import DEFAULT_ROUNDING, HALF_EVEN
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -98,10 +105,22 @@ def multiplier_value(m: np.ndarray, shift: np.ndarray) -> np.ndarray:
     return np.ldexp(np.asarray(m, dtype=np.float64), -(_Q + np.asarray(shift, dtype=np.int64)))
 
 
-def rounding_shift(p: np.ndarray, s: np.ndarray | int) -> np.ndarray:
-    """``RHA(p / 2**s)`` for int64 ``p`` (in place when ``p`` is a fresh int64 array)."""
+def rounding_shift(
+    p: np.ndarray, s: np.ndarray | int, rounding: str = DEFAULT_ROUNDING
+) -> np.ndarray:
+    """``R(p / 2**s)`` for int64 ``p``, ties by ``rounding`` (in place when ``p`` is a fresh
+    int64 array of the result's shape)."""
     s = np.asarray(s, dtype=np.int64)
     half = np.left_shift(np.int64(1), s - 1)
+    if rounding == HALF_EVEN:
+        floor = p >> s
+        rest = p - (floor << s)
+        floor += (rest > half) | ((rest == half) & (floor & 1 == 1))
+        if floor.shape == p.shape:
+            p[...] = floor
+            return p
+        return floor
+    check_rounding(rounding)
     negative = p < 0
     p += half
     p -= negative
@@ -117,73 +136,91 @@ def requantize(
     qmin: int,
     qmax: int,
     dtype: np.dtype | type | None = None,
+    rounding: str = DEFAULT_ROUNDING,
 ) -> np.ndarray:
-    """``clamp(zp + RHA(acc * M / 2**(31 + shift)), qmin, qmax)``, exactly, in int64.
+    """``clamp(zp + R(acc * M / 2**(31 + shift)), qmin, qmax)``, exactly, in int64.
 
     ``acc`` holds integers with ``|acc| < 2**62`` (any integer or integer-valued float
     dtype); ``multiplier`` and ``shift`` broadcast against it (per channel: shape them
-    ``(C, 1, 1)``). The result has ``dtype`` (default: uint8, uint16 or int32 by range).
-    An int32 accumulator with ``s <= 62`` takes one product and one shift; anything
-    wider, ``requantize_wide`` (the same numbers).
+    ``(C, 1, 1)``). ``R`` rounds ties by ``rounding``. The result has ``dtype`` (default:
+    uint8, uint16 or int32 by range). An int32 accumulator with ``s <= 62`` takes one
+    product and one shift; anything wider, ``requantize_wide`` (the same numbers).
     """
     p = np.array(acc, dtype=np.int64)  # a fresh array: worked on in place
     m = np.asarray(multiplier, dtype=np.int64)
     s = _Q + np.asarray(shift, dtype=np.int64)
     if p.size and (int(s.max(initial=0)) > 62 or int(np.abs(p).max()) >= 2**31):
-        p = requantize_wide(p, m, shift)
+        p = requantize_wide(p, m, shift, rounding)
     else:
         p *= m
-        rounding_shift(p, s)
+        p = rounding_shift(p, s, rounding)
     p += int(out_zero_point)
     np.clip(p, qmin, qmax, out=p)
     return p.astype(dtype or storage_dtype(qmin, qmax))
 
 
 def requantize_wide(
-    acc: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int
+    acc: np.ndarray,
+    multiplier: np.ndarray | int,
+    shift: np.ndarray | int,
+    rounding: str = DEFAULT_ROUNDING,
 ) -> np.ndarray:
-    """``RHA(acc * M / 2**(31 + shift))`` for int64 ``|acc| < 2**62``, any shift, exactly.
+    """``R(acc * M / 2**(31 + shift))`` for int64 ``|acc| < 2**62``, any shift, exactly.
 
-    No zero point and no clamp (``requantize`` adds them). ``acc * M`` can need 93 bits;
-    it is never formed. With ``acc = h * 2**31 + l`` (``0 <= l < 2**31``), ``u = s - 1``
-    and ``c = [acc < 0]`` (the half-away correction of ``rounding_shift``)::
+    No zero point and no clamp (``requantize`` adds them). ``X = acc * M`` can need 93
+    bits; it is never formed. With ``acc = h * 2**31 + l`` (``0 <= l < 2**31``) and
+    ``u = s - 1``::
 
-        P = l * M - c                                       in [-1, 2**62)
-        Q = h * M + (P >> 31),  L = P & (2**31 - 1)          acc * M - c = Q * 2**31 + L
-        T = floor((Q * 2**31 + L) / 2**u)                   = Q >> (u - 31)  when u >= 31
+        P = l * M                                           in [0, 2**62)
+        Q = h * M + (P >> 31),  L = P & (2**31 - 1)          X = Q * 2**31 + L
+        T = floor(X / 2**u)                                 = Q >> (u - 31)  when u >= 31
                                                             = (Q << (31 - u)) + (L >> u) else
-        RHA = (T + 1) >> 1
+        sticky = (X mod 2**u == 0)
 
-    ``floor((X + 2**u) / 2**s) == (floor(X / 2**u) + 1) >> 1`` for integers, so no term
-    ever needs ``2**(s-1)`` itself. For ``u < 31``, ``|Q|`` is first clamped at
-    ``2**(31 + u)`` so the shifted value stays below ``2**62``: results saturate at
-    ``2**61`` (far past any code, or any accumulator a layer can hold).
+    Then ``f = T >> 1`` is ``floor(X / 2**s)``, ``b = T & 1`` says the rest is at least a
+    half and ``b and sticky`` that it is exactly one: half away from zero is ``f + b``
+    (``X >= 0``) or ``f + (b and not sticky)`` (``X < 0``); half to even ``f + (b and
+    (not sticky or f odd))``. For ``u < 31``, ``|Q|`` is first clamped at ``2**(31 + u)``
+    so the shifted value stays below ``2**62``: results saturate at ``2**61`` (far past
+    any code, or any accumulator a layer can hold).
     """
     a = np.asarray(acc, dtype=np.int64)
     if a.size and int(np.abs(a).max()) >= WIDE_LIMIT:
         raise ValueError("requantize_wide takes accumulators below 2**62")
+    check_rounding(rounding)
     m = np.asarray(multiplier, dtype=np.int64)
     u = _Q - 1 + np.asarray(shift, dtype=np.int64)
     low_mask = np.int64((1 << _Q) - 1)
     p = np.bitwise_and(a, low_mask)
     p *= m
-    p -= a < 0
     q = np.right_shift(a, _Q)
     q *= m
     q += np.right_shift(p, _Q)
-    p &= low_mask
+    p &= low_mask  # L
     big = u >= _Q
+    hi_shift = np.clip(u - _Q, 0, 62)
     if np.all(big):
-        t = np.right_shift(q, np.minimum(u - _Q, 63))
+        t = np.right_shift(q, hi_shift)
+        sticky = (p == 0) & ((q & (np.left_shift(np.int64(1), hi_shift) - 1)) == 0)
     else:
         uu = np.clip(u, 0, _Q)
         limit = np.left_shift(np.int64(1), _Q + uu)
         small = np.clip(q, -limit, limit)
         small <<= _Q - uu
         small += np.right_shift(p, uu)
-        t = small if not np.any(big) else np.where(big, q >> np.clip(u - _Q, 0, 63), small)
-    t += 1
-    t >>= 1
+        sticky = (p & (np.left_shift(np.int64(1), uu) - 1)) == 0
+        if np.any(big):
+            t = np.where(big, q >> hi_shift, small)
+            q_sticky = (p == 0) & ((q & (np.left_shift(np.int64(1), hi_shift) - 1)) == 0)
+            sticky = np.where(big, q_sticky, sticky)
+        else:
+            t = small
+    b = (t & 1).astype(bool)
+    t >>= 1  # f
+    if rounding == HALF_EVEN:
+        t += b & (~sticky | ((t & 1) == 1))
+    else:
+        t += b & ((a >= 0) | ~sticky)
     return t
 
 
@@ -212,7 +249,7 @@ class Requantizer:
 
     ``acc_bound`` is what the caller guarantees about ``|acc|`` (``None``: nothing beyond
     int32). When the module docstring's conditions hold the float64 path runs
-    (``fast``); for accumulators past ``2**31`` but below ``2**53`` the wide fast path
+    (``fast``); for accumulators below ``2**53`` otherwise the wide fast path
     (``wide_fast``: float64, then the near-half elements recomputed exactly); otherwise
     the int64 one. All give identical results by construction (and by test). Nothing
     saturates: an accumulator past ``2**31`` is a wide (int64) accumulator, kept exact.
@@ -227,6 +264,7 @@ class Requantizer:
     fast: bool
     real_q: np.ndarray  # M * 2**-(31 + shift), float64, for the fast paths
     wide_fast: bool = False
+    rounding: str = DEFAULT_ROUNDING  # ties; the fast path has none (module doc)
 
     @classmethod
     def build(
@@ -237,6 +275,7 @@ class Requantizer:
         qmax: int,
         acc_bound: float | None = None,
         dtype: np.dtype | type | None = None,
+        rounding: str = DEFAULT_ROUNDING,
     ) -> Requantizer:
         m, shift = quantize_multiplier(real)
         dt = np.dtype(dtype or storage_dtype(qmin, qmax))
@@ -254,6 +293,7 @@ class Requantizer:
             fast,
             multiplier_value(m, shift),
             wide_fast,
+            check_rounding(rounding),
         )
 
     def __call__(self, acc: np.ndarray) -> np.ndarray:
@@ -264,15 +304,18 @@ class Requantizer:
             return y.astype(self.dtype)
         if self.wide_fast:
             return self._wide_fast(acc)
+        return self._exact(acc, self.multiplier, self.shift)
+
+    def _exact(self, acc: np.ndarray, m: np.ndarray, shift: np.ndarray) -> np.ndarray:
         return requantize(
-            acc, self.multiplier, self.shift, self.zero_point, self.qmin, self.qmax, self.dtype
+            acc, m, shift, self.zero_point, self.qmin, self.qmax, self.dtype, self.rounding
         )
 
     def _wide_fast(self, acc: np.ndarray) -> np.ndarray:
         """Float64 for every element, exact integers for the few near a rounding edge."""
         acc = np.asarray(acc)
         t = np.multiply(acc, self.real_q, dtype=np.float64)
-        t += self.zero_point + 0.5  # floor(t) = zp + RHA(z) except near an integer t
+        t += self.zero_point + 0.5  # floor(t) = zp + R(z) except near an integer t
         r = np.floor(t)
         frac = np.subtract(t, r)
         # |t - (z + zp + 0.5)| <= 2**-52 * (|z| + |zp| + 1); only |t| <= qmax + 2 matters.
@@ -287,8 +330,7 @@ class Requantizer:
             where = np.unravel_index(idx, acc.shape)
             m = np.broadcast_to(self.multiplier, acc.shape)[where]
             sh = np.broadcast_to(self.shift, acc.shape)[where]
-            exact = requantize(acc[where], m, sh, self.zero_point, self.qmin, self.qmax, self.dtype)
-            out[where] = exact
+            out[where] = self._exact(acc[where], m, sh)
         return out
 
 
@@ -319,6 +361,7 @@ def rescale_table(
     out_qmax: int,
     lo: int | None = None,
     hi: int | None = None,
+    rounding: str = DEFAULT_ROUNDING,
 ) -> np.ndarray:
     """For every input code ``c`` in ``[in_qmin, in_qmax]``: the output code of
     ``clamp(c, lo, hi) - in_zp`` rescaled by ``real`` (a lookup table, by the integer rule).
@@ -327,4 +370,6 @@ def rescale_table(
     if lo is not None or hi is not None:
         codes = np.clip(codes, lo if lo is not None else in_qmin, hi if hi is not None else in_qmax)
     m, shift = quantize_multiplier(real)
-    return requantize(codes - in_zero_point, m, shift, out_zero_point, out_qmin, out_qmax)
+    return requantize(
+        codes - in_zero_point, m, shift, out_zero_point, out_qmin, out_qmax, rounding=rounding
+    )

@@ -14,8 +14,9 @@ from workbench.engine.runtimes.spec import (
     BatchRule,
     KindRule,
     Runtime,
+    VendorName,
 )
-from workbench.vocabulary import AIP, DSP
+from workbench.vocabulary import A16W8, AIP, DSP, INT8
 
 if TYPE_CHECKING:
     from workbench.engine.container import Container
@@ -51,5 +52,10 @@ RUNTIME = Runtime(
         "AIP runs a batch above 1 only when every layer is in an HTA subnet; layers from "
         f"{{first!r}} on run as an HNN subnet (use --batch 1 or the {DSP} runtime)",
     ),
-    vendor_names=("AIP",),
+    vendor_names=(
+        VendorName("AIP", INT8, "8-bit fixed point", layer_cycles=True),
+        VendorName(
+            "AIP_ACT16", A16W8, "fixed point, 16-bit activations", sdk="2.x", layer_cycles=True
+        ),
+    ),
 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workbench.engine.runtimes.spec import DEQUANTIZE, FLOAT, NATIVE, KindRule, Runtime
-from workbench.vocabulary import CPU
+from workbench.engine.runtimes.spec import DEQUANTIZE, FLOAT, NATIVE, KindRule, Runtime, VendorName
+from workbench.vocabulary import CPU, FP32, INT8
 
 if TYPE_CHECKING:
     from workbench.engine.container import Container
@@ -56,7 +56,7 @@ RUNTIME = Runtime(
         phases=("plan",),
         init=_fixed_point,
         label="CPU --cpu-fxp",
-        vendor_names=("CPU_FXP8",),
+        vendor_names=(VendorName("CPU_FXP8", INT8, "8-bit fixed point", sdk="1.x"),),
     ),
-    vendor_names=("CPU",),
+    vendor_names=(VendorName("CPU", FP32, "float32"),),
 )

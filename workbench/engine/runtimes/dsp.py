@@ -6,8 +6,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workbench.engine.runtimes.spec import NATIVE, QUANTIZE, QUANTIZED, KindRule, Runtime
-from workbench.vocabulary import DSP
+from workbench.engine.runtimes.spec import (
+    NATIVE,
+    QUANTIZE,
+    QUANTIZED,
+    KindRule,
+    Runtime,
+    VendorName,
+)
+from workbench.vocabulary import A16W8, DSP, FP16, INT8
 
 if TYPE_CHECKING:
     from workbench.engine.container import Container
@@ -45,5 +52,11 @@ RUNTIME = Runtime(
         init=_quantized,
         advice="native format: runs in fixed point with the offline encodings",
     ),
-    vendor_names=("DSP",),
+    vendor_names=(
+        VendorName("DSP", INT8, "8-bit fixed point", layer_cycles=True),
+        VendorName(
+            "DSP_ACT16", A16W8, "fixed point, 16-bit activations", sdk="2.x", layer_cycles=True
+        ),
+        VendorName("DSP_FP16", FP16, "float16 on the HTP", sdk="2.x", layer_cycles=True),
+    ),
 )

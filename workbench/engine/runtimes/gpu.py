@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workbench.engine.runtimes.spec import DEQUANTIZE, FLOAT, NATIVE, KindRule, Runtime
-from workbench.vocabulary import GPU
+from workbench.engine.runtimes.spec import DEQUANTIZE, FLOAT, NATIVE, KindRule, Runtime, VendorName
+from workbench.vocabulary import FP32, GPU
 
 if TYPE_CHECKING:
     from workbench.engine.container import Container
@@ -42,5 +42,9 @@ RUNTIME = Runtime(
         conversion=("dequantize",),
         init=_dequantized,
     ),
-    vendor_names=("GPU", "GPU_S"),
+    vendor_names=(
+        VendorName("GPU", FP32, "float32 math, float16 storage (GPU default)"),
+        VendorName("GPU_s", FP32, "float32 math, float16 storage (libSNPE_G)", sdk="1.x"),
+        VendorName("GPU_FP32", FP32, "float32 (--gpu_mode default)", sdk="1.x"),
+    ),
 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workbench.engine.runtimes.spec import CAST, DEQUANTIZE, FLOAT, KindRule, Runtime
-from workbench.vocabulary import GPU_FP16
+from workbench.engine.runtimes.spec import CAST, DEQUANTIZE, FLOAT, KindRule, Runtime, VendorName
+from workbench.vocabulary import FP16, GPU_FP16
 
 if TYPE_CHECKING:
     from workbench.engine.container import Container
@@ -44,5 +44,5 @@ RUNTIME = Runtime(
         conversion=("dequantize", "cast_fp16"),
         init=_dequantized,
     ),
-    vendor_names=("GPU_FP16",),
+    vendor_names=(VendorName("GPU_FP16", FP16, "float16 storage and math"),),
 )

@@ -208,7 +208,9 @@ def _centered(q: np.ndarray, offset: Any, axis: int | None) -> np.ndarray:
     return q.astype(np.float64) + off
 
 
-def _hta_kernel(ctx: OpContext, layer: _HtaLayer, in_enc: Any, out_enc: Any) -> Kernel:
+def _hta_kernel(
+    ctx: OpContext, layer: _HtaLayer, in_enc: Any, out_enc: Any, rounding: str
+) -> Kernel:
     """An HTA Conv/Gemm: exact accumulation in float64, the record's requantization."""
     node = ctx.node
     zp_in, zp_out = -in_enc.offset, -out_enc.offset
@@ -235,7 +237,7 @@ def _hta_kernel(ctx: OpContext, layer: _HtaLayer, in_enc: Any, out_enc: Any) -> 
     def run(q: np.ndarray, *_: np.ndarray | None) -> tuple[np.ndarray, ...]:
         acc = accumulate(q.astype(np.float64) - zp_in)
         np.clip(acc, INT32_MIN, INT32_MAX, out=acc)
-        return (requantize(acc, mult, shift, zp_out, qmin, qmax, dtype),)
+        return (requantize(acc, mult, shift, zp_out, qmin, qmax, dtype, rounding),)
 
     return run
 
@@ -257,4 +259,4 @@ class _AipPlan(IntegerPlan):
         if layer is None or not eight_bit:  # the HTA is 8-bit only (SPEC 11): DSP semantics
             return super()._prepare(ctx)
         self.from_records.append(ctx.node.name)
-        return _hta_kernel(ctx, layer, in_enc, out_enc)
+        return _hta_kernel(ctx, layer, in_enc, out_enc, self.rounding)

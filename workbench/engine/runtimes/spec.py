@@ -42,6 +42,21 @@ def _refused(container: Container, request: InitRequest) -> Network:  # pragma: 
 
 
 @dataclass(frozen=True)
+class VendorName:
+    """A runtime name the vendor's snpe_bench.py writes, and the mode it stands for.
+
+    The names are the SDKs' ``snpebm_constants.py`` ``RUNTIMES``; one runtime of ours
+    may stand for several (the DSP's 8-bit, 16-bit-activation and float16 modes).
+    """
+
+    name: str  # as the SDK spells it: DSP_FP16
+    precision: str  # vocabulary.PRECISIONS
+    mode: str  # in words: "float16 on the HTP"
+    sdk: str = "1.x, 2.x"  # the SDKs that write it
+    layer_cycles: bool = False  # its per-layer rows are HTP cycles on SNPE 2.x
+
+
+@dataclass(frozen=True)
 class KindRule:
     """What a runtime does at init with one kind of container."""
 
@@ -54,7 +69,7 @@ class KindRule:
     advice: str = ""  # why to choose this kind here, when it is the runtime's native one
     converting: str = "converting"  # what the conversion does, as in "spends 3 ms <converting>"
     label: str = ""  # a table row of its own (fixed-point mode): "CPU --cpu-fxp"
-    vendor_names: tuple[str, ...] = ()  # snpe_bench.py's column names of this mode
+    vendor_names: tuple[VendorName, ...] = ()  # snpe_bench.py's names for this mode
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -86,13 +101,18 @@ class Runtime:
     fixed_point: KindRule | None = None  # --cpu-fxp: quantized, run natively in fixed point
     needs_hta_records: bool = False  # a quantized container must carry quantize --enable-hta's
     batch: BatchRule = field(default_factory=BatchRule)
-    vendor_names: tuple[str, ...] = ()  # snpe_bench.py's column names (the first is shown)
+    vendor_names: tuple[VendorName, ...] = ()  # snpe_bench.py's names for it
 
     def rule(self, quantized: bool, cpu_fxp: bool = False) -> KindRule:
         """The rule for a container of this kind (``cpu_fxp``: the fixed-point mode)."""
         if quantized and cpu_fxp and self.fixed_point is not None:
             return self.fixed_point
         return self.quantized if quantized else self.float
+
+    def vendor_modes(self) -> tuple[tuple[bool, VendorName], ...]:
+        """``(cpu_fxp, name)`` for every name snpe_bench.py writes for this runtime."""
+        fixed = self.fixed_point.vendor_names if self.fixed_point is not None else ()
+        return tuple((False, v) for v in self.vendor_names) + tuple((True, v) for v in fixed)
 
     def modes(self) -> tuple[tuple[bool, KindRule], ...]:
         """``(cpu_fxp, rule for a quantized container)``: its table rows."""
