@@ -66,6 +66,7 @@ from workbench.vocabulary import (
     RUN_STATUSES,
     SUCCEEDED,
     format_bytes,
+    format_db,
     is_exact_db,
 )
 
@@ -1234,6 +1235,14 @@ def quantize(app: App, container: str, input_list: str, output: str, **values: A
         if result.float_fallback:
             say(console, "runs in float inside the integer executor: "
                 + ", ".join(result.float_fallback))  # fmt: skip
+        if result.integer_check is not None:
+            check = result.integer_check
+            say(console, f"integer-true check over {check['samples']} samples: output SQNR "
+                         f"{format_db(check['integer_sqnr_db'])} (fake-quant "
+                         f"{format_db(check['fake_quant_sqnr_db'])}): "
+                         f"{'ok' if check['ok'] else 'FAILED'}")  # fmt: skip
+        for warning in result.warnings:
+            say(console, f"warning: {warning}")
 
     emit(app, result, render)
 
