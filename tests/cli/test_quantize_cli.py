@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -45,9 +46,49 @@ def test_quantize_writes_container_and_records_everything(cli, float_dlc, tmp_pa
     # quantize --json is the run detail document, with the job's own fields beside it.
     for key in ("id", "kind", "status", "details", "layers", "log", "command", "host"):
         assert result[key] == run[key], key
+    # The integer-true emulator agrees with fake-quant: no warning.
+    check = result["integer_check"]
+    assert check["ok"] and result["warnings"] == []
+    assert check["samples"] == min(8, result["eval_samples"])  # the analysis samples
+    assert abs(check["integer_sqnr_db"] - check["fake_quant_sqnr_db"]) < 3.0
+    assert report["integer_check"] == check
+    assert f"integer-true check over {check['samples']} samples" in run["log"]
     info = cli.json("info", str(q))
     assert info["quantized"] is True
     assert info["layers"][0]["encoding_summary"]
+
+
+def test_an_integer_emulator_defect_is_a_warning_not_a_result(
+    cli, float_dlc, tmp_path, monkeypatch
+):
+    # Plant a defect in the integer Gemm kernel (its output codes mirrored): quantize still
+    # writes the container, but says loudly that the integer path disagrees with it.
+    from workbench.engine.quant import int_ops
+
+    right = int_ops._REGISTRY["Gemm"]
+
+    def mirrored(ictx):
+        kernel, top = right(ictx), ictx.out(0).qmax
+        return lambda *args: tuple(top - y for y in kernel(*args))
+
+    monkeypatch.setitem(int_ops._REGISTRY, "Gemm", mirrored)
+    dlc, listing = float_dlc
+    args = ("quantize", str(dlc), "--input-list", str(listing), "-o", str(tmp_path / "q.dlc"))
+    result = cli.json(*args, "--no-analysis")  # the check runs without the analysis too
+    check = result["integer_check"]
+    assert not check["ok"] and check["gap_db"] > 3.0
+    assert len(result["warnings"]) == 1 and "emulator defect" in result["warnings"][0]
+    run = cli.json("runs", "show", str(result["run_id"]))
+    assert run["status"] == "succeeded"
+    assert run["notes"] == f"warning: {result['warnings'][0]}"
+    assert f"warning: {result['warnings'][0]}" in run["log"]
+    assert run["details"]["report"]["integer_check"]["ok"] is False
+    shown = cli(*args)
+    assert shown.exit_code == 0
+    assert (
+        re.search(r"integer-true check over \d+ samples", shown.stdout) and "FAILED" in shown.stdout
+    )
+    assert "warning: integer-true output is" in shown.stdout
 
 
 def test_quantized_container_runs_on_cpu_both_ways(cli, float_dlc, tmp_path):

@@ -36,6 +36,8 @@ class ConvertResult:
     quantized: bool = False  # a quantized TFLite model: its own encodings kept
     metric: str | None = None  # the model's decision metric, proposed from its outputs
     metric_reason: str | None = None
+    # What the import changed that the user should know (float16 widened to float32, ...).
+    notes: tuple[str, ...] = ()
 
 
 def command_line() -> str:
@@ -117,6 +119,7 @@ def convert_model(
             "source_format": fmt,
             "source_sha256": source_sha,
             "input_dims": {k: list(v) for k, v in (input_dims or {}).items()},
+            "notes": list(graph.notes),
         }
     )
     container = Container(manifest=manifest, graph=graph)
@@ -150,6 +153,7 @@ def convert_model(
         quantized=container.quantized,
         metric=choice.metric,
         metric_reason=choice.reason,
+        notes=tuple(graph.notes),
     )
 
 

@@ -13,8 +13,12 @@ With the analysis (the default), also one ``LayerStat`` per layer (encoding, SQN
 against float, RMSE/scale) and a report: sensitivity on the decision metric (weights
 only / activations only, per layer, the knob that helps, its cost in seconds), the
 layers that run in float in the integer executor, CLE and bias-correction effects, and
-per-stage timings. Peak memory is the peak of traced allocations (tracemalloc) during
-calibration and quantization.
+per-stage timings. Every run, with or without the analysis, also checks the
+integer-true emulator against fake-quant on the first eval samples
+(``analysis.check_integer_path``): a gap past 3 dB is a warning in the result, the
+run's log and its notes (an emulator defect must not pass as a quantization result).
+Peak memory is the peak of traced allocations (tracemalloc) during calibration and
+quantization.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from workbench.engine.metrics import get_metric
 from workbench.engine.quant.quantizer import quantize_container
 from workbench.engine.runtimes import get_runtime, runtimes
 from workbench.engine.runtimes.spec import QUANTIZED
+from workbench.engine.state import internal_inputs
 from workbench.errors import BadInput, naming
 from workbench.jobs.artifacts import model_id_of_container, record_calibration_set, record_container
 from workbench.jobs.convert import workbench_command
@@ -79,6 +84,8 @@ class QuantizeJobResult:
     sensitivity: dict[str, Any] | None = None  # the report's, when analysed
     headline: str | None = None  # the line people read
     timings_s: dict[str, float] = field(default_factory=dict)  # per stage
+    integer_check: dict[str, Any] | None = None  # analysis.IntegerCheck.to_dict()
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -131,10 +138,11 @@ def quantize_job(
         raise BadInput("the output would overwrite the input container; choose another -o")
     check_container_fits(container_path, "quantize", available_memory())
     source = read_container(container_path)
-    input_list = parse_input_list(input_list_path, source.graph.input_names)
+    inner = internal_inputs(source.graph)
+    input_list = parse_input_list(input_list_path, source.graph.input_names, inner)
     eval_path = Path(request.eval_list if request.eval_list is not None else input_list_path)
     eval_list = (
-        parse_input_list(eval_path, source.graph.input_names)
+        parse_input_list(eval_path, source.graph.input_names, inner)
         if request.eval_list is not None
         else input_list
     )
@@ -198,13 +206,26 @@ def quantize_job(
             "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
             "samples": result.samples,
         }
+        if result.widened_weights:
+            report["widened_weights"] = list(result.widened_weights)
+            run.log(
+                f"widened the encodings of {len(result.widened_weights)} weight(s) so their "
+                f"32-bit biases fit int32: {', '.join(result.widened_weights)}"
+            )
         if result.cle is not None:
             report["cle"] = _plain(result.cle)
         if result.bias_corrections:
             report["bias_correction"] = [_plain(c) for c in result.bias_corrections]
         with naming(container_path):
-            fallback = _float_fallback(quantized)
+            fallback, check = _integer_path(source, quantized, eval_list)
         report["float_fallback"] = fallback
+        report["integer_check"] = check.to_dict()
+        run.log(check.line())
+        warnings = []
+        if check.warning:
+            warnings.append(check.warning)
+            run.log(f"warning: {check.warning}")
+            run.record(notes=f"warning: {check.warning}")
 
         headline = None
         if source.graph.output_names:  # a graph without outputs has nothing to evaluate
@@ -216,8 +237,10 @@ def quantize_job(
             report["timings_s"]["evaluate"] = round(headline.seconds, 4)
             run.log(headline.line())
             if headline.evaluation.finding:
-                run.log(f"warning: {headline.evaluation.finding}: accuracy unusable")
-                run.record(notes=f"warning: {headline.evaluation.finding}: accuracy unusable")
+                finding = f"{headline.evaluation.finding}: accuracy unusable"
+                warnings.append(finding)
+                run.log(f"warning: {finding}")
+                run.record(notes=f"warning: {finding}")
         sensitivity = None
         if analyze and headline is not None:
             with naming(container_path):
@@ -257,6 +280,8 @@ def quantize_job(
         sensitivity=_finite(sensitivity) if sensitivity else None,
         headline=headline.line() if headline else None,
         timings_s=dict(report["timings_s"]),
+        integer_check=check.to_dict(),
+        warnings=warnings,
     )
 
 
@@ -429,17 +454,22 @@ def _layer_rows(analysis) -> list[dict[str, Any]]:
                 "bitwidth": enc.get("bitwidth"),
                 "sqnr_db": finite_db(layer.sqnr_db),
                 "rmse_over_scale": finite_db(layer.rmse_over_scale),
+                "histograms": layer.histograms,
             }
         )
     return rows
 
 
-def _float_fallback(quantized) -> list[str]:
-    """Layers the integer executor runs by dequantize → float → requantize."""
+def _integer_path(source, quantized, input_list: InputList):
+    """Layers the integer executor runs by dequantize → float → requantize, and the
+    integer-true check on the analysis samples (``analysis.check_integer_path``)."""
+    from workbench.engine.quant.analysis import check_integer_path
     from workbench.engine.quant.int_exec import IntegerPlan
 
     plan = IntegerPlan(quantized)
-    return [f"{name} ({op})" for name, op in plan.float_fallback_nodes]
+    fallback = [f"{name} ({op})" for name, op in plan.float_fallback_nodes]
+    few = replace(input_list, lines=input_list.lines[:ANALYSIS_SAMPLES])
+    return fallback, check_integer_path(source, quantized, few, integer=plan)
 
 
 def _plain(value: Any) -> Any:
