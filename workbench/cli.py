@@ -52,6 +52,7 @@ from workbench.options import (
     BENCH_OPTIONS,
     DEFAULT_MAX_ACCURACY_DROP,
     DEMO_OPTIONS,
+    METRIC,
     QUANTIZE_OPTIONS,
     QUANTIZER_OPTIONS,
     RUN_OPTIONS,
@@ -1046,10 +1047,12 @@ def _parse_input_dims(pairs: Sequence[tuple[str, str]]) -> dict[str, list[int]]:
               help="Fix an input's shape, e.g. --input-dim images 1,3,224,224 (repeatable).")  # fmt: skip
 @click.option("--enable-hta", is_flag=True,
               help="Quantized TFLite only: also write the HTA records the AIP runtime needs.")  # fmt: skip
+@declared_options(METRIC)
 @pass_app
 def convert(
-    app: App, model: str, output: str, input_dims: tuple[tuple[str, str], ...], enable_hta: bool
-) -> None:
+    app: App, model: str, output: str, input_dims: tuple[tuple[str, str], ...], enable_hta: bool,
+    metric: str | None,
+) -> None:  # fmt: skip
     """Import an ONNX or TensorFlow model into a container.
 
     MODEL is an .onnx file, a .tflite file, a SavedModel folder, a frozen .pb
@@ -1063,6 +1066,7 @@ def convert(
         result = convert_model(
             app.store(), app.project, model, output,
             input_dims=_parse_input_dims(input_dims), command=command_line(), enable_hta=enable_hta,
+            metric=metric,
         )  # fmt: skip
     emit(app, result, lambda c: say(
         c,

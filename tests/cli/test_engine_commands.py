@@ -36,6 +36,11 @@ def test_convert_writes_container_and_records_model(cli, converted):
     assert result["macs"] == 4 * 36 * 27 + 10 * 144
     project = cli.json("project", "show")
     assert project["models"] == 1 and project["containers"] == 1
+    # The decision metric: proposed (a Softmax classifier), then set with --metric.
+    assert result["metric"] == "top1" and "→ top1" in result["metric_reason"]
+    model, _, _ = converted
+    again = cli.json("convert", str(model), "-o", str(dlc.with_name("b.dlc")), "--metric", "mae")
+    assert (again["metric"], again["metric_reason"]) == ("mae", "set with --metric on convert")
 
 
 def test_info_lists_layers_and_totals(cli, converted):

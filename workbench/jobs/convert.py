@@ -80,12 +80,14 @@ def convert_model(
     input_dims: Mapping[str, Sequence[int]] | None = None,
     command: str | None = None,
     enable_hta: bool = False,
+    metric: str | None = None,
 ) -> ConvertResult:
     """Import ``source`` (ONNX, or TensorFlow) into a float container at ``output``; record both.
 
     A quantized ``.tflite`` model becomes a quantized container carrying its own encodings;
     ``enable_hta`` adds the HTA records the AIP runtime needs (for such a model only: a
-    float model gets them from ``quantize --enable-hta``).
+    float model gets them from ``quantize --enable-hta``). ``metric`` sets the model's
+    decision metric (default: proposed from its outputs when the model is new).
     """
     started = time.perf_counter()
     with store.write() as session:  # a read-only store or unknown project: refused before work
@@ -140,7 +142,8 @@ def convert_model(
     )
     model_id = record_model(store, project, info)
     container_id = record_container(store, project, output, model_id=model_id)
-    choice = decision_metric(store, container_id, graph)  # proposed when the model is new
+    # proposed when the model is new, unless asked for
+    choice = decision_metric(store, container_id, graph, requested=metric, command="convert")
     return ConvertResult(
         model_id=model_id,
         container_id=container_id,
