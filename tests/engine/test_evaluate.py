@@ -115,6 +115,19 @@ def test_a_metric_is_proposed_from_the_outputs(op, shape, metric, reason):
     assert (proposal.metric, proposal.reason) == (metric, reason)
 
 
+def test_a_softmax_spelled_out_is_a_classifier():
+    nodes = [
+        Node("e", "Exp", ("x",), ("ex",)),
+        Node("s", "ReduceSum", ("ex",), ("sum",)),
+        Node("d", "Div", ("ex", "sum"), ("probabilities",)),
+    ]
+    g = _graph([("probabilities", (1, 214))], nodes)
+    proposal = propose_metric(g)
+    assert (proposal.metric, proposal.reason) == ("top1", "1×214 probabilities (Exp / Sum) → top1")
+    plain = _graph([("y", (1, 214))], [Node("d", "Div", ("x", "x"), ("y",))])
+    assert propose_metric(plain).metric == "cosine"
+
+
 def test_logits_that_feed_a_softmax_are_a_classifier():
     nodes = [
         Node("fc", "Gemm", ("x",), ("logits",)),

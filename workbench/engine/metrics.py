@@ -283,6 +283,20 @@ def _producer_op(graph: Graph, name: str) -> str | None:
     return None
 
 
+def _spelled_softmax(graph: Graph, name: str) -> bool:
+    """``exp(x - max) / sum(exp(...))`` written out (a jax2tf export's softmax)."""
+    producers = graph.producers()
+    seen = 0
+    while name in producers and seen < 64:
+        node = producers[name]
+        if node.op_type == "Div":
+            return bool(node.inputs) and _producer_op(graph, node.inputs[0]) == "Exp"
+        if node.op_type not in _PASS_THROUGH or not node.inputs:
+            return False
+        name, seen = node.inputs[0], seen + 1
+    return False
+
+
 def _feeds_classes(graph: Graph, name: str) -> str | None:
     """A Softmax/ArgMax the output feeds (logits of a classifier), looking through reshapes."""
     consumers = graph.consumers()
@@ -317,6 +331,8 @@ def propose_metric(graph: Graph, output: str | None = None) -> Proposal:
     classes = shape[-1] if shape else 0
     if producer in _PROBABILITIES and classes >= 2:
         return Proposal(TOP1, f"{dims} {_PROBABILITIES[producer]} → top1")
+    if _spelled_softmax(graph, name) and classes >= 2:
+        return Proposal(TOP1, f"{dims} probabilities (Exp / Sum) → top1")
     consumer = _feeds_classes(graph, name)
     if consumer is not None and classes >= 2:
         return Proposal(TOP1, f"{dims} logits ({consumer} follows) → top1")

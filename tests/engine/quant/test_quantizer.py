@@ -686,6 +686,23 @@ def test_infinite_constants_quantize_clamped_to_the_range(tmp_path):
     assert math.isfinite(encoding_from_dict(q.encodings["a"]).min)
 
 
+def test_a_constant_of_only_minus_inf_takes_its_nodes_output_encoding(tmp_path):
+    """jax2tf's ``Max(-inf, ReduceMax(x))`` (magika): no range of its own, clamped to the
+    output's lower end, where Max leaves the other input as it is."""
+    n = helper.make_node
+    nodes = [n("ReduceMax", ["x"], ["m"], keepdims=1, axes=[1]), n("Max", ["start", "m"], ["y"])]
+    start = np.array(-np.inf, np.float32)
+    g = onnx_model(tmp_path / "max.onnx", nodes, {"x": [1, 8]}, ["y"], {"start": start}, opset=13)
+    data = samples(g, 4)
+    q = quantize_container(float_container(g), data, QuantOptions()).container
+    enc = encoding_from_dict(q.param_encodings["start"])
+    assert enc == encoding_from_dict(q.encodings["y"])
+    assert dequantize(q.graph.params["start"].reshape(-1), enc)[0] == enc.min
+    ref = Plan(g).run(data[0])["y"]
+    out = SimulatedQuantPlan(q).run(data[0])["y"]
+    assert np.isfinite(out).all() and abs(float(out[0, 0] - ref[0, 0])) <= enc.delta
+
+
 def test_nan_stays_an_error_naming_where_it_appears(tmp_path):
     g = _masked(tmp_path, mask_value=np.nan)
     with pytest.raises(BadInput, match="'mask' has 3 NaN value"):

@@ -222,6 +222,24 @@ def _observed(
     return obs.compute(bitwidth)
 
 
+def _infinite_constant_encoding(
+    graph: Graph, name: str, role: ParamRole, act_encs: Mapping[str, AnyEncoding]
+) -> Encoding:
+    """A constant holding only ±inf (``Max(-inf, x)``, a jax2tf export's reduction start)
+    has no range of its own: it takes its node's output encoding (else a float input's), so
+    the infinities clamp to that range's ends, where ``Max``/``Min`` leave the other input
+    unchanged."""
+    node = graph.nodes[role.node_index]
+    for t in (*node.outputs, *(i for i in node.inputs if i != name)):
+        enc = act_encs.get(t)
+        if isinstance(enc, Encoding):
+            return enc
+    raise BadInput(
+        f"parameter {name!r} holds only infinite values and {node.name!r} ({node.op_type}) "
+        "has no encoded input or output to clamp them to"
+    )
+
+
 def _bias_encoding(
     bias: np.ndarray,
     name: str,
@@ -443,6 +461,8 @@ def quantize_container(
                 param_encs.get(node.inputs[1]),
                 options,
             )
+        elif enc is None and value.size and not np.isfinite(value).any():
+            enc = _infinite_constant_encoding(graph, name, role, act_encs)
         elif enc is None:
             enc = _observed(value, name, options.param_quantizer, options.weights_bitwidth, options)
         param_encs[name] = enc
