@@ -32,6 +32,7 @@ from workbench.vocabulary import (
     SCHEMES,
     TF,
     WEIGHT_BITWIDTHS,
+    registered_runtimes,
 )
 
 # The advisor's threshold when none is given: each metric's own default (1 point of
@@ -248,9 +249,7 @@ def option_argv(options: Iterable[Option], values: Mapping[str, Any]) -> list[st
 
 def runtime_names() -> tuple[str, ...]:
     """The registered runtimes (read when asked: a runtime registered later is one too)."""
-    from workbench.engine.runtimes import runtime_names as registered
-
-    return registered()
+    return registered_runtimes()
 
 
 def parse_runtimes(text: str | Iterable[str] | None) -> tuple[str, ...]:
