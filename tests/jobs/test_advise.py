@@ -225,6 +225,7 @@ def test_non_finite_outputs_make_a_runtime_unusable_not_blank():
     )
     rec = {r.runtime: r for r in advice.recommendations}["gpu_fp16"]
     assert rec.choice == "refused" and "fp16 overflow: 160 of 160" in rec.reasons[0]
+    assert rec.reasons[0].count("accuracy unusable") == 1  # said once
 
 
 def test_the_phase_that_contradicts_the_guide_is_named():

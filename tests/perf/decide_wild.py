@@ -189,12 +189,17 @@ MODELS = (
 
 def _write_inputs(model: Wild, folder: Path, graph, encodings) -> Path:
     """``SAMPLES`` lines of synthetic inputs (int8 files for an int8 interface)."""
+    from workbench.engine.state import internal_inputs
+
+    internal = internal_inputs(graph)
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     lines = []
     for i in range(SAMPLES):
         parts = []
         for t in graph.inputs:
+            if t.name in internal:  # a streaming model's own state: its initial value
+                continue
             x = model.inputs[t.name](rng).reshape(t.shape)
             if model.integer:
                 enc = encodings[t.name]

@@ -366,9 +366,16 @@ def _conversion_ms(row: BenchRow) -> float | None:
 def _finding(row: BenchRow) -> str | None:
     if not row.nonfinite_values:
         return None
-    return next((n for n in row.notes if "accuracy unusable" in n), None) or (
-        f"{row.nonfinite_values} non-finite output values on {row.runtime}"
+    note = next((n for n in row.notes if n.endswith(_UNUSABLE)), None)
+    # The note without its ending: the cell and the reasons say "accuracy unusable" themselves.
+    return (
+        note[: -len(_UNUSABLE)]
+        if note
+        else (f"{row.nonfinite_values} non-finite output values on {row.runtime}")
     )
+
+
+_UNUSABLE = ": accuracy unusable"  # how measure ends a non-finite finding's note
 
 
 def _cell(row: BenchRow | None, records: int) -> Cell:
