@@ -9,7 +9,7 @@ import pytest
 
 from workbench.engine.evaluate import Evaluator, evaluate
 from workbench.engine.graph import Graph, Node, TensorInfo
-from workbench.engine.metrics import get_metric, metrics, propose_metric
+from workbench.engine.metrics import get_metric, metrics, propose_metric, reference_scale
 from workbench.errors import BadInput
 from workbench.vocabulary import METRICS
 
@@ -69,6 +69,15 @@ def test_reference_infinities_are_left_out_and_equal_ones_agree():
     e = ev.result()
     assert e.usable and e.nonfinite == 0 and e.reference_nonfinite == 2
     assert e.value("max-abs") == 0.5 and e.value("top1") == 1.0
+
+
+def test_error_budgets_scale_with_the_outputs_range():
+    """A wake word's score near 0 on silence is still a [0, 1] probability: 1 % of 1."""
+    quiet = evaluate([{"y": np.array([[6.6e-4]])}], [{"y": np.array([[1e-3]])}], "y")
+    assert reference_scale(quiet.tally) == 1.0
+    assert get_metric("mae").default_threshold(reference_scale(quiet.tally)) == 0.01
+    wide = evaluate([{"y": np.array([[-3.0, 250.0]])}], [{"y": np.array([[-3.0, 250.0]])}], "y")
+    assert reference_scale(wide.tally) == 250.0 and wide.to_dict()["reference_scale"] == 250.0
 
 
 def test_exact_match_is_infinite_sqnr_and_json_safe():

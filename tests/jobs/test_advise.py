@@ -196,6 +196,12 @@ def test_a_regression_model_is_judged_by_its_own_metric_not_top1():
     assert "top-1" not in text and "cosine 0.99995" in text
 
 
+def test_a_scores_default_budget_is_a_percent_of_its_range_not_of_a_quiet_sample():
+    rows = [replace(r, reference_absmax=6.6e-4, reference_scale=1.0) for r in _table({})]
+    advice = build_advice(_bench(rows, "mae", "1×1 scores (Sigmoid) → mae"), "f.dlc", "q.dlc")
+    assert advice.metric == "mae" and advice.threshold == pytest.approx(0.01)
+
+
 def test_an_embedding_that_misses_the_threshold_is_warned_about_on_dsp():
     q_acc = {"sqnr_db": 3.0, "cosine": 0.7, "top1_agreement": 0.99}
     advice = build_advice(_bench(_table(q_acc), "cosine"), "f.dlc", "q.dlc")

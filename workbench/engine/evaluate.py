@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from workbench.engine.metrics import Tally, get_metric, metrics
+from workbench.engine.metrics import Tally, get_metric, metrics, reference_scale
 from workbench.errors import BadInput
 from workbench.vocabulary import finite_db
 
@@ -77,6 +77,7 @@ class Evaluation:
             "values": self.values,
             "reference_nonfinite_values": self.reference_nonfinite,
             "reference_absmax": self.tally.ref_absmax,
+            "reference_scale": reference_scale(self.tally),
             "finding": self.finding,
         }
 
@@ -153,6 +154,7 @@ class Evaluator:
         t.abs_sum += float(absd.sum())
         t.max_abs = max(t.max_abs, float(absd.max()))
         t.ref_absmax = max(t.ref_absmax, float(np.abs(r).max()))
+        t.ref_min = min(t.ref_min, float(r.min()))
         # IoU of the thresholded maps: 0.5 for probabilities, else 0 (the sign of logits).
         threshold = 0.5 if r.min() >= 0.0 and r.max() <= 1.0 else 0.0
         a, b = r > threshold, x > threshold

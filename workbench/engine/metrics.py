@@ -61,6 +61,7 @@ class Tally:
     abs_sum: float = 0.0  # sum |ref - test|
     max_abs: float = 0.0
     ref_absmax: float = 0.0
+    ref_min: float = math.inf
     rows: int = 0  # argmax rows compared (top1)
     rows_agree: int = 0
     labelled: int = 0  # samples with a label
@@ -68,6 +69,13 @@ class Tally:
     ref_correct: int = 0
     intersection: int = 0  # iou: thresholded maps
     union: int = 0
+
+
+def reference_scale(t: Tally) -> float:
+    """What a default error budget is a percent of: 1 when every float value lies in
+    [0, 1] (probabilities, a wake word's score, normalized coordinates: their range is
+    [0, 1] whatever the samples reached), else the largest magnitude seen."""
+    return 1.0 if t.count and t.ref_min >= 0.0 and t.ref_absmax <= 1.0 else t.ref_absmax
 
 
 def _sqnr(t: Tally) -> float | None:
@@ -353,5 +361,6 @@ __all__ = [
     "get_metric",
     "metrics",
     "propose_metric",
+    "reference_scale",
     "register",
 ]

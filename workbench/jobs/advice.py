@@ -94,6 +94,7 @@ class Cell:
     init_breakdown_ms: dict[str, float] = field(default_factory=dict)
     init_peak_breakdown_bytes: dict[str, int] | None = None
     reference_absmax: float | None = None
+    reference_scale: float | None = None  # default error budgets are a percent of this
 
     @property
     def ok(self) -> bool:
@@ -272,7 +273,11 @@ def build_advice(
     threshold = (
         max_accuracy_drop
         if max_accuracy_drop is not None
-        else m.default_threshold(reference.reference_absmax or 0.0)
+        else m.default_threshold(
+            reference.reference_scale
+            if reference.reference_scale is not None
+            else reference.reference_absmax or 0.0
+        )
     )
     judge = _Judge(m, threshold, reference)
     recs = tuple(_recommend(rt, cells, judge) for rt in runtimes())
@@ -408,6 +413,7 @@ def _cell(row: BenchRow | None, records: int) -> Cell:
         init_breakdown_ms=dict(row.init_breakdown_ms or {}),
         init_peak_breakdown_bytes=row.init_peak_breakdown_bytes,
         reference_absmax=row.reference_absmax,
+        reference_scale=row.reference_scale,
     )
 
 

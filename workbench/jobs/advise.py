@@ -364,4 +364,5 @@ def _stored_row(run: Run, bench: BenchmarkRun, container: ContainerRow) -> Bench
         samples=int(options.get("samples") or 0) or None,
         init_peak_breakdown_bytes=options.get("init_peak_breakdown_bytes"),
         reference_absmax=options.get("reference_absmax"),
+        reference_scale=options.get("reference_scale"),
     )

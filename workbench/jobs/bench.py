@@ -38,6 +38,7 @@ from workbench.engine.graph import StateVar
 from workbench.engine.inputs import IntegerInput, integer_inputs, load_tensor, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.measure import Measurement, measure, reference_outputs
+from workbench.engine.metrics import reference_scale
 from workbench.engine.runtimes import get_runtime
 from workbench.engine.runtimes.load import check_runtime
 from workbench.engine.state import fill_initial, internal_inputs, state_for
@@ -108,7 +109,8 @@ class BenchRow:
     metric_value: float | None = None  # ... its value here (None: unusable or unmeasured)
     samples: int | None = None  # input-list lines evaluated
     init_peak_breakdown_bytes: dict[str, int] | None = None  # each init phase's traced peak
-    reference_absmax: float | None = None  # the float output's largest |value| (thresholds)
+    reference_absmax: float | None = None  # the float output's largest |value|
+    reference_scale: float | None = None  # what default error budgets are a percent of
 
     @property
     def usable(self) -> bool:
@@ -494,6 +496,7 @@ def _measured(bench: _Bench, pair: _Pair) -> BenchRow:
         samples=len(bench.samples),
         init_peak_breakdown_bytes=m.init_peak_breakdown_bytes,
         reference_absmax=m.accuracy.tally.ref_absmax if m.accuracy else None,
+        reference_scale=reference_scale(m.accuracy.tally) if m.accuracy else None,
     )
 
 
@@ -558,6 +561,7 @@ def _record(
             "metric_reason": bench.metric.reason if bench.metric else None,
             "init_peak_breakdown_bytes": m.init_peak_breakdown_bytes,
             "reference_absmax": m.accuracy.tally.ref_absmax if m.accuracy else None,
+            "reference_scale": reference_scale(m.accuracy.tally) if m.accuracy else None,
             "notes": notes,
             **({"layer_ms": m.layer_ms} if m.layer_ms else {}),
         },
