@@ -5,8 +5,8 @@
     python tests/perf/decide_wild.py --markdown out.md
 
 For each model (a classifier, a detector/segmenter, an embedding and a regressor, an
-audio front end, an int8-only wake-word model, and the bundled demo) it prints, in
-Markdown:
+audio front end, a jax2tf classifier holding a -inf constant (magika), an int8-only
+wake-word model, and the bundled demo) it prints, in Markdown:
 
 * quantize's headline (metric, runtime, N) and its sensitivity suggestion, with the time;
 * the bench rows: device init and device peak (what a device also does), the emulator's
@@ -126,6 +126,15 @@ def _audio(samples: int, scale: float) -> Callable[[np.random.Generator], np.nda
     return make
 
 
+def _bytes(shape, values: int = 257) -> Callable[[np.random.Generator], np.ndarray]:
+    """Byte values (magika's input: 256 is padding), as int32 tokens."""
+
+    def make(rng: np.random.Generator) -> np.ndarray:
+        return rng.integers(0, values, shape).astype(np.int32)
+
+    return make
+
+
 def _demo_image(rng: np.random.Generator) -> np.ndarray:
     from workbench.data import load_demo_images
 
@@ -177,6 +186,9 @@ MODELS = (
     Wild("melspec", "audio front end (mel spectrogram)", OWW,
          "openwakeword/resources/models/melspectrogram.onnx",
          {"input": _audio(1280, 32767.0 / 2)}, {"input": [1, 1280]}, ("sqnr", "cosine")),
+    Wild("magika", "classifier (file type; jax2tf, a -inf constant)", "magika==1.0.3",
+         "magika/models/standard_v3_3/model.onnx",
+         {"bytes": _bytes((1, 2048))}, {"bytes": [1, 2048]}, ("top1",)),
     Wild("hey-jarvis", "int8-only wake-word detector", "pymicro-wakeword==1.0.0",
          "pymicro_wakeword/models/hey_jarvis.tflite",
          {"serving_default_input_audio:0": _images((1, 3, 40), 0, 26)},
@@ -209,7 +221,7 @@ def _write_inputs(model: Wild, folder: Path, graph, encodings) -> Path:
                 path = folder / f"{i}_{len(parts)}.raw"  # one byte a value
             else:
                 path = folder / f"{i}_{len(parts)}.raw"
-                x = x.astype("<f4")
+                x = x.astype(f"<{np.dtype(t.dtype).str[1:]}")  # float32, or int32 tokens
             x.tofile(path)
             parts.append(f"{t.name}:={path.name}")
         lines.append(" ".join(parts) if len(parts) > 1 else parts[0].split(":=")[1])
