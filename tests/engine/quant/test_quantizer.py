@@ -735,3 +735,14 @@ def test_sensitivity_points_at_activations_when_they_cost(tmp_path):
     assert "activations dominate" in s.suggestion and "--act-bitwidth 16" in s.suggestion
     assert s.activations_only.value < s.weights_only.value
     assert all(x.weights is None or x.weights.sqnr_db > 40 for x in s.layers)  # 16-bit weights
+
+
+def test_the_suggestion_says_when_neither_half_dominates():
+    from workbench.engine.quant.sensitivity import Part, suggest
+
+    w, a = Part(33.44, 33.44, "33.44 dB"), Part(33.48, 33.48, "33.48 dB")
+    text = suggest("weights", w, a, (), {"act_bitwidth": 8})
+    assert text.startswith("weights and activations cost about the same")
+    assert text.endswith(": try --per-channel or --act-bitwidth 16")
+    far = suggest("weights", Part(20.0, 20.0, "20.00 dB"), a, (), {"per_channel": True})
+    assert far.startswith("weights dominate") and "--algorithms cle,bc" in far

@@ -231,6 +231,9 @@ def _options(container: Container) -> dict[str, Any]:
     return dict((container.manifest.get("quantizer") or {}).get("options") or {})
 
 
+CLOSE_DB = 1.0  # weights-only and activations-only this close: neither dominates
+
+
 def suggest(
     dominant: str,
     weights_only: Part,
@@ -239,32 +242,55 @@ def suggest(
     options: Mapping[str, Any],
 ) -> str:
     """The knob that helps, leaving out what the container was quantized with already."""
-    algorithms = set(options.get("algorithms") or ())
-    if dominant == WEIGHTS:
-        knobs = []
-        if not options.get("per_channel"):
-            knobs.append("--per-channel")
-        missing = [a for a in (CLE, BC) if a not in algorithms]
-        if missing:
-            knobs.append(
-                "--algorithms " + ",".join(sorted(algorithms | set(missing), key=[CLE, BC].index))
-            )
-        wider = [b for b in WEIGHT_BITWIDTHS if b > int(options.get("weights_bitwidth") or 8)]
-        if not knobs and wider:
-            knobs.append(f"--weights-bitwidth {wider[0]}")
+    w_db, a_db = weights_only.sqnr_db, acts_only.sqnr_db
+    w_knobs, a_knobs = _weight_knobs(options), _act_knobs(options)
+    if w_db is not None and a_db is not None and abs(w_db - a_db) < CLOSE_DB:
+        # Neither half stands out: the first knob of each kind.
+        knobs = w_knobs[:1] + a_knobs[:1]
+        head = (
+            f"weights and activations cost about the same (weights only {weights_only.shown}, "
+            f"activations only {acts_only.shown})"
+        )
+    elif dominant == WEIGHTS:
+        knobs = w_knobs
         head = f"weights dominate (weights only {weights_only.shown}, activations only {acts_only.shown})"
     else:
-        knobs = []
-        wider = [b for b in ACT_BITWIDTHS if b > int(options.get("act_bitwidth") or 8)]
-        if wider:
-            knobs.append(f"--act-bitwidth {wider[0]}")
-        if options.get("act_quantizer") != ENHANCED:
-            knobs.append(f"--act-quantizer {ENHANCED}")
+        knobs = a_knobs
         head = (
             f"activations dominate (activations only {acts_only.shown}, weights only "
             f"{weights_only.shown})"
         )
-    text = head + (f": try {' or '.join(knobs)}" if knobs else "")
+    return _with_layer(head + (f": try {' or '.join(knobs)}" if knobs else ""), layers)
+
+
+def _weight_knobs(options: Mapping[str, Any]) -> list[str]:
+    algorithms = set(options.get("algorithms") or ())
+    knobs = []
+    if not options.get("per_channel"):
+        knobs.append("--per-channel")
+    missing = [a for a in (CLE, BC) if a not in algorithms]
+    if missing:
+        knobs.append(
+            "--algorithms " + ",".join(sorted(algorithms | set(missing), key=[CLE, BC].index))
+        )
+    wider = [b for b in WEIGHT_BITWIDTHS if b > int(options.get("weights_bitwidth") or 8)]
+    if not knobs and wider:
+        knobs.append(f"--weights-bitwidth {wider[0]}")
+    return knobs
+
+
+def _act_knobs(options: Mapping[str, Any]) -> list[str]:
+    knobs = []
+    wider = [b for b in ACT_BITWIDTHS if b > int(options.get("act_bitwidth") or 8)]
+    if wider:
+        knobs.append(f"--act-bitwidth {wider[0]}")
+    if options.get("act_quantizer") != ENHANCED:
+        knobs.append(f"--act-quantizer {ENHANCED}")
+    return knobs
+
+
+def _with_layer(text: str, layers: Sequence[LayerSensitivity]) -> str:
+    """``text`` and the costliest layer, with the half that costs there."""
     worst = layers[0] if layers else None
     if worst is not None:
         part = worst.weights if worst.dominant == WEIGHTS else worst.activations
