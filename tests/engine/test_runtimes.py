@@ -307,10 +307,12 @@ def test_batch_resize_gives_each_sample_its_batch_1_outputs(models, model, runti
 
 
 def _scalar_model(path: Path) -> Path:
-    """Relu → ReduceMax and ReduceSum to 0-d tensors → Add: a scalar output."""
+    """Relu → ReduceMax and ReduceSum to 0-d tensors → Add: a scalar output; the maximum
+    starts from a -inf constant, as jax2tf writes it (``Max(-inf, ReduceMax(x))``)."""
     nodes = [
         helper.make_node("Relu", ["x"], ["r"], name="relu"),
-        helper.make_node("ReduceMax", ["r"], ["m"], name="max", keepdims=0),
+        helper.make_node("ReduceMax", ["r"], ["m0"], name="max", keepdims=0),
+        helper.make_node("Max", ["start", "m0"], ["m"], name="from_minus_inf"),
         helper.make_node("ReduceSum", ["r"], ["s"], name="sum", keepdims=0),
         helper.make_node("Add", ["m", "s"], ["y"], name="add"),
     ]
@@ -319,6 +321,7 @@ def _scalar_model(path: Path) -> Path:
         "scalar",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])],
+        [numpy_helper.from_array(np.array(-np.inf, np.float32), "start")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8

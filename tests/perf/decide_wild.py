@@ -239,8 +239,12 @@ class Outcome:
 
 
 def _has_nan(doc) -> bool:
-    text = json.dumps(doc, default=str)
-    return "NaN" in text or "Infinity" in text
+    """A NaN or infinite number anywhere in the document (words in findings do not count)."""
+    try:
+        json.dumps(doc, default=str, allow_nan=False)
+    except ValueError:
+        return True
+    return False
 
 
 def run_one(model: Wild, store, work: Path) -> Outcome:

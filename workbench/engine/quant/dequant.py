@@ -66,8 +66,8 @@ def quantize_float_params_for_dsp(
     encodings: dict[str, dict[str, Any]] = {}
     for name in data_params(graph):
         p = graph.params[name]
-        if p.size == 0:
-            continue
+        if p.size == 0 or (p.dtype.kind == "f" and not np.isfinite(p).any()):
+            continue  # nothing to encode; only ±inf (jax2tf's Max(-inf, ...) start) stays float
         enc = tf_encoding_of(p, bitwidth, name)
         params[name] = quantize(p, enc)
         encodings[name] = enc.to_dict()
