@@ -39,6 +39,7 @@ from workbench.options import (
     QUANTIZE_OPTIONS,
     QUANTIZER_OPTIONS,
     RUN_OPTIONS,
+    SWEEP_OPTIONS,
     Option,
     runtime_names,
 )
@@ -1444,3 +1445,170 @@ def import_snpe_bench_cmd(app: App, results: str, container: str | None) -> None
                 say(console, f"run {r.run_id}: per-layer times are HTP cycles (kept as cycles)")
 
     emit(app, result, render)
+
+
+# --- sweep -----------------------------------------------------------------------------
+
+
+class _SweepBar:
+    """The sweep's progress bar on stderr: cells finished of those to run, how they
+    ended, how many were skipped, and the time left. Silent when stderr is no terminal."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("cells"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("eta"),
+            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+        )  # fmt: skip
+        self.quiet = quiet or not self.progress.console.is_terminal
+        self.task: Any = None
+
+    def __enter__(self) -> _SweepBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+    def __call__(self, p: Any) -> None:
+        checkpoint()  # an interrupt that landed in an import ends the sweep here
+        if self.quiet:
+            return
+        detail = f"done {p.done} · failed {p.failed} · running {p.running} · skipped {p.skipped}"
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("sweep", total=p.to_run, detail=detail)
+        self.progress.update(self.task, completed=p.finished, total=p.to_run, detail=detail)
+
+
+def _metric_text(value: float | None, metric: str) -> str | None:
+    if value is None:
+        return None
+    if metric in ("top1", "label-accuracy"):
+        return f"{value:.1%}"
+    if metric == "sqnr":
+        return "exact" if is_exact_db(value) else f"{value:.2f} dB"
+    return f"{value:.4g}"
+
+
+def _init_text(ms: float | None) -> str | None:
+    return None if ms is None else f"{ms:.1f} ms"
+
+
+def _render_sweep_cells(console: Console, cells: Sequence[Any], best: Sequence[Any],
+                        metric: str) -> None:  # fmt: skip
+    """Per model: the best setting per runtime; then the Pareto front; failures."""
+    device = any(c.device_init_ms is not None for c in cells)
+    for model in dict.fromkeys(c.model for c in cells):
+        mine = [c for c in cells if c.model == model]
+        rows = []
+        for b in (b for b in best if b.model == model):
+            ok = sum(c.status == SUCCEEDED for c in mine if c.runtime == b.runtime)
+            total = sum(c.runtime == b.runtime for c in mine)
+            rows.append((b.runtime, b.setting_label, _metric_text(b.metric_value, metric),
+                         format_bytes(b.size_bytes), _init_text(b.init_ms),
+                         *((_init_text(b.device_init_ms),) if device else ()), f"{ok}/{total}"))  # fmt: skip
+        columns = ["runtime", "best setting", metric, "size", "init",
+                   *(("device init",) if device else ()), "cells ok"]  # fmt: skip
+        if rows:
+            show_table(console, columns, rows, title=f"{model}: best per runtime",
+                       wrap=("best setting",))  # fmt: skip
+        else:
+            say(console, f"{model}: no cell measured")
+        front = [c for c in mine if c.pareto]
+        if front:
+            show_table(
+                console, ["setting", "runtime", metric, "size", "init"],
+                [(c.setting_label, c.runtime, _metric_text(c.metric_value, metric),
+                  format_bytes(c.size_bytes), _init_text(c.init_for_ranking))
+                 for c in sorted(front, key=lambda c: (c.size_bytes or 0, c.init_for_ranking or 0))],
+                title=f"{model}: Pareto front ({metric} / size / init)", wrap=("setting",),
+            )  # fmt: skip
+    failed = [c for c in cells if c.status not in (SUCCEEDED, REFUSED)]
+    for c in failed[:10]:
+        say(console, f"{c.status}: {c.model} {c.setting_label} on {c.runtime}: {c.error or '-'}")
+    if len(failed) > 10:
+        say(console, f"... and {len(failed) - 10} more not done")
+
+
+@cli.command()
+@click.argument("spec", metavar="SPEC.toml", type=click.Path(path_type=str))
+@declared_options(*SWEEP_OPTIONS)
+@pass_app
+def sweep(app: App, spec: str, **values: Any) -> None:
+    """Quantize and measure models x settings x runtimes, as cells (README: Sweeps).
+
+    Cells already done (same model content, options and runtime) are skipped, so a
+    stopped sweep continues where it stopped; each cell's convert, quantize and bench
+    are ordinary runs, all in an experiment named after the sweep.
+    """
+    from workbench.jobs.convert import command_line
+    from workbench.jobs.sweep import SweepRequest, sweep_job
+    from workbench.options import SweepOptions
+
+    request = SweepRequest(spec, SweepOptions(**_picked(values, SWEEP_OPTIONS)),
+                           command=command_line())  # fmt: skip
+    with _SweepBar(quiet=app.json) as bar:
+        result = sweep_job(app.store(), app.project, request, progress=bar)
+
+    def render(console: Console) -> None:
+        _render_sweep_cells(console, result.cells, result.best, result.metric)
+        counts = result.counts
+        ran = f"{result.ran} ran" if result.ran else "nothing to run"
+        say(console, f"sweep {result.name}: {result.total} cells, {ran}, {result.skipped} "
+                     f"skipped (done before); {counts[SUCCEEDED]} succeeded, "
+                     f"{counts[REFUSED]} refused, {counts[FAILED]} failed, "
+                     f"{counts[INTERRUPTED]} interrupted; {result.seconds:.1f}s on "
+                     f"{result.jobs} {result.executor} worker(s); runs in experiment "
+                     f"{result.experiment}")  # fmt: skip
+
+    if not app.json and result.skipped:
+        click.echo(f"skipped {result.skipped} of {result.total} cells already done", err=True)
+    emit(app, result, render)
+
+
+@cli.group()
+def sweeps() -> None:
+    """Look at the project's sweeps (run one with: workbench sweep SPEC.toml)."""
+
+
+@sweeps.command("list")
+@pass_app
+def sweeps_list(app: App) -> None:
+    """List the project's sweeps, newest first."""
+    from workbench.jobs.sweep.results import list_sweeps
+
+    infos = list_sweeps(app.store(), app.project)
+    emit(app, infos, lambda c: show_table(
+        c, ["name", "status", "cells", "succeeded", "refused", "failed", "executor", "metric",
+            "started"],
+        [(s.name, _status(s.status), s.cells, s.counts[SUCCEEDED], s.counts[REFUSED],
+          s.counts[FAILED], s.executor, s.metric, s.started_at) for s in infos],
+    ))  # fmt: skip
+
+
+@sweeps.command("show")
+@click.argument("name")
+@pass_app
+def sweeps_show(app: App, name: str) -> None:
+    """A sweep's best settings per model and runtime, and its Pareto front."""
+    from workbench.jobs.sweep.results import show_sweep
+
+    detail = show_sweep(app.store(), app.project, name)
+
+    def render(console: Console) -> None:
+        _render_sweep_cells(console, detail.cells, detail.best, detail.info.metric)
+        say(console, f"sweep {detail.info.name} ({detail.info.status}): {detail.info.cells} "
+                     f"cells; spec {detail.info.spec_path}")  # fmt: skip
+
+    emit(app, detail, render)

@@ -23,8 +23,11 @@ from workbench.vocabulary import (
     CLE,
     CPU,
     DEFAULT_ROUNDING,
+    EXECUTORS,
+    LOCAL,
     MAX_BATCH,
     MAX_ITERATIONS,
+    MAX_SWEEP_JOBS,
     MAX_THREADS,
     PERCENTILE,
     ROUNDING_MODES,
@@ -444,6 +447,40 @@ RUN_OPTIONS = (  # `workbench run`
     THREADS,
 )
 
+SWEEP_OPTIONS = (  # `workbench sweep SPEC.toml`: where and how wide, not what (the spec)
+    Option(
+        "jobs",
+        "Cells measured at once: worker processes here, or Ray tasks in flight "
+        "(default: the cores; on Ray, the cluster's CPUs).",
+        int,
+        None,
+        low=1,
+        high=MAX_SWEEP_JOBS,
+        metavar="N",
+        show_default=False,
+        label="Jobs",
+        placeholder="optional: all cores",
+    ),
+    Option(
+        "executor",
+        "Where the cells run: a process pool on this machine, or Ray tasks "
+        "(pip install -e '.[ray]').",
+        str,
+        LOCAL,
+        choices=EXECUTORS,
+        label="Executor",
+    ),
+    Option(
+        "address",
+        "The Ray cluster to run on (HOST:PORT or ray://HOST:PORT; default: a local Ray "
+        "started for the sweep).",
+        metavar="ADDR",
+        show_default=False,
+        label="Ray address",
+        placeholder="optional: start a local Ray",
+    ),
+)
+
 DEMO_OPTIONS = (
     ITERATIONS.but(default=5),
     Option(
@@ -498,3 +535,15 @@ class AdviseOptions(DeclaredOptions):
     """What ``workbench advise`` compares, and against what accuracy loss."""
 
     WHAT = "advise"
+
+
+@declared(*SWEEP_OPTIONS)
+class SweepOptions(DeclaredOptions):
+    """How ``workbench sweep`` runs its cells: how many at once, and where."""
+
+    WHAT = "sweep"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.address is not None and self.executor == LOCAL:
+            raise BadInput("--address names a Ray cluster: add --executor ray")

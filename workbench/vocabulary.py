@@ -85,6 +85,17 @@ RUN_STATUSES = (RUNNING, SUCCEEDED, FAILED, INTERRUPTED)
 FINISHED_STATUSES = (SUCCEEDED, FAILED, INTERRUPTED)
 BENCH_STATUSES = (SUCCEEDED, FAILED, REFUSED)
 
+# --------------------------------------------------------------------------- sweeps
+
+PENDING = "pending"  # a sweep cell not started yet
+# A sweep cell: pending, running, then one ending; ``refused`` is a runtime's verdict on
+# the container (AIP without HTA records), as final as ``succeeded``.
+CELL_STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, REFUSED, INTERRUPTED)
+DONE_CELL_STATUSES = (SUCCEEDED, REFUSED)  # a rerun skips these
+LOCAL = "local"  # a process pool on this machine
+RAY = "ray"  # Ray tasks on a cluster (the ``ray`` extra)
+EXECUTORS = (LOCAL, RAY)
+
 # --------------------------------------------------------------------------- limits
 
 MAX_BATCH = 4096  # runtimes resize a network to at most this batch
@@ -93,6 +104,8 @@ MAX_BATCH = 4096  # runtimes resize a network to at most this batch
 MAX_ITERATIONS = 1_000_000
 # Threads a job may compute with (the engine's pool; BLAS stays on one thread).
 MAX_THREADS = 64
+# Cells a sweep measures at once (local worker processes, or Ray tasks in flight).
+MAX_SWEEP_JOBS = 1024
 
 # --------------------------------------------------------------------------- formatting
 

@@ -152,6 +152,9 @@ class BenchRequest:
     command: str | None = None
     tags: Sequence[str] = ()
     init_repeats: int = 3  # inits timed per measurement; the fastest is kept
+    # The float container quantized ones are measured against (default: found as the
+    # module doc says); a sweep names it, its workers may have the file elsewhere.
+    reference: str | Path | None = None
 
     kind = BENCH
 
@@ -254,7 +257,13 @@ class _References:
         store, project = bench.store, bench.project
         self.bench, self.heads = bench, heads
         self.ids = {p: record_container(store, project, p) for p in paths}
-        self.references = {p: _reference_for(store, project, p, heads, paths) for p in paths}
+        given = bench.request.reference
+        self.references = {
+            p: (Path(given), None)
+            if given is not None and heads[p].quantized
+            else _reference_for(store, project, p, heads, paths)
+            for p in paths
+        }
         self.outputs: dict[Path, list[dict[str, np.ndarray]]] = {}
 
     def pair(self, path: Path, runtime: str, fxp: bool) -> _Pair:

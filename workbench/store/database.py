@@ -173,9 +173,10 @@ def open_store(db: str | None = None, *, upgrade: bool = True, recover: bool = T
 
                 upgrade_to_head(engine)
             if recover and not store.read_only:
-                from workbench.store.recovery import recover_orphaned_runs
+                from workbench.store.recovery import recover_orphaned_runs, recover_orphaned_sweeps
 
                 recover_orphaned_runs(store)
+                recover_orphaned_sweeps(store)
     except BaseException:
         engine.dispose()
         raise
