@@ -189,7 +189,10 @@ async def test_bench_from_the_form(store, make_app, files) -> None:
         assert isinstance(form, BenchForm)
         containers = form.query_one("#containers")
         containers.select_all()
-        form.query_one("#runtimes").select("dsp")
+        runtimes = form.query_one("#runtimes")  # every runtime by default, as the CLI
+        runtimes.deselect_all()
+        runtimes.select("cpu")
+        runtimes.select("dsp")
         form.query_one("#input_list").value = str(files["list"])
         form.query_one("#iterations").value = "2"
         await pilot.press("ctrl+s")

@@ -150,6 +150,7 @@ class Plan:
                 opset=graph.opset,
                 chain=group.chain if group is not None else None,
                 jit=self.jit,
+                plan_body=_body_planner(self._prepare_fn) if n.subgraphs else None,
             )
             try:
                 kernel = self._prepare_fn(ctx)
@@ -213,6 +214,11 @@ class Plan:
             for s in step.free:
                 values[s] = None
         return {name: values[slot_of[name]] for name in self._result_names}
+
+
+def _body_planner(prepare_fn: Callable[[OpContext], Kernel]) -> Callable[[Graph], Plan]:
+    """Bodies of If/Loop/Scan are planned with the enclosing plan's kernel preparation."""
+    return lambda body: Plan(body, prepare_fn=prepare_fn)
 
 
 def run_graph(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -28,11 +28,13 @@ from typing import Any
 import numpy as np
 
 from workbench.engine.container import Container, file_sha256, read_container
+from workbench.engine.graph import StateVar
 from workbench.engine.inputs import load_tensor, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.measure import Measurement, measure, reference_outputs
 from workbench.engine.runtimes import get_runtime
 from workbench.engine.runtimes.load import check_runtime
+from workbench.engine.state import fill_initial, internal_inputs, state_for
 from workbench.errors import BadInput, InputListError, NotFound, RuntimeRefused, WorkbenchError
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.compute import use_threads
@@ -122,10 +124,17 @@ def read_labels(path: str | Path, count: int | None = None) -> list[int]:
 
 
 def load_samples(
-    input_list_path: str | Path, container: Container
+    input_list_path: str | Path, container: Container, state: Sequence[StateVar] = ()
 ) -> tuple[list[dict[str, np.ndarray]], str | None]:
-    """Every input-list line as feeds at batch 1, and the first output the list names."""
-    listing = parse_input_list(input_list_path, container.graph.input_names)
+    """Every input-list line as feeds at batch 1, and the first output the list names.
+
+    State inputs (the container's own, and ``state``) may be left out of a line: they
+    get their initial value (zeros for ``--state`` pairs).
+    """
+    graph = container.graph
+    all_state = [*graph.state, *(s for s in state if s not in graph.state)]
+    optional = internal_inputs(graph) | {s.input for s in state}
+    listing = parse_input_list(input_list_path, graph.input_names, optional)
     outputs = set(container.graph.output_names)
     wanted = None
     if listing.output_names:
@@ -136,8 +145,13 @@ def load_samples(
                 f"(outputs: {', '.join(sorted(outputs))})"
             )
         wanted = known[0]
-    infos = container.graph.inputs
-    samples = [{t.name: load_tensor(line[t.name], t) for t in infos} for line in listing.lines]
+    infos = {t.name: t for t in graph.inputs}
+    samples = [
+        fill_initial(
+            {name: load_tensor(path, infos[name]) for name, path in line.items()}, all_state, infos
+        )
+        for line in listing.lines
+    ]
     return samples, wanted
 
 
@@ -194,12 +208,18 @@ class _Bench:
     samples: list[dict[str, np.ndarray]]
     labels: list[int] | None
     output: str | None  # the output accuracy is measured on
+    state: tuple[StateVar, ...] = ()  # carried line to line (``--stateful``)
 
 
 def bench_job(
     store: Store, project: str, request: BenchRequest, *, progress: Progress | None = None
 ) -> BenchResult:
-    """Measure every container on every runtime; one recorded benchmark run per row."""
+    """Measure every container on every runtime; one recorded benchmark run per row.
+
+    ``options.stateful`` carries state from one input-list line to the next (the
+    container's own, and the ``options.state`` ``INPUT=OUTPUT`` pairs); accuracy then
+    compares the two sequences.
+    """
     if not request.containers:
         raise BadInput("give at least one container to bench")
     options = request.options
@@ -216,12 +236,15 @@ def bench_job(
                 f"{p} has inputs {', '.join(heads[p].graph.input_names)} but {paths[0]} has "
                 f"{', '.join(first.graph.input_names)}: bench containers of one model together"
             )
-    samples, output = load_samples(request.input_list, first)
+    carried = state_for(first.graph, options.stateful, options.state)
+    if carried and options.batch != 1:
+        raise BadInput("--stateful runs the input list line after line: --batch must be 1")
+    samples, output = load_samples(request.input_list, first, carried)
     labels = read_labels(options.labels, len(samples)) if options.labels is not None else None
 
     with store.read() as session:
         get_project(session, project)  # a missing project fails before any work
-    bench = _Bench(store, project, request, samples, labels, output)
+    bench = _Bench(store, project, request, samples, labels, output, tuple(carried))
     pairs = [
         (path, runtime, fxp)
         for path in paths
@@ -271,7 +294,9 @@ class _References:
         ref_id, reference = None, None
         if ref_path is not None:
             if ref_path not in self.outputs:
-                self.outputs[ref_path] = reference_outputs(ref_path, self.bench.samples)
+                self.outputs[ref_path] = reference_outputs(
+                    ref_path, self.bench.samples, self.bench.state
+                )
             reference = self.outputs[ref_path]
             ref_id = self.ids.get(ref_path) or record_container(
                 self.bench.store, self.bench.project, ref_path
@@ -312,6 +337,11 @@ def _run_options(bench: _Bench) -> dict[str, Any]:
         "input_list": str(Path(bench.request.input_list).resolve()),
         "labels": str(Path(labels).resolve()) if labels else None,
         "threads": use_threads(None),  # latency depends on it
+        **(
+            {"stateful": True, "state": [f"{v.input}={v.output}" for v in bench.state]}
+            if bench.state
+            else {}
+        ),
     }
 
 
@@ -401,6 +431,7 @@ def _measure(bench: _Bench, pair: _Pair) -> Measurement:
         output=bench.output,
         per_layer=options.per_layer,
         init_repeats=bench.request.init_repeats,
+        state=bench.state,
     )
 
 

@@ -21,12 +21,14 @@ from workbench.engine.container import read_container
 from workbench.engine.inputs import iter_feeds, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.runtimes.load import load_network
+from workbench.engine.state import StateCarrier, internal_inputs, state_for
 from workbench.errors import BadInput, InputListError, naming
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.compute import use_threads
 from workbench.jobs.lifecycle import tracked_run
 from workbench.options import RunOptions
 from workbench.store import Store
+from workbench.vocabulary import BENCH
 
 Progress = Callable[[str, int, int], None]
 
@@ -61,7 +63,12 @@ def run_container(
     command: str | None = None,
     progress: Progress | None = None,
 ) -> InferResult:
-    """Run every line of the input list; write the outputs; record the run."""
+    """Run every line of the input list; write the outputs; record the run.
+
+    ``options.stateful`` carries state from one line to the next: the container's own (a
+    TFLite model's variables) and the ``options.state`` ``INPUT=OUTPUT`` pairs (an ONNX
+    model's).
+    """
     options = options or RunOptions()
     runtime, batch, cpu_fxp, debug = options.runtime, options.batch, options.cpu_fxp, options.debug
     thread_count = use_threads(options.threads)
@@ -76,7 +83,12 @@ def run_container(
     t0 = time.perf_counter()
     container = read_container(container_path)
     load_ms = (time.perf_counter() - t0) * 1e3
-    input_list = parse_input_list(input_list_path, container.graph.input_names)
+    graph = container.graph
+    carried = state_for(graph, options.stateful, options.state)
+    if carried and batch != 1:
+        raise BadInput("--stateful runs the input list line after line: --batch must be 1")
+    optional = internal_inputs(graph) | {v.input for v in carried}
+    input_list = parse_input_list(input_list_path, graph.input_names, optional)
     if input_list.output_names:
         unknown = [o for o in input_list.output_names if o not in _all_tensors(container)]
         if unknown:
@@ -87,7 +99,7 @@ def run_container(
     with tracked_run(
         store,
         project=project,
-        kind="bench",
+        kind=BENCH,
         model_id=model_id_of_container(store, container_id),
         container_id=container_id,
         command=command,
@@ -99,9 +111,16 @@ def run_container(
             "output_dir": str(output_dir),
             "debug": debug,
             "threads": thread_count,
+            **(
+                {"stateful": True, "state": [f"{v.input}={v.output}" for v in carried]}
+                if carried
+                else {}
+            ),
         },
     ) as run:
-        keep = tuple(input_list.output_names or ())
+        keep = tuple(
+            dict.fromkeys([*(input_list.output_names or ()), *(v.output for v in carried)])
+        )
         with naming(container_path):
             network = load_network(container, runtime, batch=batch, cpu_fxp=cpu_fxp, keep=keep)
         init_ms = load_ms + sum(network.init_breakdown_ms.values())
@@ -109,13 +128,19 @@ def run_container(
         _make_folder(output_dir)
         latencies: list[float] = []
         done = 0
-        for idx, feeds in iter_feeds(input_list, network.inputs, batch):
+        carrier = StateCarrier(carried, network.inputs) if carried else None
+        all_state = [*graph.state, *(v for v in carried if v not in graph.state)]
+        for idx, feeds in iter_feeds(input_list, network.inputs, batch, all_state):
             captured: dict[str, np.ndarray] = {}
             hook = captured.__setitem__ if debug else None
+            if carrier is not None:
+                feeds = carrier.fill(feeds)
             t = time.perf_counter()
             with naming(container_path):
                 results = network.run(feeds, hook=hook)
             latencies.append((time.perf_counter() - t) * 1e3)
+            if carrier is not None:
+                carrier.update(results)
             tensors = {**captured, **results} if debug else results
             names = list(tensors) if debug else wanted
             for row, line in enumerate(idx):

@@ -172,6 +172,8 @@ def _start(
             project = get_project(session, project_name)
             if project.archived:
                 raise BadInput(f"project {project.name!r} is archived; unarchive it to add runs")
+            started = utcnow()
+            project.last_used_at = started  # `workbench tui` opens the project used last
             run = Run(
                 project_id=project.id,
                 kind=kind,
@@ -179,7 +181,7 @@ def _start(
                 model_id=model_id,
                 container_id=container_id,
                 command=command,
-                started_at=utcnow(),
+                started_at=started,
                 host=me.host,
                 pid=me.pid,
                 pid_started_at=me.started_at,

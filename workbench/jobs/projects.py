@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from workbench.errors import BadInput, NotFound
-from workbench.store import Project, Session, Store, on_duplicate
+from workbench.store import Project, Session, Store, on_duplicate, utcnow
 from workbench.store.queries import (
     DEFAULT_PROJECT,
     all_projects,
     counts_by_project,
     find_project,
     get_project,
+    last_used_project,
     project_counts,
 )
 
@@ -124,3 +125,31 @@ def _info_with(project: Project, counts: dict[str, int]) -> ProjectInfo:
         containers=counts.get("containers", 0),
         experiments=counts.get("experiments", 0),
     )
+
+
+# -- the project used last -----------------------------------------------------------------
+
+
+def mark_used(store: Store, name: str) -> None:
+    """Remember ``name`` as the project used last (the TUI opened it)."""
+    with store.write() as session:
+        project = find_project(session, name)
+        if project is not None:
+            project.last_used_at = utcnow()
+
+
+def start_project(store: Store) -> str | None:
+    """The project ``workbench tui`` opens without ``--project``: the one used last, else
+    the only one (the default project, made if the store holds none); None when there
+    are several and none was used (the TUI then opens on the project list)."""
+    with store.read() as session:
+        used = last_used_project(session)
+        if used is not None:
+            return used
+        names = [p.name for p in all_projects(session, include_archived=False)]
+    if len(names) > 1:
+        return None
+    if names:
+        return names[0]
+    ensure_project(store, DEFAULT_PROJECT)
+    return DEFAULT_PROJECT

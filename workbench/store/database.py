@@ -71,12 +71,16 @@ _PG_REFUSALS = {"42501": "permission denied", "25006": "the server is read-only"
 _READ_ONLY: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
-def default_url() -> str:
-    """The default store: ``workbench.db`` in the user data directory."""
+def data_dir() -> Path:
+    """The user data directory: the default store, the demo's files."""
     import platformdirs
 
-    path = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "workbench.db"
-    return f"sqlite:///{path}"
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_url() -> str:
+    """The default store: ``workbench.db`` in the user data directory."""
+    return f"sqlite:///{data_dir() / 'workbench.db'}"
 
 
 def resolve_url(db: str | None = None) -> str:

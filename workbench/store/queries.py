@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, update
@@ -122,6 +122,16 @@ def all_projects(session: Session, *, include_archived: bool) -> list[Project]:
     if not include_archived:
         query = query.where(Project.archived.is_(False))
     return list(session.scalars(query))
+
+
+def last_used_project(session: Session) -> str | None:
+    """The unarchived project used last (a run started in it, or the TUI opened it)."""
+    return session.scalar(
+        select(Project.name)
+        .where(Project.archived.is_(False), Project.last_used_at.is_not(None))
+        .order_by(Project.last_used_at.desc())
+        .limit(1)
+    )
 
 
 # What a project holds, counted per project: runs, models, containers, experiments.
@@ -458,6 +468,15 @@ class RunRow:
     cosine: float | None
     top1_agreement: float | None
     container_size_bytes: int | None
+    container_path: str | None  # the run's container (quantize: the input; bench: measured)
+    output_path: str | None  # quantize: the container written
+
+    @property
+    def container_name(self) -> str | None:
+        """The file name of the container the run is about (quantize: the one written,
+        else its input)."""
+        path = self.output_path or self.container_path
+        return None if path is None else PurePath(path).name
 
 
 # Built once: a new alias per call costs more than the query (writers hold the
@@ -493,6 +512,7 @@ RUN_SORTS: dict[str, tuple[ColumnElement[Any], ...]] = {
     # bench
     "runtime": (_B.runtime, _B.cpu_fxp),
     "quantized": (_SRC.quantized,),
+    "container": (func.coalesce(_OUT.path, _SRC.path),),
     "batch": (_B.batch,),
     "init": (_B.init_time_ms,),
     "init_peak": (_B.init_peak_bytes,),
@@ -515,6 +535,7 @@ _RUN_COLUMNS = (
     _B.sqnr_db.label("b_sqnr_db"), _B.runtime, _B.cpu_fxp, _B.batch, _B.iterations,
     _B.init_time_ms, _B.init_peak_bytes, _B.latency_mean_ms, _B.latency_p50_ms,
     _B.latency_p90_ms, _B.cosine, _B.top1_agreement, _B.container_size_bytes,
+    _SRC.path.label("container_path"), _OUT.path.label("output_path"),
 )  # fmt: skip
 _ROW_FIELDS = frozenset(f.name for f in fields(RunRow)) - {"tags", "sqnr_db"}
 

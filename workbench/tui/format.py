@@ -99,3 +99,10 @@ def plain(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value) or DASH
     return str(value)
+
+
+def middle(text: str, width: int) -> str:
+    """``text`` in ``width`` cells at most, cut in the middle (file names keep their ends)."""
+    from workbench.console import shorten_middle
+
+    return shorten_middle(text, width)

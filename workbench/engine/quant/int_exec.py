@@ -165,7 +165,10 @@ class IntegerPlan:
         float_consts = _DequantizedConsts(ctx.consts, node.inputs, self)
         ictx = IntContext(
             op=ctx,
-            float_op=OpContext(node, float_consts, ctx.inputs, ctx.outputs, ctx.opset),
+            # A body of the float fallback runs in plain float32 (bodies are not quantized).
+            float_op=OpContext(
+                node, float_consts, ctx.inputs, ctx.outputs, ctx.opset, plan_body=Plan
+            ),
             in_encs=in_encs,
             out_encs=out_encs,
             rounding=self.rounding,

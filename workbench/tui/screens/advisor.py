@@ -12,10 +12,11 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from workbench.tui import keys
 from workbench.tui.screens.loading import LoadingScreen
+from workbench.tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from workbench.jobs.advise import AdviseResult
@@ -74,7 +75,7 @@ The runs are saved as an experiment (see the experiments tab).
         yield Static("loading…", classes="title-line")
         with VerticalScroll(classes="detail-scroll"):
             yield Static("", id="advice")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def subtitle(self) -> str:
         return f"project {self.project} · advisor"
