@@ -24,7 +24,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -1730,6 +1730,44 @@ def _init_text(ms: float | None) -> str | None:
     return None if ms is None else f"{ms:.1f} ms"
 
 
+SWEEP_BEST_COLUMNS = (
+    Column("runtime"),
+    Column("best setting", fit=WRAP, min_width=12),
+    Column("metric", align="right"),
+    Column("size", align="right", priority=1),
+    Column("init", align="right", priority=2),
+    Column("device init", align="right", priority=3),
+    Column("cells ok", align="right", priority=1),
+)
+SWEEP_FRONT_COLUMNS = (
+    Column("setting", fit=WRAP, min_width=12),
+    Column("runtime"),
+    Column("metric", align="right"),
+    Column("size", align="right", priority=1),
+    Column("init", align="right", priority=2),
+)
+SWEEP_LIST_COLUMNS = (
+    Column("name", fit=MIDDLE, min_width=10),
+    Column("status"),
+    Column("cells", align="right"),
+    Column("succeeded", align="right", priority=1),
+    Column("refused", align="right", priority=3),
+    Column("failed", align="right", priority=1),
+    Column("executor", priority=2),
+    Column("metric", priority=2),
+    Column("started", priority=3),
+)
+
+
+def _named(columns: Sequence[Column], metric: str, *, device: bool = True) -> list[Column]:
+    """The columns with the metric's own name (and without device init when none)."""
+    return [
+        replace(c, name=metric) if c.name == "metric" else c
+        for c in columns
+        if device or c.name != "device init"
+    ]
+
+
 def _render_sweep_cells(console: Console, cells: Sequence[Any], best: Sequence[Any],
                         metric: str) -> None:  # fmt: skip
     """Per model: the best setting per runtime; then the Pareto front; failures."""
@@ -1743,21 +1781,19 @@ def _render_sweep_cells(console: Console, cells: Sequence[Any], best: Sequence[A
             rows.append((b.runtime, b.setting_label, _metric_text(b.metric_value, metric),
                          format_bytes(b.size_bytes), _init_text(b.init_ms),
                          *((_init_text(b.device_init_ms),) if device else ()), f"{ok}/{total}"))  # fmt: skip
-        columns = ["runtime", "best setting", metric, "size", "init",
-                   *(("device init",) if device else ()), "cells ok"]  # fmt: skip
         if rows:
-            show_table(console, columns, rows, title=f"{model}: best per runtime",
-                       wrap=("best setting",))  # fmt: skip
+            print_table(console, _named(SWEEP_BEST_COLUMNS, metric, device=device), rows,
+                        title=f"{model}: best setting per runtime")  # fmt: skip
         else:
             say(console, f"{model}: no cell measured")
         front = [c for c in mine if c.pareto]
         if front:
-            show_table(
-                console, ["setting", "runtime", metric, "size", "init"],
+            print_table(
+                console, _named(SWEEP_FRONT_COLUMNS, metric),
                 [(c.setting_label, c.runtime, _metric_text(c.metric_value, metric),
                   format_bytes(c.size_bytes), _init_text(c.init_for_ranking))
                  for c in sorted(front, key=lambda c: (c.size_bytes or 0, c.init_for_ranking or 0))],
-                title=f"{model}: Pareto front ({metric} / size / init)", wrap=("setting",),
+                title=f"{model}: Pareto front ({metric} / size / init)",
             )  # fmt: skip
     failed = [c for c in cells if c.status not in (SUCCEEDED, REFUSED)]
     for c in failed[:10]:
@@ -1814,9 +1850,8 @@ def sweeps_list(app: App) -> None:
     from workbench.jobs.sweep.results import list_sweeps
 
     infos = list_sweeps(app.store(), app.project)
-    emit(app, infos, lambda c: show_table(
-        c, ["name", "status", "cells", "succeeded", "refused", "failed", "executor", "metric",
-            "started"],
+    emit(app, infos, lambda c: print_table(
+        c, SWEEP_LIST_COLUMNS,
         [(s.name, _status(s.status), s.cells, s.counts[SUCCEEDED], s.counts[REFUSED],
           s.counts[FAILED], s.executor, s.metric, s.started_at) for s in infos],
     ))  # fmt: skip

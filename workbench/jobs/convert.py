@@ -77,12 +77,14 @@ def convert_model(
     input_dims: Mapping[str, Sequence[int]] | None = None,
     command: str | None = None,
     enable_hta: bool = False,
+    recorded_source: str | Path | None = None,
 ) -> ConvertResult:
     """Import ``source`` (ONNX, or TensorFlow) into a float container at ``output``; record both.
 
     A quantized ``.tflite`` model becomes a quantized container carrying its own encodings;
     ``enable_hta`` adds the HTA records the AIP runtime needs (for such a model only: a
-    float model gets them from ``quantize --enable-hta``).
+    float model gets them from ``quantize --enable-hta``). ``recorded_source`` is the
+    model as the manifest names it when ``source`` is a copy (a sweep's Ray worker).
     """
     started = time.perf_counter()
     with store.write() as session:  # a read-only store or unknown project: refused before work
@@ -112,7 +114,7 @@ def convert_model(
     manifest = make_manifest(
         converter={
             "command": command or command_line(),
-            "source": str(source),
+            "source": str(recorded_source or source),
             "source_format": fmt,
             "source_sha256": source_sha,
             "input_dims": {k: list(v) for k, v in (input_dims or {}).items()},

@@ -70,6 +70,9 @@ class QuantizeRequest:
     options: QuantOptions = field(default_factory=QuantOptions)
     analyze: bool = True
     command: str | None = None
+    # The float container as the manifest names it, when ``container`` is a copy of it
+    # (a sweep's Ray worker quantizes a copy of the driver's file).
+    recorded_container: str | Path | None = None
 
     kind = QUANTIZE
 
@@ -147,7 +150,8 @@ def quantize_job(
         effective = _effective_options(options, quantized.manifest["quantizer"])
         if effective != details["options"]:
             run.record(per_channel=effective["per_channel"], options=effective)
-        quantized.manifest["quantizer"]["source_container"] = str(Path(container_path).resolve())
+        recorded = request.recorded_container or Path(container_path).resolve()
+        quantized.manifest["quantizer"]["source_container"] = str(recorded)
         quantized.manifest["quantizer"]["source_sha256"] = file_sha256(container_path)
         remove_leftover_temp_files(output)
         size = write_container(output, quantized)

@@ -244,6 +244,10 @@ def _localized(task: Task, tmp: Path, bundles: dict[str, Bundle]) -> Task:
         if not role.startswith("option:")
     }
     changes: dict[str, Any] = dict(paths)
+    if isinstance(task, ConvertTask):
+        changes["recorded_source"] = task.source  # the manifest names the driver's file
+    if isinstance(task, QuantizeTask):
+        changes["recorded_container"] = task.container
     if isinstance(task, (ConvertTask, QuantizeTask)):
         changes["output"] = tmp / "out" / task.output.name
         changes["output"].parent.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ class ConvertTask:
     input_dims: dict[str, list[int]]
     output: Path
     command: str
+    recorded_source: Path | None = None  # the driver's path, when ``source`` is a copy
     kind = CONVERT
 
     def paths(self) -> dict[str, Path]:
@@ -43,6 +44,7 @@ class QuantizeTask:
     options: dict[str, Any]  # QuantOptions values
     analyze: bool
     command: str
+    recorded_container: Path | None = None  # the driver's path, when ``container`` is a copy
     kind = QUANTIZE
 
     def paths(self) -> dict[str, Path]:
@@ -108,8 +110,9 @@ def _convert(store: Store, project: str, task: ConvertTask) -> TaskResult:
     from workbench.jobs.convert import convert_model
 
     done = convert_model(
-        store, project, task.source, task.output, input_dims=task.input_dims, command=task.command
-    )
+        store, project, task.source, task.output, input_dims=task.input_dims,
+        command=task.command, recorded_source=task.recorded_source,
+    )  # fmt: skip
     if done.quantized:
         raise BadInput(
             f"{task.source} is a quantized model (its own encodings): a sweep quantizes float "
@@ -124,8 +127,9 @@ def _quantize(store: Store, project: str, task: QuantizeTask) -> TaskResult:
     from workbench.jobs.quantize import QuantizeRequest, quantize_job
 
     request = QuantizeRequest(
-        task.container, task.calibration, task.output, task.options, task.analyze, task.command
-    )
+        task.container, task.calibration, task.output, task.options, task.analyze, task.command,
+        recorded_container=task.recorded_container,
+    )  # fmt: skip
     done = quantize_job(store, project, request)
     return TaskResult(task.key, task.kind, ok=True, run_id=done.run_id)
 
