@@ -358,6 +358,28 @@ def page_experiments(store: Store, project: str, query: TableQuery) -> Page[Expe
     return _page_in_memory(rows, query, EXPERIMENT_SORTS, lambda e: f"{e.name} {e.note}")
 
 
+SWEEP_SORTS: dict[str, Callable[[Any], Any]] = {
+    "name": lambda s: s.name.lower(),
+    "status": lambda s: s.status,
+    "cells": lambda s: s.cells,
+    "succeeded": lambda s: s.counts["succeeded"],
+    "left": lambda s: s.cells - s.counts["succeeded"] - s.counts["refused"],
+    "metric": lambda s: s.metric,
+    "executor": lambda s: s.executor,
+    "started": lambda s: s.started_at,
+}
+
+
+def page_sweeps(store: Store, project: str, query: TableQuery) -> Page[Any]:
+    """A page of the project's sweeps (``SweepInfo``; few: sorted and filtered in memory)."""
+    from workbench.jobs.sweep.results import list_sweeps
+
+    if query.sort not in SWEEP_SORTS:
+        raise BadInput(f"cannot sort sweeps by {query.sort!r}")
+    rows = list_sweeps(store, project)
+    return _page_in_memory(rows, query, SWEEP_SORTS, lambda s: f"{s.name} {s.status} {s.metric}")
+
+
 PROJECT_SORTS: dict[str, Callable[[ProjectInfo], Any]] = {
     "name": lambda p: p.name.lower(),
     "runs": lambda p: p.runs,
