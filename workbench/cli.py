@@ -1695,8 +1695,10 @@ class _SweepBar:
             TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("eta"),
             TimeRemainingColumn(), console=Console(stderr=True), transient=True,
         )  # fmt: skip
+        self.json = quiet
         self.quiet = quiet or not self.progress.console.is_terminal
         self.task: Any = None
+        self.told = False
 
     def __enter__(self) -> _SweepBar:
         return self
@@ -1707,6 +1709,10 @@ class _SweepBar:
 
     def __call__(self, p: Any) -> None:
         checkpoint()  # an interrupt that landed in an import ends the sweep here
+        if not self.told:
+            self.told = True
+            if p.skipped and not self.json:
+                click.echo(f"skipping {p.skipped} of {p.total} cells already done", err=True)
         if self.quiet:
             return
         detail = f"done {p.done} · failed {p.failed} · running {p.running} · skipped {p.skipped}"
@@ -1833,8 +1839,6 @@ def sweep(app: App, spec: str, **values: Any) -> None:
                      f"{result.jobs} {result.executor} worker(s); runs in experiment "
                      f"{result.experiment}")  # fmt: skip
 
-    if not app.json and result.skipped:
-        click.echo(f"skipped {result.skipped} of {result.total} cells already done", err=True)
     emit(app, result, render)
 
 

@@ -130,3 +130,12 @@ def test_best_and_pareto_front():
     assert best_cell(cells, "sqnr").key == "accurate"
     # max-abs: lower is better
     assert best_cell(cells, "max-abs").key == "quick"
+
+
+def test_a_many_valued_option_takes_lists_as_values(tmp_path):
+    extra = 'algorithms = [[], ["cle"], "cle,bc", ["bc", "cle"]]\n'
+    spec = load_spec(write_zoo(tmp_path, settings='"tf"', extra=extra))
+    assert [s.label for s in spec.settings] == [
+        "algorithms=none", "algorithms=cle", "algorithms=cle,bc"
+    ]  # fmt: skip
+    assert len(spec.cells) == 2 * 3 * 2

@@ -376,7 +376,8 @@ def _settings(grid: Any, base: Path, where: str) -> Iterable[Setting]:
         if not items:
             raise BadInput(f"{where}: grid: {key} = [] leaves nothing to sweep")
         checked = [_grid_value(option, v, base, where) for v in items]
-        axes.append((key, list(dict.fromkeys(checked))))  # one setting per distinct value
+        distinct = {json.dumps(v, sort_keys=True): v for v in checked}  # lists are values too
+        axes.append((key, list(distinct.values())))  # one setting per distinct value
     for combination in itertools.product(*(values for _, values in axes)):
         chosen = dict(zip((k for k, _ in axes), combination, strict=True))
         yield _setting(chosen, {k for k, values in axes if len(values) > 1} or set(), where)
