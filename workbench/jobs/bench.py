@@ -78,6 +78,8 @@ class BenchRow:
     notes: tuple[str, ...] = ()
     layer_ms: dict[str, float] | None = None
     run_id: int | None = None
+    # Float layers falling back to the CPU: {"float_layers", "boundaries", "convert_ms"}.
+    cpu_fallback: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -384,6 +386,13 @@ def _measured(bench: _Bench, pair: _Pair) -> BenchRow:
             notes = list(m.notes)
             if pair.reference is None and pair.reference_note:
                 notes.append(pair.reference_note)
+            if m.cpu_fallback:
+                fb = m.cpu_fallback
+                notes.append(
+                    f"CPU fallback: {fb['float_layers']:g} float layer(s), "
+                    f"{fb['boundaries']:g} convert(s) per inference taking "
+                    f"{fb['convert_ms']:.3f} ms of the mean latency"
+                )
             _record(run, bench, pair, m, accuracy, notes)
     except WorkbenchError as exc:
         return BenchRow(
@@ -405,6 +414,7 @@ def _measured(bench: _Bench, pair: _Pair) -> BenchRow:
         notes=tuple(notes),
         layer_ms=m.layer_ms,
         run_id=run_id,
+        cpu_fallback=m.cpu_fallback,
     )
 
 
@@ -456,6 +466,7 @@ def _record(
             "accuracy_output": m.accuracy.output if m.accuracy else bench.output,
             "notes": notes,
             **({"layer_ms": m.layer_ms} if m.layer_ms else {}),
+            **({"cpu_fallback": m.cpu_fallback} if m.cpu_fallback else {}),
         },
         **accuracy,
     )

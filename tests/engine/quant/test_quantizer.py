@@ -397,6 +397,8 @@ def test_options_are_recorded_in_the_manifest(tmp_path):
         "percentile": 99.9,
         "enable_hta": True,
         "override_params": None,
+        "layer_precision": [],
+        "weights_bitwidth_override": [],
         "rounding": "half-even",
     }
     assert QuantOptions.from_dict(qz["options"]) == opts
