@@ -50,6 +50,7 @@ from workbench.jobs.interrupts import catch_interrupts, checkpoint, interrupted,
 from workbench.options import (
     ADVISE_OPTIONS,
     BENCH_OPTIONS,
+    DEBUG_OPTIONS,
     DEFAULT_MAX_ACCURACY_DROP,
     DEMO_OPTIONS,
     QUANTIZE_OPTIONS,
@@ -1179,6 +1180,66 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values
         f"mean {result.latency_mean_ms:.2f} ms per batch; outputs in {result.output_dir} "
         f"(run {result.run_id})",
     ))  # fmt: skip
+
+
+@cli.command("debug")
+@click.argument("container", type=click.Path(path_type=str))
+@click.option("--input-list", required=True, metavar="LIST", help="Vendor-format input list.")
+@declared_options(*DEBUG_OPTIONS)
+@pass_app
+def debug_cmd(app: App, container: str, input_list: str, **values: Any) -> None:
+    """Find the first layer where a quantized container parts from its float model."""
+    from workbench.jobs.debug import DebugRequest, debug_job
+    from workbench.options import DebugOptions
+
+    options = DebugOptions(**_picked(values, DEBUG_OPTIONS))
+    with _progress(f"debug on {options.runtime}", app) as progress:
+        result = debug_job(DebugRequest(container, input_list, options), progress=progress)
+    report = result.report
+
+    def render(console: Console) -> None:
+        first = report["first_divergent_layer"]
+        rows = (
+            (
+                ("▶ " if layer["node"] == first else "")
+                + ("! " if layer["diverges"] else "")
+                + str(layer["index"]),
+                layer["node"],
+                layer["op_type"],
+                layer["precision"],
+                f"{layer['fake_quant_mean_lsb']:.2f}",
+                f"{layer['integer_mean_lsb']:.2f}",
+                f"{layer['integer_max_lsb']:.1f}",
+                f"{layer['clipped_pct']:.2f}",
+                _db(layer["integer_sqnr_db"]),
+                ", ".join(layer["causes"]),
+            )
+            for layer in report["layers"]
+        )
+        print_table(console, DEBUG_COLUMNS, rows)
+        say(
+            console,
+            f"{report['samples']} samples on {report['runtime']}: output SQNR "
+            f"{format_db(report['output_integer_sqnr_db'])} integer-true, "
+            f"{format_db(report['output_fake_quant_sqnr_db'])} fake-quant",
+        )
+        say(console, report["why"])
+
+    emit(app, result, render)
+
+
+DEBUG_COLUMNS = (
+    Column("#", align="right"),
+    Column("layer", fit=MIDDLE, min_width=10),
+    Column("op", priority=2),
+    Column("prec", priority=1),
+    Column("fq LSB", align="right", priority=3),
+    Column("int LSB", align="right"),
+    Column("max", align="right", priority=2),
+    Column("clip %", align="right", priority=1),
+    Column("SQNR dB", align="right"),
+    Column("cause", fit=WRAP, priority=1),
+)
 
 
 # --- quantize / export -----------------------------------------------------------------
