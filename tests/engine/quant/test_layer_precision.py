@@ -175,3 +175,54 @@ class _Runner:
 
     def run(self, feeds, hook=None):
         return self.net.run(feeds)
+
+
+def test_exports_carry_the_mix(cnn, tmp_path):
+    # Item 5: the QDQ export has 16-bit QDQ pairs and a float island; AIMET encodings carry
+    # the per-layer bitwidths and list the float layers as excluded.
+    import json
+
+    ort = pytest.importorskip("onnxruntime")
+    from workbench.engine.quant.aimet import export_encodings, load_encodings
+    from workbench.engine.quant.qdq import export_qdq
+
+    feeds = _feeds(4)
+    q = quantize_container(
+        cnn,
+        feeds,
+        QuantOptions(
+            layer_precision=("HardSwish_8=int16", "type:Gemm=float", "Flatten_14=float"),
+            weights_bitwidth_override=("Conv_10=4",),
+        ),
+    ).container
+    model = export_qdq(q)
+    types = {
+        n.output[0]: n for n in model.graph.node if n.op_type == "QuantizeLinear"
+    }  # QuantizeLinear output -> node
+    zero_points = {i.name: i.data_type for i in model.graph.initializer}
+    by_tensor = {n.input[0]: zero_points.get(n.input[2]) for n in types.values()}
+    assert by_tensor["h1/float"] == 4  # TensorProto.UINT16: the int16 layer's QDQ pair
+    assert by_tensor["c5/float"] == 2  # an 8-bit one: UINT8
+    assert "y/float" not in by_tensor and "fl/float" not in by_tensor  # the float island
+    wg = next(i for i in model.graph.initializer if i.name == "wg")
+    assert wg.data_type == 1  # float weights stay float
+    opts = ort.SessionOptions()
+    opts.add_session_config_entry("session.disable_quant_qdq", "1")
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    fq = FakeQuantPlan(q)
+    for f in feeds:
+        np.testing.assert_allclose(sess.run(["y"], f)[0], fq.run(f)["y"], atol=0.05)
+
+    doc = export_encodings(q, "1.0.0")
+    bits = {e["name"]: e["bw"] for e in doc["activation_encodings"] + doc["param_encodings"]}
+    assert bits["h1"] == 16 and bits["w4"] == 4 and bits["c5"] == 8
+    assert "y" not in bits and "wg" not in bits
+    assert doc["excluded_layers"] == ["Flatten_14", "Gemm_15"]
+    path = tmp_path / "enc.json"
+    path.write_text(json.dumps(doc))
+    back = load_encodings(str(path), cnn.graph)
+    assert back.activations["h1"].bitwidth == 16 and back.params["w4"].bitwidth == 4
+    for version in ("0.6.1", "2.0.0"):
+        doc = export_encodings(q, version)
+        text = json.dumps(doc)
+        assert '"wg"' not in text

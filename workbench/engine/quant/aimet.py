@@ -92,6 +92,7 @@ from workbench.engine.quant.encoding import (
     Encoding,
     encoding_from_dict,
 )
+from workbench.engine.quant.layer_precision import float_layers
 from workbench.engine.quant.roles import param_roles
 from workbench.errors import BadInput, ContainerError, NotFound
 from workbench.vocabulary import ENHANCED, PERCENTILE, SYMMETRIC, TF
@@ -282,7 +283,8 @@ def export_encodings(
         "activation_encodings": [_entry_100(n, e) for n, e in acts.items()],
         "param_encodings": [_entry_100(n, e) for n, e in params.items()],
         "quantizer_args": args,
-        "excluded_layers": [],
+        # Layers kept in float (--layer-precision X=float): AIMET's excluded layers.
+        "excluded_layers": sorted(float_layers(container.manifest)),
     }
 
 

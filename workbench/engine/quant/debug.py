@@ -27,6 +27,10 @@ is named with its likely cause (``CAUSES``), judged from its own measurements:
   LSB somewhere (a bias range too wide for 8 bits, or clamped);
 * ``float fallback boundary``: the layer is kept in float, or reads a float layer's
   output, and pays a convert there;
+* ``input noise amplified``: none of the above, yet its SQNR falls ``drop_db`` below its
+  input's: its own encoding and weights are fine, but it amplifies the small error its
+  input carries (a high noise gain: outputs that cancel, a large fan-in); the fix is
+  more bits on the input (``--layer-precision PRODUCER=int16``);
 * ``weight quantization``: its weights, as stored, keep less than ``COARSE_DB`` of SQNR
   in their worst output channel (4-bit weights, a per-tensor range that one channel's
   outliers stretch: try ``--per-channel``).
@@ -76,6 +80,7 @@ REQUANT_MULTIPLIER = "requantization multiplier"
 BIAS_SATURATION = "8-bit bias saturation"
 FLOAT_BOUNDARY = "float fallback boundary"
 WEIGHT_QUANTIZATION = "weight quantization"
+NOISE_GAIN = "input noise amplified"
 UPSTREAM = "upstream error"
 CAUSES = (
     RANGE_CLIPPING,
@@ -84,6 +89,7 @@ CAUSES = (
     BIAS_SATURATION,
     FLOAT_BOUNDARY,
     WEIGHT_QUANTIZATION,
+    NOISE_GAIN,
     UPSTREAM,
 )
 
@@ -167,6 +173,7 @@ class LayerDebug:
     diverges: bool
     causes: tuple[str, ...] = ()
     weight_sqnr_db: float | None = None  # its stored weights, worst output channel
+    suggestion: str = ""  # what to try, for a divergent layer
 
     def to_dict(self) -> dict[str, Any]:
         out = {}
@@ -198,6 +205,7 @@ class DebugReport:
             "drop_db": self.drop_db,
             "first_divergent_layer": self.first.node if self.first else None,
             "first_divergent_tensor": self.first.tensor if self.first else None,
+            "suggestion": self.first.suggestion if self.first else None,
             "cause": self.first.causes[0] if self.first and self.first.causes else None,
             "why": self.why,
             "output_fake_quant_sqnr_db": finite_db(self.output_fake_quant_sqnr_db),
@@ -439,9 +447,37 @@ def _with_causes(
         causes.append(BIAS_SATURATION)
     if w_db is not None and w_db < COARSE_DB:
         causes.append(WEIGHT_QUANTIZATION)
+    drop = None if row.input_sqnr_db is None else row.input_sqnr_db - row.integer_sqnr_db
+    sources = [graph.nodes[producers[i]].name for i in node.inputs if i in producers]
     if not causes:
-        causes.append(UPSTREAM)
-    return replace(row, causes=tuple(causes), weight_sqnr_db=w_db)
+        big_drop = drop is not None and math.isfinite(drop) and drop > 0.5 * DEFAULT_DROP_DB
+        causes.append(NOISE_GAIN if big_drop and sources else UPSTREAM)
+    return replace(
+        row,
+        causes=tuple(causes),
+        weight_sqnr_db=w_db,
+        suggestion=_suggestion(causes[0], node.name, sources),
+    )
+
+
+def _suggestion(cause: str, node: str, sources: list[str]) -> str:
+    """What to try first for a cause (flags of ``workbench quantize``)."""
+    inputs = " ".join(f"--layer-precision {s}=int16" for s in dict.fromkeys(sources))
+    return {
+        RANGE_CLIPPING: f"--layer-precision {node}=int16, or a wider range (another "
+        "--act-quantizer or percentile)",
+        ROUNDING_NOISE: f"--layer-precision {node}=int16, or a tighter range "
+        "(--act-quantizer enhanced)",
+        REQUANT_MULTIPLIER: "the integer kernel disagrees with fake-quant here: an emulator "
+        "defect to report, not a quantization choice",
+        BIAS_SATURATION: "--bias-bitwidth 32",
+        FLOAT_BOUNDARY: "move the boundary: keep its neighbours in float too, or "
+        f"--layer-precision {node}=int16 instead of float",
+        WEIGHT_QUANTIZATION: f"--per-channel, or --weights-bitwidth-override {node}=16 "
+        "(with 16-bit input activations)",
+        NOISE_GAIN: inputs or f"--layer-precision {node}=int16",
+        UPSTREAM: "fix the first divergent layer above it",
+    }[cause]
 
 
 def _why(first: LayerDebug | None, threshold_lsb: float, drop_db: float) -> str:
@@ -467,7 +503,8 @@ def _why(first: LayerDebug | None, threshold_lsb: float, drop_db: float) -> str:
         )
     elif cause == WEIGHT_QUANTIZATION and first.weight_sqnr_db is not None:
         facts.append(f"its weights keep {_fmt(first.weight_sqnr_db)} in their worst channel")
-    return f"{first.node} ({first.op_type}) diverges first: {cause}; " + ", ".join(facts)
+    text = f"{first.node} ({first.op_type}) diverges first: {cause}; " + ", ".join(facts)
+    return text + (f"; try {first.suggestion}" if first.suggestion else "")
 
 
 def _fmt(db: float | None) -> str:
