@@ -107,3 +107,19 @@ def test_a_float_layer_boundary_is_a_cause(cnn, feeds):
     report = _debug(cnn, _broken(q, "h1", 0.05), feeds)  # the convert back clips
     assert report.first.node == "HardSwish_8"
     assert report.first.causes[:2] == (FLOAT_BOUNDARY, RANGE_CLIPPING)
+
+
+def test_coarse_weights_are_a_weight_quantization_cause(cnn, feeds):
+    from workbench.engine.quant.debug import WEIGHT_QUANTIZATION
+
+    q = quantize_container(
+        cnn, feeds, QuantOptions(per_channel=True, weights_bitwidth_override=("Conv_6=4",))
+    ).container
+    report = _debug(cnn, q, feeds)
+    row = next(r for r in report.layers if r.node == "Conv_6")
+    assert row.weight_only_sqnr_db < 25  # 4-bit weights alone, on its float inputs
+    others = [r.weight_only_sqnr_db for r in report.layers if r.node in ("Conv_4", "Conv_10")]
+    assert min(others) > row.weight_only_sqnr_db + 15  # 8-bit: ~24 dB better
+    assert report.first is not None and report.first.node == "Conv_6"
+    assert report.first.causes[0] == WEIGHT_QUANTIZATION
+    assert "--weights-bitwidth-override Conv_6=16" in report.first.suggestion

@@ -13,7 +13,8 @@ and ``cpu --cpu-fxp``), and for every layer in execution order compares its outp
   samples), and the SQNR of the encoding alone on the float values (``encoding_sqnr_db``:
   the float tensor quantize-dequantized; no upstream error in it).
 
-A layer **diverges** when its integer-true error passes ``threshold_lsb`` (mean LSBs)
+A layer **diverges** when its integer-true error passes ``threshold_lsb`` (mean LSBs,
+counted in 8-bit steps: a 16-bit layer's error divided by 256)
 or its SQNR falls more than ``drop_db`` below its worst input's; the first such layer
 is named with its likely cause (``CAUSES``), judged from its own measurements:
 
@@ -21,8 +22,9 @@ is named with its likely cause (``CAUSES``), judged from its own measurements:
 * ``rounding noise``: the range fits but its step is coarse for the values (the encoding
   alone keeps less than ``COARSE_DB`` of SQNR: a range far wider than the data);
 * ``requantization multiplier``: integer-true departs from fake-quant here (mean over
-  ``EMULATOR_LSB``, and their agreement's SQNR ``GAP_DROP_DB`` below its inputs'): the
-  integer kernel's rescale or accumulator, not noise carried from upstream;
+  ``EMULATOR_LSB``) and integer-true's SQNR falls ``GAP_DROP_DB`` further below
+  fake-quant's here than at any of its inputs: the integer kernel's rescale or
+  accumulator, not noise both paths carry from upstream and this layer amplifies;
 * ``8-bit bias saturation``: its 8-bit bias, as stored, is off by more than an output
   LSB somewhere (a bias range too wide for 8 bits, or clamped);
 * ``float fallback boundary``: the layer is kept in float, or reads a float layer's
@@ -42,7 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -72,7 +74,7 @@ DEFAULT_DROP_DB = 12.0  # SQNR this far below the worst input's diverges
 CLIP_SHARE = 0.001  # more than 0.1 % of values clipped: range clipping
 COARSE_DB = 25.0  # an encoding alone keeping less than this: rounding noise
 EMULATOR_LSB = 0.5  # integer-true this far (mean) from fake-quant: the integer kernel
-GAP_DROP_DB = 6.0  # ... and agreeing this much worse than on its inputs
+GAP_DROP_DB = 3.0  # ... and integer-true this much further below fake-quant than upstream
 
 RANGE_CLIPPING = "range clipping"
 ROUNDING_NOISE = "rounding noise"
@@ -173,6 +175,9 @@ class LayerDebug:
     diverges: bool
     causes: tuple[str, ...] = ()
     weight_sqnr_db: float | None = None  # its stored weights, worst output channel
+    # The layer on its float inputs with its stored weights vs float: the SQNR its
+    # weights alone cost on the real data (None: no quantized weights).
+    weight_only_sqnr_db: float | None = None
     suggestion: str = ""  # what to try, for a divergent layer
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,6 +218,12 @@ class DebugReport:
             "layers": [layer.to_dict() for layer in self.layers],
             "notes": list(self.notes),
         }
+
+
+def _lag(fq_db: float, int_db: float) -> float:
+    """How far (dB) integer-true's SQNR is below fake-quant's (capped; 0 when not)."""
+    cap = 200.0
+    return max(0.0, min(fq_db, cap) - min(int_db, cap)) if not math.isnan(fq_db + int_db) else 0.0
 
 
 def _bias_error_lsb(graph: Graph, q: Container, node_index: int, out_delta: float) -> float:
@@ -312,10 +323,23 @@ def debug_layers(
             stats[name] = s
         s.add(ref, fqs.get(name), value, enc)
 
+    weighted = _weight_kernels(prepared, quant)
+    w_energy: dict[str, list[float]] = {}
+
     for _, feeds in FeedSource(samples, prepared):
         floats.clear()
         fqs.clear()
         ref_out = float_plan.run(feeds, hook=keep_float)
+        for node, kernel, params in weighted:
+            ref = floats.get(node.outputs[0])
+            args = [floats.get(i, params.get(i)) if i else None for i in node.inputs]
+            if ref is None or any(a is None for a, i in zip(args, node.inputs, strict=True) if i):
+                continue
+            y = np.asarray(kernel(*args)[0], dtype=np.float64)
+            r = np.asarray(ref, dtype=np.float64)
+            e = w_energy.setdefault(node.name, [0.0, 0.0])
+            e[0] += float(np.square(r).sum())
+            e[1] += float(np.square(y - r).sum())
         fq_out = fq_plan.run(feeds, hook=keep_fq)
         int_out = integer.run(feeds, hook=compare)
         for name in outputs:
@@ -353,8 +377,8 @@ def debug_layers(
         in_db = min((int_sqnr[i] for i in inputs), default=None)
         sq_int = s.sqnr("int")
         int_sqnr[tensor] = sq_int
-        gap_sqnr[tensor] = s.sqnr("gap")
-        gap_in = min((gap_sqnr[i] for i in inputs), default=math.inf)
+        gap_sqnr[tensor] = _lag(s.sqnr("fq"), sq_int)  # integer-true behind fake-quant
+        gap_in = max((gap_sqnr[i] for i in inputs), default=0.0)
         bits = enc.bitwidth if isinstance(enc, Encoding) else None
         if node.name in kept_float:
             precision = FLOAT_LAYER
@@ -367,7 +391,8 @@ def debug_layers(
         enc_db = s.sqnr("enc") if isinstance(enc, Encoding) else None
         clipped = 100.0 * s.clipped / s.count if isinstance(enc, Encoding) else 0.0
         diverges = bool(
-            (s.delta is not None and s.mean("int") > threshold_lsb)
+            # in 8-bit steps: a 16-bit tensor's LSB is 256 times finer
+            (s.delta is not None and s.mean("int") / 2 ** ((bits or 8) - 8) > threshold_lsb)
             or (in_db is not None and math.isfinite(in_db) and sq_int < in_db - drop_db)
             or (in_db is None and s.delta is not None and sq_int < COARSE_DB)
         )
@@ -392,8 +417,11 @@ def debug_layers(
             input_sqnr_db=in_db,
             diverges=diverges,
         )
+        we = w_energy.get(node.name)
+        if we is not None:
+            row = replace(row, weight_only_sqnr_db=_db(we[0], we[1]))
         if diverges:
-            kernel = s.mean("gap") > EMULATOR_LSB and s.sqnr("gap") < gap_in - GAP_DROP_DB
+            kernel = s.mean("gap") > EMULATOR_LSB and gap_sqnr[tensor] > gap_in + GAP_DROP_DB
             w_db = (
                 _weight_sqnr(prepared, quant, k, weight_axis.get(k)) if k in weight_axis else None
             )
@@ -427,7 +455,6 @@ def _with_causes(
     kernel: bool,
     w_db: float | None,
 ) -> LayerDebug:
-    from dataclasses import replace
 
     causes = []
     graph = quant.graph
@@ -445,7 +472,14 @@ def _with_causes(
     index = row.index
     if has_bias and row.delta and _bias_error_lsb(prepared, quant, index, row.delta) > 1.0:
         causes.append(BIAS_SATURATION)
-    if w_db is not None and w_db < COARSE_DB:
+    # The weights dominate: alone, on float inputs, they cost more than its input carries.
+    w_only = row.weight_only_sqnr_db
+    dominant = (
+        w_only is not None
+        and (row.input_sqnr_db is None or w_only < row.input_sqnr_db)
+        and w_only < row.integer_sqnr_db + 6.0
+    )
+    if (w_db is not None and w_db < COARSE_DB) or dominant:
         causes.append(WEIGHT_QUANTIZATION)
     drop = None if row.input_sqnr_db is None else row.input_sqnr_db - row.integer_sqnr_db
     sources = [graph.nodes[producers[i]].name for i in node.inputs if i in producers]
@@ -456,13 +490,49 @@ def _with_causes(
         row,
         causes=tuple(causes),
         weight_sqnr_db=w_db,
-        suggestion=_suggestion(causes[0], node.name, sources),
+        suggestion=_suggestion(causes[0], node.name, sources, _per_channel(quant, node)),
     )
 
 
-def _suggestion(cause: str, node: str, sources: list[str]) -> str:
+def _per_channel(quant: Container, node) -> bool:
+    w = node.inputs[1] if len(node.inputs) > 1 else ""
+    return "axis" in (quant.param_encodings.get(w) or {})
+
+
+def _weight_kernels(prepared: Graph, quant: Container) -> list[tuple[Any, Any, dict[str, Any]]]:
+    """``(node, kernel, params)`` for every layer with quantized weights: its float kernel
+    with the stored weights dequantized (other parameters as calibrated)."""
+    from workbench.engine.ops.registry import OpContext, prepare
+
+    found = []
+    for name, role in param_roles(prepared).items():
+        if role.kind != "weight" or name not in quant.param_encodings:
+            continue
+        node = prepared.nodes[role.node_index]
+        if node.domain or node.inputs[1:2] != (name,):
+            continue
+        enc = encoding_from_dict(dict(quant.param_encodings[name]))
+        params = {i: prepared.params[i] for i in node.inputs if i in prepared.params}
+        params[name] = dequantize(quant.graph.params[name], enc).astype(np.float32)
+        consts = {k: params[i] for k, i in enumerate(node.inputs) if i in params}
+        ctx = OpContext(
+            node,
+            consts,
+            tuple(prepared.info(i) if i else None for i in node.inputs),
+            tuple(prepared.info(o) if o else None for o in node.outputs),
+            prepared.opset,
+        )
+        try:
+            found.append((node, prepare(ctx), params))
+        except Exception:  # a kernel that cannot be prepared alone: no weight-only measure
+            continue
+    return found
+
+
+def _suggestion(cause: str, node: str, sources: list[str], per_channel: bool = False) -> str:
     """What to try first for a cause (flags of ``workbench quantize``)."""
     inputs = " ".join(f"--layer-precision {s}=int16" for s in dict.fromkeys(sources))
+    own = f"--layer-precision {node}=int16"
     return {
         RANGE_CLIPPING: f"--layer-precision {node}=int16, or a wider range (another "
         "--act-quantizer or percentile)",
@@ -473,8 +543,11 @@ def _suggestion(cause: str, node: str, sources: list[str]) -> str:
         BIAS_SATURATION: "--bias-bitwidth 32",
         FLOAT_BOUNDARY: "move the boundary: keep its neighbours in float too, or "
         f"--layer-precision {node}=int16 instead of float",
-        WEIGHT_QUANTIZATION: f"--per-channel, or --weights-bitwidth-override {node}=16 "
-        "(with 16-bit input activations)",
+        WEIGHT_QUANTIZATION: (
+            f"--weights-bitwidth-override {node}=16 {inputs} {own}".strip()
+            if per_channel
+            else "--per-channel"
+        ),
         NOISE_GAIN: inputs or f"--layer-precision {node}=int16",
         UPSTREAM: "fix the first divergent layer above it",
     }[cause]
@@ -501,8 +574,11 @@ def _why(first: LayerDebug | None, threshold_lsb: float, drop_db: float) -> str:
         facts.append(
             f"integer-true is {first.integer_vs_fake_quant_mean_lsb:.2f} LSB from fake-quant"
         )
-    elif cause == WEIGHT_QUANTIZATION and first.weight_sqnr_db is not None:
-        facts.append(f"its weights keep {_fmt(first.weight_sqnr_db)} in their worst channel")
+    elif cause == WEIGHT_QUANTIZATION and first.weight_only_sqnr_db is not None:
+        facts.append(
+            f"its weights alone keep {_fmt(first.weight_only_sqnr_db)} on its float inputs "
+            f"({_fmt(first.weight_sqnr_db)} in their worst channel)"
+        )
     text = f"{first.node} ({first.op_type}) diverges first: {cause}; " + ", ".join(facts)
     return text + (f"; try {first.suggestion}" if first.suggestion else "")
 
