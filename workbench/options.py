@@ -17,6 +17,7 @@ from typing import Any, ClassVar, TypeVar
 from workbench.errors import BadInput
 from workbench.vocabulary import (
     ACT_BITWIDTHS,
+    ADAROUND,
     ALGORITHMS,
     BC,
     BIAS_BITWIDTHS,
@@ -411,14 +412,30 @@ QUANTIZER_OPTIONS = (
     ),
     Option(
         "algorithms",
-        "Cross-layer equalization and/or bias correction.",
+        "Cross-layer equalization, bias correction and/or AdaRound (learned weight rounding).",
         str,
         (),
         choices=ALGORITHMS,
         many=True,
         metavar=",".join(ALGORITHMS),
         show_default=False,
-        choice_labels=("cross-layer equalization (cle)", "bias correction (bc)"),
+        choice_labels=(
+            "cross-layer equalization (cle)",
+            "bias correction (bc)",
+            "learned weight rounding (adaround)",
+        ),
+    ),
+    Option(
+        "adaround_seconds",
+        "With --algorithms adaround: the seconds it may spend in all (layers it does not "
+        "reach keep nearest rounding).",
+        float,
+        120.0,
+        low=0.0,
+        high=86400.0,
+        low_open=True,
+        metavar="S",
+        label="AdaRound budget (s)",
     ),
     Option(
         "enable_hta",
@@ -658,6 +675,10 @@ class QuantOptions(DeclaredOptions):
     @property
     def bc(self) -> bool:
         return BC in self.algorithms
+
+    @property
+    def adaround(self) -> bool:
+        return ADAROUND in self.algorithms
 
     def observer_options(self, scheme: str) -> dict[str, Any]:
         return {"percentile": self.percentile} if scheme == PERCENTILE else {}

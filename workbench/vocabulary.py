@@ -76,7 +76,8 @@ BIAS_BITWIDTHS = (8, 32)
 
 CLE = "cle"  # cross-layer equalization
 BC = "bc"  # bias correction
-ALGORITHMS = (CLE, BC)
+ADAROUND = "adaround"  # learned weight rounding
+ALGORITHMS = (CLE, BC, ADAROUND)
 
 # How values round onto a grid at ties (a quantized container records its mode):
 # half away from zero is the vendor's fixed point (AIMET/SNPE's quantizer library rounds

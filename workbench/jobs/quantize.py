@@ -169,6 +169,13 @@ def quantize_job(
             report["cle"] = _plain(result.cle)
         if result.bias_corrections:
             report["bias_correction"] = [_plain(c) for c in result.bias_corrections]
+        if result.adaround:
+            report["adaround"] = [_plain(r) for r in result.adaround]
+            learned = [r for r in result.adaround if not r.kept_nearest]
+            run.log(
+                f"adaround: learned the rounding of {len(learned)} of {len(result.adaround)} "
+                f"weight(s) in {sum(r.seconds for r in result.adaround):.1f} s"
+            )
         with naming(container_path):
             fallback, check = _integer_path(source, quantized, input_list)
         report["float_fallback"] = fallback

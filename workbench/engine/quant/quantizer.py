@@ -114,6 +114,7 @@ from workbench.engine.container import Container, make_manifest
 from workbench.engine.executor import Plan
 from workbench.engine.graph import Graph, Node
 from workbench.engine.inputs import InputList
+from workbench.engine.quant.adaround import LayerRounding
 from workbench.engine.quant.aimet import load_encodings
 from workbench.engine.quant.bias_correction import (
     BiasCorrection,
@@ -181,6 +182,7 @@ class QuantizeResult:
     prepared_graph: Graph | None = field(default=None, repr=False)
     # Weights whose encoding was widened so their layer's 32-bit bias fits int32.
     widened_weights: tuple[str, ...] = ()
+    adaround: tuple[LayerRounding, ...] = ()  # --algorithms adaround, per weight
 
 
 # --------------------------------------------------------------------------- the steps
@@ -417,6 +419,22 @@ def quantize_container(
     t = tick("calibration", t)
 
     prepared = graph
+    roundings: tuple[LayerRounding, ...] = ()
+    if options.adaround:
+        from workbench.engine.quant.adaround import adaround
+
+        learned, roundings = adaround(
+            graph,
+            FeedSource(input_list, graph),
+            param_encs,
+            [n for n in param_encs if n not in param_overrides],
+            budget_s=options.adaround_seconds,
+            progress=progress,
+        )
+        if learned:
+            graph = graph.copy()
+            graph.params.update(learned)
+        t = tick("adaround", t)
     corrections: list[BiasCorrection] = []
     if sums is not None:
 
@@ -506,6 +524,7 @@ def quantize_container(
         bias_corrections=tuple(corrections),
         prepared_graph=prepared,
         widened_weights=widened,
+        adaround=roundings,
     )
 
 
