@@ -946,16 +946,24 @@ def diff_cmd(app: App, a: str, b: str) -> None:
               show_default=True,
               help="Resize the network to this batch at init; lines are grouped.")  # fmt: skip
 @click.option("--debug", is_flag=True, help="Also write every layer's output.")
+@click.option("--flat-names", is_flag=True,
+              help="Name files prob_0.raw (one folder per line) instead of keeping tensor "
+                   "names as paths (InceptionV3/Predictions/Reshape_1:0.raw, as snpe-net-run).")  # fmt: skip
 @pass_app
 def run_cmd(app: App, container: str, input_list: str, output_dir: str, runtime: str,
-            cpu_fxp: bool, batch: int, debug: bool) -> None:  # fmt: skip
-    """Run a container over an input list, writing OUT/Result_N/<output>.raw."""
+            cpu_fxp: bool, batch: int, debug: bool, flat_names: bool) -> None:  # fmt: skip
+    """Run a container over an input list, writing OUT/Result_N/<output>.raw.
+
+    Tensor names are kept, '/' making folders, as snpe-net-run writes them;
+    OUT/outputs.json maps every tensor to its file.
+    """
     from workbench.jobs.convert import command_line
     from workbench.jobs.infer import run_container
 
     result = run_container(
         app.store(), app.project, container, input_list, output_dir,
         runtime=runtime, batch=batch, cpu_fxp=cpu_fxp, debug=debug, command=command_line(),
+        layout="flat" if flat_names else "vendor",
     )  # fmt: skip
     emit(app, result, lambda c: say(
         c,
@@ -1250,7 +1258,7 @@ def bench(app: App, containers: tuple[str, ...], input_list: str, runtimes: str,
     One benchmark run is recorded per (container, runtime); a pair the runtime refuses
     is a `refused` row with the reason (snpe_bench.py analogue).
     """
-    from workbench.jobs.bench import bench_job, write_csv
+    from workbench.jobs.bench import bench_job
     from workbench.jobs.convert import command_line
 
     with _RichProgress() as progress:
@@ -1258,10 +1266,8 @@ def bench(app: App, containers: tuple[str, ...], input_list: str, runtimes: str,
             app.store(), app.project, list(containers), runtimes, input_list,
             iterations=iterations, cpu_fxp=cpu_fxp, batch=batch, labels_path=labels,
             per_layer=per_layer, command=command_line(),
-            progress=None if app.json else progress,
+            progress=None if app.json else progress, csv_path=csv_path,
         )  # fmt: skip
-    if csv_path:
-        write_csv(result.rows, csv_path)
 
     def render(console: Console) -> None:
         _bench_rows_table(console, result.rows)

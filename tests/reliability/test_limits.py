@@ -305,7 +305,8 @@ def _external_model(path: Path, elements: int) -> Path:
 def _memory_refusal(err: str, path: Path, job: str, need: str, params: str) -> None:
     pattern = (
         rf"error: {re.escape(str(path))} needs ~{re.escape(need)} of memory to {job} "
-        rf"\(\dx its {re.escape(params)} of parameters\); only [\d.]+ MiB available"
+        rf"\(\dx its {re.escape(params)} of parameters(, and [\d.]+ [KM]iB of activations)?\); "
+        rf"only [\d.]+ MiB available"
     )
     assert re.fullmatch(pattern, _one_line(err)), err
 
@@ -427,7 +428,8 @@ def test_check_fits_is_a_plain_comparison() -> None:
         "m.onnx needs ~12.0 GiB of memory to convert (3x its 4.0 GiB of parameters); "
         "only 2.1 GiB available"
     )
-    assert [format_bytes(n) for n in (0, 1536 * MiB, 5 << 40)] == ["0.0 MiB", "1.5 GiB", "5.0 TiB"]
+    sizes = (0, 1023, 1536, 1536 * MiB, 5 << 40)
+    assert [format_bytes(n) for n in sizes] == ["0 B", "1023 B", "1.5 KiB", "1.5 GiB", "5.0 TiB"]
 
 
 def test_declared_onnx_sizes_match_the_tensors(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from workbench.engine.container import read_container
+from workbench.engine.files import refuse_overwriting
 from workbench.errors import BadInput
 from workbench.jobs.bench import _ACCURACY_KEYS, BenchResult, BenchRow, bench_job
 from workbench.jobs.experiments import add_runs, create_experiment
@@ -158,7 +159,7 @@ def advise_job(
     from workbench.jobs.quantize import quantize_job
 
     container_path = Path(container_path)
-    head = read_container(container_path, load_params=False)
+    head = read_container(container_path, load_params=False, load_records=False)
     if head.quantized:
         raise BadInput(
             f"{container_path} is quantized; advise takes the float container "
@@ -172,6 +173,7 @@ def advise_job(
         output = Path(
             output_path or container_path.with_name(f"{container_path.stem}_quantized.dlc")
         )
+        refuse_overwriting(output, [labels_path])  # quantize_job checks its own inputs
         opts = options if isinstance(options, QuantOptions) else QuantOptions(enable_hta=True)
         result = quantize_job(
             store,
@@ -188,7 +190,7 @@ def advise_job(
         notes.append(f"quantized {container_path.name} into {output} (run {result.run_id})")
     else:
         quantized_path = Path(quantized_path)
-        if not read_container(quantized_path, load_params=False).quantized:
+        if not read_container(quantized_path, load_params=False, load_records=False).quantized:
             raise BadInput(f"--quantized {quantized_path} is not a quantized container")
 
     bench = bench_job(
@@ -363,10 +365,10 @@ def build_advice(
 
 def _records_bytes(path: str) -> int:
     try:
-        head = read_container(path, load_params=False)
+        head = read_container(path, load_params=False, load_records=False)
     except Exception:  # noqa: BLE001 - a missing file only loses the size detail
         return 0
-    return sum(len(v) for v in head.records.values())
+    return sum(head.record_sizes.values())
 
 
 def _compatibility(row: BenchRow) -> str:

@@ -19,6 +19,7 @@ Labels (``--labels``): one integer class per line, line i for input-list line i.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,20 +31,24 @@ from sqlalchemy import select
 
 from workbench.engine.batch import MAX_BATCH
 from workbench.engine.container import Container, file_sha256, read_container
+from workbench.engine.files import read_regular_text, refuse_overwriting, write_atomically
 from workbench.engine.inputs import load_tensor, parse_input_list
-from workbench.engine.limits import available_memory, check_container_fits
+from workbench.engine.limits import available_memory, check_container_fits, io_bytes
 from workbench.engine.measure import Measurement, finite_or, measure, reference_outputs
 from workbench.engine.runtimes import RUNTIMES, check_runtime
-from workbench.errors import BadInput, InputListError, NotFound, RuntimeRefused, WorkbenchError
+from workbench.errors import BadInput, InputListError, RuntimeRefused, WorkbenchError
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.lifecycle import error_text, tracked_run
 from workbench.store import Container as ContainerRow
 from workbench.store import QuantizationRun, Run, Store
 from workbench.store.queries import find_container_by_sha256, get_project
+from workbench.textsafe import visible
 
 # Timed iterations per measurement (the CLI's limit too): more would run for hours and
 # measure nothing new, and a count past 2**63 does not fit the store's integers.
 MAX_ITERATIONS = 1_000_000
+# Largest class index a labels file may hold (a class index fits an int32).
+MAX_LABEL = 2**31 - 1
 
 Progress = Callable[[str, int, int], None]
 
@@ -95,29 +100,32 @@ _ACCURACY_KEYS = ("sqnr_db", "cosine", "max_abs_err", "top1_agreement", "label_a
 def read_labels(path: str | Path, count: int | None = None) -> list[int]:
     """A labels file: one integer class per line (blank lines and ``#`` comments skipped)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFound(f"labels file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read labels file {path}: {exc}") from None
+    text = read_regular_text(path, what="labels file")
     labels = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         try:
-            labels.append(int(line))
+            label = int(line) if len(line) <= 24 else None
         except ValueError:
+            label = None
+        if label is None or not -MAX_LABEL <= label <= MAX_LABEL:
             raise BadInput(
-                f"{path}:{lineno}: expected one integer class per line, got {line!r}"
-            ) from None
+                f"{path}:{lineno}: expected one integer class per line (at most "
+                f"{MAX_LABEL:,}), got {visible(_cut(line))!r}"
+            )
+        labels.append(label)
     if count is not None and len(labels) != count:
         raise BadInput(
             f"{path} has {len(labels)} labels but the input list has {count} lines "
             "(one label per input-list line)"
         )
     return labels
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def parse_runtimes(text: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -171,6 +179,7 @@ def bench_job(
     command: str | None = None,
     tags: Sequence[str] = (),
     progress: Progress | None = None,
+    csv_path: str | Path | None = None,
 ) -> BenchResult:
     """Measure every container on every runtime (None: all); one recorded benchmark run per row."""
     if not container_paths:
@@ -181,10 +190,18 @@ def bench_job(
         raise BadInput(f"--batch must be between 1 and {MAX_BATCH}, got {batch}")
     names = parse_runtimes(runtimes)
     paths = [Path(p) for p in dict.fromkeys(str(Path(p)) for p in container_paths)]
-    heads = {p: read_container(p, load_params=False) for p in paths}
+    heads = {p: read_container(p, load_params=False, load_records=("subnets.json",)) for p in paths}
     available = available_memory()
-    for p in paths:  # one container is loaded at a time
-        check_container_fits(p, "bench", available, head=heads[p])
+    listing = parse_input_list(input_list_path, heads[paths[0]].graph.input_names)
+    lines = len(listing)
+    if csv_path is not None:
+        refuse_overwriting(csv_path, [*paths, input_list_path, labels_path,
+                                      *(p for line in listing.lines for p in line.values())],
+                           option="--csv")  # fmt: skip
+    for p in paths:  # one container is loaded at a time, with every sample and reference
+        graph = heads[p].graph
+        kept = lines * (io_bytes(graph.inputs) + 2 * io_bytes(graph.outputs))
+        check_container_fits(p, "bench", available, head=heads[p], batch=batch, extra=kept)
     first = heads[paths[0]]
     for p in paths[1:]:
         if heads[p].graph.input_names != first.graph.input_names:
@@ -247,6 +264,8 @@ def bench_job(
         )
     if progress:
         progress("bench", len(pairs), len(pairs))
+    if csv_path is not None:
+        write_csv(rows, csv_path)
     return BenchResult(
         rows=tuple(rows),
         samples=len(samples),
@@ -456,7 +475,7 @@ def _reference_for(
             ok = source_sha is None or file_sha256(source) == source_sha
         except OSError:
             ok = False
-        if ok and not read_container(source, load_params=False).quantized:
+        if ok and not read_container(source, load_params=False, load_records=False).quantized:
             return Path(source), None
     found = _reference_from_store(store, project, path)
     if found is not None:
@@ -553,12 +572,10 @@ def _plain(v: Any) -> Any:
 def write_csv(rows: Iterable[BenchRow], path: str | Path) -> Path:
     """The rows as CSV (one line per row, the columns of ``CSV_COLUMNS``)."""
     path = Path(path)
-    try:
-        with path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(csv_row(row))
-    except OSError as exc:
-        raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(csv_row(row))
+    write_atomically(path, text.getvalue().encode("utf-8"))
     return path

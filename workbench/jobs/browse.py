@@ -524,7 +524,7 @@ def container_view(path: str | Path) -> ContainerView:
     from workbench.engine.container import read_container
     from workbench.engine.summary import summarize
 
-    container = read_container(path)
+    container = read_container(path, load_records=("subnets.json",))
     summary = summarize(container)
     subnets: tuple[dict[str, Any], ...] = ()
     all_hta = None

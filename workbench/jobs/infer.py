@@ -1,34 +1,41 @@
 """Run: execute a container on a runtime over an input list (the snpe-net-run analogue).
 
 Outputs go to ``OUT/Result_N/<output name>.raw`` (float32, little-endian), one
-folder per input-list line. ``debug`` also writes every layer's output there.
+folder per input-list line, laid out as ``workbench.jobs.run_outputs`` says (the
+vendor's layout by default). ``debug`` also writes every layer's output there.
 The run is recorded in the store as a benchmark run (``options.command = "run"``).
 """
 
 from __future__ import annotations
 
-import re
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from workbench.engine.batch import MAX_BATCH
 from workbench.engine.container import read_container
+from workbench.engine.files import file_identity
 from workbench.engine.inputs import iter_feeds, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.runtimes import load_network
 from workbench.errors import BadInput, InputListError, naming
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.lifecycle import tracked_run
+from workbench.jobs.run_outputs import (
+    MANIFEST,
+    OutputFolder,
+    manifest_document,
+    plan_output_files,
+    refuse_inputs_in_the_way,
+)
 from workbench.store import Store
+from workbench.textsafe import visible
 
 Progress = Callable[[str, int, int], None]
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 @dataclass(frozen=True)
@@ -40,12 +47,7 @@ class InferResult:
     init_ms: float
     latency_mean_ms: float
     mode: str
-
-
-def safe_file_name(tensor: str) -> str:
-    """A tensor name as a file name that stays inside its folder (``/`` ``:`` → ``_``)."""
-    name = _UNSAFE.sub("_", tensor).lstrip(".")
-    return name or "_"
+    files: dict[str, str] = field(default_factory=dict)  # tensor -> file under Result_N
 
 
 def run_container(
@@ -59,6 +61,7 @@ def run_container(
     batch: int = 1,
     cpu_fxp: bool = False,
     debug: bool = False,
+    layout: str = "vendor",
     command: str | None = None,
     progress: Progress | None = None,
 ) -> InferResult:
@@ -70,17 +73,27 @@ def run_container(
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise BadInput(f"--output-dir {output_dir} exists and is not a directory")
-    check_container_fits(container_path, "run", available_memory())
+    head = read_container(container_path, load_params=False, load_records=False)
+    input_list = parse_input_list(input_list_path, head.graph.input_names)
+    keep = tuple(input_list.output_names or ())
+    check_container_fits(container_path, "run", available_memory(), head=head, batch=batch,
+                         keep=keep, retain_all=debug)  # fmt: skip
     t0 = time.perf_counter()
     container = read_container(container_path)
     load_ms = (time.perf_counter() - t0) * 1e3
-    input_list = parse_input_list(input_list_path, container.graph.input_names)
     if input_list.output_names:
         unknown = [o for o in input_list.output_names if o not in _all_tensors(container)]
         if unknown:
             raise InputListError(
-                f"{input_list.path}: first line names unknown output(s) {', '.join(unknown)}"
+                f"{input_list.path}: first line names unknown output(s) "
+                f"{', '.join(visible(u) for u in unknown)}"
             )
+    wanted = list(input_list.output_names or container.graph.output_names)
+    files = plan_output_files(_debug_tensors(container, wanted) if debug else wanted, layout)
+    inputs = [Path(container_path), input_list.path,
+              *(p for line in input_list.lines for p in line.values())]  # fmt: skip
+    refuse_inputs_in_the_way(output_dir, len(input_list), files, inputs)
+    protected = {i for i in map(file_identity, inputs) if i is not None}
     container_id = record_container(store, project, container_path)
     with tracked_run(
         store,
@@ -92,38 +105,45 @@ def run_container(
         runtime=runtime,
         cpu_fxp=cpu_fxp,
         batch=batch,
-        options={"command": "run", "output_dir": str(output_dir), "debug": debug},
-    ) as run:
-        keep = tuple(input_list.output_names or ())
+        options={"command": "run", "output_dir": str(output_dir), "debug": debug,
+                 "layout": layout},
+    ) as run:  # fmt: skip
         with naming(container_path):
             network = load_network(container, runtime, batch=batch, cpu_fxp=cpu_fxp, keep=keep)
         init_ms = load_ms + sum(network.init_breakdown_ms.values())
         wanted = list(input_list.output_names or network.outputs)
         _make_folder(output_dir)
         latencies: list[float] = []
+        kinds: dict[str, dict[str, object]] = {}
         done = 0
-        for idx, feeds in iter_feeds(input_list, network.inputs, batch):
-            captured: dict[str, np.ndarray] = {}
-            hook = captured.__setitem__ if debug else None
-            t = time.perf_counter()
-            with naming(container_path):
-                results = network.run(feeds, hook=hook)
-            latencies.append((time.perf_counter() - t) * 1e3)
-            tensors = {**captured, **results} if debug else results
-            names = list(tensors) if debug else wanted
-            for row, line in enumerate(idx):
-                folder = output_dir / f"Result_{line}"
-                folder.mkdir(exist_ok=True)
-                for name in names:
-                    value = np.asarray(tensors[name])
-                    if batch > 1 and value.ndim and value.shape[0] == batch:
-                        value = value[row]
-                    if value.dtype.kind == "f":
-                        value = value.astype("<f4", copy=False)
-                    (folder / f"{safe_file_name(name)}.raw").write_bytes(value.tobytes())
-            done += len(idx)
-            if progress:
-                progress("run", done, len(input_list))
+        with OutputFolder(output_dir, protected) as out:
+            for idx, feeds in iter_feeds(input_list, network.inputs, batch):
+                captured: dict[str, np.ndarray] = {}
+                hook = captured.__setitem__ if debug else None
+                t = time.perf_counter()
+                with naming(container_path):
+                    results = network.run(feeds, hook=hook)
+                latencies.append((time.perf_counter() - t) * 1e3)
+                tensors = {**captured, **results} if debug else results
+                names = list(tensors) if debug else wanted
+                if any(name not in files for name in names):  # a runtime's own tensor
+                    files = plan_output_files([*files, *names], layout)
+                for row, line in enumerate(idx):
+                    out.forget_folders()
+                    for name in names:
+                        value = np.asarray(tensors[name])
+                        if batch > 1 and value.ndim and value.shape[0] == batch:
+                            value = value[row]
+                        if value.dtype.kind == "f":
+                            value = value.astype("<f4", copy=False)
+                        kinds.setdefault(name, {"dtype": value.dtype.name,
+                                                "shape": list(value.shape)})  # fmt: skip
+                        out.write_array((f"Result_{line}", *files[name]), value)
+                done += len(idx)
+                if progress:
+                    progress("run", done, len(input_list))
+            written = {name: files[name] for name in files if name in kinds}
+            out.write((MANIFEST,), manifest_document(layout, done, written, kinds))
         mean = statistics.fmean(latencies)
         run.record(
             init_time_ms=init_ms,
@@ -144,7 +164,14 @@ def run_container(
         init_ms=init_ms,
         latency_mean_ms=mean,
         mode=network.mode,
+        files={name: "/".join(path) for name, path in files.items() if name in kinds},
     )
+
+
+def _debug_tensors(container, wanted: list[str]) -> list[str]:
+    """What ``--debug`` writes: every node output, then the outputs asked for."""
+    produced = [o for n in container.graph.nodes for o in n.outputs if o]
+    return [*produced, *wanted]
 
 
 def _make_folder(path: Path) -> None:
