@@ -21,6 +21,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
@@ -159,6 +160,16 @@ class WorkbenchGroup(click.Group):
     def _main(
         self, args: Sequence[str] | None, prog_name: str, complete_var: str | None, **extra: Any
     ) -> int:
+        with warnings.catch_warnings():
+            # Numeric warnings (overflow in a hostile model's arithmetic) are numpy's
+            # business, not the user's terminal's: results are checked where they matter.
+            if not _debug():
+                warnings.filterwarnings("ignore", category=RuntimeWarning)
+            return self._run(args, prog_name, complete_var, **extra)
+
+    def _run(
+        self, args: Sequence[str] | None, prog_name: str, complete_var: str | None, **extra: Any
+    ) -> int:
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             return rv if isinstance(rv, int) else 0
@@ -235,7 +246,10 @@ def _debug() -> bool:
 
 
 def _fail(message: str, code: int) -> int:
-    text = " ".join(message.split()) or "failed"  # exactly one line
+    from workbench.textsafe import shorten, visible
+
+    # Exactly one line, and nothing a terminal acts on (a hostile tensor name may be quoted).
+    text = visible(" ".join(shorten(message, 2000).split())) or "failed"
     click.echo(f"error: {text}", err=True)
     return code
 
@@ -258,7 +272,9 @@ def to_json(value: Any) -> Any:
 def emit(app: App, value: Any, render: Callable[[Console], None]) -> None:
     """Print ``value`` as JSON under ``--json``, else through ``render``."""
     if app.json:
-        click.echo(json.dumps(to_json(value), indent=2, ensure_ascii=False))
+        from workbench.textsafe import control_free_json
+
+        click.echo(control_free_json(json.dumps(to_json(value), indent=2, ensure_ascii=False)))
         return
     from rich.console import Console
 
@@ -267,8 +283,18 @@ def emit(app: App, value: Any, render: Callable[[Console], None]) -> None:
 
 
 def say(console: Console, text: str) -> None:
-    """Print a plain message (names in it are not markup)."""
-    console.print(text, markup=False, highlight=False)
+    """Print a plain message (names in it are neither markup nor control characters)."""
+    from workbench.textsafe import visible
+
+    console.print(visible(text), markup=False, highlight=False)
+
+
+def say_text(console: Console, text: str) -> None:
+    """Print free text (a log, notes): its lines kept, control characters shown escaped,
+    cut when it is very long."""
+    from workbench.textsafe import shorten, visible
+
+    console.print(visible(shorten(text), keep_lines=True), markup=False, highlight=False)
 
 
 def show_table(
@@ -282,10 +308,12 @@ def show_table(
     from rich import box
     from rich.table import Table
 
-    table = Table(title=title or None, box=box.SIMPLE_HEAD, show_edge=False, title_justify="left")
+    table = Table(title=_cell(title) if title else None, box=box.SIMPLE_HEAD, show_edge=False,
+                  title_justify="left")  # fmt: skip
     for column in columns:
         wraps = column in wrap
-        table.add_column(column, no_wrap=not wraps, overflow="fold", min_width=6 if wraps else None)
+        table.add_column(_cell(column), no_wrap=not wraps, overflow="fold",
+                         min_width=6 if wraps else None)  # fmt: skip
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
     console.print(table)
@@ -295,11 +323,12 @@ def show_fields(console: Console, pairs: Iterable[tuple[str, Any]], title: str =
     """A two-column ``name  value`` listing."""
     from rich.table import Table
 
-    table = Table(title=title or None, box=None, show_header=False, title_justify="left")
+    table = Table(title=_cell(title) if title else None, box=None, show_header=False,
+                  title_justify="left")  # fmt: skip
     table.add_column(style="bold")
     table.add_column()
     for name, value in pairs:
-        table.add_row(name, _cell(value, full_time=True))
+        table.add_row(_cell(name), _cell(value, full_time=True))
     console.print(table)
 
 
@@ -308,10 +337,15 @@ class _Markup(str):
 
 
 def _cell(value: Any, *, full_time: bool = False) -> str:
+    """A value as table text: rich markup escaped, control characters shown escaped."""
     from rich.markup import escape
+
+    from workbench.textsafe import shorten, visible
 
     if isinstance(value, _Markup):
         return value
+    if isinstance(value, str):
+        return escape(visible(shorten(value, 2000)))
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -325,10 +359,10 @@ def _cell(value: Any, *, full_time: bool = False) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (list, tuple)):
-        return escape(", ".join(str(v) for v in value)) or "-"
+        return escape(visible(shorten(", ".join(str(v) for v in value), 2000))) or "-"
     if isinstance(value, dict):
-        return escape(json.dumps(value, ensure_ascii=False)) if value else "-"
-    return escape(str(value))
+        return escape(json.dumps(value)) if value else "-"  # ASCII: controls are escaped
+    return escape(visible(str(value)))
 
 
 def _size(n: int | None) -> str | None:
@@ -601,9 +635,11 @@ def runs_show(app: App, run_id: int) -> None:
                 ("starred", run.starred),
                 ("baseline", run.baseline),
                 ("experiments", run.experiments),
-                ("notes", run.notes or None),
             ],
         )
+        if run.notes:
+            console.print("[bold]notes[/bold]")
+            say_text(console, run.notes)
         show_fields(console, run.details.items(), title="details")
         if run.layers:
             keys = ["layer_index", "layer_name", "op_type", "bitwidth", "scale", "offset",
@@ -612,7 +648,7 @@ def runs_show(app: App, run_id: int) -> None:
                        title=f"layers ({len(run.layers)})")  # fmt: skip
         if run.log:
             console.print("[bold]log[/bold]")
-            console.print(run.log, markup=False, highlight=False)
+            say_text(console, run.log)
 
     emit(app, run, render)
 
@@ -1166,7 +1202,7 @@ def runs_compare(app: App, run_ids: tuple[int, ...], baseline: int | None, show_
     if fmt != "table":
         text = to_csv(comparison, diff_only=diff_only) if fmt == "csv" else to_markdown(
             comparison, diff_only=diff_only)  # fmt: skip
-        click.echo(text, nl=False)
+        click.echo(text, nl=False)  # the export escapes control characters itself
         return
 
     def render(console: Console) -> None:
@@ -1285,8 +1321,8 @@ def _render_advice(console: Console, advice: Any) -> None:
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, show_lines=True, title_justify="left",
-                  title=f"{os.path.basename(advice.quantized_container)} (quantized) vs "
-                        f"{os.path.basename(advice.float_container)} (non-quantized)")  # fmt: skip
+                  title=_cell(f"{os.path.basename(advice.quantized_container)} (quantized) vs "
+                              f"{os.path.basename(advice.float_container)} (non-quantized)"))  # fmt: skip
     table.add_column("runtime", no_wrap=True, style="bold")
     table.add_column("quantized container", overflow="fold")
     table.add_column("non-quantized container", overflow="fold")
@@ -1304,7 +1340,9 @@ def _render_advice(console: Console, advice: Any) -> None:
 def _escape(text: str) -> str:
     from rich.markup import escape
 
-    return escape(text)
+    from workbench.textsafe import visible
+
+    return escape(visible(text, keep_lines=True))
 
 
 @cli.command()

@@ -47,6 +47,11 @@ def visible(text: object, *, keep_lines: bool = False) -> str:
     return pattern.sub(_escape, s) if pattern.search(s) else s
 
 
+def strip_control(text: str) -> str:
+    """``text`` without the characters ``visible`` would escape."""
+    return _CONTROL.sub("", text)
+
+
 def has_control(text: str) -> bool:
     """Whether ``text`` holds a character ``visible`` would escape."""
     return _CONTROL.search(text) is not None
@@ -67,11 +72,11 @@ def check_name(value: str, what: str) -> str:
 
     if has_control(value):
         raise BadInput(
-            f"{what} {visible(value)!s} holds a control character (shown escaped); "
+            f"{what} '{visible(value)}' holds a control character (shown escaped); "
             "names may not hold newlines, tabs or escape sequences"
         )
     if any(unicodedata.category(c) == "Cs" for c in value):  # lone surrogates
-        raise BadInput(f"{what} {visible(value)!s} is not valid text")
+        raise BadInput(f"{what} '{visible(value)}' is not valid text")
     return value
 
 

@@ -335,8 +335,11 @@ def _plan_entries(container: Container) -> list[_Entry]:
         if key != info.name:
             raise ContainerError(f"graph.tensors key {key!r} holds the info of {info.name!r}")
     for info in [*graph.inputs, *graph.outputs, *graph.tensors.values()]:
-        if info.dtype not in DTYPES:
-            raise ContainerError(f"tensor {info.name!r} has unsupported dtype {info.dtype!r}")
+        # What the reader refuses is never written: a container always reads back.
+        _checked_info(info.name, [int(d) if isinstance(d, np.integer) else d for d in info.shape],
+                      info.dtype, "cannot write the container")  # fmt: skip
+    if not isinstance(graph.opset, int) or graph.opset < 1:
+        raise ContainerError(f"cannot write the container: invalid opset {graph.opset!r}")
 
     params = []
     param_arrays: list[np.ndarray] = []
@@ -839,6 +842,11 @@ def _tensor_info(d: Any, where: str) -> TensorInfo:
     name = _field(d, "name", str, where)
     shape = _field(d, "shape", list, where)
     dtype = _field(d, "dtype", str, where)
+    return _checked_info(name, shape, dtype, where)
+
+
+def _checked_info(name: str, shape: Any, dtype: str, where: str) -> TensorInfo:
+    """A tensor's info if the reader accepts it (the writer holds graphs to the same)."""
     if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in shape):
         raise ContainerError(f"{where}: tensor {name!r} has a malformed shape {_short(shape)}")
     if math.prod(shape) > MAX_TENSOR_ELEMENTS:

@@ -236,7 +236,7 @@ def _run_conditions(project_id: int, kind: str | None, flt: RunFilterText) -> li
         conds.append(_B.runtime == flt.runtime)
     if flt.model:
         conds.append(
-            _id_is(Model.id, flt.model) if flt.model.isdigit() else Model.name == flt.model
+            _id_is(Model.id, flt.model) if _looks_like_id(flt.model) else Model.name == flt.model
         )
     if flt.starred:
         conds.append(Run.starred)
@@ -260,7 +260,7 @@ def _run_conditions(project_id: int, kind: str | None, flt: RunFilterText) -> li
             .where(RunTag.run_id == Run.id, RunTag.tag.icontains(word, autoescape=True))
             .exists(),
         ]
-        if word.isdigit():
+        if _looks_like_id(word):
             matches.append(_id_is(Run.id, word))
         conds.append(or_(*matches))
     return conds
@@ -316,6 +316,12 @@ def run_row(store: Store, run_id: int) -> RunRow:
         get_run(session, run_id)
         row = session.execute(_run_select(_RUN_COLUMNS, None).where(Run.id == run_id)).one()
         return _run_row(row, tags_by_run(session, [run_id]))
+
+
+def _looks_like_id(word: str) -> bool:
+    """ASCII digits only (``str.isdigit`` takes ``²``, which ``int`` refuses), and few
+    enough to parse."""
+    return word.isascii() and word.isdigit() and len(word) <= 20
 
 
 def _id_is(column: Any, digits: str) -> Any:
@@ -413,7 +419,7 @@ def page_models(store: Store, project: str, query: TableQuery) -> Page[ModelRow]
                 Model.source_path.icontains(word, autoescape=True),
                 Model.format.icontains(word, autoescape=True),
             ]
-            if word.isdigit():
+            if _looks_like_id(word):
                 matches.append(_id_is(Model.id, word))
             conds.append(or_(*matches))
         total = session.scalar(select(func.count(Model.id)).where(*conds)) or 0

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.textsafe import visible
+
 LOWER, HIGHER = "lower", "higher"
 BETTER, WORSE, SAME, CHANGED = "better", "worse", "same", "changed"
 _REL_TOL = 1e-9
@@ -347,7 +349,7 @@ def to_markdown(comparison: Comparison, *, diff_only: bool = True) -> str:
 def to_csv(comparison: Comparison, *, diff_only: bool = True) -> str:
     """One row per metric: raw values per run, then each run's delta and verdict."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _VisibleWriter(csv.writer(out, lineterminator="\n"))
     runs = comparison.runs
     header = ["metric", "unit", "better"]
     header += [f"run {r.id}" for r in runs]
@@ -366,6 +368,16 @@ def to_csv(comparison: Comparison, *, diff_only: bool = True) -> str:
     return out.getvalue()
 
 
+class _VisibleWriter:
+    """A csv writer whose text cells have their control characters shown escaped."""
+
+    def __init__(self, writer: Any):
+        self._writer = writer
+
+    def writerow(self, row: Sequence[Any]) -> None:
+        self._writer.writerow([visible(c) if isinstance(c, str) else c for c in row])
+
+
 def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
@@ -377,7 +389,8 @@ def _csv_value(value: Any) -> Any:
 
 
 def _md_row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+    # Names come from the store: control characters are shown escaped, never emitted.
+    return "| " + " | ".join(visible(str(c)).replace("|", "\\|") for c in cells) + " |"
 
 
 def _is_number(value: Any) -> bool:

@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 
 from workbench.errors import BadInput
 from workbench.jobs.projects import ensure_project
-from workbench.jobs.runs import RunSummary, summarize_runs
+from workbench.jobs.runs import RunSummary, check_note, summarize_runs
 from workbench.store import Experiment, ExperimentRun, Store
 from workbench.store.queries import get_experiment, get_project, get_run
+from workbench.textsafe import check_name
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,12 @@ class ExperimentDetail(ExperimentInfo):
 def _check_name(name: str) -> str:
     if not name.strip() or len(name) > 200 or name != name.strip():
         raise BadInput(f"invalid experiment name {name!r}: 1-200 characters, no outer spaces")
-    return name
+    return check_name(name, "experiment name")
 
 
 def create_experiment(store: Store, project: str, name: str, note: str = "") -> ExperimentInfo:
     _check_name(name)
+    check_note(note, "an experiment's note")
     ensure_project(store, project)
     try:
         with store.write() as session:
@@ -131,6 +133,7 @@ def list_experiments(store: Store, project: str) -> list[ExperimentInfo]:
 
 
 def set_experiment_note(store: Store, project: str, name: str, note: str) -> ExperimentInfo:
+    check_note(note, "an experiment's note")
     with store.write() as session:
         experiment = get_experiment(session, get_project(session, project), name)
         experiment.note = note

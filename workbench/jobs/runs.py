@@ -35,6 +35,7 @@ from workbench.store.queries import (
     page_of_run_ids,
     tags_by_run,
 )
+from workbench.textsafe import MAX_NOTE_CHARS
 
 MAX_PAGE = 10_000
 # Built once: a new alias per call costs more than the query (writers hold the
@@ -86,6 +87,15 @@ class RunPage:
     total: int  # how many match the filters, over all pages
     limit: int
     offset: int
+
+
+def check_note(text: str, what: str = "a note") -> str:
+    """``text`` if it may be stored as free text (notes), else ``BadInput``."""
+    if len(text) > MAX_NOTE_CHARS:
+        raise BadInput(
+            f"{what} holds at most {MAX_NOTE_CHARS:,} characters; this one has {len(text):,}"
+        )
+    return text
 
 
 def check_tag(tag: str) -> str:
@@ -180,7 +190,8 @@ def untag_run(store: Store, run_id: int, tags: Iterable[str]) -> RunSummary:
 
 
 def set_note(store: Store, run_id: int, text: str) -> RunSummary:
-    """Replace a run's notes (an empty text clears them)."""
+    """Replace a run's notes (an empty text clears them; at most ``MAX_NOTE_CHARS``)."""
+    check_note(text)
     with store.write() as session:
         get_run(session, run_id).notes = text
         session.flush()

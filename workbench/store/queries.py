@@ -70,7 +70,7 @@ def get_run(session: Session, run_id: int) -> Run:
 def get_model(session: Session, project: Project, name_or_id: str) -> Model:
     """A model of ``project`` by id (digits) or by name (the newest of that name)."""
     query = select(Model).where(Model.project_id == project.id)
-    if name_or_id.isdigit():
+    if name_or_id.isascii() and name_or_id.isdigit() and len(name_or_id) <= 20:  # not "²"
         model_id = int(name_or_id)
         query = query.where(Model.id == model_id if is_valid_id(model_id) else false())
     else:
