@@ -45,6 +45,7 @@ def check_importable(graph: Graph, source: str) -> None:
         raise ModelError(
             f"{source}: ai.onnx opset {graph.opset} is not one this workbench knows (1 to {newest})"
         )
+    check_attributes(graph, source)
     producers = graph.producers()
     for info in _infos(graph):
         problem = _shape_problem(info)
@@ -52,6 +53,10 @@ def check_importable(graph: Graph, source: str) -> None:
             node = producers.get(info.name)
             at = f"{node.op_type} node '{node.name}': " if node is not None else ""
             raise ModelError(f"{source}: {at}tensor '{info.name}' {problem}")
+
+
+def check_attributes(graph: Graph, source: str) -> None:
+    """``ModelError`` for a node whose attributes ONNX forbids (before anything runs it)."""
     for node in graph.nodes:
         problem = _attribute_problem(node, graph)
         if problem is not None:

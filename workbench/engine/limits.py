@@ -80,6 +80,16 @@ def check_onnx_fits(path: str | os.PathLike[str], available: int | None) -> None
         check_fits(str(path), declared, available, "convert")
 
 
+def check_tflite_fits(path: str | os.PathLike[str], available: int | None) -> None:
+    """Refuse to convert a TFLite file that cannot fit: read whole, its weights (int8 at
+    the least) widened to float32, so 4 bytes a file byte at most."""
+    try:
+        size = os.stat(path).st_size
+    except (OSError, ValueError):
+        return  # the importer says what is wrong with the path
+    check_fits(str(path), 4 * size, available, "convert")
+
+
 def check_container_fits(
     path: str | os.PathLike[str],
     job: str,

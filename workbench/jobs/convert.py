@@ -13,7 +13,7 @@ from workbench.engine.container import Container, make_manifest, write_container
 from workbench.engine.files import refuse_overwriting
 from workbench.engine.graph import MAX_TENSOR_ELEMENTS
 from workbench.engine.graph_checks import check_importable
-from workbench.engine.limits import available_memory, check_onnx_fits
+from workbench.engine.limits import available_memory, check_onnx_fits, check_tflite_fits
 from workbench.engine.onnx_import import import_onnx
 from workbench.engine.summary import summarize
 from workbench.engine.tf_import import import_tensorflow, saved_model_dir, tensorflow_source_kind
@@ -78,6 +78,8 @@ def convert_model(
         source = saved_model_dir(source) if fmt == "savedmodel" else source
         graph = import_tensorflow(source, input_dims)
     elif fmt == "tflite":
+        # The flatbuffer is read whole and its weights widened: as ONNX, refused by size.
+        check_tflite_fits(source, available_memory())
         # A quantized TFLite model keeps its own encodings: a quantized container.
         tflite: TfliteImport = load_tflite(source, input_dims)
         if enable_hta and not tflite.quantized:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import BadInput
-from workbench.textsafe import visible
+from workbench.textsafe import has_control, visible
 
 LAYOUTS = ("vendor", "flat")
 MANIFEST = "outputs.json"
@@ -94,6 +94,8 @@ def _vendor_problem(tensor: str) -> str | None:
         return "it is empty"
     if "\x00" in tensor or "\\" in tensor:
         return "it holds a NUL or a backslash"
+    if has_control(tensor):
+        return "it holds a control character"
     if tensor.startswith("/"):
         return "it is an absolute path"
     parts = tensor.split("/")
