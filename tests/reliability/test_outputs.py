@@ -154,8 +154,14 @@ def test_a_300_character_tensor_name_is_exit_2_not_an_internal_error(
 # -- links inside OUT are never followed ------------------------------------------------------
 
 
-@pytest.fixture
-def victim(tmp_path: Path) -> Path:
+@pytest.fixture(params=["descriptors", "paths"])
+def victim(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A file outside ``OUT``; the writer walks by directory descriptors (POSIX) or, as
+    where those are missing (Windows), by paths checked with ``lstat``."""
+    import workbench.jobs.run_outputs
+
+    if request.param == "paths":
+        monkeypatch.setattr(workbench.jobs.run_outputs, "_DIR_FD", False)
     folder = tmp_path / "elsewhere"
     folder.mkdir()
     (folder / "precious.raw").write_bytes(b"do not touch")

@@ -265,12 +265,7 @@ class OutputFolder:
             is_link = stat.S_ISLNK(os.lstat(key[-1], dir_fd=parent).st_mode)
         except OSError:
             is_link = False
-        what = (
-            "a symbolic link; outputs are never written through links"
-            if is_link
-            else ("a file, in the way of a folder")
-        )
-        return BadInput(f"--output-dir: {visible(self._path(key))} is {what}")
+        return _not_a_folder(self._path(key), is_link)
 
     def _replace_into(
         self, fd: int, folders: tuple[str, ...], name: str, data: bytes | memoryview
@@ -359,9 +354,7 @@ class OutputFolder:
                 info = os.lstat(current)
             if not stat.S_ISDIR(info.st_mode):
                 key = tuple(folders[:depth])
-                what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a file"
-                raise BadInput(f"--output-dir: {visible(self._path(key))} is {what}, "
-                               "not a folder")  # fmt: skip
+                raise _not_a_folder(self._path(key), stat.S_ISLNK(info.st_mode))
         target = current / name
         with contextlib.suppress(FileNotFoundError):
             info = os.lstat(target)
@@ -379,6 +372,13 @@ class OutputFolder:
             raise
         info = os.stat(target)
         self._written.add((info.st_dev, info.st_ino))
+
+
+def _not_a_folder(path: str, is_link: bool) -> BadInput:
+    if is_link:
+        return BadInput(f"--output-dir: {visible(path)} is a symbolic link; outputs are never "
+                        "written through links")  # fmt: skip
+    return BadInput(f"--output-dir: {visible(path)} is a file, in the way of a folder")
 
 
 def _named(exc: OSError, path: str | os.PathLike[str]) -> OSError:
