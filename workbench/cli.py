@@ -31,21 +31,33 @@ import click
 
 from workbench import __version__
 from workbench.errors import WorkbenchError
+from workbench.options import (
+    ADVISE_OPTIONS,
+    BENCH_OPTIONS,
+    DEFAULT_MAX_ACCURACY_DROP,
+    DEMO_OPTIONS,
+    QUANTIZE_OPTIONS,
+    QUANTIZER_OPTIONS,
+    RUN_OPTIONS,
+    Option,
+    runtime_names,
+)
+from workbench.vocabulary import (
+    FAILED,
+    INTERRUPTED,
+    REFUSED,
+    RUN_KINDS,
+    RUN_STATUSES,
+    SUCCEEDED,
+    format_bytes,
+    is_exact_db,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from workbench.store import Store
 
-# Mirrors of store/engine vocabularies, kept here so that parsing the command
-# line imports no database code (tests check they agree).
-RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
-RUN_KINDS = ("quantize", "bench")
-RUNTIMES = ("cpu", "gpu", "gpu_fp16", "dsp", "aip")
-MAX_BATCH = 4096  # workbench.engine.batch.MAX_BATCH
-# Timed iterations per measurement: more would run for hours and measure nothing new
-# (and a count past 2**63 does not even fit the store's integers).
-MAX_ITERATIONS = 1_000_000  # workbench.jobs.bench.MAX_ITERATIONS
 DEFAULT_PROJECT = "default"
 
 # ---------------------------------------------------------------------------------------
@@ -365,19 +377,8 @@ def _cell(value: Any, *, full_time: bool = False) -> str:
     return escape(visible(str(value)))
 
 
-def _size(n: int | None) -> str | None:
-    if n is None:
-        return None
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return None
-
-
 def _status(status: str) -> str:
-    colour = {"succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(status, "cyan")
+    colour = {SUCCEEDED: "green", FAILED: "red", INTERRUPTED: "yellow"}.get(status, "cyan")
     return _Markup(f"[{colour}]{status}[/{colour}]")
 
 
@@ -388,6 +389,85 @@ def _duration(seconds: float | None) -> str:
         return f"{seconds:.2f}s"
     minutes, seconds = divmod(seconds, 60)
     return f"{int(minutes)}m{seconds:02.0f}s"
+
+
+class _LiveChoice(click.Choice):
+    """A choice among values read when the command line is parsed or shown (the
+    registered runtimes: one registered after this module was imported is a choice too)."""
+
+    def __init__(self, values: Callable[[], Sequence[Any]]) -> None:
+        self._values = values
+        super().__init__(())
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[Any]:
+        return tuple(str(v) for v in self._values())
+
+    @choices.setter
+    def choices(self, _value: Sequence[Any]) -> None:
+        pass
+
+
+class _DeclaredOption(click.Option):
+    """A click option generated from an ``Option`` declaration. A default of "every
+    registered runtime" is read when asked, so ``--help`` shows the runtimes of the moment."""
+
+    def __init__(self, *args: Any, declared: Option, **kwargs: Any) -> None:
+        self.declared = declared
+        super().__init__(*args, **kwargs)
+
+    def get_default(self, ctx: click.Context, call: bool = True) -> Any:
+        o = self.declared
+        if o.many and callable(o.choices) and o.default is None:
+            return ",".join(str(v) for v in o.values())
+        return super().get_default(ctx, call=call)
+
+
+def _click_option(o: Option) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The click option for one declaration (flags, type, default, help, choices, bounds)."""
+    decls = [d for d in (o.short, o.cli_flag) if d]
+    kwargs: dict[str, Any] = {"help": o.help or None, "metavar": o.metavar}
+    if o.type is bool:
+        kwargs.update(is_flag=True, default=o.default)
+        if o.default:  # on unless --no-...
+            kwargs["flag_value"] = False
+        decls.append(o.name)
+    else:
+        kwargs.update(default=o.default, show_default=o.show_default)
+        if o.many:  # a comma-separated text: () is "", None (all of them) stays None
+            kwargs["default"] = "" if o.default == () else o.default
+            if not callable(o.choices):
+                kwargs["show_default"] = False
+        elif callable(o.choices):
+            kwargs["type"] = _LiveChoice(o.choices)
+        elif o.choices:
+            kwargs["type"] = click.Choice([str(v) for v in o.choices])
+            kwargs["default"] = str(o.default)
+            kwargs["callback"] = lambda _ctx, _param, value: o.type(value)
+        elif o.type is int:
+            kwargs["type"] = click.IntRange(min=o.low, max=o.high)
+        elif o.path:
+            kwargs["type"] = click.Path(path_type=str)
+        else:
+            kwargs["type"] = o.type
+        decls.append(o.name)
+    return click.option(*decls, cls=_DeclaredOption, declared=o, **kwargs)
+
+
+def declared_options(*options: Option) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Click options generated from declarations (``workbench/options.py``), in their order."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for o in reversed(options):
+            fn = _click_option(o)(fn)
+        return fn
+
+    return decorate
+
+
+def _picked(values: dict[str, Any], options: Sequence[Option]) -> dict[str, Any]:
+    """The values of ``options`` among a command's keyword arguments."""
+    return {o.name: values[o.name] for o in options}
 
 
 @click.group(
@@ -566,7 +646,7 @@ def _summary_line(console: Console, run: Any) -> None:
 @runs.command("list")
 @click.option("--status", type=click.Choice(RUN_STATUSES), help="Only runs with this status.")
 @click.option("--kind", type=click.Choice(RUN_KINDS), help="Only runs of this kind.")
-@click.option("--runtime", type=click.Choice(RUNTIMES), help="Only benchmarks on this runtime.")
+@click.option("--runtime", type=_LiveChoice(runtime_names), help="Only benchmarks on this runtime.")
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only runs with TAG (repeatable: all of them).")  # fmt: skip
 @click.option("--model", metavar="NAME|ID", help="Only runs of this model.")
 @click.option("--starred", is_flag=True, default=None, help="Only starred runs.")
@@ -626,7 +706,7 @@ def runs_show(app: App, run_id: int) -> None:
                 ("started", run.started_at),
                 ("finished", run.finished_at),
                 ("took", _duration(run.duration_s)),
-                ("peak memory", _size(run.peak_memory_bytes)),
+                ("peak memory", format_bytes(run.peak_memory_bytes)),
                 ("host / pid", f"{run.host} / {run.pid}"),
                 ("command", run.command),
                 ("model", run.model),
@@ -765,7 +845,8 @@ def experiment_remove(app: App, name: str, run_ids: tuple[int, ...]) -> None:
 
 @experiment.command("advice")
 @click.argument("name")
-@click.option("--max-accuracy-drop", type=float, default=1.0, show_default=True, metavar="PTS",
+@click.option("--max-accuracy-drop", type=float, default=DEFAULT_MAX_ACCURACY_DROP, show_default=True,
+              metavar="PTS",
               help="Accuracy loss (points) the CPU may take for the quantized container.")  # fmt: skip
 @pass_app
 def experiment_advice(app: App, name: str, max_accuracy_drop: float) -> None:
@@ -895,7 +976,7 @@ def convert(
     emit(app, result, lambda c: say(
         c,
         f"wrote {result.output}: {result.layers} layers, {result.param_count:,} parameters, "
-        f"{result.macs:,} MACs, {_size(result.size_bytes)} in {result.seconds:.2f}s "
+        f"{result.macs:,} MACs, {format_bytes(result.size_bytes)} in {result.seconds:.2f}s "
         f"(model {result.model_id}, container {result.container_id})"
         + (", quantized: the model's own encodings kept" if result.quantized else ""),
     ))  # fmt: skip
@@ -931,11 +1012,11 @@ def info(app: App, container: str) -> None:
             ("inputs", [f"{t.name} {t.dtype} {_dims(t.shape)}" for t in summary.inputs]),
             ("outputs", [f"{t.name} {t.dtype} {_dims(t.shape)}" for t in summary.outputs]),
             ("layers", len(summary.rows)),
-            ("parameters", f"{summary.param_count:,} ({_size(summary.param_bytes)})"),
+            ("parameters", f"{summary.param_count:,} ({format_bytes(summary.param_bytes)})"),
             ("MACs", f"{summary.total_macs:,}"),
-            ("file size", _size(summary.file_size)),
+            ("file size", format_bytes(summary.file_size)),
             ("quantized", summary.quantized),
-            ("records", [f"{n} ({_size(s)})" for n, s in summary.records] or None),
+            ("records", [f"{n} ({format_bytes(s)})" for n, s in summary.records] or None),
             ("opset", summary.opset),
             ("converter", (summary.converter or {}).get("command")),
             ("quantizer", (summary.quantizer or {}).get("command")),
@@ -976,18 +1057,9 @@ def diff_cmd(app: App, a: str, b: str) -> None:
 @click.argument("container", type=click.Path(path_type=str))
 @click.option("--input-list", required=True, metavar="LIST", help="Vendor-format input list.")
 @click.option("--output-dir", required=True, metavar="OUT", help="Folder for Result_N/*.raw.")
-@click.option("--runtime", type=click.Choice(RUNTIMES), default="cpu", show_default=True)
-@click.option("--cpu-fxp", is_flag=True, help="CPU fixed-point mode for quantized containers.")
-@click.option("--batch", type=click.IntRange(min=1, max=MAX_BATCH), default=1,
-              show_default=True,
-              help="Resize the network to this batch at init; lines are grouped.")  # fmt: skip
-@click.option("--debug", is_flag=True, help="Also write every layer's output.")
-@click.option("--flat-names", is_flag=True,
-              help="Name files prob_0.raw (one folder per line) instead of keeping tensor "
-                   "names as paths (InceptionV3/Predictions/Reshape_1:0.raw, as snpe-net-run).")  # fmt: skip
+@declared_options(*RUN_OPTIONS)
 @pass_app
-def run_cmd(app: App, container: str, input_list: str, output_dir: str, runtime: str,
-            cpu_fxp: bool, batch: int, debug: bool, flat_names: bool) -> None:  # fmt: skip
+def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values: Any) -> None:
     """Run a container over an input list, writing OUT/Result_N/<output>.raw.
 
     Tensor names are kept, '/' making folders, as snpe-net-run writes them;
@@ -995,12 +1067,12 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, runtime:
     """
     from workbench.jobs.convert import command_line
     from workbench.jobs.infer import run_container
+    from workbench.options import RunOptions
 
-    result = run_container(
-        app.store(), app.project, container, input_list, output_dir,
-        runtime=runtime, batch=batch, cpu_fxp=cpu_fxp, debug=debug, command=command_line(),
-        layout="flat" if flat_names else "vendor",
-    )  # fmt: skip
+    options = RunOptions(**_picked(values, RUN_OPTIONS))
+    runtime = options.runtime
+    result = run_container(app.store(), app.project, container, input_list, output_dir, options,
+                           command=command_line())  # fmt: skip
     emit(app, result, lambda c: say(
         c,
         f"{result.inferences} inferences on {runtime} ({result.mode}): init {result.init_ms:.1f} ms, "
@@ -1048,73 +1120,26 @@ class _RichProgress:
 @click.option(
     "-o", "--output", required=True, metavar="Q.dlc", help="Quantized container to write."
 )
-@click.option(
-    "--param-quantizer",
-    default="tf",
-    show_default=True,
-    type=click.Choice(["tf", "enhanced", "symmetric", "percentile"]),
-)
-@click.option(
-    "--act-quantizer",
-    default="tf",
-    show_default=True,
-    type=click.Choice(["tf", "enhanced", "symmetric", "percentile"]),
-)
-@click.option(
-    "--percentile",
-    type=float,
-    default=99.99,
-    show_default=True,
-    help="Clipping percentile for the percentile quantizer.",
-)
-@click.option(
-    "--weights-bitwidth", type=click.Choice(["4", "8", "16"]), default="8", show_default=True
-)
-@click.option("--act-bitwidth", type=click.Choice(["8", "16"]), default="8", show_default=True)
-@click.option("--bias-bitwidth", type=click.Choice(["8", "32"]), default="8", show_default=True)
-@click.option("--per-channel", is_flag=True, help="Per-channel (symmetric) weight encodings.")
-@click.option(
-    "--algorithms",
-    default="",
-    metavar="cle,bc",
-    help="Cross-layer equalization and/or bias correction.",
-)
-@click.option("--enable-hta", is_flag=True, help="Write HTA subnet records for the AIP runtime.")
-@click.option(
-    "--override-params",
-    metavar="ENC.json",
-    type=click.Path(path_type=str),
-    help="AIMET encodings (0.6.1 or 1.0.0) that replace computed ones.",
-)
-@click.option("--no-analysis", is_flag=True, help="Skip the per-layer analysis (faster).")
+@declared_options(*QUANTIZE_OPTIONS)
 @pass_app
-def quantize(app: App, container: str, input_list: str, output: str, no_analysis: bool,
-             **opts: Any) -> None:  # fmt: skip
+def quantize(app: App, container: str, input_list: str, output: str, **values: Any) -> None:
     """Calibrate a float container and write an 8-bit fixed-point one (snpe-dlc-quantize)."""
-    from workbench.engine.quant.quantizer import QuantOptions
     from workbench.jobs.convert import command_line
-    from workbench.jobs.quantize import quantize_job
+    from workbench.jobs.quantize import QuantizeRequest, quantize_job
+    from workbench.options import QuantOptions
 
-    options = QuantOptions(
-        param_quantizer=opts["param_quantizer"], act_quantizer=opts["act_quantizer"],
-        weights_bitwidth=int(opts["weights_bitwidth"]), act_bitwidth=int(opts["act_bitwidth"]),
-        bias_bitwidth=int(opts["bias_bitwidth"]), per_channel=opts["per_channel"],
-        algorithms=opts["algorithms"], percentile=opts["percentile"],
-        enable_hta=opts["enable_hta"], override_params=opts["override_params"],
-    )  # fmt: skip
+    options = QuantOptions(**_picked(values, QUANTIZER_OPTIONS))
+    request = QuantizeRequest(container, input_list, output, options, analyze=values["analyze"],
+                              command=command_line())  # fmt: skip
     store = app.store()
     with _RichProgress() as progress:
-        result = quantize_job(
-            store, app.project, container, input_list, output, options,
-            command=command_line(), progress=None if app.json else progress,
-            analyze=not no_analysis,
-        )  # fmt: skip
+        result = quantize_job(store, app.project, request, progress=None if app.json else progress)
 
     def render(console: Console) -> None:
         ratio = result.size_bytes / max(1, result.float_size_bytes)
-        say(console, f"wrote {result.output}: {_size(result.size_bytes)} ({ratio:.2f}x the float "
+        say(console, f"wrote {result.output}: {format_bytes(result.size_bytes)} ({ratio:.2f}x the float "
                      f"container), {result.samples} calibration samples in {result.seconds:.1f}s, "
-                     f"peak {_size(result.peak_memory_bytes)} (run {result.run_id})")  # fmt: skip
+                     f"peak {format_bytes(result.peak_memory_bytes)} (run {result.run_id})")  # fmt: skip
         if result.sqnr_db is not None:
             say(console, f"output SQNR vs float: {result.sqnr_db:.2f} dB (weights only "
                          f"{result.weights_only_sqnr_db:.2f} dB, activations only "
@@ -1142,27 +1167,44 @@ def export() -> None:
               help="uint8 weights (ONNX Runtime's fused int8 kernels saturate on CPUs without VNNI).")  # fmt: skip
 @pass_app
 def export_qdq_cmd(app: App, container: str, output: str, unsigned_weights: bool) -> None:
-    """A QDQ ONNX model that ONNX Runtime runs, equal to the fake-quant path."""
+    """A QDQ ONNX model that ONNX Runtime runs (to the bit when quantized --rounding half-even)."""
     from workbench.jobs.export import export_qdq_file
 
     result = export_qdq_file(container, output, signed_weights=not unsigned_weights)
-    emit(app, result, lambda c: say(c, f"wrote {result['output']} ({result['nodes']} nodes, "
-                                        f"opset {result['opset']})"))  # fmt: skip
+
+    def render(c: Console) -> None:
+        say(c, f"wrote {result['output']} ({result['nodes']} nodes, opset {result['opset']})")
+        if result["note"]:
+            say(c, f"note: {result['note']}")
+
+    emit(app, result, render)
 
 
 @export.command("encodings")
 @click.argument("container", type=click.Path(path_type=str))
 @click.option("-o", "--output", required=True, metavar="E.json")
-@click.option("--format-version", type=click.Choice(["0.6.1", "1.0.0"]), default="1.0.0",
-              show_default=True, help="AIMET encodings format.")  # fmt: skip
+@click.option("--format-version", type=click.Choice(["0.6.1", "1.0.0", "2.0.0", "2.1.0"]),
+              default="1.0.0", show_default=True, help="AIMET encodings format.")  # fmt: skip
+@click.option("--all-tensors", is_flag=True,
+              help="Also the encodings AIMET's default quantsim leaves out (biases, Reshape-like "
+                   "outputs, fused Conv+ReLU insides); AIMET's strict load refuses those.")  # fmt: skip
 @pass_app
-def export_encodings_cmd(app: App, container: str, output: str, format_version: str) -> None:
+def export_encodings_cmd(
+    app: App, container: str, output: str, format_version: str, all_tensors: bool
+) -> None:
     """AIMET-format encodings JSON (reads back with quantize --override-params)."""
     from workbench.jobs.export import export_encodings_file
 
-    result = export_encodings_file(container, output, format_version)
-    emit(app, result, lambda c: say(c, f"wrote {result['output']}: {result['activations']} "
-                                        f"activation and {result['params']} parameter encodings"))  # fmt: skip
+    result = export_encodings_file(container, output, format_version, all_tensors=all_tensors)
+
+    def render(c: Console) -> None:
+        say(c, f"wrote {result['output']}: {result['activations']} activation and "
+               f"{result['params']} parameter encodings (AIMET {result['version']})")  # fmt: skip
+        if result["skipped"]:
+            say(c, f"left out {len(result['skipped'])} that AIMET does not quantize "
+                   "(--all-tensors writes them)")  # fmt: skip
+
+    emit(app, result, render)
 
 
 # --- runs compare / tui ----------------------------------------------------------------
@@ -1240,16 +1282,16 @@ def _bench_rows_table(console: Console, rows: Sequence[Any], title: str = "") ->
         acc = r.accuracy or {}
         lat = r.latency_ms or {}
         runtime = f"{r.runtime} fxp" if r.cpu_fxp else r.runtime
-        if r.status != "succeeded":
+        if r.status != SUCCEEDED:
             table_rows.append((r.run_id, name(r.container), runtime, _status_word(r.status),
                                r.error, None, None, None, None, None, None, None))  # fmt: skip
             continue
         sqnr = acc.get("sqnr_db")
         table_rows.append((
             r.run_id, name(r.container), runtime, _status_word(r.status), r.mode,
-            f"{r.init_ms:.1f}", _size(r.init_peak_bytes), _size(r.size_bytes),
+            f"{r.init_ms:.1f}", format_bytes(r.init_peak_bytes), format_bytes(r.size_bytes),
             f"{lat.get('mean', 0):.2f}" if lat else None,
-            "exact" if sqnr is not None and sqnr >= 999 else sqnr,
+            "exact" if is_exact_db(sqnr) else sqnr,
             _pct(acc.get("top1_agreement")), _pct(acc.get("label_accuracy")),
         ))  # fmt: skip
     show_table(
@@ -1265,45 +1307,33 @@ def _pct(v: float | None) -> str | None:
 
 
 def _status_word(status: str) -> str:
-    colour = {"succeeded": "green", "failed": "red", "refused": "yellow"}.get(status, "cyan")
+    colour = {SUCCEEDED: "green", FAILED: "red", REFUSED: "yellow"}.get(status, "cyan")
     return _Markup(f"[{colour}]{status}[/{colour}]")
 
 
 @cli.command()
 @click.argument("containers", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--input-list", required=True, metavar="LIST", help="Vendor-format input list.")
-@click.option("--runtimes", default=",".join(RUNTIMES), show_default=True, metavar="LIST",
-              help="Comma-separated runtimes to measure on.")  # fmt: skip
-@click.option("--iterations", type=click.IntRange(min=1, max=MAX_ITERATIONS), default=10,
-              show_default=True, help="Timed inferences after warm-up.")  # fmt: skip
-@click.option("--cpu-fxp", is_flag=True,
-              help="Also measure quantized containers on the CPU in fixed-point mode.")  # fmt: skip
-@click.option("--batch", type=click.IntRange(min=1, max=MAX_BATCH), default=1,
-              show_default=True, help="Resize the network to this batch at init.")  # fmt: skip
-@click.option("--labels", metavar="FILE", type=click.Path(path_type=str),
-              help="One integer class per line, line i for input-list line i.")  # fmt: skip
-@click.option("--per-layer", is_flag=True, help="Also record the mean time of every layer.")
+@declared_options(*BENCH_OPTIONS)
 @click.option("--csv", "csv_path", metavar="FILE", type=click.Path(path_type=str),
               help="Also write the rows as CSV.")  # fmt: skip
 @pass_app
-def bench(app: App, containers: tuple[str, ...], input_list: str, runtimes: str, iterations: int,
-          cpu_fxp: bool, batch: int, labels: str | None, per_layer: bool,
-          csv_path: str | None) -> None:  # fmt: skip
+def bench(app: App, containers: tuple[str, ...], input_list: str, csv_path: str | None,
+          **values: Any) -> None:  # fmt: skip
     """Measure containers on runtimes: init time and peak memory, latency, accuracy, size.
 
     One benchmark run is recorded per (container, runtime); a pair the runtime refuses
     is a `refused` row with the reason (snpe_bench.py analogue).
     """
-    from workbench.jobs.bench import bench_job
+    from workbench.jobs.bench import BenchRequest, bench_job
     from workbench.jobs.convert import command_line
+    from workbench.options import BenchOptions
 
+    options = BenchOptions(**_picked(values, BENCH_OPTIONS))
+    request = BenchRequest(containers, input_list, options, command=command_line(), csv=csv_path)
     with _RichProgress() as progress:
-        result = bench_job(
-            app.store(), app.project, list(containers), runtimes, input_list,
-            iterations=iterations, cpu_fxp=cpu_fxp, batch=batch, labels_path=labels,
-            per_layer=per_layer, command=command_line(),
-            progress=None if app.json else progress, csv_path=csv_path,
-        )  # fmt: skip
+        result = bench_job(app.store(), app.project, request,
+                           progress=None if app.json else progress)  # fmt: skip
 
     def render(console: Console) -> None:
         _bench_rows_table(console, result.rows)
@@ -1349,33 +1379,19 @@ def _escape(text: str) -> str:
 @click.argument("container", type=click.Path(path_type=str))
 @click.option("--input-list", required=True, metavar="LIST",
               help="Input list: calibration (when quantizing) and measurement data.")  # fmt: skip
-@click.option("--labels", metavar="FILE", type=click.Path(path_type=str),
-              help="One integer class per line, line i for input-list line i.")  # fmt: skip
-@click.option("--quantized", "quantized", metavar="Q.dlc", type=click.Path(path_type=str),
-              help="Use this quantized container instead of quantizing.")  # fmt: skip
-@click.option("-o", "--output", metavar="Q.dlc", type=click.Path(path_type=str),
-              help="Where to write the quantized container (default: <name>_quantized.dlc).")  # fmt: skip
-@click.option(
-    "--iterations", type=click.IntRange(min=1, max=MAX_ITERATIONS), default=10, show_default=True
-)
-@click.option("--max-accuracy-drop", type=float, default=1.0, show_default=True, metavar="PTS",
-              help="Accuracy loss (percentage points) the quantized container may have on CPU.")  # fmt: skip
-@click.option("--experiment", metavar="NAME", help="Name of the experiment to save.")
+@declared_options(*ADVISE_OPTIONS)
 @pass_app
-def advise(app: App, container: str, input_list: str, labels: str | None, quantized: str | None,
-           output: str | None, iterations: int, max_accuracy_drop: float,
-           experiment: str | None) -> None:  # fmt: skip
+def advise(app: App, container: str, input_list: str, **values: Any) -> None:
     """The guide's quantized-vs-non-quantized table, measured, with a choice per runtime."""
-    from workbench.jobs.advise import advise_job
+    from workbench.jobs.advise import AdviseRequest, advise_job
     from workbench.jobs.convert import command_line
+    from workbench.options import AdviseOptions
 
+    options = AdviseOptions(**_picked(values, ADVISE_OPTIONS))
+    request = AdviseRequest(container, input_list, options, command=command_line())
     with _RichProgress() as progress:
-        result = advise_job(
-            app.store(), app.project, container, input_list, labels_path=labels,
-            quantized_path=quantized, output_path=output, iterations=iterations,
-            max_accuracy_drop=max_accuracy_drop, experiment=experiment,
-            command=command_line(), progress=None if app.json else progress,
-        )  # fmt: skip
+        result = advise_job(app.store(), app.project, request,
+                            progress=None if app.json else progress)  # fmt: skip
 
     def render(console: Console) -> None:
         for note in result.notes:
@@ -1391,11 +1407,7 @@ def advise(app: App, container: str, input_list: str, labels: str | None, quanti
 @click.option("--workdir", default="workbench-demo", show_default=True, metavar="DIR",
               type=click.Path(file_okay=False, path_type=str),
               help="Folder for the demo's containers, inputs and labels.")  # fmt: skip
-@click.option(
-    "--iterations", type=click.IntRange(min=1, max=MAX_ITERATIONS), default=5, show_default=True
-)
-@click.option("--samples", type=click.IntRange(min=1), metavar="N",
-              help="Use only the first N validation images (faster).")  # fmt: skip
+@declared_options(*DEMO_OPTIONS)
 @pass_app
 def demo(app: App, workdir: str, iterations: int, samples: int | None) -> None:
     """Build the demo project from the bundled model: convert, quantize, bench, advise.
@@ -1414,7 +1426,7 @@ def demo(app: App, workdir: str, iterations: int, samples: int | None) -> None:
                      f"files in {result.workdir}")  # fmt: skip
         show_table(
             console, ["quantized container", "size", "output SQNR dB", "run"],
-            [(v.name, _size(v.size_bytes), v.sqnr_db, v.run_id) for v in result.variants],
+            [(v.name, format_bytes(v.size_bytes), v.sqnr_db, v.run_id) for v in result.variants],
         )  # fmt: skip
         _bench_rows_table(console, result.bench, title="bench")
         _render_advice(console, result.advice)
@@ -1437,18 +1449,28 @@ def import_group() -> None:
 def import_snpe_bench_cmd(app: App, results: str, container: str | None) -> None:
     """Store snpe_bench.py results (its CSV or JSON) as device-measured benchmark runs."""
     from workbench.jobs.convert import command_line
-    from workbench.jobs.import_bench import import_snpe_bench
+    from workbench.jobs.import_bench import CYCLES, import_snpe_bench
 
     result = import_snpe_bench(app.store(), app.project, results, container_path=container,
                                command=command_line())  # fmt: skip
 
     def render(console: Console) -> None:
         show_table(
-            console, ["run", "vendor runtime", "runtime", "runs", "init ms", "latency ms", "min ms"],
+            console, ["run", "vendor runtime", "runtime", "precision", "runs", "init ms",
+                      "latency ms", "min ms", "status"],
             [(r.run_id, r.vendor_runtime, f"{r.runtime} fxp" if r.cpu_fxp else r.runtime,
-              r.iterations, r.init_ms, r.latency_mean_ms, r.latency_min_ms) for r in result.runs],
+              r.precision, r.iterations, r.init_ms, r.latency_mean_ms, r.latency_min_ms,
+              r.status) for r in result.runs],
         )  # fmt: skip
-        say(console, f"imported {len(result.runs)} device-measured run(s) from {result.source}"
-                     + (f" (SDK {result.sdk_version})" if result.sdk_version else ""))  # fmt: skip
+        failed = sum(r.status != SUCCEEDED for r in result.runs)
+        say(console, f"imported {len(result.runs) - failed} device-measured run(s) from "
+                     f"{result.source}" + (f" (SDK {result.sdk_version})" if result.sdk_version
+                                           else "") + (f", {failed} without data" if failed
+                                                       else ""))  # fmt: skip
+        for r in result.runs:
+            if r.error:
+                say(console, f"run {r.run_id} failed: {r.error}")
+            if r.layer_unit == CYCLES:
+                say(console, f"run {r.run_id}: per-layer times are HTP cycles (kept as cycles)")
 
     emit(app, result, render)

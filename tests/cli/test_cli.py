@@ -178,7 +178,8 @@ def test_vocabularies_match_the_store() -> None:
 
 def test_limits_match_the_engine() -> None:
     from workbench.engine.batch import MAX_BATCH
-    from workbench.jobs.bench import MAX_ITERATIONS
+    from workbench.vocabulary import MAX_ITERATIONS
 
-    assert cli_module.MAX_BATCH == MAX_BATCH
-    assert cli_module.MAX_ITERATIONS == MAX_ITERATIONS
+    params = {p.name: p for p in cli_module.cli.commands["bench"].params}
+    assert params["batch"].type.max == MAX_BATCH
+    assert params["iterations"].type.max == MAX_ITERATIONS

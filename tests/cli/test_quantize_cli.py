@@ -98,10 +98,11 @@ def test_export_encodings_round_trip_through_override(cli, float_dlc, tmp_path):
     dlc, listing = float_dlc
     q = tmp_path / "q.dlc"
     cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(q), "--no-analysis")
-    for version in ("0.6.1", "1.0.0"):
+    for version in ("0.6.1", "1.0.0", "2.0.0", "2.1.0"):
         enc = tmp_path / f"enc-{version}.json"
         out = cli.json("export", "encodings", str(q), "-o", str(enc), "--format-version", version)
-        assert out["activations"] > 0 and out["params"] > 0
+        assert out["activations"] > 0 and out["params"] > 0 and out["version"] == version
+        assert json.loads(enc.read_text())["version"] == version
         q2 = tmp_path / f"q-{version}.dlc"
         cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(q2),
                  "--override-params", str(enc), "--no-analysis")  # fmt: skip
@@ -110,6 +111,30 @@ def test_export_encodings_round_trip_through_override(cli, float_dlc, tmp_path):
         for name, e in ea["encodings"].items():
             assert eb["encodings"][name]["delta"] == pytest.approx(e["delta"], rel=1e-6)
             assert eb["encodings"][name]["offset"] == e["offset"]
+
+
+def test_per_channel_overrides_and_their_producer_are_recorded(cli, float_dlc, tmp_path):
+    dlc, listing = float_dlc
+    pc, enc = tmp_path / "pc.dlc", tmp_path / "pc.encodings"
+    cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(pc), "--per-channel",
+             "--no-analysis")  # fmt: skip
+    out = cli.json("export", "encodings", str(pc), "-o", str(enc), "--format-version", "2.0.0")
+    assert out["skipped"]  # biases and the fused conv outputs AIMET leaves unquantized
+    doc = json.loads(enc.read_text())
+    doc["producer"] = {"package": "aimet-onnx", "version": "2.42.0"}  # as AIMET writes it
+    enc.write_text(json.dumps(doc))
+    q = tmp_path / "q.dlc"
+    run = cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(q),
+                   "--override-params", str(enc), "--no-analysis")  # fmt: skip
+    details = cli.json("runs", "show", str(run["run_id"]))["details"]
+    assert details["per_channel"] is True and details["options"]["per_channel"] is True
+    assert details["options"]["per_channel_from"] == "override_params"
+    assert details["options"]["override_producer"] == doc["producer"]
+    assert details["options"]["override_version"] == "2.0.0"
+    again = tmp_path / "again.json"
+    cli.json("export", "encodings", str(q), "-o", str(again), "--all-tensors")
+    args = json.loads(again.read_text())["quantizer_args"]
+    assert args["per_channel_quantization"] is True and args["is_symmetric"] is True
 
 
 def test_export_qdq_runs_in_onnxruntime_like_our_fake_quant(cli, float_dlc, tmp_path):
@@ -136,3 +161,25 @@ def test_export_refuses_a_float_container(cli, float_dlc, tmp_path):
     dlc, _ = float_dlc
     result = cli("export", "qdq", str(dlc), "-o", str(tmp_path / "x.onnx"))
     assert result.exit_code == 2 and "not quantized" in result.stderr
+
+
+def test_rounding_is_an_option_recorded_with_the_run_and_the_export_says_so(
+    cli, float_dlc, tmp_path
+):
+    dlc, listing = float_dlc
+    for mode in ("half-away", "half-even"):
+        q = tmp_path / f"q-{mode}.dlc"
+        run = cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(q),
+                       "--rounding", mode, "--no-analysis")  # fmt: skip
+        details = cli.json("runs", "show", str(run["run_id"]))["details"]
+        assert details["options"]["rounding"] == mode
+        with zipfile.ZipFile(q) as zf:
+            assert json.loads(zf.read("manifest.json"))["rounding"] == mode
+        out = cli.json("export", "qdq", str(q), "-o", str(tmp_path / f"{mode}.onnx"))
+        assert out["rounding"] == mode
+        assert (out["note"] is None) == (mode == "half-even")
+    human = cli("export", "qdq", str(tmp_path / "q-half-away.dlc"), "-o", str(tmp_path / "h.onnx"))
+    assert human.exit_code == 0 and "note:" in human.stdout and "half to even" in human.stdout
+    bad = cli("quantize", str(dlc), "--input-list", str(listing), "-o", str(tmp_path / "x.dlc"),
+              "--rounding", "up")  # fmt: skip
+    assert bad.exit_code == 2

@@ -19,7 +19,8 @@ from workbench.engine.quant.dequant import dequantize_graph
 from workbench.engine.quant.int_exec import IntegerPlan
 from workbench.engine.quant.quantizer import QuantOptions, quantize_container
 from workbench.engine.quant.sqnr import sqnr_db
-from workbench.engine.runtimes import RUNTIMES, check_runtime, dynamic_encoding, load_network
+from workbench.engine.runtimes import RUNTIMES, check_runtime, load_network
+from workbench.engine.runtimes.dynamic_dsp import dynamic_encoding
 from workbench.errors import BadInput, RuntimeRefused
 
 OUT = "prob:0"
@@ -86,7 +87,8 @@ def models(tmp_path_factory):
 def test_runtimes_agree_with_the_cli_mirror():
     from workbench import cli
 
-    assert RUNTIMES == ("cpu", "gpu", "gpu_fp16", "dsp", "aip") == cli.RUNTIMES
+    params = {p.name: p for p in cli.cli.commands["run"].params}
+    assert RUNTIMES == ("cpu", "gpu", "gpu_fp16", "dsp", "aip") == params["runtime"].type.choices
 
 
 # --- CPU ---------------------------------------------------------------------------------

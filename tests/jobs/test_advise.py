@@ -7,11 +7,11 @@ import pytest
 from tests.modelzoo import small_cnn, write_inputs
 from workbench.engine.quant.quantizer import QuantOptions
 from workbench.errors import BadInput
-from workbench.jobs.advise import TABLE_ROWS, advise_job, build_advice, saved_advice
+from workbench.jobs.advise import AdviseRequest, advise_job, build_advice, saved_advice, table_rows
 from workbench.jobs.bench import BenchResult, BenchRow
 from workbench.jobs.convert import convert_model
 from workbench.jobs.experiments import add_runs, create_experiment, show_experiment
-from workbench.jobs.quantize import quantize_job
+from workbench.jobs.quantize import QuantizeRequest, quantize_job
 
 
 @pytest.fixture
@@ -25,10 +25,11 @@ def model(store, tmp_path):
 
 def test_advise_quantizes_benches_and_saves_an_experiment(store, model, tmp_path):
     dlc, listing, labels = model
-    result = advise_job(store, "default", dlc, listing, labels_path=labels, iterations=1)
+    request = AdviseRequest(dlc, listing, {"labels": labels, "iterations": 1})
+    result = advise_job(store, "default", request)
     advice = result.advice
     assert (tmp_path / "m_quantized.dlc").is_file() and result.quantize_run_id is not None
-    assert [r.label for r in advice.rows] == [label for label, _, _ in TABLE_ROWS]
+    assert [r.label for r in advice.rows] == [label for label, _, _ in table_rows()]
     rows = {r.label: r for r in advice.rows}
     assert rows["AIP"].float.status == "refused"
     assert "non-quantized" in rows["AIP"].float.compatibility
@@ -61,7 +62,7 @@ def test_saved_advice_refuses_an_experiment_that_is_not_advice(store, model, tmp
     with pytest.raises(BadInput, match="not advice"):
         saved_advice(store, "default", "empty")
     q = tmp_path / "q.dlc"
-    run = quantize_job(store, "default", dlc, listing, q, QuantOptions(), analyze=False)
+    run = quantize_job(store, "default", QuantizeRequest(dlc, listing, q, QuantOptions(), False))
     add_runs(store, "default", "empty", [run.run_id])
     with pytest.raises(BadInput, match="exactly one float and at least one quantized"):
         saved_advice(store, "default", "empty")
@@ -72,17 +73,16 @@ def test_saved_advice_refuses_an_experiment_that_is_not_advice(store, model, tmp
 def test_advise_with_a_given_quantized_container(store, model, tmp_path):
     dlc, listing, _ = model
     q = tmp_path / "q.dlc"
-    quantize_job(store, "default", dlc, listing, q, QuantOptions(), analyze=False)
-    result = advise_job(
-        store, "default", dlc, listing, quantized_path=q, iterations=1, experiment="two"
-    )
+    quantize_job(store, "default", QuantizeRequest(dlc, listing, q, QuantOptions(), False))
+    options = {"quantized": q, "iterations": 1, "experiment": "two"}
+    result = advise_job(store, "default", AdviseRequest(dlc, listing, options))
     assert result.quantize_run_id is None and len(result.run_ids) == 11
     aip = next(r for r in result.advice.recommendations if r.runtime == "aip")
     assert aip.choice == "none" and "--enable-hta" in aip.reasons[0]  # no HTA records
     with pytest.raises(BadInput, match="advise takes the float container"):
-        advise_job(store, "default", q, listing)
+        advise_job(store, "default", AdviseRequest(q, listing))
     with pytest.raises(BadInput, match="not a quantized container"):
-        advise_job(store, "default", dlc, listing, quantized_path=dlc)
+        advise_job(store, "default", AdviseRequest(dlc, listing, {"quantized": dlc}))
 
 
 def _row(container, runtime, *, fxp=False, quantized=False, label=None, phases=("plan",)):

@@ -10,10 +10,11 @@ import pytest
 from tests.modelzoo import small_cnn, write_inputs
 from workbench.engine.quant.quantizer import QuantOptions
 from workbench.errors import BadInput
-from workbench.jobs.bench import CSV_COLUMNS, bench_job, read_labels, write_csv
+from workbench.jobs.bench import CSV_COLUMNS, BenchRequest, bench_job, read_labels, write_csv
 from workbench.jobs.convert import convert_model
-from workbench.jobs.quantize import quantize_job
+from workbench.jobs.quantize import QuantizeRequest, quantize_job
 from workbench.jobs.runs import show_run
+from workbench.options import BenchOptions
 
 
 @pytest.fixture
@@ -23,15 +24,10 @@ def setup(store, tmp_path):
     listing, _ = write_inputs(tmp_path, 4)
     labels = tmp_path / "labels.txt"
     labels.write_text("3\n1\n4\n1\n")
-    q = quantize_job(
-        store,
-        "default",
-        tmp_path / "m.dlc",
-        listing,
-        tmp_path / "q.dlc",
-        QuantOptions(enable_hta=True),
-        analyze=False,
+    request = QuantizeRequest(
+        tmp_path / "m.dlc", listing, tmp_path / "q.dlc", QuantOptions(enable_hta=True), False
     )
+    q = quantize_job(store, "default", request)
     return {
         "float": tmp_path / "m.dlc",
         "quant": tmp_path / "q.dlc",
@@ -41,17 +37,14 @@ def setup(store, tmp_path):
     }
 
 
+def bench(store, containers, input_list, **options):
+    return bench_job(store, "default", BenchRequest(containers, input_list, options))
+
+
 def test_every_pair_is_a_row_and_a_run(store, setup):
-    result = bench_job(
-        store,
-        "default",
-        [setup["float"], setup["quant"]],
-        None,
-        setup["list"],
-        iterations=2,
-        cpu_fxp=True,
-        labels_path=setup["labels"],
-    )
+    options = BenchOptions(iterations=2, cpu_fxp=True, labels=setup["labels"])
+    request = BenchRequest([setup["float"], setup["quant"]], setup["list"], options)
+    result = bench_job(store, "default", request)
     keys = [(r.container.endswith("q.dlc"), r.runtime, r.cpu_fxp) for r in result.rows]
     assert keys == [
         (False, "cpu", False),
@@ -93,7 +86,7 @@ def test_every_pair_is_a_row_and_a_run(store, setup):
 
 def test_quantized_alone_finds_its_float_reference(store, setup, tmp_path):
     # From the manifest (the quantizer records the source path and sha256).
-    rows = bench_job(store, "default", [setup["quant"]], ["dsp"], setup["list"], iterations=1)
+    rows = bench(store, [setup["quant"]], setup["list"], runtimes=["dsp"], iterations=1)
     assert rows.rows[0].reference == str(setup["float"].resolve())
     assert rows.rows[0].accuracy["sqnr_db"] is not None
     # Moved: the store knows where the same content lives now.
@@ -103,19 +96,19 @@ def test_quantized_alone_finds_its_float_reference(store, setup, tmp_path):
     from workbench.jobs.artifacts import record_container
 
     record_container(store, "default", moved)
-    rows = bench_job(store, "default", [setup["quant"]], ["cpu"], setup["list"], iterations=1)
+    rows = bench(store, [setup["quant"]], setup["list"], runtimes=["cpu"], iterations=1)
     assert rows.rows[0].reference == str(moved.resolve())
     # Gone: no accuracy, and the row says why.
     moved.unlink()
-    rows = bench_job(store, "default", [setup["quant"]], ["cpu"], setup["list"], iterations=1)
+    rows = bench(store, [setup["quant"]], setup["list"], runtimes=["cpu"], iterations=1)
     row = rows.rows[0]
     assert row.status == "succeeded" and row.accuracy["sqnr_db"] is None
     assert any("no float reference" in n for n in row.notes)
 
 
 def test_batch_rows_and_aip_batch_refusal(store, setup):
-    result = bench_job(
-        store, "default", [setup["quant"]], "cpu,aip", setup["list"], iterations=1, batch=2
+    result = bench(
+        store, [setup["quant"]], setup["list"], runtimes="cpu,aip", iterations=1, batch=2
     )
     cpu, aip = result.rows
     assert cpu.status == "succeeded" and cpu.batch == 2 and cpu.accuracy["sqnr_db"] > 20
@@ -123,7 +116,7 @@ def test_batch_rows_and_aip_batch_refusal(store, setup):
 
 
 def test_csv_export(store, setup, tmp_path):
-    result = bench_job(store, "default", [setup["float"]], "cpu,aip", setup["list"], iterations=1)
+    result = bench(store, [setup["float"]], setup["list"], runtimes="cpu,aip", iterations=1)
     path = write_csv(result.rows, tmp_path / "out.csv")
     with path.open() as f:
         rows = list(csv.DictReader(f))
@@ -134,11 +127,11 @@ def test_csv_export(store, setup, tmp_path):
 
 def test_bad_arguments(store, setup, tmp_path):
     with pytest.raises(BadInput, match="unknown: npu"):
-        bench_job(store, "default", [setup["float"]], "cpu,npu", setup["list"])
+        bench(store, [setup["float"]], setup["list"], runtimes="cpu,npu")
     bad = tmp_path / "bad_labels.txt"
     bad.write_text("1\n2\n")
     with pytest.raises(BadInput, match="2 labels but the input list has 4"):
-        bench_job(store, "default", [setup["float"]], "cpu", setup["list"], labels_path=bad)
+        bench(store, [setup["float"]], setup["list"], runtimes="cpu", labels=bad)
     bad.write_text("1\ncat\n")
     with pytest.raises(BadInput, match="one integer class per line"):
         read_labels(bad)
@@ -149,4 +142,4 @@ def test_bad_arguments(store, setup, tmp_path):
         ({"batch": 10**6}, "--batch must be between 1 and 4096"),
     ]:
         with pytest.raises(BadInput, match=message):
-            bench_job(store, "default", [setup["float"]], "cpu", setup["list"], **kwargs)
+            bench(store, [setup["float"]], setup["list"], runtimes="cpu", **kwargs)

@@ -45,7 +45,8 @@ from workbench.engine.quant.quantizer import QuantOptions
 from workbench.errors import BadInput, ContainerError, InputListError, ModelError
 from workbench.jobs.convert import convert_model
 from workbench.jobs.infer import run_container
-from workbench.jobs.quantize import quantize_job
+from workbench.jobs.quantize import QuantizeRequest, quantize_job
+from workbench.options import RunOptions
 from workbench.store import Store
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -396,7 +397,7 @@ def test_calibration_npy_that_would_unpickle_is_refused(
     listing = hostile_list(tmp_path / "calibration", marker)
     with pytest.raises(InputListError, match="never unpickled") as err:
         quantize_job(
-            store, "default", model, listing, tmp_path / "q.dlc", QuantOptions(), command="test"
+            store, "default", QuantizeRequest(model, listing, tmp_path / "q.dlc", command="test")
         )
     assert_refused(err, tmp_path / "calibration" / "evil.npy")
     assert not marker.exists()
@@ -504,7 +505,9 @@ def test_flat_run_outputs_stay_in_the_output_folder_whatever_the_tensor_names(
 ) -> None:
     dlc = _named_outputs_container(tmp_path / "box", ESCAPING_NAMES)
     out = tmp_path / "box" / "out"
-    run_container(store, "default", dlc, dlc.parent / "list.txt", out, debug=True, layout="flat")
+    run_container(
+        store, "default", dlc, dlc.parent / "list.txt", out, RunOptions(debug=True, flat_names=True)
+    )
     written = [p for p in tmp_path.rglob("*.raw") if p.parent != dlc.parent]
     assert len(written) == len(ESCAPING_NAMES)
     assert all(p.parent == out / "Result_0" for p in written), written
@@ -527,4 +530,6 @@ def test_a_fifo_given_as_a_file_is_refused_without_blocking(
             run_container(store, "default", model, fifo, tmp_path / "out")
         else:
             options = QuantOptions(override_params=str(fifo))
-            quantize_job(store, "default", model, listing, tmp_path / "q.dlc", options)
+            quantize_job(
+                store, "default", QuantizeRequest(model, listing, tmp_path / "q.dlc", options)
+            )

@@ -67,7 +67,8 @@ from workbench.jobs.convert import convert_model
 from workbench.jobs.export import export_encodings_file, export_qdq_file
 from workbench.jobs.infer import run_container
 from workbench.jobs.inspect import container_diff, container_info
-from workbench.jobs.quantize import quantize_job
+from workbench.jobs.quantize import QuantizeRequest, quantize_job
+from workbench.options import RunOptions
 from workbench.store import Run, Store, open_store
 
 MIN_CASES = 1000
@@ -248,16 +249,10 @@ def base(tmp_path_factory: pytest.TempPathFactory, _migrated_template: Path) -> 
         float_dlc, quant_dlc = folder / "model.dlc", folder / "model_q.dlc"
         convert_model(store, PROJECT, model, float_dlc, command="fuzz")
         convert_model(store, PROJECT, two, folder / "two.dlc", command="fuzz")
-        quantize_job(
-            store,
-            PROJECT,
-            float_dlc,
-            listing,
-            quant_dlc,
-            QuantOptions(enable_hta=True),
-            command="fuzz",
-            analyze=False,
+        request = QuantizeRequest(
+            float_dlc, listing, quant_dlc, QuantOptions(enable_hta=True), False, "fuzz"
         )
+        quantize_job(store, PROJECT, request)
         encodings = {}
         for version in ("0.6.1", "1.0.0"):
             out = folder / f"enc-{version}.json"
@@ -858,8 +853,8 @@ def drive_converted(fz: Fuzz, folder: Path, rng: random.Random, dlc: Path) -> No
     )
     fz.attempt(
         lambda: quantize_job(
-            fz.store, PROJECT, dlc, listing, folder / "q.dlc", QuantOptions(), command="fuzz",
-            analyze=False,
+            fz.store, PROJECT, QuantizeRequest(dlc, listing, folder / "q.dlc", QuantOptions(),
+                                               analyze=False, command="fuzz"),
         ),
         dlc,
         listing,
@@ -969,16 +964,16 @@ def container_jobs(fz: Fuzz, folder: Path, rng: random.Random, dlc: Path) -> Non
     fxp = runtime == "cpu" and rng.random() < 0.5
     fz.attempt(
         lambda: run_container(
-            fz.store, PROJECT, dlc, fz.base.input_list, folder / "out", runtime=runtime,
-            batch=batch, cpu_fxp=fxp, debug=rng.random() < 0.2, command="fuzz",
+            fz.store, PROJECT, dlc, fz.base.input_list, folder / "out", RunOptions(runtime=runtime,
+            batch=batch, cpu_fxp=fxp, debug=rng.random() < 0.2), command="fuzz",
         ),
         *names,
     )  # fmt: skip
     if summary is not None and not summary.quantized:
         fz.attempt(
             lambda: quantize_job(
-                fz.store, PROJECT, dlc, fz.base.input_list, folder / "q.dlc", QuantOptions(),
-                command="fuzz", analyze=rng.random() < 0.3,
+                fz.store, PROJECT, QuantizeRequest(dlc, fz.base.input_list, folder / "q.dlc",
+                QuantOptions(), command="fuzz", analyze=rng.random() < 0.3),
             ),
             *names,
         )  # fmt: skip
@@ -1237,7 +1232,7 @@ def input_list_case(fz: Fuzz, folder: Path, rng: random.Random) -> None:
     if rng.random() < 0.5:
         fz.attempt(
             lambda: run_container(
-                fz.store, PROJECT, dlc, listing, folder / "out", batch=rng.choice((1, 2)),
+                fz.store, PROJECT, dlc, listing, folder / "out", RunOptions(batch=rng.choice((1, 2))),
                 command="fuzz",
             ),
             *names,
@@ -1245,8 +1240,8 @@ def input_list_case(fz: Fuzz, folder: Path, rng: random.Random) -> None:
     else:
         fz.attempt(
             lambda: quantize_job(
-                fz.store, PROJECT, dlc, listing, folder / "q.dlc", QuantOptions(),
-                command="fuzz", analyze=rng.random() < 0.3,
+                fz.store, PROJECT, QuantizeRequest(dlc, listing, folder / "q.dlc", QuantOptions(),
+                command="fuzz", analyze=rng.random() < 0.3),
             ),
             *names,
         )  # fmt: skip
@@ -1296,8 +1291,8 @@ def override_case(fz: Fuzz, folder: Path, rng: random.Random) -> None:
     q = folder / "q.dlc"
     result = fz.attempt(
         lambda: quantize_job(
-            fz.store, PROJECT, fz.base.float_dlc, fz.base.input_list, q, options,
-            command="fuzz", analyze=rng.random() < 0.3,
+            fz.store, PROJECT, QuantizeRequest(fz.base.float_dlc, fz.base.input_list, q, options,
+            command="fuzz", analyze=rng.random() < 0.3),
         ),
         path,
         strict=True,
@@ -1306,8 +1301,8 @@ def override_case(fz: Fuzz, folder: Path, rng: random.Random) -> None:
         runtime = rng.choice(RUNTIMES)
         fz.attempt(
             lambda: run_container(
-                fz.store, PROJECT, q, fz.base.input_list, folder / "out", runtime=runtime,
-                cpu_fxp=runtime == "cpu" and rng.random() < 0.5, command="fuzz",
+                fz.store, PROJECT, q, fz.base.input_list, folder / "out", RunOptions(runtime=runtime,
+                cpu_fxp=runtime == "cpu" and rng.random() < 0.5), command="fuzz",
             ),
             q,
         )  # fmt: skip
@@ -1498,7 +1493,7 @@ def _run(
     fz: Fuzz, folder: Path, dlc: Path, listing: Path | None = None, **kw: Any
 ) -> Callable[[], Any]:
     listing = listing or fz.base.input_list
-    return lambda: run_container(fz.store, PROJECT, dlc, listing, folder / "out", **kw)
+    return lambda: run_container(fz.store, PROJECT, dlc, listing, folder / "out", RunOptions(**kw))
 
 
 def _graph_edit(fz: Fuzz, folder: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
@@ -1639,7 +1634,9 @@ def _override(fz: Fuzz, folder: Path, text: str) -> tuple[Callable[[], Any], Pat
     options = QuantOptions(override_params=str(path))
     q = folder / "q.dlc"
     return (
-        lambda: quantize_job(fz.store, PROJECT, fz.base.float_dlc, fz.base.input_list, q, options)
+        lambda: quantize_job(
+            fz.store, PROJECT, QuantizeRequest(fz.base.float_dlc, fz.base.input_list, q, options)
+        )
     ), path
 
 
@@ -1782,10 +1779,9 @@ def test_nonfinite_inputs_are_refused_naming_the_file(
     (tmp_path / "list.txt").write_text(f"{fuzz.base.folder / 'in0.raw'}\nbad.npy\n")
     with pytest.raises(InputListError, match="1 NaN or Inf values") as info:
         if job == "quantize":
-            quantize_job(
-                fuzz.store, PROJECT, fuzz.base.float_dlc, tmp_path / "list.txt",
-                tmp_path / "q.dlc", QuantOptions(),
-            )  # fmt: skip
+            quantize_job(fuzz.store, PROJECT, QuantizeRequest(
+                fuzz.base.float_dlc, tmp_path / "list.txt", tmp_path / "q.dlc", QuantOptions(),
+            ))  # fmt: skip
         else:
             _run(fuzz, tmp_path, fuzz.base.float_dlc, tmp_path / "list.txt")()
     assert str(tmp_path / "bad.npy") in str(info.value)

@@ -56,10 +56,11 @@ from workbench.engine.limits import TooLargeForMemory
 from workbench.engine.quant.encoding import FLOAT32_MAX, FLOAT32_TINY
 from workbench.engine.quant.quantizer import QuantOptions
 from workbench.errors import BadInput, ContainerError, ModelError
-from workbench.jobs.bench import bench_job
+from workbench.jobs.bench import BenchRequest, bench_job
 from workbench.jobs.convert import convert_model
 from workbench.jobs.infer import run_container
-from workbench.jobs.quantize import quantize_job
+from workbench.jobs.quantize import QuantizeRequest, quantize_job
+from workbench.options import BenchOptions, RunOptions
 
 # WORKBENCH_FUZZ_SCALE=5 runs five times as many cases (the closing note's counts).
 SCALE = float(os.environ.get("WORKBENCH_FUZZ_SCALE", "1"))
@@ -161,13 +162,13 @@ def memory_case(fz: Fuzz, folder: Path, rng: random.Random) -> None:
     job = rng.choice(("run", "run --debug", "quantize", "bench"))
     attempts = {
         "run": lambda: run_container(fz.store, PROJECT, dlc, folder / "l.txt", folder / "o",
-                                     batch=batch),
+                                     RunOptions(batch=batch)),
         "run --debug": lambda: run_container(fz.store, PROJECT, dlc, folder / "l.txt",
-                                             folder / "o", batch=batch, debug=True),
-        "quantize": lambda: quantize_job(fz.store, PROJECT, dlc, folder / "l.txt",
-                                         folder / "q.dlc", QuantOptions(), analyze=False),
-        "bench": lambda: bench_job(fz.store, PROJECT, [dlc], "cpu", folder / "l.txt",
-                                   batch=batch, iterations=1),
+                                             folder / "o", RunOptions(batch=batch, debug=True)),
+        "quantize": lambda: quantize_job(fz.store, PROJECT, QuantizeRequest(
+            dlc, folder / "l.txt", folder / "q.dlc", QuantOptions(), analyze=False)),
+        "bench": lambda: bench_job(fz.store, PROJECT, BenchRequest(
+            [dlc], folder / "l.txt", BenchOptions(runtimes=("cpu",), batch=batch, iterations=1))),
     }  # fmt: skip
     held = 4 * n * (1 if job == "quantize" else batch)  # big * x alone
     runs_before = _run_count(fz)
@@ -392,9 +393,9 @@ def encodings_case(fz: Fuzz, folder: Path, rng: random.Random) -> None:
         path = folder / "enc.json"
         path.write_text(json.dumps(doc))  # nan and inf as NaN / Infinity: Python reads them
         q = folder / "q.dlc"
-        result = fz.attempt(lambda: quantize_job(
-            fz.store, PROJECT, base.float_dlc, base.input_list, q,
-            QuantOptions(override_params=str(path)), analyze=False), path)  # fmt: skip
+        result = fz.attempt(lambda: quantize_job(fz.store, PROJECT, QuantizeRequest(
+            base.float_dlc, base.input_list, q, QuantOptions(override_params=str(path)),
+            analyze=False)), path)  # fmt: skip
         if not valid_delta(scale):
             assert result is None and isinstance(fz.last_error, BadInput), scale
             assert not q.exists()
@@ -418,8 +419,8 @@ def encodings_case(fz: Fuzz, folder: Path, rng: random.Random) -> None:
         invalid = not (math.isfinite(value) and abs(value) <= FLOAT32_MAX)
     runtime = rng.choice(("dsp", "cpu", "gpu"))
     result = fz.attempt(lambda: run_container(
-        fz.store, PROJECT, dlc, base.input_list, folder / "o", runtime=runtime,
-        cpu_fxp=runtime == "cpu"), dlc)  # fmt: skip
+        fz.store, PROJECT, dlc, base.input_list, folder / "o",
+        RunOptions(runtime=runtime, cpu_fxp=runtime == "cpu")), dlc)  # fmt: skip
     if invalid:
         assert result is None and isinstance(fz.last_error, ContainerError), (key, value)
         assert "float32" in str(fz.last_error) or "malformed" in str(fz.last_error)

@@ -41,7 +41,7 @@ from workbench.engine.quant.quantizer import QuantOptions
 from workbench.errors import ContainerError, ModelError
 from workbench.jobs.convert import convert_model
 from workbench.jobs.inspect import container_diff, container_info
-from workbench.jobs.quantize import quantize_job
+from workbench.jobs.quantize import QuantizeRequest, quantize_job
 from workbench.jobs.runs import show_run
 from workbench.store import Store
 
@@ -75,7 +75,7 @@ def small(store: Store, tmp_path: Path) -> tuple[Path, Path]:
 def quantized(store: Store, small: tuple[Path, Path], tmp_path: Path) -> Path:
     dlc, listing = small
     q = tmp_path / "q.dlc"
-    quantize_job(store, "default", dlc, listing, q, QuantOptions(), analyze=False)
+    quantize_job(store, "default", QuantizeRequest(dlc, listing, q, QuantOptions(), analyze=False))
     return q
 
 
@@ -119,8 +119,9 @@ def available(monkeypatch: pytest.MonkeyPatch):
 def test_a_graph_that_makes_gigabytes_is_refused_before_any_work(
     store: Store, tmp_path: Path, available
 ) -> None:
-    from workbench.jobs.bench import bench_job
+    from workbench.jobs.bench import BenchRequest, bench_job
     from workbench.jobs.infer import run_container
+    from workbench.options import BenchOptions
 
     model = generator_model(tmp_path / "gen.onnx", 3_000_000_000)  # 12 GB of float32 zeros
     dlc = tmp_path / "gen.dlc"
@@ -130,9 +131,10 @@ def test_a_graph_that_makes_gigabytes_is_refused_before_any_work(
     available(4 * GiB)
     attempts = {
         "run": lambda: run_container(store, "default", dlc, tmp_path / "l.txt", tmp_path / "o"),
-        "quantize": lambda: quantize_job(store, "default", dlc, tmp_path / "l.txt",
-                                         tmp_path / "q.dlc", QuantOptions()),
-        "bench": lambda: bench_job(store, "default", [dlc], "cpu", tmp_path / "l.txt"),
+        "quantize": lambda: quantize_job(store, "default", QuantizeRequest(
+            dlc, tmp_path / "l.txt", tmp_path / "q.dlc")),
+        "bench": lambda: bench_job(store, "default", BenchRequest(
+            [dlc], tmp_path / "l.txt", BenchOptions(runtimes=("cpu",)))),
     }  # fmt: skip
     for job, attempt in attempts.items():
         with pytest.raises(TooLargeForMemory, match=rf"gen\.dlc needs ~\d+\.\d GiB of memory "
@@ -303,14 +305,15 @@ def test_quantize_output_appears_only_when_its_run_succeeds(
     monkeypatch.setattr(workbench.jobs.quantize, "_analyze", analysis_fails)
     options = QuantOptions(param_quantizer="enhanced")  # another output than the old one
     with pytest.raises(failure):
-        quantize_job(store, "default", dlc, listing, quantized, options)
+        quantize_job(store, "default", QuantizeRequest(dlc, listing, quantized, options))
     assert sha(quantized) == old  # the earlier output is still there, untouched
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".q.dlc")) == []
     from tests.reliability.test_fuzz import assert_nothing_running
 
     assert_nothing_running(store)
     monkeypatch.undo()
-    result = quantize_job(store, "default", dlc, listing, tmp_path / "new.dlc", options)
+    result = quantize_job(store, "default", QuantizeRequest(dlc, listing, tmp_path / "new.dlc",
+                                                            options))  # fmt: skip
     assert (tmp_path / "new.dlc").is_file() and show_run(store, result.run_id).status == "succeeded"
 
 

@@ -392,9 +392,9 @@ def little_memory(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_loading_job_checks_memory_first(store, tmp_path: Path, little_memory: None) -> None:
     from workbench.engine.quant.quantizer import QuantOptions
-    from workbench.jobs.bench import bench_job
+    from workbench.jobs.bench import BenchRequest, bench_job
     from workbench.jobs.infer import run_container
-    from workbench.jobs.quantize import quantize_job
+    from workbench.jobs.quantize import QuantizeRequest, quantize_job
 
     # 1536 x 1536 float32: 9 MiB of parameters.
     model = wide_mlp(tmp_path / "w.onnx", width=1536)
@@ -406,10 +406,11 @@ def test_every_loading_job_checks_memory_first(store, tmp_path: Path, little_mem
         convert_model(store, "default", model, container)
     listing = write_inputs(tmp_path, 1, (1, 1536))
     attempts = {
-        "quantize": lambda: quantize_job(store, "default", container, listing,
-                                         tmp_path / "q.dlc", QuantOptions()),
+        "quantize": lambda: quantize_job(store, "default", QuantizeRequest(
+            container, listing, tmp_path / "q.dlc", QuantOptions())),
         "run": lambda: run_container(store, "default", container, listing, tmp_path / "o"),
-        "bench": lambda: bench_job(store, "default", [container], "cpu", listing),
+        "bench": lambda: bench_job(store, "default", BenchRequest(
+            [container], listing, {"runtimes": "cpu"})),
     }  # fmt: skip
     for job, attempt in attempts.items():
         with pytest.raises(TooLargeForMemory, match=rf"needs ~\d+\.\d MiB of memory to {job} "):

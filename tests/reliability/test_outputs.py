@@ -30,6 +30,7 @@ from workbench.engine.graph import Graph, Node, TensorInfo
 from workbench.errors import BadInput
 from workbench.jobs.infer import run_container
 from workbench.jobs.run_outputs import plan_output_files
+from workbench.options import RunOptions
 from workbench.store import Store
 
 from .jobproc import run_child, workbench
@@ -106,7 +107,7 @@ def test_flat_names_are_unique_and_the_manifest_maps_them(tmp_path: Path, store:
     dlc = outputs_container(tmp_path, names)
     listing, arrays = inputs(tmp_path, 2)
     out = tmp_path / "out"
-    result = run_container(store, "default", dlc, listing, out, layout="flat")
+    result = run_container(store, "default", dlc, listing, out, RunOptions(flat_names=True))
     files = result.files
     assert files["p:0"] == "p_0.raw" and files["p_0"] == "p_0_2.raw" and files["P_0"] == "P_0_3.raw"
     assert len({f.lower() for f in files.values()}) == len(names)

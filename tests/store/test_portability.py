@@ -41,13 +41,13 @@ def test_nul_characters_are_stored_as_replacement_characters(store) -> None:
 
 
 def test_over_long_names_are_cut_to_the_column(store) -> None:
-    from workbench.jobs.artifacts import record_model
+    from workbench.jobs.artifacts import ModelInfo, record_model
 
     name = "m" * 250  # a model's file name: up to 255 characters, the column holds 200
-    model_id = record_model(
-        store, "default", name=name, source_path="/x/" + name, sha256="a" * 64,
+    model_id = record_model(store, "default", ModelInfo(
+        name=name, source_path="/x/" + name, sha256="a" * 64,
         fmt="onnx", opset=17, inputs=[], param_count=1, macs=1,
-    )  # fmt: skip
+    ))  # fmt: skip
     with store.read() as s:
         stored = s.get(Model, model_id)
         assert stored.name == "m" * 199 + "…" and stored.source_path == "/x/" + name

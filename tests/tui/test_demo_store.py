@@ -43,7 +43,7 @@ async def test_the_demo_project_and_its_advice(store, make_app, tmp_path, monkey
 
         # The advisor from its form; the job itself is tested in tests/jobs: here it
         # answers at once with the demo's advice, and the table opens when it is done.
-        def advise_job(store, project, container, input_list, **kwargs) -> AdviseResult:
+        def advise_job(store, project, request, **kwargs) -> AdviseResult:
             assert kwargs["progress"] is not None
             return AdviseResult(result.advice, None, (), result.experiment, 4)
 

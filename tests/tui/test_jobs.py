@@ -10,8 +10,9 @@ import pytest
 
 from tests.modelzoo import small_cnn, write_inputs
 from tests.tui.conftest import settle
+from workbench.jobs.quantize import QuantizeRequest
 from workbench.jobs.runs import list_runs, show_run
-from workbench.tui.job_requests import QuantizeRequest, parse_input_dims
+from workbench.tui.job_requests import parse_input_dims
 from workbench.tui.screens.confirm import ConfirmScreen
 from workbench.tui.screens.convert_form import ConvertForm
 from workbench.tui.screens.quantize_form import QuantizeForm

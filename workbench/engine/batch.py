@@ -14,9 +14,10 @@ import numpy as np
 from workbench.engine.graph import Graph, TensorInfo
 from workbench.errors import BadInput
 
-# The largest batch a network is resized to: beyond it the padded batch of one input
-# list line alone outgrows memory, and nothing is measured that a smaller one misses.
-MAX_BATCH = 4096
+# MAX_BATCH, the largest batch a network is resized to: beyond it the padded batch of
+# one input list line alone outgrows memory, and nothing is measured that a smaller
+# one misses.
+from workbench.vocabulary import MAX_BATCH
 
 # (op type, index of the constant shape input) whose leading entry is the batch.
 _SHAPE_INPUTS = {"Reshape": 1, "Expand": 1, "ConstantOfShape": 0}

@@ -115,6 +115,17 @@ class Container:
         return bool(self.manifest.get("quantized", False))
 
     @property
+    def rounding(self) -> str:
+        """How values are rounded onto this container's grids (``vocabulary.ROUNDING_MODES``).
+
+        Recorded by the quantizer as the manifest's ``rounding``; a container without it
+        (written before it was recorded, or imported) rounds half away from zero.
+        """
+        from workbench.vocabulary import DEFAULT_ROUNDING
+
+        return self.manifest.get("rounding") or DEFAULT_ROUNDING
+
+    @property
     def params_loaded(self) -> bool:
         return not self.unloaded_params
 
@@ -820,6 +831,12 @@ def _check_manifest_fields(manifest: Mapping[str, Any], where: str) -> None:
     for key in ("converter", "quantizer"):
         if manifest.get(key) is not None and not isinstance(manifest[key], dict):
             raise ContainerError(f"{where}: {key!r} must be an object or null")
+    from workbench.vocabulary import ROUNDING_MODES
+
+    if manifest.get("rounding") is not None and manifest["rounding"] not in ROUNDING_MODES:
+        raise ContainerError(
+            f"{where}: unknown rounding {manifest['rounding']!r} (one of {', '.join(ROUNDING_MODES)})"
+        )
 
 
 def _expect_dict(value: Any, where: str, what: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
+from workbench.vocabulary import format_bytes as _format_bytes
 
 if TYPE_CHECKING:
     from workbench.engine.container import Container
@@ -213,17 +214,8 @@ def container_parameter_bytes(container: Container) -> int:
 
 
 def format_bytes(n: int) -> str:
-    """``n`` bytes for a message: B, KiB below a MiB, MiB below a GiB, then GiB (one
-    decimal), then TiB."""
-    if n < 1 << 10:
-        return f"{n} B"
-    if n < 1 << 20:
-        return f"{n / (1 << 10):.1f} KiB"
-    if n < 1 << 30:
-        return f"{n / (1 << 20):.1f} MiB"
-    if n < 1 << 40:
-        return f"{n / (1 << 30):.1f} GiB"
-    return f"{n / (1 << 40):.1f} TiB"
+    """``n`` bytes for a message: ``512 B``, ``1.5 KiB``, ... ``3.0 TiB``."""
+    return _format_bytes(n, smallest="B")
 
 
 # ----------------------------------------------------------------------------- memory

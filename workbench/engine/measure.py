@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import math
 import os
 import statistics
 import time
@@ -43,8 +42,10 @@ import numpy as np
 
 from workbench.engine.container import read_container
 from workbench.engine.quant.sqnr import cosine, max_abs_err, sqnr_db
-from workbench.engine.runtimes import Network, load_network
+from workbench.engine.runtimes.load import load_network
+from workbench.engine.runtimes.network import Network
 from workbench.errors import BadInput
+from workbench.vocabulary import REFERENCE_RUNTIME
 
 Feeds = Mapping[str, np.ndarray]
 _CHUNK = 1 << 18
@@ -166,7 +167,7 @@ def reference_outputs(
     container_path: str | os.PathLike[str], samples: Sequence[Feeds]
 ) -> list[dict[str, np.ndarray]]:
     """Each sample's outputs from the container on the CPU runtime (float32 when float)."""
-    network = load_network(read_container(container_path), "cpu")
+    network = load_network(read_container(container_path), REFERENCE_RUNTIME)
     return [network.run(feeds) for feeds in samples]
 
 
@@ -365,12 +366,3 @@ def _accuracy(
         top1_agreement=agreement,
         label_accuracy=None if labels is None else _label_accuracy(test, labels),
     )
-
-
-def finite_or(value: float | None, cap: float = 999.0) -> float | None:
-    """A value fit for JSON and the store: infinite SQNR (no noise) becomes ``cap`` dB."""
-    if value is None or math.isnan(value):
-        return None
-    if math.isinf(value):
-        return cap if value > 0 else -cap
-    return value

@@ -10,49 +10,67 @@ saved as an experiment.
 
 The recommendation follows the guide, checked against the measurements:
 
-* **CPU**: the quantized container in fixed-point mode (``--cpu-fxp``) when its accuracy
-  loss is within ``max_accuracy_drop`` (percentage points of label accuracy when labels
-  are given, else of top-1 agreement with the float container); otherwise the float one.
-* **GPU** (``gpu``, ``gpu_fp16``): the float container, its native format; the
-  quantized one is dequantized at init and only buys a smaller file.
-* **DSP**: the quantized container, its native format (a float one is quantized at
-  init, with activations quantized per inference).
-* **AIP**: the quantized container with HTA records (a float one is refused).
+* a runtime that refuses float containers (AIP): the quantized container, the only one;
+* a runtime whose native format is quantized (DSP): the quantized container (a float
+  one is converted at init);
+* a float-native runtime with a fixed-point mode (CPU, ``--cpu-fxp``): the quantized
+  container in that mode when its accuracy loss is within ``max_accuracy_drop``
+  (percentage points of label accuracy when labels are given, else of top-1 agreement
+  with the float container); otherwise the float one;
+* any other float-native runtime (GPU, GPU fp16): the float container; the quantized
+  one is converted at init and only buys a smaller file.
+
+The rows, the cells' compatibility and conversion time, and the policy all come from
+the runtimes' declarations (``workbench.engine.runtimes``): a runtime registered there
+is a row here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
-
 from workbench.engine.container import read_container
 from workbench.engine.files import refuse_overwriting
+from workbench.engine.runtimes import KindRule, Runtime, get_runtime, runtimes
+from workbench.engine.runtimes.spec import QUANTIZED, REFUSE
 from workbench.errors import BadInput
-from workbench.jobs.bench import _ACCURACY_KEYS, BenchResult, BenchRow, bench_job
+from workbench.jobs.bench import _ACCURACY_KEYS, BenchRequest, BenchResult, BenchRow, bench_job
+from workbench.jobs.convert import workbench_command
 from workbench.jobs.experiments import add_runs, create_experiment
 from workbench.jobs.projects import ensure_project
+from workbench.jobs.quantize import QuantizeRequest, quantize_job
+from workbench.options import (
+    DEFAULT_MAX_ACCURACY_DROP,
+    AdviseOptions,
+    BenchOptions,
+    QuantOptions,
+)
 from workbench.store import BenchmarkRun, Run, Store
 from workbench.store import Container as ContainerRow
-from workbench.store.queries import get_experiment, get_project
+from workbench.store.queries import finished_bench_runs, get_experiment, get_project, quantize_runs
+from workbench.vocabulary import (
+    DSP,
+    FAILED,
+    INTERRUPTED,
+    REFERENCE_RUNTIME,
+    REFUSED,
+    SUCCEEDED,
+    format_bytes,
+    is_exact_db,
+)
 
 Progress = Callable[[str, int, int], None]
 
-# Rows of the table: (label, runtime, cpu_fxp for the quantized cell).
-TABLE_ROWS = (
-    ("CPU", "cpu", False),
-    ("CPU --cpu-fxp", "cpu", True),
-    ("GPU", "gpu", False),
-    ("GPU fp16", "gpu_fp16", False),
-    ("DSP", "dsp", False),
-    ("AIP", "aip", False),
-)
-TARGETS = ("cpu", "gpu", "gpu_fp16", "dsp", "aip")
-DEFAULT_MAX_ACCURACY_DROP = 1.0  # percentage points
+
+def table_rows() -> tuple[tuple[str, str, bool], ...]:
+    """Rows of the table: (label, runtime, cpu_fxp for the quantized cell), per runtime."""
+    return tuple(
+        (rule.label or rt.label, rt.name, fxp) for rt in runtimes() for fxp, rule in rt.modes()
+    )
 
 
 @dataclass(frozen=True)
@@ -78,7 +96,7 @@ class Cell:
     def lines(self) -> list[str]:
         """The cell as short lines of text (CLI and TUI)."""
         out = [self.compatibility]
-        if self.status != "succeeded":
+        if self.status != SUCCEEDED:
             if self.error and self.status == "failed":
                 out.append(self.error)
             return out
@@ -86,14 +104,14 @@ class Cell:
         if self.create_ms is not None:
             init += f" (create {_ms(self.create_ms)})"
         out.append(init)
-        out.append(f"init peak {_bytes(self.init_peak_bytes)}")
-        size = f"file {_bytes(self.size_bytes)}"
+        out.append(f"init peak {format_bytes(self.init_peak_bytes)}")
+        size = f"file {format_bytes(self.size_bytes)}"
         if self.size_without_records is not None and self.size_without_records != self.size_bytes:
-            size += f" ({_bytes(self.size_without_records)} without HTA records)"
+            size += f" ({format_bytes(self.size_without_records)} without HTA records)"
         out.append(size)
         acc = []
         if self.sqnr_db is not None:
-            acc.append("SQNR exact" if self.sqnr_db >= 999 else f"SQNR {self.sqnr_db:.1f} dB")
+            acc.append("SQNR exact" if is_exact_db(self.sqnr_db) else f"SQNR {self.sqnr_db:.1f} dB")
         if self.top1_agreement is not None:
             acc.append(f"top-1 agree {self.top1_agreement:.1%}")
         if self.label_accuracy is not None:
@@ -138,79 +156,74 @@ class AdviseResult:
     notes: tuple[str, ...] = field(default=())
 
 
-def advise_job(
-    store: Store,
-    project: str,
-    container_path: str | Path,
-    input_list_path: str | Path,
-    *,
-    labels_path: str | Path | None = None,
-    quantized_path: str | Path | None = None,
-    output_path: str | Path | None = None,
-    options: object | None = None,
-    iterations: int = 10,
-    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
-    experiment: str | None = None,
-    command: str | None = None,
-    progress: Progress | None = None,
-) -> AdviseResult:
-    """Quantize (or take ``quantized_path``), bench both everywhere, advise, save an experiment."""
-    from workbench.engine.quant.quantizer import QuantOptions
-    from workbench.jobs.quantize import quantize_job
+@dataclass(frozen=True)
+class AdviseRequest:
+    """What ``advise_job`` is asked: the float container, the input list, the advise options
+    (or a mapping of them), the quantizer's options when it quantizes, the command line."""
 
-    container_path = Path(container_path)
+    container: str | Path
+    input_list: str | Path
+    options: AdviseOptions = field(default_factory=AdviseOptions)
+    quantize: QuantOptions = field(default_factory=lambda: QuantOptions(enable_hta=True))
+    command: str | None = None
+
+    kind = "advise"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.options, Mapping):
+            object.__setattr__(self, "options", AdviseOptions(**self.options))
+
+    def command_line(self, project: str) -> str:
+        return workbench_command(
+            project, "advise", self.container, "--input-list", self.input_list,
+            *self.options.argv(),
+        )  # fmt: skip
+
+
+def advise_job(
+    store: Store, project: str, request: AdviseRequest, *, progress: Progress | None = None
+) -> AdviseResult:
+    """Quantize (or take ``--quantized``), bench both everywhere, advise, save an experiment."""
+    options = request.options
+    container_path = Path(request.container)
     head = read_container(container_path, load_params=False, load_records=False)
     if head.quantized:
         raise BadInput(
             f"{container_path} is quantized; advise takes the float container "
             "(give the quantized one with --quantized)"
         )
-    if not max_accuracy_drop >= 0:
-        raise BadInput(f"--max-accuracy-drop must be >= 0, got {max_accuracy_drop}")
     notes: list[str] = []
     quantize_run_id = None
-    if quantized_path is None:
+    if options.quantized is None:
         output = Path(
-            output_path or container_path.with_name(f"{container_path.stem}_quantized.dlc")
+            options.output or container_path.with_name(f"{container_path.stem}_quantized.dlc")
         )
-        refuse_overwriting(output, [labels_path])  # quantize_job checks its own inputs
-        opts = options if isinstance(options, QuantOptions) else QuantOptions(enable_hta=True)
-        result = quantize_job(
-            store,
-            project,
-            container_path,
-            input_list_path,
-            output,
-            opts,
-            command=command,
-            progress=progress,
+        refuse_overwriting(output, [options.labels])  # quantize_job checks its own inputs
+        quantize = QuantizeRequest(
+            container_path, request.input_list, output, request.quantize, command=request.command
         )
+        result = quantize_job(store, project, quantize, progress=progress)
         quantize_run_id = result.run_id
         quantized_path = output
         notes.append(f"quantized {container_path.name} into {output} (run {result.run_id})")
     else:
-        quantized_path = Path(quantized_path)
+        quantized_path = Path(options.quantized)
         if not read_container(quantized_path, load_params=False, load_records=False).quantized:
             raise BadInput(f"--quantized {quantized_path} is not a quantized container")
 
-    bench = bench_job(
-        store,
-        project,
-        [container_path, quantized_path],
-        None,
-        input_list_path,
-        iterations=iterations,
-        cpu_fxp=True,
-        labels_path=labels_path,
-        command=command,
-        progress=progress,
+    measure = BenchOptions(iterations=options.iterations, cpu_fxp=True, labels=options.labels)
+    bench_request = BenchRequest(
+        [container_path, quantized_path], request.input_list, measure, command=request.command
     )
-    advice = build_advice(bench, container_path, quantized_path, max_accuracy_drop)
+    bench = bench_job(store, project, bench_request, progress=progress)
+    advice = build_advice(bench, container_path, quantized_path, options.max_accuracy_drop)
     run_ids = tuple(
         ([quantize_run_id] if quantize_run_id is not None else [])
         + [r.run_id for r in bench.rows if r.run_id is not None]
     )
-    name = experiment or f"advise {container_path.stem} {datetime.now():%Y-%m-%d %H:%M:%S}"
+    name = options.experiment or (
+        f"advise {container_path.stem} {datetime.now():%Y-%m-%d %H:%M:%S}"
+    )
     saved = save_advice(store, project, name, advice, run_ids)
     return AdviseResult(
         advice=advice,
@@ -248,18 +261,10 @@ def saved_advice(
     with store.read() as session:
         exp = get_experiment(session, get_project(session, project), experiment)
         run_ids = sorted(link.run_id for link in exp.members)
-        found = session.execute(
-            select(Run, BenchmarkRun, ContainerRow)
-            .join(BenchmarkRun, BenchmarkRun.run_id == Run.id)
-            .join(ContainerRow, ContainerRow.id == Run.container_id)
-            .where(Run.id.in_(run_ids), Run.status != "running")
-            .order_by(Run.id)
-        ).all()
+        found = finished_bench_runs(session, run_ids)
         rows = tuple(_stored_row(run, bench, container) for run, bench, container in found)
         samples = max((int((b.options or {}).get("samples") or 0) for _, b, _ in found), default=0)
-        quantize_ids = session.scalars(
-            select(Run.id).where(Run.id.in_(run_ids), Run.kind == "quantize").order_by(Run.id)
-        ).all()
+        quantize_ids = [run.id for run in quantize_runs(session, run_ids)]
     paths = {q: sorted({r.container for r in rows if r.quantized == q}) for q in (False, True)}
     if len(paths[False]) != 1 or not paths[True]:
         raise BadInput(
@@ -286,8 +291,8 @@ def saved_advice(
 def dsp_accuracy(rows: Sequence[BenchRow], path: str) -> tuple[float, float]:
     """How well ``path`` did on the DSP (label accuracy, then SQNR): the key the demo and
     saved advice use to pick the best of several quantized containers."""
-    row = next((r for r in rows if r.container == path and r.runtime == "dsp"), None)
-    if row is None or row.status != "succeeded":
+    row = next((r for r in rows if r.container == path and r.runtime == DSP), None)
+    if row is None or row.status != SUCCEEDED:
         return (-1.0, -1e9)
     return (row.accuracy.get("label_accuracy") or 0.0, row.accuracy.get("sqnr_db") or -1e9)
 
@@ -295,9 +300,9 @@ def dsp_accuracy(rows: Sequence[BenchRow], path: str) -> tuple[float, float]:
 def _stored_row(run: Run, bench: BenchmarkRun, container: ContainerRow) -> BenchRow:
     """A bench row as ``bench_job`` returned it, from what it stored."""
     options = dict(bench.options or {})
-    status = "refused" if options.get("refused") else run.status
-    if status == "interrupted":
-        status = "failed"
+    status = REFUSED if options.get("refused") else run.status
+    if status == INTERRUPTED:
+        status = FAILED
     latency = (
         {
             "mean": bench.latency_mean_ms,
@@ -345,7 +350,7 @@ def build_advice(
     records = _records_bytes(qpath)
     by_key = {(r.container, r.runtime, r.cpu_fxp): r for r in bench.rows}
     rows = []
-    for label, runtime, fxp in TABLE_ROWS:
+    for label, runtime, fxp in table_rows():
         q = _cell(by_key.get((qpath, runtime, fxp)), records)
         if fxp:
             f = Cell(
@@ -355,11 +360,7 @@ def build_advice(
             f = _cell(by_key.get((fpath, runtime, False)), 0)
         rows.append(AdviceRow(label, runtime, fxp, q, f))
     cells = {(r.runtime, r.cpu_fxp): r for r in rows}
-    recs = tuple(
-        _recommend(runtime, cells, max_accuracy_drop)
-        for runtime in TARGETS
-        if (runtime, False) in cells
-    )
+    recs = tuple(_recommend(rt, cells, max_accuracy_drop) for rt in runtimes())
     return Advice(fpath, qpath, tuple(rows), recs, max_accuracy_drop)
 
 
@@ -371,32 +372,27 @@ def _records_bytes(path: str) -> int:
     return sum(head.record_sizes.values())
 
 
+def _rule(row: BenchRow) -> KindRule | None:
+    """What the row's runtime declares for its container (None: a runtime not registered)."""
+    try:
+        return get_runtime(row.runtime).rule(row.quantized, row.cpu_fxp)
+    except BadInput:
+        return None
+
+
 def _compatibility(row: BenchRow) -> str:
-    if row.status == "refused":
+    if row.status == REFUSED:
         return f"refused: {row.error}"
-    if row.status == "failed":
+    if row.status == FAILED:
         return "failed"
-    phases = row.init_breakdown_ms
-    if "dequantize" in phases and "cast_fp16" in phases:
-        return "compatible: dequantized and cast to float16 at init"
-    if "dequantize" in phases:
-        return "compatible: dequantized at init"
-    if "quantize" in phases:
-        return "compatible: quantized at init (activations per inference)"
-    if "cast_fp16" in phases:
-        return "compatible: cast to float16 at init"
-    if "hta_records" in phases:
-        return "native: HTA records + HNN (fixed point)"
-    if row.quantized:
-        return "native: fixed point" + (" (--cpu-fxp)" if row.cpu_fxp else "")
-    return "native: float32"
-
-
-_CONVERSIONS = ("dequantize", "quantize", "cast_fp16")
+    rule = _rule(row)
+    return rule.compatibility if rule is not None else "compatible"
 
 
 def _conversion_ms(row: BenchRow) -> float | None:
-    phases = [row.init_breakdown_ms[p] for p in _CONVERSIONS if p in row.init_breakdown_ms]
+    rule = _rule(row)
+    conversion = rule.conversion if rule is not None else ()
+    phases = [row.init_breakdown_ms[p] for p in conversion if p in row.init_breakdown_ms]
     return sum(phases) if phases else None
 
 
@@ -428,7 +424,7 @@ def _cell(row: BenchRow | None, records: int) -> Cell:
 
 
 def _ok(c: Cell) -> bool:
-    return c.status == "succeeded"
+    return c.status == SUCCEEDED
 
 
 def _accuracy_loss(q: Cell, f: Cell) -> tuple[float | None, str]:
@@ -477,94 +473,122 @@ def _accuracy_text(q: Cell, f: Cell) -> str:
         return "accuracy not measured"
     sign = "-" if loss > 0.05 else "+" if loss < -0.05 else "±"
     parts = [f"{what} {sign}{abs(loss):.1f} pts"]
-    if q.sqnr_db is not None and q.sqnr_db < 999:
+    if q.sqnr_db is not None and not is_exact_db(q.sqnr_db):
         parts.append(f"SQNR {q.sqnr_db:.1f} dB")
     return "accuracy vs float: " + ", ".join(parts)
 
 
-def _recommend(runtime: str, cells: dict, max_drop: float) -> Recommendation:
-    row = cells[(runtime, False)]
+def _recommend(rt: Runtime, cells: dict, max_drop: float) -> Recommendation:
+    """The guide's choice for ``rt``, from what it declares and what was measured."""
+    if rt.float.action == REFUSE:
+        return _only_quantized(rt, cells)
+    if rt.native == QUANTIZED:
+        return _prefer_quantized(rt, cells)
+    if rt.fixed_point is not None:
+        return _fixed_point_if_accurate(rt, cells, max_drop)
+    return _prefer_float(rt, cells)
+
+
+def _reference(cells: dict) -> Cell:
+    """The float container on the reference runtime: what accuracy is measured against."""
+    return cells[(REFERENCE_RUNTIME, False)].float
+
+
+def _fixed_point_if_accurate(rt: Runtime, cells: dict, max_drop: float) -> Recommendation:
+    """Float-native with a fixed-point mode (the CPU): fixed point if accurate enough."""
+    row = cells[(rt.name, False)]
     q, f = row.quantized, row.float
-    if runtime == "cpu":
-        fxp = cells[("cpu", True)].quantized
-        if not _ok(fxp):
-            return Recommendation(
-                "cpu", "float", ("the quantized container did not run in fixed point",)
-            )
-        if not _ok(f):
-            return Recommendation(
-                "cpu", "quantized --cpu-fxp", ("the float container did not run",)
-            )
-        loss, what = _accuracy_loss(fxp, f)
-        size = _compare("file", _size_q(fxp, False), f.size_bytes, _bytes)
-        init = _compare("init", fxp.init_ms, f.init_ms, _ms)
-        if loss is not None and loss <= max_drop:
-            reasons = [
-                f"{what} loss {loss:.1f} pts is within {max_drop:g} pts",
-                *(x for x in (size, init) if x),
-            ]
-            if _ok(q):
-                deq = _compare("init", fxp.init_ms, q.init_ms, _ms)
-                if deq:
-                    reasons.append(f"vs dequantizing at init: {deq}")
-            return Recommendation("cpu", "quantized --cpu-fxp", tuple(reasons))
-        reasons = (
-            [f"quantized loses {loss:.1f} pts of {what} (more than {max_drop:g})"]
-            if loss is not None
-            else ["accuracy of the quantized container unknown (no reference)"]
+    fxp = cells[(rt.name, True)].quantized
+    if not _ok(fxp):
+        return Recommendation(
+            rt.name, "float", ("the quantized container did not run in fixed point",)
         )
-        reasons.append("native format: runs in float32, nothing converted at init")
-        if size:
-            reasons.append(f"quantized would save: {size}")
-        return Recommendation("cpu", "float", tuple(reasons))
-    if runtime in ("gpu", "gpu_fp16"):
-        if not _ok(f):
-            return Recommendation(runtime, "quantized" if _ok(q) else "none", (f.compatibility,))
-        reasons = ["native format: no dequantization at init"]
-        if _ok(q) and q.conversion_ms is not None:
-            reasons.append(
-                f"the quantized container spends {_ms(q.conversion_ms)} converting at init"
-            )
+    if not _ok(f):
+        return Recommendation(rt.name, "quantized --cpu-fxp", ("the float container did not run",))
+    loss, what = _accuracy_loss(fxp, f)
+    size = _compare("file", _size_q(fxp, False), f.size_bytes, format_bytes)
+    init = _compare("init", fxp.init_ms, f.init_ms, _ms)
+    if loss is not None and loss <= max_drop:
+        reasons = [
+            f"{what} loss {loss:.1f} pts is within {max_drop:g} pts",
+            *(x for x in (size, init) if x),
+        ]
         if _ok(q):
-            create = _compare("init", f.create_ms, q.create_ms, _ms)
-            if create:
-                reasons.append("create (the runtime's own init) " + create.removeprefix("init "))
-            reasons.append(_accuracy_text(q, f).replace("accuracy vs float", "quantized accuracy"))
-            size = _compare("file", _size_q(q, False), f.size_bytes, _bytes)
-            if size:
-                reasons.append(f"quantized only buys a smaller file: {size}")
-        return Recommendation(runtime, "float", tuple(reasons))
-    if runtime == "dsp":
-        if not _ok(q):
-            return Recommendation("dsp", "float" if _ok(f) else "none", (q.compatibility,))
-        reasons = ["native format: runs in fixed point with the offline encodings"]
-        if _ok(f) and f.conversion_ms is not None:
-            reasons.append(
-                f"the float container spends {_ms(f.conversion_ms)} quantizing its parameters at init"
-            )
-        if _ok(f):
-            reasons += [
-                x
-                for x in (
-                    _compare("init", q.init_ms, f.init_ms, _ms),
-                    _compare("peak", q.init_peak_bytes, f.init_peak_bytes, _bytes),
-                    _compare("file", _size_q(q, False), f.size_bytes, _bytes),
-                )
-                if x
-            ]
-            if q.sqnr_db is not None and f.sqnr_db is not None:
-                reasons.append(
-                    f"SQNR vs float {q.sqnr_db:.1f} dB "
-                    f"(the float container quantized at init: {f.sqnr_db:.1f} dB)"
-                )
-        reasons.append(_accuracy_text(q, cells[("cpu", False)].float))
-        return Recommendation("dsp", "quantized", tuple(reasons))
-    # aip
+            deq = _compare("init", fxp.init_ms, q.init_ms, _ms)
+            if deq:
+                reasons.append(f"vs {rt.quantized.converting} at init: {deq}")
+        return Recommendation(rt.name, "quantized --cpu-fxp", tuple(reasons))
+    reasons = (
+        [f"quantized loses {loss:.1f} pts of {what} (more than {max_drop:g})"]
+        if loss is not None
+        else ["accuracy of the quantized container unknown (no reference)"]
+    )
+    reasons.append(rt.float.advice)
+    if size:
+        reasons.append(f"quantized would save: {size}")
+    return Recommendation(rt.name, "float", tuple(reasons))
+
+
+def _prefer_float(rt: Runtime, cells: dict) -> Recommendation:
+    """Float-native (the GPU): the float container; the quantized one is converted at init."""
+    row = cells[(rt.name, False)]
+    q, f = row.quantized, row.float
+    if not _ok(f):
+        return Recommendation(rt.name, "quantized" if _ok(q) else "none", (f.compatibility,))
+    reasons = [rt.float.advice]
+    if _ok(q) and q.conversion_ms is not None:
+        reasons.append(
+            f"the quantized container spends {_ms(q.conversion_ms)} "
+            f"{rt.quantized.converting} at init"
+        )
+    if _ok(q):
+        create = _compare("init", f.create_ms, q.create_ms, _ms)
+        if create:
+            reasons.append("create (the runtime's own init) " + create.removeprefix("init "))
+        reasons.append(_accuracy_text(q, f).replace("accuracy vs float", "quantized accuracy"))
+        size = _compare("file", _size_q(q, False), f.size_bytes, format_bytes)
+        if size:
+            reasons.append(f"quantized only buys a smaller file: {size}")
+    return Recommendation(rt.name, "float", tuple(reasons))
+
+
+def _prefer_quantized(rt: Runtime, cells: dict) -> Recommendation:
+    """Quantized-native (the DSP): the quantized container; a float one is converted at init."""
+    row = cells[(rt.name, False)]
+    q, f = row.quantized, row.float
     if not _ok(q):
-        return Recommendation("aip", "none", (q.compatibility,))
-    reasons = ["the only format AIP runs: it refuses non-quantized containers"]
-    reasons.append(_accuracy_text(q, cells[("cpu", False)].float))
-    return Recommendation("aip", "quantized", tuple(reasons))
+        return Recommendation(rt.name, "float" if _ok(f) else "none", (q.compatibility,))
+    reasons = [rt.quantized.advice]
+    if _ok(f) and f.conversion_ms is not None:
+        reasons.append(
+            f"the float container spends {_ms(f.conversion_ms)} {rt.float.converting} at init"
+        )
+    if _ok(f):
+        reasons += [
+            x
+            for x in (
+                _compare("init", q.init_ms, f.init_ms, _ms),
+                _compare("peak", q.init_peak_bytes, f.init_peak_bytes, format_bytes),
+                _compare("file", _size_q(q, False), f.size_bytes, format_bytes),
+            )
+            if x
+        ]
+        if q.sqnr_db is not None and f.sqnr_db is not None:
+            reasons.append(
+                f"SQNR vs float {q.sqnr_db:.1f} dB "
+                f"(the float container quantized at init: {f.sqnr_db:.1f} dB)"
+            )
+    reasons.append(_accuracy_text(q, _reference(cells)))
+    return Recommendation(rt.name, "quantized", tuple(reasons))
+
+
+def _only_quantized(rt: Runtime, cells: dict) -> Recommendation:
+    """A runtime that refuses float containers (the AIP): the quantized one or nothing."""
+    q = cells[(rt.name, False)].quantized
+    if not _ok(q):
+        return Recommendation(rt.name, "none", (q.compatibility,))
+    reasons = [rt.quantized.advice, _accuracy_text(q, _reference(cells))]
+    return Recommendation(rt.name, "quantized", tuple(reasons))
 
 
 # --------------------------------------------------------------------------- formatting
@@ -574,14 +598,3 @@ def _ms(v: float | None) -> str:
     if v is None or not math.isfinite(v):
         return "-"
     return f"{v:.1f} ms" if v >= 10 else f"{v:.2f} ms"
-
-
-def _bytes(n: float | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return "-"

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from workbench.engine.container import file_sha256, read_manifest
 from workbench.store import CalibrationSet, Container, Model, Store
-from workbench.store.queries import find_container_by_sha256, find_model_by_sha256, get_project
+from workbench.store.queries import (
+    find_calibration_set_by_sha256,
+    find_container_by_sha256,
+    find_model_by_sha256,
+    get_project,
+)
 
 
 def source_sha256(path: str | Path) -> str:
@@ -34,34 +38,36 @@ def source_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def record_model(
-    store: Store,
-    project: str,
-    *,
-    name: str,
-    source_path: str,
-    sha256: str,
-    fmt: str,
-    opset: int | None,
-    inputs: list[dict[str, Any]],
-    param_count: int | None,
-    macs: int | None,
-) -> int:
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the store keeps of an imported model."""
+
+    name: str
+    source_path: str
+    sha256: str
+    fmt: str
+    opset: int | None
+    inputs: list[dict[str, Any]]
+    param_count: int | None
+    macs: int | None
+
+
+def record_model(store: Store, project: str, info: ModelInfo) -> int:
     """The id of the project's model with this content, created if new."""
     with store.write() as session:
         proj = get_project(session, project)
-        model = find_model_by_sha256(session, proj, sha256)
+        model = find_model_by_sha256(session, proj, info.sha256)
         if model is None:
             model = Model(
                 project_id=proj.id,
-                name=name,
-                source_path=source_path,
-                sha256=sha256,
-                format=fmt,
-                opset=opset,
-                inputs=inputs,
-                param_count=param_count,
-                macs=macs,
+                name=info.name,
+                source_path=info.source_path,
+                sha256=info.sha256,
+                format=info.fmt,
+                opset=info.opset,
+                inputs=info.inputs,
+                param_count=info.param_count,
+                macs=info.macs,
             )
             session.add(model)
             session.flush()
@@ -119,11 +125,7 @@ def record_calibration_set(store: Store, project: str, path: str | Path, samples
     sha = file_sha256(path)
     with store.write() as session:
         proj = get_project(session, project)
-        row = session.scalars(
-            select(CalibrationSet).where(
-                CalibrationSet.project_id == proj.id, CalibrationSet.sha256 == sha
-            )
-        ).first()
+        row = find_calibration_set_by_sha256(session, proj, sha)
         if row is None:
             row = CalibrationSet(
                 project_id=proj.id, name=path.name, path=str(path), sample_count=samples, sha256=sha

@@ -21,38 +21,35 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
-from workbench.engine.batch import MAX_BATCH
 from workbench.engine.container import Container, file_sha256, read_container
 from workbench.engine.files import read_regular_text, refuse_overwriting, write_atomically
 from workbench.engine.inputs import load_tensor, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits, io_bytes
-from workbench.engine.measure import Measurement, finite_or, measure, reference_outputs
-from workbench.engine.runtimes import RUNTIMES, check_runtime
+from workbench.engine.measure import Measurement, measure, reference_outputs
+from workbench.engine.runtimes import get_runtime
+from workbench.engine.runtimes.load import check_runtime
 from workbench.errors import BadInput, InputListError, RuntimeRefused, WorkbenchError
 from workbench.jobs.artifacts import model_id_of_container, record_container
+from workbench.jobs.convert import workbench_command
 from workbench.jobs.lifecycle import error_text, tracked_run
+from workbench.options import BenchOptions
 from workbench.store import Container as ContainerRow
-from workbench.store import QuantizationRun, Run, Store
-from workbench.store.queries import find_container_by_sha256, get_project
+from workbench.store import Store
+from workbench.store.queries import find_container_by_sha256, get_project, quantize_runs_writing
 from workbench.textsafe import visible
+from workbench.vocabulary import BENCH, FAILED, REFUSED, SUCCEEDED, finite_db
 
-# Timed iterations per measurement (the CLI's limit too): more would run for hours and
-# measure nothing new, and a count past 2**63 does not fit the store's integers.
-MAX_ITERATIONS = 1_000_000
 # Largest class index a labels file may hold (a class index fits an int32).
 MAX_LABEL = 2**31 - 1
 
 Progress = Callable[[str, int, int], None]
-
-STATUSES = ("succeeded", "failed", "refused")
 
 
 @dataclass(frozen=True)
@@ -100,7 +97,7 @@ _ACCURACY_KEYS = ("sqnr_db", "cosine", "max_abs_err", "top1_agreement", "label_a
 def read_labels(path: str | Path, count: int | None = None) -> list[int]:
     """A labels file: one integer class per line (blank lines and ``#`` comments skipped)."""
     path = Path(path)
-    text = read_regular_text(path, what="labels file")
+    text = read_regular_text(path, what="labels file")  # a FIFO or /dev/zero is refused
     labels = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -128,21 +125,6 @@ def _cut(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit]}..."
 
 
-def parse_runtimes(text: str | Iterable[str] | None) -> tuple[str, ...]:
-    """``cpu,gpu,dsp`` (or a list) as runtime names, checked; None means all of them."""
-    if text is None:
-        return RUNTIMES
-    items = text.split(",") if isinstance(text, str) else list(text)
-    names = tuple(dict.fromkeys(s.strip().lower() for s in items if s.strip()))
-    unknown = [n for n in names if n not in RUNTIMES]
-    if unknown or not names:
-        raise BadInput(
-            f"--runtimes takes a comma-separated list of {', '.join(RUNTIMES)}"
-            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
-        )
-    return names
-
-
 def load_samples(
     input_list_path: str | Path, container: Container
 ) -> tuple[list[dict[str, np.ndarray]], str | None]:
@@ -163,45 +145,81 @@ def load_samples(
     return samples, wanted
 
 
+@dataclass(frozen=True)
+class BenchRequest:
+    """What ``bench_job`` is asked: containers, the input list, the bench options (or a
+    mapping of them) and what to record with the runs."""
+
+    containers: Sequence[str | Path]
+    input_list: str | Path
+    options: BenchOptions = field(default_factory=BenchOptions)
+    command: str | None = None
+    tags: Sequence[str] = ()
+    init_repeats: int = 3  # inits timed per measurement; the fastest is kept
+    csv: str | Path | None = None  # the rows written there too (never over an input)
+
+    kind = BENCH
+
+    def __post_init__(self) -> None:
+        if isinstance(self.options, Mapping):
+            object.__setattr__(self, "options", BenchOptions(**self.options))
+
+    def command_line(self, project: str) -> str:
+        return workbench_command(
+            project, "bench", *self.containers, "--input-list", self.input_list,
+            *self.options.argv(),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """One (container, runtime) measurement to make, with its float reference."""
+
+    path: Path
+    head: Container
+    container_id: int
+    runtime: str
+    cpu_fxp: bool
+    reference: list[dict[str, np.ndarray]] | None
+    reference_path: Path | None
+    reference_id: int | None
+    reference_note: str | None
+
+
+@dataclass(frozen=True)
+class _Bench:
+    """What every pair of one bench shares."""
+
+    store: Store
+    project: str
+    request: BenchRequest
+    samples: list[dict[str, np.ndarray]]
+    labels: list[int] | None
+    output: str | None  # the output accuracy is measured on
+
+
 def bench_job(
-    store: Store,
-    project: str,
-    container_paths: Sequence[str | Path],
-    runtimes: Sequence[str] | str | None,
-    input_list_path: str | Path,
-    *,
-    iterations: int = 10,
-    cpu_fxp: bool = False,
-    batch: int = 1,
-    labels_path: str | Path | None = None,
-    per_layer: bool = False,
-    init_repeats: int = 3,
-    command: str | None = None,
-    tags: Sequence[str] = (),
-    progress: Progress | None = None,
-    csv_path: str | Path | None = None,
+    store: Store, project: str, request: BenchRequest, *, progress: Progress | None = None
 ) -> BenchResult:
-    """Measure every container on every runtime (None: all); one recorded benchmark run per row."""
-    if not container_paths:
+    """Measure every container on every runtime; one recorded benchmark run per row."""
+    if not request.containers:
         raise BadInput("give at least one container to bench")
-    if not 1 <= iterations <= MAX_ITERATIONS:
-        raise BadInput(f"--iterations must be between 1 and {MAX_ITERATIONS:,}, got {iterations}")
-    if not 1 <= batch <= MAX_BATCH:
-        raise BadInput(f"--batch must be between 1 and {MAX_BATCH}, got {batch}")
-    names = parse_runtimes(runtimes)
-    paths = [Path(p) for p in dict.fromkeys(str(Path(p)) for p in container_paths)]
-    heads = {p: read_container(p, load_params=False, load_records=("subnets.json",)) for p in paths}
-    available = available_memory()
-    listing = parse_input_list(input_list_path, heads[paths[0]].graph.input_names)
-    lines = len(listing)
-    if csv_path is not None:
-        refuse_overwriting(csv_path, [*paths, input_list_path, labels_path,
-                                      *(p for line in listing.lines for p in line.values())],
+    options = request.options
+    paths = [Path(p) for p in dict.fromkeys(str(Path(p)) for p in request.containers)]
+    heads = {  # subnets.json says whether AIP takes it; no other record is inflated
+        p: read_container(p, load_params=False, load_records=("subnets.json",)) for p in paths
+    }
+    listing = parse_input_list(request.input_list, heads[paths[0]].graph.input_names)
+    if request.csv is not None:
+        refuse_overwriting(request.csv, [*paths, request.input_list, options.labels,
+                                         *(p for line in listing.lines for p in line.values())],
                            option="--csv")  # fmt: skip
+    available = available_memory()
     for p in paths:  # one container is loaded at a time, with every sample and reference
         graph = heads[p].graph
-        kept = lines * (io_bytes(graph.inputs) + 2 * io_bytes(graph.outputs))
-        check_container_fits(p, "bench", available, head=heads[p], batch=batch, extra=kept)
+        kept = len(listing) * (io_bytes(graph.inputs) + 2 * io_bytes(graph.outputs))
+        check_container_fits(p, "bench", available, head=heads[p], batch=options.batch,
+                             extra=kept)  # fmt: skip
     first = heads[paths[0]]
     for p in paths[1:]:
         if heads[p].graph.input_names != first.graph.input_names:
@@ -209,190 +227,156 @@ def bench_job(
                 f"{p} has inputs {', '.join(heads[p].graph.input_names)} but {paths[0]} has "
                 f"{', '.join(first.graph.input_names)}: bench containers of one model together"
             )
-    samples, output = load_samples(input_list_path, first)
-    labels = read_labels(labels_path, len(samples)) if labels_path is not None else None
+    samples, output = load_samples(request.input_list, first)
+    labels = read_labels(options.labels, len(samples)) if options.labels is not None else None
 
     with store.read() as session:
         get_project(session, project)  # a missing project fails before any work
-    ids = {p: record_container(store, project, p) for p in paths}
-    references = {p: _reference_for(store, project, p, heads, paths) for p in paths}
-    ref_outputs: dict[Path, list[dict[str, np.ndarray]]] = {}
-
+    bench = _Bench(store, project, request, samples, labels, output)
     pairs = [
-        (p, rt, fxp)
-        for p in paths
-        for rt in names
-        for fxp in ((False, True) if rt == "cpu" and cpu_fxp and heads[p].quantized else (False,))
+        (path, runtime, fxp)
+        for path in paths
+        for runtime in options.runtimes
+        for fxp in _modes(runtime, options.cpu_fxp and heads[path].quantized)
     ]
+    references = _References(bench, paths, heads)
     rows: list[BenchRow] = []
     for done, (path, runtime, fxp) in enumerate(pairs):
         if progress:
             progress("bench", done, len(pairs))
-        ref_path, ref_note = references[path]
-        ref_id = None
-        if ref_path is not None:
-            if ref_path not in ref_outputs:
-                ref_outputs[ref_path] = reference_outputs(ref_path, samples)
-            ref_id = ids.get(ref_path) or record_container(store, project, ref_path)
-        rows.append(
-            _bench_pair(
-                store,
-                project,
-                path,
-                heads[path],
-                ids[path],
-                runtime,
-                fxp,
-                batch=batch,
-                samples=samples,
-                iterations=iterations,
-                reference=ref_outputs.get(ref_path) if ref_path is not None else None,
-                reference_path=ref_path,
-                reference_id=ref_id,
-                reference_note=ref_note,
-                labels=labels,
-                output=output,
-                per_layer=per_layer,
-                init_repeats=init_repeats,
-                command=command,
-                tags=tags,
-                extra={
-                    "input_list": str(Path(input_list_path).resolve()),
-                    "labels": str(Path(labels_path).resolve()) if labels_path else None,
-                },
-            )
-        )
+        rows.append(_bench_pair(bench, references.pair(path, runtime, fxp)))
     if progress:
         progress("bench", len(pairs), len(pairs))
-    if csv_path is not None:
-        write_csv(rows, csv_path)
+    if request.csv is not None:
+        write_csv(rows, request.csv)
     return BenchResult(
         rows=tuple(rows),
         samples=len(samples),
-        input_list=str(input_list_path),
-        labels=str(labels_path) if labels_path is not None else None,
+        input_list=str(request.input_list),
+        labels=options.labels,
     )
 
 
-def _bench_pair(
-    store: Store,
-    project: str,
-    path: Path,
-    head: Container,
-    container_id: int,
-    runtime: str,
-    cpu_fxp: bool,
-    *,
-    batch: int,
-    samples: list[dict[str, np.ndarray]],
-    iterations: int,
-    reference: list[dict[str, np.ndarray]] | None,
-    reference_path: Path | None,
-    reference_id: int | None,
-    reference_note: str | None,
-    labels: list[int] | None,
-    output: str | None,
-    per_layer: bool,
-    init_repeats: int,
-    command: str | None,
-    tags: Sequence[str],
-    extra: dict[str, Any],
-) -> BenchRow:
-    size = path.stat().st_size
-    base = {
-        "container": str(path),
-        "quantized": head.quantized,
-        "runtime": runtime,
-        "cpu_fxp": cpu_fxp,
-        "batch": batch,
-        "size_bytes": size,
-        "reference": str(reference_path) if reference_path is not None else None,
-    }
-    options: dict[str, Any] = {"command": "bench", "samples": len(samples), **extra}
-    refusal = None
-    try:
-        check_runtime(head, runtime, batch=batch, cpu_fxp=cpu_fxp)
-    except RuntimeRefused as exc:
-        refusal = exc
-    run_args = {
-        "project": project,
-        "kind": "bench",
-        "model_id": model_id_of_container(store, container_id),
-        "container_id": container_id,
-        "command": command,
-        "tags": tags,
-        "runtime": runtime,
-        "cpu_fxp": cpu_fxp,
-        "batch": batch,
-        "iterations": iterations,
-        "reference_container_id": reference_id,
-    }
-    if refusal is not None:
-        run_id = None
-        try:
-            with tracked_run(store, options={**options, "refused": True}, **run_args) as run:
-                run_id = run.id
-                run.record(container_size_bytes=size)
-                run.log(f"{runtime} refuses {path.name}: {refusal}")
-                raise refusal
-        except RuntimeRefused:
-            pass
-        return BenchRow(
-            **base, status="refused", error=str(refusal), accuracy=_no_accuracy(), run_id=run_id
-        )
+def _modes(runtime: str, fixed_point: bool) -> tuple[bool, ...]:
+    """``cpu_fxp`` values to measure: also the fixed-point mode when asked and declared."""
+    return (False, True) if fixed_point and get_runtime(runtime).fixed_point else (False,)
 
+
+class _References:
+    """The containers' store ids and float references; a reference's outputs are
+    computed once, when a pair first needs them."""
+
+    def __init__(self, bench: _Bench, paths: list[Path], heads: dict[Path, Container]):
+        store, project = bench.store, bench.project
+        self.bench, self.heads = bench, heads
+        self.ids = {p: record_container(store, project, p) for p in paths}
+        self.references = {p: _reference_for(store, project, p, heads, paths) for p in paths}
+        self.outputs: dict[Path, list[dict[str, np.ndarray]]] = {}
+
+    def pair(self, path: Path, runtime: str, fxp: bool) -> _Pair:
+        ref_path, ref_note = self.references[path]
+        ref_id, reference = None, None
+        if ref_path is not None:
+            if ref_path not in self.outputs:
+                self.outputs[ref_path] = reference_outputs(ref_path, self.bench.samples)
+            reference = self.outputs[ref_path]
+            ref_id = self.ids.get(ref_path) or record_container(
+                self.bench.store, self.bench.project, ref_path
+            )
+        head, cid = self.heads[path], self.ids[path]
+        return _Pair(path, head, cid, runtime, fxp, reference, ref_path, ref_id, ref_note)
+
+
+def _bench_pair(bench: _Bench, pair: _Pair) -> BenchRow:
+    """Measure one pair (or record the runtime's refusal) as one benchmark run."""
+    try:
+        check_runtime(
+            pair.head, pair.runtime, batch=bench.request.options.batch, cpu_fxp=pair.cpu_fxp
+        )
+    except RuntimeRefused as refusal:
+        return _refused(bench, pair, refusal)
+    return _measured(bench, pair)
+
+
+def _row_base(bench: _Bench, pair: _Pair) -> dict[str, Any]:
+    return {
+        "container": str(pair.path),
+        "quantized": pair.head.quantized,
+        "runtime": pair.runtime,
+        "cpu_fxp": pair.cpu_fxp,
+        "batch": bench.request.options.batch,
+        "size_bytes": pair.path.stat().st_size,
+        "reference": str(pair.reference_path) if pair.reference_path is not None else None,
+    }
+
+
+def _run_options(bench: _Bench) -> dict[str, Any]:
+    """The run's ``options``: what was asked, for the record."""
+    labels = bench.request.options.labels
+    return {
+        "command": "bench",
+        "samples": len(bench.samples),
+        "input_list": str(Path(bench.request.input_list).resolve()),
+        "labels": str(Path(labels).resolve()) if labels else None,
+    }
+
+
+def _run_args(bench: _Bench, pair: _Pair) -> dict[str, Any]:
+    """``tracked_run``'s arguments for the pair's benchmark run."""
+    request = bench.request
+    return {
+        "project": bench.project,
+        "kind": BENCH,
+        "model_id": model_id_of_container(bench.store, pair.container_id),
+        "container_id": pair.container_id,
+        "command": request.command,
+        "tags": request.tags,
+        "runtime": pair.runtime,
+        "cpu_fxp": pair.cpu_fxp,
+        "batch": request.options.batch,
+        "iterations": request.options.iterations,
+        "reference_container_id": pair.reference_id,
+    }
+
+
+def _refused(bench: _Bench, pair: _Pair, refusal: RuntimeRefused) -> BenchRow:
+    """A refused pair: a failed run whose error is the reason and options say refused."""
+    run_id = None
+    options = {**_run_options(bench), "refused": True}
+    try:
+        with tracked_run(bench.store, options=options, **_run_args(bench, pair)) as run:
+            run_id = run.id
+            run.record(container_size_bytes=pair.path.stat().st_size)
+            run.log(f"{pair.runtime} refuses {pair.path.name}: {refusal}")
+            raise refusal
+    except RuntimeRefused:
+        pass
+    base = _row_base(bench, pair)
+    return BenchRow(
+        **base, status=REFUSED, error=str(refusal), accuracy=_no_accuracy(), run_id=run_id
+    )
+
+
+def _measured(bench: _Bench, pair: _Pair) -> BenchRow:
+    """Measure the pair and record it; a failure is a failed row, not an exception."""
+    base = _row_base(bench, pair)
     run_id = None
     try:
-        with tracked_run(store, options=options, **run_args) as run:
+        with tracked_run(bench.store, options=_run_options(bench), **_run_args(bench, pair)) as run:
             run_id = run.id
-            m = measure(
-                path,
-                runtime,
-                samples,
-                iterations=iterations,
-                batch=batch,
-                cpu_fxp=cpu_fxp,
-                reference=reference,
-                labels=labels,
-                output=output,
-                per_layer=per_layer,
-                init_repeats=init_repeats,
-            )
+            m = _measure(bench, pair)
             accuracy = _accuracy(m)
             notes = list(m.notes)
-            if reference is None and reference_note:
-                notes.append(reference_note)
-            run.record(
-                init_time_ms=m.init_ms,
-                init_breakdown=m.init_breakdown_ms,
-                init_peak_bytes=m.init_peak_bytes,
-                peak_memory_bytes=m.init_peak_bytes,
-                latency_mean_ms=m.latency_ms.mean if m.latency_ms else None,
-                latency_p50_ms=m.latency_ms.p50 if m.latency_ms else None,
-                latency_p90_ms=m.latency_ms.p90 if m.latency_ms else None,
-                latency_min_ms=m.latency_ms.min if m.latency_ms else None,
-                container_size_bytes=size,
-                options={
-                    **options,
-                    "mode": m.mode,
-                    "create_ms": m.create_ms,
-                    "create_peak_bytes": m.create_peak_bytes,
-                    "accuracy_output": m.accuracy.output if m.accuracy else output,
-                    "notes": notes,
-                    **({"layer_ms": m.layer_ms} if m.layer_ms else {}),
-                },
-                **accuracy,
-            )
-            run.log(_log_line(m, accuracy))
-            for note in notes:
-                run.log(note)
+            if pair.reference is None and pair.reference_note:
+                notes.append(pair.reference_note)
+            _record(run, bench, pair, m, accuracy, notes)
     except WorkbenchError as exc:
         return BenchRow(
-            **base, status="failed", error=error_text(exc), accuracy=_no_accuracy(), run_id=run_id
+            **base, status=FAILED, error=error_text(exc), accuracy=_no_accuracy(), run_id=run_id
         )
     return BenchRow(
         **base,
-        status="succeeded",
+        status=SUCCEEDED,
         error=None,
         mode=m.mode,
         iterations=m.iterations,
@@ -401,21 +385,67 @@ def _bench_pair(
         init_peak_bytes=m.init_peak_bytes,
         create_ms=m.create_ms,
         create_peak_bytes=m.create_peak_bytes,
-        latency_ms=(
-            {
-                "mean": m.latency_ms.mean,
-                "p50": m.latency_ms.p50,
-                "p90": m.latency_ms.p90,
-                "min": m.latency_ms.min,
-            }
-            if m.latency_ms
-            else None
-        ),
+        latency_ms=_latency(m),
         accuracy=accuracy,
         notes=tuple(notes),
         layer_ms=m.layer_ms,
         run_id=run_id,
     )
+
+
+def _measure(bench: _Bench, pair: _Pair) -> Measurement:
+    options = bench.request.options
+    return measure(
+        pair.path,
+        pair.runtime,
+        bench.samples,
+        iterations=options.iterations,
+        batch=options.batch,
+        cpu_fxp=pair.cpu_fxp,
+        reference=pair.reference,
+        labels=bench.labels,
+        output=bench.output,
+        per_layer=options.per_layer,
+        init_repeats=bench.request.init_repeats,
+    )
+
+
+def _latency(m: Measurement) -> dict[str, float] | None:
+    if not m.latency_ms:
+        return None
+    lat = m.latency_ms
+    return {"mean": lat.mean, "p50": lat.p50, "p90": lat.p90, "min": lat.min}
+
+
+def _record(
+    run: Any, bench: _Bench, pair: _Pair, m: Measurement, accuracy: dict, notes: list[str]
+) -> None:
+    """Store the measurement in the run and its log."""
+    latency = _latency(m) or {}
+    run.record(
+        init_time_ms=m.init_ms,
+        init_breakdown=m.init_breakdown_ms,
+        init_peak_bytes=m.init_peak_bytes,
+        peak_memory_bytes=m.init_peak_bytes,
+        latency_mean_ms=latency.get("mean"),
+        latency_p50_ms=latency.get("p50"),
+        latency_p90_ms=latency.get("p90"),
+        latency_min_ms=latency.get("min"),
+        container_size_bytes=pair.path.stat().st_size,
+        options={
+            **_run_options(bench),
+            "mode": m.mode,
+            "create_ms": m.create_ms,
+            "create_peak_bytes": m.create_peak_bytes,
+            "accuracy_output": m.accuracy.output if m.accuracy else bench.output,
+            "notes": notes,
+            **({"layer_ms": m.layer_ms} if m.layer_ms else {}),
+        },
+        **accuracy,
+    )
+    run.log(_log_line(m, accuracy))
+    for note in notes:
+        run.log(note)
 
 
 def _no_accuracy() -> dict[str, float | None]:
@@ -427,9 +457,9 @@ def _accuracy(m: Measurement) -> dict[str, float | None]:
     if a is None:
         return _no_accuracy() | {"label_accuracy": m.label_accuracy}
     return {
-        "sqnr_db": finite_or(a.sqnr_db),
-        "cosine": finite_or(a.cosine),
-        "max_abs_err": finite_or(a.max_abs_err),
+        "sqnr_db": finite_db(a.sqnr_db),
+        "cosine": finite_db(a.cosine),
+        "max_abs_err": finite_db(a.max_abs_err),
         "top1_agreement": a.top1_agreement,
         "label_accuracy": a.label_accuracy,
     }
@@ -475,7 +505,7 @@ def _reference_for(
             ok = source_sha is None or file_sha256(source) == source_sha
         except OSError:
             ok = False
-        if ok and not read_container(source, load_params=False, load_records=False).quantized:
+        if ok and not read_container(source, load_params=False).quantized:
             return Path(source), None
     found = _reference_from_store(store, project, path)
     if found is not None:
@@ -494,13 +524,7 @@ def _reference_from_store(store: Store, project: str, path: Path) -> Path | None
         row = find_container_by_sha256(session, proj, sha)
         if row is None:
             return None
-        runs = session.scalars(
-            select(Run)
-            .join(QuantizationRun, QuantizationRun.run_id == Run.id)
-            .where(QuantizationRun.output_container_id == row.id, Run.container_id.is_not(None))
-            .order_by(Run.id.desc())
-        )
-        for run in runs:
+        for run in quantize_runs_writing(session, row):
             source = session.get(ContainerRow, run.container_id)
             if source is not None and Path(source.path).is_file() and not source.quantized:
                 if file_sha256(source.path) == source.sha256:

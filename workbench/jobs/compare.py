@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.textsafe import visible
+from workbench.vocabulary import format_bytes, format_db
 
 LOWER, HIGHER = "lower", "higher"
 BETTER, WORSE, SAME, CHANGED = "better", "worse", "same", "changed"
@@ -253,7 +254,7 @@ def format_value(metric: Metric, value: Any) -> str:
     if unit == "bytes":
         return format_bytes(int(v))
     if unit == "db":
-        return "exact" if v >= 999 else f"{v:.2f} dB"  # the jobs store exact as 999 dB
+        return format_db(v)
     if unit == "fraction":
         return f"{v * 100:.1f}%"
     if unit == "int":
@@ -287,15 +288,6 @@ def _signed(diff: float, metric: Metric) -> str:
     if metric.unit == "s":
         return f"{diff:+.2f} s"
     return f"{diff:+.4g}"
-
-
-def format_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(size) < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def cell_text(row: Row, index: int) -> str:

@@ -6,7 +6,7 @@ import shlex
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.engine.container import Container, make_manifest, write_container
@@ -19,7 +19,7 @@ from workbench.engine.summary import summarize
 from workbench.engine.tf_import import import_tensorflow, saved_model_dir, tensorflow_source_kind
 from workbench.engine.tflite import TfliteImport, load_tflite
 from workbench.errors import BadInput, NotFound
-from workbench.jobs.artifacts import record_container, record_model, source_sha256
+from workbench.jobs.artifacts import ModelInfo, record_container, record_model, source_sha256
 from workbench.jobs.leftovers import remove_leftover_temp_files
 from workbench.store import Store
 from workbench.store.queries import get_project
@@ -42,6 +42,32 @@ class ConvertResult:
 def command_line() -> str:
     """The command that is running, as it would be typed (for manifests and runs)."""
     return shlex.join(["workbench", *sys.argv[1:]]) if sys.argv else "workbench"
+
+
+def workbench_command(project: str, *argv: str | Path) -> str:
+    """The ``workbench`` command line that runs ``argv`` in ``project`` (for a job started
+    elsewhere than the shell, so that its run can be replayed from one)."""
+    return shlex.join(["workbench", "--project", project, *(str(a) for a in argv)])
+
+
+@dataclass(frozen=True)
+class ConvertRequest:
+    """What ``convert_model`` is asked, as one value (the TUI's import form fills it)."""
+
+    model: str
+    output: str
+    input_dims: dict[str, list[int]] = field(default_factory=dict)
+    command: str | None = None
+
+    kind = "convert"
+
+    def command_line(self, project: str) -> str:
+        dims = [a for name, d in self.input_dims.items() for a in ("--input-dim", name, _dims(d))]
+        return workbench_command(project, "convert", self.model, "-o", self.output, *dims)
+
+
+def _dims(shape: Sequence[int]) -> str:
+    return ",".join(str(d) for d in shape)
 
 
 def convert_model(
@@ -105,9 +131,7 @@ def convert_model(
     remove_leftover_temp_files(output)
     size = write_container(output, container)
     summary = summarize(Container(manifest=manifest, graph=graph, file_size=size))
-    model_id = record_model(
-        store,
-        project,
+    info = ModelInfo(
         name=source.name if source.is_dir() else source.stem,
         source_path=str(source.resolve()),
         sha256=source_sha,
@@ -117,6 +141,7 @@ def convert_model(
         param_count=summary.param_count,
         macs=summary.total_macs,
     )
+    model_id = record_model(store, project, info)
     container_id = record_container(store, project, output, model_id=model_id)
     return ConvertResult(
         model_id=model_id,

@@ -25,17 +25,19 @@ from pathlib import Path
 
 from workbench.errors import BadInput, NotFound
 from workbench.jobs.advise import Advice, build_advice, dsp_accuracy, save_advice
-from workbench.jobs.bench import BenchRow, bench_job
+from workbench.jobs.bench import BenchRequest, BenchRow, bench_job
+from workbench.options import BenchOptions, QuantOptions
 from workbench.store import Store
+from workbench.vocabulary import CPU, ENHANCED, TF
 
 Progress = Callable[[str, int, int], None]
 
 DEMO_PROJECT = "demo"
 VARIANTS = (  # (file stem, param/act quantizer, bias bitwidth)
-    ("demo_tf_bias8", "tf", 8),
-    ("demo_tf_bias32", "tf", 32),
-    ("demo_enhanced_bias8", "enhanced", 8),
-    ("demo_enhanced_bias32", "enhanced", 32),
+    ("demo_tf_bias8", TF, 8),
+    ("demo_tf_bias32", TF, 32),
+    ("demo_enhanced_bias8", ENHANCED, 8),
+    ("demo_enhanced_bias32", ENHANCED, 32),
 )
 
 
@@ -84,9 +86,8 @@ def demo_job(
         write_input_list,
         write_labels,
     )
-    from workbench.engine.quant.quantizer import QuantOptions
     from workbench.jobs.convert import convert_model
-    from workbench.jobs.quantize import quantize_job
+    from workbench.jobs.quantize import QuantizeRequest, quantize_job
 
     started = time.perf_counter()
     model = demo_model_path()
@@ -121,24 +122,17 @@ def demo_job(
             param_quantizer=scheme, act_quantizer=scheme, bias_bitwidth=bias, enable_hta=True
         )
         out = work / f"{stem}.dlc"
-        q = quantize_job(
-            store, project, float_dlc, calibration, out, options, command="workbench demo"
-        )
+        request = QuantizeRequest(float_dlc, calibration, out, options, command="workbench demo")
+        q = quantize_job(store, project, request)
         variants.append(QuantizedVariant(stem, str(out), q.run_id, q.size_bytes, q.sqnr_db))
         step.done(f"quantize {stem}")
 
-    bench = bench_job(
-        store,
-        project,
-        [float_dlc, *(Path(v.path) for v in variants)],
-        None,
-        validation,
-        iterations=iterations,
-        cpu_fxp=True,
-        labels_path=labels_path,
-        command="workbench demo",
-        tags=("demo",),
+    measure = BenchOptions(iterations=iterations, cpu_fxp=True, labels=str(labels_path))
+    containers = [float_dlc, *(Path(v.path) for v in variants)]
+    bench_request = BenchRequest(
+        containers, validation, measure, command="workbench demo", tags=("demo",)
     )
+    bench = bench_job(store, project, bench_request)
     step.done("bench")
 
     best = _best_variant(bench.rows, variants)
@@ -147,7 +141,7 @@ def demo_job(
     run_ids = [v.run_id for v in variants] + list(bench.run_ids)
     save_advice(store, project, name, advice, run_ids)
     float_row = next(
-        (r for r in bench.rows if r.container == str(float_dlc) and r.runtime == "cpu"), None
+        (r for r in bench.rows if r.container == str(float_dlc) and r.runtime == CPU), None
     )
     return DemoResult(
         project=project,

@@ -24,7 +24,7 @@ def export_qdq_file(
     container_path: str | Path, output: str | Path, *, signed_weights: bool = True
 ) -> dict[str, Any]:
     """Write the container as a QDQ ONNX model at ``output``."""
-    from workbench.engine.quant.qdq import export_qdq
+    from workbench.engine.quant.qdq import export_qdq, rounding_note
 
     output = Path(output)
     if output.suffix.lower() != ".onnx":
@@ -34,24 +34,43 @@ def export_qdq_file(
         model = export_qdq(container, signed_weights=signed_weights)
     write_atomically(output, model.SerializeToString())
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    return {"output": str(output), "nodes": len(model.graph.node), "opset": opset}
+    return {
+        "output": str(output),
+        "nodes": len(model.graph.node),
+        "opset": opset,
+        "rounding": container.rounding,
+        "note": rounding_note(container),
+    }
 
 
 def export_encodings_file(
-    container_path: str | Path, output: str | Path, version: str
+    container_path: str | Path, output: str | Path, version: str, *, all_tensors: bool = False
 ) -> dict[str, Any]:
-    """Write the container's encodings as AIMET JSON (``version`` 0.6.1 or 1.0.0)."""
+    """Write the container's encodings as AIMET JSON (``version``: one of ``aimet.VERSIONS``).
+
+    Without ``all_tensors`` the tensors AIMET's default quantsim leaves unquantized are
+    left out (``aimet.aimet_skipped``), so AIMET loads the file with ``strict=True``.
+    """
     import json
 
-    from workbench.engine.quant.aimet import export_encodings
+    from workbench.engine.quant.aimet import aimet_skipped, export_encodings
 
     output = Path(output)
-    doc = export_encodings(_quantized(container_path, output), version)
+    container = _quantized(container_path, output)
+    with naming(container_path):
+        doc = export_encodings(container, version, all_tensors=all_tensors)
     write_atomically(output, json.dumps(doc, indent=2).encode())
-    acts, params = doc.get("activation_encodings", {}), doc.get("param_encodings", {})
+    written = (
+        {e["name"] for e in doc["encodings"]}
+        if "encodings" in doc
+        else {e if isinstance(e, str) else e["name"] for s in ("activation_encodings",
+              "param_encodings") for e in doc[s]}
+    )  # fmt: skip
+    skipped = set() if all_tensors else set(aimet_skipped(container.graph))
     return {
         "output": str(output),
         "version": version,
-        "activations": len(acts),
-        "params": len(params),
+        "activations": sum(n in written for n in container.encodings),
+        "params": sum(n in written for n in container.param_encodings),
+        "skipped": sorted(skipped & (set(container.encodings) | set(container.param_encodings))),
     }

@@ -21,7 +21,7 @@ from workbench.engine.container import read_container
 from workbench.engine.files import file_identity
 from workbench.engine.inputs import iter_feeds, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
-from workbench.engine.runtimes import load_network
+from workbench.engine.runtimes.load import load_network
 from workbench.errors import BadInput, InputListError, naming
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.lifecycle import tracked_run
@@ -32,6 +32,7 @@ from workbench.jobs.run_outputs import (
     plan_output_files,
     refuse_inputs_in_the_way,
 )
+from workbench.options import RunOptions
 from workbench.store import Store
 from workbench.textsafe import visible
 
@@ -56,16 +57,15 @@ def run_container(
     container_path: str | Path,
     input_list_path: str | Path,
     output_dir: str | Path,
+    options: RunOptions | None = None,
     *,
-    runtime: str = "cpu",
-    batch: int = 1,
-    cpu_fxp: bool = False,
-    debug: bool = False,
-    layout: str = "vendor",
     command: str | None = None,
     progress: Progress | None = None,
 ) -> InferResult:
     """Run every line of the input list; write the outputs; record the run."""
+    options = options or RunOptions()
+    runtime, batch, cpu_fxp, debug = options.runtime, options.batch, options.cpu_fxp, options.debug
+    layout = "flat" if options.flat_names else "vendor"
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
         raise BadInput(f"--batch must be an integer from 1 to {MAX_BATCH}, got {batch!r}")
     if not str(output_dir).strip():

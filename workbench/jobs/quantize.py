@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import time
 import tracemalloc
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,15 @@ from workbench.engine.container import file_sha256, read_container, stage_contai
 from workbench.engine.files import refuse_overwriting
 from workbench.engine.inputs import InputList, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
-from workbench.engine.quant.quantizer import QuantOptions, quantize_container
+from workbench.engine.quant.quantizer import quantize_container
 from workbench.errors import BadInput, naming
 from workbench.jobs.artifacts import model_id_of_container, record_calibration_set, record_container
+from workbench.jobs.convert import workbench_command
 from workbench.jobs.leftovers import remove_leftover_temp_files
 from workbench.jobs.lifecycle import tracked_run
+from workbench.options import QUANTIZE_OPTIONS, QuantOptions, option_argv
 from workbench.store import Store
+from workbench.vocabulary import QUANTIZE, finite_db
 
 Progress = Callable[[str, int, int], None]
 
@@ -52,20 +55,39 @@ class QuantizeJobResult:
     peak_memory_bytes: int
 
 
+@dataclass(frozen=True)
+class QuantizeRequest:
+    """What ``quantize_job`` is asked: the files, the quantizer's options (or a mapping of
+    them), whether to analyse the result, and the command line recorded with the run."""
+
+    container: str | Path
+    input_list: str | Path
+    output: str | Path
+    options: QuantOptions = field(default_factory=QuantOptions)
+    analyze: bool = True
+    command: str | None = None
+
+    kind = QUANTIZE
+
+    def __post_init__(self) -> None:
+        if isinstance(self.options, Mapping):
+            object.__setattr__(self, "options", QuantOptions(**self.options))
+
+    def command_line(self, project: str) -> str:
+        values = {**self.options.to_dict(), "analyze": self.analyze}
+        return workbench_command(
+            project, "quantize", self.container, "--input-list", self.input_list,
+            "-o", self.output, *option_argv(QUANTIZE_OPTIONS, values),
+        )  # fmt: skip
+
+
 def quantize_job(
-    store: Store,
-    project: str,
-    container_path: str | Path,
-    input_list_path: str | Path,
-    output_path: str | Path,
-    options: QuantOptions,
-    *,
-    command: str | None = None,
-    progress: Progress | None = None,
-    analyze: bool = True,
+    store: Store, project: str, request: QuantizeRequest, *, progress: Progress | None = None
 ) -> QuantizeJobResult:
-    """Quantize ``container_path`` with the calibration ``input_list_path`` (see module doc)."""
-    output = Path(output_path)
+    """Quantize ``request.container`` with its calibration input list (see module doc)."""
+    container_path, input_list_path = request.container, request.input_list
+    options, command, analyze = request.options, request.command, request.analyze
+    output = Path(request.output)
     if output.suffix.lower() != ".dlc":
         raise BadInput(f"output {output} should end in .dlc")
     if output.is_dir():
@@ -101,7 +123,7 @@ def quantize_job(
         tracked_run(
             store,
             project=project,
-            kind="quantize",
+            kind=QUANTIZE,
             model_id=model_id,
             container_id=source_id,
             command=command,
@@ -123,6 +145,9 @@ def quantize_job(
                 tracemalloc.stop()
         run.record(peak_memory_bytes=peak)
         quantized = result.container
+        effective = _effective_options(options, quantized.manifest["quantizer"])
+        if effective != details["options"]:
+            run.record(per_channel=effective["per_channel"], options=effective)
         quantized.manifest["quantizer"]["source_container"] = str(Path(container_path).resolve())
         quantized.manifest["quantizer"]["source_sha256"] = file_sha256(container_path)
         remove_leftover_temp_files(output)
@@ -193,6 +218,20 @@ def quantize_job(
     )
 
 
+def _effective_options(options: QuantOptions, quantizer: dict[str, Any]) -> dict[str, Any]:
+    """The run's options as the container came out: per-channel weights installed by
+    ``--override-params`` make it per channel; the overrides file's producer is kept."""
+    effective = options.to_dict()
+    if quantizer["options"].get("per_channel") and not options.per_channel:
+        effective["per_channel"] = True
+        effective["per_channel_from"] = "override_params"
+    overrides = quantizer.get("overrides")
+    if overrides:
+        effective["override_version"] = overrides.get("version")
+        effective["override_producer"] = overrides.get("producer")
+    return effective
+
+
 def _analyze(source, quantized, input_list: InputList, prepared, progress):
     from workbench.engine.quant.analysis import analyze
     from workbench.engine.quant.fakequant import FakeQuantPlan
@@ -224,8 +263,8 @@ def _layer_rows(analysis) -> list[dict[str, Any]]:
                 "scale": enc.get("delta") if scalar else None,
                 "offset": enc.get("offset") if scalar else None,
                 "bitwidth": enc.get("bitwidth"),
-                "sqnr_db": _num(layer.sqnr_db),
-                "rmse_over_scale": _num(layer.rmse_over_scale),
+                "sqnr_db": finite_db(layer.sqnr_db),
+                "rmse_over_scale": finite_db(layer.rmse_over_scale),
             }
         )
     return rows
@@ -237,14 +276,6 @@ def _float_fallback(quantized) -> list[str]:
 
     plan = IntegerPlan(quantized)
     return [f"{name} ({op})" for name, op in plan.float_fallback_nodes]
-
-
-def _num(value: float | None) -> float | None:
-    import math
-
-    if value is None:
-        return None
-    return value if math.isfinite(value) else (999.0 if value > 0 else -999.0)
 
 
 def _plain(value: Any) -> Any:
@@ -266,9 +297,9 @@ def _plain(value: Any) -> Any:
 
 
 def _finite(value: Any) -> Any:
-    """JSON columns hold no NaN/Inf: exact (infinite SQNR) becomes 999 dB."""
+    """JSON columns hold no NaN/Inf: exact (infinite SQNR) becomes the dB cap, NaN None."""
     if isinstance(value, float):
-        return _num(value)
+        return finite_db(value)
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list):

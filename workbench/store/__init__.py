@@ -7,9 +7,6 @@ session per unit of work. Knows nothing of the engine's kernels or of the UI.
 from workbench.store.base import Base, utcnow
 from workbench.store.database import Store, default_url, open_store, resolve_url
 from workbench.store.models import (
-    FINISHED_STATUSES,
-    RUN_KINDS,
-    RUN_STATUSES,
     BenchmarkRun,
     CalibrationSet,
     Container,
@@ -22,6 +19,7 @@ from workbench.store.models import (
     Run,
     RunTag,
 )
+from workbench.vocabulary import FINISHED_STATUSES, RUN_KINDS, RUN_STATUSES
 
 __all__ = [
     "FINISHED_STATUSES",

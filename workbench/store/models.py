@@ -27,10 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from workbench.store.base import Base, UTCDateTime, utcnow
-
-RUN_KINDS = ("quantize", "bench")
-RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
-FINISHED_STATUSES = ("succeeded", "failed", "interrupted")
+from workbench.vocabulary import RUN_KINDS, RUN_STATUSES
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -17,10 +17,12 @@ from workbench.store.models import (
     RUN_KINDS,
     RUN_STATUSES,
     BenchmarkRun,
+    CalibrationSet,
     Container,
     Experiment,
     Model,
     Project,
+    QuantizationRun,
     Run,
     RunTag,
 )
@@ -173,3 +175,55 @@ def find_container_by_sha256(session: Session, project: Project, sha256: str) ->
         .order_by(Container.id.desc())
         .limit(1)
     )
+
+
+# --------------------------------------------------------------------------- jobs' lookups
+
+
+def finished_bench_runs(
+    session: Session, run_ids: Sequence[int]
+) -> list[tuple[Run, BenchmarkRun, Container]]:
+    """The benchmark runs among ``run_ids`` that have ended, with their containers, by id."""
+    rows = session.execute(
+        select(Run, BenchmarkRun, Container)
+        .join(BenchmarkRun, BenchmarkRun.run_id == Run.id)
+        .join(Container, Container.id == Run.container_id)
+        .where(Run.id.in_(run_ids), Run.status != "running")
+        .order_by(Run.id)
+    )
+    return [(run, bench, container) for run, bench, container in rows]
+
+
+def quantize_runs(session: Session, run_ids: Sequence[int]) -> list[Run]:
+    """The quantization runs among ``run_ids``, by id."""
+    return list(
+        session.scalars(
+            select(Run).where(Run.id.in_(run_ids), Run.kind == "quantize").order_by(Run.id)
+        )
+    )
+
+
+def quantize_runs_writing(session: Session, container: Container) -> list[Run]:
+    """The quantization runs that wrote ``container``, newest first, with a known input."""
+    return list(
+        session.scalars(
+            select(Run)
+            .join(QuantizationRun, QuantizationRun.run_id == Run.id)
+            .where(
+                QuantizationRun.output_container_id == container.id,
+                Run.container_id.is_not(None),
+            )
+            .order_by(Run.id.desc())
+        )
+    )
+
+
+def find_calibration_set_by_sha256(
+    session: Session, project: Project, sha256: str
+) -> CalibrationSet | None:
+    """A calibration set of ``project`` with this input list's content hash."""
+    return session.scalars(
+        select(CalibrationSet).where(
+            CalibrationSet.project_id == project.id, CalibrationSet.sha256 == sha256
+        )
+    ).first()

@@ -7,17 +7,17 @@ from typing import Any
 
 from rich.text import Text
 
-from workbench.jobs.compare import format_bytes
 from workbench.textsafe import shorten, visible
+from workbench.vocabulary import FAILED, INTERRUPTED, RUNNING, SUCCEEDED, format_bytes, format_db
 
 # Longest value a panel or a table cell shows (a note can be 10,000 characters).
 SHOWN_CHARS = 2_000
 
 STATUS_STYLE = {
-    "succeeded": "green",
-    "failed": "red",
-    "interrupted": "yellow",
-    "running": "cyan",
+    SUCCEEDED: "green",
+    FAILED: "red",
+    INTERRUPTED: "yellow",
+    RUNNING: "cyan",
     "cancelled": "yellow",
 }
 DASH = "-"
@@ -59,9 +59,7 @@ def ms(value: float | None) -> str:
 
 
 def db(value: float | None) -> str:
-    if value is None:
-        return DASH
-    return "exact" if value >= 999 else f"{value:.2f}"  # the jobs store exact as 999 dB
+    return format_db(value, unit="")
 
 
 def percent(value: float | None) -> str:

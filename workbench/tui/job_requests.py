@@ -1,69 +1,28 @@
-"""What the job forms ask for, and how each request runs a job (on a worker thread).
+"""How the TUI runs the jobs its forms ask for, and what it says when they end.
 
-A request is a frozen value filled by a form. ``run`` calls the same job the
-CLI calls, with a progress callback, and returns a ``JobOutcome``; ``command``
-is the equivalent ``workbench`` command line, recorded with the run so that
-a job launched from the TUI can be replayed from a shell.
+A form returns one of the jobs' own requests (``ConvertRequest``, ``QuantizeRequest``,
+``BenchRequest``, ``AdviseRequest``: paths and an options object). ``run_request`` calls
+the same job the CLI calls, on a worker thread, recording the request's equivalent
+``workbench`` command line (generated from the option declarations) so that the run
+can be replayed from a shell, and sums the result up as a ``JobOutcome``.
 """
 
 from __future__ import annotations
 
-import shlex
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import BadInput
+from workbench.jobs.advise import AdviseRequest
+from workbench.jobs.bench import BenchRequest
+from workbench.jobs.convert import ConvertRequest
+from workbench.jobs.quantize import QuantizeRequest
 from workbench.store import Store
 from workbench.tui.job_runner import JobOutcome, Progress
 
-RUNTIMES = ("cpu", "gpu", "gpu_fp16", "dsp", "aip")
-QUANTIZERS = ("tf", "enhanced", "symmetric", "percentile")
-
-
-def checked_path(value: str, what: str, *, must_exist: bool = True) -> str:
-    """A form's path field, expanded; ``BadInput`` naming the field when it is unusable."""
-    text = value.strip()
-    if not text:
-        raise BadInput(f"{what}: give a path")
-    path = Path(text).expanduser()
-    if must_exist and not path.exists():
-        raise BadInput(f"{what}: {path} does not exist")
-    return str(path)
-
-
-@dataclass(frozen=True)
-class ConvertRequest:
-    model: str
-    output: str
-    input_dims: dict[str, list[int]] = field(default_factory=dict)
-
-    kind = "convert"
-
-    @property
-    def title(self) -> str:
-        return f"import {Path(self.model).name}"
-
-    def command(self, project: str) -> str:
-        argv = ["workbench", "--project", project, "convert", self.model, "-o", self.output]
-        for name, dims in self.input_dims.items():
-            argv += ["--input-dim", name, ",".join(str(d) for d in dims)]
-        return shlex.join(argv)
-
-    def run(self, store: Store, project: str, progress: Progress) -> JobOutcome:
-        from workbench.jobs.convert import convert_model
-
-        progress("convert", 0, 1)
-        result = convert_model(
-            store, project, self.model, self.output,
-            input_dims=self.input_dims, command=self.command(project),
-        )  # fmt: skip
-        progress("convert", 1, 1)
-        return JobOutcome(
-            f"imported {Path(self.model).name}: {result.layers} layers, "
-            f"{result.param_count:,} parameters → {result.output}",
-            refresh=("models",),
-        )
+Request = ConvertRequest | QuantizeRequest | BenchRequest | AdviseRequest
 
 
 def parse_input_dims(text: str) -> dict[str, list[int]]:
@@ -83,147 +42,81 @@ def parse_input_dims(text: str) -> dict[str, list[int]]:
     return dims
 
 
-@dataclass(frozen=True)
-class QuantizeRequest:
-    container: str
-    input_list: str
-    output: str
-    options: dict[str, Any]  # keyword arguments of QuantOptions
-    analyze: bool = True
-
-    kind = "quantize"
-
-    @property
-    def title(self) -> str:
-        return f"quantize {Path(self.container).name}"
-
-    def quant_options(self) -> Any:
-        from workbench.jobs.quantize import QuantOptions
-
-        return QuantOptions(**self.options)  # raises BadInput for a bad value
-
-    def command(self, project: str) -> str:
-        o = self.quant_options()
-        argv = ["workbench", "--project", project, "quantize", self.container,
-                "--input-list", self.input_list, "-o", self.output,
-                "--param-quantizer", o.param_quantizer, "--act-quantizer", o.act_quantizer,
-                "--weights-bitwidth", str(o.weights_bitwidth),
-                "--act-bitwidth", str(o.act_bitwidth), "--bias-bitwidth", str(o.bias_bitwidth)]  # fmt: skip
-        if "percentile" in (o.param_quantizer, o.act_quantizer):
-            argv += ["--percentile", f"{o.percentile:g}"]
-        if o.per_channel:
-            argv.append("--per-channel")
-        if o.algorithms:
-            argv += ["--algorithms", ",".join(o.algorithms)]
-        if o.enable_hta:
-            argv.append("--enable-hta")
-        if o.override_params:
-            argv += ["--override-params", o.override_params]
-        if not self.analyze:
-            argv.append("--no-analysis")
-        return shlex.join(argv)
-
-    def run(self, store: Store, project: str, progress: Progress) -> JobOutcome:
-        from workbench.jobs.quantize import quantize_job
-
-        result = quantize_job(
-            store, project, self.container, self.input_list, self.output,
-            self.quant_options(), command=self.command(project), progress=progress,
-            analyze=self.analyze,
-        )  # fmt: skip
-        sqnr = f", SQNR {result.sqnr_db:.2f} dB" if result.sqnr_db is not None else ""
-        return JobOutcome(
-            f"quantized → {result.output} (run {result.run_id}{sqnr})",
-            refresh=("quantize", "models"),
-            run_ids=(result.run_id,),
-        )
+def job_title(request: Request) -> str:
+    """How the job panel names the job."""
+    if isinstance(request, ConvertRequest):
+        return f"import {Path(request.model).name}"
+    if isinstance(request, BenchRequest):
+        names = ", ".join(Path(c).name for c in request.containers)
+        return f"bench {names} on {','.join(request.options.runtimes)}"
+    return f"{request.kind} {Path(request.container).name}"
 
 
-@dataclass(frozen=True)
-class BenchRequest:
-    containers: tuple[str, ...]
-    runtimes: tuple[str, ...]
-    input_list: str
-    iterations: int = 10
-    batch: int = 1
-    cpu_fxp: bool = False
-    labels: str | None = None
-
-    kind = "bench"
-
-    @property
-    def title(self) -> str:
-        names = ", ".join(Path(c).name for c in self.containers)
-        return f"bench {names} on {','.join(self.runtimes)}"
-
-    def command(self, project: str) -> str:
-        argv = ["workbench", "--project", project, "bench", *self.containers,
-                "--runtimes", ",".join(self.runtimes), "--input-list", self.input_list,
-                "--iterations", str(self.iterations)]  # fmt: skip
-        if self.batch != 1:
-            argv += ["--batch", str(self.batch)]
-        if self.cpu_fxp:
-            argv.append("--cpu-fxp")
-        if self.labels:
-            argv += ["--labels", self.labels]
-        return shlex.join(argv)
-
-    def run(self, store: Store, project: str, progress: Progress) -> JobOutcome:
-        from workbench.jobs.bench import bench_job
-
-        result = bench_job(
-            store, project, list(self.containers), list(self.runtimes), self.input_list,
-            iterations=self.iterations, batch=self.batch, cpu_fxp=self.cpu_fxp,
-            labels_path=self.labels, command=self.command(project), progress=progress,
-        )  # fmt: skip
-        counts: dict[str, int] = {}
-        for row in result.rows:
-            counts[row.status] = counts.get(row.status, 0) + 1
-        summary = ", ".join(f"{n} {status}" for status, n in counts.items())
-        return JobOutcome(
-            f"benchmarked {len(result.rows)} combination(s): {summary}",
-            refresh=("bench",),
-            run_ids=tuple(result.run_ids),
-        )
+def run_request(request: Request, store: Store, project: str, progress: Progress) -> JobOutcome:
+    """Run the request's job (with its command line recorded) and say how it went."""
+    request = replace(request, command=request.command or request.command_line(project))
+    run: Callable[[Any, Store, str, Progress], JobOutcome] = _RUNNERS[request.kind]
+    return run(request, store, project, progress)
 
 
-@dataclass(frozen=True)
-class AdviseRequest:
-    container: str
-    input_list: str
-    labels: str | None = None
-    quantized: str | None = None
-    iterations: int = 10
-    max_accuracy_drop: float = 1.0
+def _convert(request: ConvertRequest, store: Store, project: str, progress: Progress):
+    from workbench.jobs.convert import convert_model
 
-    kind = "advise"
+    progress("convert", 0, 1)
+    result = convert_model(
+        store, project, request.model, request.output,
+        input_dims=request.input_dims, command=request.command,
+    )  # fmt: skip
+    progress("convert", 1, 1)
+    return JobOutcome(
+        f"imported {Path(request.model).name}: {result.layers} layers, "
+        f"{result.param_count:,} parameters → {result.output}",
+        refresh=("models",),
+    )
 
-    @property
-    def title(self) -> str:
-        return f"advise {Path(self.container).name}"
 
-    def command(self, project: str) -> str:
-        argv = ["workbench", "--project", project, "advise", self.container,
-                "--input-list", self.input_list, "--iterations", str(self.iterations),
-                "--max-accuracy-drop", f"{self.max_accuracy_drop:g}"]  # fmt: skip
-        if self.labels:
-            argv += ["--labels", self.labels]
-        if self.quantized:
-            argv += ["--quantized", self.quantized]
-        return shlex.join(argv)
+def _quantize(request: QuantizeRequest, store: Store, project: str, progress: Progress):
+    from workbench.jobs.quantize import quantize_job
 
-    def run(self, store: Store, project: str, progress: Progress) -> JobOutcome:
-        from workbench.jobs.advise import advise_job
+    result = quantize_job(store, project, request, progress=progress)
+    sqnr = f", SQNR {result.sqnr_db:.2f} dB" if result.sqnr_db is not None else ""
+    return JobOutcome(
+        f"quantized → {result.output} (run {result.run_id}{sqnr})",
+        refresh=("quantize", "models"),
+        run_ids=(result.run_id,),
+    )
 
-        result = advise_job(
-            store, project, self.container, self.input_list, labels_path=self.labels,
-            quantized_path=self.quantized, iterations=self.iterations,
-            max_accuracy_drop=self.max_accuracy_drop, command=self.command(project),
-            progress=progress,
-        )  # fmt: skip
-        return JobOutcome(
-            f"advice ready; saved as experiment {result.experiment}",
-            refresh=("quantize", "bench", "experiments"),
-            run_ids=result.run_ids,
-            payload=result,
-        )
+
+def _bench(request: BenchRequest, store: Store, project: str, progress: Progress):
+    from workbench.jobs.bench import bench_job
+
+    result = bench_job(store, project, request, progress=progress)
+    counts: dict[str, int] = {}
+    for row in result.rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+    return JobOutcome(
+        f"benchmarked {len(result.rows)} combination(s): {summary}",
+        refresh=("bench",),
+        run_ids=tuple(result.run_ids),
+    )
+
+
+def _advise(request: AdviseRequest, store: Store, project: str, progress: Progress):
+    from workbench.jobs.advise import advise_job
+
+    result = advise_job(store, project, request, progress=progress)
+    return JobOutcome(
+        f"advice ready; saved as experiment {result.experiment}",
+        refresh=("quantize", "bench", "experiments"),
+        run_ids=result.run_ids,
+        payload=result,
+    )
+
+
+_RUNNERS: dict[str, Callable[..., JobOutcome]] = {
+    "convert": _convert,
+    "quantize": _quantize,
+    "bench": _bench,
+    "advise": _advise,
+}

@@ -294,3 +294,25 @@ def test_encodings_round_trip_through_json():
         encoding_from_dict({"min": 0.0})
     with pytest.raises(BadInput, match="malformed"):
         encoding_from_dict({"axis": 0, "min": [0.0]})
+
+
+def test_rounding_modes_at_ties():
+    from workbench.engine.quant.encoding import round_half_even, round_to_int
+
+    v = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 2.4999998, -3.5000002], dtype=np.float32)
+    assert round_half_even(v).tolist() == [-2, -2, -0, 0, 2, 2, 2, -4]
+    assert round_half_away(v).tolist() == [-3, -2, -1, 1, 2, 3, 2, -4]
+    assert round_to_int(np.float64(2.5), "half-even") == 2
+    with pytest.raises(BadInput, match="rounding must be one of"):
+        round_to_int(v, "up")
+
+
+def test_quantize_and_fake_quantize_follow_the_rounding_mode():
+    # delta 1/64 (exact), offset -128: x = k/64 + 1/128 is a tie between codes
+    enc = Encoding(-2.0, 255 / 64 - 2.0, 1 / 64, -128, 8)
+    x = (np.arange(-10, 10, dtype=np.float32) + 0.5) / 64
+    away, even = quantize(x, enc), quantize(x, enc, "half-even")
+    assert away.tolist() == [128 + k + (1 if k >= 0 else 0) for k in range(-10, 10)]
+    assert even.tolist() == [128 + k + (k % 2) for k in range(-10, 10)]
+    for mode, q in (("half-away", away), ("half-even", even)):
+        np.testing.assert_array_equal(fake_quantize(x, enc, mode), dequantize(q, enc))

@@ -30,12 +30,9 @@ from workbench.engine.quant.encoding import (
     round_half_away,
     tf_encoding,
 )
-from workbench.engine.quant.quantizer import (
-    PROPAGATED_OPS,
-    QuantOptions,
-    param_roles,
-    quantize_container,
-)
+from workbench.engine.quant.propagation import PROPAGATED_OPS
+from workbench.engine.quant.quantizer import QuantOptions, quantize_container
+from workbench.engine.quant.roles import param_roles
 from workbench.errors import BadInput, InputListError
 
 # --------------------------------------------------------------------------- builders
@@ -333,6 +330,7 @@ def test_options_are_recorded_in_the_manifest(tmp_path):
         per_channel=True,
         algorithms="bc, cle",
         enable_hta=True,
+        rounding="half-even",
     )
     q = quantize_container(
         float_container(g), samples(g, 3), opts, command="workbench quantize m.dlc"
@@ -353,8 +351,10 @@ def test_options_are_recorded_in_the_manifest(tmp_path):
         "percentile": 99.9,
         "enable_hta": True,
         "override_params": None,
+        "rounding": "half-even",
     }
     assert QuantOptions.from_dict(qz["options"]) == opts
+    assert back.manifest["rounding"] == "half-even" and back.rounding == "half-even"
     assert qz["calibration_samples"] == 3
     assert back.manifest["converter"]["command"] == "workbench convert test.onnx"
     assert back.encodings == q.container.encodings
@@ -558,7 +558,7 @@ def test_hta_records(tmp_path):
         "y"
     ]
 
-    from workbench.engine.quant.quantizer import read_hta_record
+    from workbench.engine.quant.hta import read_hta_record
     from workbench.engine.quant.requant import quantize_multiplier
 
     index, arrays = read_hta_record(q.records["hta_0.bin"])

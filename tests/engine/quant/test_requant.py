@@ -150,3 +150,58 @@ def test_rescale_table() -> None:
     assert table[:11].tolist() == [5] * 11  # everything <= 0 -> 0 -> code 5
     assert table[11] == 6  # 0.1 -> 0.5 of a 0.2 step -> rounds away to 1
     assert table[12] == 6 and table[13] == 7
+
+
+def test_requantize_half_even_rounds_ties_to_even() -> None:
+    m, s = quantize_multiplier(0.5)
+    acc = np.array([-7, -5, -3, -1, 0, 1, 3, 5, 7, 100])
+    out = requantize(acc, m, s, 0, -1000, 1000, np.int32, rounding="half-even")
+    assert out.tolist() == [-4, -2, -2, 0, 0, 0, 2, 2, 4, 50]
+    # quarter steps are not ties: both modes agree there
+    m4, s4 = quantize_multiplier(0.25)
+    q = np.array([-7, -6, -5, -3, -2, -1, 1, 2, 3, 5, 6, 7])
+    even = requantize(q, m4, s4, 0, -99, 99, np.int32, rounding="half-even").tolist()
+    away = requantize(q, m4, s4, 0, -99, 99, np.int32).tolist()
+    assert even == [-2, -2, -1, -1, 0, 0, 0, 0, 1, 1, 2, 2]
+    assert away == [-2, -2, -1, -1, -1, 0, 0, 1, 1, 1, 2, 2]
+
+
+def _exact_rhe(acc: np.ndarray, m: int, s: int) -> np.ndarray:
+    """RHE(acc * M / 2**s) with Python's unbounded integers (and fractions)."""
+    from fractions import Fraction
+
+    return np.array([round(Fraction(a * m, 2**s)) for a in acc.tolist()], dtype=np.int64)
+
+
+@pytest.mark.parametrize("real", [0.5, 0.0072, 1.7, 0.25])
+def test_half_even_requantize_is_the_documented_rule(real: float) -> None:
+    rng = np.random.default_rng(5)
+    acc = np.concatenate([rng.integers(-(2**31) + 1, 2**31, 2000), np.arange(-64, 65)])
+    m, s = quantize_multiplier(real)
+    wide = 2**62
+    got = requantize(acc, m, s, 0, -wide, wide, np.int64, rounding="half-even")
+    assert np.array_equal(got, _exact_rhe(acc, int(m), 31 + int(s)))  # Python's round: even
+
+
+@pytest.mark.parametrize("rounding", ["half-away", "half-even"])
+def test_requantizer_paths_agree_in_both_modes(rounding: str) -> None:
+    rng = np.random.default_rng(2)
+    acc = rng.integers(-(2**20), 2**20, size=(4, 20_000)).astype(np.float32)
+    fast = Requantizer.build(
+        0.003 * rng.uniform(0.5, 2, (4, 1)), 7, 0, 255, 2**20, rounding=rounding
+    )
+    assert fast.fast
+    m, s = fast.multiplier, fast.shift
+    assert np.array_equal(fast(acc), requantize(acc, m, s, 7, 0, 255, rounding=rounding))
+    tie = Requantizer.build(0.5, 10, 0, 255, acc_bound=100, rounding=rounding)
+    assert not tie.fast
+    expected = [8, 12] if rounding == "half-away" else [8, 12]  # -1.5 and 1.5
+    assert tie(np.array([-3, 3])).tolist() == expected
+    assert tie(np.array([-5, 5])).tolist() == ([7, 13] if rounding == "half-away" else [8, 12])
+
+
+def test_rescale_table_and_bad_modes() -> None:
+    table = rescale_table(10, 0, 255, 0.5, 5, 0, 255, lo=10, rounding="half-even")
+    assert table[11] == 5 and table[13] == 7  # 0.5 -> 0 (even), 1.5 -> 2
+    with pytest.raises(BadInput, match="rounding must be one of"):
+        Requantizer.build(0.5, 0, 0, 255, rounding="up")

@@ -76,19 +76,16 @@ def register(*op_types: str) -> Callable[[Prepare], Prepare]:
     return wrap
 
 
-def _load() -> None:
-    # Importing the package imports every operator module, which fills the table.
-    import workbench.engine.ops  # noqa: F401
+# The table is full whenever this module is usable: importing it runs the package's
+# __init__ first, which imports every operator module.
 
 
 def supported_ops() -> frozenset[str]:
-    _load()
     return frozenset(_REGISTRY)
 
 
 def check_supported(nodes: Sequence[Node]) -> None:
     """Raise ``UnsupportedOperators`` listing every unsupported op type with its nodes."""
-    _load()
     missing: dict[str, list[str]] = {}
     for n in nodes:
         key = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
@@ -100,7 +97,6 @@ def check_supported(nodes: Sequence[Node]) -> None:
 
 def prepare(ctx: OpContext) -> Kernel:
     """The kernel for ``ctx.node``; raises ``UnsupportedOperators`` if there is none."""
-    _load()
     fn = _REGISTRY.get(ctx.node.op_type)
     if fn is None or ctx.node.domain not in ("", "ai.onnx"):
         raise UnsupportedOperators({ctx.node.op_type: [ctx.node.name]})

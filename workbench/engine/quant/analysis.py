@@ -51,12 +51,10 @@ from workbench.engine.quant.encoding import (
     encoding_from_dict,
     fake_quantize,
 )
-from workbench.engine.quant.quantizer import (
-    fused_activation_inputs,
-    normalize_gemms,
-    propagates,
-)
+from workbench.engine.quant.propagation import fused_activation_inputs, propagates
+from workbench.engine.quant.quantizer import normalize_gemms
 from workbench.errors import BadInput
+from workbench.vocabulary import CLE
 
 Feeds = Mapping[str, np.ndarray]
 
@@ -133,11 +131,11 @@ class _Energy:
 # --------------------------------------------------------------------------- simulation
 
 
-def _fq_kernel(kernel: Kernel, encs: tuple[AnyEncoding | None, ...]) -> Kernel:
+def _fq_kernel(kernel: Kernel, encs: tuple[AnyEncoding | None, ...], rounding: str) -> Kernel:
     def run(*args: Any) -> tuple[np.ndarray, ...]:
         results = kernel(*args)
         return tuple(
-            fake_quantize(r, e) if e is not None and r.dtype.kind == "f" else r
+            fake_quantize(r, e, rounding) if e is not None and r.dtype.kind == "f" else r
             for r, e in zip(results, encs, strict=False)
         )
 
@@ -162,6 +160,7 @@ class SimulatedQuantPlan:
         only: Collection[str] | None = None,
     ):
         graph = container.graph.copy()
+        self.rounding = rounding = container.rounding
         chosen = None if only is None else set(only)
         encs = {n: encoding_from_dict(d) for n, d in container.encodings.items()}
         param_encs = {n: encoding_from_dict(d) for n, d in container.param_encodings.items()}
@@ -193,7 +192,7 @@ class SimulatedQuantPlan:
             out_encs = tuple(encs.get(o) if o else None for o in ctx.node.outputs)
             if all(e is None for e in out_encs):
                 return kernel
-            return _fq_kernel(kernel, out_encs)
+            return _fq_kernel(kernel, out_encs, rounding)
 
         self.plan = Plan(graph, prepare_fn=prepare_fq)
 
@@ -201,7 +200,7 @@ class SimulatedQuantPlan:
         fed = dict(feeds)
         for name, enc in self.input_encodings.items():
             if name in fed:
-                fed[name] = fake_quantize(fed[name], enc)
+                fed[name] = fake_quantize(fed[name], enc, self.rounding)
         return self.plan.run(fed, hook=hook)
 
 
@@ -212,7 +211,7 @@ def prepared_float_graph(float_container: Container, quant_container: Container)
     """The float graph the quantizer calibrated: Gemm folding, then CLE if it ran."""
     options = ((quant_container.manifest.get("quantizer") or {}).get("options")) or {}
     graph = normalize_gemms(float_container.graph)
-    if "cle" in (options.get("algorithms") or ()):
+    if CLE in (options.get("algorithms") or ()):
         graph, _ = equalize(graph)
     return graph
 

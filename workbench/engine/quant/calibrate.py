@@ -29,6 +29,7 @@ from workbench.engine.inputs import InputList, iter_feeds
 from workbench.engine.quant.encoding import Encoding
 from workbench.engine.quant.observers import Observer, make_observer
 from workbench.errors import BadInput, ModelError, UnsupportedOperators
+from workbench.vocabulary import TF
 
 Feeds = Mapping[str, np.ndarray]
 Progress = Callable[[str, int, int], None]
@@ -107,7 +108,7 @@ def _is_float(x: Any) -> bool:
 def calibrate(
     graph: Graph,
     samples: FeedSource | InputList | Iterable[Feeds],
-    scheme: str = "tf",
+    scheme: str = TF,
     bitwidth: int = 8,
     *,
     observe: Collection[str] | None = None,

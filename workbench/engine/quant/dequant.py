@@ -17,17 +17,16 @@ import numpy as np
 from workbench.engine.container import Container
 from workbench.engine.graph import Graph, TensorInfo
 from workbench.engine.quant.encoding import dequantize, encoding_from_dict, quantize, tf_encoding_of
+from workbench.engine.quant.roles import param_roles
 from workbench.errors import BadInput
 
 
 def data_params(graph: Graph) -> list[str]:
     """The float parameters the quantizer would quantize (weights, biases, data constants).
 
-    One definition with the quantizer (``quantizer.param_roles``): shapes, Resize scales,
+    One definition with the quantizer (``roles.param_roles``): shapes, Resize scales,
     Clip bounds, Pad values and the like are settings, not data, and stay float.
     """
-    from workbench.engine.quant.quantizer import param_roles  # the quantizer imports a lot
-
     roles = param_roles(graph)
     return [name for name in graph.params if name in roles]
 

@@ -8,8 +8,15 @@ The rules (SPEC §3)::
     q      = clamp(round(x / delta) - offset, 0, levels)
     x_hat  = (q + offset) * delta
 
-``round`` is round-half-away-from-zero everywhere (``round_half_away``), never
-numpy's half-to-even.
+``round`` is a **rounding mode**, recorded in a quantized container (its manifest's
+``rounding``): ``half-away`` (ties away from zero, ``round_half_away``; the default) or
+``half-even`` (ties to even, ``round_half_even``: what ONNX ``QuantizeLinear``, so ONNX
+Runtime, does). Half away from zero is the rule of the vendor's fixed-point quantizer:
+the TF-style quantization library SNPE's ``snpe-dlc-quantize`` and AIMET share rounds
+with C ``round()`` (AIMET ``ModelOptimizations/DlQuantization/src/trim_functions.cpp``,
+``quantizeValueCpu``, ``ROUND_NEAREST``); the SNPE and QNN documentation do not state a
+tie rule. The mode decides how values are quantized (``quantize``, ``fake_quantize``);
+an encoding's own ``offset = round(min / delta)`` is always computed half away.
 
 Conventions decided here:
 
@@ -39,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import BadInput
+from workbench.vocabulary import DEFAULT_ROUNDING, HALF_AWAY, HALF_EVEN, ROUNDING_MODES
 
 MIN_RANGE = 0.01
 # Encodings are used in float32: deltas must be normal float32 numbers, ranges finite.
@@ -46,6 +54,13 @@ FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
+
+
+def check_rounding(mode: str) -> str:
+    """``mode`` if it is one of ``ROUNDING_MODES``, else ``BadInput``."""
+    if mode not in ROUNDING_MODES:
+        raise BadInput(f"rounding must be one of {', '.join(ROUNDING_MODES)}, got {mode!r}")
+    return mode
 
 
 def round_half_away(v: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -62,6 +77,23 @@ def round_half_away(v: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     frac += frac
     np.trunc(frac, out=frac)
     return np.add(t, frac, out=out)
+
+
+def round_half_even(v: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Round to the nearest integer, halves to even (2.5 -> 2, 3.5 -> 4, -2.5 -> -2)."""
+    v = np.asarray(v)
+    if v.ndim == 0:
+        return np.rint(v.reshape(1))[0]
+    return np.rint(v, out=out)
+
+
+def round_to_int(v: np.ndarray, rounding: str, out: np.ndarray | None = None) -> np.ndarray:
+    """``round_half_away`` or ``round_half_even`` by ``rounding`` (``ROUNDING_MODES``)."""
+    if rounding == HALF_EVEN:
+        return round_half_even(v, out=out)
+    if rounding != HALF_AWAY:
+        check_rounding(rounding)
+    return round_half_away(v, out=out)
 
 
 def _label(name: str | None) -> str:
@@ -488,23 +520,26 @@ def _work_dtype(enc: AnyEncoding) -> type:
     return np.float64 if enc.bitwidth > 16 else np.float32
 
 
-def _rounded_levels(x: np.ndarray, enc: AnyEncoding) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rounded_levels(
+    x: np.ndarray, enc: AnyEncoding, rounding: str = DEFAULT_ROUNDING
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``clamp(round(x / delta), offset + qmin, offset + qmax)`` as floats, plus delta, offset."""
     dtype = _work_dtype(enc)
     x = np.asarray(x, dtype=dtype)
     delta, offset, lo, hi = _params(enc, x, dtype)
     v = np.divide(x.reshape(-1) if x.ndim == 0 else x, delta)  # 0-d would give a scalar
-    round_half_away(v, out=v)
+    round_to_int(v, rounding, out=v)
     np.clip(v, lo, hi, out=v)
     return v.reshape(x.shape), delta, offset
 
 
-def quantize(x: np.ndarray, enc: AnyEncoding) -> np.ndarray:
+def quantize(x: np.ndarray, enc: AnyEncoding, rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """``q = clamp(round(x / delta) - offset, qmin, qmax)`` in the encoding's storage dtype.
 
-    NaN has no level: check data first (observers do) or the result is unspecified.
+    ``round`` by ``rounding`` (``ROUNDING_MODES``). NaN has no level: check data first
+    (observers do) or the result is unspecified.
     """
-    v, _, offset = _rounded_levels(x, enc)
+    v, _, offset = _rounded_levels(x, enc, rounding)
     v -= offset
     return v.astype(_storage_dtype(enc.bitwidth))
 
@@ -520,9 +555,9 @@ def dequantize(q: np.ndarray, enc: AnyEncoding) -> np.ndarray:
     return v.astype(np.float32, copy=False).reshape(q.shape)
 
 
-def fake_quantize(x: np.ndarray, enc: AnyEncoding) -> np.ndarray:
+def fake_quantize(x: np.ndarray, enc: AnyEncoding, rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """``dequantize(quantize(x))`` in one float32 pass, bit-identical to the two steps."""
-    v, delta, _ = _rounded_levels(x, enc)
+    v, delta, _ = _rounded_levels(x, enc, rounding)
     v *= delta
     return v.astype(np.float32, copy=False)
 

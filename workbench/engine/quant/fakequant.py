@@ -23,11 +23,13 @@ from workbench.engine.quant.encoding import (
     AnyEncoding,
     ChannelEncoding,
     Encoding,
+    check_rounding,
     encoding_from_dict,
     fake_quantize,
 )
 from workbench.engine.quant.int_ops.movement import MOVEMENT_OPS
 from workbench.errors import BadInput, InputListError
+from workbench.vocabulary import DEFAULT_ROUNDING
 
 
 def as_encoding(value: AnyEncoding | Mapping[str, Any]) -> AnyEncoding:
@@ -52,7 +54,8 @@ class FakeQuantPlan:
 
     ``FakeQuantPlan(container)`` for a quantized (or encoded float) container, or
     ``FakeQuantPlan(graph, encodings, param_encodings)`` for a float graph and candidate
-    encodings (values or dicts); ``keep`` names extra tensors to return.
+    encodings (values or dicts); ``keep`` names extra tensors to return. Values round
+    by ``rounding``: the container's own mode unless given (a graph: half away).
     """
 
     def __init__(
@@ -61,7 +64,11 @@ class FakeQuantPlan:
         encodings: Mapping[str, Any] | None = None,
         param_encodings: Mapping[str, Any] | None = None,
         keep: Iterable[str] = (),
+        rounding: str | None = None,
     ):
+        if rounding is None:
+            rounding = source.rounding if isinstance(source, Container) else DEFAULT_ROUNDING
+        self.rounding = check_rounding(rounding)
         if isinstance(source, Container):
             if encodings is None:
                 encodings = source.encodings
@@ -82,7 +89,7 @@ class FakeQuantPlan:
                     raise BadInput(f"encoding given for unknown parameter {name!r}")
                 p = graph.params[name]
                 if p.dtype.kind == "f":
-                    graph.params[name] = fake_quantize(p, as_encoding(value))
+                    graph.params[name] = fake_quantize(p, as_encoding(value), self.rounding)
         check_supported(graph.nodes)
         self.graph = graph
         self._inputs = [(t.name, self.encodings.get(t.name)) for t in graph.inputs]
@@ -98,10 +105,12 @@ class FakeQuantPlan:
         if not any(e is not None for e in outs):
             return kernel
 
+        rounding = self.rounding
+
         def run(*args: np.ndarray | None) -> tuple[np.ndarray, ...]:
             results = kernel(*args)
             return tuple(
-                fake_quantize(r, e) if e is not None and r.dtype.kind == "f" else r
+                fake_quantize(r, e, rounding) if e is not None and r.dtype.kind == "f" else r
                 for r, e in zip(results, outs, strict=False)
             )
 
@@ -114,7 +123,9 @@ class FakeQuantPlan:
             if name not in feeds:
                 raise InputListError(f"missing value for model input {name!r}")
             if enc is not None:
-                out[name] = fake_quantize(np.asarray(feeds[name], dtype=np.float32), enc)
+                out[name] = fake_quantize(
+                    np.asarray(feeds[name], dtype=np.float32), enc, self.rounding
+                )
         return out
 
     def run(

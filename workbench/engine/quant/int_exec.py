@@ -55,6 +55,7 @@ class IntegerPlan:
         graph = container.graph
         check_supported(graph.nodes)
         self.graph = graph
+        self.rounding = container.rounding  # ties, in every quantization and requantization
         self.encodings: dict[str, Encoding] = activation_encodings(container.encodings)
         self.param_encodings: dict[str, AnyEncoding] = {
             name: encoding_from_dict(dict(d)) for name, d in container.param_encodings.items()
@@ -90,6 +91,7 @@ class IntegerPlan:
             float_op=OpContext(node, float_consts, ctx.inputs, ctx.outputs, ctx.opset),
             in_encs=in_encs,
             out_encs=out_encs,
+            rounding=self.rounding,
         )
         raw = [t for t in (*node.inputs, *node.outputs) if self._raw_float(t)]
         if raw:
@@ -112,7 +114,7 @@ class IntegerPlan:
             if name not in feeds:
                 raise InputListError(f"missing value for model input {name!r}")
             if enc is not None:
-                out[name] = quantize(np.asarray(feeds[name], dtype=np.float32), enc)
+                out[name] = quantize(np.asarray(feeds[name], dtype=np.float32), enc, self.rounding)
         return out
 
     def float_param(self, name: str) -> np.ndarray:
@@ -191,7 +193,7 @@ def _fallback(ictx: IntContext) -> Kernel:
             values[i] = v
         results = kernel(*values)
         return tuple(
-            quantize(r, enc) if enc is not None and r is not None else r
+            quantize(r, enc, ictx.rounding) if enc is not None and r is not None else r
             for r, enc in zip(results, outs, strict=False)
         )
 

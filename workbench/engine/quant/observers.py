@@ -31,6 +31,7 @@ from workbench.engine.quant.encoding import (
     tf_rule,
 )
 from workbench.errors import BadInput
+from workbench.vocabulary import ENHANCED, PERCENTILE, SYMMETRIC, TF
 
 DEFAULT_BINS = 2048
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -86,7 +87,7 @@ class Observer:
 class TfObserver(Observer):
     """TF: the running min/max."""
 
-    scheme = "tf"
+    scheme = TF
 
     def _compute(self, bitwidth: int) -> Encoding:
         return tf_encoding(self.min, self.max, bitwidth, self.name)
@@ -95,7 +96,7 @@ class TfObserver(Observer):
 class SymmetricObserver(Observer):
     """Symmetric: the running absmax (signed symmetric even for all-positive data)."""
 
-    scheme = "symmetric"
+    scheme = SYMMETRIC
 
     def _compute(self, bitwidth: int) -> Encoding:
         return symmetric_encoding(max(-self.min, self.max), bitwidth, self.name)
@@ -200,7 +201,7 @@ class _HistogramObserver(Observer):
 class PercentileObserver(_HistogramObserver):
     """Percentile: clip both tails, keeping ``[P(100 - p), P(p)]`` of the values."""
 
-    scheme = "percentile"
+    scheme = PERCENTILE
 
     def __init__(
         self, name: str | None = None, percentile: float = 99.99, bins: int = DEFAULT_BINS
@@ -251,7 +252,7 @@ class EnhancedObserver(_HistogramObserver):
     few million values, and a tail is trimmed where it is that sparse.
     """
 
-    scheme = "enhanced"
+    scheme = ENHANCED
     OCTAVES = 12
     COARSE_STEPS = 8  # per octave
     FINE_STEPS = 64  # per octave, +-one coarse step around the best

@@ -15,7 +15,7 @@
    activation or parameter encoding;
 6. data-movement propagation, then bias encodings (a 32-bit bias needs its layer's
    input encoding) and quantization of every data parameter;
-7. HTA records with ``--enable-hta`` (see ``build_hta_records``).
+7. HTA records with ``--enable-hta`` (``hta.build_hta_records``).
 
 The quantized container (the contract the integer and fake-quant executors read)
 --------------------------------------------------------------------------------
@@ -26,10 +26,15 @@ The quantized container (the contract the integer and fake-quant executors read)
   correction; named ``<node>.bias``), and Gemm ``alpha``/``beta`` folded into B and C.
   ``graph.tensors`` keeps the logical (float32) info of every tensor, parameters
   included; the stored dtype is the parameter array's own.
-* **manifest**: ``quantized: true``; ``quantizer = {"command", "options",
+* **manifest**: ``quantized: true``; ``rounding``: the rounding mode (``--rounding``,
+  ``vocabulary.ROUNDING_MODES``) every parameter was quantized with and the executors
+  quantize activations and requantize with; ``quantizer = {"command", "options",
   "calibration_samples", "added_params", "version"}`` where ``options`` is
-  ``QuantOptions.to_dict()`` (every option, defaults included) and ``added_params``
-  maps a parameter the quantizer created to ``null``.
+  ``QuantOptions.to_dict()`` (every option, defaults included; ``workbench/options.py``;
+  ``per_channel`` is true too when ``--override-params`` installed per-channel weights)
+  and ``added_params`` maps a parameter the quantizer created to ``null``; with
+  ``--override-params``, ``overrides = {"path", "version", "producer", "activations",
+  "params"}`` (the file's AIMET version and ``producer``, and how many encodings it gave).
 * **params** and **param_encodings** — every float32 parameter in a *data role* is
   stored as integers ``q`` with ``param_encodings[name] = enc.to_dict()``
   (``Encoding`` or, with an ``"axis"`` key, ``ChannelEncoding``); ``x_hat = (q +
@@ -57,7 +62,7 @@ The quantized container (the contract the integer and fake-quant executors read)
                                                             w_delta`` (per channel
                                                             when the weight is, axis
                                                             = the bias's last axis)
-  data          the inputs listed in ``DATA_PARAM_INPUTS``  per tensor,
+  data          the inputs in ``roles.DATA_PARAM_INPUTS``   per tensor,
                 (Add/Mul/... constants, LayerNorm scale     ``--weights-bitwidth``
                 and bias, PRelu slope, Gather table, ...)   with
                                                             ``--param-quantizer``
@@ -70,7 +75,7 @@ The quantized container (the contract the integer and fake-quant executors read)
   uses takes the first of weight > bias > data.
 * **encodings**: ``encodings[tensor] = Encoding.to_dict()`` for every float activation:
   each float graph input and each float node output, ``--act-bitwidth`` with
-  ``--act-quantizer``. The outputs of the data-movement ops in ``PROPAGATED_OPS``
+  ``--act-quantizer``. The outputs of the data-movement ops in ``propagation.PROPAGATED_OPS``
   (Pad only with mode reflect/edge or a zero constant; MaxPool's first output) take
   the encoding of their data input (input 0) instead of their own, so they run in
   integers without requantization; chains propagate. *Fused activations*: a tensor
@@ -80,7 +85,7 @@ The quantized container (the contract the integer and fake-quant executors read)
   quantization step is spent on values the ReLU discards, and the activation then
   runs without requantization. The activation's own output keeps its own calibrated
   range (the pair shares it).
-* **records**: empty, or with ``--enable-hta`` the HTA records (``build_hta_records``):
+* **records**: empty, or with ``--enable-hta`` the HTA records (``hta.py``):
   ``subnets.json`` (the partition: subnet 0 ``hta`` is the run of ``HTA_OPS`` layers
   from the first layer, the rest one ``hnn`` subnet; boundaries as node index ranges,
   input/output tensors with encodings) and ``hta_0.bin`` (packed integer weights, int32
@@ -90,11 +95,9 @@ The quantized container (the contract the integer and fake-quant executors read)
 
 from __future__ import annotations
 
-import json
-import struct
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -104,6 +107,7 @@ from workbench.engine.container import Container, make_manifest
 from workbench.engine.executor import Plan
 from workbench.engine.graph import Graph, Node
 from workbench.engine.inputs import InputList
+from workbench.engine.quant.aimet import load_encodings
 from workbench.engine.quant.bias_correction import (
     BiasCorrection,
     InputSums,
@@ -122,282 +126,19 @@ from workbench.engine.quant.encoding import (
     per_channel_symmetric,
     quantize,
 )
+from workbench.engine.quant.hta import build_hta_records
 from workbench.engine.quant.observers import make_observer
+from workbench.engine.quant.propagation import (
+    fused_activation_inputs,
+    propagate_encodings,
+    propagated_outputs,
+    propagates,
+)
+from workbench.engine.quant.roles import param_roles
 from workbench.errors import BadInput
+from workbench.options import QuantOptions
 
 Progress = Callable[[str, int, int], None]
-
-SCHEMES = ("tf", "enhanced", "symmetric", "percentile")
-WEIGHT_BITWIDTHS = (4, 8, 16)
-ACT_BITWIDTHS = (8, 16)
-BIAS_BITWIDTHS = (8, 32)
-ALGORITHMS = ("cle", "bc")
-
-# Ops whose output encoding is their data input's (values are moved, never computed).
-PROPAGATED_OPS = frozenset(
-    {
-        "Reshape",
-        "Flatten",
-        "Transpose",
-        "Squeeze",
-        "Unsqueeze",
-        "Identity",
-        "Dropout",
-        "Slice",
-        "Split",
-        "Gather",
-        "Expand",
-        "Tile",
-        "DepthToSpace",
-        "SpaceToDepth",
-        "MaxPool",
-        "GlobalMaxPool",
-        "Pad",
-    }
-)
-# Activations fused into their producer: the producer's output takes their encoding.
-FUSED_ACTIVATIONS = frozenset({"Relu", "Clip"})
-# Ops whose every output is propagated (the others: only output 0).
-_ALL_OUTPUTS_PROPAGATED = frozenset({"Split"})
-
-WEIGHT_OPS = frozenset({"Conv", "ConvTranspose", "Gemm"})
-# (op type) -> parameter input indices that carry data and are quantized (None: all).
-DATA_PARAM_INPUTS: dict[str, tuple[int, ...] | None] = {
-    "Add": None,
-    "Sub": None,
-    "Mul": None,
-    "Div": None,
-    "Max": None,
-    "Min": None,
-    "Sum": None,
-    "Mean": None,
-    "Concat": None,
-    "Einsum": None,
-    "Where": (1, 2),
-    "Gemm": (0,),
-    "PRelu": (1,),
-    "LayerNormalization": (1, 2),
-    "InstanceNormalization": (1, 2),
-    "BatchNormalization": (1, 2),
-    "Gather": (0,),
-    "Pow": (0,),
-}
-
-
-# --------------------------------------------------------------------------- options
-
-
-@dataclass(frozen=True)
-class QuantOptions:
-    """Every option of ``workbench quantize``; invalid values raise ``BadInput``."""
-
-    param_quantizer: str = "tf"
-    act_quantizer: str = "tf"
-    weights_bitwidth: int = 8
-    act_bitwidth: int = 8
-    bias_bitwidth: int = 8
-    per_channel: bool = False
-    algorithms: tuple[str, ...] = ()
-    percentile: float = 99.99
-    enable_hta: bool = False
-    override_params: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("param_quantizer", "act_quantizer"):
-            value = getattr(self, name)
-            if value not in SCHEMES:
-                raise BadInput(
-                    f"--{name.replace('_', '-')} must be one of {', '.join(SCHEMES)}, got {value!r}"
-                )
-        for name, allowed in (
-            ("weights_bitwidth", WEIGHT_BITWIDTHS),
-            ("act_bitwidth", ACT_BITWIDTHS),
-            ("bias_bitwidth", BIAS_BITWIDTHS),
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or value not in allowed:
-                choices = ", ".join(str(a) for a in allowed)
-                raise BadInput(f"--{name.replace('_', '-')} must be {choices}, got {value!r}")
-            object.__setattr__(self, name, int(value))
-        algorithms = self.algorithms
-        if isinstance(algorithms, str):
-            algorithms = tuple(a for a in algorithms.replace(" ", "").split(",") if a)
-        algorithms = tuple(str(a).strip().lower() for a in algorithms)
-        unknown = [a for a in algorithms if a not in ALGORITHMS]
-        if unknown:
-            raise BadInput(
-                f"--algorithms takes a comma-separated subset of {', '.join(ALGORITHMS)}, "
-                f"got {', '.join(unknown)}"
-            )
-        object.__setattr__(self, "algorithms", tuple(a for a in ALGORITHMS if a in algorithms))
-        try:
-            percentile = float(self.percentile)
-        except (TypeError, ValueError):
-            raise BadInput(f"--percentile must be a number, got {self.percentile!r}") from None
-        if not 50.0 < percentile <= 100.0:
-            raise BadInput(f"--percentile must be in (50, 100], got {self.percentile!r}")
-        object.__setattr__(self, "percentile", percentile)
-        object.__setattr__(self, "per_channel", bool(self.per_channel))
-        object.__setattr__(self, "enable_hta", bool(self.enable_hta))
-        if self.override_params is not None:
-            object.__setattr__(self, "override_params", str(self.override_params))
-
-    @property
-    def cle(self) -> bool:
-        return "cle" in self.algorithms
-
-    @property
-    def bc(self) -> bool:
-        return "bc" in self.algorithms
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["algorithms"] = list(self.algorithms)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> QuantOptions:
-        known = {f for f in cls.__dataclass_fields__}
-        extra = sorted(set(data) - known)
-        if extra:
-            raise BadInput(f"unknown quantizer option(s): {', '.join(extra)}")
-        values = dict(data)
-        if "algorithms" in values and isinstance(values["algorithms"], list):
-            values["algorithms"] = tuple(values["algorithms"])
-        return cls(**values)
-
-    def observer_options(self, scheme: str) -> dict[str, Any]:
-        return {"percentile": self.percentile} if scheme == "percentile" else {}
-
-
-# --------------------------------------------------------------------------- roles
-
-
-@dataclass(frozen=True)
-class ParamRole:
-    """How a parameter is quantized: as a layer's ``weight`` or ``bias``, or as ``data``."""
-
-    kind: str
-    node_index: int
-    input_index: int
-    axis: int | None = None  # per-channel axis of a weight
-
-
-def weight_axis(node: Node, input_index: int, ndim: int) -> int:
-    """The output-channel axis of a weight (the ``--per-channel`` axis)."""
-    if node.op_type == "Conv":
-        return 0
-    if node.op_type == "ConvTranspose":
-        return 1
-    if node.op_type == "Gemm":
-        return 0 if int(node.attr("transB", 0)) else 1
-    # MatMul: B's columns, or A's rows when the constant is A.
-    return ndim - 1 if input_index == 1 else max(ndim - 2, 0)
-
-
-def param_roles(graph: Graph) -> dict[str, ParamRole]:
-    """The role of every float32 parameter that is quantized (others are absent)."""
-    roles: dict[str, ParamRole] = {}
-    rank = {"weight": 0, "bias": 1, "data": 2}
-
-    def offer(name: str, role: ParamRole) -> None:
-        p = graph.params.get(name)
-        if p is None or p.dtype != np.float32 or p.size == 0:
-            return
-        old = roles.get(name)
-        if old is None or rank[role.kind] < rank[old.kind]:
-            roles[name] = role
-
-    for idx, n in enumerate(graph.nodes):
-        if n.domain:
-            continue
-        for i, name in enumerate(n.inputs):
-            if not name or name not in graph.params:
-                continue
-            ndim = graph.params[name].ndim
-            if n.op_type in WEIGHT_OPS and i == 1:
-                offer(name, ParamRole("weight", idx, i, weight_axis(n, i, ndim)))
-            elif n.op_type in WEIGHT_OPS and i == 2:
-                offer(name, ParamRole("bias", idx, i))
-            elif n.op_type == "MatMul" and i in (0, 1) and ndim >= 2:
-                other = n.inputs[1 - i]
-                if other not in graph.params:
-                    offer(name, ParamRole("weight", idx, i, weight_axis(n, i, ndim)))
-            elif n.op_type in DATA_PARAM_INPUTS:
-                data = DATA_PARAM_INPUTS[n.op_type]
-                if data is None or i in data:
-                    offer(name, ParamRole("data", idx, i))
-    return roles
-
-
-def _pad_is_data_movement(node: Node, graph: Graph) -> bool:
-    mode = node.attr("mode", "constant")
-    if isinstance(mode, bytes):
-        mode = mode.decode()
-    if mode != "constant":
-        return True
-    if len(node.inputs) > 2 and node.inputs[2]:
-        value = graph.params.get(node.inputs[2])
-        return (
-            value is not None
-            and value.size <= 1
-            and float(np.asarray(value).reshape(-1)[0] if value.size else 0.0) == 0.0
-        )
-    return float(node.attr("value", 0.0)) == 0.0
-
-
-def propagates(node: Node, graph: Graph) -> bool:
-    """Does ``node``'s output take its data input's encoding (``PROPAGATED_OPS``)?"""
-    if node.domain or node.op_type not in PROPAGATED_OPS or not node.inputs or not node.inputs[0]:
-        return False
-    if node.inputs[0] in graph.params:
-        return False  # constant data (an embedding table): the output is calibrated
-    if node.op_type == "Pad":
-        return _pad_is_data_movement(node, graph)
-    return True
-
-
-def _propagated_outputs(node: Node) -> tuple[str, ...]:
-    outs = node.outputs if node.op_type in _ALL_OUTPUTS_PROPAGATED else node.outputs[:1]
-    return tuple(o for o in outs if o)
-
-
-def fused_activation_inputs(graph: Graph) -> dict[str, str]:
-    """``{tensor: activation output}`` for tensors whose only consumer is a fused activation."""
-    consumers = graph.consumers()
-    outputs = set(graph.output_names) | set(graph.input_names)
-    fused = {}
-    for n in graph.nodes:
-        if n.domain or n.op_type not in FUSED_ACTIVATIONS or not n.inputs or not n.outputs:
-            continue
-        t = n.inputs[0]
-        if t and t not in outputs and t not in graph.params and consumers.get(t) == [n]:
-            fused[t] = n.outputs[0]
-    return fused
-
-
-def propagate_encodings(
-    graph: Graph, encodings: dict[str, AnyEncoding], keep: Iterable[str] = ()
-) -> None:
-    """Fill the derived encodings in place (fused activations, then data movement).
-
-    A tensor fused into a following activation takes the activation's output encoding;
-    data-movement outputs take their input's, in graph order. Tensors in ``keep``
-    (overrides) keep their own encoding and propagate it onwards.
-    """
-    pinned = set(keep)
-    for t, act_out in fused_activation_inputs(graph).items():
-        if t not in pinned and act_out in encodings:
-            encodings[t] = encodings[act_out]
-    for n in graph.nodes:
-        if not propagates(n, graph):
-            continue
-        source = encodings.get(n.inputs[0])
-        if source is None:
-            continue  # integer data: no encoding
-        for o in _propagated_outputs(n):
-            if o not in pinned:
-                encodings[o] = source
 
 
 # --------------------------------------------------------------------------- result
@@ -540,8 +281,6 @@ def quantize_container(
     total)`` is called with stages ``cle``, ``calibrate``, ``bias_correction``,
     ``quantize_params``.
     """
-    from workbench.engine.quant.aimet import load_overrides
-
     options = options or QuantOptions()
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -567,8 +306,17 @@ def quantize_container(
 
     act_overrides: dict[str, Encoding] = {}
     param_overrides: dict[str, AnyEncoding] = {}
+    overrides: dict[str, Any] | None = None
     if options.override_params:
-        act_overrides, param_overrides = load_overrides(options.override_params, graph)
+        read = load_encodings(options.override_params, graph)
+        act_overrides, param_overrides = read.activations, read.params
+        overrides = {
+            "path": options.override_params,
+            "version": read.version,
+            "producer": read.producer,
+            "activations": len(act_overrides),
+            "params": len(param_overrides),
+        }
         t = tick("overrides", t)
 
     roles = param_roles(graph)
@@ -584,7 +332,7 @@ def quantize_container(
     t = tick("weights", t)
 
     # One calibration pass; bias correction's input sums ride along.
-    skip = {o for n in graph.nodes if propagates(n, graph) for o in _propagated_outputs(n)}
+    skip = {o for n in graph.nodes if propagates(n, graph) for o in propagated_outputs(n)}
     skip |= set(fused_activation_inputs(graph))
     skip |= set(act_overrides)
     sums = None
@@ -611,7 +359,7 @@ def quantize_container(
 
         def w_hat(name: str) -> np.ndarray | None:
             enc = param_encs.get(name)
-            return None if enc is None else fake_quantize(graph.params[name], enc)
+            return None if enc is None else fake_quantize(graph.params[name], enc, options.rounding)
 
         graph, corrections = correct_biases(graph, sums, w_hat)
         if progress:
@@ -643,7 +391,7 @@ def quantize_container(
         elif enc is None:
             enc = _observed(value, name, options.param_quantizer, options.weights_bitwidth, options)
         param_encs[name] = enc
-        quantized_params[name] = quantize(value, enc)
+        quantized_params[name] = quantize(value, enc, options.rounding)
         if progress and (k == total or k % 64 == 0):
             progress("quantize_params", k, total)
     t = tick("params", t)
@@ -652,11 +400,17 @@ def quantize_container(
     qgraph.params = quantized_params
     records: dict[str, bytes] = {}
     if options.enable_hta:
-        records = build_hta_records(qgraph, act_encs, param_encs)
+        records = build_hta_records(qgraph, act_encs, param_encs, options.rounding)
         t = tick("hta", t)
 
     added = {c.bias: None for c in corrections if c.created}
     manifest = _manifest(container, options, command, calib.samples, added)
+    if overrides is not None:
+        manifest["quantizer"]["overrides"] = overrides
+    weights = [n for n, r in roles.items() if r.kind == "weight"]
+    if not options.per_channel and any(isinstance(param_encs[n], ChannelEncoding) for n in weights):
+        # Per-channel weights came with the overrides: the container is per channel.
+        manifest["quantizer"]["options"]["per_channel"] = True
     quantized = Container(
         manifest=manifest,
         graph=qgraph,
@@ -698,7 +452,10 @@ def _manifest(
         "added_params": dict(added),
     }
     converter = container.manifest.get("converter")
-    return make_manifest(converter=converter, quantizer=quantizer, **extra)
+    extra.pop("rounding", None)
+    return make_manifest(
+        converter=converter, quantizer=quantizer, rounding=options.rounding, **extra
+    )
 
 
 def _layers(graph: Graph, container: Container) -> list[LayerQuantization]:
@@ -710,236 +467,3 @@ def _layers(graph: Graph, container: Container) -> list[LayerQuantization]:
         }
         layers.append(LayerQuantization(n.name, n.op_type, outs, params))
     return layers
-
-
-# --------------------------------------------------------------------------- HTA
-
-# Ops an HTA subnet may hold (Conv: group 1 or depthwise).
-HTA_OPS = frozenset(
-    {
-        "Conv",
-        "Relu",
-        "Clip",
-        "MaxPool",
-        "AveragePool",
-        "Add",
-        "Concat",
-        "Reshape",
-        "Flatten",
-        "Transpose",  # data movement: the NHWC-to-NCHW entry of an imported TFLite model
-        "Gemm",
-    }
-)
-HTA_MAGIC = b"WBHTA\x00\x01\x00"  # format 1
-_HTA_ALIGN = 16
-
-
-def hta_supported(node: Node, graph: Graph) -> bool:
-    """Can ``node`` run on the HTA (``HTA_OPS``; a Conv must be plain or depthwise)?"""
-    if node.domain or node.op_type not in HTA_OPS:
-        return False
-    if node.op_type == "Conv":
-        group = int(node.attr("group", 1))
-        w = graph.params.get(node.inputs[1]) if len(node.inputs) > 1 else None
-        if w is None:
-            return False
-        return group == 1 or (w.shape[1] == 1 and group == w.shape[0])
-    if node.op_type == "Gemm":
-        return len(node.inputs) > 1 and node.inputs[1] in graph.params
-    return True
-
-
-def hta_partition(graph: Graph) -> list[tuple[str, int, int]]:
-    """``[(kind, start, end)]`` node ranges: the supported run from the first node is
-    subnet 0 ``"hta"``; everything after it is one ``"hnn"`` subnet."""
-    k = 0
-    while k < len(graph.nodes) and hta_supported(graph.nodes[k], graph):
-        k += 1
-    parts = []
-    if k:
-        parts.append(("hta", 0, k))
-    if k < len(graph.nodes):
-        parts.append(("hnn", k, len(graph.nodes)))
-    return parts
-
-
-def _boundary(graph: Graph, start: int, end: int) -> tuple[list[str], list[str]]:
-    inside = graph.nodes[start:end]
-    produced = {o for n in inside for o in n.outputs if o}
-    inputs: list[str] = []
-    for n in inside:
-        for i in n.inputs:
-            if i and i not in produced and i not in graph.params and i not in inputs:
-                inputs.append(i)
-    later = {i for n in graph.nodes[end:] for i in n.inputs if i}
-    outputs = [
-        o for n in inside for o in n.outputs if o and (o in later or o in graph.output_names)
-    ]
-    return inputs, outputs
-
-
-class _Packer:
-    """Data sections of an HTA record: little-endian arrays, each 16-byte aligned."""
-
-    def __init__(self) -> None:
-        self.blobs: list[bytes] = []
-        self.offset = 0
-
-    def section(self, array: np.ndarray) -> dict[str, Any]:
-        a = np.ascontiguousarray(array)
-        a = a.astype(a.dtype.newbyteorder("<"), copy=False)
-        data = a.tobytes()
-        pad = (-len(data)) % _HTA_ALIGN
-        info = {
-            "offset": self.offset,
-            "nbytes": len(data),
-            "dtype": a.dtype.name,
-            "shape": list(a.shape),
-        }
-        self.blobs.append(data + b"\x00" * pad)
-        self.offset += len(data) + pad
-        return info
-
-
-def build_hta_records(
-    graph: Graph, act_encs: Mapping[str, AnyEncoding], param_encs: Mapping[str, AnyEncoding]
-) -> dict[str, bytes]:
-    """HTA subnet records for ``--enable-hta``: ``subnets.json`` and ``hta_<i>.bin``.
-
-    ``graph`` is the quantized graph (integer parameters). ``subnets.json``::
-
-        {"format": 1, "supported_ops": [...], "all_layers_hta": bool,
-         "subnets": [{"index", "kind": "hta" | "hnn", "layers": [start, end),
-                      "nodes": [names], "inputs": [{"name", "encoding"}],
-                      "outputs": [{"name", "encoding"}], "record": "hta_0.bin" | null}]}
-
-    ``hta_<i>.bin``: ``HTA_MAGIC`` (8 bytes), the index length (uint32 LE), the index
-    (UTF-8 JSON), zero padding to 16 bytes, then the data sections, each 16-byte
-    aligned, at offsets relative to the start of the data. The index lists one entry
-    per layer: ``{"node", "op_type", "inputs", "outputs", "sections": {name: {"offset",
-    "nbytes", "dtype", "shape"}}, ...}``. Sections (little-endian):
-
-    * ``weight``: the stored integers as in the container (uint8/uint16), with
-      ``weight_offset`` (per channel list or one int) and ``weight_axis``;
-    * ``bias``: int32 in units of ``in_delta * w_delta`` (the 32-bit bias itself, or an
-      8-bit bias re-expressed at that scale with round half away from zero);
-    * ``multiplier`` / ``shift``: int32 requantization of the accumulator to the output,
-      ``real = in_delta * w_delta / out_delta`` (per channel when the weight is) through
-      ``requant.quantize_multiplier``, the integer executor's function;
-    * ``multiplier_<k>`` / ``shift_<k>`` for the inputs of Add / Concat and the input of
-      pooling, activation and reshape layers: ``real = in_k_delta / out_delta``.
-    """
-    from workbench.engine.quant.encoding import dequantize, round_half_away
-    from workbench.engine.quant.requant import quantize_multiplier
-
-    parts = hta_partition(graph)
-    subnets = []
-    records: dict[str, bytes] = {}
-
-    def enc_dict(name: str) -> dict[str, Any] | None:
-        e = act_encs.get(name)
-        return None if e is None else e.to_dict()
-
-    for idx, (kind, start, end) in enumerate(parts):
-        inputs, outputs = _boundary(graph, start, end)
-        record = f"hta_{idx}.bin" if kind == "hta" else None
-        subnets.append(
-            {
-                "index": idx,
-                "kind": kind,
-                "layers": [start, end],
-                "nodes": [n.name for n in graph.nodes[start:end]],
-                "inputs": [{"name": t, "encoding": enc_dict(t)} for t in inputs],
-                "outputs": [{"name": t, "encoding": enc_dict(t)} for t in outputs],
-                "record": record,
-            }
-        )
-        if record is None:
-            continue
-        layers = []
-        packer = _Packer()
-        section = packer.section
-        for n in graph.nodes[start:end]:
-            entry: dict[str, Any] = {
-                "node": n.name,
-                "op_type": n.op_type,
-                "inputs": [i for i in n.inputs if i],
-                "outputs": [o for o in n.outputs if o],
-                "sections": {},
-            }
-            out_enc = act_encs.get(n.outputs[0])
-            secs = entry["sections"]
-            if n.op_type in ("Conv", "Gemm"):
-                in_enc = act_encs.get(n.inputs[0])
-                wname = n.inputs[1]
-                w_enc = param_encs.get(wname)
-                if not isinstance(in_enc, Encoding) or w_enc is None or out_enc is None:
-                    raise BadInput(
-                        f"HTA layer {n.name!r} lacks encodings for its input, weight or output"
-                    )
-                w_delta = np.atleast_1d(np.asarray(w_enc.delta, dtype=np.float64))
-                acc_delta = in_enc.delta * w_delta
-                secs["weight"] = section(graph.params[wname])
-                entry["weight_offset"] = np.asarray(w_enc.offset).tolist()
-                entry["weight_axis"] = w_enc.axis if isinstance(w_enc, ChannelEncoding) else None
-                m, sh = quantize_multiplier(acc_delta / out_enc.delta)
-                secs["multiplier"] = section(np.asarray(m, dtype=np.int32).reshape(-1))
-                secs["shift"] = section(np.asarray(sh, dtype=np.int32).reshape(-1))
-                if len(n.inputs) > 2 and n.inputs[2]:
-                    bname = n.inputs[2]
-                    b_enc = param_encs[bname]
-                    b_hat = dequantize(graph.params[bname], b_enc).astype(np.float64).reshape(-1)
-                    scale = (
-                        acc_delta
-                        if acc_delta.size == b_hat.size
-                        else np.resize(acc_delta, b_hat.size)
-                    )
-                    b32 = np.clip(round_half_away(b_hat / scale), -(2**31), 2**31 - 1)
-                    secs["bias"] = section(b32.astype(np.int32))
-            else:
-                for k, i in enumerate(x for x in n.inputs if x and x not in graph.params):
-                    in_enc = act_encs.get(i)
-                    if isinstance(in_enc, Encoding) and isinstance(out_enc, Encoding):
-                        m, sh = quantize_multiplier(in_enc.delta / out_enc.delta)
-                        secs[f"multiplier_{k}"] = section(np.asarray(m, np.int32).reshape(-1))
-                        secs[f"shift_{k}"] = section(np.asarray(sh, np.int32).reshape(-1))
-            layers.append(entry)
-        index = json.dumps({"format": 1, "subnet": idx, "layers": layers}).encode()
-        head = HTA_MAGIC + struct.pack("<I", len(index)) + index
-        head += b"\x00" * ((-len(head)) % _HTA_ALIGN)
-        records[record] = head + b"".join(packer.blobs)
-
-    doc = {
-        "format": 1,
-        "supported_ops": sorted(HTA_OPS),
-        "all_layers_hta": len(parts) == 1 and parts[0][0] == "hta",
-        "subnets": subnets,
-    }
-    records["subnets.json"] = json.dumps(doc, indent=1).encode()
-    return records
-
-
-def read_hta_record(data: bytes) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
-    """Parse ``hta_<i>.bin``: its index and, per layer, its sections as arrays."""
-    if len(data) < 12 or data[:8] != HTA_MAGIC:
-        raise BadInput("not an HTA record (bad magic)")
-    (length,) = struct.unpack_from("<I", data, 8)
-    if 12 + length > len(data):
-        raise BadInput("truncated HTA record index")
-    try:
-        index = json.loads(data[12 : 12 + length])
-    except ValueError as exc:
-        raise BadInput(f"malformed HTA record index: {exc}") from None
-    base = 12 + length + ((-(12 + length)) % _HTA_ALIGN)
-    arrays: dict[str, dict[str, np.ndarray]] = {}
-    for layer in index["layers"]:
-        got = {}
-        for name, sec in layer["sections"].items():
-            start = base + int(sec["offset"])
-            end = start + int(sec["nbytes"])
-            if end > len(data):
-                raise BadInput(f"HTA record section {name!r} of {layer['node']!r} is truncated")
-            dtype = np.dtype(sec["dtype"]).newbyteorder("<")
-            got[name] = np.frombuffer(data[start:end], dtype=dtype).reshape(sec["shape"])
-        arrays[layer["node"]] = got
-    return index, arrays

@@ -12,20 +12,23 @@ gemmlowp / TFLite form::
 give ``M = 0, shift = 0``. ``real >= 2**30`` is refused. With ``real_q = M * 2**-(31+shift)``,
 ``|real - real_q| <= real * 2**-31``.
 
-**The rounding rule: one rounding, half away from zero** (the rule of every encoding in
-the workbench)::
+**The rounding rule: one rounding, by the container's rounding mode** (``half-away``, the
+default, or ``half-even``; ``vocabulary.ROUNDING_MODES``)::
 
     s   = 31 + shift                                     (1 <= s <= 62)
-    out = clamp(zp + RHA(acc * M / 2**s), qmin, qmax)
+    out = clamp(zp + R(acc * M / 2**s), qmin, qmax)
     RHA(p / 2**s) = (p + 2**(s-1) - [p < 0]) >> s        (>> is the arithmetic shift, floor)
+    RHE(p / 2**s) = f + [r > 2**(s-1) or (r == 2**(s-1) and f odd)],
+                    f = p >> s, r = p - (f << s)
 
 computed exactly in int64: the accumulator is int32 (``|acc| < 2**31``) and ``M < 2**31``,
 so ``|acc * M| < 2**62``. This is TFLite's single-rounding ``MultiplyByQuantizedMultiplier``
-with ties away from zero instead of upward. TFLite's older double rounding
+with ties away from zero (or to even) instead of upward. TFLite's older double rounding
 (``SaturatingRoundingDoublingHighMul`` then ``RoundingDivideByPOT``) rounds twice and can
-be one off on rare values; single rounding is exactly ``RHA(acc * real_q)``, which equals
+be one off on rare values; single rounding is exactly ``R(acc * real_q)``, which equals
 ``round(acc * real)`` except when ``acc * real`` lies within ``|acc * real| * 2**-31`` of a
-half, and is never more than 1 LSB from ``acc * real``.
+half, and is never more than 1 LSB from ``acc * real``. The multiplier itself is a
+plan-time approximation of a real number (``M = floor(f * 2**31 + 1/2)``), whatever the mode.
 
 **The fast path** (``Requantizer``): the same numbers from four float64 passes instead of
 ten int64 ones, used only where a plan-time proof says it is bit-identical:
@@ -37,7 +40,8 @@ ten int64 ones, used only where a plan-time proof says it is bit-identical:
   R * 2**s`` and ``y * 2**s`` are integers below ``2**53``, so float64 holds them exactly;
   values beyond are at least 2 codes outside the clip range and a relative error of
   ``2**-53`` cannot bring them back;
-* no ties: ``floor(z + 0.5)`` differs from ``RHA(z)`` only at a negative exact half, and
+* no ties: ``floor(z + 0.5)`` differs from ``RHA(z)`` only at a negative exact half (and
+  from ``RHE(z)`` only at an exact half), and
   ``acc * M / 2**s`` is a half only if ``2**(s - 1 - v2(M))`` divides ``acc`` (``v2``: the
   power of two in M); a known accumulator bound below that power rules ties out;
 * after the clip ``y >= qmin >= 0``, so truncation is floor.
@@ -49,7 +53,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.engine.quant.encoding import check_rounding
 from workbench.errors import BadInput
+from workbench.vocabulary import DEFAULT_ROUNDING, HALF_EVEN
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -84,10 +90,22 @@ def multiplier_value(m: np.ndarray, shift: np.ndarray) -> np.ndarray:
     return np.ldexp(np.asarray(m, dtype=np.float64), -(_Q + np.asarray(shift, dtype=np.int64)))
 
 
-def rounding_shift(p: np.ndarray, s: np.ndarray | int) -> np.ndarray:
-    """``RHA(p / 2**s)`` for int64 ``p`` (in place when ``p`` is a fresh int64 array)."""
+def rounding_shift(
+    p: np.ndarray, s: np.ndarray | int, rounding: str = DEFAULT_ROUNDING
+) -> np.ndarray:
+    """``R(p / 2**s)`` for int64 ``p``, ties by ``rounding`` (in place when ``p`` is a fresh
+    int64 array of the result's shape)."""
     s = np.asarray(s, dtype=np.int64)
     half = np.left_shift(np.int64(1), s - 1)
+    if rounding == HALF_EVEN:
+        floor = p >> s
+        rest = p - (floor << s)
+        floor += (rest > half) | ((rest == half) & (floor & 1 == 1))
+        if floor.shape == p.shape:
+            p[...] = floor
+            return p
+        return floor
+    check_rounding(rounding)
     negative = p < 0
     p += half
     p -= negative
@@ -103,16 +121,18 @@ def requantize(
     qmin: int,
     qmax: int,
     dtype: np.dtype | type | None = None,
+    rounding: str = DEFAULT_ROUNDING,
 ) -> np.ndarray:
-    """``clamp(zp + RHA(acc * M / 2**(31 + shift)), qmin, qmax)``, exactly, in int64.
+    """``clamp(zp + R(acc * M / 2**(31 + shift)), qmin, qmax)``, exactly, in int64.
 
     ``acc`` holds integers with ``|acc| < 2**31`` (any integer or integer-valued float
     dtype); ``multiplier`` and ``shift`` broadcast against it (per channel: shape them
-    ``(C, 1, 1)``). The result has ``dtype`` (default: uint8, uint16 or int32 by range).
+    ``(C, 1, 1)``). ``R`` rounds ties by ``rounding``. The result has ``dtype`` (default:
+    uint8, uint16 or int32 by range).
     """
     p = np.array(acc, dtype=np.int64)  # a fresh array: worked on in place
     p *= np.asarray(multiplier, dtype=np.int64)
-    rounding_shift(p, _Q + np.asarray(shift, dtype=np.int64))
+    p = rounding_shift(p, _Q + np.asarray(shift, dtype=np.int64), rounding)
     p += int(out_zero_point)
     np.clip(p, qmin, qmax, out=p)
     return p.astype(dtype or storage_dtype(qmin, qmax))
@@ -156,6 +176,7 @@ class Requantizer:
     fast: bool
     real_q: np.ndarray  # M * 2**-(31 + shift), float64, for the fast path
     saturate: bool = False
+    rounding: str = DEFAULT_ROUNDING  # ties; the fast path has none (module doc)
 
     @classmethod
     def build(
@@ -166,6 +187,7 @@ class Requantizer:
         qmax: int,
         acc_bound: float | None = None,
         dtype: np.dtype | type | None = None,
+        rounding: str = DEFAULT_ROUNDING,
     ) -> Requantizer:
         m, shift = quantize_multiplier(real)
         dt = np.dtype(dtype or storage_dtype(qmin, qmax))
@@ -179,6 +201,7 @@ class Requantizer:
             _fast_ok(m, shift, int(zero_point), int(qmin), int(qmax), acc_bound),
             multiplier_value(m, shift),
             acc_bound is not None and acc_bound >= 2**31,
+            check_rounding(rounding),
         )
 
     def __call__(self, acc: np.ndarray) -> np.ndarray:
@@ -186,7 +209,14 @@ class Requantizer:
             acc = np.clip(acc, INT32_MIN, INT32_MAX)
         if not self.fast:
             return requantize(
-                acc, self.multiplier, self.shift, self.zero_point, self.qmin, self.qmax, self.dtype
+                acc,
+                self.multiplier,
+                self.shift,
+                self.zero_point,
+                self.qmin,
+                self.qmax,
+                self.dtype,
+                self.rounding,
             )
         y = np.multiply(acc, self.real_q, dtype=np.float64)
         y += self.zero_point + 0.5
@@ -221,6 +251,7 @@ def rescale_table(
     out_qmax: int,
     lo: int | None = None,
     hi: int | None = None,
+    rounding: str = DEFAULT_ROUNDING,
 ) -> np.ndarray:
     """For every input code ``c`` in ``[in_qmin, in_qmax]``: the output code of
     ``clamp(c, lo, hi) - in_zp`` rescaled by ``real`` (a lookup table, by the integer rule).
@@ -229,4 +260,6 @@ def rescale_table(
     if lo is not None or hi is not None:
         codes = np.clip(codes, lo if lo is not None else in_qmin, hi if hi is not None else in_qmax)
     m, shift = quantize_multiplier(real)
-    return requantize(codes - in_zero_point, m, shift, out_zero_point, out_qmin, out_qmax)
+    return requantize(
+        codes - in_zero_point, m, shift, out_zero_point, out_qmin, out_qmax, rounding=rounding
+    )

@@ -26,6 +26,7 @@ from workbench.engine.tflite import layout, ops, quant
 from workbench.engine.tflite.builder import Builder, Unsupported, _base_names
 from workbench.engine.tflite.reader import Model, Operator, read_tflite
 from workbench.errors import BadInput, ModelError, UnsupportedOperators
+from workbench.vocabulary import SYMMETRIC, TF
 
 _BOUNDARY_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
 
@@ -67,7 +68,7 @@ class TfliteImport:
             self.param_encodings[n] for n in self.codes if self.param_encodings[n].bitwidth < 32
         ]
         options = QuantOptions(
-            param_quantizer="symmetric" if weights and all(e.symmetric for e in weights) else "tf",
+            param_quantizer=SYMMETRIC if weights and all(e.symmetric for e in weights) else TF,
             act_bitwidth=max((e.bitwidth for e in self.encodings.values()), default=8),
             bias_bitwidth=32,
             per_channel=any(isinstance(e, ChannelEncoding) for e in weights),
@@ -82,7 +83,7 @@ class TfliteImport:
         records: dict[str, bytes] = {}
         graph = self.quantized_graph()
         if enable_hta:
-            from workbench.engine.quant.quantizer import build_hta_records
+            from workbench.engine.quant.hta import build_hta_records
 
             records = build_hta_records(graph, self.encodings, self.param_encodings)
             options = replace(options, enable_hta=True)

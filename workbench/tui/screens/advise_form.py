@@ -8,10 +8,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import Input
 
-from workbench.errors import BadInput, WorkbenchError
+from workbench.errors import WorkbenchError
+from workbench.jobs.advise import AdviseRequest
 from workbench.jobs.browse import ModelRow, RunRow, model_detail, run_view
-from workbench.tui.job_requests import AdviseRequest, checked_path
+from workbench.options import ADVISE_OPTIONS, AdviseOptions
 from workbench.tui.screens.forms import JobForm, form_row
+from workbench.tui.widgets.option_form import checked_path, option_fields, read_options
 from workbench.tui.widgets.path_input import PathInput
 
 
@@ -34,12 +36,7 @@ class AdviseForm(JobForm):
     def fields(self) -> ComposeResult:
         yield form_row("Float container", PathInput(placeholder="model.dlc", id="container"))
         yield form_row("Input list", PathInput(placeholder="inputs list.txt", id="input_list"))
-        yield form_row("Labels", PathInput(placeholder="optional: labels.txt", id="labels"))
-        yield form_row(
-            "Quantized", PathInput(placeholder="optional: use this Q.dlc", id="quantized")
-        )
-        yield form_row("Iterations", Input("10", compact=True, type="integer", id="iterations"))
-        yield form_row("Max accuracy drop", Input("1.0", compact=True, id="max_drop"))
+        yield from option_fields(ADVISE_OPTIONS)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -74,23 +71,9 @@ class AdviseForm(JobForm):
                 field.value = value
 
     def build(self) -> AdviseRequest:
-        def text(name: str) -> str:
-            return self.query_one(f"#{name}", Input).value.strip()
+        def path(name: str, what: str) -> str:
+            return checked_path(self.query_one(f"#{name}", Input).value, what)
 
-        try:
-            iterations = int(text("iterations"))
-            max_drop = float(text("max_drop"))
-        except ValueError:
-            raise BadInput(
-                "iterations must be a whole number, max accuracy drop a number"
-            ) from None
-        if iterations < 1 or max_drop < 0:
-            raise BadInput("iterations must be 1 or more and the accuracy drop 0 or more")
-        return AdviseRequest(
-            container=checked_path(text("container"), "float container"),
-            input_list=checked_path(text("input_list"), "input list"),
-            labels=checked_path(text("labels"), "labels") if text("labels") else None,
-            quantized=checked_path(text("quantized"), "quantized") if text("quantized") else None,
-            iterations=iterations,
-            max_accuracy_drop=max_drop,
-        )
+        options = AdviseOptions(**read_options(self, ADVISE_OPTIONS))
+        return AdviseRequest(path("container", "float container"), path("input_list", "input list"),
+                             options)  # fmt: skip

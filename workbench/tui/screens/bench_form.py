@@ -1,4 +1,4 @@
-"""Benchmark containers on runtimes: ``workbench bench`` (runtimes, batch, iterations)."""
+"""Benchmark containers on runtimes: ``workbench bench`` (its options are generated)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Checkbox, Input, SelectionList
+from textual.widgets import Input, SelectionList
 
 from workbench.errors import BadInput, WorkbenchError
+from workbench.jobs.bench import BenchRequest
 from workbench.jobs.browse import ModelRow, RunRow, project_containers, run_view
+from workbench.options import BENCH_OPTIONS, BenchOptions
 from workbench.store import Store
-from workbench.tui.job_requests import RUNTIMES, BenchRequest, checked_path
 from workbench.tui.screens.forms import JobForm, form_row
+from workbench.tui.widgets.option_form import checked_path, option_fields, read_options
 from workbench.tui.widgets.path_input import PathInput
 
 
@@ -41,16 +43,8 @@ class BenchForm(JobForm):
             "Other container",
             PathInput(self.initial_container, placeholder="optional: path.dlc", id="container"),
         )
-        yield form_row(
-            "Runtimes",
-            SelectionList[str](*((r, r, r == "cpu") for r in RUNTIMES), id="runtimes"),
-            tall=True,
-        )
         yield form_row("Input list", PathInput(placeholder="inputs list.txt", id="input_list"))
-        yield form_row("Labels", PathInput(placeholder="optional: labels.txt", id="labels"))
-        yield form_row("Iterations", Input("10", compact=True, id="iterations", type="integer"))
-        yield form_row("Batch", Input("1", compact=True, id="batch", type="integer"))
-        yield Checkbox("CPU fixed-point mode (--cpu-fxp)", False, compact=True, id="cpu_fxp")
+        yield from option_fields(BENCH_OPTIONS)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -94,21 +88,6 @@ class BenchForm(JobForm):
             containers.append(checked_path(other, "container"))
         if not containers:
             raise BadInput("pick at least one container")
-        runtimes = tuple(self.query_one("#runtimes", SelectionList).selected)
-        if not runtimes:
-            raise BadInput("pick at least one runtime")
         input_list = checked_path(self.query_one("#input_list", Input).value, "input list")
-        labels = self.query_one("#labels", Input).value.strip()
-        try:
-            iterations = int(self.query_one("#iterations", Input).value)
-            batch = int(self.query_one("#batch", Input).value)
-        except ValueError:
-            raise BadInput("iterations and batch must be whole numbers") from None
-        if iterations < 1 or batch < 1:
-            raise BadInput("iterations and batch must be 1 or more")
-        return BenchRequest(
-            containers=tuple(containers), runtimes=runtimes, input_list=input_list,
-            iterations=iterations, batch=batch,
-            cpu_fxp=self.query_one("#cpu_fxp", Checkbox).value,
-            labels=checked_path(labels, "labels") if labels else None,
-        )  # fmt: skip
+        options = BenchOptions(**read_options(self, BENCH_OPTIONS))
+        return BenchRequest(tuple(containers), input_list, options)

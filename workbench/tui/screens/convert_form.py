@@ -8,8 +8,10 @@ from textual.app import ComposeResult
 from textual.widgets import Input
 
 from workbench.errors import BadInput
-from workbench.tui.job_requests import ConvertRequest, checked_path, parse_input_dims
+from workbench.jobs.convert import ConvertRequest
+from workbench.tui.job_requests import parse_input_dims
 from workbench.tui.screens.forms import JobForm, form_row
+from workbench.tui.widgets.option_form import checked_path
 from workbench.tui.widgets.path_input import PathInput
 
 

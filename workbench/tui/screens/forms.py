@@ -8,19 +8,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
 from workbench.errors import WorkbenchError
+from workbench.tui.job_requests import job_title, run_request
 from workbench.tui.job_runner import JobChanged, JobState
+from workbench.tui.widgets.option_form import form_row
+
+__all__ = ["JobForm", "ask_cancel", "form_row", "launch"]
 
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
-
-
-def form_row(label: str, widget: Widget, *, tall: bool = False) -> Horizontal:
-    """A labelled line of a form."""
-    return Horizontal(Label(label), widget, classes="row tall" if tall else "row")
 
 
 class JobForm(ModalScreen[Any]):
@@ -78,7 +76,7 @@ class JobForm(ModalScreen[Any]):
     def action_submit(self) -> None:
         try:
             request = self.build()
-            request.command(self.project)  # validates the options once more
+            request.command_line(self.project)  # validates the options once more
         except WorkbenchError as exc:
             self.show_error(str(exc))
             return
@@ -93,15 +91,16 @@ def launch(app: WorkbenchApp, project: str, request: Any) -> JobState | None:
     """Start a form's request as a background job (``None``: the form was cancelled)."""
     if request is None:
         return None
+    title = job_title(request)
     job = JobState(
-        title=request.title,
+        title=title,
         kind=request.kind,
         project=project,
         cancellable=request.kind != "convert",
     )
-    app.jobs.start(job, lambda progress: request.run(app.store, project, progress))
+    app.jobs.start(job, lambda progress: run_request(request, app.store, project, progress))
     hint = " (x cancels)" if job.cancellable else ""
-    app.notify(f"started: {request.title}{hint}", timeout=4)
+    app.notify(f"started: {title}{hint}", timeout=4)
     return job
 
 

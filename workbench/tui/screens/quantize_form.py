@@ -7,16 +7,16 @@ from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
-from textual.widgets import Checkbox, Input, Select
+from textual.widgets import Input, Select
 
-from workbench.errors import BadInput, WorkbenchError
+from workbench.errors import WorkbenchError
 from workbench.jobs.browse import ModelRow, RunRow, model_detail, project_containers, run_view
+from workbench.jobs.quantize import QuantizeRequest
+from workbench.options import ANALYZE, QUANTIZE_OPTIONS, QuantOptions
 from workbench.store import Store
-from workbench.tui.job_requests import QUANTIZERS, QuantizeRequest, checked_path
 from workbench.tui.screens.forms import JobForm, form_row
+from workbench.tui.widgets.option_form import checked_path, option_fields, read_options, set_options
 from workbench.tui.widgets.path_input import PathInput
-
-BITWIDTHS = {"weights": (4, 8, 16), "act": (8, 16), "bias": (8, 32)}
 
 
 def quantized_name(container: str) -> str:
@@ -53,11 +53,6 @@ class QuantizeForm(JobForm):
 
     def fields(self) -> ComposeResult:
         o = self.initial
-
-        def select(name: str, values: tuple[Any, ...], value: Any) -> Select[Any]:
-            return Select([(str(v), v) for v in values], value=value, allow_blank=False,
-                          compact=True, id=name)  # fmt: skip
-
         yield form_row(
             "Known container", Select([], prompt="pick a float container", compact=True, id="known")
         )
@@ -72,44 +67,7 @@ class QuantizeForm(JobForm):
             "Output",
             PathInput(quantized_name(o["container"]), placeholder="model_q.dlc", id="output"),
         )
-        yield form_row(
-            "Param quantizer", select("param_quantizer", QUANTIZERS, o.get("param_quantizer", "tf"))
-        )
-        yield form_row(
-            "Act quantizer", select("act_quantizer", QUANTIZERS, o.get("act_quantizer", "tf"))
-        )
-        yield form_row(
-            "Percentile", Input(str(o.get("percentile", 99.99)), compact=True, id="percentile")
-        )
-        yield form_row(
-            "Weights bitwidth",
-            select("weights_bitwidth", BITWIDTHS["weights"], o.get("weights_bitwidth", 8)),
-        )
-        yield form_row(
-            "Act bitwidth", select("act_bitwidth", BITWIDTHS["act"], o.get("act_bitwidth", 8))
-        )
-        yield form_row(
-            "Bias bitwidth", select("bias_bitwidth", BITWIDTHS["bias"], o.get("bias_bitwidth", 8))
-        )
-        algorithms = o.get("algorithms") or ()
-        yield Checkbox(
-            "per-channel weight encodings",
-            bool(o.get("per_channel")),
-            compact=True,
-            id="per_channel",
-        )
-        yield Checkbox(
-            "cross-layer equalization (cle)", "cle" in algorithms, compact=True, id="cle"
-        )
-        yield Checkbox("bias correction (bc)", "bc" in algorithms, compact=True, id="bc")
-        yield Checkbox(
-            "HTA records for AIP (--enable-hta)",
-            bool(o.get("enable_hta")),
-            compact=True,
-            id="enable_hta",
-        )
-        yield Checkbox("per-layer analysis (slower)", True, compact=True, id="analyze")
-        yield form_row("Override params", PathInput(o.get("override_params") or "", placeholder="optional: AIMET encodings.json", id="override_params"))  # fmt: skip
+        yield from option_fields(QUANTIZE_OPTIONS, o)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -143,30 +101,12 @@ class QuantizeForm(JobForm):
 
     def _apply(self, choices: list[tuple[str, str]], prefill: dict[str, Any]) -> None:
         self.query_one("#known", Select).set_options(choices)
-        for key in ("container", "input_list", "override_params"):
+        for key in ("container", "input_list"):
             if prefill.get(key):
                 self.query_one(f"#{key}", Input).value = str(prefill[key])
         if prefill.get("container"):
             self.query_one("#output", Input).value = quantized_name(str(prefill["container"]))
-        for key in (
-            "param_quantizer",
-            "act_quantizer",
-            "weights_bitwidth",
-            "act_bitwidth",
-            "bias_bitwidth",
-        ):
-            if prefill.get(key) is not None:
-                self.query_one(f"#{key}", Select).value = prefill[key]
-        if prefill.get("percentile") is not None:
-            self.query_one("#percentile", Input).value = f"{prefill['percentile']:g}"
-        for key in ("per_channel", "enable_hta"):
-            if key in prefill:
-                self.query_one(f"#{key}", Checkbox).value = bool(prefill[key])
-        for algorithm in ("cle", "bc"):
-            if "algorithms" in prefill:
-                self.query_one(f"#{algorithm}", Checkbox).value = algorithm in (
-                    prefill["algorithms"] or ()
-                )
+        set_options(self, QUANTIZE_OPTIONS, prefill)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "known" and isinstance(event.value, str):
@@ -174,34 +114,10 @@ class QuantizeForm(JobForm):
             self.query_one("#output", Input).value = quantized_name(event.value)
 
     def build(self) -> QuantizeRequest:
-        def value(name: str) -> Any:
-            return self.query_one(f"#{name}", Select).value
-
-        def checked(name: str) -> bool:
-            return self.query_one(f"#{name}", Checkbox).value
-
         container = checked_path(self.query_one("#container", Input).value, "container")
         input_list = checked_path(self.query_one("#input_list", Input).value, "input list")
         output = checked_path(self.query_one("#output", Input).value, "output", must_exist=False)
-        override = self.query_one("#override_params", Input).value.strip()
-        try:
-            percentile = float(self.query_one("#percentile", Input).value)
-        except ValueError:
-            raise BadInput("percentile: give a number such as 99.99") from None
-        options = {
-            "param_quantizer": value("param_quantizer"),
-            "act_quantizer": value("act_quantizer"),
-            "weights_bitwidth": int(value("weights_bitwidth")),
-            "act_bitwidth": int(value("act_bitwidth")),
-            "bias_bitwidth": int(value("bias_bitwidth")),
-            "per_channel": checked("per_channel"),
-            "algorithms": tuple(a for a in ("cle", "bc") if checked(a)),
-            "percentile": percentile,
-            "enable_hta": checked("enable_hta"),
-            "override_params": checked_path(override, "override params") if override else None,
-        }
-        request = QuantizeRequest(
-            container, input_list, output, options, analyze=checked("analyze")
-        )
-        request.quant_options()  # BadInput now, in the form, rather than in the job
-        return request
+        values = read_options(self, QUANTIZE_OPTIONS)
+        analyze = values.pop(ANALYZE.name)
+        # QuantOptions raises BadInput now, in the form, rather than in the job.
+        return QuantizeRequest(container, input_list, output, QuantOptions(**values), analyze)

@@ -27,7 +27,12 @@ from typing import Any
 import numpy as np
 
 from workbench.engine.ops.registry import Kernel, OpContext
-from workbench.engine.quant.encoding import AnyEncoding, ChannelEncoding, Encoding
+from workbench.engine.quant.encoding import (
+    AnyEncoding,
+    ChannelEncoding,
+    Encoding,
+)
+from workbench.vocabulary import DEFAULT_ROUNDING
 
 
 class NotInteger(Exception):
@@ -42,12 +47,15 @@ class IntContext:
     int64); ``float_op`` the same node with every quantized constant dequantized, ready
     for a float kernel. ``in_encs`` / ``out_encs`` hold the encoding of each input (an
     activation's, or a parameter's) and output, ``None`` where a tensor is not quantized.
+    ``rounding`` is the container's rounding mode: every quantization and requantization
+    the kernel does rounds ties by it.
     """
 
     op: OpContext
     float_op: OpContext
     in_encs: tuple[AnyEncoding | None, ...]
     out_encs: tuple[Encoding | None, ...]
+    rounding: str = DEFAULT_ROUNDING
 
     @property
     def node(self):

@@ -44,6 +44,7 @@ from workbench.engine.quant.requant import (
     requantize,
     rescale_table,
 )
+from workbench.vocabulary import DEFAULT_ROUNDING
 
 Codes = Callable[..., np.ndarray]
 
@@ -54,7 +55,11 @@ def _left_shift(bitwidth: int, n_inputs: int) -> int:
 
 
 def add_codes(
-    codes: Sequence[np.ndarray], encs: Sequence[Encoding], signs: Sequence[int], out: Encoding
+    codes: Sequence[np.ndarray],
+    encs: Sequence[Encoding],
+    signs: Sequence[int],
+    out: Encoding,
+    rounding: str = DEFAULT_ROUNDING,
 ) -> np.ndarray:
     """``sum sign_i * x_i`` of quantized inputs, as codes of ``out`` (TFLite's formula)."""
     shift_in = _left_shift(max(e.bitwidth for e in encs), len(encs))
@@ -64,23 +69,28 @@ def add_codes(
         a = np.asarray(q, dtype=np.int64) - zero_point(enc)
         a <<= shift_in
         m, shift = quantize_multiplier(enc.delta / twice_max)
-        term = requantize(a, m, shift, 0, INT32_MIN, INT32_MAX, np.int64)
+        term = requantize(a, m, shift, 0, INT32_MIN, INT32_MAX, np.int64, rounding)
         if sign < 0:
             np.negative(term, out=term)
         acc = term if acc is None else acc + term
     m, shift = quantize_multiplier(twice_max / (2.0**shift_in * out.delta))
-    return requantize(acc, m, shift, zero_point(out), out.qmin, out.qmax, out.dtype)
+    return requantize(acc, m, shift, zero_point(out), out.qmin, out.qmax, out.dtype, rounding)
 
 
 def mul_codes(
-    q1: np.ndarray, e1: Encoding, q2: np.ndarray, e2: Encoding, out: Encoding
+    q1: np.ndarray,
+    e1: Encoding,
+    q2: np.ndarray,
+    e2: Encoding,
+    out: Encoding,
+    rounding: str = DEFAULT_ROUNDING,
 ) -> np.ndarray:
     """``x1 * x2`` of quantized inputs, as codes of ``out``."""
     acc = (np.asarray(q1, dtype=np.int64) - zero_point(e1)) * (
         np.asarray(q2, dtype=np.int64) - zero_point(e2)
     )
     m, shift = quantize_multiplier(e1.delta * e2.delta / out.delta)
-    return requantize(acc, m, shift, zero_point(out), out.qmin, out.qmax, out.dtype)
+    return requantize(acc, m, shift, zero_point(out), out.qmin, out.qmax, out.dtype, rounding)
 
 
 def _is_byte(enc: Encoding) -> bool:
@@ -172,7 +182,7 @@ def _add_like(signs: tuple[int, int]) -> Callable[[IntContext], Kernel]:
         e1, e2, out = ictx.act(0), ictx.act(1), ictx.out(0)
 
         def fn(q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
-            return add_codes((q1, q2), (e1, e2), signs, out)
+            return add_codes((q1, q2), (e1, e2), signs, out, ictx.rounding)
 
         return _binary_kernel(ictx, fn, e1, e2)
 
@@ -190,7 +200,7 @@ def mul(ictx: IntContext) -> Kernel:
         raise NotInteger("the product could overflow int32")
 
     def fn(q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
-        return mul_codes(q1, e1, q2, e2, out)
+        return mul_codes(q1, e1, q2, e2, out, ictx.rounding)
 
     return _binary_kernel(ictx, fn, e1, e2)
 
@@ -204,14 +214,20 @@ def sum_(ictx: IntContext) -> Kernel:
         return _add_like((1, 1))(ictx)
     signs = (1,) * n
     if n == 1:
-        return table_kernel(add_codes((code_range(encs[0]),), encs, signs, out))
-    return lambda *qs: (add_codes(qs, encs, signs, out),)
+        return table_kernel(add_codes((code_range(encs[0]),), encs, signs, out, ictx.rounding))
+    return lambda *qs: (add_codes(qs, encs, signs, out, ictx.rounding),)
 
 
 # -- clamps ---------------------------------------------------------------------------
 
 
-def _clamp_table(enc: Encoding, out: Encoding, lo: float | None, hi: float | None) -> np.ndarray:
+def _clamp_table(
+    enc: Encoding,
+    out: Encoding,
+    lo: float | None,
+    hi: float | None,
+    rounding: str = DEFAULT_ROUNDING,
+) -> np.ndarray:
     """Every input code rescaled to ``out``, then clamped at the output codes of the bounds.
 
     Clamping after the rescale is exact: quantization is monotone, so
@@ -226,8 +242,9 @@ def _clamp_table(enc: Encoding, out: Encoding, lo: float | None, hi: float | Non
         zero_point(out),
         out.qmin,
         out.qmax,
+        rounding=rounding,
     )
-    bounds = [None if v is None else int(quantize(np.float32(v), out)) for v in (lo, hi)]
+    bounds = [None if v is None else int(quantize(np.float32(v), out, rounding)) for v in (lo, hi)]
     if bounds != [None, None]:
         table = np.clip(table, *bounds).astype(table.dtype)
     return table
@@ -235,7 +252,7 @@ def _clamp_table(enc: Encoding, out: Encoding, lo: float | None, hi: float | Non
 
 @register_int("Relu")
 def relu(ictx: IntContext) -> Kernel:
-    return table_kernel(_clamp_table(ictx.act(0), ictx.out(0), 0.0, None))
+    return table_kernel(_clamp_table(ictx.act(0), ictx.out(0), 0.0, None, ictx.rounding))
 
 
 def _bound(value: np.ndarray | float | None) -> float | None:
@@ -260,7 +277,7 @@ def clip(ictx: IntContext) -> Kernel:
     lo, hi = _bound(lo), _bound(hi)
     if lo is not None and hi is not None and lo > hi:
         lo = hi  # ONNX: min(max(x, lo), hi) is hi everywhere
-    return table_kernel(_clamp_table(enc, out, lo, hi))
+    return table_kernel(_clamp_table(enc, out, lo, hi, ictx.rounding))
 
 
 # -- lookup tables from float functions -------------------------------------------------
@@ -340,7 +357,7 @@ def float_table(
         y = np.moveaxis(y, (axis, free), (0, 1)).reshape(n, ncodes)
     big = 2.0 * max(abs(out.min), abs(out.max)) + 1.0
     y = np.nan_to_num(y, nan=0.0, posinf=big, neginf=-big).clip(-big, big)
-    return quantize(y.astype(np.float32), out)
+    return quantize(y.astype(np.float32), out, ictx.rounding)
 
 
 @register_int(*_TABLE_OPS)

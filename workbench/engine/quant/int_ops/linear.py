@@ -49,12 +49,15 @@ from workbench.engine.quant.requant import (
     quantize_multiplier,
     requantize,
 )
+from workbench.vocabulary import DEFAULT_ROUNDING
 
 F32_EXACT = 2**24  # integers below this are exact in float32
 F64_EXACT = 2**53
 
 
-def bias_to_accumulator(q: np.ndarray, enc, acc_delta: np.ndarray) -> np.ndarray:
+def bias_to_accumulator(
+    q: np.ndarray, enc, acc_delta: np.ndarray, rounding: str = DEFAULT_ROUNDING
+) -> np.ndarray:
     """A quantized bias re-expressed in the accumulator's scale, as int64 (one per channel).
 
     A 32-bit bias whose delta is ``in_delta * w_delta`` (the contract) is used as is; any
@@ -74,7 +77,7 @@ def bias_to_accumulator(q: np.ndarray, enc, acc_delta: np.ndarray) -> np.ndarray
     if not np.all(ratio < 2.0**30):
         raise NotInteger("bias scale is too far from the accumulator scale")
     m, shift = quantize_multiplier(ratio)
-    return requantize(bc, m, shift, 0, INT32_MIN, INT32_MAX, np.int64)
+    return requantize(bc, m, shift, 0, INT32_MIN, INT32_MAX, np.int64, rounding)
 
 
 def _check_bound(bound: float) -> None:
@@ -125,7 +128,7 @@ def conv(ictx: IntContext) -> Kernel:
     acc_delta = x_enc.delta * channel_deltas(w_enc, m)
     bias = np.zeros(m, dtype=np.int64)
     if ictx.has_input(2):
-        bias = bias_to_accumulator(*ictx.weight(2), acc_delta)
+        bias = bias_to_accumulator(*ictx.weight(2), acc_delta, ictx.rounding)
     x_reach = reach(x_enc)
     contrib = np.abs(wc).reshape(m, w_q.shape[1], -1).sum(axis=2)  # (M, C/g)
     rows = contrib.sum(axis=1) * x_reach
@@ -138,6 +141,7 @@ def conv(ictx: IntContext) -> Kernel:
         out_enc.qmin,
         out_enc.qmax,
         acc_bound=bound,
+        rounding=ictx.rounding,
     )
 
     if bound < F32_EXACT:
@@ -191,7 +195,7 @@ def conv_transpose(ictx: IntContext) -> Kernel:
     acc_delta = x_enc.delta * np.tile(channel_deltas(w_enc, mg), group)
     bias = np.zeros(m, dtype=np.int64)
     if ictx.has_input(2):
-        bias = bias_to_accumulator(*ictx.weight(2), acc_delta)
+        bias = bias_to_accumulator(*ictx.weight(2), acc_delta, ictx.rounding)
     # Each output element takes at most one product per (input channel of its group, tap).
     contrib = np.abs(wc).reshape(group, c // group, mg, -1).sum(axis=(1, 3)).reshape(m)
     bound = float((contrib * reach(x_enc) + np.abs(bias)).max())
@@ -208,6 +212,7 @@ def conv_transpose(ictx: IntContext) -> Kernel:
         out_enc.qmin,
         out_enc.qmax,
         acc_bound=bound,
+        rounding=ictx.rounding,
     )
 
     def run(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -270,7 +275,7 @@ def gemm(ictx: IntContext) -> Kernel:
         c_q, c_enc = ictx.weight(2)
         if c_q.size not in (1, n) or (c_q.ndim == 2 and c_q.shape[0] != 1):
             raise NotInteger("Gemm C must be a scalar or one row")
-        bias = bias_to_accumulator(c_q, c_enc, acc_delta / abs(beta))
+        bias = bias_to_accumulator(c_q, c_enc, acc_delta / abs(beta), ictx.rounding)
         if beta < 0:
             bias = -bias
     bound = float((np.abs(wc).sum(axis=0) * reach(x_enc) + np.abs(bias)).max())
@@ -278,7 +283,12 @@ def gemm(ictx: IntContext) -> Kernel:
     w = np.ascontiguousarray(wc, dtype=dtype)
     b = bias.astype(dtype)
     requant = Requantizer.build(
-        acc_delta / out_enc.delta, zero_point(out_enc), out_enc.qmin, out_enc.qmax, bound
+        acc_delta / out_enc.delta,
+        zero_point(out_enc),
+        out_enc.qmin,
+        out_enc.qmax,
+        bound,
+        rounding=ictx.rounding,
     )
 
     def run(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -326,7 +336,9 @@ def matmul(ictx: IntContext) -> Kernel:
         bound = float(info.shape[-1]) * a.reach * b.reach
     dtype = _product_dtype(bound)
     real = np.asarray(real) / out_enc.delta
-    requant = Requantizer.build(real, zero_point(out_enc), out_enc.qmin, out_enc.qmax, bound)
+    requant = Requantizer.build(
+        real, zero_point(out_enc), out_enc.qmin, out_enc.qmax, bound, rounding=ictx.rounding
+    )
     a_const = None if a.const is None else a.centered.astype(dtype)
     b_const = None if b.const is None else b.centered.astype(dtype)
 

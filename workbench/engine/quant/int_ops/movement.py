@@ -24,6 +24,7 @@ from workbench.engine.quant.int_ops import (
     zero_point,
 )
 from workbench.engine.quant.requant import rescale_table
+from workbench.vocabulary import DEFAULT_ROUNDING
 
 MOVEMENT_OPS = (
     "Reshape",
@@ -51,7 +52,7 @@ MOVEMENT_OPS = (
 INDEX_OPS = ("Shape", "Size", "ArgMax", "ArgMin")
 
 
-def rescale(enc: Encoding, out: Encoding) -> np.ndarray | None:
+def rescale(enc: Encoding, out: Encoding, rounding: str = DEFAULT_ROUNDING) -> np.ndarray | None:
     """A table taking every code of ``enc`` to the code of ``out`` for the same value (None if equal)."""
     if enc == out:
         return None
@@ -64,6 +65,7 @@ def rescale(enc: Encoding, out: Encoding) -> np.ndarray | None:
         zero_point(out),
         out.qmin,
         out.qmax,
+        rounding=rounding,
     )
 
 
@@ -72,7 +74,7 @@ def _with_rescaled_outputs(ictx: IntContext, enc: Encoding, kernel: Kernel) -> K
     for j, name in enumerate(ictx.node.outputs):
         out = ictx.out_encs[j] if j < len(ictx.out_encs) else None
         if name and out is not None:
-            table = rescale(enc, out)
+            table = rescale(enc, out, ictx.rounding)
             if table is not None:
                 fixes.append((j, table))
     if not fixes:
@@ -118,10 +120,10 @@ def pad(ictx: IntContext) -> Kernel:
     # The fill value may lie outside the input's range (its code would clamp), so the
     # input is moved to the output encoding first and the fill is coded in that one.
     out = ictx.out(0)
-    table = rescale(enc, out)
+    table = rescale(enc, out, ictx.rounding)
     op = ictx.op
     if op.opset < 11:
-        fill = quantize(np.float32(float(ictx.attr("value", 0.0))), out)
+        fill = quantize(np.float32(float(ictx.attr("value", 0.0))), out, ictx.rounding)
         node = replace(op.node, attrs={**op.node.attrs, "value": float(fill)})
         kernel = prepare(replace(op, node=node))
 
@@ -133,7 +135,7 @@ def pad(ictx: IntContext) -> Kernel:
         raise NotInteger("Pad value is not constant")
     value = ictx.float_op.const(2) if ictx.has_input(2) else None
     v = 0.0 if value is None or value.size == 0 else float(value.reshape(-1)[0])
-    fill = quantize(np.array([v], dtype=np.float32), out)
+    fill = quantize(np.array([v], dtype=np.float32), out, ictx.rounding)
     inputs = list(op.node.inputs) + [""] * max(0, 3 - len(op.node.inputs))
     inputs[2] = inputs[2] or "__pad_value__"
     consts = {**op.consts, 2: fill}
@@ -149,7 +151,7 @@ def pad(ictx: IntContext) -> Kernel:
 def concat(ictx: IntContext) -> Kernel:
     out = ictx.out(0)
     axis = int(ictx.attr("axis", 0))
-    tables = [rescale(ictx.act(i), out) for i in range(len(ictx.node.inputs))]
+    tables = [rescale(ictx.act(i), out, ictx.rounding) for i in range(len(ictx.node.inputs))]
 
     def run(*qs: np.ndarray) -> tuple[np.ndarray, ...]:
         parts = [q if t is None else np.take(t, q) for q, t in zip(qs, tables, strict=True)]

@@ -74,7 +74,9 @@ def average_pool(ictx: IntContext) -> Kernel:
             (o - 1) * s + (k - 1) * d + 1
             for o, s, k, d in zip(geo.out, strides, kernel, dilations, strict=True)
         ]
-        req = Requantizer.build(real, zero_point(out), out.qmin, out.qmax, acc_bound=bound)
+        req = Requantizer.build(
+            real, zero_point(out), out.qmin, out.qmax, acc_bound=bound, rounding=ictx.rounding
+        )
         return geo, extent, req
 
     def run(q: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -107,6 +109,7 @@ def global_average_pool(ictx: IntContext) -> Kernel:
                 out.qmin,
                 out.qmax,
                 acc_bound=count * reach(enc),
+                rounding=ictx.rounding,
             )
         return req
 

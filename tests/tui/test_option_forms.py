@@ -1,0 +1,124 @@
+"""Every declared option is a CLI flag and a TUI form field, generated from one declaration."""
+
+from __future__ import annotations
+
+import click
+import pytest
+
+from tests.tui.conftest import settle
+from workbench import cli as cli_module
+from workbench.options import (
+    ADVISE_OPTIONS,
+    BENCH_OPTIONS,
+    DEMO_OPTIONS,
+    QUANTIZE_OPTIONS,
+    RUN_OPTIONS,
+    AdviseOptions,
+    BenchOptions,
+    DeclaredOptions,
+    Option,
+    QuantOptions,
+    declared,
+)
+from workbench.tui.widgets.option_form import field_ids, read_options
+
+COMMANDS = {
+    "quantize": QUANTIZE_OPTIONS,
+    "bench": BENCH_OPTIONS,
+    "advise": ADVISE_OPTIONS,
+    "demo": DEMO_OPTIONS,
+    "run": RUN_OPTIONS,
+}
+
+
+def _params(command: str) -> dict[str, click.Parameter]:
+    return {p.name: p for p in cli_module.cli.commands[command].params if p.name}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_declared_option_is_a_cli_flag(command: str) -> None:
+    params = _params(command)
+    for o in COMMANDS[command]:
+        param = params.get(o.name)
+        assert param is not None, f"{command}: no flag for {o.name}"
+        assert o.cli_flag in param.opts, (command, o.name, param.opts)
+        assert (param.help or "") == o.help, (command, o.name)
+        if o.choices is not None and not o.many:
+            assert tuple(param.type.choices) == tuple(str(v) for v in o.values())
+
+
+def test_cli_values_reach_the_options_object_typed() -> None:
+    ctx = cli_module.cli.commands["quantize"].make_context(
+        "quantize",
+        ["m.dlc", "--input-list", "l", "-o", "q.dlc", "--weights-bitwidth", "4",
+         "--algorithms", "bc,cle", "--no-analysis", "--percentile", "99.5"],
+    )  # fmt: skip
+    values = ctx.params
+    options = QuantOptions(**{o.name: values[o.name] for o in QUANTIZE_OPTIONS[:-1]})
+    assert options == QuantOptions(weights_bitwidth=4, algorithms=("cle", "bc"), percentile=99.5)
+    assert values["analyze"] is False
+    assert options.argv() == [
+        "--percentile", "99.5", "--weights-bitwidth", "4", "--algorithms", "cle,bc"
+    ]  # fmt: skip
+
+
+def test_one_more_declaration_is_one_more_flag_and_field() -> None:
+    clipping = Option(
+        "clipping", "How to clip the calibrated range.", str, "none",
+        choices=("none", "mse"), label="Clipping",
+    )  # fmt: skip
+
+    @declared(*QUANTIZE_OPTIONS[:-1], clipping)
+    class Extended(DeclaredOptions):
+        pass
+
+    assert Extended(clipping="mse").clipping == "mse"
+    with pytest.raises(Exception, match="--clipping must be one of none, mse"):
+        Extended(clipping="up")
+
+    @click.command()
+    @cli_module.declared_options(*QUANTIZE_OPTIONS, clipping)
+    def command(**values: object) -> None:
+        pass
+
+    assert "--clipping" in {f for p in command.params for f in p.opts}
+    assert field_ids(clipping) == ("clipping",)
+
+
+def test_rounding_is_a_declared_quantize_option() -> None:
+    from workbench.vocabulary import HALF_AWAY, ROUNDING_MODES
+
+    rounding = next(o for o in QUANTIZE_OPTIONS if o.name == "rounding")
+    assert rounding.values() == ROUNDING_MODES and rounding.default == HALF_AWAY
+    assert field_ids(rounding) == ("rounding",)
+    assert QuantOptions(rounding="half-even").argv() == ["--rounding", "half-even"]
+
+
+FORMS = {
+    "quantize": (QUANTIZE_OPTIONS, lambda: QuantOptions()),
+    "bench": (BENCH_OPTIONS, lambda: BenchOptions(runtimes=("cpu",))),
+    "advise": (ADVISE_OPTIONS, lambda: AdviseOptions()),
+}
+
+
+async def test_every_declared_option_is_a_form_field(make_app) -> None:
+    from workbench.tui.screens.advise_form import AdviseForm
+    from workbench.tui.screens.bench_form import BenchForm
+    from workbench.tui.screens.quantize_form import QuantizeForm
+
+    screens = {"quantize": QuantizeForm, "bench": BenchForm, "advise": AdviseForm}
+    app = make_app()
+    async with app.run_test(size=(100, 60)) as pilot:
+        for name, (options, defaults) in FORMS.items():
+            form = screens[name]("default")
+            await app.push_screen(form)
+            await pilot.pause()
+            for o in options:
+                for field in field_ids(o):
+                    assert form.query(f"#{field}"), f"{name} form: no field {field} for {o.name}"
+            # The fresh form reads back as the declared defaults.
+            values = read_options(form, options)
+            values.pop("analyze", None)
+            assert type(defaults())(**values) == defaults(), name
+            form.dismiss(None)
+        await settle(pilot)

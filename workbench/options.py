@@ -1,0 +1,494 @@
+"""Job options, declared once: name, help, type, default, choices and bounds.
+
+The command line's flags (``cli.py``) and the TUI's form fields
+(``tui/widgets/option_form.py``) are generated from these declarations, and the
+options objects (``QuantOptions``, ``BenchOptions``, ...) take their fields and their
+checks from them: a new option is one ``Option`` added to its tuple below. No numpy
+here: parsing the command line imports this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from workbench.errors import BadInput
+from workbench.vocabulary import (
+    ACT_BITWIDTHS,
+    ALGORITHMS,
+    BC,
+    BIAS_BITWIDTHS,
+    CLE,
+    CPU,
+    DEFAULT_ROUNDING,
+    MAX_BATCH,
+    MAX_ITERATIONS,
+    PERCENTILE,
+    ROUNDING_MODES,
+    SCHEMES,
+    TF,
+    WEIGHT_BITWIDTHS,
+)
+
+DEFAULT_MAX_ACCURACY_DROP = 1.0  # percentage points the advisor lets the CPU lose
+
+Choices = tuple[Any, ...] | Callable[[], tuple[Any, ...]]
+_AS_DEFAULT: Any = type("_AsDefault", (), {"__repr__": lambda self: "AS_DEFAULT"})()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a job, as the CLI, the TUI and the options object see it."""
+
+    name: str  # the keyword and field name: weights_bitwidth
+    help: str = ""  # the --help text
+    type: type = str  # str | int | float | bool
+    default: Any = None
+    choices: Choices | None = None  # a callable is read when used (the registered runtimes)
+    low: float | None = None  # bounds; ``low_open``: low itself is out
+    high: float | None = None
+    low_open: bool = False
+    many: bool = False  # a comma-separated subset of the choices, kept as a tuple
+    path: bool = False  # a file the TUI checks exists (``must_exist``)
+    must_exist: bool = True
+    flag: str = ""  # default: --name-with-dashes
+    short: str = ""  # a one-letter flag too: -o
+    metavar: str | None = None
+    show_default: bool = True
+    label: str = ""  # the TUI form's label (a checkbox's text for a bool)
+    choice_labels: tuple[str, ...] = ()  # many: one checkbox per choice with these texts
+    placeholder: str = ""  # the TUI field's hint
+    form_default: Any = _AS_DEFAULT  # the TUI form's initial value, when not default
+    parse: Callable[[Any], Any] | None = None  # a parser of its own (it checks too)
+
+    @property
+    def cli_flag(self) -> str:
+        """The flag; a bool that is on by default is turned off with ``--no-...``."""
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    def values(self) -> tuple[Any, ...]:
+        """The allowed values (() when any value of the type is)."""
+        if self.choices is None:
+            return ()
+        return tuple(self.choices() if callable(self.choices) else self.choices)
+
+    def initial(self) -> Any:
+        """The TUI form's initial value."""
+        return self.default if self.form_default is _AS_DEFAULT else self.form_default
+
+    def but(self, **changes: Any) -> Option:
+        """This option with some attributes changed (another command's default or help)."""
+        return dataclasses.replace(self, **changes)
+
+    def check(self, value: Any) -> Any:
+        """``value`` normalised to the option's type; ``BadInput`` naming the flag if bad."""
+        if self.parse is not None:
+            return self.parse(value)
+        if value is None and self.default is None:
+            return None
+        if self.many:
+            return self._check_many(value)
+        if self.type is bool:
+            return bool(value)
+        allowed = self.values()
+        if allowed:
+            return self._check_choice(value, allowed)
+        if self.type in (int, float):
+            return self._check_number(value)
+        return self.type(value)
+
+    def _check_choice(self, value: Any, allowed: tuple[Any, ...]) -> Any:
+        if isinstance(value, bool) or value not in allowed:
+            shown = ", ".join(str(a) for a in allowed)
+            if all(isinstance(a, str) for a in allowed):
+                raise BadInput(f"{self.cli_flag} must be one of {shown}, got {value!r}")
+            raise BadInput(f"{self.cli_flag} must be {shown}, got {value!r}")
+        return self.type(value)
+
+    def _check_many(self, value: Any) -> tuple[Any, ...]:
+        if isinstance(value, str):
+            value = tuple(a for a in value.replace(" ", "").split(",") if a)
+        items = tuple(str(a).strip().lower() for a in value)
+        allowed = self.values()
+        unknown = [a for a in items if a not in allowed]
+        if unknown:
+            raise BadInput(
+                f"{self.cli_flag} takes a comma-separated subset of {', '.join(allowed)}, "
+                f"got {', '.join(unknown)}"
+            )
+        return tuple(a for a in allowed if a in items)  # in the declared order
+
+    def _check_number(self, value: Any) -> int | float:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = self.type(value)
+            if self.type is int and not isinstance(value, str) and number != value:
+                raise ValueError  # 2.5 is no count
+        except (TypeError, ValueError, OverflowError):
+            kind = "an integer" if self.type is int else "a number"
+            raise BadInput(f"{self.cli_flag} must be {kind}, got {value!r}") from None
+        low, high = self.low, self.high
+        if self.low_open and low is not None and high is not None:
+            if not low < number <= high:
+                raise BadInput(
+                    f"{self.cli_flag} must be in ({_num(low)}, {_num(high)}], got {value!r}"
+                )
+        elif low is not None and high is not None:
+            if not low <= number <= high:
+                raise BadInput(
+                    f"{self.cli_flag} must be between {_num(low)} and {_num(high)}, got {value}"
+                )
+        elif low is not None and not number >= low:  # NaN too
+            raise BadInput(f"{self.cli_flag} must be >= {_num(low)}, got {value}")
+        return number
+
+
+def _num(v: Any) -> str:
+    """A bound as people write it: 4096, 1,000,000, 99.99."""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return f"{v:,}" if isinstance(v, int) and abs(v) >= 10_000 else str(v)
+
+
+# --------------------------------------------------------------------------- options objects
+
+T = TypeVar("T", bound="DeclaredOptions")
+
+
+class DeclaredOptions:
+    """A frozen options value whose fields are its ``OPTIONS``; bad values raise ``BadInput``.
+
+    Subclasses are made with ``@declared(OPTION, ...)``: no field is typed twice.
+    """
+
+    OPTIONS: ClassVar[tuple[Option, ...]] = ()
+    WHAT: ClassVar[str] = "job"  # in messages: "unknown job option(s)"
+
+    def __post_init__(self) -> None:
+        for option in self.OPTIONS:
+            object.__setattr__(self, option.name, option.check(getattr(self, option.name)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every option, defaults included, as JSON data (tuples become lists)."""
+        return {
+            o.name: list(v) if isinstance(v := getattr(self, o.name), tuple) else v
+            for o in self.OPTIONS
+        }
+
+    @classmethod
+    def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
+        """The options of ``to_dict`` (missing ones take their default)."""
+        known = {o.name for o in cls.OPTIONS}
+        extra = sorted(set(data) - known)
+        if extra:
+            raise BadInput(f"unknown {cls.WHAT} option(s): {', '.join(extra)}")
+        return cls(**data)
+
+    def argv(self) -> list[str]:
+        """The command-line flags that give these values (defaults left out)."""
+        return option_argv(self.OPTIONS, self.to_dict())
+
+
+def declared(*options: Option) -> Callable[[type[T]], type[T]]:
+    """Make a ``DeclaredOptions`` subclass a frozen dataclass with one field per option."""
+
+    def make(cls: type[T]) -> type[T]:
+        cls.OPTIONS = tuple(options)
+        cls.__annotations__ = {o.name: "Any" for o in options}
+        for o in options:
+            setattr(cls, o.name, o.default)
+        return dataclass(frozen=True)(cls)
+
+    return make
+
+
+def option_argv(options: Iterable[Option], values: Mapping[str, Any]) -> list[str]:
+    """``--flag value`` for every option whose value is not its default."""
+    argv: list[str] = []
+    for o in options:
+        value = values.get(o.name, o.default)
+        if isinstance(value, list):
+            value = tuple(value)
+        default = o.default if o.parse is None else o.parse(o.default)
+        if value == default or value is None:
+            continue
+        if o.type is bool:
+            argv.append(o.cli_flag)
+        elif isinstance(value, tuple):
+            argv += [o.cli_flag, ",".join(str(v) for v in value)]
+        else:
+            argv += [o.cli_flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    return argv
+
+
+# --------------------------------------------------------------------------- runtimes
+
+
+def runtime_names() -> tuple[str, ...]:
+    """The registered runtimes (read when asked: a runtime registered later is one too)."""
+    from workbench.engine.runtimes import runtime_names as registered
+
+    return registered()
+
+
+def parse_runtimes(text: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``cpu,gpu,dsp`` (or a list) as runtime names, checked; None means all of them."""
+    known = runtime_names()
+    if text is None:
+        return known
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names = tuple(dict.fromkeys(s.strip().lower() for s in items if s.strip()))
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise BadInput(
+            f"--runtimes takes a comma-separated list of {', '.join(known)}"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        )
+    return names
+
+
+# --------------------------------------------------------------------------- the options
+
+ITERATIONS = Option(
+    "iterations",
+    "Timed inferences after warm-up.",
+    int,
+    10,
+    low=1,
+    high=MAX_ITERATIONS,
+    label="Iterations",
+)
+BATCH = Option(
+    "batch",
+    "Resize the network to this batch at init.",
+    int,
+    1,
+    low=1,
+    high=MAX_BATCH,
+    label="Batch",
+)
+CPU_FXP = Option(
+    "cpu_fxp",
+    "Also measure quantized containers on the CPU in fixed-point mode.",
+    bool,
+    False,
+    label="CPU fixed-point mode (--cpu-fxp)",
+)
+LABELS = Option(
+    "labels",
+    "One integer class per line, line i for input-list line i.",
+    path=True,
+    metavar="FILE",
+    label="Labels",
+    placeholder="optional: labels.txt",
+)
+
+# The quantizer's options (the manifest records every one of them).
+QUANTIZER_OPTIONS = (
+    Option("param_quantizer", "", str, TF, choices=SCHEMES, label="Param quantizer"),
+    Option("act_quantizer", "", str, TF, choices=SCHEMES, label="Act quantizer"),
+    Option(
+        "percentile",
+        "Clipping percentile for the percentile quantizer.",
+        float,
+        99.99,
+        low=50.0,
+        high=100.0,
+        low_open=True,
+        label="Percentile",
+    ),
+    Option("weights_bitwidth", "", int, 8, choices=WEIGHT_BITWIDTHS, label="Weights bitwidth"),
+    Option("act_bitwidth", "", int, 8, choices=ACT_BITWIDTHS, label="Act bitwidth"),
+    Option("bias_bitwidth", "", int, 8, choices=BIAS_BITWIDTHS, label="Bias bitwidth"),
+    Option(
+        "per_channel",
+        "Per-channel (symmetric) weight encodings.",
+        bool,
+        False,
+        label="per-channel weight encodings",
+    ),
+    Option(
+        "algorithms",
+        "Cross-layer equalization and/or bias correction.",
+        str,
+        (),
+        choices=ALGORITHMS,
+        many=True,
+        metavar=",".join(ALGORITHMS),
+        show_default=False,
+        choice_labels=("cross-layer equalization (cle)", "bias correction (bc)"),
+    ),
+    Option(
+        "enable_hta",
+        "Write HTA subnet records for the AIP runtime.",
+        bool,
+        False,
+        label="HTA records for AIP (--enable-hta)",
+    ),
+    Option(
+        "override_params",
+        "AIMET encodings (0.6.1, 1.0.0, 2.0.0 or 2.1.0) that replace computed ones.",
+        path=True,
+        metavar="ENC.json",
+        label="Override params",
+        placeholder="optional: AIMET encodings.json",
+    ),
+    Option(
+        "rounding",
+        "How values round onto the grid at ties: half away from zero (the vendor's fixed "
+        "point) or half to even (ONNX QuantizeLinear; exports that match ONNX Runtime to "
+        "the bit).",
+        str,
+        DEFAULT_ROUNDING,
+        choices=ROUNDING_MODES,
+        label="Rounding",
+    ),
+)
+ANALYZE = Option(
+    "analyze",
+    "Skip the per-layer analysis (faster).",
+    bool,
+    True,
+    flag="--no-analysis",
+    label="per-layer analysis (slower)",
+)
+QUANTIZE_OPTIONS = (*QUANTIZER_OPTIONS, ANALYZE)  # what `workbench quantize` takes
+
+BENCH_OPTIONS = (
+    Option(
+        "runtimes",
+        "Comma-separated runtimes to measure on.",
+        default=None,
+        choices=runtime_names,
+        many=True,
+        metavar="LIST",
+        label="Runtimes",
+        form_default=(CPU,),
+        parse=parse_runtimes,
+    ),
+    ITERATIONS,
+    CPU_FXP,
+    BATCH,
+    LABELS,
+    Option(
+        "per_layer",
+        "Also record the mean time of every layer.",
+        bool,
+        False,
+        label="time every layer (--per-layer)",
+    ),
+)
+
+ADVISE_OPTIONS = (
+    LABELS,
+    Option(
+        "quantized",
+        "Use this quantized container instead of quantizing.",
+        path=True,
+        metavar="Q.dlc",
+        label="Quantized",
+        placeholder="optional: use this Q.dlc",
+    ),
+    Option(
+        "output",
+        "Where to write the quantized container (default: <name>_quantized.dlc).",
+        path=True,
+        must_exist=False,
+        short="-o",
+        metavar="Q.dlc",
+        label="Output",
+        placeholder="optional: <name>_quantized.dlc",
+    ),
+    ITERATIONS,
+    Option(
+        "max_accuracy_drop",
+        "Accuracy loss (percentage points) the quantized container may have on CPU.",
+        float,
+        DEFAULT_MAX_ACCURACY_DROP,
+        low=0.0,
+        metavar="PTS",
+        label="Max accuracy drop",
+    ),
+    Option(
+        "experiment",
+        "Name of the experiment to save.",
+        metavar="NAME",
+        show_default=False,
+        label="Experiment",
+        placeholder="optional: a name",
+    ),
+)
+
+RUN_OPTIONS = (  # `workbench run`
+    Option("runtime", "", str, CPU, choices=runtime_names, label="Runtime"),
+    CPU_FXP.but(help="CPU fixed-point mode for quantized containers."),
+    BATCH.but(help="Resize the network to this batch at init; lines are grouped."),
+    Option("debug", "Also write every layer's output.", bool, False, label="every layer's output"),
+    Option(
+        "flat_names",
+        "Name files prob_0.raw in one folder per line instead of keeping "
+        "tensor names as paths (InceptionV3/Predictions/Reshape_1:0.raw, as snpe-net-run "
+        "writes them).",
+        bool,
+        False,
+        label="flat file names",
+    ),
+)
+
+DEMO_OPTIONS = (
+    ITERATIONS.but(default=5),
+    Option(
+        "samples",
+        "Use only the first N validation images (faster).",
+        int,
+        None,
+        low=1,
+        metavar="N",
+        label="Samples",
+    ),
+)
+
+
+# --------------------------------------------------------------------------- objects
+
+
+@declared(*QUANTIZER_OPTIONS)
+class QuantOptions(DeclaredOptions):
+    """Every option of the quantizer; invalid values raise ``BadInput``."""
+
+    WHAT = "quantizer"
+
+    @property
+    def cle(self) -> bool:
+        return CLE in self.algorithms
+
+    @property
+    def bc(self) -> bool:
+        return BC in self.algorithms
+
+    def observer_options(self, scheme: str) -> dict[str, Any]:
+        return {"percentile": self.percentile} if scheme == PERCENTILE else {}
+
+
+@declared(*BENCH_OPTIONS)
+class BenchOptions(DeclaredOptions):
+    """What ``workbench bench`` measures and how."""
+
+    WHAT = "bench"
+
+
+@declared(*RUN_OPTIONS)
+class RunOptions(DeclaredOptions):
+    """How ``workbench run`` runs a container."""
+
+    WHAT = "run"
+
+
+@declared(*ADVISE_OPTIONS)
+class AdviseOptions(DeclaredOptions):
+    """What ``workbench advise`` compares, and against what accuracy loss."""
+
+    WHAT = "advise"
