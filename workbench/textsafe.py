@@ -21,6 +21,8 @@ _CONTROL_BUT_LINES = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
 )
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+# What json.dumps(ensure_ascii=False) leaves raw that ``visible`` would escape.
+_JSON_RAW = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 # Free text (notes) a user may store, and how much of it a view shows at once.
 MAX_NOTE_CHARS = 10_000
@@ -58,12 +60,13 @@ def has_control(text: str) -> bool:
 
 
 def control_free_json(text: str) -> str:
-    """A JSON document with C1 controls and DEL escaped as ``\\uXXXX`` (same value).
+    """A JSON document with C1 controls, DEL and the text-reordering characters escaped
+    as ``\\uXXXX`` (the same value).
 
     ``json.dumps(ensure_ascii=False)`` escapes C0 controls but leaves DEL and U+0080-U+009F
     raw, and some terminals act on an 8-bit CSI (U+009B).
     """
-    return re.sub("[\x7f-\x9f\u2028\u2029]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def check_name(value: str, what: str) -> str:

@@ -498,9 +498,9 @@ def test_info_and_diff_never_inflate_records(bomb: Path) -> None:
 def test_a_record_larger_than_memory_is_refused_before_it_is_inflated(
     bomb: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from workbench.engine import limits
+    from workbench.engine import memory
 
-    monkeypatch.setattr(limits, "available_memory", lambda: 64 << 20)
+    monkeypatch.setattr(memory, "available_memory", lambda: 64 << 20)
     tracemalloc.start()
     try:
         with pytest.raises(ContainerError, match=r"declares 96\.0 MiB uncompressed, more than "

@@ -719,11 +719,11 @@ class _Archive:
         if size < _MEMORY_CHECK_BYTES:
             return
         if self._available is _UNKNOWN:
-            from workbench.engine.limits import available_memory
+            from workbench.engine.memory import available_memory
 
             self._available = available_memory()
         if self._available is not None and size > self._available:
-            from workbench.engine.limits import format_bytes
+            from workbench.vocabulary import format_bytes
 
             raise ContainerError(
                 f"{where} declares {format_bytes(size)} uncompressed, more than the "
