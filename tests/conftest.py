@@ -1,7 +1,8 @@
 """Fixtures shared by every test folder.
 
-* No test touches the user's real store: ``WORKBENCH_DB`` points into pytest's
-  temporary directory for every test (autouse, cheap, imports nothing heavy).
+* No test touches the user's real store or data directory: ``WORKBENCH_DB`` and
+  ``XDG_DATA_HOME`` point into pytest's temporary directory for every test (autouse,
+  cheap, imports nothing heavy).
 * ``store_url``: where this test's store lives (not created yet);
   ``store``: that store, opened (an empty copy of a store migrated once).
 * ``cli``: runs ``workbench`` in-process against that store.
@@ -69,6 +70,8 @@ def _isolated_default_store(
 ) -> None:
     path = tmp_path_factory.getbasetemp() / "default-store.db"
     monkeypatch.setenv("WORKBENCH_DB", f"sqlite:///{path}")
+    # The user data directory (the demo's files) too.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "user-data"))
 
 
 class PostgresDatabases:
@@ -328,3 +331,41 @@ def make_run(store: Any) -> Callable[..., int]:
             return run.id
 
     return make
+
+
+class DemoStore:
+    """A store the demo built once (4 samples, 1 iteration), through the CLI at 80 columns."""
+
+    def __init__(self, cli: CliRunner, files: Path, output: str, runs: list[dict[str, Any]]):
+        self.cli, self.files, self.output, self.runs = cli, files, output, runs
+
+    def run(self, width: int, *args: str) -> str:
+        """``workbench --project demo ARGS`` at ``width`` columns; its stdout (it must succeed)."""
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("COLUMNS", str(width))
+            result = self.cli("--project", "demo", *args)
+        assert result.exit_code == 0, result.stderr
+        return result.stdout
+
+    @property
+    def experiment(self) -> str:
+        import json
+
+        return json.loads(self.run(80, "--json", "experiment", "list"))[0]["name"]
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> DemoStore:
+    """The demo's store and files, shared by the tests that only read them."""
+    import json
+
+    base = tmp_path_factory.mktemp("demo-store")
+    cli = CliRunner(f"sqlite:///{base / 'store.db'}")
+    files = base / "files"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COLUMNS", "80")
+        mp.setenv("XDG_DATA_HOME", str(base / "user-data"))
+        result = cli("demo", "--workdir", str(files), "--samples", "4", "--iterations", "1")
+    assert result.exit_code == 0, result.stderr
+    listed = cli("--json", "--project", "demo", "runs", "list", "--limit", "100")
+    return DemoStore(cli, files, result.stdout, json.loads(listed.stdout)["runs"])

@@ -3,7 +3,8 @@
 Layout of this file:
 
 1. Shared machinery: the ``App`` state (global options, the lazily opened
-   store), output helpers (``emit``, ``show_table``, ``show_fields``) and
+   store), output helpers (``emit``, ``say``; tables and fields fitted to the terminal
+   come from ``workbench/console.py``) and
    ``WorkbenchGroup``, which turns errors into one line and an exit code and
    gives every command the ``--db``/``--project``/``--json`` options.
 2. One block per command group (``project``, ``runs``, ``experiment``).
@@ -22,7 +23,8 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,7 +32,22 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from workbench import __version__
+from workbench.console import (
+    MIDDLE,
+    WRAP,
+    Column,
+    Group,
+    Row,
+    Styled,
+    collapse_notes,
+    print_fields,
+    print_lines,
+    print_table,
+    progress_on_stderr,
+    safe,
+)
 from workbench.errors import WorkbenchError
+from workbench.jobs.interrupts import catch_interrupts, checkpoint, interrupted, release_interrupts
 from workbench.options import (
     ADVISE_OPTIONS,
     BENCH_OPTIONS,
@@ -50,6 +67,7 @@ from workbench.vocabulary import (
     RUN_STATUSES,
     SUCCEEDED,
     format_bytes,
+    format_db,
     is_exact_db,
 )
 
@@ -71,6 +89,7 @@ class App:
 
     db: str | None = None
     project: str = DEFAULT_PROJECT
+    project_given: bool = False  # --project was on the command line
     json: bool = False
     _store: Store | None = None
 
@@ -81,6 +100,7 @@ class App:
 
             self._store = open_store(self.db)
             click.get_current_context().call_on_close(self._store.close)
+            checkpoint()  # a Ctrl-C while the store's modules loaded: stop before any work
         return self._store
 
 
@@ -94,7 +114,8 @@ def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> N
 
 def _set_project(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        ctx.ensure_object(App).project = value
+        app = ctx.ensure_object(App)
+        app.project, app.project_given = value, True
 
 
 def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -150,6 +171,7 @@ class WorkbenchGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            checkpoint()  # a Ctrl-C while this module loaded ends the command before it starts
             return super().invoke(ctx)
         except KeyboardInterrupt:
             # Click would print a blank line and call it an abort; the job has already
@@ -193,8 +215,8 @@ class WorkbenchGroup(click.Group):
             return _fail(exc.format_message() + hint, 2)
         except _Interrupted:
             return _fail("interrupted", 130)
-        except click.Abort:
-            return _fail("aborted", 1)
+        except click.Abort:  # click's word for a Ctrl-C outside the command, too
+            return _fail("interrupted", 130) if interrupted() else _fail("aborted", 1)
         except click.ClickException as exc:
             return _fail(exc.format_message(), exc.exit_code)
         except WorkbenchError as exc:
@@ -282,104 +304,27 @@ def to_json(value: Any) -> Any:
 
 
 def emit(app: App, value: Any, render: Callable[[Console], None]) -> None:
-    """Print ``value`` as JSON under ``--json``, else through ``render``."""
+    """Print ``value`` as JSON under ``--json``, else through ``render`` (fitted to the
+    terminal: ``workbench/console.py``)."""
+    checkpoint()  # interrupted: no output, as if the signal had landed a moment earlier
     if app.json:
         from workbench.textsafe import control_free_json
 
         click.echo(control_free_json(json.dumps(to_json(value), indent=2, ensure_ascii=False)))
         return
-    from rich.console import Console
+    from workbench.console import make_console
 
-    # Piped output is read by grep and less: do not squeeze it to 80 columns.
-    render(Console(width=None if sys.stdout.isatty() else 200))
+    render(make_console())
 
 
 def say(console: Console, text: str) -> None:
-    """Print a plain message (names in it are neither markup nor control characters)."""
-    from workbench.textsafe import visible
-
-    console.print(visible(text), markup=False, highlight=False)
+    """Print a plain message (names in it are not markup), wrapped at the width."""
+    print_lines(console, [text])
 
 
-def say_text(console: Console, text: str) -> None:
-    """Print free text (a log, notes): its lines kept, control characters shown escaped,
-    cut when it is very long."""
-    from workbench.textsafe import shorten, visible
-
-    console.print(visible(shorten(text), keep_lines=True), markup=False, highlight=False)
-
-
-def show_table(
-    console: Console,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    title: str = "",
-    wrap: Sequence[str] = (),
-) -> None:
-    """A table; only the ``wrap`` columns may wrap when the terminal is narrow."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title=_cell(title) if title else None, box=box.SIMPLE_HEAD, show_edge=False,
-                  title_justify="left")  # fmt: skip
-    for column in columns:
-        wraps = column in wrap
-        table.add_column(_cell(column), no_wrap=not wraps, overflow="fold",
-                         min_width=6 if wraps else None)  # fmt: skip
-    for row in rows:
-        table.add_row(*(_cell(v) for v in row))
-    console.print(table)
-
-
-def show_fields(console: Console, pairs: Iterable[tuple[str, Any]], title: str = "") -> None:
-    """A two-column ``name  value`` listing."""
-    from rich.table import Table
-
-    table = Table(title=_cell(title) if title else None, box=None, show_header=False,
-                  title_justify="left")  # fmt: skip
-    table.add_column(style="bold")
-    table.add_column()
-    for name, value in pairs:
-        table.add_row(_cell(name), _cell(value, full_time=True))
-    console.print(table)
-
-
-class _Markup(str):
-    """Text that carries rich markup on purpose; every other cell is escaped."""
-
-
-def _cell(value: Any, *, full_time: bool = False) -> str:
-    """A value as table text: rich markup escaped, control characters shown escaped."""
-    from rich.markup import escape
-
-    from workbench.textsafe import shorten, visible
-
-    if isinstance(value, _Markup):
-        return value
-    if isinstance(value, str):
-        return escape(visible(shorten(value, 2000)))
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, datetime):
-        local = value.astimezone()
-        if full_time:
-            return local.strftime("%Y-%m-%d %H:%M:%S %Z")
-        same_year = local.year == datetime.now().year
-        return local.strftime("%m-%d %H:%M" if same_year else "%Y-%m-%d")
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return escape(visible(shorten(", ".join(str(v) for v in value), 2000))) or "-"
-    if isinstance(value, dict):
-        return escape(json.dumps(value)) if value else "-"  # ASCII: controls are escaped
-    return escape(visible(str(value)))
-
-
-def _status(status: str) -> str:
-    colour = {SUCCEEDED: "green", FAILED: "red", INTERRUPTED: "yellow"}.get(status, "cyan")
-    return _Markup(f"[{colour}]{status}[/{colour}]")
+def _status(status: str) -> Styled:
+    colour = {SUCCEEDED: "green", FAILED: "red", INTERRUPTED: "yellow", REFUSED: "yellow"}
+    return Styled(status, colour.get(status, "cyan"))
 
 
 def _duration(seconds: float | None) -> str:
@@ -431,6 +376,9 @@ def _click_option(o: Option) -> Callable[[Callable[..., Any]], Callable[..., Any
         kwargs.update(is_flag=True, default=o.default)
         if o.default:  # on unless --no-...
             kwargs["flag_value"] = False
+        decls.append(o.name)
+    elif o.repeat:  # --state a=b --state c=d
+        kwargs.update(multiple=True, default=(), show_default=False)
         decls.append(o.name)
     else:
         kwargs.update(default=o.default, show_default=o.show_default)
@@ -484,23 +432,26 @@ def cli(ctx: click.Context) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    _stop_cleanly_on_sigterm()
-    cli.main(prog_name="workbench")
-
-
-def _stop_cleanly_on_sigterm() -> None:
-    # A terminated job should unwind (so its run is recorded `interrupted`)
-    # rather than vanish; SystemExit does that through every `with` block.
-    import signal
-
-    def _exit(_signum: int, _frame: object) -> None:
-        raise SystemExit(143)
-
+    """Console-script entry point: Ctrl-C and SIGTERM end the command whenever they
+    land (``workbench.jobs.interrupts``): exit 130 and 143."""
+    catch_interrupts()  # unless workbench.__main__ did, before importing this module
     try:
-        signal.signal(signal.SIGTERM, _exit)
-    except (ValueError, OSError):  # not the main thread, or no such signal
-        pass
+        code = cli.main(prog_name="workbench", standalone_mode=False)
+    except KeyboardInterrupt:  # outside any command (while click parses, or at the end)
+        code = _fail("interrupted", 130)
+    except SystemExit as exc:  # SIGTERM
+        code = exc.code if isinstance(exc.code, int) else 1
+    sys.exit(exit_code_after_interrupts(code))
+
+
+def exit_code_after_interrupts(code: int) -> int:
+    """The command's exit code once the signal handlers are released: 130 or 143 if a
+    signal came, even one that landed too late for any step to raise it (while the
+    output's modules loaded); a Ctrl-C is then said on stderr as always."""
+    final = release_interrupts(code)
+    if final == 130 and code != 130:
+        _fail("interrupted", 130)
+    return final
 
 
 # ---------------------------------------------------------------------------------------
@@ -516,7 +467,7 @@ def project() -> None:
 
 
 def _render_project(info: Any, store: str) -> Callable[[Console], None]:
-    return lambda console: show_fields(
+    return lambda console: print_fields(
         console,
         [
             ("project", info.name),
@@ -554,15 +505,34 @@ def project_list(app: App, include_archived: bool) -> None:
     emit(
         app,
         infos,
-        lambda c: show_table(
+        lambda c: print_table(
             c,
-            ["name", "runs", "models", "containers", "experiments", "created", "archived"],
+            PROJECT_COLUMNS,
             [
-                (p.name, p.runs, p.models, p.containers, p.experiments, p.created_at, p.archived)
+                (
+                    p.name,
+                    p.runs,
+                    p.models,
+                    p.containers,
+                    p.experiments,
+                    p.created_at,
+                    "archived" if p.archived else "",
+                )
                 for p in infos
             ],
-        ),
+        ),  # fmt: skip
     )
+
+
+PROJECT_COLUMNS = (
+    Column("name", fit=MIDDLE, min_width=12),
+    Column("runs", align="right"),
+    Column("models", align="right", priority=2),
+    Column("containers", align="right", priority=2),
+    Column("experiments", align="right", priority=1),
+    Column("created", priority=3),
+    Column("archived", priority=1),
+)
 
 
 @project.command("show")
@@ -653,37 +623,56 @@ def _summary_line(console: Console, run: Any) -> None:
 @click.option("--limit", type=int, default=50, show_default=True, help="Runs per page.")
 @click.option("--offset", type=int, default=0, show_default=True, help="Runs to skip.")
 @pass_app
-def runs_list(app: App, **filters: Any) -> None:
+def runs_list(app: App, model: str | None, limit: int, offset: int, **filters: Any) -> None:
     """List the project's runs, newest first."""
-    from workbench.jobs.runs import list_runs
+    from workbench.jobs.runs import RunFilter, list_runs
 
     filters["starred"] = True if filters["starred"] else None  # absent: no filter
-    page = list_runs(app.store(), app.project, **filters)
+    run_filter = RunFilter(**filters)
+    page = list_runs(app.store(), app.project, run_filter, model=model, limit=limit, offset=offset)
 
     def render(console: Console) -> None:
-        show_table(
-            console,
-            ["id", "kind", "status", "started", "model", "sqnr dB", "tags"],
-            [
-                (
-                    f"{r.id}{' ★' if r.starred else ''}{' B' if r.baseline else ''}",
-                    f"{r.kind} {r.runtime}" if r.runtime else r.kind,
-                    _status(r.status),
-                    r.started_at,
-                    r.model,
-                    r.sqnr_db,
-                    r.tags,
-                )
-                for r in page.runs
-            ],
-            wrap=("model", "tags"),
-        )
-        shown_to = page.offset + len(page.runs)
+        print_table(console, RUN_COLUMNS, (_run_cells(r) for r in page.rows))
+        shown_to = page.offset + len(page.rows)
         more = f"; next page: --offset {shown_to}" if shown_to < page.total else ""
-        first = page.offset + 1 if page.runs else 0
+        first = page.offset + 1 if page.rows else 0
         say(console, f"runs {first}-{shown_to} of {page.total} in project {app.project}{more}")
 
-    emit(app, page, render)
+    listing = {"runs": page.rows, "total": page.total, "limit": page.limit, "offset": page.offset}
+    emit(app, listing, render)
+
+
+RUN_COLUMNS = (
+    Column("id", align="right"),
+    Column("kind"),
+    Column("status"),
+    Column("container", fit=MIDDLE, min_width=14),
+    Column("sqnr dB", align="right"),
+    Column("started", priority=2),
+    Column("model", fit=MIDDLE, priority=1, min_width=8),
+    Column("tags", fit=WRAP, priority=3),
+)
+
+
+def _run_cells(r: Any) -> tuple[Any, ...]:
+    """A run summary as a ``RUN_COLUMNS`` row (ids flagged ★ starred, ◆ baseline)."""
+    flags = ("★" if r.starred else "") + ("◆" if r.baseline else "")
+    return (
+        f"{flags}{r.id}",
+        f"{r.kind} {r.runtime}" if r.runtime else r.kind,
+        _status(r.status),
+        r.container_name,
+        _db(r.sqnr_db),
+        r.started_at,
+        r.model,
+        " ".join(r.tags),
+    )
+
+
+def _db(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return "exact" if is_exact_db(value) else f"{value:.2f}"
 
 
 @runs.command("show")
@@ -693,44 +682,170 @@ def runs_show(app: App, run_id: int) -> None:
     """Show everything recorded about run ID."""
     from workbench.jobs.runs import show_run
 
-    run = show_run(app.store(), run_id)
+    store = app.store()
+    run = show_run(store, run_id)
+    if app.json:
+        emit(app, run, lambda c: None)
+        return
+    from workbench.jobs.browse import run_view
 
-    def render(console: Console) -> None:
-        show_fields(
-            console,
-            [
-                ("run", f"{run.id} ({run.kind})"),
-                ("project", run.project),
-                ("status", _status(run.status)),
-                ("error", run.error),
-                ("started", run.started_at),
-                ("finished", run.finished_at),
-                ("took", _duration(run.duration_s)),
-                ("peak memory", format_bytes(run.peak_memory_bytes)),
-                ("host / pid", f"{run.host} / {run.pid}"),
-                ("command", run.command),
-                ("model", run.model),
-                ("container", run.container_id),
-                ("tags", run.tags),
-                ("starred", run.starred),
-                ("baseline", run.baseline),
-                ("experiments", run.experiments),
-            ],
-        )
-        if run.notes:
-            console.print("[bold]notes[/bold]")
-            say_text(console, run.notes)
-        show_fields(console, run.details.items(), title="details")
-        if run.layers:
-            keys = ["layer_index", "layer_name", "op_type", "bitwidth", "scale", "offset",
-                    "sqnr_db"]  # fmt: skip
-            show_table(console, keys, ([layer[k] for k in keys] for layer in run.layers),
-                       title=f"layers ({len(run.layers)})")  # fmt: skip
-        if run.log:
-            console.print("[bold]log[/bold]")
-            say_text(console, run.log)
+    view = run_view(store, run_id)
+    emit(app, run, lambda console: _render_run(console, view))
 
-    emit(app, run, render)
+
+def _render_run(console: Console, view: Any) -> None:
+    """``runs show``: a heading, then sections of fields and the per-layer table (notes and
+    the log cut when very long: ``workbench.textsafe.shorten``)."""
+    from workbench.textsafe import SHOWN_TEXT_CHARS, shorten
+
+    d = view.detail
+    what = f"{d.kind} run {d.id}" + (f" on {d.runtime}" if d.runtime else "")
+    heading = [what, d.status, f"model {d.model or '-'}", f"took {_duration(d.duration_s)}"]
+    flags = [w for w, on in (("★ starred", d.starred), ("◆ baseline", d.baseline)) if on]
+    print_lines(console, [" · ".join(heading + flags)], style="bold")
+    if d.error:
+        print_lines(console, [d.error], style="red")
+    shown: set[str] = set()
+    sections = (
+        _quantize_sections(view, shown) if d.kind == "quantize" else _bench_sections(view, shown)
+    )
+    other = [(k, v) for k, v in d.details.items() if k not in shown and not isinstance(v, dict)]
+    sections.append(("Other recorded values", other))
+    sections.append(("Run", [
+        ("project", d.project), ("started", d.started_at),
+        ("finished", d.finished_at), ("peak memory", format_bytes(d.peak_memory_bytes)),
+        ("host / pid", f"{d.host} / {d.pid}"), ("command", d.command),
+        ("tags", " ".join(d.tags)), ("experiments", d.experiments),
+        ("notes", shorten(d.notes, SHOWN_TEXT_CHARS) if d.notes else d.notes),
+    ]))  # fmt: skip
+    for title, pairs in sections:
+        pairs = [(k, v) for k, v in pairs if v not in (None, "", [], (), {})]
+        if pairs:
+            console.print()
+            print_fields(console, pairs, title=title)
+    if d.kind == "quantize":
+        _render_layers(console, d.layers)
+    if d.log:
+        console.print()
+        print_lines(console, ["Log"], style="bold underline")
+        print_lines(console, shorten(d.log).splitlines())
+
+
+def _container_text(c: Any) -> str | None:
+    if c is None:
+        return None
+    kind = "quantized" if c.quantized else "float"
+    return f"{c.path} ({kind}, {format_bytes(c.size_bytes)}, container {c.id})"
+
+
+def _quantize_sections(view: Any, shown: set[str]) -> list[tuple[str, list[tuple[str, Any]]]]:
+    det, report = view.detail.details, view.report
+    sens = report.get("sensitivity") or {}
+    cal = view.calibration
+    shown |= {"output_container_id", "calibration_set_id", "sqnr_db", "report", "options",
+              *(o.name for o in QUANTIZE_OPTIONS), "algorithms", "override_params_path"}  # fmt: skip
+    options = view.options
+    flags = [(o.cli_flag, _option_value(options.get(o.name, o.default)))
+             for o in QUANTIZER_OPTIONS]  # fmt: skip
+    timings = report.get("timings_s") or {}
+    result = [
+        ("output SQNR", _db_unit(det.get("sqnr_db"))),
+        ("weights only", _db_unit(sens.get("weights_only_sqnr_db"))),
+        ("activations only", _db_unit(sens.get("activations_only_sqnr_db"))),
+        ("analysis samples", sens.get("samples")),
+        ("float fallback", ", ".join(report.get("float_fallback") or ()) or None),
+        *((f"{stage} time", _duration(t)) for stage, t in timings.items()),
+    ]
+    worst = [(w.get("node"), f"{w.get('op_type')}: output {_db_unit(w.get('output_sqnr_db'))} "
+              "if only it is quantized") for w in sens.get("layers") or ()]  # fmt: skip
+    return [
+        ("Containers", [("input", _container_text(view.container)),
+                        ("output", _container_text(view.output_container)),
+                        ("calibration", cal and f"{cal['path']} ({cal['samples']} samples)")]),
+        ("Options", flags),
+        ("Result", result),
+        ("Costliest layers", worst),
+    ]  # fmt: skip
+
+
+def _bench_sections(view: Any, shown: set[str]) -> list[tuple[str, list[tuple[str, Any]]]]:
+    det = view.detail.details
+    options = dict(det.get("options") or {})
+    ms = _ms_text
+    groups = {
+        "Settings": [("runtime", "runtime"), ("cpu_fxp", "CPU fixed point"), ("batch", "batch"),
+                     ("iterations", "iterations"), ("device_measured", "measured on a device")],
+        "Initialisation": [("init_time_ms", "init"), ("init_peak_bytes", "init peak memory")],
+        "Latency": [("latency_mean_ms", "mean"), ("latency_p50_ms", "p50"),
+                    ("latency_p90_ms", "p90"), ("latency_min_ms", "min")],
+        "Accuracy vs float": [("sqnr_db", "SQNR"), ("cosine", "cosine"),
+                              ("max_abs_err", "max abs error"), ("top1_agreement", "top-1 agreement"),
+                              ("label_accuracy", "label accuracy")],
+    }  # fmt: skip
+    shown |= {"options", "init_breakdown", "reference_container_id", "container_size_bytes"}
+    sections = [("Containers", [("measured", _container_text(view.container)),
+                                ("float reference", _container_text(view.reference_container))])]  # fmt: skip
+    for title, keys in groups.items():
+        pairs = []
+        for key, label in keys:
+            shown.add(key)
+            value = det.get(key)
+            if key.endswith("_ms"):
+                value = ms(value)
+            elif key.endswith("_bytes"):
+                value = format_bytes(value) if value is not None else None
+            elif key == "sqnr_db":
+                value = _db_unit(value)
+            elif key in ("top1_agreement", "label_accuracy"):
+                value = _pct(value)
+            pairs.append((label, value))
+        if title == "Settings":
+            pairs.append(("mode", options.pop("mode", None)))
+        if title == "Initialisation":
+            phases = det.get("init_breakdown") or {}
+            pairs[1:1] = [(f"  {phase}", ms(t)) for phase, t in phases.items()]
+        sections.append((title, pairs))
+    sections.append(("Options", [(k, _option_value(v)) for k, v in options.items()]))
+    return sections
+
+
+def _render_layers(console: Console, layers: Sequence[dict[str, Any]]) -> None:
+    if not layers:
+        return
+    console.print()
+    print_table(
+        console, LAYER_COLUMNS,
+        ((la["layer_index"], la["layer_name"], la["op_type"], la["bitwidth"], la["encoding_min"],
+          la["encoding_max"], _db(la["sqnr_db"]), la["rmse_over_scale"]) for la in layers),
+        title=f"Layers ({len(layers)}): output encoding and SQNR against float",
+    )  # fmt: skip
+
+
+LAYER_COLUMNS = (
+    Column("#", align="right"),
+    Column("layer", fit=MIDDLE, min_width=12),
+    Column("type", fit=MIDDLE, min_width=6),
+    Column("bits", align="right", priority=2),
+    Column("min", align="right", priority=1),
+    Column("max", align="right", priority=1),
+    Column("SQNR dB", align="right"),
+    Column("rmse/Δ", align="right", priority=3),
+)
+
+
+def _option_value(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value) or "none"
+    return value
+
+
+def _db_unit(value: float | None) -> str | None:
+    shown = _db(value)
+    return None if shown is None else shown if shown == "exact" else f"{shown} dB"
+
+
+def _ms_text(value: float | None) -> str | None:
+    return None if value is None else f"{value:.3f} ms"
 
 
 @runs.command("tag")
@@ -873,28 +988,12 @@ def experiment_show(app: App, name: str) -> None:
     detail = show_experiment(app.store(), app.project, name)
 
     def render(console: Console) -> None:
-        show_fields(
+        print_fields(
             console,
             [("experiment", detail.name), ("project", detail.project),
              ("created", detail.created_at), ("note", detail.note or None)],
         )  # fmt: skip
-        show_table(
-            console,
-            ["id", "kind", "status", "started", "model", "runtime", "sqnr dB", "tags"],
-            [
-                (
-                    r.id,
-                    r.kind,
-                    _status(r.status),
-                    r.started_at,
-                    r.model,
-                    r.runtime,
-                    r.sqnr_db,
-                    r.tags,
-                )
-                for r in detail.runs
-            ],  # fmt: skip
-        )
+        print_table(console, RUN_COLUMNS, (_run_cells(r) for r in detail.runs))
 
     emit(app, detail, render)
 
@@ -909,12 +1008,20 @@ def experiment_list(app: App) -> None:
     emit(
         app,
         infos,
-        lambda c: show_table(
+        lambda c: print_table(
             c,
-            ["name", "runs", "created", "note"],
+            EXPERIMENT_COLUMNS,
             [(e.name, len(e.run_ids), e.created_at, e.note) for e in infos],
         ),
     )
+
+
+EXPERIMENT_COLUMNS = (
+    Column("name", fit=MIDDLE, min_width=16),
+    Column("runs", align="right"),
+    Column("created", priority=2),
+    Column("note", fit=WRAP, priority=1, min_width=20),
+)
 
 
 @experiment.command("note")
@@ -969,16 +1076,18 @@ def convert(
     """
     from workbench.jobs.convert import command_line, convert_model
 
-    result = convert_model(
-        app.store(), app.project, model, output,
-        input_dims=_parse_input_dims(input_dims), command=command_line(), enable_hta=enable_hta,
-    )  # fmt: skip
+    with _progress(f"convert {os.path.basename(model)}", app):
+        result = convert_model(
+            app.store(), app.project, model, output,
+            input_dims=_parse_input_dims(input_dims), command=command_line(), enable_hta=enable_hta,
+        )  # fmt: skip
     emit(app, result, lambda c: say(
         c,
         f"wrote {result.output}: {result.layers} layers, {result.param_count:,} parameters, "
         f"{result.macs:,} MACs, {format_bytes(result.size_bytes)} in {result.seconds:.2f}s "
         f"(model {result.model_id}, container {result.container_id})"
-        + (", quantized: the model's own encodings kept" if result.quantized else ""),
+        + (", quantized: the model's own encodings kept" if result.quantized else "")
+        + "".join(f"\nnote: {n}" for n in result.notes),
     ))  # fmt: skip
 
 
@@ -1006,8 +1115,8 @@ def info(app: App, container: str) -> None:
             if summary.quantized:
                 row.append(r.encoding_summary)
             rows.append(row)
-        show_table(console, columns, rows, wrap=("name", "inputs", "outputs", "encoding"))
-        show_fields(console, [
+        print_table(console, [c for c in INFO_COLUMNS if c.name in columns], rows)
+        print_fields(console, [
             ("container", container),
             ("inputs", [f"{t.name} {t.dtype} {_dims(t.shape)}" for t in summary.inputs]),
             ("outputs", [f"{t.name} {t.dtype} {_dims(t.shape)}" for t in summary.outputs]),
@@ -1024,6 +1133,19 @@ def info(app: App, container: str) -> None:
         ])  # fmt: skip
 
     emit(app, summary.to_dict(), render)
+
+
+INFO_COLUMNS = (
+    Column("id", align="right"),
+    Column("name", fit=MIDDLE, min_width=12),
+    Column("type", fit=MIDDLE, min_width=6),
+    Column("inputs", fit=WRAP, priority=4, min_width=12),
+    Column("outputs", fit=WRAP, priority=5, min_width=12),
+    Column("output dims", fit=WRAP, min_width=9),
+    Column("params", align="right", priority=1),
+    Column("MACs", align="right", priority=2),
+    Column("encoding", fit=WRAP, priority=3, min_width=16),
+)
 
 
 @cli.command("diff")
@@ -1046,9 +1168,10 @@ def diff_cmd(app: App, a: str, b: str) -> None:
                 continue
             if isinstance(value, list) and value and isinstance(value[0], dict):
                 cols = list(value[0])
-                show_table(console, cols, ([v.get(k) for k in cols] for v in value), title=key)
+                columns = [Column(k, fit=WRAP, min_width=6) for k in cols]
+                print_table(console, columns, ([v.get(k) for k in cols] for v in value), title=key)
             else:
-                show_fields(console, [(key, value)])
+                print_fields(console, [(key, value)])
 
     emit(app, data, render)
 
@@ -1071,8 +1194,9 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values
 
     options = RunOptions(**_picked(values, RUN_OPTIONS))
     runtime = options.runtime
-    result = run_container(app.store(), app.project, container, input_list, output_dir, options,
-                           command=command_line())  # fmt: skip
+    with _progress(f"run on {runtime}", app) as progress:
+        result = run_container(app.store(), app.project, container, input_list, output_dir,
+                               options, command=command_line(), progress=progress)  # fmt: skip
     emit(app, result, lambda c: say(
         c,
         f"{result.inferences} inferences on {runtime} ({result.mode}): init {result.init_ms:.1f} ms, "
@@ -1084,34 +1208,18 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values
 # --- quantize / export -----------------------------------------------------------------
 
 
-class _RichProgress:
-    """A rich progress bar per stage, on stderr (stdout stays clean for --json)."""
+@contextmanager
+def _progress(what: str, app: App) -> Iterator[Callable[[str, int, int], None]]:
+    """A job's progress callback: a line on stderr after a second (a terminal only, not
+    under --json), and the place where an interrupt that landed in an import ends the job."""
+    with progress_on_stderr(what, quiet=app.json) as shown:
 
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        def report(stage: str, done: int, total: int) -> None:
+            checkpoint()
+            if shown is not None:
+                shown(stage, done, total)
 
-        self.progress = Progress(
-            TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
-            console=Console(stderr=True), transient=True,
-        )  # fmt: skip
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> _RichProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.tasks:  # started lazily: a job that fails early prints only its error
-            self.progress.stop()
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.progress.console.is_terminal:
-            return  # no bar in a pipe or log file: it would leave a blank line behind
-        if not self.tasks:
-            self.progress.start()
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=total)
-        self.progress.update(self.tasks[stage], completed=done, total=total)
+        yield report
 
 
 @cli.command()
@@ -1132,8 +1240,8 @@ def quantize(app: App, container: str, input_list: str, output: str, **values: A
     request = QuantizeRequest(container, input_list, output, options, analyze=values["analyze"],
                               command=command_line())  # fmt: skip
     store = app.store()
-    with _RichProgress() as progress:
-        result = quantize_job(store, app.project, request, progress=None if app.json else progress)
+    with _progress("quantize", app) as progress:
+        result = quantize_job(store, app.project, request, progress=progress)
 
     def render(console: Console) -> None:
         ratio = result.size_bytes / max(1, result.float_size_bytes)
@@ -1145,19 +1253,34 @@ def quantize(app: App, container: str, input_list: str, output: str, **values: A
                          f"{result.weights_only_sqnr_db:.2f} dB, activations only "
                          f"{result.activations_only_sqnr_db:.2f} dB)")  # fmt: skip
         if result.worst_layers:
-            show_table(console, ["layer", "type", "output SQNR if only it is quantized"],
-                       ((w["node"], w["op_type"], w["output_sqnr_db"])
-                        for w in result.worst_layers[:5]), title="costliest layers")  # fmt: skip
+            print_table(console, WORST_LAYER_COLUMNS,
+                        ((w["node"], w["op_type"], _db(w["output_sqnr_db"]))
+                         for w in result.worst_layers[:5]), title="costliest layers")  # fmt: skip
         if result.float_fallback:
             say(console, "runs in float inside the integer executor: "
                 + ", ".join(result.float_fallback))  # fmt: skip
+        if result.integer_check is not None:
+            check = result.integer_check
+            say(console, f"integer-true check over {check['samples']} samples: output SQNR "
+                         f"{format_db(check['integer_sqnr_db'])} (fake-quant "
+                         f"{format_db(check['fake_quant_sqnr_db'])}): "
+                         f"{'ok' if check['ok'] else 'FAILED'}")  # fmt: skip
+        for warning in result.warnings:
+            say(console, f"warning: {warning}")
 
     emit(app, result, render)
 
 
+WORST_LAYER_COLUMNS = (
+    Column("layer", fit=MIDDLE, min_width=12),
+    Column("type", fit=MIDDLE, min_width=6),
+    Column("output SQNR dB if only it is quantized", align="right"),
+)
+
+
 @cli.group()
 def export() -> None:
-    """Export a quantized container to other tools (QDQ ONNX, AIMET encodings)."""
+    """Export to other tools: a quantized container (QDQ ONNX, AIMET encodings), runs (MLflow)."""
 
 
 @export.command("qdq")
@@ -1170,7 +1293,8 @@ def export_qdq_cmd(app: App, container: str, output: str, unsigned_weights: bool
     """A QDQ ONNX model that ONNX Runtime runs (to the bit when quantized --rounding half-even)."""
     from workbench.jobs.export import export_qdq_file
 
-    result = export_qdq_file(container, output, signed_weights=not unsigned_weights)
+    with _progress("export QDQ ONNX", app):
+        result = export_qdq_file(container, output, signed_weights=not unsigned_weights)
 
     def render(c: Console) -> None:
         say(c, f"wrote {result['output']} ({result['nodes']} nodes, opset {result['opset']})")
@@ -1195,7 +1319,8 @@ def export_encodings_cmd(
     """AIMET-format encodings JSON (reads back with quantize --override-params)."""
     from workbench.jobs.export import export_encodings_file
 
-    result = export_encodings_file(container, output, format_version, all_tensors=all_tensors)
+    with _progress("export encodings", app):
+        result = export_encodings_file(container, output, format_version, all_tensors=all_tensors)
 
     def render(c: Console) -> None:
         say(c, f"wrote {result['output']}: {result['activations']} activation and "
@@ -1205,6 +1330,32 @@ def export_encodings_cmd(
                    "(--all-tensors writes them)")  # fmt: skip
 
     emit(app, result, render)
+
+
+@export.command("mlflow")
+@click.argument("run_ids", metavar="[RUN_ID]...", type=int, nargs=-1)
+@click.option("--experiment", metavar="NAME", help="Export this experiment's runs.")
+@click.option("--tracking-uri", required=True, metavar="URI",
+              help="MLflow tracking URI: http://host:5000, sqlite:///mlflow.db, file:///path.")  # fmt: skip
+@click.option("--mlflow-experiment", metavar="NAME",
+              help="MLflow experiment to log to (default: workbench/PROJECT[/EXPERIMENT]).")  # fmt: skip
+@click.option("--no-containers", is_flag=True, help="Do not upload the containers as artifacts.")
+@pass_app
+def export_mlflow_cmd(app: App, run_ids: tuple[int, ...], experiment: str | None,
+                      tracking_uri: str, mlflow_experiment: str | None,
+                      no_containers: bool) -> None:  # fmt: skip
+    """Log runs to MLflow: options as params, measurements as metrics, the container and
+    the report as artifacts (extra: pip install -e '.[mlflow]'). Runs already there are skipped."""
+    from workbench.jobs.export_mlflow import export_mlflow
+
+    with _progress("export to MLflow", app) as progress:
+        result = export_mlflow(app.store(), app.project, tracking_uri=tracking_uri,
+                               run_ids=run_ids, experiment=experiment,
+                               mlflow_experiment=mlflow_experiment,
+                               containers=not no_containers, progress=progress)  # fmt: skip
+    skipped = f"; {len(result.skipped)} already there" if result.skipped else ""
+    emit(app, result, lambda c: say(c, f"logged {len(result.exported)} run(s) to MLflow experiment "
+                                       f"{result.experiment!r} at {result.tracking_uri}{skipped}"))  # fmt: skip
 
 
 # --- runs compare / tui ----------------------------------------------------------------
@@ -1249,9 +1400,11 @@ def runs_compare(app: App, run_ids: tuple[int, ...], baseline: int | None, show_
 
     def render(console: Console) -> None:
         heads = [run_heading(r, i == 0) for i, r in enumerate(comparison.runs)]
-        show_table(console, ["metric", *heads],
-                   ([row.metric.label, *(cell_text(row, i) for i in range(len(heads)))]
-                    for row in rows), wrap=heads)  # fmt: skip
+        columns = [Column("metric", fit=MIDDLE, min_width=12),
+                   *(Column(h, fit=WRAP, min_width=8) for h in heads)]  # fmt: skip
+        print_table(console, columns,
+                    ([row.metric.label, *(cell_text(row, i) for i in range(len(heads)))]
+                     for row in rows))  # fmt: skip
         if not rows:
             say(console, "no differences (--all shows every metric)")
 
@@ -1261,54 +1414,79 @@ def runs_compare(app: App, run_ids: tuple[int, ...], baseline: int | None, show_
 @cli.command("tui")
 @pass_app
 def tui_cmd(app: App) -> None:
-    """The terminal UI: browse projects and runs, launch jobs, compare experiments."""
-    from workbench.jobs.projects import ensure_project
+    """The terminal UI: browse projects and runs, launch jobs, compare experiments.
+
+    Opens --project, else the project used last (else the project list).
+    """
+    from workbench.jobs.projects import ensure_project, start_project
     from workbench.tui.app import WorkbenchApp
 
     store = app.store()
-    ensure_project(store, app.project)
-    WorkbenchApp(store, app.project).run()
+    if app.project_given:
+        ensure_project(store, app.project)
+        project: str | None = app.project
+    else:
+        project = start_project(store)
+    WorkbenchApp(store, project).run()
 
 
 # --- bench / advise / demo / import ----------------------------------------------------
 
 
-def _bench_rows_table(console: Console, rows: Sequence[Any], title: str = "") -> None:
-    def name(path: str) -> str:
-        return os.path.basename(path)
+BENCH_COLUMNS = (
+    Column("run", align="right"),
+    Column("runtime"),
+    Column("status"),
+    Column("init ms", align="right"),
+    Column("init peak", align="right"),
+    Column("latency ms", align="right", priority=2),
+    Column("SQNR dB", align="right"),
+    Column("top-1", align="right", priority=1),
+    Column("accuracy", align="right"),
+    Column("mode", fit=WRAP, priority=3, min_width=16),
+)
 
-    table_rows = []
+
+def _bench_rows_table(console: Console, rows: Sequence[Any], title: str = "") -> None:
+    """Bench rows grouped by container (its name, kind and size heading its runtimes);
+    a refused or failed row says why under it."""
+    items: list[Row | Group] = []
+    container = None
     for r in rows:
-        acc = r.accuracy or {}
-        lat = r.latency_ms or {}
+        if r.container != container:
+            container = r.container
+            kind = "quantized" if r.quantized else "float"
+            items.append(
+                Group(os.path.basename(r.container), f"{kind} · {format_bytes(r.size_bytes)}")
+            )
         runtime = f"{r.runtime} fxp" if r.cpu_fxp else r.runtime
         if r.status != SUCCEEDED:
-            table_rows.append((r.run_id, name(r.container), runtime, _status_word(r.status),
-                               r.error, None, None, None, None, None, None, None))  # fmt: skip
+            cells = (r.run_id, runtime, _status(r.status))
+            items.append(
+                Row(cells, note=r.error, note_style="red" if r.status == FAILED else "yellow")
+            )
             continue
-        sqnr = acc.get("sqnr_db")
-        table_rows.append((
-            r.run_id, name(r.container), runtime, _status_word(r.status), r.mode,
-            f"{r.init_ms:.1f}", format_bytes(r.init_peak_bytes), format_bytes(r.size_bytes),
-            f"{lat.get('mean', 0):.2f}" if lat else None,
-            "exact" if is_exact_db(sqnr) else sqnr,
-            _pct(acc.get("top1_agreement")), _pct(acc.get("label_accuracy")),
-        ))  # fmt: skip
-    show_table(
-        console,
-        ["run", "container", "runtime", "status", "mode / reason", "init ms", "init peak",
-         "size", "latency ms", "SQNR dB", "top-1", "accuracy"],
-        table_rows, title=title, wrap=("container", "mode / reason"),
-    )  # fmt: skip
+        acc, lat = r.accuracy or {}, r.latency_ms or {}
+        items.append(Row((
+            r.run_id, runtime, _status(r.status), f"{r.init_ms:.1f}", format_bytes(r.init_peak_bytes),
+            f"{lat['mean']:.2f}" if lat.get("mean") is not None else None,
+            _db(acc.get("sqnr_db")), _pct(acc.get("top1_agreement")),
+            _pct(acc.get("label_accuracy")), r.mode,
+        )))  # fmt: skip
+    print_table(console, BENCH_COLUMNS, items, title=title)
+
+
+def _bench_notes(rows: Sequence[Any]) -> list[str]:
+    """Every row's notes, each said once with the rows it is about."""
+    return collapse_notes(
+        ((os.path.basename(r.container), f"{r.runtime} fxp" if r.cpu_fxp else r.runtime), note)
+        for r in rows
+        for note in r.notes
+    )
 
 
 def _pct(v: float | None) -> str | None:
     return None if v is None else f"{v:.1%}"
-
-
-def _status_word(status: str) -> str:
-    colour = {SUCCEEDED: "green", FAILED: "red", REFUSED: "yellow"}.get(status, "cyan")
-    return _Markup(f"[{colour}]{status}[/{colour}]")
 
 
 @cli.command()
@@ -1331,48 +1509,36 @@ def bench(app: App, containers: tuple[str, ...], input_list: str, csv_path: str 
 
     options = BenchOptions(**_picked(values, BENCH_OPTIONS))
     request = BenchRequest(containers, input_list, options, command=command_line(), csv=csv_path)
-    with _RichProgress() as progress:
-        result = bench_job(app.store(), app.project, request,
-                           progress=None if app.json else progress)  # fmt: skip
+    with _progress("bench", app) as progress:
+        result = bench_job(app.store(), app.project, request, progress=progress)
 
     def render(console: Console) -> None:
         _bench_rows_table(console, result.rows)
-        for r in result.rows:
-            for note in r.notes:
-                say(console, f"note: {os.path.basename(r.container)} on {r.runtime}: {note}")
+        print_lines(console, (f"note: {n}" for n in _bench_notes(result.rows)), style="dim")
         say(console, f"{len(result.rows)} rows over {result.samples} input(s)"
                      + (f"; CSV in {csv_path}" if csv_path else ""))  # fmt: skip
 
     emit(app, list(result.rows), render)
 
 
+ADVICE_COLUMNS = (
+    Column("runtime"),
+    Column("quantized container", fit=WRAP, min_width=20),
+    Column("non-quantized container", fit=WRAP, min_width=20),
+)
+
+
 def _render_advice(console: Console, advice: Any) -> None:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, show_lines=True, title_justify="left",
-                  title=_cell(f"{os.path.basename(advice.quantized_container)} (quantized) vs "
-                              f"{os.path.basename(advice.float_container)} (non-quantized)"))  # fmt: skip
-    table.add_column("runtime", no_wrap=True, style="bold")
-    table.add_column("quantized container", overflow="fold")
-    table.add_column("non-quantized container", overflow="fold")
-    for row in advice.rows:
-        table.add_row(
-            row.label, *(_escape("\n".join(c.lines())) for c in (row.quantized, row.float))
-        )
-    console.print(table)
+    title = (f"{os.path.basename(advice.quantized_container)} (quantized) vs "
+             f"{os.path.basename(advice.float_container)} (non-quantized)")  # fmt: skip
+    rows = [
+        (Styled(row.label, "bold"), *("\n".join(c.lines()) for c in (row.quantized, row.float)))
+        for row in advice.rows
+    ]
+    print_table(console, ADVICE_COLUMNS, rows, title=title, blank_between_rows=True)
     for rec in advice.recommendations:
-        say(console, f"{rec.runtime.upper()}: {rec.choice}")
-        for reason in rec.reasons:
-            say(console, f"  - {reason}")
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    from workbench.textsafe import visible
-
-    return escape(visible(text, keep_lines=True))
+        print_lines(console, [f"{rec.runtime.upper()}: {rec.choice}"], style="bold")
+        print_lines(console, (f"  - {reason}" for reason in rec.reasons), hang=4)
 
 
 @cli.command()
@@ -1389,9 +1555,8 @@ def advise(app: App, container: str, input_list: str, **values: Any) -> None:
 
     options = AdviseOptions(**_picked(values, ADVISE_OPTIONS))
     request = AdviseRequest(container, input_list, options, command=command_line())
-    with _RichProgress() as progress:
-        result = advise_job(app.store(), app.project, request,
-                            progress=None if app.json else progress)  # fmt: skip
+    with _progress("advise", app) as progress:
+        result = advise_job(app.store(), app.project, request, progress=progress)
 
     def render(console: Console) -> None:
         for note in result.notes:
@@ -1404,41 +1569,94 @@ def advise(app: App, container: str, input_list: str, **values: Any) -> None:
 
 
 @cli.command()
-@click.option("--workdir", default="workbench-demo", show_default=True, metavar="DIR",
-              type=click.Path(file_okay=False, path_type=str),
-              help="Folder for the demo's containers, inputs and labels.")  # fmt: skip
+@click.option("--workdir", metavar="DIR", type=click.Path(file_okay=False, path_type=str),
+              help="Folder for the demo's containers, inputs and labels "
+                   "(default: demo/PROJECT in the user data directory).")  # fmt: skip
+@click.option("--replace", is_flag=True,
+              help="Delete the project (--project, default `demo`) and build it again.")  # fmt: skip
 @declared_options(*DEMO_OPTIONS)
 @pass_app
-def demo(app: App, workdir: str, iterations: int, samples: int | None) -> None:
-    """Build the demo project from the bundled model: convert, quantize, bench, advise.
+def demo(app: App, workdir: str | None, replace: bool, iterations: int,
+         samples: int | None) -> None:  # fmt: skip
+    """Build a demo project from the bundled model: convert, quantize, bench, advise.
 
-    Uses project `demo` (unless --project names another); run it again to add runs.
+    Each run makes a fresh project (demo, demo-2, ...) unless --project names one;
+    --replace builds it again. `workbench tui` then opens it.
     """
-    from workbench.jobs.demo import DEMO_PROJECT, demo_job
+    from workbench.jobs.demo import demo_job
 
-    project = DEMO_PROJECT if app.project == DEFAULT_PROJECT else app.project
-    with _RichProgress() as progress:
-        result = demo_job(app.store(), workdir=workdir, project=project, iterations=iterations,
-                          samples=samples, progress=None if app.json else progress)  # fmt: skip
+    project = app.project if app.project_given else None
+    with _progress("demo", app) as progress:
+        result = demo_job(app.store(), workdir=workdir, project=project, replace=replace,
+                          iterations=iterations, samples=samples, progress=progress)  # fmt: skip
 
     def render(console: Console) -> None:
-        say(console, f"demo project {result.project!r} built in {result.seconds:.1f}s, "
-                     f"files in {result.workdir}")  # fmt: skip
-        show_table(
-            console, ["quantized container", "size", "output SQNR dB", "run"],
-            [(v.name, format_bytes(v.size_bytes), v.sqnr_db, v.run_id) for v in result.variants],
+        say(console, f"demo project {result.project!r} built in {result.seconds:.1f}s")
+        print_table(
+            console, VARIANT_COLUMNS,
+            [(v.name, format_bytes(v.size_bytes), _db(v.sqnr_db), v.run_id) for v in result.variants],
+            title="quantized containers",
         )  # fmt: skip
+        console.print()
         _bench_rows_table(console, result.bench, title="bench")
+        print_lines(console, (f"note: {n}" for n in _bench_notes(result.bench)), style="dim")
+        console.print()
         _render_advice(console, result.advice)
-        say(console, f"saved as experiment {result.experiment!r}")
-        say(console, f"open it in the terminal UI: {result.tui_command}")
+        db = f" --db {app.db}" if app.db else ""
+        say(console, f"saved as experiment {result.experiment!r}; a report to share: workbench{db} "
+                     f"--project {result.project} report {json.dumps(result.experiment)} "
+                     "-o report.html")  # fmt: skip
+        say(console, f"open it in the terminal UI: workbench{db} tui")
+        say(console, "its files (containers, input lists, labels) are in:")
+        console.print(safe(result.workdir), soft_wrap=True, markup=False)  # whole, to copy
 
     emit(app, result, render)
+
+
+VARIANT_COLUMNS = (
+    Column("container", fit=MIDDLE, min_width=14),
+    Column("size", align="right"),
+    Column("output SQNR dB", align="right"),
+    Column("run", align="right"),
+)
+
+
+@cli.command("report")
+@click.argument("target", metavar="RUN|EXPERIMENT", required=False, default="")
+@click.option("--experiment", metavar="NAME", help="The experiment (when its name is digits).")
+@click.option("-o", "--output", required=True, metavar="report.html", type=click.Path(path_type=str),
+              help="The HTML file to write.")  # fmt: skip
+@pass_app
+def report_cmd(app: App, target: str, experiment: str | None, output: str) -> None:
+    """One self-contained HTML file about a run or an experiment: the guide's table measured,
+    the recommendation, charts, options and environment (inline SVG, nothing fetched)."""
+    from workbench.jobs.report import parse_target, write_report
+
+    run_id, name = parse_target(target, experiment)
+    with _progress("report", app) as progress:
+        result = write_report(app.store(), app.project, output, run_id=run_id, experiment=name,
+                              progress=progress)  # fmt: skip
+    emit(app, result, lambda c: say(c, f"wrote {result.output} ({format_bytes(result.size_bytes)}, "
+                                       f"{result.charts} charts, {result.runs} runs of "
+                                       f"{result.subject}): open it in a browser"))  # fmt: skip
 
 
 @cli.group("import")
 def import_group() -> None:
     """Import measurements made elsewhere (on a real device)."""
+
+
+IMPORT_COLUMNS = (
+    Column("run", align="right"),
+    Column("vendor runtime", fit=MIDDLE, min_width=10),
+    Column("runtime"),
+    Column("precision", priority=3),
+    Column("runs", align="right", priority=2),
+    Column("init ms", align="right"),
+    Column("latency ms", align="right"),
+    Column("min ms", align="right", priority=1),
+    Column("status"),
+)
 
 
 @import_group.command("snpe-bench")
@@ -1455,12 +1673,11 @@ def import_snpe_bench_cmd(app: App, results: str, container: str | None) -> None
                                command=command_line())  # fmt: skip
 
     def render(console: Console) -> None:
-        show_table(
-            console, ["run", "vendor runtime", "runtime", "precision", "runs", "init ms",
-                      "latency ms", "min ms", "status"],
+        print_table(
+            console, IMPORT_COLUMNS,
             [(r.run_id, r.vendor_runtime, f"{r.runtime} fxp" if r.cpu_fxp else r.runtime,
               r.precision, r.iterations, r.init_ms, r.latency_mean_ms, r.latency_min_ms,
-              r.status) for r in result.runs],
+              _status(r.status)) for r in result.runs],
         )  # fmt: skip
         failed = sum(r.status != SUCCEEDED for r in result.runs)
         say(console, f"imported {len(result.runs) - failed} device-measured run(s) from "

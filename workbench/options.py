@@ -25,6 +25,7 @@ from workbench.vocabulary import (
     DEFAULT_ROUNDING,
     MAX_BATCH,
     MAX_ITERATIONS,
+    MAX_THREADS,
     PERCENTILE,
     ROUNDING_MODES,
     SCHEMES,
@@ -51,6 +52,7 @@ class Option:
     high: float | None = None
     low_open: bool = False
     many: bool = False  # a comma-separated subset of the choices, kept as a tuple
+    repeat: bool = False  # a repeatable flag (--state a=b --state c=d), kept as a tuple of texts
     path: bool = False  # a file the TUI checks exists (``must_exist``)
     must_exist: bool = True
     flag: str = ""  # default: --name-with-dashes
@@ -88,6 +90,8 @@ class Option:
             return self.parse(value)
         if value is None and self.default is None:
             return None
+        if self.repeat:
+            return split_texts(value)
         if self.many:
             return self._check_many(value)
         if self.type is bool:
@@ -144,6 +148,15 @@ class Option:
         elif low is not None and not number >= low:  # NaN too
             raise BadInput(f"{self.cli_flag} must be >= {_num(low)}, got {value}")
         return number
+
+
+def split_texts(value: Any) -> tuple[str, ...]:
+    """A repeatable option's values: a text splits at commas and blanks (a TUI field)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    return tuple(t for t in (str(v).strip() for v in value) if t)
 
 
 def _num(v: Any) -> str:
@@ -217,6 +230,9 @@ def option_argv(options: Iterable[Option], values: Mapping[str, Any]) -> list[st
             continue
         if o.type is bool:
             argv.append(o.cli_flag)
+        elif o.repeat:
+            for item in value:
+                argv += [o.cli_flag, str(item)]
         elif isinstance(value, tuple):
             argv += [o.cli_flag, ",".join(str(v) for v in value)]
         else:
@@ -250,6 +266,25 @@ def parse_runtimes(text: str | Iterable[str] | None) -> tuple[str, ...]:
     return names
 
 
+# --------------------------------------------------------------------------- state
+
+
+def parse_state(value: Any) -> tuple[str, ...]:
+    """``--state`` pairs as ``INPUT=OUTPUT`` texts (the job checks the names on the model)."""
+    pairs = split_texts(value)
+    for text in pairs:
+        name_in, sep, name_out = text.partition("=")
+        if not sep or not name_in.strip() or not name_out.strip():
+            raise BadInput(f"--state takes INPUT=OUTPUT pairs, got {text!r}")
+    return pairs
+
+
+def check_state(stateful: bool, pairs: Iterable[str]) -> None:
+    """``--state`` without ``--stateful`` would do nothing: refused."""
+    if tuple(pairs) and not stateful:
+        raise BadInput("--state names state to carry between inferences: add --stateful")
+
+
 # --------------------------------------------------------------------------- the options
 
 ITERATIONS = Option(
@@ -276,6 +311,18 @@ CPU_FXP = Option(
     bool,
     False,
     label="CPU fixed-point mode (--cpu-fxp)",
+)
+THREADS = Option(
+    "threads",
+    "Threads to compute with (default: the cores this process may use).",
+    int,
+    None,
+    low=1,
+    high=MAX_THREADS,
+    metavar="N",
+    show_default=False,
+    label="Threads",
+    placeholder="optional: all cores",
 )
 LABELS = Option(
     "labels",
@@ -357,6 +404,30 @@ ANALYZE = Option(
 )
 QUANTIZE_OPTIONS = (*QUANTIZER_OPTIONS, ANALYZE)  # what `workbench quantize` takes
 
+# A streaming model's state, carried from one input-list line to the next (run, bench).
+STATE_OPTIONS = (
+    Option(
+        "stateful",
+        "Carry state from one input-list line to the next (a streaming model).",
+        bool,
+        False,
+        label="carry state line to line (--stateful)",
+    ),
+    Option(
+        "state",
+        "With --stateful: a state input fed from the output named (repeatable); "
+        "a TFLite model's own state needs none.",
+        str,
+        (),
+        repeat=True,
+        metavar="IN=OUT",
+        show_default=False,
+        label="State pairs",
+        placeholder="optional: IN=OUT pairs (ONNX state), blank-separated",
+        parse=parse_state,
+    ),
+)
+
 BENCH_OPTIONS = (
     Option(
         "runtimes",
@@ -366,7 +437,6 @@ BENCH_OPTIONS = (
         many=True,
         metavar="LIST",
         label="Runtimes",
-        form_default=(CPU,),
         parse=parse_runtimes,
     ),
     ITERATIONS,
@@ -380,6 +450,8 @@ BENCH_OPTIONS = (
         False,
         label="time every layer (--per-layer)",
     ),
+    THREADS,
+    *STATE_OPTIONS,
 )
 
 ADVISE_OPTIONS = (
@@ -436,6 +508,8 @@ RUN_OPTIONS = (  # `workbench run`
         False,
         label="flat file names",
     ),
+    THREADS,
+    *STATE_OPTIONS,
 )
 
 DEMO_OPTIONS = (
@@ -479,12 +553,20 @@ class BenchOptions(DeclaredOptions):
 
     WHAT = "bench"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_state(self.stateful, self.state)
+
 
 @declared(*RUN_OPTIONS)
 class RunOptions(DeclaredOptions):
     """How ``workbench run`` runs a container."""
 
     WHAT = "run"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_state(self.stateful, self.state)
 
 
 @declared(*ADVISE_OPTIONS)

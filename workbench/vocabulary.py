@@ -91,6 +91,8 @@ MAX_BATCH = 4096  # runtimes resize a network to at most this batch
 # Timed iterations per measurement: more would run for hours and measure nothing new,
 # and a count past 2**63 does not fit the store's integers.
 MAX_ITERATIONS = 1_000_000
+# Threads a job may compute with (the engine's pool; BLAS stays on one thread).
+MAX_THREADS = 64
 
 # --------------------------------------------------------------------------- formatting
 

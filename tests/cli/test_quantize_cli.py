@@ -42,9 +42,46 @@ def test_quantize_writes_container_and_records_everything(cli, float_dlc, tmp_pa
     assert {layer["layer_name"] for layer in run["layers"]} >= {"conv/1", "fc"}
     report = run["details"]["report"]
     assert report["sensitivity"]["weights_only_sqnr_db"] >= result["sqnr_db"] - 0.5
+    # The integer-true emulator agrees with fake-quant: no warning.
+    check = result["integer_check"]
+    assert check["ok"] and result["warnings"] == [] and check["samples"] == 4
+    assert abs(check["integer_sqnr_db"] - check["fake_quant_sqnr_db"]) < 3.0
+    assert report["integer_check"] == check
+    assert "integer-true check over 4 samples" in run["log"]
     info = cli.json("info", str(q))
     assert info["quantized"] is True
     assert info["layers"][0]["encoding_summary"]
+
+
+def test_an_integer_emulator_defect_is_a_warning_not_a_result(
+    cli, float_dlc, tmp_path, monkeypatch
+):
+    # Plant a defect in the integer Gemm kernel (its output codes mirrored): quantize still
+    # writes the container, but says loudly that the integer path disagrees with it.
+    from workbench.engine.quant import int_ops
+
+    right = int_ops._REGISTRY["Gemm"]
+
+    def mirrored(ictx):
+        kernel, top = right(ictx), ictx.out(0).qmax
+        return lambda *args: tuple(top - y for y in kernel(*args))
+
+    monkeypatch.setitem(int_ops._REGISTRY, "Gemm", mirrored)
+    dlc, listing = float_dlc
+    args = ("quantize", str(dlc), "--input-list", str(listing), "-o", str(tmp_path / "q.dlc"))
+    result = cli.json(*args, "--no-analysis")  # the check runs without the analysis too
+    check = result["integer_check"]
+    assert not check["ok"] and check["gap_db"] > 3.0
+    assert len(result["warnings"]) == 1 and "emulator defect" in result["warnings"][0]
+    run = cli.json("runs", "show", str(result["run_id"]))
+    assert run["status"] == "succeeded"
+    assert run["notes"] == f"warning: {result['warnings'][0]}"
+    assert f"warning: {result['warnings'][0]}" in run["log"]
+    assert run["details"]["report"]["integer_check"]["ok"] is False
+    shown = cli(*args)
+    assert shown.exit_code == 0
+    assert "integer-true check over 4 samples" in shown.stdout and "FAILED" in shown.stdout
+    assert "warning: integer-true output is" in shown.stdout
 
 
 def test_quantized_container_runs_on_cpu_both_ways(cli, float_dlc, tmp_path):

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 HEAVY = ("sqlalchemy", "alembic", "numpy", "onnx", "textual", "rich")
+# The compiled kernels' compiler: only a plan big enough to use them imports it.
+COMPILER = ("numba", "llvmlite")
 
 
 def _workbench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,13 +44,41 @@ def test_help_imports_nothing_heavy() -> None:
         "    cli.main(['--help'], prog_name='workbench')\n"
         "except SystemExit:\n"
         "    pass\n"
-        f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
+        f"print([m for m in {HEAVY + COMPILER!r} if m in sys.modules])\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _imported_after(code: str) -> list[str]:
+    """The compiler modules imported by running ``code`` in a fresh interpreter."""
+    probe = f"import sys\n{code}\nprint([m for m in {COMPILER!r} if m in sys.modules])\n"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return eval(result.stdout.strip().splitlines()[-1])
+
+
+def test_info_and_the_tui_import_no_compiler(tmp_path: Path) -> None:
+    from workbench.data import demo_model_path
+
+    dlc = tmp_path / "demo.dlc"
+    converted = _workbench("convert", str(demo_model_path()), "-o", str(dlc))
+    assert converted.returncode == 0, converted.stderr
+    info = (
+        "from workbench.cli import cli\n"
+        "try:\n"
+        f"    cli.main(['info', {str(dlc)!r}], prog_name='workbench')\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+    )
+    assert _imported_after(info) == []
+    tui = "import workbench.tui.app\nfrom workbench.tui.app import WorkbenchApp\n"
+    assert _imported_after(tui) == []
 
 
 def test_console_script_is_installed() -> None:

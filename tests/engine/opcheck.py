@@ -38,6 +38,7 @@ def check_op(
     input_order: list[str] | None = None,
     rtol: float = 1e-4,
     atol: float = 1e-5,
+    domain: str = "",
     **attrs,
 ) -> list[np.ndarray]:
     """Run ``op_type`` in ORT and in our engine, assert equality, return our outputs.
@@ -55,10 +56,13 @@ def check_op(
         if v is not None
     ]
     onnx_outputs = [onnx.ValueInfoProto(name=o) for o in out_names]
-    node = helper.make_node(op_type, order, out_names, **attrs)
+    node = helper.make_node(op_type, order, out_names, domain=domain or None, **attrs)
     inits = [numpy_helper.from_array(v, k) for k, v in consts.items()]
     g = helper.make_graph([node], "check", onnx_inputs, onnx_outputs, initializer=inits)
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    opsets = [helper.make_opsetid("", opset)]
+    if domain:
+        opsets.append(helper.make_opsetid(domain, 1))
+    model = helper.make_model(g, opset_imports=opsets)
     model.ir_version = min(model.ir_version, 9)
     # Give the outputs their inferred types (ORT wants typed graph outputs).
     inferred = onnx.shape_inference.infer_shapes(model)
@@ -67,6 +71,8 @@ def check_op(
     for out in model.graph.output:
         if out.name in types and types[out.name].tensor_type.elem_type:
             out.type.CopyFrom(types[out.name])
+        elif domain:  # ONNX cannot infer contrib operators: they compute in float here
+            out.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
     feeds = {k: v for k, v in inputs.items() if v is not None}
     expected = _ort_run(model, feeds)
 
@@ -74,7 +80,7 @@ def check_op(
         name="check",
         inputs=[TensorInfo(k, tuple(v.shape), v.dtype.name) for k, v in feeds.items()],
         outputs=[TensorInfo(o, (), "float32") for o in out_names],
-        nodes=[Node(op_type, op_type, tuple(order), tuple(out_names), dict(attrs))],
+        nodes=[Node(op_type, op_type, tuple(order), tuple(out_names), dict(attrs), domain)],
         params=dict(consts),
         opset=opset,
     )

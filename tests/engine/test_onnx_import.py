@@ -400,9 +400,45 @@ def test_unresolved_dimension_names_the_input_and_the_flag(tmp_path: Path) -> No
     with pytest.raises(BadInput) as err:
         import_onnx(save(model, tmp_path))
     assert str(err.value) == (
-        "input 'images' has an unresolved dimension (shape [batch, 3, 224, 224]); "
-        "fix it with --input-dim images 1,3,224,224"
+        "input has unresolved dimensions: images [batch, 3, 224, 224]; give them with "
+        "--input-dim images 1,3,224,224 (batch: 1, as quantization needs (resize at run time "
+        "with --batch N))"
     )
+
+
+def test_every_unresolved_input_is_listed_with_a_proposal(tmp_path: Path) -> None:
+    """All inputs at once; a symbol a given input fixes is fixed everywhere; spatial sizes
+    come from the metadata or stay placeholders (never a silent 1)."""
+    nodes = [
+        helper.make_node("Relu", ["images"], ["y"]),
+        helper.make_node("Relu", ["tokens"], ["t"]),
+        helper.make_node("Relu", ["mask"], ["m"]),
+    ]
+    inputs = [
+        tensor("images", ["batch", 3, "height", "width"]),
+        tensor("tokens", ["batch", "seq_len"]),
+        tensor("mask", ["batch", "seq_len"]),
+    ]
+    outputs = [
+        tensor("y", ["batch", 3, "height", "width"]),
+        tensor("t", ["batch", "seq_len"]),
+        tensor("m", ["batch", "seq_len"]),
+    ]
+    model = make_model(nodes, inputs, outputs)
+    with pytest.raises(BadInput) as err:
+        import_onnx(save(model, tmp_path))
+    text = str(err.value)
+    assert text.startswith("3 inputs have unresolved dimensions: images [batch, 3, height, width]")
+    assert "--input-dim images 1,3,H,W --input-dim tokens 1,SEQ --input-dim mask 1,SEQ" in text
+    assert ",1," not in text.split("give them with")[1].split("(")[0].replace("1,3", "")
+    helper.set_model_props(model, {"imgsz": "[640, 480]"})
+    with pytest.raises(BadInput) as err:
+        import_onnx(save(model, tmp_path), {"tokens": [1, 12]})  # mask follows: [1, 12]
+    text = str(err.value)
+    assert "input has unresolved dimensions: images" in text
+    assert "--input-dim images 1,3,640,480" in text and "from the model's metadata 'imgsz'" in text
+    graph = import_onnx(save(model, tmp_path), {"tokens": [1, 12], "images": [1, 3, 8, 8]})
+    assert {t.name: t.shape for t in graph.inputs}["mask"] == (1, 12)
 
 
 def test_input_dim_errors(tmp_path: Path) -> None:
@@ -595,8 +631,12 @@ _NEVER_CANDIDATES = ["Det", "Bernoulli", "RandomNormalLike", "LpNormalization", 
 def test_unsupported_operators_are_listed_together(tmp_path: Path) -> None:
     needs("Relu")
     unsupported_op = next(op for op in _NEVER_CANDIDATES if op not in supported_ops())
+    # Operators inside If/Loop/Scan bodies are checked too.
     then_branch = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["t"])], "then", [], [tensor("t", [2, 2])]
+        [helper.make_node(unsupported_op, ["x"], ["t"], name="in_branch")],
+        "then",
+        [],
+        [tensor("t", [2, 2])],
     )
     nodes = [
         helper.make_node("Relu", ["x"], ["a"], name="relu"),
@@ -624,8 +664,7 @@ def test_unsupported_operators_are_listed_together(tmp_path: Path) -> None:
         import_onnx(save(model, tmp_path))
     assert err.value.missing == {
         "com.example.Frobnicate": ["frob1", "frob2"],
-        unsupported_op: ["stock_op"],
-        "If": ["branch"],
+        unsupported_op: ["stock_op", "in_branch"],
     }
     assert "com.example.Frobnicate [frob1, frob2]" in str(err.value)
 

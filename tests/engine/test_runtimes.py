@@ -234,6 +234,18 @@ def test_aip_runs_hta_subnets_from_the_records_and_hnn_like_the_dsp(models):
         assert sqnr_db(d.run(feeds)[OUT], a.run(feeds)[OUT]) > 30
 
 
+def test_aip_runs_16_bit_layers_with_dsp_semantics(models):
+    # The HTA is 8-bit only: a 16-bit layer with a record (quantize --enable-hta at 16
+    # bits) runs like the DSP, not from its record's int32 accumulator (off by tens of dB).
+    calib = _feeds(8, seed=11)
+    opts = QuantOptions(enable_hta=True, weights_bitwidth=16, act_bitwidth=16, bias_bitwidth=32)
+    q = quantize_container(models["all_hta_float"], calib, opts).container
+    aip, dsp = load_network(q, "aip"), load_network(q, "dsp")
+    assert any(n.startswith("0 layer(s) run from the HTA records") for n in aip.notes)
+    for feeds in _feeds(2):
+        np.testing.assert_array_equal(aip.run(feeds)[OUT], dsp.run(feeds)[OUT])
+
+
 def test_aip_refuses_stale_records(models):
     q = models["q8"]
     params = dict(q.graph.params)

@@ -108,8 +108,13 @@ def test_quantized_alone_finds_its_float_reference(store, setup, tmp_path):
 
 def test_batch_rows_and_aip_batch_refusal(store, setup):
     result = bench(
-        store, [setup["quant"]], setup["list"], runtimes="cpu,aip", iterations=1, batch=2
-    )
+        store, [setup["quant"]], setup["list"], runtimes="cpu,aip", iterations=1, batch=2,
+        threads=1,
+    )  # fmt: skip
+    from workbench.store import BenchmarkRun
+
+    with store.read() as session:  # the thread count is recorded: latency depends on it
+        assert session.get(BenchmarkRun, result.rows[0].run_id).options["threads"] == 1
     cpu, aip = result.rows
     assert cpu.status == "succeeded" and cpu.batch == 2 and cpu.accuracy["sqnr_db"] > 20
     assert aip.status == "refused" and "HTA subnet" in aip.error
@@ -140,6 +145,7 @@ def test_bad_arguments(store, setup, tmp_path):
         ({"iterations": 10**19}, "--iterations must be between 1 and 1,000,000"),
         ({"batch": 0}, "--batch must be between 1 and 4096, got 0"),
         ({"batch": 10**6}, "--batch must be between 1 and 4096"),
+        ({"threads": 0}, "--threads must be between 1 and 64, got 0"),
     ]:
         with pytest.raises(BadInput, match=message):
             bench(store, [setup["float"]], setup["list"], runtimes="cpu", **kwargs)

@@ -7,6 +7,7 @@ import pytest
 from tests.tui.seed import seed_many, seed_store
 from workbench.errors import BadInput
 from workbench.jobs.browse import (
+    RunFilter,
     TableQuery,
     compare_runs,
     layer_sqnr,
@@ -31,13 +32,65 @@ def ids(page) -> list[int]:
     return [r.id for r in page.rows]
 
 
-def test_parse_filter() -> None:
-    f = parse_filter("mobilenet tag:v2 #fast status:failed runtime:dsp is:starred model:resnet")
-    assert f.words == ("mobilenet",) and f.tags == ("v2", "fast")
-    assert (f.status, f.runtime, f.model, f.starred) == ("failed", "dsp", "resnet", True)
-    assert parse_filter("is:interrupted").status == "interrupted"
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", RunFilter()),
+        ("mobilenet 42", RunFilter(words=("mobilenet", "42"))),
+        ("tag:v2 #fast", RunFilter(tags=("v2", "fast"))),
+        ("status:failed", RunFilter(status="failed")),
+        ("STATUS:Failed", RunFilter(status="failed")),
+        ("is:interrupted", RunFilter(status="interrupted")),
+        ("runtime:DSP", RunFilter(runtime="dsp")),
+        ("rt:gpu_fp16", RunFilter(runtime="gpu_fp16")),
+        ("model:ResNet18", RunFilter(model_name="ResNet18")),  # a name keeps its case
+        ("model:12", RunFilter(model_id=12)),  # digits: the model's id
+        ("is:starred", RunFilter(starred=True)),
+        ("is:star", RunFilter(starred=True)),
+        ("is:baseline", RunFilter(baseline=True)),
+        # Not tokens: searched as words.
+        (
+            "is:marked tag: # model: nokey:x",
+            RunFilter(words=("is:marked", "tag:", "#", "model:", "nokey:x")),
+        ),
+        (
+            "mobilenet tag:v2 #fast status:failed runtime:dsp is:starred is:baseline model:resnet",
+            RunFilter(
+                words=("mobilenet",),
+                tags=("v2", "fast"),
+                status="failed",
+                runtime="dsp",
+                starred=True,
+                baseline=True,
+                model_name="resnet",
+            ),
+        ),
+    ],
+)
+def test_parse_filter(text: str, expected: RunFilter) -> None:
+    assert parse_filter(text) == expected
+
+
+def test_parse_filter_refuses_an_unknown_status() -> None:
     with pytest.raises(BadInput, match="unknown status"):
         parse_filter("status:done")
+
+
+def test_run_filter_tokens_through_the_table(store, seeded) -> None:
+    def total(text: str, kind: str | None = None) -> int:
+        return page_runs(store, "default", TableQuery(text=text), kind=kind).total
+
+    models = {r.model for r in page_runs(store, "default", TableQuery(limit=100)).rows}
+    assert models == {"mobilenet_v2", "resnet18"}
+    # model:NAME is exactly that name (a part of it is no name); a free word is a part.
+    assert total("model:mobilenet_v2") == total("mobilenet_v2") > 0
+    assert total("model:mobilenet") == 0 and total("mobilenet") == total("mobilenet_v2")
+    assert total(f"model:{seeded.models['resnet18']}") == total("model:resnet18") > 0
+    baselines = page_runs(store, "default", TableQuery(text="is:baseline")).rows
+    assert [r.id for r in baselines] == [seeded.quantize_runs[0]] and baselines[0].baseline
+    assert total("is:baseline", "bench") == 0
+    assert total("rt:DSP is:starred") == total("runtime:dsp is:starred")
+    assert total("tag:v2") == total("#v2") == 4
 
 
 def test_runs_page_sort_and_filter(store, seeded) -> None:
@@ -72,7 +125,7 @@ def test_runs_page_sort_and_filter(store, seeded) -> None:
 
 
 def test_every_run_column_sorts(store, seeded) -> None:
-    from workbench.jobs.browse import RUN_SORTS
+    from workbench.store.queries import RUN_SORTS
 
     for key in RUN_SORTS:
         for descending in (True, False):

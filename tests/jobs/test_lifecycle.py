@@ -74,6 +74,59 @@ def test_ctrl_c_or_exit_interrupts_the_run(store, stop: type[BaseException]) -> 
     assert show_run(store, run.id).status == "interrupted"
 
 
+@pytest.mark.parametrize("committed", [False, True], ids=["before", "after"])
+def test_ctrl_c_while_recording_success_leaves_one_ending(
+    store, monkeypatch: pytest.MonkeyPatch, committed: bool
+) -> None:
+    import workbench.jobs.lifecycle as lifecycle
+
+    real, calls = lifecycle._finish, []
+
+    def interrupted_finish(*args, **kwargs) -> None:
+        calls.append(args[3])
+        if len(calls) == 1 and committed:
+            real(*args, **kwargs)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # Ctrl-C just before, or just after, the commit
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "_finish", interrupted_finish)
+    with pytest.raises(KeyboardInterrupt):
+        with tracked_run(store, project="default", kind="bench", runtime="cpu") as run:
+            run.record(iterations=3)
+    shown = show_run(store, run.id)
+    assert calls == ["succeeded", "interrupted"]
+    if committed:  # the results had landed: they stay, with their status
+        assert (shown.status, shown.details["iterations"], run.status) == (
+            "succeeded",
+            3,
+            "succeeded",
+        )
+    else:
+        assert (shown.status, shown.details["iterations"]) == ("interrupted", None)
+
+
+def test_ctrl_c_as_the_run_is_created_ends_it(store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from contextlib import contextmanager
+
+    real_write, writes = store.write, []
+
+    @contextmanager
+    def write():
+        writes.append(1)
+        with real_write() as session:
+            yield session
+        if len(writes) == 1:
+            raise KeyboardInterrupt  # the run's row is committed; the job never starts
+
+    monkeypatch.setattr(store, "write", write)
+    with pytest.raises(KeyboardInterrupt):
+        with tracked_run(store, project="default", kind="bench", runtime="cpu"):
+            pytest.fail("the body ran")
+    with store.read() as s:
+        assert [r.status for r in s.query(Run)] == ["interrupted"]
+
+
 def test_unknown_fields_fail_fast(store) -> None:
     with pytest.raises(TypeError, match="no field"):
         with tracked_run(store, project="default", kind="bench", runtime="cpu", nonsense=1):
@@ -168,8 +221,8 @@ def test_sigterm_through_the_cli_entry_point_interrupts(
     script = tmp_path / "job.py"
     script.write_text(
         "import sys, time\n"
-        "from workbench.cli import _stop_cleanly_on_sigterm\n"
-        "_stop_cleanly_on_sigterm()\n" + _KILLED_JOB.replace("import sys, time\n", "")
+        "from workbench.jobs.interrupts import catch_interrupts\n"
+        "catch_interrupts()\n" + _KILLED_JOB.replace("import sys, time\n", "")
     )
     proc = subprocess.Popen(
         [sys.executable, str(script), store_url], stdout=subprocess.PIPE, text=True

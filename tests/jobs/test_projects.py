@@ -83,3 +83,32 @@ def test_unknown_projects_are_not_found(store) -> None:
     ):
         with pytest.raises(NotFound, match="no project named 'nope'"):
             action()
+
+
+def test_the_tui_opens_the_project_used_last(store, make_run) -> None:
+    from workbench.jobs.projects import (
+        create_project,
+        list_projects,
+        mark_used,
+        set_archived,
+        start_project,
+    )
+
+    # An empty store: the default project, made.
+    assert start_project(store) == "default"
+    assert [p.name for p in list_projects(store)] == ["default"]
+    # Several, none used: the list (None).
+    create_project(store, "a")
+    create_project(store, "b")
+    assert start_project(store) is None
+    # A run started in one makes it the one used last; opening another in the TUI too.
+    make_run(project="a")
+    from workbench.jobs.lifecycle import tracked_run
+
+    with tracked_run(store, project="b", kind="bench", runtime="cpu"):
+        pass
+    assert start_project(store) == "b"
+    mark_used(store, "a")
+    assert start_project(store) == "a"
+    set_archived(store, "a")  # archived: not opened
+    assert start_project(store) == "b"

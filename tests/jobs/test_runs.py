@@ -8,6 +8,7 @@ from workbench.errors import BadInput, NotFound
 from workbench.jobs.experiments import add_runs, create_experiment
 from workbench.jobs.projects import create_project
 from workbench.jobs.runs import (
+    RunFilter,
     list_runs,
     set_baseline,
     set_note,
@@ -37,7 +38,7 @@ def _model(store, name: str) -> int:
 def test_list_is_newest_first_with_totals(store, make_run) -> None:
     ids = [make_run() for _ in range(5)]
     page = list_runs(store, "default", limit=2, offset=1)
-    assert [r.id for r in page.runs] == ids[::-1][1:3]
+    assert [r.id for r in page.rows] == ids[::-1][1:3]
     assert (page.total, page.limit, page.offset) == (5, 2, 1)
 
 
@@ -47,20 +48,29 @@ def test_list_filters(store, make_run) -> None:
     b = make_run(kind="quantize", status="failed", sqnr_db=20.0)
     c = make_run(kind="bench", runtime="cpu", starred=True)
 
-    def ids(**kw) -> list[int]:
-        return [r.id for r in list_runs(store, "default", **kw).runs]
+    def ids(model: str | None = None, **kw) -> list[int]:
+        return [r.id for r in list_runs(store, "default", RunFilter(**kw), model=model).rows]
 
     assert ids() == [c, b, a]
     assert ids(kind="bench") == [c, a]
     assert ids(status="failed") == [b]
     assert ids(runtime="dsp") == [a]
-    assert ids(tags=["x"]) == [a]
+    assert ids(tags=("x",)) == [a]
     assert ids(model="mobilenet") == [a]
     assert ids(model=str(mobilenet)) == [a]
     assert ids(starred=True) == [c]
-    rows = {r.id: r for r in list_runs(store, "default").runs}
+    rows = {r.id: r for r in list_runs(store, "default").rows}
     assert rows[a].model == "mobilenet" and rows[a].runtime == "dsp" and rows[a].sqnr_db == 40.0
     assert rows[b].runtime is None and rows[b].sqnr_db == 20.0
+
+
+def test_list_model_name_is_the_newest_model_of_that_name(store, make_run) -> None:
+    # `runs list --model NAME` means one model (as everywhere a command names a model);
+    # the TUI's `model:NAME` token matches every model of that name (test_browse).
+    older, newer = _model(store, "mobilenet"), _model(store, "mobilenet")
+    of_older, of_newer = make_run(model_id=older), make_run(model_id=newer)
+    assert [r.id for r in list_runs(store, "default", model="mobilenet").rows] == [of_newer]
+    assert [r.id for r in list_runs(store, "default", model=str(older)).rows] == [of_older]
 
 
 def test_list_refuses_bad_input(store) -> None:
@@ -69,7 +79,9 @@ def test_list_refuses_bad_input(store) -> None:
     with pytest.raises(BadInput, match="--offset"):
         list_runs(store, "default", offset=-1)
     with pytest.raises(BadInput, match="unknown status"):
-        list_runs(store, "default", status="done")
+        list_runs(store, "default", RunFilter(status="done"))
+    with pytest.raises(BadInput, match="invalid tag"):
+        list_runs(store, "default", RunFilter(tags=("has space",)))
     with pytest.raises(NotFound, match="no model 'resnet'"):
         list_runs(store, "default", model="resnet")
     with pytest.raises(NotFound, match="no project named 'nope'"):

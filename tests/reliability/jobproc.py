@@ -99,7 +99,7 @@ def run_child(argv: Sequence[str], *, timeout: float = 30, **kwargs: Any) -> tup
         return finish(proc, timeout)
 
 
-def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float = 8.0,
+def wait_for(what: str, probe: Callable[[], T | None], *, timeout: float = 30.0,
              proc: subprocess.Popen[str] | None = None, interval: float = 0.01) -> T:  # fmt: skip
     """Poll ``probe`` until it returns something; fail at ``timeout`` or if ``proc`` exits."""
     deadline = time.monotonic() + timeout

@@ -69,7 +69,7 @@ def test_ids_no_row_can_have_are_not_found(store, run_id: int) -> None:
 
 def test_impossible_ids_and_offsets_in_listings_select_nothing(store, make_run) -> None:
     make_run()
-    assert list_runs(store, "default", offset=10**20).runs == []
+    assert list_runs(store, "default", offset=10**20).rows == []
     for text in ("3000000000", str(10**20), "model:3000000000"):
         assert page_runs(store, "default", TableQuery(text=text)).rows == []
     assert page_models(store, "default", TableQuery(text="3000000000")).rows == []

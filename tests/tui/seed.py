@@ -81,6 +81,27 @@ def _run(project_id: int, kind: str, minute: int, **columns) -> Run:
     )
 
 
+def _histogram(lo: float, hi: float, peak: float, spread: float, clipped: int) -> dict:
+    """A stored histogram (``engine.quant.histogram``): a bell around ``peak`` over 48 bins
+    spanning the encoding range [lo, hi] widened by a quarter each side."""
+    pad = (hi - lo) * 0.25
+    width = (hi - lo + 2 * pad) / 48
+    counts = [
+        int(400 * math.exp(-((((lo - pad + (b + 0.5) * width) - peak) / spread) ** 2)))
+        for b in range(48)
+    ]
+    return {"lo": lo - pad, "hi": hi + pad, "counts": counts, "below": 0, "above": clipped,
+            "enc_min": lo, "enc_max": hi, "per_channel": False, "clipped": clipped,
+            "count": sum(counts) + clipped, "min": lo, "max": hi + pad * 1.5}  # fmt: skip
+
+
+def _histograms(i: int, op: str, q_index: int) -> dict:
+    found = {"output": _histogram(-2.0 - i * 0.25, 6.0 + i * 0.5, 1.0, 1.5 + i * 0.1, q_index * 3)}
+    if op in ("Conv", "Gemm"):
+        found["weights"] = _histogram(-0.5, 0.5, 0.0, 0.15 + 0.01 * i, 0)
+    return found
+
+
 def seed_store(store: Store) -> Seeded:
     """Fill ``store`` with the demo contents (see the module doc); returns their ids."""
     seeded = Seeded()
@@ -184,6 +205,7 @@ def seed_store(store: Store) -> Seeded:
                         sqnr_db=round(quality + 14 - 9 * math.sin(i * 0.9 + q_index) ** 2
                                       - (6.0 if op == "Conv" and i == 2 else 0.0), 2),
                         rmse_over_scale=0.29 + 0.01 * i,
+                        histograms=_histograms(i, op, q_index),
                     )
                     for i, (layer, op) in enumerate(LAYERS)
                 ]  # fmt: skip

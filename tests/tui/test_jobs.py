@@ -153,7 +153,7 @@ async def test_cancelling_a_job_leaves_its_run_interrupted(
                 break
             await asyncio.sleep(0.02)
         await pilot.pause()
-        running = list_runs(store, "default").runs
+        running = list_runs(store, "default").rows
         assert [r.status for r in running] == ["running"]
         assert app.screen.query_one("JobPanel").display
         await pilot.press("x")
@@ -189,7 +189,10 @@ async def test_bench_from_the_form(store, make_app, files) -> None:
         assert isinstance(form, BenchForm)
         containers = form.query_one("#containers")
         containers.select_all()
-        form.query_one("#runtimes").select("dsp")
+        runtimes = form.query_one("#runtimes")  # every runtime by default, as the CLI
+        runtimes.deselect_all()
+        runtimes.select("cpu")
+        runtimes.select("dsp")
         form.query_one("#input_list").value = str(files["list"])
         form.query_one("#iterations").value = "2"
         await pilot.press("ctrl+s")
@@ -210,3 +213,33 @@ def test_path_suggestions_complete_from_the_folder(tmp_path: Path) -> None:
     assert asyncio.run(suggest(str(tmp_path / "ti"))) == str(tmp_path / "tiny.onnx")
     assert asyncio.run(suggest(str(tmp_path / "mo"))) == str(tmp_path / "models") + "/"
     assert asyncio.run(suggest(str(tmp_path / "zz"))) is None
+
+
+async def test_the_screen_reloads_the_tables_the_outcome_names(store, make_app) -> None:
+    from workbench.tui.job_runner import JobChanged, JobOutcome, JobState
+    from workbench.tui.screens.project import TABS
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        for tab in TABS:
+            screen.table(tab).ensure_loaded()
+        await settle(pilot)
+        reloaded: list[str] = []
+        for tab in TABS:
+            screen.table(tab).reload = lambda tab=tab: reloaded.append(tab)
+
+        def end(status: str, outcome: JobOutcome | None, project: str = "default") -> None:
+            job = JobState("job", "bench", project, status=status, outcome=outcome)
+            app.post_message(JobChanged(job))  # progress: nothing to reload yet
+            app.post_message(JobChanged(job, final=True))
+
+        end("succeeded", JobOutcome("done", refresh=("bench", "experiments")))
+        await settle(pilot)
+        assert reloaded == ["bench", "experiments"]  # not the screen's own idea of a bench
+        reloaded.clear()
+        end("failed", None)  # it may have recorded a run, containers, or nothing
+        end("succeeded", JobOutcome("done", refresh=("models",)), project="other")
+        await settle(pilot)
+        assert reloaded == list(TABS)

@@ -18,9 +18,10 @@ from workbench.options import (
     DeclaredOptions,
     Option,
     QuantOptions,
+    RunOptions,
     declared,
 )
-from workbench.tui.widgets.option_form import field_ids, read_options
+from workbench.tui.widgets.option_form import field_ids, read_options, set_options
 
 COMMANDS = {
     "quantize": QUANTIZE_OPTIONS,
@@ -94,9 +95,24 @@ def test_rounding_is_a_declared_quantize_option() -> None:
     assert QuantOptions(rounding="half-even").argv() == ["--rounding", "half-even"]
 
 
+def test_repeatable_state_flag() -> None:
+    ctx = cli_module.cli.commands["bench"].make_context(
+        "bench",
+        ["m.dlc", "--input-list", "l", "--stateful", "--state", "a=b", "--state", "c=d"],
+    )
+    options = BenchOptions(**{o.name: ctx.params[o.name] for o in BENCH_OPTIONS})
+    assert options.stateful and options.state == ("a=b", "c=d")
+    assert options.argv() == ["--stateful", "--state", "a=b", "--state", "c=d"]
+    assert RunOptions(stateful=True, state="a=b, c=d").state == ("a=b", "c=d")  # a form's text
+    with pytest.raises(Exception, match="add --stateful"):
+        RunOptions(state=("a=b",))
+    with pytest.raises(Exception, match="INPUT=OUTPUT pairs, got 'a'"):
+        BenchOptions(stateful=True, state=("a",))
+
+
 FORMS = {
     "quantize": (QUANTIZE_OPTIONS, lambda: QuantOptions()),
-    "bench": (BENCH_OPTIONS, lambda: BenchOptions(runtimes=("cpu",))),
+    "bench": (BENCH_OPTIONS, lambda: BenchOptions()),  # every runtime, as the CLI
     "advise": (ADVISE_OPTIONS, lambda: AdviseOptions()),
 }
 
@@ -120,5 +136,9 @@ async def test_every_declared_option_is_a_form_field(make_app) -> None:
             values = read_options(form, options)
             values.pop("analyze", None)
             assert type(defaults())(**values) == defaults(), name
+            if name == "bench":  # the repeatable --state as one text field, round trip
+                set_options(form, options, {"stateful": True, "state": ("h=h_next", "c=c_n")})
+                options_read = BenchOptions(**read_options(form, options))
+                assert options_read.stateful and options_read.state == ("h=h_next", "c=c_n")
             form.dismiss(None)
         await settle(pilot)

@@ -9,7 +9,12 @@ Layout, format version 1::
                         the parameter name -> entry table with each dtype and shape
     params/<n>.npy      one .npy buffer per parameter, stored uncompressed
     attrs/<n>.npy       tensor-valued node attributes, referenced from graph.json as
-                        ``{"__ndarray__": "attrs/<n>.npy"}``
+                        ``{"__ndarray__": "attrs/<n>.npy"}``; also the parameters of
+                        If/Loop/Scan bodies, which are stored inline in graph.json as
+                        ``{"__graph__": {name, opset, inputs, outputs, nodes, tensors,
+                        params}}`` (``-1`` marks a body dimension that varies)
+    (graph.json ``state``: optional, a streaming model's state across inferences: input,
+    output, variable name and initial value, ``{"__ndarray__": "attrs/<n>.npy"}``)
     encodings.json      optional: ``{"encodings": {...}, "param_encodings": {...}}``, each
                         an encoding's ``to_dict()`` by tensor / parameter name (checked
                         on write and read: ``_check_encodings``)
@@ -49,7 +54,7 @@ from typing import IO, Any
 import numpy as np
 
 from workbench import __version__
-from workbench.engine.graph import DTYPES, MAX_TENSOR_ELEMENTS, Graph, Node, TensorInfo
+from workbench.engine.graph import DTYPES, MAX_TENSOR_ELEMENTS, Graph, Node, StateVar, TensorInfo
 from workbench.errors import ContainerError, ModelError, NotFound
 
 FORMAT_NAME = "workbench-dlc"
@@ -82,6 +87,10 @@ _ENTRY_RE = re.compile(
     r"|records/[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}\.(?:bin|json)"
 )
 _NDARRAY_KEY = "__ndarray__"
+# A body graph attribute (If/Loop/Scan): ``{"__graph__": {...graph.json's fields...}}``
+# with its parameters as ``attrs/<n>.npy`` arrays; nested at most this deep.
+_GRAPH_KEY = "__graph__"
+_MAX_BODY_DEPTH = 16
 # Entries seen in the vendor's (SNPE / QNN) DLC archives.
 _VENDOR_ENTRIES = frozenset(
     {"model", "model.params", "model.record", "dlc.metadata", "dlc.buildinfo"}
@@ -320,35 +329,58 @@ def _plan_entries(container: Container) -> list[_Entry]:
             return value.item()
         if isinstance(value, (list, tuple)):
             return [encode_attr(v, where) for v in value]
+        if isinstance(value, Graph):
+            return {_GRAPH_KEY: encode_body(value, where)}
         raise ContainerError(
             f"{where}: attribute value of type {type(value).__name__} cannot be stored"
         )
 
-    nodes = []
-    for n in graph.nodes:
-        attrs = {}
-        for key, value in n.attrs.items():
-            if not isinstance(key, str):
-                raise ContainerError(f"node {n.name!r}: attribute names must be strings")
-            attrs[key] = encode_attr(value, f"node {n.name!r} attribute {key!r}")
-        nodes.append(
-            {
-                "name": n.name,
-                "op_type": n.op_type,
-                "domain": n.domain,
-                "inputs": list(n.inputs),
-                "outputs": list(n.outputs),
-                "attrs": attrs,
-            }
-        )
+    def encode_nodes(nodes: list[Node]) -> list[dict[str, Any]]:
+        encoded = []
+        for n in nodes:
+            attrs = {}
+            for key, value in n.attrs.items():
+                if not isinstance(key, str):
+                    raise ContainerError(f"node {n.name!r}: attribute names must be strings")
+                attrs[key] = encode_attr(value, f"node {n.name!r} attribute {key!r}")
+            encoded.append(
+                {
+                    "name": n.name,
+                    "op_type": n.op_type,
+                    "domain": n.domain,
+                    "inputs": list(n.inputs),
+                    "outputs": list(n.outputs),
+                    "attrs": attrs,
+                }
+            )
+        return encoded
+
+    def encode_body(body: Graph, where: str) -> dict[str, Any]:
+        """A body graph: like graph.json, its parameters as attribute arrays."""
+        for info in [*body.inputs, *body.outputs, *body.tensors.values()]:
+            _checked_info(info.name, _plain_shape(info.shape), info.dtype,
+                          f"cannot write the container ({where})", body=True)  # fmt: skip
+        return {
+            "name": body.name,
+            "opset": body.opset,
+            "inputs": [t.to_dict() for t in body.inputs],
+            "outputs": [t.to_dict() for t in body.outputs],
+            "nodes": encode_nodes(body.nodes),
+            "tensors": [t.to_dict() for t in body.tensors.values()],
+            "params": {
+                k: encode_attr(np.asarray(v), f"{where} parameter {k!r}")
+                for k, v in body.params.items()
+            },  # fmt: skip
+        }
+
+    nodes = encode_nodes(graph.nodes)
 
     for key, info in graph.tensors.items():
         if key != info.name:
             raise ContainerError(f"graph.tensors key {key!r} holds the info of {info.name!r}")
     for info in [*graph.inputs, *graph.outputs, *graph.tensors.values()]:
         # What the reader refuses is never written: a container always reads back.
-        _checked_info(info.name, [int(d) if isinstance(d, np.integer) else d for d in info.shape],
-                      info.dtype, "cannot write the container")  # fmt: skip
+        _checked_info(info.name, _plain_shape(info.shape), info.dtype, "cannot write the container")
     if not isinstance(graph.opset, int) or graph.opset < 1:
         raise ContainerError(f"cannot write the container: invalid opset {graph.opset!r}")
 
@@ -385,6 +417,20 @@ def _plan_entries(container: Container) -> list[_Entry]:
         "tensors": [t.to_dict() for t in graph.tensors.values()],
         "params": params,
     }
+    if graph.state:
+        inputs, outputs = set(graph.input_names), set(graph.output_names)
+        doc["state"] = []
+        for sv in graph.state:
+            if sv.input not in inputs or sv.output not in outputs:
+                raise ContainerError(
+                    f"state {sv.input!r} -> {sv.output!r} is not a graph input/output pair"
+                )
+            initial = None
+            if sv.initial is not None:
+                initial = encode_attr(np.asarray(sv.initial), f"state {sv.input!r}")
+            doc["state"].append(
+                {"input": sv.input, "output": sv.output, "name": sv.name, "initial": initial}
+            )
     entries = [_Entry(GRAPH, _json_bytes(doc, "graph"))]
     entries += [_Entry(p["entry"], a) for p, a in zip(params, param_arrays, strict=True)]
     entries += [_Entry(f"attrs/{i}.npy", a) for i, a in enumerate(attr_arrays)]
@@ -855,16 +901,19 @@ def _field(d: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where:
     return value
 
 
-def _tensor_info(d: Any, where: str) -> TensorInfo:
+def _tensor_info(d: Any, where: str, body: bool = False) -> TensorInfo:
+    """A tensor info; in a body, -1 stands for a dimension that varies."""
     name = _field(d, "name", str, where)
     shape = _field(d, "shape", list, where)
     dtype = _field(d, "dtype", str, where)
-    return _checked_info(name, shape, dtype, where)
+    return _checked_info(name, shape, dtype, where, body)
 
 
-def _checked_info(name: str, shape: Any, dtype: str, where: str) -> TensorInfo:
-    """A tensor's info if the reader accepts it (the writer holds graphs to the same)."""
-    if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in shape):
+def _checked_info(name: str, shape: Any, dtype: str, where: str, body: bool = False) -> TensorInfo:
+    """A tensor's info if the reader accepts it (the writer holds graphs to the same); in a
+    body, -1 stands for a dimension that varies."""
+    least = -1 if body else 0
+    if not all(isinstance(x, int) and not isinstance(x, bool) and x >= least for x in shape):
         raise ContainerError(f"{where}: tensor {name!r} has a malformed shape {_short(shape)}")
     if math.prod(shape) > MAX_TENSOR_ELEMENTS:
         raise ContainerError(
@@ -874,6 +923,10 @@ def _checked_info(name: str, shape: Any, dtype: str, where: str) -> TensorInfo:
     if dtype not in DTYPES:
         raise ContainerError(f"{where}: tensor {name!r} has unsupported dtype {_short(dtype)}")
     return TensorInfo(name, tuple(shape), dtype)
+
+
+def _plain_shape(shape: Any) -> list[Any]:
+    return [int(d) if isinstance(d, np.integer) else d for d in shape]
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -894,7 +947,13 @@ def _decode_graph(
     where = archive.describe(GRAPH)
     referenced: set[str] = set()
 
-    def decode_attr(value: Any, node: str, nested: bool = False) -> Any:
+    def decode_attr(value: Any, node: str, nested: bool = False, depth: int = 0) -> Any:
+        if isinstance(value, dict) and _GRAPH_KEY in value and not nested:
+            if set(value) != {_GRAPH_KEY} or depth >= _MAX_BODY_DEPTH:
+                raise ContainerError(
+                    f"{where}: node {node!r} has a malformed or too deeply nested body"
+                )
+            return decode_body(value[_GRAPH_KEY], node, depth + 1)
         if isinstance(value, dict):
             entry = value.get(_NDARRAY_KEY)
             if (
@@ -917,20 +976,48 @@ def _decode_graph(
             return value
         raise ContainerError(f"{where}: node {node!r} has a malformed attribute {_short(value)}")
 
-    nodes = []
-    for raw in _field(doc, "nodes", list, where):
-        name = _field(raw, "name", str, where)
-        attrs = _field(raw, "attrs", dict, f"{where}: node {name!r}")
-        nodes.append(
-            Node(
-                name=name,
-                op_type=_field(raw, "op_type", str, f"{where}: node {name!r}"),
-                inputs=_str_list(raw.get("inputs"), f"{where}: node {name!r} inputs"),
-                outputs=_str_list(raw.get("outputs"), f"{where}: node {name!r} outputs"),
-                attrs={k: decode_attr(v, name) for k, v in attrs.items()},
-                domain=_field(raw, "domain", str, f"{where}: node {name!r}"),
+    def decode_nodes(raws: Any, depth: int) -> list[Node]:
+        nodes = []
+        if not isinstance(raws, list):
+            raise ContainerError(f"{where}: missing or malformed 'nodes'")
+        for raw in raws:
+            name = _field(raw, "name", str, where)
+            attrs = _field(raw, "attrs", dict, f"{where}: node {name!r}")
+            nodes.append(
+                Node(
+                    name=name,
+                    op_type=_field(raw, "op_type", str, f"{where}: node {name!r}"),
+                    inputs=_str_list(raw.get("inputs"), f"{where}: node {name!r} inputs"),
+                    outputs=_str_list(raw.get("outputs"), f"{where}: node {name!r} outputs"),
+                    attrs={k: decode_attr(v, name, depth=depth) for k, v in attrs.items()},
+                    domain=_field(raw, "domain", str, f"{where}: node {name!r}"),
+                )
             )
+        return nodes
+
+    def decode_body(raw: Any, node: str, depth: int) -> Graph:
+        at = f"{where}: body of node {node!r}"
+        params = {}
+        for k, v in _field(raw, "params", dict, at).items():
+            value = decode_attr(v, node, nested=True)
+            if not isinstance(value, np.ndarray):
+                raise ContainerError(f"{at}: parameter {_short(k)} is not an array")
+            params[k] = value
+        body = Graph(
+            name=_field(raw, "name", str, at),
+            inputs=[_tensor_info(t, at, body=True) for t in _field(raw, "inputs", list, at)],
+            outputs=[_tensor_info(t, at, body=True) for t in _field(raw, "outputs", list, at)],
+            nodes=decode_nodes(raw.get("nodes"), depth),
+            params=params,
+            tensors={},
+            opset=_field(raw, "opset", int, at),
         )
+        for t in _field(raw, "tensors", list, at):
+            info = _tensor_info(t, at, body=True)
+            body.tensors[info.name] = info
+        return body
+
+    nodes = decode_nodes(doc.get("nodes") if isinstance(doc, Mapping) else None, 0)
 
     tensors: dict[str, TensorInfo] = {}
     for raw in _field(doc, "tensors", list, where):
@@ -965,6 +1052,19 @@ def _decode_graph(
         seen.add(info.name)
         params.append((info.name, entry, info))
 
+    state = []
+    for raw in doc.get("state", []) if isinstance(doc.get("state", []), list) else [None]:
+        at = f"{where}: state"
+        initial = raw.get("initial") if isinstance(raw, Mapping) else None
+        state.append(
+            StateVar(
+                input=_field(raw, "input", str, at),
+                output=_field(raw, "output", str, at),
+                initial=None if initial is None else decode_attr(initial, "state", nested=True),
+                name=_field(raw, "name", str, at),
+            )
+        )
+
     unreferenced = sorted(
         n for n in archive.index if n.startswith(("params/", "attrs/")) and n not in referenced
     )
@@ -980,9 +1080,15 @@ def _decode_graph(
         nodes=nodes,
         tensors=tensors,
         opset=_field(doc, "opset", int, where),
+        state=state,
     )
     if graph.opset < 1:
         raise ContainerError(f"{where}: invalid opset {graph.opset}")
+    for sv in state:
+        if sv.input not in graph.input_names or sv.output not in graph.output_names:
+            raise ContainerError(f"{where}: state {_short(sv.input)} is not an input/output pair")
+        if sv.initial is not None and not isinstance(sv.initial, np.ndarray):
+            raise ContainerError(f"{where}: state {_short(sv.input)} has a malformed initial value")
     return graph, params
 
 

@@ -11,13 +11,15 @@ import ctypes
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from workbench.engine import jit
+from workbench.engine.fusion import FusedGroup, FusionPolicy, float_fusion, fuse
 from workbench.engine.graph import Graph, Node
 from workbench.engine.ops.registry import Kernel, OpContext, check_supported, prepare
 from workbench.engine.summary import node_macs
+from workbench.engine.threads import threads
 from workbench.errors import InputListError, ModelError
 
 
@@ -39,46 +41,6 @@ def _tune_allocator() -> None:
 
 
 _tune_allocator()
-
-# A linear layer below this many multiply-accumulates runs its BLAS call on one
-# thread: waking a second OpenBLAS thread costs more than it saves there, and on
-# a busy machine (a shared build server) the waiting thread spins for tens of ms.
-SMALL_LINEAR_MACS = 8_000_000
-
-
-def _openblas() -> Any:
-    global _BLAS
-    if _BLAS is None:
-        _BLAS = False
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            found = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
-            if len(found) == 1 and hasattr(found[0], "set_num_threads"):
-                _BLAS = found[0]
-        except Exception:  # no threadpoolctl, or a BLAS it cannot drive: leave threads be
-            pass
-    return _BLAS or None
-
-
-_BLAS: Any = None
-
-
-def _single_blas_thread(kernel: Kernel) -> Kernel:
-    blas = _openblas()
-    if blas is None or blas.num_threads <= 1:
-        return kernel
-    threads = blas.num_threads
-
-    def run(*args: Any) -> tuple[np.ndarray, ...]:
-        blas.set_num_threads(1)
-        try:
-            return kernel(*args)
-        finally:
-            blas.set_num_threads(threads)
-
-    return run
-
 
 # What preparing or running a kernel raises on a malformed graph: attributes of the
 # wrong kind or out of range, constant inputs of the wrong shape, a required input
@@ -109,17 +71,51 @@ class Step:
 
 
 class Plan:
-    """A graph made ready to run: kernels prepared, slots assigned, lifetimes known."""
+    """A graph made ready to run: kernels prepared, slots assigned, lifetimes known.
+
+    ``fusion`` says which nodes may absorb the elementwise chain after them
+    (``workbench.engine.fusion``): a policy, ``"float"`` for the float kernels' own
+    rule (the default when ``prepare_fn`` is the float registry's; it needs the compiled
+    kernels), or None. ``opaque`` names tensors fusion must not hide (a fake-quant plan's
+    encoded activations). Runs with a hook use the unfused steps (planned on first use),
+    so the hook sees every tensor.
+    """
 
     def __init__(
         self,
         graph: Graph,
         keep: Iterable[str] = (),
         prepare_fn: Callable[[OpContext], Kernel] = prepare,
+        fusion: FusionPolicy | str | None = None,
+        opaque: Iterable[str] = (),
     ):
         if prepare_fn is prepare:
             check_supported(graph.nodes)
         self.graph = graph
+        self._keep = tuple(keep)
+        self._prepare_fn = prepare_fn
+        threads()  # the engine's thread settings (BLAS on one thread) before any kernel runs
+        self.jit = jit.for_work(sum(node_macs(n, graph.info) or 0 for n in graph.nodes))
+        if fusion is None and prepare_fn is prepare:
+            fusion = "float"
+        if fusion == "float":
+            fusion = float_fusion(graph) if self.jit is not None else None
+        retained = set(graph.output_names) | set(self._keep) | set(graph.params) | set(opaque)
+        nodes, groups = (
+            fuse(graph, retained, fusion) if callable(fusion) else (list(graph.nodes), {})
+        )
+        self.fused_groups = groups
+        self.steps, self.slot_of = self._plan(nodes, groups)
+        self._unfused: list[Step] | None = None if groups else self.steps
+        self.n_slots = len(self.slot_of)
+        self._param_slots = [(self.slot_of[k], v) for k, v in graph.params.items()]
+        self._input_slots = [(t.name, self.slot_of[t.name]) for t in graph.inputs]
+        self._result_names = list(dict.fromkeys([*graph.output_names, *self._keep]))
+
+    def _plan(
+        self, nodes: list[Node], groups: Mapping[str, FusedGroup]
+    ) -> tuple[list[Step], dict[str, int]]:
+        graph = self.graph
         slot_of: dict[str, int] = {}
 
         def slot(name: str) -> int:
@@ -132,49 +128,54 @@ class Plan:
         for name in graph.params:
             slot(name)
 
-        retained = set(graph.output_names) | set(keep) | set(graph.params)
+        retained = set(graph.output_names) | set(self._keep) | set(graph.params)
         last_use: dict[str, int] = {}
-        for idx, n in enumerate(graph.nodes):
+        for idx, n in enumerate(nodes):
             for i in n.inputs:
                 if i:
                     last_use[i] = idx
 
         steps: list[Step] = []
-        for idx, n in enumerate(graph.nodes):
+        for idx, n in enumerate(nodes):
             for i in n.inputs:
                 if i and i not in slot_of:
                     raise ModelError(f"node {n.name!r} reads undefined tensor {i!r}")
             consts = {k: graph.params[i] for k, i in enumerate(n.inputs) if i in graph.params}
+            group = groups.get(n.name)
             ctx = OpContext(
                 node=n,
                 consts=consts,
                 inputs=tuple(graph.info(i) if i else None for i in n.inputs),
                 outputs=tuple(graph.info(o) if o else None for o in n.outputs),
                 opset=graph.opset,
+                chain=group.chain if group is not None else None,
+                jit=self.jit,
+                plan_body=_body_planner(self._prepare_fn) if n.subgraphs else None,
             )
             try:
-                kernel = prepare_fn(ctx)
+                kernel = self._prepare_fn(ctx)
             except MALFORMED_NODE_ERRORS as exc:
                 raise ModelError(
                     f"{n.op_type} node {n.name!r} cannot be prepared "
                     f"(malformed attributes or constant inputs): {exc}"
                 ) from exc
-            macs = node_macs(n, graph.info)
-            if macs is not None and 0 < macs < SMALL_LINEAR_MACS:
-                kernel = _single_blas_thread(kernel)
             ins = tuple(slot_of[i] if i else -1 for i in n.inputs)
             outs = tuple(slot(o) if o else -1 for o in n.outputs)
             dead = {i for i in n.inputs if i and last_use.get(i) == idx and i not in retained}
             # An output nobody reads (and nobody asked for) dies right away.
             dead |= {o for o in n.outputs if o and o not in last_use and o not in retained}
             steps.append(Step(n, kernel, ins, outs, tuple(slot_of[d] for d in sorted(dead))))
+        return steps, slot_of
 
-        self.steps = steps
-        self.slot_of = slot_of
-        self.n_slots = len(slot_of)
-        self._param_slots = [(slot_of[k], v) for k, v in graph.params.items()]
-        self._input_slots = [(t.name, slot_of[t.name]) for t in graph.inputs]
-        self._result_names = list(dict.fromkeys([*graph.output_names, *keep]))
+    def _unfused_steps(self) -> list[Step]:
+        """The steps of every node on its own (for hooks), with this plan's slots."""
+        if self._unfused is None:
+            steps, slot_of = self._plan(list(self.graph.nodes), {})
+            # Same slot numbers for graph inputs and parameters (assigned first, in order);
+            # fused-away tensors get slots past the fused plan's.
+            self._unfused_slot_of = slot_of
+            self._unfused = steps
+        return self._unfused
 
     def run(
         self, feeds: Mapping[str, np.ndarray], hook: TensorHook | None = None
@@ -186,14 +187,18 @@ class Plan:
     def _run(
         self, feeds: Mapping[str, np.ndarray], hook: TensorHook | None
     ) -> dict[str, np.ndarray]:
-        values: list[np.ndarray | None] = [None] * self.n_slots
+        steps, slot_of = self.steps, self.slot_of
+        if hook is not None and self._unfused is not self.steps:
+            steps = self._unfused_steps()
+            slot_of = self._unfused_slot_of
+        values: list[np.ndarray | None] = [None] * len(slot_of)
         for s, v in self._param_slots:
             values[s] = v
         for name, s in self._input_slots:
             if name not in feeds:
                 raise InputListError(f"missing value for model input {name!r}")
             values[s] = feeds[name]
-        for step in self.steps:
+        for step in steps:
             args = [values[i] if i >= 0 else None for i in step.inputs]
             try:
                 results = step.kernel(*args)
@@ -208,7 +213,12 @@ class Plan:
                         hook(name, r)
             for s in step.free:
                 values[s] = None
-        return {name: values[self.slot_of[name]] for name in self._result_names}
+        return {name: values[slot_of[name]] for name in self._result_names}
+
+
+def _body_planner(prepare_fn: Callable[[OpContext], Kernel]) -> Callable[[Graph], Plan]:
+    """Bodies of If/Loop/Scan are planned with the enclosing plan's kernel preparation."""
+    return lambda body: Plan(body, prepare_fn=prepare_fn)
 
 
 def run_graph(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

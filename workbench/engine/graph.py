@@ -3,8 +3,15 @@
 A ``Graph`` is a topologically ordered list of ``Node`` values over named tensors.
 Parameters (ONNX initializers, folded constants) live in ``Graph.params`` as numpy
 arrays. Attributes are plain Python values resolved at import time: ``int``,
-``float``, ``str``, ``list[int]``, ``list[float]``, ``list[str]`` or ``np.ndarray``
-(tensor attributes). Nothing downstream parses protobuf.
+``float``, ``str``, ``list[int]``, ``list[float]``, ``list[str]``, ``np.ndarray``
+(tensor attributes) or ``Graph`` (the bodies of If, Loop and Scan). Nothing downstream
+parses protobuf.
+
+A body is a closed graph: the outer tensors it reads (ONNX's implicit inputs) are made
+explicit. They are appended to the control-flow node's ``inputs`` and, under the body's
+own names, to the end of each body's ``inputs``; the node's ``CAPTURED`` attribute
+counts them. So every pass that walks ``inputs`` (pruning, sorting, lifetimes, renaming)
+sees what a body reads, and a body never depends on outer names.
 """
 
 from __future__ import annotations
@@ -21,6 +28,10 @@ from workbench.errors import ModelError
 # model or container declaring more is hostile or broken, and its sizes would
 # overflow the int64 arithmetic of sizes and MACs.
 MAX_TENSOR_ELEMENTS = 2**32
+
+# Attribute of a control-flow node: how many of its last inputs are captured outer
+# tensors (see the module docstring).
+CAPTURED = "captured_inputs"
 
 # dtypes a tensor may have in the IR (numpy names).
 DTYPES = frozenset(
@@ -53,12 +64,35 @@ class TensorInfo:
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
 
+    @property
+    def static(self) -> bool:
+        """False for a body input whose dimensions vary (``-1``: a loop-carried value)."""
+        return all(d >= 0 for d in self.shape)
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TensorInfo:
         return cls(str(d["name"]), tuple(int(x) for x in d["shape"]), str(d["dtype"]))
+
+
+@dataclass(frozen=True, eq=False)
+class StateVar:
+    """A state tensor across inferences (``workbench.engine.state``): read from graph input
+    ``input``; its next value is the tensor ``output``."""
+
+    input: str
+    output: str
+    initial: np.ndarray | None = None  # None: zeros of the input's shape
+    name: str = ""  # the variable's own name in the source model, when it has one
+
+    def initial_value(self, info: TensorInfo | None) -> np.ndarray:
+        if self.initial is not None:
+            return self.initial
+        if info is None:
+            raise ModelError(f"state input {self.input!r} has no initial value and no shape")
+        return np.zeros(info.shape, info.dtype)
 
 
 @dataclass(frozen=True)
@@ -75,8 +109,19 @@ class Node:
     def attr(self, name: str, default: Any = None) -> Any:
         return self.attrs.get(name, default)
 
+    @property
+    def subgraphs(self) -> dict[str, Graph]:
+        """The body graphs among the attributes (If's branches, Loop's and Scan's body)."""
+        return {k: v for k, v in self.attrs.items() if isinstance(v, Graph)}
 
-@dataclass
+    @property
+    def captured(self) -> int:
+        """How many of the last inputs are outer tensors the bodies read."""
+        return int(self.attrs.get(CAPTURED, 0))
+
+
+# Identity equality: graphs hold arrays, which have no single truth value.
+@dataclass(eq=False)
 class Graph:
     """A whole network: inputs, outputs, nodes in execution order, parameters, tensor infos."""
 
@@ -89,6 +134,12 @@ class Graph:
     # outputs and parameters. Filled by the importer (ONNX shape inference).
     tensors: dict[str, TensorInfo] = field(default_factory=dict)
     opset: int = 17
+    # What an importer changed that the user should hear about at convert (float16
+    # parameters widened, ...). Not stored in containers.
+    notes: list[str] = field(default_factory=list)
+    # State carried across inferences that the model itself declares (TFLite resource
+    # variables): input/output pairs with their initial values.
+    state: list[StateVar] = field(default_factory=list)
 
     # -- queries -----------------------------------------------------------------
 
@@ -101,14 +152,16 @@ class Graph:
         return [t.name for t in self.outputs]
 
     def info(self, name: str) -> TensorInfo | None:
+        """The static info of a tensor, or None if unknown (or varying, in a body)."""
         if name in self.tensors:
-            return self.tensors[name]
+            info = self.tensors[name]
+            return info if info.static else None
         if name in self.params:
             p = self.params[name]
             return TensorInfo(name, tuple(p.shape), p.dtype.name)
         for t in self.inputs:
             if t.name == name:
-                return t
+                return t if t.static else None
         return None
 
     def producers(self) -> dict[str, Node]:
@@ -136,6 +189,8 @@ class Graph:
             nodes=list(self.nodes),
             params=dict(self.params),
             tensors=dict(self.tensors),
+            notes=list(self.notes),
+            state=list(self.state),
         )
 
     def toposort(self) -> None:
@@ -171,9 +226,15 @@ class Graph:
         self.params = {k: v for k, v in self.params.items() if k in needed}
 
     def validate(self) -> None:
-        """Check names are defined once and every consumed tensor exists, in order."""
+        """Check names are defined once and every consumed tensor exists, in order
+        (bodies too, each in its own scope)."""
         defined: set[str] = set(self.input_names) | set(self.params)
         for n in self.nodes:
+            for key, body in n.subgraphs.items():
+                try:
+                    body.validate()
+                except ModelError as exc:
+                    raise ModelError(f"{n.op_type} node {n.name!r} {key}: {exc}") from None
             for i in n.inputs:
                 if i and i not in defined:
                     raise ModelError(f"node {n.name!r} ({n.op_type}) reads undefined tensor {i!r}")
@@ -185,6 +246,14 @@ class Graph:
         for o in self.output_names:
             if o not in defined:
                 raise ModelError(f"graph output {o!r} is never produced")
+
+
+def walk_nodes(graph: Graph) -> Iterable[tuple[Graph, Node]]:
+    """Every node of ``graph`` and of its bodies (depth first), with the graph holding it."""
+    for n in graph.nodes:
+        yield graph, n
+        for body in n.subgraphs.values():
+            yield from walk_nodes(body)
 
 
 def rename_unique(names: Iterable[str], base: str) -> str:

@@ -61,6 +61,8 @@ def check_attributes(graph: Graph, source: str) -> None:
         problem = _attribute_problem(node, graph)
         if problem is not None:
             raise ModelError(f"{source}: {node.op_type} node '{node.name}': {problem}")
+        for body in node.subgraphs.values():  # an If/Loop/Scan body runs its nodes too
+            check_attributes(body, source)
 
 
 def _infos(graph: Graph) -> Iterable[TensorInfo]:

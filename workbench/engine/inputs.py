@@ -21,14 +21,14 @@ from __future__ import annotations
 import math
 import stat
 import tokenize
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from workbench.engine.files import read_regular_text
-from workbench.engine.graph import TensorInfo
+from workbench.engine.graph import StateVar, TensorInfo
 from workbench.errors import InputListError, NotFound
 
 _NPY_DTYPES = {"float32", "float16", "float64"}
@@ -46,8 +46,13 @@ class InputList:
         return len(self.lines)
 
 
-def parse_input_list(path: str | Path, input_names: Sequence[str]) -> InputList:
-    """Parse ``path`` for a model whose inputs are ``input_names`` (in order)."""
+def parse_input_list(
+    path: str | Path, input_names: Sequence[str], optional: Collection[str] = ()
+) -> InputList:
+    """Parse ``path`` for a model whose inputs are ``input_names`` (in order).
+
+    ``optional`` inputs (state the model initialises itself) may be left out of a line.
+    """
     path = Path(path)
     try:  # a FIFO or device would block or never end: a regular file of bounded size only
         text = read_regular_text(path, what="input list", error=InputListError)
@@ -67,24 +72,30 @@ def parse_input_list(path: str | Path, input_names: Sequence[str]) -> InputList:
             if lineno == 1 and not line.startswith("# ") and len(line) > 1:
                 outputs = tuple(line[1:].split())
             continue
-        lines.append(_parse_line(line, path, lineno, base, input_names))
+        lines.append(_parse_line(line, path, lineno, base, input_names, optional))
     if not lines:
         raise InputListError(f"input list {path} names no inputs")
     return InputList(path, tuple(lines), outputs)
 
 
 def _parse_line(
-    line: str, path: Path, lineno: int, base: Path, input_names: Sequence[str]
+    line: str,
+    path: Path,
+    lineno: int,
+    base: Path,
+    input_names: Sequence[str],
+    optional: Collection[str] = (),
 ) -> dict[str, Path]:
     where = f"{path}:{lineno}"
     tokens = line.split()
+    required = [n for n in input_names if n not in optional]
     if all(":=" not in t for t in tokens):
-        if len(input_names) != 1 or len(tokens) != 1:
+        if len(required) != 1 or len(tokens) != 1:
             raise InputListError(
-                f"{where}: the model has inputs {', '.join(input_names)}; "
+                f"{where}: the model has inputs {', '.join(required)}; "
                 "write each as name:=path on the line"
             )
-        return {input_names[0]: _resolve(tokens[0], base)}
+        return {required[0]: _resolve(tokens[0], base)}
     entry: dict[str, Path] = {}
     for tok in tokens:
         name, sep, file = tok.partition(":=")
@@ -97,7 +108,7 @@ def _parse_line(
         if name in entry:
             raise InputListError(f"{where}: input {name!r} is given twice")
         entry[name] = _resolve(file, base)
-    missing = [n for n in input_names if n not in entry]
+    missing = [n for n in required if n not in entry]
     if missing:
         raise InputListError(f"{where}: no file for input(s) {', '.join(missing)}")
     return entry
@@ -203,18 +214,27 @@ def _first_line(exc: BaseException) -> str:
 
 
 def iter_feeds(
-    input_list: InputList, infos: Sequence[TensorInfo], batch: int = 1
+    input_list: InputList,
+    infos: Sequence[TensorInfo],
+    batch: int = 1,
+    state: Sequence[StateVar] = (),
 ) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
     """Yield ``(line indices, feeds)``: lines grouped into batches of ``batch``.
 
     ``infos`` describe one sample (batch 1). A short last batch is padded by
-    repeating its last sample; the line indices say which rows are real.
+    repeating its last sample; the line indices say which rows are real. A ``state``
+    input a line leaves out gets its initial value.
     """
     n = len(input_list.lines)
+    initial = {s.input: s for s in state}
     for start in range(0, n, batch):
         idx = list(range(start, min(start + batch, n)))
         feeds: dict[str, np.ndarray] = {}
         for info in infos:
+            if info.name in initial and any(info.name not in input_list.lines[i] for i in idx):
+                value = initial[info.name].initial_value(info)
+                feeds[info.name] = value if batch == 1 else np.concatenate([value] * batch)
+                continue
             samples = [load_tensor(input_list.lines[i][info.name], info) for i in idx]
             samples += [samples[-1]] * (batch - len(samples))
             feeds[info.name] = samples[0] if batch == 1 else np.concatenate(samples, axis=0)

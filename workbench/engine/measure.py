@@ -41,9 +41,11 @@ from pathlib import Path
 import numpy as np
 
 from workbench.engine.container import read_container
+from workbench.engine.graph import StateVar
 from workbench.engine.quant.sqnr import cosine, max_abs_err, sqnr_db
 from workbench.engine.runtimes.load import load_network
 from workbench.engine.runtimes.network import Network
+from workbench.engine.state import StateCarrier
 from workbench.errors import BadInput
 from workbench.vocabulary import REFERENCE_RUNTIME
 
@@ -164,11 +166,35 @@ def init_peak_bytes(
 
 
 def reference_outputs(
-    container_path: str | os.PathLike[str], samples: Sequence[Feeds]
+    container_path: str | os.PathLike[str],
+    samples: Sequence[Feeds],
+    state: Sequence[StateVar] = (),
 ) -> list[dict[str, np.ndarray]]:
-    """Each sample's outputs from the container on the CPU runtime (float32 when float)."""
-    network = load_network(read_container(container_path), REFERENCE_RUNTIME)
-    return [network.run(feeds) for feeds in samples]
+    """Each sample's outputs from the container on the CPU runtime (float32 when float);
+    with ``state``, the samples run in order with that state carried."""
+    network = load_network(
+        read_container(container_path), REFERENCE_RUNTIME, keep=_state_keep(state)
+    )
+    run = _carrying(network, state)
+    return [run(feeds) for feeds in samples]
+
+
+def _state_keep(state: Sequence[StateVar]) -> tuple[str, ...]:
+    return tuple(s.output for s in state)
+
+
+def _carrying(network: Network, state: Sequence[StateVar]):
+    """``network.run``, carrying ``state`` from each call to the next (``--stateful``)."""
+    if not state:
+        return network.run
+    carrier = StateCarrier(state, network.inputs)
+
+    def run(feeds: Feeds, hook=None) -> dict[str, np.ndarray]:
+        results = network.run(carrier.fill(feeds), hook=hook)
+        carrier.update(results)
+        return results
+
+    return run
 
 
 def measure(
@@ -186,6 +212,7 @@ def measure(
     per_layer: bool = False,
     init_repeats: int = 1,
     trace_memory: bool = True,
+    state: Sequence[StateVar] = (),
 ) -> Measurement:
     """Initialise ``container_path`` on ``runtime`` and measure it (see the module doc).
 
@@ -195,6 +222,8 @@ def measure(
         raise BadInput("no samples to run")
     if iterations < 1:
         raise BadInput(f"--iterations must be at least 1, got {iterations}")
+    if state and batch != 1:
+        raise BadInput("--stateful runs the input list line after line: --batch must be 1")
     if reference is not None and len(reference) != len(samples):
         raise BadInput("one reference output per sample is needed")
     if labels is not None and len(labels) != len(samples):
@@ -216,7 +245,9 @@ def measure(
     for _ in range(max(1, init_repeats)):
         network = None
         with _no_gc():
-            candidate = init_network(path, runtime, batch=batch, cpu_fxp=cpu_fxp)
+            candidate = init_network(
+                path, runtime, batch=batch, cpu_fxp=cpu_fxp, keep=_state_keep(state)
+            )
         if not best or sum(candidate.init_breakdown_ms.values()) < sum(best.values()):
             best = candidate.init_breakdown_ms
         network = candidate
@@ -225,17 +256,20 @@ def measure(
     batches = list(_batches(samples, network, batch))
     needs_outputs = reference is not None or labels is not None
     outputs: list[dict[str, np.ndarray]] = []
+    # With state, the accuracy pass runs the lines in order from the initial state (as
+    # the reference did); the timed runs go on from there.
+    run = _carrying(network, state)
     if needs_outputs:
         for rows, feeds in batches:
-            outputs.extend(_split(network.run(feeds), rows, batch))
+            outputs.extend(_split(run(feeds), rows, batch))
     # The accuracy pass, when there is one, warms the network up.
     for k in range(max(0, warmup) if not needs_outputs else 0):
-        network.run(batches[k % len(batches)][1])
+        run(batches[k % len(batches)][1])
     times = []
     for k in range(iterations):
         feeds = batches[k % len(batches)][1]
         t = time.perf_counter()
-        network.run(feeds)
+        run(feeds)
         times.append((time.perf_counter() - t) * 1e3)
     layer_ms = _layer_times(network, batches, iterations) if per_layer else None
 

@@ -34,6 +34,7 @@ from onnx import (
 from workbench.engine import passes
 from workbench.engine.executor import Plan
 from workbench.engine.graph import (
+    CAPTURED,
     DTYPES,
     MAX_TENSOR_ELEMENTS,
     Graph,
@@ -42,8 +43,11 @@ from workbench.engine.graph import (
     rename_unique,
 )
 from workbench.engine.graph_checks import check_attributes
+from workbench.engine.input_dims import advice, onnx_metadata, propose
 from workbench.engine.limits import activation_bytes
-from workbench.engine.ops.registry import check_supported
+from workbench.engine.onnx_export import onnx_node, opset_imports
+from workbench.engine.ops.registry import CONTRIB_DOMAIN, check_supported, is_supported
+from workbench.engine.precision import widen_to_float32, widening_note
 from workbench.errors import BadInput, ModelError, NotFound, UnsupportedOperators, naming
 
 MIN_OPSET = 7
@@ -80,6 +84,7 @@ def import_onnx_model(
     """
     path = Path(source)
     with naming(path):
+        _adopt_contrib_layer_norms(model)
         _check_model(model, path)
         model = upgrade_old_opset(model, path)
         opset = _ai_onnx_opset(model, path)
@@ -97,9 +102,14 @@ def import_onnx_model(
         # Before anything runs a node (folding, the placeholder run for shapes): a kernel
         # of size 0 or a stride of -1 would loop or allocate without end.
         check_attributes(graph, str(path))
+        widened: set[str] = set()
+        widen_to_float32(graph, widened)
+        note = widening_note(widened)
         graph = passes.run_all(graph, infer_shapes=_infer_for_folding)
         _check_operators(graph, unsupported)
         _refresh_tensor_infos(graph)
+        if note:
+            graph.notes.append(note)
     return graph
 
 
@@ -121,6 +131,24 @@ def _load_model(path: Path) -> ModelProto:
         raise ModelError(f"{path}: not a valid ONNX model: it has no graph")
     _load_external_data(model, path)
     return model
+
+
+def _adopt_contrib_layer_norms(model: ModelProto) -> None:
+    """LayerNormalization in a model older than opset 17: ONNX Runtime's own operator
+    (its transformer optimizer writes it so), moved to its ``com.microsoft`` domain."""
+    if not _has_ai_onnx(model) or _ai_onnx_opset(model, "model") >= 17:
+        return
+    moved = False
+    for node in _nodes_everywhere(model.graph.node):
+        if node.op_type == "LayerNormalization" and node.domain in _DEFAULT_DOMAINS:
+            node.domain = CONTRIB_DOMAIN
+            moved = True
+    if moved and not any(o.domain == CONTRIB_DOMAIN for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid(CONTRIB_DOMAIN, 1))
+
+
+def _has_ai_onnx(model: ModelProto) -> bool:
+    return any(o.domain in _DEFAULT_DOMAINS for o in model.opset_import)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -387,6 +415,9 @@ def _fix_input_dims(model: ModelProto, input_dims: Mapping[str, Sequence[int]]) 
             known = ", ".join(by_name) or "none"
             raise BadInput(f"--input-dim {name}: the model has no input {name!r} (inputs: {known})")
 
+    # A symbolic dimension a given input fixes is fixed in every input that shares it
+    # (input_ids [batch, seq] given: attention_mask [batch, seq] follows).
+    symbols: dict[str, int] = {}
     for value in inputs:
         if not value.type.HasField("tensor_type"):
             raise ModelError(
@@ -401,22 +432,40 @@ def _fix_input_dims(model: ModelProto, input_dims: Mapping[str, Sequence[int]]) 
                     f"--input-dim {value.name}: {len(dims)} dimensions given, but the input "
                     f"has rank {len(declared)} (shape [{', '.join(_dims_text(value))}])"
                 )
+            if declared is not None:
+                for d, n in zip(declared, dims, strict=True):
+                    if d.dim_param:
+                        symbols.setdefault(d.dim_param, n)
             tensor_type.shape.ClearField("dim")
             for d in dims:
                 tensor_type.shape.dim.add().dim_value = d
+    unresolved = []
+    metadata = onnx_metadata(model.metadata_props)
+    batch_symbols = frozenset(
+        v.type.tensor_type.shape.dim[0].dim_param
+        for v in inputs
+        if v.type.tensor_type.HasField("shape")
+        and len(v.type.tensor_type.shape.dim) > 1
+        and v.type.tensor_type.shape.dim[0].dim_param
+    )
+    for value in inputs:
+        if value.name in input_dims:
             continue
-        if declared is None:
-            raise BadInput(
-                f"input {value.name!r} has an unknown shape; "
-                f"fix it with --input-dim {value.name} d0,d1,..."
-            )
-        if not all(d.HasField("dim_value") and d.dim_value > 0 for d in declared):
-            shown = _dims_text(value)
-            example = ",".join(s if s.isdigit() and s != "0" else "1" for s in shown)
-            raise BadInput(
-                f"input {value.name!r} has an unresolved dimension "
-                f"(shape [{', '.join(shown)}]); fix it with --input-dim {value.name} {example}"
-            )
+        tensor_type = value.type.tensor_type
+        if not tensor_type.HasField("shape"):
+            unresolved.append(propose(value.name, [None], metadata))
+            continue
+        for d in tensor_type.shape.dim:
+            if not d.HasField("dim_value") and d.dim_param in symbols:
+                d.dim_value = symbols[d.dim_param]
+        dims = [
+            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or None)
+            for d in tensor_type.shape.dim
+        ]
+        if not all(isinstance(d, int) for d in dims):
+            unresolved.append(propose(value.name, dims, metadata, batch_symbols))
+    if unresolved:
+        raise BadInput(advice(unresolved))
 
 
 def _check_input_sizes(model: ModelProto) -> None:
@@ -454,7 +503,7 @@ def _np_dtype_name(elem_type: int) -> str | None:
         name = np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)).name
     except (KeyError, TypeError, ValueError):
         return None
-    return name if name in DTYPES else None
+    return name if name in DTYPES or name == "bfloat16" else None  # bfloat16: widened later
 
 
 def _tensor_info(value: onnx.ValueInfoProto) -> TensorInfo | None:
@@ -557,7 +606,30 @@ def _infer_tensor_infos(model: ModelProto) -> dict[str, TensorInfo]:
             infos[value.name] = info
     for name in _initializer_names(model):
         infos.pop(name, None)  # parameters describe themselves
+    # Inside If/Loop/Scan bodies (ONNX names are unique across scopes): what inference
+    # knows there, with -1 for the dimensions that vary (loop-carried values).
+    for node in _nodes_everywhere(g.node):
+        for a in node.attribute:
+            for sub in [a.g] if a.HasField("g") else list(a.graphs):
+                for value in [*sub.input, *sub.value_info, *sub.output]:
+                    info = _body_tensor_info(value)
+                    if info is not None and value.name not in infos:
+                        infos[value.name] = info
     return infos
+
+
+def _body_tensor_info(value: onnx.ValueInfoProto) -> TensorInfo | None:
+    """A body tensor's dtype and shape, -1 for an unknown dimension (``TensorInfo.static``)."""
+    if not value.type.HasField("tensor_type"):
+        return None
+    tt = value.type.tensor_type
+    dtype = _np_dtype_name(tt.elem_type)
+    if dtype is None:
+        return None
+    if not tt.HasField("shape"):
+        return TensorInfo(value.name, (-1,), dtype)
+    dims = tuple(int(d.dim_value) if d.HasField("dim_value") else -1 for d in tt.shape.dim)
+    return TensorInfo(value.name, dims, dtype)
 
 
 # -- conversion to the IR ----------------------------------------------------------
@@ -599,7 +671,7 @@ def _to_array(tensor: TensorProto) -> np.ndarray:
         array = numpy_helper.to_array(tensor)
     except Exception as exc:
         raise ModelError(f"tensor {tensor.name!r} cannot be read: {_first_line(exc)}") from exc
-    if array.dtype.name not in DTYPES:
+    if array.dtype.name not in DTYPES and array.dtype.name != "bfloat16":  # widened later
         raise ModelError(
             f"tensor {tensor.name!r} has type {_enum_name(TensorProto.DataType, tensor.data_type)}, "
             "which the workbench does not support"
@@ -647,28 +719,9 @@ def _to_graph(
     """The IR graph, plus nodes that cannot be represented (op type -> node names)."""
     g = model.graph
     params: dict[str, np.ndarray] = {t.name: _to_array(t) for t in g.initializer}
-
-    nodes: list[Node] = []
     unsupported: dict[str, list[str]] = {}
-    for name, proto in zip(_node_names(g.node), g.node, strict=True):
-        domain = "" if proto.domain in _DEFAULT_DOMAINS else proto.domain
-        if proto.op_type == "Constant" and not domain:
-            params[proto.output[0]] = _constant_value(proto)
-            continue
-        attrs: dict[str, Any] = {}
-        for a in proto.attribute:
-            try:
-                attrs[a.name] = _attr_value(a)
-            except _Unconvertible:
-                # Subgraphs (If/Loop/Scan) and the like: reported with the other
-                # unsupported operators, unless folding removes the node.
-                key = proto.op_type if not domain else f"{domain}.{proto.op_type}"
-                reported = unsupported.setdefault(key, [])
-                if name not in reported:
-                    reported.append(name)
-        nodes.append(
-            Node(name, proto.op_type, tuple(proto.input), tuple(proto.output), attrs, domain)
-        )
+    scope = _Scope(tensors, opset, unsupported)
+    nodes = scope.nodes(g.node, params)
 
     declared_types = {v.name: v.type.tensor_type.elem_type for v in g.output}
     inputs = [_input_info(v) for v in _model_inputs(model)]
@@ -689,6 +742,99 @@ def _to_graph(
         opset=opset,
     )
     return graph, unsupported
+
+
+class _Scope:
+    """Converts node lists, recursing into If/Loop/Scan bodies (closed over captures)."""
+
+    def __init__(
+        self, tensors: Mapping[str, TensorInfo], opset: int, unsupported: dict[str, list[str]]
+    ):
+        self.tensors = tensors
+        self.opset = opset
+        self.unsupported = unsupported
+
+    def nodes(self, protos: Sequence[onnx.NodeProto], params: dict[str, np.ndarray]) -> list[Node]:
+        """IR nodes of ``protos``; Constant nodes become ``params`` entries."""
+        nodes: list[Node] = []
+        for name, proto in zip(_node_names(protos), protos, strict=True):
+            domain = "" if proto.domain in _DEFAULT_DOMAINS else proto.domain
+            if proto.op_type == "Constant" and not domain:
+                params[proto.output[0]] = _constant_value(proto)
+                continue
+            attrs: dict[str, Any] = {}
+            bodies: dict[str, tuple[Graph, list[str]]] = {}
+            for a in proto.attribute:
+                if a.type == AttributeProto.GRAPH:
+                    bodies[a.name] = self.body(a.g, params)
+                    continue
+                try:
+                    attrs[a.name] = _attr_value(a)
+                except _Unconvertible:
+                    # Sparse tensors, type protos, lists of graphs: reported with the
+                    # other unsupported operators, unless folding removes the node.
+                    key = proto.op_type if not domain else f"{domain}.{proto.op_type}"
+                    reported = self.unsupported.setdefault(key, [])
+                    if name not in reported:
+                        reported.append(name)
+            inputs = tuple(proto.input)
+            if bodies:
+                captured = list(dict.fromkeys(t for _, free in bodies.values() for t in free))
+                for key, (body, _) in bodies.items():
+                    body.inputs += [self.capture_info(t, params) for t in captured]
+                    attrs[key] = body
+                if captured:
+                    attrs[CAPTURED] = len(captured)
+                inputs += tuple(captured)
+            nodes.append(Node(name, proto.op_type, inputs, tuple(proto.output), attrs, domain))
+        return nodes
+
+    def capture_info(self, name: str, params: Mapping[str, np.ndarray]) -> TensorInfo:
+        if name in params:
+            p = params[name]
+            return TensorInfo(name, tuple(p.shape), p.dtype.name)
+        info = self.tensors.get(name)
+        return info if info is not None else TensorInfo(name, (-1,), "float32")
+
+    def body(self, g: GraphProto, outer: Mapping[str, np.ndarray]) -> tuple[Graph, list[str]]:
+        """A body as a closed ``Graph`` (formal inputs only, so far) and the outer tensors
+        it reads, in order of first use."""
+        params: dict[str, np.ndarray] = {t.name: _to_array(t) for t in g.initializer}
+        if len(g.sparse_initializer) > 0:
+            raise ModelError(f"body {g.name!r}: sparse initializers are not supported")
+        nodes = self.nodes(g.node, params)
+        inputs = []
+        for v in g.input:
+            info = _body_tensor_info(v) or self.tensors.get(v.name)
+            if info is None:
+                raise ModelError(f"body {g.name!r}: input {v.name!r} has an unsupported type")
+            inputs.append(info)
+        defined = {t.name for t in inputs} | set(params)
+        free: list[str] = []
+        for n in nodes:
+            for i in n.inputs:
+                if i and i not in defined and i not in free:
+                    free.append(i)
+            defined.update(o for o in n.outputs if o)
+        for o in g.output:
+            if o.name not in defined and o.name not in free:
+                free.append(o.name)
+        outputs = [
+            self.tensors.get(o.name) or _body_tensor_info(o) or TensorInfo(o.name, (-1,))
+            for o in g.output
+        ]
+        names = {t for n in nodes for t in (*n.inputs, *n.outputs)} | {t.name for t in inputs}
+        tensors = {k: self.tensors[k] for k in names if k in self.tensors and k not in params}
+        graph = Graph(
+            name=g.name or "body",
+            inputs=inputs,
+            outputs=outputs,
+            nodes=nodes,
+            params=params,
+            tensors=tensors,
+            opset=self.opset,
+        )
+        return graph, free
 
 
 def _input_info(value: onnx.ValueInfoProto) -> TensorInfo:
@@ -740,6 +886,9 @@ def _refresh_tensor_infos(graph: Graph) -> None:
         wanted -= tensors.keys()
     if wanted:
         tensors.update(_infer_by_running(graph, wanted))
+        wanted -= tensors.keys()
+    if wanted:
+        tensors.update(passes.branch_output_infos(graph, wanted))
 
     outputs = []
     for out in graph.outputs:
@@ -819,7 +968,7 @@ def _value_shaped(graph: Graph) -> set[str]:
             for i in _SHAPE_INPUTS.get(n.op_type, ())
         )
         if (
-            n.domain
+            (n.domain and not is_supported(n))
             or n.op_type in _VALUE_SHAPED_OPS
             or dynamic_shape_input
             or any(i in shaped for i in n.inputs)
@@ -866,19 +1015,10 @@ def _infer_by_running(graph: Graph, wanted: set[str]) -> dict[str, TensorInfo]:
 
 def _infer_ir_graph(graph: Graph) -> dict[str, TensorInfo]:
     """Run ONNX shape inference on the folded IR graph (constant shapes are now known)."""
-    onnx_nodes = []
-    for n in graph.nodes:
-        attrs = {}
-        for k, v in n.attrs.items():
-            if isinstance(v, np.ndarray):
-                attrs[k] = numpy_helper.from_array(v)
-            elif not (isinstance(v, list) and not v):  # empty lists carry no type
-                attrs[k] = v
-        onnx_nodes.append(
-            helper.make_node(
-                n.op_type, list(n.inputs), list(n.outputs), n.name, domain=n.domain, **attrs
-            )
-        )
+    try:
+        onnx_nodes = [onnx_node(n) for n in graph.nodes]
+    except ModelError:
+        return {}
     inputs = [
         helper.make_tensor_value_info(
             t.name, helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype)), t.shape
@@ -897,7 +1037,7 @@ def _infer_ir_graph(graph: Graph) -> dict[str, TensorInfo]:
             )
     outputs = [onnx.ValueInfoProto(name=o) for o in graph.output_names]
     g = helper.make_graph(onnx_nodes, graph.name, inputs, outputs, initializer=inits)
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", graph.opset)])
+    model = helper.make_model(g, opset_imports=opset_imports(graph))
     try:
         inferred = onnx.shape_inference.infer_shapes(model, data_prop=_data_prop_is_safe(model))
     except Exception:

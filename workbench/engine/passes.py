@@ -7,8 +7,13 @@
    gives a shape-inference function, folding and inference alternate until
    nothing more folds. Generators (ConstantOfShape, Expand, Tile, Range) too big to
    fold stay nodes; ones beyond ``MAX_TENSOR_ELEMENTS`` are refused.
-3. ``fold_batchnorm``: BatchNormalization into a preceding Conv, ConvTranspose or Gemm.
-4. prune dead nodes and parameters, sort topologically, validate.
+   An ``If`` whose condition is constant is replaced by the nodes of the branch it
+   takes (``inline_constant_ifs``).
+3. ``simplify_bodies``: the bodies of the If/Loop/Scan nodes that remain get the same
+   passes, with the outer constants they read moved inside; outer tensors a body no
+   longer reads stop being captured.
+4. ``fold_batchnorm``: BatchNormalization into a preceding Conv, ConvTranspose or Gemm.
+5. prune dead nodes and parameters, sort topologically, validate.
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from dataclasses import replace
 import numpy as np
 
 from workbench.engine.executor import Plan
-from workbench.engine.graph import MAX_TENSOR_ELEMENTS, Graph, Node, TensorInfo, rename_unique
+from workbench.engine.graph import (
+    CAPTURED,
+    MAX_TENSOR_ELEMENTS,
+    Graph,
+    Node,
+    TensorInfo,
+    rename_unique,
+)
 from workbench.engine.ops.registry import supported_ops
 from workbench.errors import ModelError
 
@@ -54,6 +66,27 @@ def run_all(graph: Graph, infer_shapes: ShapeInference | None = None) -> Graph:
     graph = graph.copy()
     graph.toposort()
     remove_passthrough(graph)
+    _fold_and_infer(graph, infer_shapes)
+    if simplify_bodies(graph, infer_shapes):
+        # If outputs whose branches now have static shapes reveal more downstream.
+        unknown = {o for n in graph.nodes if n.op_type == "If" for o in n.outputs if o}
+        unknown -= {k for k, v in graph.tensors.items() if v.static}
+        graph.tensors.update(branch_output_infos(graph, unknown))
+        _fold_and_infer(graph, infer_shapes)
+    fold_batchnorm(graph)
+    graph.prune()
+    graph.toposort()
+    graph.validate()
+    # A body's outputs learn their shapes here (the importer refreshes the top graph's).
+    graph.outputs = [
+        t if t.static or not graph.tensors.get(t.name, t).static else graph.tensors[t.name]
+        for t in graph.outputs
+    ]
+    return graph
+
+
+def _fold_and_infer(graph: Graph, infer_shapes: ShapeInference | None) -> None:
+    """Constant folding alternating with shape inference until nothing more folds."""
     for round_ in range(_MAX_FOLD_ROUNDS):
         folded = fold_constants(graph)
         # Inference always runs once (it may know more than the importer's first pass);
@@ -62,14 +95,10 @@ def run_all(graph: Graph, infer_shapes: ShapeInference | None = None) -> Graph:
             break
         graph.prune()
         revealed = {k: v for k, v in infer_shapes(graph).items() if k not in graph.params}
-        if not revealed.keys() - graph.tensors.keys():
+        known = {k for k, v in graph.tensors.items() if v.static}
+        if not revealed.keys() - known:
             break
         graph.tensors.update(revealed)
-    fold_batchnorm(graph)
-    graph.prune()
-    graph.toposort()
-    graph.validate()
-    return graph
 
 
 # -- Identity / Dropout ---------------------------------------------------------------
@@ -240,22 +269,204 @@ def fold_constants(graph: Graph) -> int:
     """Replace every node computable at import time by parameters holding its outputs.
 
     ``Shape``/``Size`` of a tensor with a static shape count as constant, so
-    Shape→Gather→Unsqueeze→Concat→Reshape chains fold down to a constant shape.
+    Shape→Gather→Unsqueeze→Concat→Reshape chains fold down to a constant shape; an If
+    with a constant condition becomes its branch's nodes, which fold in turn.
     Returns the number of nodes folded.
     """
     supported = supported_ops()
-    kept = []
-    for node in graph.nodes:  # topological order: a chain folds in one sweep
-        shape = _static_shape_value(graph, node)
-        if shape is not None:
-            graph.params[node.outputs[0]] = shape
-        elif _is_constant(graph, node, supported) and _small_enough_to_fold(graph, node):
-            graph.params.update(_evaluate(graph, node))
-        else:
-            kept.append(node)
-    folded = len(graph.nodes) - len(kept)
-    graph.nodes = kept
-    return folded
+    total = 0
+    while True:
+        kept = []
+        changed = 0
+        for node in graph.nodes:  # topological order: a chain folds in one sweep
+            shape = _static_shape_value(graph, node)
+            if shape is not None:
+                graph.params[node.outputs[0]] = shape
+            elif _constant_if(graph, node):
+                kept.extend(inline_if(graph, node))  # its nodes fold on the next sweep
+            elif _is_constant(graph, node, supported) and _small_enough_to_fold(graph, node):
+                graph.params.update(_evaluate(graph, node))
+            else:
+                kept.append(node)
+                continue
+            changed += 1
+        graph.nodes = kept
+        total += changed
+        if not changed:
+            return total
+
+
+# -- control flow -----------------------------------------------------------------------
+
+
+def _constant_if(graph: Graph, node: Node) -> bool:
+    return (
+        node.op_type == "If"
+        and not node.domain
+        and bool(node.inputs)
+        and node.inputs[0] in graph.params
+        and np.asarray(graph.params[node.inputs[0]]).size == 1
+    )
+
+
+def _graph_names(graph: Graph) -> set[str]:
+    names = set(graph.input_names) | set(graph.params) | set(graph.tensors)
+    for n in graph.nodes:
+        names.update(t for t in (*n.inputs, *n.outputs) if t)
+    return names
+
+
+def inline_if(graph: Graph, node: Node) -> list[Node]:
+    """The nodes of the branch a constant-condition ``If`` takes, renamed into ``graph``.
+
+    Body inputs become the node's captured inputs, body parameters outer ones, and the
+    branch's outputs the node's outputs (an Identity where a branch returns an input or
+    a constant directly).
+    """
+    cond = bool(np.asarray(graph.params[node.inputs[0]]).reshape(-1)[0])
+    body = node.attrs["then_branch" if cond else "else_branch"]
+    taken = _graph_names(graph)
+    node_names = {n.name for n in graph.nodes}
+    sub: dict[str, str] = dict(zip(body.input_names, node.inputs[1:], strict=False))
+
+    def fresh(name: str) -> str:
+        new = rename_unique(taken, name)
+        taken.add(new)
+        return new
+
+    for name, value in body.params.items():
+        sub[name] = fresh(name)
+        graph.params[sub[name]] = value
+    produced = {o for n in body.nodes for o in n.outputs if o}
+    finals: dict[str, str] = {}
+    extra: list[Node] = []
+    for k, (out, target) in enumerate(zip(body.output_names, node.outputs, strict=True)):
+        if not target:
+            continue
+        if out in produced and out not in finals:
+            finals[out] = target
+        else:  # an input or constant returned as is, or one value returned twice
+            source = finals.get(out) or sub.get(out, out)
+            extra.append(Node(fresh(f"{node.name}/output_{k}"), "Identity", (source,), (target,)))
+    for o in produced:
+        sub[o] = finals.get(o) or fresh(o)
+    inlined = []
+    for n in body.nodes:
+        name = rename_unique(node_names, n.name)
+        node_names.add(name)
+        inlined.append(
+            replace(
+                n,
+                name=name,
+                inputs=tuple(sub.get(i, i) if i else i for i in n.inputs),
+                outputs=tuple(sub.get(o, o) if o else o for o in n.outputs),
+            )
+        )
+    for name, info in body.tensors.items():
+        if name in sub and name not in body.params and info.static:
+            graph.tensors.setdefault(sub[name], replace(info, name=sub[name]))
+    return inlined + extra
+
+
+def branch_output_infos(graph: Graph, wanted: set[str]) -> dict[str, TensorInfo]:
+    """Static infos of If outputs whose branches agree where both are known.
+
+    A branch the inputs cannot take as given (a model's 8 kHz branch fed 16 kHz frames)
+    may leave its shapes open; the branch with a static shape that the other does not
+    contradict decides.
+    """
+    found = {}
+    for n in graph.nodes:
+        if n.op_type != "If" or n.domain:
+            continue
+        branches = [n.attrs.get("then_branch"), n.attrs.get("else_branch")]
+        if not all(isinstance(b, Graph) for b in branches):
+            continue
+        for k, o in enumerate(n.outputs):
+            if o not in wanted:
+                continue
+            infos = [b.tensors.get(b.outputs[k].name, b.outputs[k]) for b in branches]
+            static = [i for i in infos if i.static]
+            if not static or len({i.dtype for i in infos}) != 1:
+                continue
+            shape = static[0].shape
+            if all(
+                len(i.shape) == len(shape)
+                and all(d in (-1, s) for d, s in zip(i.shape, shape, strict=False))
+                or i.shape == (-1,)
+                for i in infos
+            ):
+                found[o] = TensorInfo(o, shape, static[0].dtype)
+    return found
+
+
+def simplify_bodies(graph: Graph, infer_shapes: ShapeInference | None = None) -> bool:
+    """Run the graph passes inside every If/Loop/Scan body (recursively).
+
+    Outer constants a body reads move into it (so its shapes and conditions can fold),
+    and captured tensors that no body reads any more are dropped from the node. Returns
+    whether anything changed.
+    """
+    changed = False
+    nodes = []
+    for node in graph.nodes:
+        if not node.subgraphs:
+            nodes.append(node)
+            continue
+        new = _simplified(graph, node, infer_shapes)
+        changed |= new is not node
+        nodes.append(new)
+    graph.nodes = nodes
+    return changed
+
+
+def _simplified(graph: Graph, node: Node, infer_shapes: ShapeInference | None) -> Node:
+    captured = node.captured
+    first = len(node.inputs) - captured
+    outer = list(node.inputs[first:])
+    bodies = dict(node.subgraphs)
+    for key, body in bodies.items():
+        body = body.copy()
+        names = body.input_names[len(body.inputs) - captured :]
+        for local, name in zip(names, outer, strict=True):
+            if name in graph.params:
+                body.params[local] = graph.params[name]
+        body.inputs = [t for t in body.inputs if t.name not in body.params]
+        # Shape inference only where every input's shape is known (If bodies, mostly).
+        static = all(t.static for t in body.inputs)
+        simplified = run_all(body, infer_shapes if static else None)
+        if static and not all(t.static for t in simplified.outputs):
+            # A branch these input sizes cannot take (a model's 8 kHz branch fed 16 kHz
+            # frames): specialising it would freeze shapes it never has. It stays as the
+            # model wrote it (only its captured constants moved in).
+            simplified = body
+        bodies[key] = simplified
+
+    # Keep a capture only if some body still reads it (and it is not a constant now).
+    def reads(key: str, k: int) -> bool:
+        original, body = node.subgraphs[key], bodies[key]
+        local = original.input_names[len(original.inputs) - captured + k]
+        return local in body.output_names or any(local in n.inputs for n in body.nodes)
+
+    keep = [
+        k
+        for k, name in enumerate(outer)
+        if name not in graph.params and any(reads(key, k) for key in bodies)
+    ]
+    for key, body in bodies.items():
+        original = node.subgraphs[key]
+        formal = original.inputs[: len(original.inputs) - captured]
+        locals_ = original.inputs[len(original.inputs) - captured :]
+        body.inputs = [*formal, *(locals_[k] for k in keep)]
+        body.prune()
+        body.validate()
+    attrs = {**node.attrs, **bodies}
+    if keep:
+        attrs[CAPTURED] = len(keep)
+    else:
+        attrs.pop(CAPTURED, None)
+    inputs = (*node.inputs[:first], *(outer[k] for k in keep))
+    return replace(node, inputs=inputs, attrs=attrs)
 
 
 # -- BatchNormalization folding -------------------------------------------------------

@@ -115,7 +115,7 @@ def summarize(container: Container) -> Summary:
                 inputs=tuple(i for i in node.inputs if i),
                 outputs=tuple(o for o in node.outputs if o),
                 output_dims=tuple(_shape(info(o)) for o in node.outputs if o),
-                param_count=sum(params[i].size for i in param_inputs),
+                param_count=sum(params[i].size for i in param_inputs) + _body_params(node),
                 macs=node_macs(node, info),
                 encoding_summary=_layer_encodings(node, container),
             )
@@ -127,8 +127,9 @@ def summarize(container: Container) -> Summary:
         rows=tuple(rows),
         inputs=tuple(graph.inputs),
         outputs=tuple(graph.outputs),
-        param_count=sum(p.size for p in params.values()),
-        param_bytes=sum(p.size * np.dtype(p.dtype).itemsize for p in params.values()),
+        param_count=sum(p.size for p in params.values()) + sum(map(_body_params, graph.nodes)),
+        param_bytes=sum(p.size * np.dtype(p.dtype).itemsize for p in params.values())
+        + sum(_body_params(n, nbytes=True) for n in graph.nodes),
         total_macs=sum(r.macs or 0 for r in rows),
         file_size=container.file_size,
         records=tuple(container.record_sizes.items()),
@@ -138,9 +139,37 @@ def summarize(container: Container) -> Summary:
     )
 
 
+def _body_params(node: Node, nbytes: bool = False) -> int:
+    """Parameters held inside a control-flow node's bodies (elements, or bytes)."""
+    total = 0
+    for body in node.subgraphs.values():
+        for p in body.params.values():
+            total += p.size * (p.dtype.itemsize if nbytes else 1)
+        total += sum(_body_params(n, nbytes) for n in body.nodes)
+    return total
+
+
+_RECURRENT_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
 def node_macs(node: Node, info: Callable[[str], TensorInfo | None]) -> int | None:
     """Multiply-accumulates of one node (see the module docstring for the rules)."""
     op = node.op_type
+    if op in _RECURRENT_GATES and not node.domain:
+        # Per step and direction: the input and recurrent products, G*H*(I+H) each.
+        x, w = (info(node.inputs[i]) if len(node.inputs) > i else None for i in (0, 1))
+        if x is None or w is None or len(x.shape) != 3 or len(w.shape) != 3:
+            return None
+        steps_batch = x.shape[0] * x.shape[1]
+        dirs, gh, inp = w.shape
+        hidden = gh // _RECURRENT_GATES[op]
+        return steps_batch * dirs * gh * (inp + hidden)
+    if op == "If" and not node.domain:
+        # The costlier branch (one of them runs).
+        costs = []
+        for body in node.subgraphs.values():
+            costs.append(sum(node_macs(n, body.info) or 0 for n in body.nodes))
+        return max(costs, default=0)
     if op not in ("Conv", "ConvTranspose", "Gemm", "MatMul"):
         return 0
 

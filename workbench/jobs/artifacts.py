@@ -11,6 +11,7 @@ from workbench.engine.container import file_sha256, read_manifest
 from workbench.store import CalibrationSet, Container, Model, Store
 from workbench.store.queries import (
     find_calibration_set_by_sha256,
+    find_container,
     find_container_by_sha256,
     find_model_by_sha256,
     get_project,
@@ -115,7 +116,7 @@ def record_container(
 
 def model_id_of_container(store: Store, container_id: int) -> int | None:
     with store.read() as session:
-        row = session.get(Container, container_id)
+        row = find_container(session, container_id)
         return row.model_id if row is not None else None
 
 

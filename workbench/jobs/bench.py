@@ -30,19 +30,26 @@ import numpy as np
 
 from workbench.engine.container import Container, file_sha256, read_container
 from workbench.engine.files import read_regular_text, refuse_overwriting, write_atomically
+from workbench.engine.graph import StateVar
 from workbench.engine.inputs import load_tensor, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits, io_bytes
 from workbench.engine.measure import Measurement, measure, reference_outputs
 from workbench.engine.runtimes import get_runtime
 from workbench.engine.runtimes.load import check_runtime
+from workbench.engine.state import fill_initial, internal_inputs, state_for
 from workbench.errors import BadInput, InputListError, RuntimeRefused, WorkbenchError
 from workbench.jobs.artifacts import model_id_of_container, record_container
+from workbench.jobs.compute import use_threads
 from workbench.jobs.convert import workbench_command
 from workbench.jobs.lifecycle import error_text, tracked_run
 from workbench.options import BenchOptions
-from workbench.store import Container as ContainerRow
 from workbench.store import Store
-from workbench.store.queries import find_container_by_sha256, get_project, quantize_runs_writing
+from workbench.store.queries import (
+    find_container,
+    find_container_by_sha256,
+    get_project,
+    quantize_runs_writing,
+)
 from workbench.textsafe import visible
 from workbench.vocabulary import BENCH, FAILED, REFUSED, SUCCEEDED, finite_db
 
@@ -126,10 +133,17 @@ def _cut(text: str, limit: int = 40) -> str:
 
 
 def load_samples(
-    input_list_path: str | Path, container: Container
+    input_list_path: str | Path, container: Container, state: Sequence[StateVar] = ()
 ) -> tuple[list[dict[str, np.ndarray]], str | None]:
-    """Every input-list line as feeds at batch 1, and the first output the list names."""
-    listing = parse_input_list(input_list_path, container.graph.input_names)
+    """Every input-list line as feeds at batch 1, and the first output the list names.
+
+    State inputs (the container's own, and ``state``) may be left out of a line: they
+    get their initial value (zeros for ``--state`` pairs).
+    """
+    graph = container.graph
+    all_state = [*graph.state, *(s for s in state if s not in graph.state)]
+    optional = internal_inputs(graph) | {s.input for s in state}
+    listing = parse_input_list(input_list_path, graph.input_names, optional)
     outputs = set(container.graph.output_names)
     wanted = None
     if listing.output_names:
@@ -140,8 +154,13 @@ def load_samples(
                 f"(outputs: {', '.join(sorted(outputs))})"
             )
         wanted = known[0]
-    infos = container.graph.inputs
-    samples = [{t.name: load_tensor(line[t.name], t) for t in infos} for line in listing.lines]
+    infos = {t.name: t for t in graph.inputs}
+    samples = [
+        fill_initial(
+            {name: load_tensor(path, infos[name]) for name, path in line.items()}, all_state, infos
+        )
+        for line in listing.lines
+    ]
     return samples, wanted
 
 
@@ -196,20 +215,32 @@ class _Bench:
     samples: list[dict[str, np.ndarray]]
     labels: list[int] | None
     output: str | None  # the output accuracy is measured on
+    state: tuple[StateVar, ...] = ()  # carried line to line (``--stateful``)
 
 
 def bench_job(
     store: Store, project: str, request: BenchRequest, *, progress: Progress | None = None
 ) -> BenchResult:
-    """Measure every container on every runtime; one recorded benchmark run per row."""
+    """Measure every container on every runtime; one recorded benchmark run per row.
+
+    ``options.stateful`` carries state from one input-list line to the next (the
+    container's own, and the ``options.state`` ``INPUT=OUTPUT`` pairs); accuracy then
+    compares the two sequences.
+    """
     if not request.containers:
         raise BadInput("give at least one container to bench")
     options = request.options
+    use_threads(options.threads)
     paths = [Path(p) for p in dict.fromkeys(str(Path(p)) for p in request.containers)]
     heads = {  # subnets.json says whether AIP takes it; no other record is inflated
         p: read_container(p, load_params=False, load_records=("subnets.json",)) for p in paths
     }
-    listing = parse_input_list(request.input_list, heads[paths[0]].graph.input_names)
+    first = heads[paths[0]]
+    carried = state_for(first.graph, options.stateful, options.state)
+    if carried and options.batch != 1:
+        raise BadInput("--stateful runs the input list line after line: --batch must be 1")
+    optional = internal_inputs(first.graph) | {s.input for s in carried}
+    listing = parse_input_list(request.input_list, first.graph.input_names, optional)
     if request.csv is not None:
         refuse_overwriting(request.csv, [*paths, request.input_list, options.labels,
                                          *(p for line in listing.lines for p in line.values())],
@@ -220,19 +251,18 @@ def bench_job(
         kept = len(listing) * (io_bytes(graph.inputs) + 2 * io_bytes(graph.outputs))
         check_container_fits(p, "bench", available, head=heads[p], batch=options.batch,
                              extra=kept)  # fmt: skip
-    first = heads[paths[0]]
     for p in paths[1:]:
         if heads[p].graph.input_names != first.graph.input_names:
             raise BadInput(
                 f"{p} has inputs {', '.join(heads[p].graph.input_names)} but {paths[0]} has "
                 f"{', '.join(first.graph.input_names)}: bench containers of one model together"
             )
-    samples, output = load_samples(request.input_list, first)
+    samples, output = load_samples(request.input_list, first, carried)
     labels = read_labels(options.labels, len(samples)) if options.labels is not None else None
 
     with store.read() as session:
         get_project(session, project)  # a missing project fails before any work
-    bench = _Bench(store, project, request, samples, labels, output)
+    bench = _Bench(store, project, request, samples, labels, output, tuple(carried))
     pairs = [
         (path, runtime, fxp)
         for path in paths
@@ -278,7 +308,9 @@ class _References:
         ref_id, reference = None, None
         if ref_path is not None:
             if ref_path not in self.outputs:
-                self.outputs[ref_path] = reference_outputs(ref_path, self.bench.samples)
+                self.outputs[ref_path] = reference_outputs(
+                    ref_path, self.bench.samples, self.bench.state
+                )
             reference = self.outputs[ref_path]
             ref_id = self.ids.get(ref_path) or record_container(
                 self.bench.store, self.bench.project, ref_path
@@ -318,6 +350,12 @@ def _run_options(bench: _Bench) -> dict[str, Any]:
         "samples": len(bench.samples),
         "input_list": str(Path(bench.request.input_list).resolve()),
         "labels": str(Path(labels).resolve()) if labels else None,
+        "threads": use_threads(None),  # latency depends on it
+        **(
+            {"stateful": True, "state": [f"{v.input}={v.output}" for v in bench.state]}
+            if bench.state
+            else {}
+        ),
     }
 
 
@@ -407,6 +445,7 @@ def _measure(bench: _Bench, pair: _Pair) -> Measurement:
         output=bench.output,
         per_layer=options.per_layer,
         init_repeats=bench.request.init_repeats,
+        state=bench.state,
     )
 
 
@@ -525,7 +564,7 @@ def _reference_from_store(store: Store, project: str, path: Path) -> Path | None
         if row is None:
             return None
         for run in quantize_runs_writing(session, row):
-            source = session.get(ContainerRow, run.container_id)
+            source = find_container(session, run.container_id)
             if source is not None and Path(source.path).is_file() and not source.quantized:
                 if file_sha256(source.path) == source.sha256:
                     return Path(source.path)

@@ -1,45 +1,38 @@
 """Read-only views of the store for browsing: paged, sorted, filtered tables and details.
 
 The TUI pages every table from here (10,000 runs stay instant: one indexed
-count and one ``LIMIT``/``OFFSET`` select per page) and the CLI can reuse it.
+count and one ``LIMIT``/``OFFSET`` select per page, in ``workbench.store.queries``).
 A ``TableQuery`` says which page, sorted by which column, narrowed by a filter
-text. The filter text is free words (each must match somewhere: model, tags,
-notes, command, error, runtime, quantizer, or the id) plus tokens:
+text. A run table's filter text becomes the ``RunFilter`` that ``runs list``
+uses too: free words (each must match somewhere: model, tags, notes, command,
+error, status, runtime, quantizer, algorithms, or the id) plus tokens:
 
-``tag:NAME`` (or ``#NAME``), ``status:failed``, ``runtime:dsp``, ``model:NAME``,
-``is:starred``, ``is:baseline``, ``is:marked`` is left to the caller.
+``tag:NAME`` (or ``#NAME``), ``status:failed`` (or ``is:failed``), ``runtime:dsp``
+(or ``rt:dsp``), ``model:NAME`` (exactly that name; digits: that model id),
+``is:starred``, ``is:baseline``. ``is:marked`` is left to the caller.
+
+The row and page types the tables show (``RunRow``, ``ModelRow``, ``ContainerRow``,
+``Page``) are those of ``workbench.store.queries``, imported here for the TUI.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
-
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
-from sqlalchemy.orm import aliased
+from typing import Any, TypeVar
 
 from workbench.errors import BadInput, NotFound
 from workbench.jobs.compare import Comparison, LayerPoint, RunRecord, build_comparison
 from workbench.jobs.experiments import list_experiments
 from workbench.jobs.projects import ProjectInfo, ensure_project, list_projects
 from workbench.jobs.runs import RunDetail, show_run
-from workbench.store import (
-    RUN_STATUSES,
-    BenchmarkRun,
-    CalibrationSet,
-    Container,
-    LayerStat,
-    Model,
-    QuantizationRun,
-    Run,
-    RunTag,
-    Store,
-)
-from workbench.store.queries import get_project, get_run, is_valid_id, sql_offset, tags_by_run
+from workbench.store import Store
+from workbench.store import queries as q
+from workbench.store.queries import ContainerRow, ModelRow, Page, PageSpec, RunFilter, RunRow
+from workbench.vocabulary import QUANTIZE, RUN_STATUSES
 
 T = TypeVar("T")
 PAGE_SIZE = 100
@@ -63,35 +56,13 @@ class TableQuery:
         if self.offset < 0:
             raise BadInput(f"offset must be 0 or more, not {self.offset}")
 
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    rows: list[T]
-    total: int  # rows matching the filter, over all pages
-    offset: int
-    limit: int
-
     @property
-    def last_offset(self) -> int:
-        """The offset of the last page."""
-        return max(0, (self.total - 1) // self.limit * self.limit)
+    def spec(self) -> PageSpec:
+        return PageSpec(self.sort, self.descending, self.offset, self.limit)
 
 
-@dataclass(frozen=True)
-class RunFilterText:
-    """A filter text, parsed (see the module doc)."""
-
-    words: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    status: str | None = None
-    runtime: str | None = None
-    model: str | None = None
-    starred: bool = False
-    baseline: bool = False
-
-
-def parse_filter(text: str) -> RunFilterText:
-    """Split a filter text into free words and ``key:value`` tokens."""
+def parse_filter(text: str) -> RunFilter:
+    """A run table's filter text (see the module doc) as the run listing's filter."""
     words: list[str] = []
     tags: list[str] = []
     found: dict[str, Any] = {}
@@ -109,7 +80,8 @@ def parse_filter(text: str) -> RunFilterText:
         elif sep and key in ("runtime", "rt") and value:
             found["runtime"] = value.lower()
         elif sep and key == "model" and value:
-            found["model"] = value
+            by_id = q.looks_like_id(value)  # ASCII digits: "model:¹" is a name
+            found["model_id" if by_id else "model_name"] = int(value) if by_id else value
         elif sep and key == "is" and value.lower() in ("starred", "star"):
             found["starred"] = True
         elif sep and key == "is" and value.lower() == "baseline":
@@ -118,345 +90,39 @@ def parse_filter(text: str) -> RunFilterText:
             found["status"] = value.lower()
         else:
             words.append(token)
-    return RunFilterText(words=tuple(words), tags=tuple(tags), **found)
+    return RunFilter(words=tuple(words), tags=tuple(tags), **found)
 
 
 # -- runs ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunRow:
-    """One row of a project's run tables (columns of both kinds; the other kind's are None)."""
-
-    id: int
-    kind: str
-    status: str
-    started_at: datetime
-    duration_s: float | None
-    peak_memory_bytes: int | None
-    model: str | None
-    model_id: int | None
-    container_id: int | None
-    container_quantized: bool | None
-    tags: tuple[str, ...]
-    starred: bool
-    baseline: bool
-    notes: str
-    error: str | None
-    sqnr_db: float | None
-    # quantize
-    param_quantizer: str | None = None
-    act_quantizer: str | None = None
-    weights_bitwidth: int | None = None
-    act_bitwidth: int | None = None
-    bias_bitwidth: int | None = None
-    per_channel: bool | None = None
-    algorithms: str | None = None
-    enable_hta: bool | None = None
-    output_size_bytes: int | None = None
-    # bench
-    runtime: str | None = None
-    cpu_fxp: bool | None = None
-    batch: int | None = None
-    iterations: int | None = None
-    init_time_ms: float | None = None
-    init_peak_bytes: int | None = None
-    latency_mean_ms: float | None = None
-    latency_p50_ms: float | None = None
-    latency_p90_ms: float | None = None
-    cosine: float | None = None
-    top1_agreement: float | None = None
-    container_size_bytes: int | None = None
-
-
-_Q = aliased(QuantizationRun)
-_B = aliased(BenchmarkRun)
-_SRC = aliased(Container)
-_OUT = aliased(Container)
-_FIRST_TAG = (
-    select(func.min(RunTag.tag)).where(RunTag.run_id == Run.id).correlate(Run).scalar_subquery()
-)
-
-RUN_SORTS: dict[str, tuple[ColumnElement[Any], ...]] = {
-    "id": (Run.id,),
-    "kind": (Run.kind,),
-    "status": (Run.status,),
-    "started": (Run.started_at,),
-    "took": (Run.duration_s,),
-    "peak": (Run.peak_memory_bytes,),
-    "model": (Model.name,),
-    "starred": (Run.starred,),
-    "tags": (_FIRST_TAG,),
-    "notes": (Run.notes,),
-    "sqnr": (func.coalesce(_Q.sqnr_db, _B.sqnr_db),),
-    # quantize
-    "scheme": (_Q.param_quantizer, _Q.act_quantizer),
-    "bits": (_Q.weights_bitwidth, _Q.act_bitwidth, _Q.bias_bitwidth),
-    "options": (_Q.per_channel, _Q.algorithms, _Q.enable_hta),
-    "out_size": (_OUT.size_bytes,),
-    # bench
-    "runtime": (_B.runtime, _B.cpu_fxp),
-    "quantized": (_SRC.quantized,),
-    "batch": (_B.batch,),
-    "init": (_B.init_time_ms,),
-    "init_peak": (_B.init_peak_bytes,),
-    "latency": (_B.latency_mean_ms,),
-    "p90": (_B.latency_p90_ms,),
-    "cosine": (_B.cosine,),
-    "top1": (_B.top1_agreement,),
-    "size": (_B.container_size_bytes,),
-}
-
-
-def _run_select(columns: Sequence[Any], kind: str | None) -> Select[Any]:
-    query = (
-        select(*columns)
-        .select_from(Run)
-        .outerjoin(Model, Model.id == Run.model_id)
-        .outerjoin(_SRC, _SRC.id == Run.container_id)
-    )
-    if kind == "quantize":
-        query = query.join(_Q, _Q.run_id == Run.id)
-    else:
-        query = query.outerjoin(_Q, _Q.run_id == Run.id)
-    if kind == "bench":
-        query = query.join(_B, _B.run_id == Run.id)
-    else:
-        query = query.outerjoin(_B, _B.run_id == Run.id)
-    return query.outerjoin(_OUT, _OUT.id == _Q.output_container_id)
-
-
-def _run_conditions(project_id: int, kind: str | None, flt: RunFilterText) -> list[Any]:
-    conds: list[Any] = [Run.project_id == project_id]
-    if kind is not None:
-        conds.append(Run.kind == kind)
-    if flt.status:
-        conds.append(Run.status == flt.status)
-    if flt.runtime:
-        conds.append(_B.runtime == flt.runtime)
-    if flt.model:
-        conds.append(
-            _id_is(Model.id, flt.model) if _looks_like_id(flt.model) else Model.name == flt.model
-        )
-    if flt.starred:
-        conds.append(Run.starred)
-    if flt.baseline:
-        conds.append(Run.baseline)
-    for tag in flt.tags:
-        conds.append(
-            select(RunTag.run_id).where(RunTag.run_id == Run.id, RunTag.tag == tag).exists()
-        )
-    for word in flt.words:
-        matches = [
-            Model.name.icontains(word, autoescape=True),
-            Run.notes.icontains(word, autoescape=True),
-            Run.command.icontains(word, autoescape=True),
-            Run.error.icontains(word, autoescape=True),
-            Run.status.icontains(word, autoescape=True),
-            _B.runtime.icontains(word, autoescape=True),
-            _Q.param_quantizer.icontains(word, autoescape=True),
-            _Q.algorithms.icontains(word, autoescape=True),
-            select(RunTag.run_id)
-            .where(RunTag.run_id == Run.id, RunTag.tag.icontains(word, autoescape=True))
-            .exists(),
-        ]
-        if _looks_like_id(word):
-            matches.append(_id_is(Run.id, word))
-        conds.append(or_(*matches))
-    return conds
-
-
-# Plain columns, not ORM entities: a page never loads the runs' logs.
-_RUN_COLUMNS = (
-    Run.id, Run.kind, Run.status, Run.started_at, Run.duration_s, Run.peak_memory_bytes,
-    Run.model_id, Run.container_id, Run.starred, Run.baseline, Run.notes, Run.error,
-    Model.name.label("model"), _SRC.quantized.label("container_quantized"),
-    _OUT.size_bytes.label("output_size_bytes"),
-    _Q.sqnr_db.label("q_sqnr_db"), _Q.param_quantizer, _Q.act_quantizer, _Q.weights_bitwidth,
-    _Q.act_bitwidth, _Q.bias_bitwidth, _Q.per_channel, _Q.algorithms, _Q.enable_hta,
-    _B.sqnr_db.label("b_sqnr_db"), _B.runtime, _B.cpu_fxp, _B.batch, _B.iterations,
-    _B.init_time_ms, _B.init_peak_bytes, _B.latency_mean_ms, _B.latency_p50_ms,
-    _B.latency_p90_ms, _B.cosine, _B.top1_agreement, _B.container_size_bytes,
-)  # fmt: skip
-_ROW_FIELDS = frozenset(f.name for f in fields(RunRow)) - {"tags", "sqnr_db"}
 
 
 def page_runs(
     store: Store, project: str, query: TableQuery, *, kind: str | None = None
 ) -> Page[RunRow]:
     """One page of a project's runs (of one ``kind``, or all), sorted and filtered."""
-    if query.sort not in RUN_SORTS:
-        raise BadInput(f"cannot sort runs by {query.sort!r} (one of {', '.join(RUN_SORTS)})")
-    flt = parse_filter(query.text)
+    run_filter = replace(parse_filter(query.text), kind=kind)
     ensure_project(store, project)
     with store.read() as session:
-        project_id = get_project(session, project, create_default=False).id
-        conds = _run_conditions(project_id, kind, flt)
-        if flt.words or flt.runtime or flt.model:
-            ids = _run_select([Run.id], kind).where(and_(*conds))
-        else:  # no condition on the joined tables: count on the runs index alone
-            ids = select(Run.id).where(and_(*conds))
-        total = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
-        order = [_ordered(c, query.descending) for c in RUN_SORTS[query.sort]]
-        order.append(Run.id.desc() if query.descending else Run.id.asc())
-        rows = session.execute(
-            _run_select(_RUN_COLUMNS, kind)
-            .where(and_(*conds))
-            .order_by(*order)
-            .limit(query.limit)
-            .offset(sql_offset(query.offset))
-        ).all()
-        tags = tags_by_run(session, [r.id for r in rows])
-        return Page([_run_row(r, tags) for r in rows], total, query.offset, query.limit)
+        project_id = q.get_project(session, project, create_default=False).id
+        return q.page_runs(session, project_id, run_filter, query.spec)
 
 
 def run_row(store: Store, run_id: int) -> RunRow:
     """One run as a table row (to refresh it after starring or tagging)."""
     with store.read() as session:
-        get_run(session, run_id)
-        row = session.execute(_run_select(_RUN_COLUMNS, None).where(Run.id == run_id)).one()
-        return _run_row(row, tags_by_run(session, [run_id]))
-
-
-def _looks_like_id(word: str) -> bool:
-    """ASCII digits only (``str.isdigit`` takes ``²``, which ``int`` refuses), and few
-    enough to parse."""
-    return word.isascii() and word.isdigit() and len(word) <= 20
-
-
-def _id_is(column: Any, digits: str) -> Any:
-    """``column`` equals the id typed as ``digits`` (never true for an impossible id)."""
-    value = int(digits)
-    return column == value if is_valid_id(value) else false()
-
-
-def _ordered(column: ColumnElement[Any], descending: bool) -> Any:
-    return column.desc().nulls_last() if descending else column.asc().nulls_last()
-
-
-def _run_row(row: Any, tags: dict[int, list[str]]) -> RunRow:
-    values = row._mapping
-    return RunRow(
-        **{k: values[k] for k in _ROW_FIELDS},
-        tags=tuple(tags.get(row.id, ())),
-        sqnr_db=values["q_sqnr_db"] if row.kind == "quantize" else values["b_sqnr_db"],
-    )
+        q.get_run(session, run_id)
+        return q.run_rows(session, [run_id])[0]
 
 
 # -- models, containers ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ModelRow:
-    id: int
-    name: str
-    format: str
-    opset: int | None
-    param_count: int | None
-    macs: int | None
-    containers: int
-    quantized_containers: int
-    runs: int
-    source_path: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class ContainerRow:
-    id: int
-    path: str
-    size_bytes: int
-    quantized: bool
-    model_id: int | None
-    model: str | None
-    created_at: datetime
-
-    @property
-    def file_name(self) -> str:
-        return Path(self.path).name
-
-
-_CONTAINER_COUNT = (
-    select(func.count(Container.id))
-    .where(Container.model_id == Model.id)
-    .correlate(Model)
-    .scalar_subquery()
-)
-_QUANTIZED_COUNT = (
-    select(func.count(Container.id))
-    .where(Container.model_id == Model.id, Container.quantized)
-    .correlate(Model)
-    .scalar_subquery()
-)
-_RUN_COUNT = (
-    select(func.count(Run.id)).where(Run.model_id == Model.id).correlate(Model).scalar_subquery()
-)
-
-MODEL_SORTS: dict[str, ColumnElement[Any]] = {
-    "id": Model.id,
-    "name": Model.name,
-    "format": Model.format,
-    "opset": Model.opset,
-    "params": Model.param_count,
-    "macs": Model.macs,
-    "containers": _CONTAINER_COUNT,
-    "runs": _RUN_COUNT,
-    "created": Model.created_at,
-}
-
-
 def page_models(store: Store, project: str, query: TableQuery) -> Page[ModelRow]:
     """One page of a project's models with their container and run counts."""
-    if query.sort not in MODEL_SORTS:
-        raise BadInput(f"cannot sort models by {query.sort!r} (one of {', '.join(MODEL_SORTS)})")
     ensure_project(store, project)
     with store.read() as session:
-        project_id = get_project(session, project, create_default=False).id
-        conds: list[Any] = [Model.project_id == project_id]
-        for word in query.text.split():
-            matches = [
-                Model.name.icontains(word, autoescape=True),
-                Model.source_path.icontains(word, autoescape=True),
-                Model.format.icontains(word, autoescape=True),
-            ]
-            if _looks_like_id(word):
-                matches.append(_id_is(Model.id, word))
-            conds.append(or_(*matches))
-        total = session.scalar(select(func.count(Model.id)).where(*conds)) or 0
-        order = (
-            _ordered(MODEL_SORTS[query.sort], query.descending),
-            Model.id.desc() if query.descending else Model.id.asc(),
-        )
-        rows = _model_rows(session, conds, order, query.limit, query.offset)
-        return Page(rows, total, query.offset, query.limit)
-
-
-def _model_rows(
-    session: Any, conds: list[Any], order: Any, limit: int, offset: int
-) -> list[ModelRow]:
-    rows = session.execute(
-        select(Model, _CONTAINER_COUNT, _QUANTIZED_COUNT, _RUN_COUNT)
-        .where(*conds)
-        .order_by(*order)
-        .limit(limit)
-        .offset(sql_offset(offset))
-    ).all()
-    return [
-        ModelRow(
-            id=m.id,
-            name=m.name,
-            format=m.format,
-            opset=m.opset,
-            param_count=m.param_count,
-            macs=m.macs,
-            containers=containers,
-            quantized_containers=quantized,
-            runs=runs,
-            source_path=m.source_path,
-            created_at=m.created_at,
-        )
-        for m, containers, quantized, runs in rows
-    ]
+        project_id = q.get_project(session, project, create_default=False).id
+        return q.page_models(session, project_id, query.text.split(), query.spec)
 
 
 def project_containers(
@@ -465,28 +131,8 @@ def project_containers(
     """The project's containers, newest first (for pickers in job forms)."""
     ensure_project(store, project)
     with store.read() as session:
-        project_id = get_project(session, project, create_default=False).id
-        query = (
-            select(Container, Model.name)
-            .outerjoin(Model, Model.id == Container.model_id)
-            .where(Container.project_id == project_id)
-        )
-        if quantized is not None:
-            query = query.where(Container.quantized.is_(quantized))
-        rows = session.execute(query.order_by(Container.id.desc()).limit(limit)).all()
-        return [_container_row(c, name) for c, name in rows]
-
-
-def _container_row(container: Container, model: str | None) -> ContainerRow:
-    return ContainerRow(
-        id=container.id,
-        path=container.path,
-        size_bytes=container.size_bytes,
-        quantized=container.quantized,
-        model_id=container.model_id,
-        model=model,
-        created_at=container.created_at,
-    )
+        project_id = q.get_project(session, project, create_default=False).id
+        return q.project_containers(session, project_id, quantized=quantized, limit=limit)
 
 
 @dataclass(frozen=True)
@@ -500,18 +146,15 @@ class ModelDetail:
 def model_detail(store: Store, model_id: int) -> ModelDetail:
     """A model with every container made from it."""
     with store.read() as session:
-        model = session.get(Model, model_id)
-        if model is None:
+        model = q.find_model(session, model_id)
+        row = q.model_row(session, model_id)
+        if model is None or row is None:
             raise NotFound(f"no model with id {model_id}")
-        row = _model_rows(session, [Model.id == model_id], (Model.id,), 1, 0)[0]
-        containers = session.scalars(
-            select(Container).where(Container.model_id == model_id).order_by(Container.id.desc())
-        ).all()
         return ModelDetail(
             model=row,
             inputs=tuple(model.inputs or ()),
             sha256=model.sha256,
-            containers=tuple(_container_row(c, model.name) for c in containers),
+            containers=tuple(q.model_containers(session, model)),
         )
 
 
@@ -574,17 +217,14 @@ def run_view(store: Store, run_id: int) -> RunView:
     with store.read() as session:
 
         def container(cid: int | None) -> ContainerRow | None:
-            if cid is None:
-                return None
-            row = session.get(Container, cid)
-            return _container_row(row, detail.model) if row is not None else None
+            row = q.find_container(session, cid) if cid is not None else None
+            return q.container_row(row, detail.model) if row is not None else None
 
         calibration = None
         cal_id = details.get("calibration_set_id")
-        if cal_id is not None:
-            cal = session.get(CalibrationSet, cal_id)
-            if cal is not None:
-                calibration = {"name": cal.name, "path": cal.path, "samples": cal.sample_count}
+        cal = q.find_calibration_set(session, cal_id) if cal_id is not None else None
+        if cal is not None:
+            calibration = {"name": cal.name, "path": cal.path, "samples": cal.sample_count}
         return RunView(
             detail=detail,
             container=container(detail.container_id),
@@ -603,21 +243,9 @@ def run_view(store: Store, run_id: int) -> RunView:
 def layer_sqnr(store: Store, run_ids: Sequence[int]) -> dict[int, tuple[LayerPoint, ...]]:
     """Per-layer SQNR of several runs (runs without layer stats map to ``()``)."""
     result: dict[int, list[LayerPoint]] = {i: [] for i in run_ids}
-    if run_ids:
-        with store.read() as session:
-            rows = session.execute(
-                select(
-                    LayerStat.run_id,
-                    LayerStat.layer_index,
-                    LayerStat.layer_name,
-                    LayerStat.op_type,
-                    LayerStat.sqnr_db,
-                )
-                .where(LayerStat.run_id.in_(run_ids))
-                .order_by(LayerStat.run_id, LayerStat.layer_index)
-            )
-            for run_id, index, name, op, sqnr in rows:
-                result[run_id].append(LayerPoint(index, name, op, sqnr))
+    with store.read() as session:
+        for run_id, index, name, op, sqnr in q.layer_sqnr_rows(session, run_ids):
+            result[run_id].append(LayerPoint(index, name, op, sqnr))
     return {k: tuple(v) for k, v in result.items()}
 
 
@@ -638,7 +266,7 @@ def compare_record(view: RunView) -> RunRecord:
         "peak_memory_bytes": d.peak_memory_bytes,
         "sqnr_db": det.get("sqnr_db"),
     }
-    if d.kind == "quantize":
+    if d.kind == QUANTIZE:
         sens = view.report.get("sensitivity") or {}
         options = view.options
         for key in ("param_quantizer", "act_quantizer", "weights_bitwidth", "act_bitwidth",

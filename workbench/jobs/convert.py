@@ -37,6 +37,8 @@ class ConvertResult:
     macs: int
     seconds: float
     quantized: bool = False  # a quantized TFLite model: its own encodings kept
+    # What the import changed that the user should know (float16 widened to float32, ...).
+    notes: tuple[str, ...] = ()
 
 
 def command_line() -> str:
@@ -123,6 +125,7 @@ def convert_model(
             "source_format": fmt,
             "source_sha256": source_sha,
             "input_dims": {k: list(v) for k, v in (input_dims or {}).items()},
+            "notes": list(graph.notes),
         }
     )
     container = Container(manifest=manifest, graph=graph)
@@ -153,6 +156,7 @@ def convert_model(
         macs=summary.total_macs,
         seconds=time.perf_counter() - started,
         quantized=container.quantized,
+        notes=tuple(graph.notes),
     )
 
 

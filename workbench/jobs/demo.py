@@ -1,7 +1,9 @@
 """The demo: a whole project built end to end from the bundled shapes classifier.
 
-In project ``demo`` (created if missing), inside a work folder (default
-``./workbench-demo``):
+In a project of its own (``demo``, then ``demo-2``, ``demo-3``... so each run is a
+fresh project; ``replace=True`` deletes the named project first and builds it again),
+inside a work folder (default: ``demo/<project>`` in the user data directory, next to
+the default store):
 
 1. the bundled validation and calibration images are written as ``.raw`` files with
    vendor input lists, and the validation labels as a labels file;
@@ -13,7 +15,7 @@ In project ``demo`` (created if missing), inside a work folder (default
 5. the advisor's table is built from those measurements, for the quantized container
    with the best DSP accuracy, and everything is saved as an experiment.
 
-Running it again rewrites the files and adds new runs and a new experiment.
+The project becomes the one used last, so ``workbench tui`` opens it.
 """
 
 from __future__ import annotations
@@ -70,13 +72,17 @@ class DemoResult:
 def demo_job(
     store: Store,
     *,
-    workdir: str | Path = "workbench-demo",
-    project: str = DEMO_PROJECT,
+    workdir: str | Path | None = None,
+    project: str | None = None,
+    replace: bool = False,
     iterations: int = 5,
     samples: int | None = None,
     progress: Progress | None = None,
 ) -> DemoResult:
-    """Build the demo project (see the module doc); ``samples`` limits the validation set."""
+    """Build the demo project (see the module doc); ``samples`` limits the validation set.
+
+    ``project`` names it (default: a fresh ``demo-N``); an existing project of that name
+    is refused unless ``replace``, which deletes it first."""
     import time
 
     from workbench.data import (
@@ -96,8 +102,8 @@ def demo_job(
             f"the bundled demo model is missing ({model}); rebuild it with "
             "`python -m workbench.data.make_demo`"
         )
-    _ensure_project(store, project)
-    work = Path(workdir).resolve()
+    project = _fresh_project(store, project, replace)
+    work = Path(workdir).resolve() if workdir is not None else default_workdir(project, replace)
     if work.exists() and not work.is_dir():
         raise BadInput(f"{work} exists and is not a folder")
     work.mkdir(parents=True, exist_ok=True)
@@ -156,7 +162,7 @@ def demo_job(
         experiment=name,
         float_accuracy=float_row.accuracy.get("label_accuracy") if float_row else None,
         seconds=time.perf_counter() - started,
-        tui_command=f"workbench --project {project} tui",
+        tui_command="workbench tui",
     )
 
 
@@ -165,14 +171,39 @@ def _best_variant(rows: tuple[BenchRow, ...], variants: list[QuantizedVariant]) 
     return max(variants, key=lambda v: dsp_accuracy(rows, v.path))
 
 
-def _ensure_project(store: Store, name: str) -> None:
-    from workbench.jobs.projects import create_project, list_projects
+def _fresh_project(store: Store, name: str | None, replace: bool) -> str:
+    """Create the demo's project: ``name``, or the first free ``demo``/``demo-N``."""
+    from workbench.jobs.projects import create_project, delete_project, list_projects
 
-    if name not in {p.name for p in list_projects(store, include_archived=True)}:
-        try:
-            create_project(store, name)
-        except BadInput:
-            pass  # created meanwhile by another process
+    existing = {p.name for p in list_projects(store, include_archived=True)}
+    if name is None and not replace:
+        number = 1
+        while (name := DEMO_PROJECT if number == 1 else f"{DEMO_PROJECT}-{number}") in existing:
+            number += 1
+    name = name or DEMO_PROJECT
+    if name in existing:
+        if not replace:
+            raise BadInput(
+                f"project {name!r} exists: --replace deletes it and builds it again "
+                "(or leave out --project: the demo picks a fresh name)"
+            )
+        delete_project(store, name)
+    create_project(store, name)
+    return name
+
+
+def default_workdir(project: str, replace: bool = False) -> Path:
+    """``demo/<project>`` in the user data directory; a folder another store's demo
+    left there is kept (a numbered one is used) unless ``replace``."""
+    from workbench.store.database import data_dir
+
+    base = data_dir() / "demo"
+    work = base / project
+    number = 2
+    while not replace and work.exists() and any(work.iterdir()):
+        work = base / f"{project}.{number}"
+        number += 1
+    return work
 
 
 class _Steps:

@@ -6,14 +6,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from workbench.errors import BadInput
 from workbench.jobs.projects import ensure_project
-from workbench.jobs.runs import RunSummary, check_note, summarize_runs
-from workbench.store import Experiment, ExperimentRun, Store
-from workbench.store.queries import get_experiment, get_project, get_run
+from workbench.jobs.runs import check_note
+from workbench.store import Experiment, ExperimentRun, Store, on_duplicate
+from workbench.store.queries import (
+    RunRow,
+    experiment_members,
+    find_experiment,
+    get_experiment,
+    get_project,
+    get_run,
+    project_experiments,
+    run_rows,
+)
 from workbench.textsafe import check_name
 
 
@@ -29,7 +35,7 @@ class ExperimentInfo:
 
 @dataclass(frozen=True)
 class ExperimentDetail(ExperimentInfo):
-    runs: tuple[RunSummary, ...]
+    runs: tuple[RunRow, ...]
 
 
 def _check_name(name: str) -> str:
@@ -42,22 +48,15 @@ def create_experiment(store: Store, project: str, name: str, note: str = "") -> 
     _check_name(name)
     check_note(note, "an experiment's note")
     ensure_project(store, project)
-    try:
-        with store.write() as session:
-            project_row = get_project(session, project, create_default=False)
-            exists = session.scalar(
-                select(Experiment.id).where(
-                    Experiment.project_id == project_row.id, Experiment.name == name
-                )
-            )
-            if exists is not None:
-                raise BadInput(f"experiment {name!r} already exists in project {project!r}")
-            experiment = Experiment(project_id=project_row.id, name=name, note=note)
-            session.add(experiment)
-            session.flush()
-            return _info(experiment, project)
-    except IntegrityError:
-        raise BadInput(f"experiment {name!r} already exists in project {project!r}") from None
+    exists = f"experiment {name!r} already exists in project {project!r}"
+    with on_duplicate(exists), store.write() as session:
+        project_row = get_project(session, project, create_default=False)
+        if find_experiment(session, project_row.id, name) is not None:
+            raise BadInput(exists)
+        experiment = Experiment(project_id=project_row.id, name=name, note=note)
+        session.add(experiment)
+        session.flush()
+        return _info(experiment, project)
 
 
 def add_runs(store: Store, project: str, name: str, run_ids: Iterable[int]) -> ExperimentInfo:
@@ -95,30 +94,15 @@ def show_experiment(store: Store, project: str, name: str) -> ExperimentDetail:
     with store.read() as session:
         experiment = get_experiment(session, get_project(session, project), name)
         info = _info(experiment, project)
-        runs = summarize_runs(session, sorted(info.run_ids, reverse=True))
+        runs = run_rows(session, sorted(info.run_ids, reverse=True))
         return ExperimentDetail(**info.__dict__, runs=tuple(runs))
 
 
 def list_experiments(store: Store, project: str) -> list[ExperimentInfo]:
     ensure_project(store, project)
     with store.read() as session:
-        project_row = get_project(session, project, create_default=False)
-        experiments = list(
-            session.scalars(
-                select(Experiment)
-                .where(Experiment.project_id == project_row.id)
-                .order_by(Experiment.name)
-            )
-        )
-        members: dict[int, list[int]] = {e.id: [] for e in experiments}
-        rows = session.execute(
-            select(ExperimentRun.experiment_id, ExperimentRun.run_id)
-            .join(Experiment, Experiment.id == ExperimentRun.experiment_id)
-            .where(Experiment.project_id == project_row.id)
-            .order_by(ExperimentRun.run_id)
-        )
-        for experiment_id, run_id in rows:
-            members[experiment_id].append(run_id)
+        project_id = get_project(session, project, create_default=False).id
+        members = experiment_members(session, project_id)
         return [
             ExperimentInfo(
                 id=e.id,
@@ -126,9 +110,9 @@ def list_experiments(store: Store, project: str) -> list[ExperimentInfo]:
                 name=e.name,
                 note=e.note,
                 created_at=e.created_at,
-                run_ids=tuple(members[e.id]),
+                run_ids=tuple(members.get(e.id, ())),
             )
-            for e in experiments
+            for e in project_experiments(session, project_id)
         ]
 
 

@@ -524,18 +524,52 @@ def _scaled(values: Mapping[str, float], factor: float) -> dict[str, float]:
     return {k: v / factor for k, v in values.items()}
 
 
-def _options(
-    s: VendorStats | None,
-    mem: VendorStats | None,
-    power: VendorStats | None,
-    vendor: VendorRuntime,
-    buffer: str,
-    group: str,
-    meta: Mapping[str, Any],
-    source: str,
-    fmt: str,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Source:
+    """The results file: its path, format (csv or json) and metadata."""
+
+    path: str
+    fmt: str
+    meta: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where the runs are recorded: the store, the project, the container measured."""
+
+    store: Store
+    project: str
+    model_id: int | None
+    container_id: int | None
+    command: str | None
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """One vendor runtime of the file, with its timing, memory and power tables."""
+
+    name: str
+    vendor: VendorRuntime
+    buffer: str
+    timing: VendorStats | None
+    mem: VendorStats | None
+    power: VendorStats | None
+
+    @property
+    def runs(self) -> int | None:
+        tables = (self.timing, self.mem, self.power)
+        return next((s.runs for s in tables if s is not None), None)
+
+    @property
+    def empty(self) -> bool:
+        return self.timing is None or not self.timing.channels
+
+
+def _options(measured: _Measured, src: _Source) -> dict[str, Any]:
     """What a run keeps beyond its columns; every number of the group is here."""
+    s, mem, power = measured.timing, measured.mem, measured.power
+    vendor, buffer, group = measured.vendor, measured.buffer, measured.name
+    meta, source, fmt = src.meta, src.path, src.fmt
     options: dict[str, Any] = {
         "command": "import snpe-bench",
         "source_file": source,
@@ -597,36 +631,20 @@ def import_snpe_bench(
     if container_path is not None:
         container_id = record_container(store, project, container_path)
         model_id = model_id_of_container(store, container_id)
-    source = str(Path(path).resolve())
+    src = _Source(str(Path(path).resolve()), fmt, meta)
+    target = _Target(store, project, model_id, container_id, command)
     imported = []
     for name in order:
         vendor, buffer = mapped[name]
-        timing = by_measure["timing"].get(name)
-        mem = by_measure["mem"].get(name)
-        power = by_measure["power"].get(name)
-        runs = next((s.runs for s in (timing, mem, power) if s is not None), None)
-        options = _options(timing, mem, power, vendor, buffer, name, meta, source, fmt)
-        empty = timing is None or not timing.channels
-        if empty:
-            options["empty"] = True
-        imported.append(
-            _store_run(
-                store,
-                project,
-                model_id,
-                container_id,
-                command,
-                name,
-                vendor,
-                runs,
-                timing,
-                options,
-                empty,
-                source,
-            )  # fmt: skip
+        measured = _Measured(
+            name, vendor, buffer, *(by_measure[m].get(name) for m in ("timing", "mem", "power"))
         )
+        options = _options(measured, src)
+        if measured.empty:
+            options["empty"] = True
+        imported.append(_store_run(target, measured, options, src.path))
     return ImportResult(
-        source=source,
+        source=src.path,
         format=fmt,
         sdk_version=meta.get("sdk_version"),
         runs=tuple(imported),
@@ -635,25 +653,16 @@ def import_snpe_bench(
 
 
 def _store_run(
-    store: Store,
-    project: str,
-    model_id: int | None,
-    container_id: int | None,
-    command: str | None,
-    name: str,
-    vendor: VendorRuntime,
-    runs: int | None,
-    timing: VendorStats | None,
-    options: dict[str, Any],
-    empty: bool,
-    source: str,
+    target: _Target, measured: _Measured, options: dict[str, Any], source: str
 ) -> ImportedRun:
+    store, name, vendor = target.store, measured.name, measured.vendor
+    runs, timing, empty = measured.runs, measured.timing, measured.empty
     args = {
-        "project": project,
+        "project": target.project,
         "kind": BENCH,
-        "model_id": model_id,
-        "container_id": container_id,
-        "command": command,
+        "model_id": target.model_id,
+        "container_id": target.container_id,
+        "command": target.command,
         "runtime": vendor.runtime,
         "cpu_fxp": vendor.cpu_fxp,
         "device_measured": True,

@@ -22,8 +22,10 @@ from workbench.engine.files import file_identity
 from workbench.engine.inputs import iter_feeds, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.runtimes.load import load_network
+from workbench.engine.state import StateCarrier, internal_inputs, state_for
 from workbench.errors import BadInput, InputListError, naming
 from workbench.jobs.artifacts import model_id_of_container, record_container
+from workbench.jobs.compute import use_threads
 from workbench.jobs.lifecycle import tracked_run
 from workbench.jobs.run_outputs import (
     MANIFEST,
@@ -35,6 +37,7 @@ from workbench.jobs.run_outputs import (
 from workbench.options import RunOptions
 from workbench.store import Store
 from workbench.textsafe import visible
+from workbench.vocabulary import BENCH
 
 Progress = Callable[[str, int, int], None]
 
@@ -62,10 +65,16 @@ def run_container(
     command: str | None = None,
     progress: Progress | None = None,
 ) -> InferResult:
-    """Run every line of the input list; write the outputs; record the run."""
+    """Run every line of the input list; write the outputs; record the run.
+
+    ``options.stateful`` carries state from one line to the next: the container's own (a
+    TFLite model's variables) and the ``options.state`` ``INPUT=OUTPUT`` pairs (an ONNX
+    model's).
+    """
     options = options or RunOptions()
     runtime, batch, cpu_fxp, debug = options.runtime, options.batch, options.cpu_fxp, options.debug
     layout = "flat" if options.flat_names else "vendor"
+    thread_count = use_threads(options.threads)
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
         raise BadInput(f"--batch must be an integer from 1 to {MAX_BATCH}, got {batch!r}")
     if not str(output_dir).strip():
@@ -74,13 +83,18 @@ def run_container(
     if output_dir.exists() and not output_dir.is_dir():
         raise BadInput(f"--output-dir {output_dir} exists and is not a directory")
     head = read_container(container_path, load_params=False, load_records=False)
-    input_list = parse_input_list(input_list_path, head.graph.input_names)
-    keep = tuple(input_list.output_names or ())
+    carried = state_for(head.graph, options.stateful, options.state)
+    if carried and batch != 1:
+        raise BadInput("--stateful runs the input list line after line: --batch must be 1")
+    optional = internal_inputs(head.graph) | {v.input for v in carried}
+    input_list = parse_input_list(input_list_path, head.graph.input_names, optional)
+    keep = tuple(dict.fromkeys([*(input_list.output_names or ()), *(v.output for v in carried)]))
     check_container_fits(container_path, "run", available_memory(), head=head, batch=batch,
                          keep=keep, retain_all=debug)  # fmt: skip
     t0 = time.perf_counter()
     container = read_container(container_path)
     load_ms = (time.perf_counter() - t0) * 1e3
+    graph = container.graph
     if input_list.output_names:
         unknown = [o for o in input_list.output_names if o not in _all_tensors(container)]
         if unknown:
@@ -98,16 +112,26 @@ def run_container(
     with tracked_run(
         store,
         project=project,
-        kind="bench",
+        kind=BENCH,
         model_id=model_id_of_container(store, container_id),
         container_id=container_id,
         command=command,
         runtime=runtime,
         cpu_fxp=cpu_fxp,
         batch=batch,
-        options={"command": "run", "output_dir": str(output_dir), "debug": debug,
-                 "layout": layout},
-    ) as run:  # fmt: skip
+        options={
+            "command": "run",
+            "output_dir": str(output_dir),
+            "debug": debug,
+            "layout": layout,
+            "threads": thread_count,
+            **(
+                {"stateful": True, "state": [f"{v.input}={v.output}" for v in carried]}
+                if carried
+                else {}
+            ),
+        },
+    ) as run:
         with naming(container_path):
             network = load_network(container, runtime, batch=batch, cpu_fxp=cpu_fxp, keep=keep)
         init_ms = load_ms + sum(network.init_breakdown_ms.values())
@@ -116,14 +140,20 @@ def run_container(
         latencies: list[float] = []
         kinds: dict[str, dict[str, object]] = {}
         done = 0
+        carrier = StateCarrier(carried, network.inputs) if carried else None
+        all_state = [*graph.state, *(v for v in carried if v not in graph.state)]
         with OutputFolder(output_dir, protected) as out:
-            for idx, feeds in iter_feeds(input_list, network.inputs, batch):
+            for idx, feeds in iter_feeds(input_list, network.inputs, batch, all_state):
                 captured: dict[str, np.ndarray] = {}
                 hook = captured.__setitem__ if debug else None
+                if carrier is not None:
+                    feeds = carrier.fill(feeds)
                 t = time.perf_counter()
                 with naming(container_path):
                     results = network.run(feeds, hook=hook)
                 latencies.append((time.perf_counter() - t) * 1e3)
+                if carrier is not None:
+                    carrier.update(results)
                 tensors = {**captured, **results} if debug else results
                 names = list(tensors) if debug else wanted
                 if any(name not in files for name in names):  # a runtime's own tensor

@@ -2,7 +2,7 @@
 
 A job wraps its work in ``tracked_run``::
 
-    with tracked_run(store, project="default", kind="bench", runtime="dsp") as run:
+    with tracked_run(store, project="default", kind=BENCH, runtime=DSP) as run:
         result = measure(...)                      # the engine's work
         run.record(init_time_ms=result.init_ms, sqnr_db=result.sqnr_db)
         run.log("measured 50 iterations")
@@ -13,9 +13,12 @@ before the body runs. When the body returns, the results attached to the
 recorder are written with status ``succeeded`` in one transaction; an
 exception writes ``failed`` with its message, Ctrl-C (or SystemExit) writes
 ``interrupted``, keeping the log and run-level fields (peak memory...) but
-not the results; the exception then propagates. A process killed outright is
-swept to ``interrupted`` by the next ``open_store()``. Either way nothing is
-half-written: results land together with the final status, or not at all.
+not the results; the exception then propagates. A signal that Python could not
+raise where it landed (``workbench.jobs.interrupts``) is raised as the run
+starts, at each ``record``/``log``/``add_layer_stats`` and before success is
+recorded. A process killed outright is swept to ``interrupted`` by the next
+``open_store()``. Either way nothing is half-written: results land together
+with the final status, or not at all.
 """
 
 from __future__ import annotations
@@ -27,14 +30,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.errors import BadInput, WorkbenchError
+from workbench.jobs.interrupts import checkpoint
 from workbench.jobs.runs import check_tag
 from workbench.store import BenchmarkRun, LayerStat, QuantizationRun, Run, RunTag, Store, utcnow
-from workbench.store.queries import get_project
+from workbench.store.queries import find_run, get_project
 from workbench.store.recovery import current_process
+from workbench.vocabulary import BENCH, FAILED, INTERRUPTED, QUANTIZE, RUNNING, SUCCEEDED
 
 _DETAIL_TABLES: dict[str, type[QuantizationRun] | type[BenchmarkRun]] = {
-    "quantize": QuantizationRun,
-    "bench": BenchmarkRun,
+    QUANTIZE: QuantizationRun,
+    BENCH: BenchmarkRun,
 }
 # Columns of ``runs`` a job may set; the rest belong to the lifecycle.
 _RUN_FIELDS = frozenset({"model_id", "container_id", "peak_memory_bytes", "command", "notes"})
@@ -55,7 +60,7 @@ class RunRecorder:
     id: int
     kind: str
     project: str
-    status: str = "running"
+    status: str = RUNNING
     error: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     layer_stats: list[dict[str, Any]] = field(default_factory=list)
@@ -67,6 +72,7 @@ class RunRecorder:
         Unknown names are a programming error and raise ``TypeError`` at once,
         not at the end of a long job.
         """
+        checkpoint()
         allowed = _detail_fields(self.kind) | _RUN_FIELDS
         unknown = sorted(set(values) - allowed)
         if unknown:
@@ -75,6 +81,7 @@ class RunRecorder:
 
     def add_layer_stats(self, stats: Iterable[Mapping[str, Any]]) -> None:
         """Attach per-layer rows (keys: the columns of ``LayerStat``)."""
+        checkpoint()
         for stat in stats:
             unknown = sorted(set(stat) - _LAYER_FIELDS)
             if unknown:
@@ -83,6 +90,7 @@ class RunRecorder:
 
     def log(self, line: str) -> None:
         """Append a line to the run's log (stored with the final status)."""
+        checkpoint()
         self.log_lines.append(line.rstrip("\n"))
 
 
@@ -111,19 +119,24 @@ def tracked_run(
     recorder = _start(store, project, kind, model_id, container_id, command, tags, details)
     started = time.monotonic()
     try:
+        checkpoint()
         yield recorder
+        checkpoint()  # the body's last step may have been an import that took the signal
     except (KeyboardInterrupt, SystemExit, GeneratorExit) as exc:
-        _finish_quietly(store, recorder, started, "interrupted", _interrupt_text(exc))
+        _finish_quietly(store, recorder, started, INTERRUPTED, _interrupt_text(exc))
         raise
     except BaseException as exc:
-        _finish_quietly(store, recorder, started, "failed", error_text(exc))
+        _finish_quietly(store, recorder, started, FAILED, error_text(exc))
         raise
     else:
         try:
-            _finish(store, recorder, started, "succeeded", None)
+            _finish(store, recorder, started, SUCCEEDED, None)
+        except (KeyboardInterrupt, SystemExit) as exc:  # while recording: before or after it
+            _finish_quietly(store, recorder, started, INTERRUPTED, _interrupt_text(exc))
+            raise
         except Exception as exc:
             reason = f"recording the results failed: {error_text(exc)}"
-            _finish_quietly(store, recorder, started, "failed", reason)
+            _finish_quietly(store, recorder, started, FAILED, reason)
             raise
 
 
@@ -153,50 +166,63 @@ def _start(
 ) -> RunRecorder:
     me = current_process()
     tag_set = sorted({check_tag(t) for t in tags})
-    with store.write() as session:
-        project = get_project(session, project_name)
-        if project.archived:
-            raise BadInput(f"project {project.name!r} is archived; unarchive it to add runs")
-        run = Run(
-            project_id=project.id,
-            kind=kind,
-            status="running",
-            model_id=model_id,
-            container_id=container_id,
-            command=command,
-            started_at=utcnow(),
-            host=me.host,
-            pid=me.pid,
-            pid_started_at=me.started_at,
-            tags=[RunTag(tag=t) for t in tag_set],
-        )
-        detail = _DETAIL_TABLES[kind](**details)
-        if kind == "quantize":
-            run.quantization = detail
-        else:
-            run.benchmark = detail
-        session.add(run)
-        session.flush()
-        return RunRecorder(id=run.id, kind=kind, project=project.name)
+    recorder: RunRecorder | None = None
+    try:
+        with store.write() as session:
+            project = get_project(session, project_name)
+            if project.archived:
+                raise BadInput(f"project {project.name!r} is archived; unarchive it to add runs")
+            started = utcnow()
+            project.last_used_at = started  # `workbench tui` opens the project used last
+            run = Run(
+                project_id=project.id,
+                kind=kind,
+                status=RUNNING,
+                model_id=model_id,
+                container_id=container_id,
+                command=command,
+                started_at=started,
+                host=me.host,
+                pid=me.pid,
+                pid_started_at=me.started_at,
+                tags=[RunTag(tag=t) for t in tag_set],
+            )
+            detail = _DETAIL_TABLES[kind](**details)
+            if kind == QUANTIZE:
+                run.quantization = detail
+            else:
+                run.benchmark = detail
+            session.add(run)
+            session.flush()
+            recorder = RunRecorder(id=run.id, kind=kind, project=project.name)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if recorder is not None:  # the signal came as the row was committed: end it
+            _finish_quietly(store, recorder, time.monotonic(), INTERRUPTED, _interrupt_text(exc))
+        raise
+    assert recorder is not None  # the write either ran through or raised
+    return recorder
 
 
 def _finish(
     store: Store, recorder: RunRecorder, started: float, status: str, error: str | None
 ) -> None:
     with store.write() as session:
-        run = session.get(Run, recorder.id)
+        run = find_run(session, recorder.id)
         if run is None:  # deleted (with its project) while it ran: nothing to record
             recorder.status, recorder.error = status, error
             return
-        detail = run.quantization if recorder.kind == "quantize" else run.benchmark
+        if run.status != RUNNING:  # ended already (interrupted just after): one ending
+            recorder.status, recorder.error = run.status, run.error
+            return
+        detail = run.quantization if recorder.kind == QUANTIZE else run.benchmark
         for key, value in recorder.fields.items():
             # Results count only from a run that succeeded; what describes the
             # run itself (peak memory, model, notes) is kept whatever happened.
             if key in _RUN_FIELDS:
                 setattr(run, key, value)
-            elif status == "succeeded":
+            elif status == SUCCEEDED:
                 setattr(detail, key, value)
-        if status == "succeeded":
+        if status == SUCCEEDED:
             run.layer_stats.extend(LayerStat(**stat) for stat in recorder.layer_stats)
         run.log = "\n".join(recorder.log_lines)
         run.status = status

@@ -6,13 +6,17 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from workbench.errors import BadInput, NotFound
-from workbench.store import Container, Experiment, Model, Project, Run, Store
-from workbench.store.queries import DEFAULT_PROJECT, find_project, get_project
+from workbench.store import Project, Session, Store, on_duplicate, utcnow
+from workbench.store.queries import (
+    DEFAULT_PROJECT,
+    all_projects,
+    counts_by_project,
+    find_project,
+    get_project,
+    last_used_project,
+    project_counts,
+)
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -41,42 +45,22 @@ def check_project_name(name: str) -> str:
 
 def create_project(store: Store, name: str) -> ProjectInfo:
     check_project_name(name)
-    try:
-        with store.write() as session:
-            if find_project(session, name) is not None:
-                raise BadInput(f"project {name!r} already exists")
-            project = Project(name=name)
-            session.add(project)
-            session.flush()
-            return _info(session, project)
-    except IntegrityError:  # created by another process meanwhile
-        raise BadInput(f"project {name!r} already exists") from None
+    exists = f"project {name!r} already exists"
+    with on_duplicate(exists), store.write() as session:  # or made by another process meanwhile
+        if find_project(session, name) is not None:
+            raise BadInput(exists)
+        project = Project(name=name)
+        session.add(project)
+        session.flush()
+        return _info(session, project)
 
 
 def list_projects(store: Store, *, include_archived: bool = False) -> list[ProjectInfo]:
     """Projects by name; archived ones only when asked."""
     with store.read() as session:
-        query = select(Project).order_by(Project.name)
-        if not include_archived:
-            query = query.where(Project.archived.is_(False))
-        projects = list(session.scalars(query))
-        counts = {
-            table: _counts_by_project(session, table)
-            for table in (Run, Model, Container, Experiment)
-        }
-        return [
-            ProjectInfo(
-                id=p.id,
-                name=p.name,
-                archived=p.archived,
-                created_at=p.created_at,
-                runs=counts[Run].get(p.id, 0),
-                models=counts[Model].get(p.id, 0),
-                containers=counts[Container].get(p.id, 0),
-                experiments=counts[Experiment].get(p.id, 0),
-            )
-            for p in projects
-        ]
+        projects = all_projects(session, include_archived=include_archived)
+        counts = counts_by_project(session)
+        return [_info_with(p, counts.get(p.id, {})) for p in projects]
 
 
 def show_project(store: Store, name: str) -> ProjectInfo:
@@ -92,25 +76,20 @@ def ensure_project(store: Store, name: str) -> None:
             return
     if name != DEFAULT_PROJECT:
         raise NotFound(f"no project named {name!r} (see: workbench project list)")
-    try:
-        with store.write() as session:
-            get_project(session, name)
-    except IntegrityError:
-        pass  # another process created it first
+    with on_duplicate(None), store.write() as session:  # None: another process created it first
+        get_project(session, name)
 
 
 def rename_project(store: Store, name: str, new_name: str) -> ProjectInfo:
     check_project_name(new_name)
-    try:
-        with store.write() as session:
-            project = get_project(session, name, create_default=False)
-            if new_name != name and find_project(session, new_name) is not None:
-                raise BadInput(f"project {new_name!r} already exists")
-            project.name = new_name
-            session.flush()
-            return _info(session, project)
-    except IntegrityError:
-        raise BadInput(f"project {new_name!r} already exists") from None
+    exists = f"project {new_name!r} already exists"
+    with on_duplicate(exists), store.write() as session:
+        project = get_project(session, name, create_default=False)
+        if new_name != name and find_project(session, new_name) is not None:
+            raise BadInput(exists)
+        project.name = new_name
+        session.flush()
+        return _info(session, project)
 
 
 def set_archived(store: Store, name: str, archived: bool = True) -> ProjectInfo:
@@ -131,25 +110,46 @@ def delete_project(store: Store, name: str) -> ProjectInfo:
         return info
 
 
-def _counts_by_project(session: Session, table: type) -> dict[int, int]:
-    rows = session.execute(
-        select(table.project_id, func.count()).group_by(table.project_id)  # type: ignore[attr-defined]
-    )
-    return {project_id: count for project_id, count in rows}
-
-
 def _info(session: Session, project: Project) -> ProjectInfo:
-    def count(table: type) -> int:
-        query = select(func.count()).select_from(table)
-        return session.scalar(query.where(table.project_id == project.id)) or 0  # type: ignore[attr-defined]
+    return _info_with(project, project_counts(session, project.id))
 
+
+def _info_with(project: Project, counts: dict[str, int]) -> ProjectInfo:
     return ProjectInfo(
         id=project.id,
         name=project.name,
         archived=project.archived,
         created_at=project.created_at,
-        runs=count(Run),
-        models=count(Model),
-        containers=count(Container),
-        experiments=count(Experiment),
+        runs=counts.get("runs", 0),
+        models=counts.get("models", 0),
+        containers=counts.get("containers", 0),
+        experiments=counts.get("experiments", 0),
     )
+
+
+# -- the project used last -----------------------------------------------------------------
+
+
+def mark_used(store: Store, name: str) -> None:
+    """Remember ``name`` as the project used last (the TUI opened it)."""
+    with store.write() as session:
+        project = find_project(session, name)
+        if project is not None:
+            project.last_used_at = utcnow()
+
+
+def start_project(store: Store) -> str | None:
+    """The project ``workbench tui`` opens without ``--project``: the one used last, else
+    the only one (the default project, made if the store holds none); None when there
+    are several and none was used (the TUI then opens on the project list)."""
+    with store.read() as session:
+        used = last_used_project(session)
+        if used is not None:
+            return used
+        names = [p.name for p in all_projects(session, include_archived=False)]
+    if len(names) > 1:
+        return None
+    if names:
+        return names[0]
+    ensure_project(store, DEFAULT_PROJECT)
+    return DEFAULT_PROJECT

@@ -5,7 +5,10 @@ success it holds the output container, the whole-network output SQNR, one
 ``LayerStat`` per layer (encoding, SQNR against float, RMSE/scale) and a report:
 sensitivity (weights-only / activations-only SQNR, costliest layers), the layers
 that run in float in the integer executor, CLE and bias-correction effects, and
-per-stage timings. Peak memory is the peak of traced allocations (tracemalloc)
+per-stage timings. Every run, with or without the analysis, also checks the
+integer-true emulator against fake-quant on the analysis samples
+(``analysis.check_integer_path``): a gap past 3 dB is a warning in the result, the
+run's log and its notes (an emulator defect must not pass as a quantization result). Peak memory is the peak of traced allocations (tracemalloc)
 during calibration and quantization.
 """
 
@@ -24,6 +27,7 @@ from workbench.engine.files import refuse_overwriting
 from workbench.engine.inputs import InputList, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.quant.quantizer import quantize_container
+from workbench.engine.state import internal_inputs
 from workbench.errors import BadInput, naming
 from workbench.jobs.artifacts import model_id_of_container, record_calibration_set, record_container
 from workbench.jobs.convert import workbench_command
@@ -53,6 +57,8 @@ class QuantizeJobResult:
     samples: int
     seconds: float
     peak_memory_bytes: int
+    integer_check: dict[str, Any] | None = None  # analysis.IntegerCheck.to_dict()
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,9 @@ def quantize_job(
     if output.resolve() == Path(container_path).resolve():
         raise BadInput("the output would overwrite the input container; choose another -o")
     head = read_container(container_path, load_params=False, load_records=False)
-    input_list = parse_input_list(input_list_path, head.graph.input_names)
+    input_list = parse_input_list(
+        input_list_path, head.graph.input_names, internal_inputs(head.graph)
+    )
     refuse_overwriting(output, [container_path, input_list_path, options.override_params,
                                 *(p for line in input_list.lines for p in line.values())])  # fmt: skip
     check_container_fits(container_path, "quantize", available_memory(), head=head,
@@ -163,13 +171,26 @@ def quantize_job(
             "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
             "samples": result.samples,
         }
+        if result.widened_weights:
+            report["widened_weights"] = list(result.widened_weights)
+            run.log(
+                f"widened the encodings of {len(result.widened_weights)} weight(s) so their "
+                f"32-bit biases fit int32: {', '.join(result.widened_weights)}"
+            )
         if result.cle is not None:
             report["cle"] = _plain(result.cle)
         if result.bias_corrections:
             report["bias_correction"] = [_plain(c) for c in result.bias_corrections]
         with naming(container_path):
-            fallback = _float_fallback(quantized)
+            fallback, check = _integer_path(source, quantized, input_list)
         report["float_fallback"] = fallback
+        report["integer_check"] = check.to_dict()
+        run.log(check.line())
+        warnings = []
+        if check.warning:
+            warnings.append(check.warning)
+            run.log(f"warning: {check.warning}")
+            run.record(notes=f"warning: {check.warning}")
         sqnr = w_only = a_only = None
         worst: list[dict[str, Any]] = []
         if analyze:
@@ -215,6 +236,8 @@ def quantize_job(
         samples=result.samples,
         seconds=time.perf_counter() - started,
         peak_memory_bytes=peak,
+        integer_check=check.to_dict(),
+        warnings=warnings,
     )
 
 
@@ -265,17 +288,22 @@ def _layer_rows(analysis) -> list[dict[str, Any]]:
                 "bitwidth": enc.get("bitwidth"),
                 "sqnr_db": finite_db(layer.sqnr_db),
                 "rmse_over_scale": finite_db(layer.rmse_over_scale),
+                "histograms": layer.histograms,
             }
         )
     return rows
 
 
-def _float_fallback(quantized) -> list[str]:
-    """Layers the integer executor runs by dequantize → float → requantize."""
+def _integer_path(source, quantized, input_list: InputList):
+    """Layers the integer executor runs by dequantize → float → requantize, and the
+    integer-true check on the analysis samples (``analysis.check_integer_path``)."""
+    from workbench.engine.quant.analysis import check_integer_path
     from workbench.engine.quant.int_exec import IntegerPlan
 
     plan = IntegerPlan(quantized)
-    return [f"{name} ({op})" for name, op in plan.float_fallback_nodes]
+    fallback = [f"{name} ({op})" for name, op in plan.float_fallback_nodes]
+    few = replace(input_list, lines=input_list.lines[:ANALYSIS_SAMPLES])
+    return fallback, check_integer_path(source, quantized, few, integer=plan)
 
 
 def _plain(value: Any) -> Any:

@@ -1,11 +1,14 @@
 """The project store: SQLAlchemy models, connections, migrations and queries.
 
 Open it with ``open_store()``; use ``store.read()`` / ``store.write()`` for a
-session per unit of work. Knows nothing of the engine's kernels or of the UI.
+session per unit of work (a ``Session``) and the functions of ``queries`` in it.
+Knows nothing of the engine's kernels or of the UI.
 """
 
+from sqlalchemy.orm import Session
+
 from workbench.store.base import Base, utcnow
-from workbench.store.database import Store, default_url, open_store, resolve_url
+from workbench.store.database import Store, default_url, on_duplicate, open_store, resolve_url
 from workbench.store.models import (
     BenchmarkRun,
     CalibrationSet,
@@ -37,8 +40,10 @@ __all__ = [
     "QuantizationRun",
     "Run",
     "RunTag",
+    "Session",
     "Store",
     "default_url",
+    "on_duplicate",
     "open_store",
     "resolve_url",
     "utcnow",

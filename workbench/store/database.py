@@ -32,6 +32,7 @@ from sqlalchemy.exc import (
     DatabaseError,
     DataError,
     DBAPIError,
+    IntegrityError,
     NoSuchModuleError,
     OperationalError,
 )
@@ -71,12 +72,16 @@ _PG_REFUSALS = {"42501": "permission denied", "25006": "the server is read-only"
 _READ_ONLY: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
-def default_url() -> str:
-    """The default store: ``workbench.db`` in the user data directory."""
+def data_dir() -> Path:
+    """The user data directory: the default store, the demo's files."""
     import platformdirs
 
-    path = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "workbench.db"
-    return f"sqlite:///{path}"
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_url() -> str:
+    """The default store: ``workbench.db`` in the user data directory."""
+    return f"sqlite:///{data_dir() / 'workbench.db'}"
 
 
 def resolve_url(db: str | None = None) -> str:
@@ -129,6 +134,15 @@ class Store:
     @property
     def description(self) -> str:
         return describe_url(self.url)
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """The files that hold this store (a SQLite database and its journals), which no
+        command may write over."""
+        path = sqlite_path(self.url)
+        if path is None:
+            return ()
+        return (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -456,6 +470,17 @@ def translate_errors(url: URL) -> Iterator[None]:
         if refusal is not None:
             raise StoreError(f"store {describe_url(url)}: {refusal}: {_first_line(exc)}") from exc
         raise
+
+
+@contextmanager
+def on_duplicate(message: str | None) -> Iterator[None]:
+    """Around a ``write()`` that creates a uniquely named row: when another process
+    created it first, ``BadInput(message)``, or nothing at all when ``message`` is None."""
+    try:
+        yield
+    except IntegrityError:
+        if message is not None:
+            raise BadInput(message) from None
 
 
 def _first_line(exc: DBAPIError) -> str:

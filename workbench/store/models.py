@@ -53,6 +53,9 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     archived: Mapped[bool] = _flag()
     created_at: Mapped[datetime] = _created()
+    # When a run last started in it or the TUI last opened it (`workbench tui` opens
+    # the newest).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Model(Base):
@@ -254,6 +257,9 @@ class LayerStat(Base):
     bitwidth: Mapped[int | None] = mapped_column(Integer)
     sqnr_db: Mapped[float | None] = mapped_column(Float)
     rmse_over_scale: Mapped[float | None] = mapped_column(Float)
+    # The layer's value distributions the analysis measured, against its encodings:
+    # {"output": HISTOGRAM, "weights": HISTOGRAM} (workbench.engine.quant.histogram).
+    histograms: Mapped[Any] = mapped_column(JSON, nullable=True)
 
 
 class RunTag(Base):

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from rich.segment import Segment
-from textual import events
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.color import Color
@@ -87,11 +87,21 @@ class WorkbenchApp(App[None]):
         from workbench.tui.screens.projects import ProjectsScreen
 
         self.theme = DARK
+        self._warm_up()
         # The project list is made when first needed: less to draw before the runs.
         if self.start_project is not None:
             self.push_screen(ProjectScreen(self.start_project))
         else:
             self.push_screen(ProjectsScreen())
+
+    @work(thread=True, exit_on_error=False)
+    def _warm_up(self) -> None:
+        """Import the job forms (and the engine behind them: onnx, numpy) in the
+        background, so that `Q`, `B`, `A` and `i` open at once, not after seconds."""
+        import importlib
+
+        for module in ("bench_form", "quantize_form", "advise_form", "convert_form"):
+            importlib.import_module(f"workbench.tui.screens.{module}")
 
     # -- jobs ---------------------------------------------------------------------------
 

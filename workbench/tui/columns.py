@@ -71,10 +71,18 @@ def _runtime(row: RunRow) -> str:
     return f"{row.runtime}{' fxp' if row.cpu_fxp else ''}" if row.runtime else fmt.DASH
 
 
-def _container_kind(row: RunRow) -> str:
-    if row.container_quantized is None:
-        return fmt.DASH
-    return "int8" if row.container_quantized else "fp32"
+def _container(width: int) -> Callable[[RunRow], str]:
+    """The container's file name, cut in the middle to ``width``: the part that tells
+    ``demo_tf_bias8.dlc`` from ``demo_tf_bias32.dlc`` stays."""
+
+    def render(row: RunRow) -> str:
+        name = row.container_name
+        if name is None:
+            return fmt.DASH
+        stem = name[: -len(".dlc")] if name.endswith(".dlc") else name  # every one is a .dlc
+        return fmt.middle(stem, width)
+
+    return render
 
 
 def quantize_columns(marked: Callable[[int], bool]) -> list[Column[RunRow]]:
@@ -82,11 +90,12 @@ def quantize_columns(marked: Callable[[int], bool]) -> list[Column[RunRow]]:
         Column("starred", "", _flags(marked), 3),
         Column("id", "id", lambda r: r.id, 5),
         Column("status", "status", lambda r: fmt.status(r.status), 11),
-        Column("model", "model", lambda r: r.model or fmt.DASH, 12),
-        Column("scheme", "scheme", _scheme, 10),
+        Column("container", "output", _container(18), 18),
+        Column("scheme", "scheme", _scheme, 8),
         Column("bits", "w/a/b", _bits, 7),
         Column("sqnr", "SQNR", lambda r: fmt.db(r.sqnr_db), 6),
         Column("took", "took", lambda r: fmt.seconds(r.duration_s), 6),
+        Column("model", "model", lambda r: r.model or fmt.DASH, 12),
         Column("started", "started", lambda r: fmt.when(r.started_at), 11),
         Column("tags", "tags", _tags, 16),
         Column("options", "options", _options, 12),
@@ -100,12 +109,12 @@ def bench_columns(marked: Callable[[int], bool]) -> list[Column[RunRow]]:
         Column("starred", "", _flags(marked), 3),
         Column("id", "id", lambda r: r.id, 5),
         Column("status", "status", lambda r: fmt.status(r.status), 11),
-        Column("model", "model", lambda r: r.model or fmt.DASH, 11),
+        Column("container", "container", _container(18), 18),
         Column("runtime", "runtime", _runtime, 8),
-        Column("quantized", "ctr", _container_kind, 4),
         Column("init", "init ms", lambda r: fmt.ms(r.init_time_ms), 7),
         Column("latency", "lat ms", lambda r: fmt.ms(r.latency_mean_ms), 6),
         Column("sqnr", "SQNR", lambda r: fmt.db(r.sqnr_db), 6),
+        Column("model", "model", lambda r: r.model or fmt.DASH, 11),
         Column("p90", "p90 ms", lambda r: fmt.ms(r.latency_p90_ms), 6),
         Column("init_peak", "init peak", lambda r: fmt.size(r.init_peak_bytes), 10),
         Column("top1", "top-1", lambda r: fmt.percent(r.top1_agreement), 6),

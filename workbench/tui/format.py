@@ -123,3 +123,10 @@ def cell(value: Any) -> Text:
     if isinstance(value, Text):
         return safe_text(value)
     return Text(DASH if value is None else safe(value))
+
+
+def middle(text: str, width: int) -> str:
+    """``text`` in ``width`` cells at most, cut in the middle (file names keep their ends)."""
+    from workbench.console import shorten_middle
+
+    return shorten_middle(text, width)

@@ -97,7 +97,7 @@ def _bench(request: BenchRequest, store: Store, project: str, progress: Progress
     summary = ", ".join(f"{n} {status}" for status, n in counts.items())
     return JobOutcome(
         f"benchmarked {len(result.rows)} combination(s): {summary}",
-        refresh=("bench",),
+        refresh=("bench", "models"),
         run_ids=tuple(result.run_ids),
     )
 
@@ -108,7 +108,7 @@ def _advise(request: AdviseRequest, store: Store, project: str, progress: Progre
     result = advise_job(store, project, request, progress=progress)
     return JobOutcome(
         f"advice ready; saved as experiment {result.experiment}",
-        refresh=("quantize", "bench", "experiments"),
+        refresh=("quantize", "bench", "experiments", "models"),
         run_ids=result.run_ids,
         payload=result,
     )

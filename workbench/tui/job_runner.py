@@ -39,10 +39,12 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """What a finished job says, and which tables now hold new rows."""
+    """What a job that succeeded says, and which of the project's tables now hold new
+    rows: the project screen reloads exactly those (named as in its ``TABS``).
+    A job that failed or was cancelled has no outcome: the screen reloads every table."""
 
     message: str
-    refresh: tuple[str, ...] = ()  # "models", "quantize", "bench"
+    refresh: tuple[str, ...] = ()  # "models", "quantize", "bench", "experiments"
     run_ids: tuple[int, ...] = ()
     payload: Any = None  # the job's own result, for a screen to show (the advice)
 
@@ -50,7 +52,7 @@ class JobOutcome:
 @dataclass
 class JobState:
     title: str
-    kind: str  # convert, quantize, bench
+    kind: str  # convert, quantize, bench, advise
     project: str
     cancellable: bool = True
     id: int = field(default_factory=lambda: next(_ids))

@@ -316,3 +316,36 @@ def test_quantize_and_fake_quantize_follow_the_rounding_mode():
     assert even.tolist() == [128 + k + (k % 2) for k in range(-10, 10)]
     for mode, q in (("half-away", away), ("half-even", even)):
         np.testing.assert_array_equal(fake_quantize(x, enc, mode), dequantize(q, enc))
+
+
+@pytest.mark.parametrize("bitwidth", [8, 16])
+def test_an_encoding_at_the_float32_limit_stays_finite(bitwidth: int) -> None:
+    # An attention mask of -FLT_MAX: at 16 bits float32(delta) * -65535 rounds past the limit.
+    low = float(np.finfo(np.float32).min)
+    enc = tf_encoding(low, 0.0, bitwidth)
+    x = np.array([low, -1e30, 0.0], np.float32)
+    with np.errstate(over="ignore"):
+        y, back = fake_quantize(x, enc), dequantize(quantize(x, enc), enc)
+    assert np.isfinite(y).all() and y[0] == low and y[2] == 0.0
+    assert np.array_equal(y, back)
+
+
+def test_fit_weight_for_bias_widens_only_what_must() -> None:
+    from workbench.engine.quant.encoding import BIAS32_LIMIT, fit_weight_for_bias
+
+    w = np.array([[0.001, -0.002], [0.5, -0.25], [1.0, 0.5]], np.float32)
+    enc = per_channel_symmetric(w, 0, 16)
+    in_delta = 1e-4
+    bias = np.array([1.0, 1e-3, 1e-3])
+    fitted = fit_weight_for_bias(enc, bias, in_delta)
+    assert fitted.delta[0] > enc.delta[0] and np.array_equal(fitted.delta[1:], enc.delta[1:])
+    assert np.all(bias / (in_delta * fitted.delta) <= BIAS32_LIMIT)
+    assert fitted.offset.tolist() == enc.offset.tolist() and fitted.symmetric
+    np.testing.assert_allclose(fitted.min, fitted.offset * fitted.delta)
+    assert fit_weight_for_bias(enc, bias * 1e-6, in_delta) is enc  # nothing to do
+    # Per tensor: symmetric stays symmetric, tf keeps its offset.
+    for per_tensor in (symmetric_encoding(2.0, 16), tf_encoding(-0.5, 1.5, 16)):
+        fitted = fit_weight_for_bias(per_tensor, 1e3, in_delta)
+        assert fitted.delta >= 1e3 / (in_delta * BIAS32_LIMIT)
+        assert fitted.symmetric == per_tensor.symmetric and fitted.offset == per_tensor.offset
+        assert round_half_away(np.float64(1e3) / (in_delta * fitted.delta)) <= 2**31 - 1

@@ -200,6 +200,52 @@ def test_32bit_bias_scale_is_input_times_weight_scale(tmp_path, per_channel):
         )
 
 
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_32bit_bias_that_would_pass_int32_widens_its_weight(tmp_path, per_channel):
+    # W16A16: in_delta * w_delta is about 2**-32 of the two ranges. Channel 0's weights
+    # are tiny, so per channel its scale is finer still, and its bias lands far past
+    # 2**31 there (per tensor its bias of 20 does); clamping it made a wrong bias.
+    rng = np.random.default_rng(1)
+    w = (rng.standard_normal((4, 3, 3, 3)) * 0.3).astype(np.float32)
+    w[0] *= 1e-3
+    b = np.array([20.0, 0.1, -0.2, 0.3], np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1])]
+    g = onnx_model(tmp_path / "c.onnx", nodes, {"x": (1, 3, 6, 6)}, ["y"], {"w": w, "b": b})
+    opts = QuantOptions(
+        weights_bitwidth=16, act_bitwidth=16, bias_bitwidth=32, per_channel=per_channel
+    )
+    res = quantize_container(float_container(g), samples(g, 4), opts)
+    q = res.container
+    assert res.widened_weights == ("w",)
+    be = encoding_from_dict(q.param_encodings["b"])
+    stored = q.graph.params["b"].astype(np.int64)
+    assert np.abs(stored).max() < 2**31 - 1  # fits, not clamped
+    np.testing.assert_allclose(dequantize(q.graph.params["b"], be), b, atol=1e-6)
+    w_enc = encoding_from_dict(q.param_encodings["w"])
+    in_delta = q.encodings["x"]["delta"]
+    np.testing.assert_array_equal(np.asarray(be.delta), np.float64(in_delta) * w_enc.delta)
+    # The weight still reads back within half its (slightly wider) step.
+    step = np.reshape(w_enc.delta, (-1, 1, 1, 1) if per_channel else ())
+    assert np.all(np.abs(dequantize(q.graph.params["w"], w_enc) - w) <= step * 0.5 + 1e-9)
+    if per_channel:  # only the channel that needed it
+        plain = quantize_container(
+            float_container(g), samples(g, 4), replace_opts(opts, bias_bitwidth=8)
+        ).container
+        before = encoding_from_dict(plain.param_encodings["w"]).delta
+        assert w_enc.delta[0] > before[0] and np.array_equal(w_enc.delta[1:], before[1:])
+    # And the integer path agrees with fake-quant on it.
+    from workbench.engine.quant.fakequant import FakeQuantPlan
+    from workbench.engine.quant.int_exec import IntegerPlan
+
+    feeds = samples(g, 1, seed=9)[0]
+    y_fq, y_int = FakeQuantPlan(q).run(feeds)["y"], IntegerPlan(q).run(feeds)["y"]
+    assert np.abs(y_fq - y_int).max() <= q.encodings["y"]["delta"] * 1.001
+
+
+def replace_opts(opts: QuantOptions, **changes) -> QuantOptions:
+    return QuantOptions.from_dict({**opts.to_dict(), **changes})
+
+
 def _movement_net(tmp_path: Path) -> Graph:
     n = helper.make_node
     nodes = [

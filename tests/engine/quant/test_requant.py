@@ -10,6 +10,7 @@ from workbench.engine.quant.requant import (
     multiplier_value,
     quantize_multiplier,
     requantize,
+    requantize_wide,
     rescale_table,
 )
 from workbench.errors import BadInput
@@ -28,7 +29,9 @@ from workbench.errors import BadInput
         # f * 2**31 rounds up to 2**31: carried into the exponent
         (1.0 - 2**-40, 2**30, -1),
         (0.0, 0, 0),
-        (2.0**-40, 0, 0),  # every product rounds to zero
+        # 2**-40 = 0.5 * 2**-39: tiny, but a wide (int64) accumulator can still reach a code
+        (2.0**-40, 2**30, 39),
+        (2.0**-64, 0, 0),  # every product with |acc| < 2**62 rounds to zero
     ],
 )
 def test_quantize_multiplier_golden(real: float, m: int, shift: int) -> None:
@@ -205,3 +208,84 @@ def test_rescale_table_and_bad_modes() -> None:
     assert table[11] == 5 and table[13] == 7  # 0.5 -> 0 (even), 1.5 -> 2
     with pytest.raises(BadInput, match="rounding must be one of"):
         Requantizer.build(0.5, 0, 0, 255, rounding="up")
+
+
+# -- wide accumulators (16 x 16 bits): past int32, exact to 2**62 --------------------------
+
+
+def _exact_rha_any(
+    acc: np.ndarray, m: np.ndarray, s: np.ndarray, rounding: str = "half-away"
+) -> list[int]:
+    """R(acc * M / 2**s) element by element with Python's integers (M, s broadcast)."""
+    from fractions import Fraction
+
+    acc, m, s = np.broadcast_arrays(acc, m, s)
+    out = []
+    for a, mm, ss in zip(acc.ravel().tolist(), m.ravel().tolist(), s.ravel().tolist(), strict=True):
+        p = a * mm
+        if rounding == "half-even":
+            out.append(round(Fraction(p, 2**ss)))  # Python's round: ties to even
+            continue
+        q, r = divmod(abs(p), 2**ss)
+        q += 2 * r >= 2**ss
+        out.append(q if p >= 0 else -q)
+    return out
+
+
+@pytest.mark.parametrize("rounding", ["half-away", "half-even"])
+def test_requantize_wide_is_the_rule_for_any_accumulator_and_shift(rounding: str) -> None:
+    rng = np.random.default_rng(5)
+    for trial in range(400):
+        m = np.int64(rng.integers(2**30, 2**31)) if trial % 9 else np.int64(2**30)
+        shift = int(rng.integers(-30, 63))
+        bits = int(rng.integers(1, 62))
+        acc = rng.integers(-(2**bits), 2**bits, 40, dtype=np.int64)
+        if trial % 4 == 0:  # exact halves: odd multiples of 2**(s - 1 - v2(M))
+            k = min(max(31 + shift - 1 - (int(m) & -int(m)).bit_length() + 1, 0), 40)
+            acc = (rng.integers(-(2**20), 2**20, 40, dtype=np.int64) | 1) << k
+        got = requantize_wide(acc, m, shift, rounding)
+        ref = _exact_rha_any(acc, m, np.int64(31 + shift), rounding)
+        keep = np.abs(np.array(ref, dtype=object)) < 2**61  # beyond: saturated
+        assert [g for g, k in zip(got.tolist(), keep, strict=True) if k] == [
+            r for r, k in zip(ref, keep, strict=True) if k
+        ]
+
+
+def test_requantize_takes_wide_accumulators_exactly() -> None:
+    # What 16 x 16-bit layers produce: sums near 2**40, a multiplier near 2**-30.
+    rng = np.random.default_rng(6)
+    real = rng.uniform(0.5, 2.0, (4, 1)) * 2.0**-26
+    m, s = quantize_multiplier(real)
+    acc = rng.integers(-(2**42), 2**42, (4, 500), dtype=np.int64)
+    got = requantize(acc, m, s, 30000, 0, 65535)
+    ref = np.clip(np.array(_exact_rha_any(acc, m, 31 + s)).reshape(4, 500) + 30000, 0, 65535)
+    assert got.dtype == np.uint16
+    assert np.array_equal(got, ref)
+    # A single int64 product acc * M would have overflowed here.
+    assert int(np.abs(acc).max()) * int(m.max()) > 2**63
+
+
+@pytest.mark.parametrize("rounding", ["half-away", "half-even"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_requantizer_wide_fast_path_is_bit_identical(per_channel: bool, rounding: str) -> None:
+    rng = np.random.default_rng(7)
+    # real = 0.75 * 2**-19: M = 3 * 2**29, so acc * M / 2**50 is a half for every odd
+    # multiple of 2**20. Negative halves are where floor(z + 0.5) and RHA part ways.
+    real = np.float64(0.75 * 2**-19)
+    if per_channel:
+        real = real * np.array([1.0, 0.5, 2.0, 1.25]).reshape(4, 1)
+    zp, bound = 32768, 2**47
+    r = Requantizer.build(real, zp, 0, 65535, acc_bound=bound, rounding=rounding)
+    assert not r.fast and r.wide_fast
+    acc = rng.integers(-(2**35), 2**35, (4, 20_000)).astype(np.float64)
+    ties = ((rng.integers(-(2**13), 2**13, (4, 2_000)) | 1) << 20).astype(np.float64)
+    acc[:, :2_000] = ties
+    acc[:, 2_000:2_100] = rng.integers(-bound + 1, bound, (4, 100))  # far outside: clipped
+    m, s = quantize_multiplier(real)
+    ref = requantize(acc, m, s, zp, 0, 65535, rounding=rounding)
+    got = r(acc)
+    assert got.dtype == np.uint16
+    assert np.array_equal(got, ref)
+    sample = acc[:, :300].astype(np.int64)
+    exact = np.array(_exact_rha_any(sample, m, 31 + s, rounding)).reshape(sample.shape) + zp
+    assert np.array_equal(got[:, :300], np.clip(exact, 0, 65535))

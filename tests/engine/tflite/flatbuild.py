@@ -47,6 +47,7 @@ class _Tensor:
     buffer: int
     quant: tuple[list[float], list[int], int] | None
     signature: tuple[int, ...] | None = None
+    variable: bool = False
 
 
 @dataclass
@@ -75,15 +76,17 @@ class TfliteWriter:
         data: np.ndarray | None = None,
         quant: tuple[list[float], list[int], int] | None = None,
         signature: tuple[int, ...] | None = None,
+        variable: bool = False,
     ) -> int:
         """Add a tensor (a constant when ``data`` is given); ``quant`` is (scales, zero points,
-        axis); ``signature`` marks dynamic dimensions with -1."""
+        axis); ``signature`` marks dynamic dimensions with -1; ``variable`` marks a state
+        tensor (an LSTM's)."""
         buffer = 0
         if data is not None:
             arr = np.ascontiguousarray(np.asarray(data, dtype=dtype).reshape(shape))
             self.buffers.append(arr.astype(arr.dtype.newbyteorder("<")).tobytes())
             buffer = len(self.buffers) - 1
-        self.tensors.append(_Tensor(name, tuple(shape), dtype, buffer, quant, signature))
+        self.tensors.append(_Tensor(name, tuple(shape), dtype, buffer, quant, signature, variable))
         return len(self.tensors) - 1
 
     def op(
@@ -187,6 +190,8 @@ class TfliteWriter:
             mod.AddQuantization(b, quant)
         if signature is not None:
             mod.AddShapeSignature(b, signature)
+        if t.variable:
+            mod.AddIsVariable(b, True)
         return mod.End(b)
 
     def _opcode(self, b: flatbuffers.Builder, code: int, custom: str | None) -> int:

@@ -12,9 +12,11 @@ import pytest
 from workbench.engine.executor import Plan
 from workbench.engine.quant.int_exec import IntegerPlan
 from workbench.engine.runtimes import load_network
+from workbench.engine.state import fill_initial
 from workbench.engine.tflite import load_tflite
 from workbench.engine.tflite.reader import read_tflite
 from workbench.errors import UnsupportedOperators
+from workbench.options import RunOptions
 
 WILD = Path(__file__).parent / "wild"
 FACE = WILD / "face_detection_short_range.tflite"
@@ -94,6 +96,7 @@ def test_every_wild_model_imports_or_is_refused_by_name():
             continue
         container = imported.to_container({"command": "test"})
         feeds = {t.name: np.zeros(t.shape, t.dtype) for t in imported.graph.inputs}
+        feeds = fill_initial({}, imported.graph.state, {}) | feeds
         for runtime in ("cpu", "gpu", "dsp"):
             outputs = load_network(container, runtime).run(feeds)
             assert set(outputs) == set(imported.graph.output_names)
@@ -114,11 +117,18 @@ def _jarvis_reference() -> tuple[np.ndarray, dict[str, tuple[np.ndarray, float, 
 
 
 def test_int8_wake_word_model_keeps_its_encodings_and_matches_the_interpreter():
-    # microWakeWord's streaming int8 model: its state variables read at their initial value.
+    # microWakeWord's streaming int8 model: its six state variables are input/output pairs
+    # with the initial value the init subgraph assigns (here: each run starts from it).
     imported = load_tflite(JARVIS)
     model = read_tflite(JARVIS)
-    assert imported.quantized and len(model.frozen_state) == 6
+    assert imported.quantized and len(model.state) == 6 and not model.frozen_state
     assert not {"READ_VARIABLE", "ASSIGN_VARIABLE"} & {o.op_type for o in model.operators}
+    state = imported.graph.state
+    assert len(imported.graph.inputs) == 7 and [t.name for t in imported.graph.inputs[1:]] == [
+        s.input for s in state
+    ]
+    for s in state:  # the state flows on one grid: carried without requantization
+        assert imported.encodings[s.input] == imported.encodings[s.output]
     by_name = {t.name: t for t in model.tensors}
     logits = imported.encodings["model/dense/MatMul"]  # the model's own scale and zero point
     q = by_name["model/dense/MatMul;model/dense/BiasAdd"].quant
@@ -132,8 +142,11 @@ def test_int8_wake_word_model_keeps_its_encodings_and_matches_the_interpreter():
     q_in = model.tensors[model.inputs[0]].quant
     scale, zero = float(q_in.scale[0]), int(q_in.zero_point[0])
     compared = within = 0
+    initial = {v.input: v.initial for v in state}
     for s, xq in enumerate(codes):
-        out = plan.run({x.name: ((xq.astype(np.float64) - zero) * scale).astype(np.float32)})
+        out = plan.run(
+            {x.name: ((xq.astype(np.float64) - zero) * scale).astype(np.float32), **initial}
+        )
         for name, (want, t_scale, t_zero) in tensors.items():
             got, shape = out[name], want[s].shape
             if got.shape != shape and got.ndim == 4:
@@ -164,3 +177,68 @@ def test_int8_wake_word_model_runs_on_every_runtime(cli, tmp_path):
     assert {(r["runtime"], r["status"]) for r in rows} == {
         (r, "succeeded") for r in ("cpu", "gpu", "dsp", "aip")
     }
+
+
+def _interpreter_sequence(path: Path, inputs: list[np.ndarray], names: list[str]) -> list[dict]:
+    """The TFLite interpreter invoked once per input, its variables carried between calls:
+    the codes of the tensors whose name starts with each of ``names``, per invocation."""
+    from tests.tfmodels import HAVE_TF, tf_quietly
+
+    if not HAVE_TF:
+        pytest.skip("needs the tensorflow extra")
+    tf = tf_quietly()
+    interp = tf.lite.Interpreter(
+        str(path),
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        experimental_preserve_all_tensors=True,
+    )
+    interp.allocate_tensors()
+    by_name = {d["name"].split(";")[0]: d for d in interp.get_tensor_details()}
+    inp = interp.get_input_details()[0]
+    results = []
+    for x in inputs:
+        interp.set_tensor(inp["index"], x)
+        interp.invoke()
+        results.append({n: interp.get_tensor(by_name[n]["index"]).copy() for n in names})
+    return results
+
+
+def test_stateful_run_carries_the_wake_word_state_like_the_interpreter(store, tmp_path):
+    """``run --stateful`` over an input list equals the interpreter invoked line after line
+    (it keeps its variables); without it every line is a first invocation."""
+    from workbench.jobs.convert import convert_model
+    from workbench.jobs.infer import run_container
+
+    imported = load_tflite(JARVIS)
+    model = read_tflite(JARVIS)
+    q_in = model.tensors[model.inputs[0]].quant
+    rng = np.random.default_rng(5)
+    codes = [rng.integers(-128, 128, (1, 3, 40), dtype=np.int8) for _ in range(5)]
+    for i, xq in enumerate(codes):
+        real = (xq.astype(np.float64) - q_in.zero_point[0]) * q_in.scale[0]
+        np.save(tmp_path / f"x{i}.npy", real.astype(np.float32))
+    probes = ["model/dense/MatMul", *(v.output for v in imported.graph.state)]
+    listing = tmp_path / "list.txt"
+    listing.write_text("#" + " ".join(probes) + "\n" + "".join(f"x{i}.npy\n" for i in range(5)))
+    dlc = tmp_path / "j.dlc"
+    convert_model(store, "default", JARVIS, dlc)
+    carried = _interpreter_sequence(JARVIS, codes, probes)
+    fresh = [_interpreter_sequence(JARVIS, [x], probes)[0] for x in codes]
+    logits = "model/dense/MatMul"
+    assert not np.array_equal(carried[-1][logits], fresh[-1][logits])  # the state matters
+    compared = 0
+    for stateful, expected in ((True, carried), (False, fresh)):
+        out = tmp_path / f"out_{stateful}"
+        options = RunOptions(runtime="dsp", stateful=stateful)
+        files = run_container(store, "default", dlc, listing, out, options).files
+        for i, want in enumerate(expected):
+            for name in probes:
+                enc = imported.encodings[name]
+                got = np.fromfile(out / f"Result_{i}" / files[name], np.float32)
+                got_codes = np.round(got / enc.delta) - enc.offset - 128  # int8 codes
+                ref = want[name].astype(np.float64).reshape(-1)
+                if got_codes.size != ref.size:  # an NCHW tensor in the IR
+                    continue
+                assert np.abs(got_codes - ref).max() <= 1, (stateful, i, name)
+                compared += 1
+    assert compared >= 2 * 5 * 2  # the logits and at least one state tensor, every line

@@ -12,7 +12,8 @@ Weights are laid out once at plan time for the algorithm that will run them:
 * everything else: im2col into a reused buffer, then one (batched over groups) GEMM.
   Big im2col buffers are built in chunks of output rows so they stay in cache.
 
-``resolve_padding`` is shared with the pooling operators.
+``resolve_padding`` is shared with the pooling operators, ``conv_attributes`` with the
+integer convolutions.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from workbench.engine.ops import blas
 from workbench.engine.ops.registry import Kernel, OpContext, register
+from workbench.engine.threads import chunk_count, gemm_blocks, parallel_chunks, split_range
 
 # im2col buffers above this many bytes are built chunk by chunk (rows of output).
 _IM2COL_CHUNK_BYTES = 4 << 20
@@ -151,7 +155,8 @@ def _phase_span(
     return slice(first, last), slice(src, src + phases * (count - 1) + 1, phases)
 
 
-def _conv_attrs(ctx: OpContext, nd: int) -> tuple[list[int], list[int], list[int] | None, str]:
+def conv_attributes(ctx: Any, nd: int) -> tuple[list[int], list[int], list[int] | None, str]:
+    """``(strides, dilations, pads, auto_pad)`` of a Conv-like node, ONNX defaults applied."""
     strides = list(ctx.attr("strides", None) or [1] * nd)
     dilations = list(ctx.attr("dilations", None) or [1] * nd)
     pads = ctx.attr("pads", None)
@@ -189,8 +194,22 @@ class _Conv:
         pads: list[int] | None,
         auto_pad: str,
         kernel_shape: list[int] | None,
+        jit: Any = None,
+        chain: Any = None,
     ):
         self.m, self.cg = w.shape[0], w.shape[1]
+        self.jit = jit if w.dtype == np.float32 else None
+        self.bias_flat = (
+            np.zeros(self.m, np.float32)
+            if bias is None
+            else np.ascontiguousarray(np.asarray(bias, dtype=np.float32).reshape(self.m))
+        )
+        self.epilogue = None
+        if chain is not None:
+            from workbench.engine.jit import epilogue_arrays
+
+            self.epilogue = epilogue_arrays(chain, self.m)
+        self.no_acts = (np.zeros((0, 3)), 0, np.zeros(self.m, np.float32))
         self.kernel = tuple(kernel_shape or w.shape[2:])
         self.nd = len(self.kernel)
         self.group = group
@@ -206,6 +225,8 @@ class _Conv:
             self.mult = self.m // c
             # One weight column per (channel, tap): (M, taps).
             self.w = np.ascontiguousarray(w.reshape(self.m, self.taps))
+            if self.nd == 2:
+                self.w_planes = np.ascontiguousarray(w.reshape(self.m, *self.kernel))
         else:
             self.mode = "pointwise" if self.taps == 1 else "im2col"
             mg = self.m // group
@@ -222,19 +243,121 @@ class _Conv:
                         np.moveaxis(w, (2, 3), (0, 1)).reshape(self.taps * self.m, c)
                     )
 
-    def __call__(self, x: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    def __call__(
+        self, x: np.ndarray, bias: np.ndarray | None = None, res: np.ndarray | None = None
+    ) -> np.ndarray:
         geo = self.geometry(x.shape[2:])
         if bias is not None:
             bias = np.asarray(bias, dtype=x.dtype).reshape(self.m, 1)
         else:
             bias = self.bias
+        if self.jit is not None and x.dtype == np.float32:
+            fast = self._compiled(x, geo, bias, res)
+            if fast is not None:
+                return fast
         if self.mode == "depthwise":
-            return self._depthwise(x, geo, bias)
-        if self.mode == "pointwise" and not any(geo.begin) and not any(geo.end):
-            return self._pointwise(x, geo, bias)
-        if self.mode == "shift" and self._shift_bytes(geo, x.itemsize) <= 4 * _IM2COL_CHUNK_BYTES:
-            return self._shift(x, geo, bias)
-        return self._im2col(x, geo, bias)
+            out = self._depthwise(x, geo, bias)
+        elif self.mode == "pointwise" and not any(geo.begin) and not any(geo.end):
+            out = self._pointwise(x, geo, bias)
+        elif self.mode == "shift" and self._shift_bytes(geo, x.itemsize) <= 4 * _IM2COL_CHUNK_BYTES:
+            out = self._shift(x, geo, bias)
+        else:
+            out = self._im2col(x, geo, bias)
+        if self.epilogue is not None:
+            self._apply_epilogue(out, None, res)
+        return out
+
+    # -- compiled paths (workbench.engine.jit) ------------------------------------------
+
+    def _compiled(
+        self, x: np.ndarray, geo: Padding, bias: np.ndarray | None, res: np.ndarray | None
+    ) -> np.ndarray | None:
+        """The fused compiled path for this convolution, or None when it has none."""
+        if min(geo.begin) < 0 or min(geo.end) < 0:
+            return None
+        if self.mode == "depthwise" and self._depthwise_jit_ok():
+            return self._depthwise_jit(x, geo, bias, res)
+        if self.mode == "pointwise" and self.group == 1 and not any(geo.begin) and not any(geo.end):
+            return self._pointwise_jit(x, geo, bias, res)
+        return None
+
+    def _depthwise_jit_ok(self) -> bool:
+        s, d = self.strides, self.dilations
+        return self.nd == 2 and self.mult == 1 and s[0] == s[1] and s[0] in (1, 2) and d == [1, 1]
+
+    def _bias_vector(self, bias: np.ndarray | None) -> np.ndarray:
+        if bias is None or bias is self.bias:
+            return self.bias_flat
+        return np.ascontiguousarray(bias.reshape(self.m), dtype=np.float32)
+
+    def _depthwise_jit(
+        self, x: np.ndarray, geo: Padding, bias: np.ndarray | None, res: np.ndarray | None
+    ) -> np.ndarray:
+        x = np.ascontiguousarray(x)
+        n = x.shape[0]
+        out = np.empty((n, self.m, *geo.out), dtype=np.float32)
+        acts, n_pre, slopes = self.epilogue or self.no_acts
+        has_res = res is not None
+        res_arr = np.ascontiguousarray(res, dtype=np.float32) if has_res else out
+        b = self._bias_vector(bias)
+        kernel, stride = self.jit.depthwise, self.strides[0]
+        (ph, pw), planes = geo.begin, n * self.m
+        work = out.size * self.taps
+        chunks = split_range(planes, chunk_count(work, planes))
+
+        def run(i: int) -> None:
+            p0, p1 = chunks[i]
+            kernel(x, self.w_planes, b, stride, ph, pw, out, acts, n_pre, slopes, res_arr,
+                   has_res, p0, p1)  # fmt: skip
+
+        parallel_chunks(run, len(chunks))
+        return out
+
+    def _pointwise_jit(
+        self, x: np.ndarray, geo: Padding, bias: np.ndarray | None, res: np.ndarray | None
+    ) -> np.ndarray:
+        n, c = x.shape[:2]
+        picked = tuple(
+            slice(0, s * (o - 1) + 1, s) for s, o in zip(self.strides, geo.out, strict=True)
+        )
+        x = np.ascontiguousarray(x[(slice(None), slice(None), *picked)])
+        length = math.prod(geo.out)
+        xf = x.reshape(n, c, length)
+        out = np.empty((n, self.m, *geo.out), dtype=np.float32)
+        y = out.reshape(n, self.m, length)
+        res3 = None if res is None else np.ascontiguousarray(res).reshape(n, self.m, length)
+        tasks = gemm_blocks(n, self.m, length, self.m * c * length)
+        w, b = self.w, self._bias_vector(bias)
+        if len(tasks) == 1:
+            blas_out = y[0] if n == 1 else y
+            np.matmul(w, xf[0] if n == 1 else xf, out=blas_out)
+            _epilogue_block(self.jit, y, b, self.epilogue, res3, 0, 0, self.m, 0, length, n)
+            return out
+        ep = self.epilogue or self.no_acts
+        jit = self.jit
+
+        def run(i: int) -> None:
+            img, r0, r1, j0, j1 = tasks[i]
+            np.matmul(w[r0:r1], xf[img, :, j0:j1], out=y[img, r0:r1, j0:j1])
+            _epilogue_block(jit, y, b, ep, res3, img, r0, r1, j0, j1)
+
+        parallel_chunks(run, len(tasks))
+        return out
+
+    def _apply_epilogue(self, out: np.ndarray, bias: np.ndarray | None, res: np.ndarray | None):
+        """The chain on a finished output (bias already added unless given)."""
+        n = out.shape[0]
+        y = out.reshape(n, self.m, -1)
+        res3 = None if res is None else np.ascontiguousarray(res).reshape(y.shape)
+        b = np.zeros(self.m, np.float32) if bias is None else bias
+        tasks = gemm_blocks(n, self.m, y.shape[2], y.size * 4)
+        jit, ep = self.jit, self.epilogue
+
+        def run(i: int) -> None:
+            img, r0, r1, j0, j1 = tasks[i]
+            _epilogue_block(jit, y, b, ep, res3, img, r0, r1, j0, j1)
+
+        parallel_chunks(run, len(tasks))
 
     def _shift_bytes(self, geo: Padding, itemsize: int) -> int:
         """Size of the all-taps GEMM result of one image (``_shift``)."""
@@ -257,7 +380,7 @@ class _Conv:
         out = np.empty((n, self.m, *geo.out), dtype=x.dtype)
         if self.group == 1:
             if n == 1:
-                np.matmul(self.w, x.reshape(c, length), out=out.reshape(self.m, length))
+                blas.matmul(self.w, x.reshape(c, length), out=out.reshape(self.m, length))
             else:
                 np.matmul(self.w, x.reshape(n, c, length), out=out.reshape(n, self.m, length))
         else:
@@ -282,24 +405,31 @@ class _Conv:
         length = geo.out[0] * rest
         k_total = c * self.taps
         rows = max(1, min(geo.out[0], _IM2COL_CHUNK_BYTES // max(1, k_total * rest * 4)))
-        buf = np.empty((c, *kernel, rows, *geo.out[1:]), dtype=x.dtype)
+        work = n * self.m * k_total * length // self.group
+        # Enough row chunks for the pool too; each chunk fills its own column buffer.
+        per_image = -(-geo.out[0] // rows)
+        wanted = chunk_count(work, n * geo.out[0])
+        if n * per_image < wanted:
+            rows = max(1, -(-geo.out[0] // -(-wanted // n)))
+            per_image = -(-geo.out[0] // rows)
+        tasks = [(b, r0) for b in range(n) for r0 in range(0, geo.out[0], rows)]
         g, mg = self.group, self.m // self.group
-        for b in range(n):
-            out_b = out[b].reshape(g, mg, length)
-            for r0 in range(0, geo.out[0], rows):
-                cnt = min(rows, geo.out[0] - r0)
-                cols = (
-                    buf if cnt == rows else buf[(slice(None),) * (1 + self.nd) + (slice(0, cnt),)]
-                )
-                starts = (r0,) + (0,) * (self.nd - 1)
-                counts = (cnt, *geo.out[1:])
-                self._fill_cols(xp[b], cols, starts, counts)
-                cols2 = cols.reshape(g, self.cg * self.taps, cnt * rest)
-                dst = out_b[:, :, r0 * rest : (r0 + cnt) * rest]
-                if g == 1:
-                    np.matmul(self.w, cols2[0], out=dst[0])
-                else:
-                    np.matmul(self.w, cols2, out=dst)
+
+        def run(i: int) -> None:
+            b, r0 = tasks[i]
+            cnt = min(rows, geo.out[0] - r0)
+            cols = np.empty((c, *kernel, cnt, *geo.out[1:]), dtype=x.dtype)
+            starts = (r0,) + (0,) * (self.nd - 1)
+            counts = (cnt, *geo.out[1:])
+            self._fill_cols(xp[b], cols, starts, counts)
+            cols2 = cols.reshape(g, self.cg * self.taps, cnt * rest)
+            dst = out[b].reshape(g, mg, length)[:, :, r0 * rest : (r0 + cnt) * rest]
+            if g == 1:
+                np.matmul(self.w, cols2[0], out=dst[0])
+            else:
+                np.matmul(self.w, cols2, out=dst)
+
+        parallel_chunks(run, len(tasks))
         return self._finish(out, bias)
 
     def _shift(self, x: np.ndarray, geo: Padding, bias: np.ndarray | None) -> np.ndarray:
@@ -461,6 +591,16 @@ class _Conv:
         return np.matmul(self.w[:, None, :], cols).reshape(1, m, span)
 
 
+def _epilogue_block(jit, y, bias, ep, res3, img, r0, r1, j0, j1, images: int = 1) -> None:
+    acts, n_pre, slopes = ep if ep is not None else (_NO_ACTS, 0, np.zeros(y.shape[1], np.float32))
+    has_res = res3 is not None
+    jit.epilogue(y, bias, acts, n_pre, slopes, res3 if has_res else y, has_res,
+                 img, img + images, r0, r1, j0, j1)  # fmt: skip
+
+
+_NO_ACTS = np.zeros((0, 3))
+
+
 @register("Conv")
 def conv(ctx: OpContext) -> Kernel:
     w = ctx.const(1)
@@ -468,11 +608,19 @@ def conv(ctx: OpContext) -> Kernel:
     group = int(ctx.attr("group", 1))
     kernel_shape = ctx.attr("kernel_shape", None)
 
-    def build(weights: np.ndarray, b: np.ndarray | None) -> _Conv:
+    def build(weights: np.ndarray, b: np.ndarray | None, chain=None) -> _Conv:
         nd = weights.ndim - 2
-        strides, dilations, pads, auto_pad = _conv_attrs(ctx, nd)
-        return _Conv(weights, b, group, strides, dilations, pads, auto_pad, kernel_shape)
+        strides, dilations, pads, auto_pad = conv_attributes(ctx, nd)
+        return _Conv(
+            weights, b, group, strides, dilations, pads, auto_pad, kernel_shape, ctx.jit, chain
+        )
 
+    if w is not None and ctx.chain is not None:
+        # Fused (``workbench.engine.fusion``): the last extra input is the residual.
+        impl = build(w, bias, ctx.chain)
+        if ctx.chain.residual:
+            return lambda x, *rest: (impl(x, None, rest[-1]),)
+        return lambda x, *_: (impl(x),)
     if w is not None:
         impl = build(w, bias)
         if bias is not None or not ctx.has_input(2):
@@ -498,7 +646,7 @@ class _ConvTranspose:
         self.group = g = int(ctx.attr("group", 1))
         self.m = self.mg * g
         self.taps = math.prod(self.kernel)
-        self.strides, self.dilations, self.pads, self.auto_pad = _conv_attrs(ctx, nd)
+        self.strides, self.dilations, self.pads, self.auto_pad = conv_attributes(ctx, nd)
         self.output_padding = list(ctx.attr("output_padding", None) or [0] * nd)
         self.output_shape = ctx.attr("output_shape", None)
         cg = self.cin // g

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from workbench.engine.ops import blas
 from workbench.engine.ops.registry import Kernel, OpContext, register
 
 
@@ -36,9 +37,9 @@ def gemm(ctx: OpContext) -> Kernel:
     def run(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None):
         a = a.T if trans_a else a
         if b_ready is not None:
-            y = np.matmul(a, b_ready)
+            y = blas.matmul(a, b_ready)
         else:
-            y = np.matmul(a, b.T if trans_b else b)
+            y = blas.matmul(a, b.T if trans_b else b)
             if alpha != 1.0:
                 np.multiply(y, y.dtype.type(alpha), out=y)
         if c_ready is not None:
@@ -66,14 +67,14 @@ def matmul(ctx: OpContext) -> Kernel:
 
         def run_const(a: np.ndarray, _b=None):
             if a.ndim <= 2:
-                return (np.matmul(a, b_const),)
+                return (blas.matmul(a, b_const),)
             # One GEMM over every row of every batch instead of a loop of small ones.
-            y = np.matmul(a.reshape(-1, a.shape[-1]), b_const)
+            y = blas.matmul(a.reshape(-1, a.shape[-1]), b_const)
             return (y.reshape(*a.shape[:-1], n),)
 
         return run_const
 
-    return lambda a, b: (np.matmul(a, b),)
+    return lambda a, b: (blas.matmul(a, b),)
 
 
 def _shapes_known(ctx: OpContext) -> list[tuple[int, ...]] | None:

@@ -94,7 +94,7 @@ from workbench.engine.quant.encoding import (
     encoding_from_dict,
 )
 from workbench.engine.quant.roles import param_roles
-from workbench.errors import BadInput
+from workbench.errors import BadInput, ContainerError
 from workbench.vocabulary import ENHANCED, PERCENTILE, SYMMETRIC, TF
 
 VERSIONS = ("0.6.1", "1.0.0", "2.0.0", "2.1.0")
@@ -287,9 +287,25 @@ def export_encodings(
     }
 
 
+def _recorded_options(container: Container) -> dict[str, Any]:
+    """The quantizer options the manifest records, their types checked (``ContainerError``)."""
+    quantizer = container.manifest.get("quantizer") or {}
+    options = quantizer.get("options") if isinstance(quantizer, Mapping) else None
+    if not isinstance(options, Mapping):
+        return {}
+    for key in ("act_bitwidth", "weights_bitwidth"):
+        value = options.get(key, 8)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ContainerError(f"manifest quantizer option {key} is {value!r}, not a bitwidth")
+    for key in ("act_quantizer", "param_quantizer"):
+        if not isinstance(options.get(key, TF), str):
+            raise ContainerError(f"manifest quantizer option {key} is not a scheme name")
+    return dict(options)
+
+
 def quantizer_args(container: Container) -> dict[str, Any]:
     """AIMET's ``quantizer_args`` for the container, from its quantizer options."""
-    options = ((container.manifest.get("quantizer") or {}).get("options")) or {}
+    options = _recorded_options(container)
     roles = param_roles(container.graph)
     weights = [
         encoding_from_dict(d)

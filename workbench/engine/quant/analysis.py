@@ -11,7 +11,9 @@ same samples and reports, for every float node output:
 * ``rmse / delta`` (the RMS error in steps of its own encoding): ≈ 0.29 is healthy
   rounding noise, far above means clipping, drift from upstream or a bad range.
 
-and a sensitivity summary: the model output's SQNR fully quantized, with weights only
+the distribution of its float values against its encoding range, and of its weights
+against theirs (``histogram.RangeHistogram``: fixed bins, clipped share); and a
+sensitivity summary: the model output's SQNR fully quantized, with weights only
 quantized (activations float), with activations only quantized (weights float), and,
 for the ``top`` layers with the worst per-layer SQNR, the output SQNR when only that
 layer (its parameters and outputs) is quantized: the lower, the more it costs.
@@ -21,6 +23,13 @@ executor (``workbench.engine.quant.fakequant.FakeQuantPlan``: ``.run(feeds, hook
 without one, and always for the partial configurations, ``SimulatedQuantPlan`` here
 does it: parameters dequantized at plan time, each output (and graph input)
 quantize-dequantized with its encoding by a wrapped float kernel.
+
+The integer-true check (``check_integer_path``): the same samples through the float
+container, the fake-quant path and the integer-true emulator; when the integer output's
+SQNR against float is more than ``INTEGER_GAP_DB`` (3 dB) below fake-quant's, the check
+carries a warning. Both paths execute the same container, so a gap that size is an
+emulator defect (an overflowing accumulator, a wrong multiplier), never a quantization
+result: every quantize runs it and records it.
 
 The float reference, and "weights float", mean the *prepared* float weights the encodings were computed on:
 after Gemm folding and CLE, before bias correction (``QuantizeResult.prepared_graph``;
@@ -51,10 +60,12 @@ from workbench.engine.quant.encoding import (
     encoding_from_dict,
     fake_quantize,
 )
+from workbench.engine.quant.histogram import RangeHistogram, histogram_of
 from workbench.engine.quant.propagation import fused_activation_inputs, propagates
 from workbench.engine.quant.quantizer import normalize_gemms
+from workbench.engine.quant.roles import param_roles
 from workbench.errors import BadInput
-from workbench.vocabulary import CLE
+from workbench.vocabulary import CLE, finite_db, format_db
 
 Feeds = Mapping[str, np.ndarray]
 
@@ -75,6 +86,8 @@ class LayerReport:
     rmse_over_scale: float | None
     propagated: bool = False  # a data-movement output (its input's encoding)
     nodes: tuple[str, ...] = ()  # every node in the layer (two for a fused pair)
+    # {"output": histogram, "weights": histogram} (``histogram.RangeHistogram.to_dict``)
+    histograms: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,8 +125,9 @@ class _Energy:
     def add(self, ref: np.ndarray, test: np.ndarray) -> None:
         r = np.asarray(ref, dtype=np.float64)
         d = r - np.asarray(test, dtype=np.float64)
-        self.signal += float(np.vdot(r, r))
-        self.noise += float(np.vdot(d, d))
+        # Plain reductions, not a BLAS dot: an OpenBLAS thread pool spins on a busy machine.
+        self.signal += float(np.square(r).sum())
+        self.noise += float(np.square(d).sum())
         self.count += r.size
 
     @property
@@ -261,12 +275,16 @@ def analyze(
     outputs = fgraph.output_names
 
     energies: dict[str, _Energy] = {}
+    histograms: dict[str, RangeHistogram] = {}
     reference: list[dict[str, np.ndarray]] = []
     floats: dict[str, np.ndarray] = {}  # one sample's float tensors, dropped as compared
 
     def keep(name: str, value: np.ndarray) -> None:
         if name in encs and value.dtype.kind == "f":
             floats[name] = value
+            if name not in histograms:
+                histograms[name] = RangeHistogram(encs[name])
+            histograms[name].add(value)
 
     def compare(name: str, value: np.ndarray) -> None:
         ref = floats.pop(name, None)
@@ -282,6 +300,7 @@ def analyze(
             progress("analyze", k, len(feeds))
 
     qgraph = quant_container.graph
+    weights = _layer_weights(prepared, quant_container)
     fused = fused_activation_inputs(qgraph)  # producer output -> activation output
     producers = qgraph.producers()
     fused_acts = {producers[a].name for a in fused.values() if a in producers}
@@ -301,8 +320,19 @@ def analyze(
                 continue
             enc = encs.get(o)
             ratio = e.rmse() / enc.delta if isinstance(enc, Encoding) else None
+            hists = {"output": histograms[o].to_dict()} if o in histograms else {}
+            if n.name in weights:
+                hists["weights"] = weights[n.name]
             row = LayerReport(
-                n.name, op_type, o, quant_container.encodings.get(o), e.sqnr_db, ratio, moved, nodes
+                n.name,
+                op_type,
+                o,
+                quant_container.encodings.get(o),
+                e.sqnr_db,
+                ratio,
+                moved,
+                nodes,
+                hists or None,
             )
             layers.append(row)
 
@@ -331,6 +361,21 @@ def analyze(
     return AnalysisReport(tuple(layers), sens, len(feeds))
 
 
+def _layer_weights(prepared: Graph, quant_container: Container) -> dict[str, dict[str, Any]]:
+    """Each weight layer's float weights (as calibrated) against their encoding, by node."""
+    param_encs = quant_container.param_encodings
+    nodes = prepared.nodes
+    found: dict[str, dict[str, Any]] = {}
+    for name, role in param_roles(prepared).items():
+        if role.kind != "weight" or name not in param_encs:
+            continue
+        node = nodes[role.node_index].name
+        if node not in found:
+            enc = encoding_from_dict(param_encs[name])
+            found[node] = histogram_of(prepared.params[name], enc)
+    return found
+
+
 def output_sqnr(
     float_container: Container,
     runner: Runner,
@@ -347,13 +392,111 @@ def output_sqnr(
     return energy.sqnr_db
 
 
+# --------------------------------------------------------------------------- integer check
+
+INTEGER_GAP_DB = 3.0  # integer-true this far below fake-quant: an emulator defect
+_SQNR_CAP_DB = 200.0  # exact (infinite) SQNRs compare as this
+
+
+@dataclass(frozen=True)
+class IntegerCheck:
+    """The integer-true emulator against fake-quant on the same container and samples."""
+
+    samples: int
+    fake_quant_sqnr_db: float  # model outputs vs float
+    integer_sqnr_db: float
+    gap_db: float  # fake-quant minus integer-true (capped at 200 dB each)
+    threshold_db: float
+    warning: str | None  # set when gap_db > threshold_db (or a path is non-finite)
+
+    @property
+    def ok(self) -> bool:
+        return self.warning is None
+
+    def line(self) -> str:
+        """One line for a log or a terminal."""
+        return (
+            f"integer-true check over {self.samples} samples: SQNR vs float "
+            f"{format_db(self.integer_sqnr_db)} integer-true, {format_db(self.fake_quant_sqnr_db)} "
+            f"fake-quant ({'ok' if self.ok else 'FAILED'})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "fake_quant_sqnr_db": finite_db(self.fake_quant_sqnr_db),
+            "integer_sqnr_db": finite_db(self.integer_sqnr_db),
+            "gap_db": finite_db(self.gap_db),
+            "threshold_db": self.threshold_db,
+            "ok": self.ok,
+            "warning": self.warning,
+        }
+
+
+def check_integer_path(
+    float_container: Container,
+    quant_container: Container,
+    samples: InputList | Iterable[Feeds],
+    *,
+    threshold_db: float = INTEGER_GAP_DB,
+    fake_quant: Runner | None = None,
+    integer: Runner | None = None,
+) -> IntegerCheck:
+    """Integer-true vs fake-quant SQNR against the float container, over ``samples``.
+
+    ``fake_quant`` / ``integer`` may pass plans already built for ``quant_container``
+    (``FakeQuantPlan``, ``IntegerPlan`` or a runtime's); otherwise they are built here.
+    Energies over every graph output (as ``output_sqnr``). See the module doc.
+    """
+    from workbench.engine.quant.fakequant import FakeQuantPlan
+    from workbench.engine.quant.int_exec import IntegerPlan
+
+    fq = fake_quant if fake_quant is not None else FakeQuantPlan(quant_container)
+    ip = integer if integer is not None else IntegerPlan(quant_container)
+    graph = float_container.graph
+    plan = Plan(graph)
+    e_fq, e_int = _Energy(), _Energy()
+    n = 0
+    for _, f in FeedSource(samples, graph):
+        ref = plan.run(f)
+        y_fq, y_int = fq.run(f), ip.run(f)
+        for name in graph.output_names:
+            r = ref[name]
+            if np.asarray(r).dtype.kind != "f":
+                continue
+            e_fq.add(r, y_fq[name])
+            e_int.add(r, y_int[name])
+        n += 1
+    if n == 0:
+        raise BadInput("the integer check needs at least one sample")
+    fq_db, int_db = e_fq.sqnr_db, e_int.sqnr_db
+    gap = min(fq_db, _SQNR_CAP_DB) - min(int_db, _SQNR_CAP_DB)
+    warning = None
+    if math.isnan(int_db) and not math.isnan(fq_db):
+        warning = (
+            f"integer-true outputs are not finite where fake-quant's are (over {n} samples): "
+            "an integer emulator defect, not a quantization result"
+        )
+    elif gap > threshold_db:
+        warning = (
+            f"integer-true output is {gap:.1f} dB below fake-quant on the same container "
+            f"({format_db(int_db)} vs {format_db(fq_db)} SQNR against float, {n} samples): the integer "
+            "emulator (dsp, aip, cpu --cpu-fxp) disagrees with the quantization; that is an "
+            "emulator defect, not a quantization result"
+        )
+    return IntegerCheck(n, fq_db, int_db, gap, threshold_db, warning)
+
+
 __all__ = [
+    "INTEGER_GAP_DB",
     "AnalysisReport",
+    "IntegerCheck",
     "LayerReport",
     "LayerSensitivity",
     "Sensitivity",
     "SimulatedQuantPlan",
     "analyze",
+    "check_integer_path",
     "output_sqnr",
     "prepared_float_graph",
 ]

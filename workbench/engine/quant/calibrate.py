@@ -10,6 +10,9 @@ grow with the number of samples: the peak is one inference plus the observers.
 ``hook(name, value)`` (bias correction's running input sums, for one) sees the same
 tensors, so calibration data is read and run once.
 
+A model that declares state across inferences (a TFLite streaming model's variables)
+runs its samples in order with the state carried from one to the next.
+
 Non-finite values stop calibration with a ``BadInput`` naming the first tensor that
 has them (observed or not) and the sample (input list line and file when the samples come from an input list).
 """
@@ -28,6 +31,7 @@ from workbench.engine.graph import Graph
 from workbench.engine.inputs import InputList, iter_feeds
 from workbench.engine.quant.encoding import Encoding
 from workbench.engine.quant.observers import Observer, make_observer
+from workbench.engine.state import StateCarrier, fill_initial
 from workbench.errors import BadInput, ModelError, UnsupportedOperators
 from workbench.vocabulary import TF
 
@@ -74,7 +78,7 @@ class FeedSource:
         self._used = True
         if isinstance(self._source, InputList):
             lst = self._source
-            for idx, feeds in iter_feeds(lst, self._graph.inputs, 1):
+            for idx, feeds in iter_feeds(lst, self._graph.inputs, 1, self._graph.state):
                 line = lst.lines[idx[0]]
                 files = " ".join(str(p) for p in line.values())
                 yield f"input list sample {idx[0] + 1} ({files})", feeds
@@ -82,7 +86,27 @@ class FeedSource:
             for i, feeds in enumerate(self._source):
                 if not isinstance(feeds, Mapping):
                     raise BadInput(f"calibration sample {i + 1} is not a mapping of input names")
+                if self._graph.state:  # the model's own state starts from its initial value
+                    infos = {t.name: t for t in self._graph.inputs}
+                    feeds = fill_initial(feeds, self._graph.state, infos)
                 yield f"calibration sample {i + 1}", feeds
+
+
+# Recurrent layers (LSTM, GRU, RNN) keep their state, and so their outputs, in 16 bits on
+# the DSP; everything else takes the activation bitwidth.
+STATE_BITWIDTH = 16
+RECURRENT_OPS = frozenset({"LSTM", "GRU", "RNN"})
+
+
+def recurrent_state_tensors(graph: Graph) -> set[str]:
+    """The outputs of recurrent layers (their sequence and last states)."""
+    return {
+        o
+        for n in graph.nodes
+        if not n.domain and n.op_type in RECURRENT_OPS
+        for o in n.outputs
+        if o
+    }
 
 
 @dataclass
@@ -155,9 +179,14 @@ def calibrate(
         for c in collectors:
             c.hook(name, value)
 
+    # A streaming model's own state runs on from sample to sample, as on the device, so
+    # its encodings cover the states it reaches, not only the initial one.
+    carrier = StateCarrier(graph.state, graph.inputs) if graph.state else None
     count = 0
     for label, feeds in source:
         try:
+            if carrier is not None:
+                feeds = carrier.fill(feeds)
             for t in graph.inputs:
                 value = feeds.get(t.name)
                 if value is None:
@@ -168,7 +197,9 @@ def calibrate(
                         obs.update(value)
             for c in collectors:
                 c.feed(feeds)
-            plan.run(feeds, hook=hook)
+            results = plan.run(feeds, hook=hook)
+            if carrier is not None:
+                carrier.update(results)
         except (BadInput, ModelError) as exc:
             if isinstance(exc, UnsupportedOperators):
                 raise
@@ -179,5 +210,9 @@ def calibrate(
     if count == 0:
         raise BadInput("no calibration samples were given")
 
-    encodings = {name: obs.compute(bitwidth) for name, obs in observers.items()}
+    wide = recurrent_state_tensors(graph)
+    encodings = {
+        name: obs.compute(max(bitwidth, STATE_BITWIDTH) if name in wide else bitwidth)
+        for name, obs in observers.items()
+    }
     return CalibrationResult(encodings, count, observers, time.perf_counter() - start)

@@ -31,7 +31,12 @@ Conventions decided here:
   unsigned like every other encoding (q in [0, 255], zero at 128); ``to_signed``
   gives the equivalent two's-complement view ``q - 128`` (int8) whose offset is 0.
 * **32-bit bias** is the one signed storage: int32, offset 0,
-  ``delta = in_delta * w_delta``.
+  ``delta = in_delta * w_delta``. It must fit: with 16-bit activations and weights that
+  scale is so fine (``2**-32`` of the two ranges) that a bias of ordinary size lands past
+  ``2**31``, and clamping it would be a wrong bias. ``fit_weight_for_bias`` widens the
+  weight's delta (per channel where the weight is per channel) just enough that
+  ``|bias| / (in_delta * w_delta) <= BIAS32_LIMIT``: a 16-bit weight loses a fraction of
+  one of its 65536 steps, the bias keeps its value.
 * **Precision.** quantize / dequantize / fake_quantize compute in float32 with
   ``float32(delta)`` (whole activation tensors run through them); 32-bit bias in
   float64 because its integers need more than float32's 24 bits.
@@ -54,6 +59,7 @@ FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
+BIAS32_LIMIT = INT32_MAX - 2**8  # |bias / delta| a 32-bit bias may reach (float64 margin)
 
 
 def check_rounding(mode: str) -> str:
@@ -485,6 +491,38 @@ def bias_encoding_32bit(in_delta: float, w_delta: float | np.ndarray) -> AnyEnco
     )
 
 
+def fit_weight_for_bias(
+    w_enc: AnyEncoding, bias_absmax: np.ndarray | float, in_delta: float
+) -> AnyEncoding:
+    """``w_enc``, widened where a 32-bit bias of magnitude ``bias_absmax`` would not fit int32.
+
+    ``bias_absmax`` is one value (per-tensor weight: the bias's largest magnitude) or one
+    per channel of a ``ChannelEncoding``. A channel needs ``w_delta >= |b| / (in_delta *
+    BIAS32_LIMIT)``; where it already has it, nothing changes (the same object comes
+    back when no channel needs widening). A per-channel (symmetric) channel takes that
+    delta; a per-tensor encoding is scaled by the largest factor needed (symmetric
+    stays symmetric, an asymmetric one keeps its offset, the tf rule on ``k * [min, max]``).
+    """
+    need = np.asarray(bias_absmax, dtype=np.float64) / (float(in_delta) * BIAS32_LIMIT)
+    if isinstance(w_enc, ChannelEncoding):
+        need = np.broadcast_to(need, w_enc.delta.shape)
+        if not np.any(need > w_enc.delta):
+            return w_enc
+        delta = np.where(need > w_enc.delta, need * (1.0 + 2.0**-40), w_enc.delta)
+        lo, hi = w_enc.offset * delta, (w_enc.offset + w_enc.levels) * delta
+        return ChannelEncoding(
+            w_enc.axis, lo, hi, delta, w_enc.offset, w_enc.bitwidth, w_enc.symmetric
+        )
+    k = float(np.max(need)) / w_enc.delta
+    if not k > 1.0:
+        return w_enc
+    k *= 1.0 + 2.0**-40  # the rules below recompute delta in float64: stay on the safe side
+    if w_enc.symmetric:
+        half = 2 ** (w_enc.bitwidth - 1)
+        return symmetric_encoding(w_enc.delta * (half - 1) * k, w_enc.bitwidth)
+    return tf_encoding(w_enc.min * k, w_enc.max * k, w_enc.bitwidth)
+
+
 def bias_encoding_8bit(bias: np.ndarray, name: str | None = None) -> Encoding:
     """8-bit bias: its own tf encoding of its min/max."""
     return tf_encoding_of(bias, 8, name)
@@ -529,15 +567,18 @@ def _rounded_levels(
     delta, offset, lo, hi = _params(enc, x, dtype)
     v = np.divide(x.reshape(-1) if x.ndim == 0 else x, delta)  # 0-d would give a scalar
     round_to_int(v, rounding, out=v)
-    np.clip(v, lo, hi, out=v)
+    # fmax, not clip: NaN takes the lowest level, as ONNX Runtime's QuantizeLinear (and
+    # any integer runtime: a code is never NaN) gives it.
+    np.fmax(v, lo, out=v)
+    np.minimum(v, hi, out=v)
     return v.reshape(x.shape), delta, offset
 
 
 def quantize(x: np.ndarray, enc: AnyEncoding, rounding: str = DEFAULT_ROUNDING) -> np.ndarray:
     """``q = clamp(round(x / delta) - offset, qmin, qmax)`` in the encoding's storage dtype.
 
-    ``round`` by ``rounding`` (``ROUNDING_MODES``). NaN has no level: check data first
-    (observers do) or the result is unspecified.
+    ``round`` by ``rounding`` (``ROUNDING_MODES``). NaN takes the lowest code (``qmin``),
+    as ONNX Runtime's QuantizeLinear gives it.
     """
     v, _, offset = _rounded_levels(x, enc, rounding)
     v -= offset
@@ -552,6 +593,7 @@ def dequantize(q: np.ndarray, enc: AnyEncoding) -> np.ndarray:
     v = q.astype(dtype).reshape(q.shape or (1,))
     v += offset
     v *= delta
+    _keep_finite(v, enc)
     return v.astype(np.float32, copy=False).reshape(q.shape)
 
 
@@ -559,7 +601,18 @@ def fake_quantize(x: np.ndarray, enc: AnyEncoding, rounding: str = DEFAULT_ROUND
     """``dequantize(quantize(x))`` in one float32 pass, bit-identical to the two steps."""
     v, delta, _ = _rounded_levels(x, enc, rounding)
     v *= delta
+    _keep_finite(v, enc)
     return v.astype(np.float32, copy=False)
+
+
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _keep_finite(v: np.ndarray, enc: AnyEncoding) -> None:
+    """An encoding reaching the float32 limit (a ``-FLT_MAX`` attention mask) has an end
+    code whose value ``float32(delta) * level`` rounds past it to inf: it is that limit."""
+    if v.dtype == np.float32 and max(np.max(np.abs(enc.min)), np.max(np.abs(enc.max))) > 1e38:
+        np.clip(v, -_F32_MAX, _F32_MAX, out=v)
 
 
 def to_signed(q: np.ndarray, enc: AnyEncoding) -> np.ndarray:

@@ -93,7 +93,10 @@ class FakeQuantPlan:
         check_supported(graph.nodes)
         self.graph = graph
         self._inputs = [(t.name, self.encodings.get(t.name)) for t in graph.inputs]
-        self._plan = Plan(graph, keep, prepare_fn=self._prepare)
+        # The float plan's fusion wherever no encoded activation would be hidden by it.
+        self._plan = Plan(
+            graph, keep, prepare_fn=self._prepare, fusion="float", opaque=self.encodings
+        )
 
     def _prepare(self, ctx: OpContext) -> Kernel:
         kernel = prepare(ctx)

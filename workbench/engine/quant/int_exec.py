@@ -18,11 +18,14 @@ them, so ``workbench info`` and benchmarks can say so. Tensors that are not floa
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from workbench.engine.container import Container
 from workbench.engine.executor import Plan, TensorHook
+from workbench.engine.fusion import INT_CHAIN, Chain, FusionPolicy
+from workbench.engine.graph import Node
 from workbench.engine.ops.registry import Kernel, OpContext, check_supported, prepare
 from workbench.engine.quant.encoding import (
     AnyEncoding,
@@ -65,7 +68,7 @@ class IntegerPlan:
         self.float_fallback_nodes: list[tuple[str, str]] = []
         self.fallback_reasons: dict[str, str] = {}
         self._inputs = [(t.name, self.encodings.get(t.name)) for t in graph.inputs]
-        self._plan = Plan(graph, keep, prepare_fn=self._prepare)
+        self._plan = Plan(graph, keep, prepare_fn=self._prepare_node, fusion=self._fusion())
 
     # -- planning ----------------------------------------------------------------------
 
@@ -81,6 +84,80 @@ class IntegerPlan:
         info = self.graph.info(name)
         return info is not None and info.dtype in _FLOAT_DTYPES
 
+    # -- fusion: a Conv and the one-input activations after it, as one lookup table ------
+
+    def _fusion(self) -> FusionPolicy:
+        """Integer Convs absorb chains of one-input activations (``fusion.INT_CHAIN``)."""
+        graph = self.graph
+
+        def accepts(node: Node) -> Mapping[str, object] | None:
+            if node.op_type != "Conv" or node.domain or len(node.inputs) < 2:
+                return None
+            if node.inputs[1] not in graph.params or node.outputs[0] not in self.encodings:
+                return None
+            return INT_CHAIN
+
+        return accepts
+
+    def _prepare_fused(self, ctx: OpContext) -> Kernel:
+        """The head's kernel with the chain applied to its codes: one table over every
+        code when the chain is a function of the code alone, else the chain's kernels."""
+        chain: Chain = ctx.chain
+        graph = self.graph
+        head_node = replace(ctx.node, outputs=(chain.source,))
+        head = replace(ctx, node=head_node, outputs=(graph.info(chain.source),), chain=None)
+        steps = []
+        for n in chain.nodes:
+            consts = {k: graph.params[i] for k, i in enumerate(n.inputs) if i in graph.params}
+            sub = OpContext(
+                n,
+                consts,
+                tuple(graph.info(i) if i else None for i in n.inputs),
+                tuple(graph.info(o) if o else None for o in n.outputs),
+                ctx.opset,
+                jit=ctx.jit,
+            )
+            steps.append((n, self._prepare(sub)))
+
+        def apply_chain(codes: np.ndarray) -> np.ndarray:
+            env = {chain.source: codes}
+            for n, kernel in steps:
+                args = [
+                    env[i] if i in env else graph.params.get(i) if i else None for i in n.inputs
+                ]
+                env.update(zip(n.outputs, kernel(*args), strict=False))
+            return env[chain.output]
+
+        table = self._chain_table(chain, apply_chain)
+        if table is not None:
+            kernel = self._prepare(replace(head, chain=_LookupTable(table)))
+            if getattr(kernel, "applies_table", False):
+                return kernel
+            return lambda *args: (np.take(table, kernel(*args)[0]),)
+        kernel = self._prepare(head)
+        return lambda *args: (apply_chain(kernel(*args)[0]),)
+
+    def _chain_table(self, chain: Chain, apply_chain) -> np.ndarray | None:
+        """The chain over every code of its input, if it maps codes to codes elementwise."""
+        src, dst = self.encodings.get(chain.source), self.encodings.get(chain.output)
+        if src is None or dst is None or src.bitwidth > 16:
+            return None
+        codes = np.arange(np.iinfo(src.dtype).max + 1).astype(src.dtype)
+        try:
+            table = np.asarray(apply_chain(codes))
+        except Exception:  # a kernel that wants its real shape: run the chain itself
+            return None
+        if table.shape != codes.shape or table.dtype != dst.dtype:
+            return None
+        return table
+
+    def _prepare_node(self, ctx: OpContext) -> Kernel:
+        # Fused groups first: subclasses (AIP's HTA layers) override ``_prepare`` for
+        # single nodes, and see the group's head and chain as single nodes that way.
+        if isinstance(ctx.chain, Chain):
+            return self._prepare_fused(ctx)
+        return self._prepare(ctx)
+
     def _prepare(self, ctx: OpContext) -> Kernel:
         node = ctx.node
         in_encs = tuple(self.encoding_of(i) if i else None for i in node.inputs)
@@ -88,7 +165,10 @@ class IntegerPlan:
         float_consts = _DequantizedConsts(ctx.consts, node.inputs, self)
         ictx = IntContext(
             op=ctx,
-            float_op=OpContext(node, float_consts, ctx.inputs, ctx.outputs, ctx.opset),
+            # A body of the float fallback runs in plain float32 (bodies are not quantized).
+            float_op=OpContext(
+                node, float_consts, ctx.inputs, ctx.outputs, ctx.opset, plan_body=Plan
+            ),
             in_encs=in_encs,
             out_encs=out_encs,
             rounding=self.rounding,
@@ -101,7 +181,8 @@ class IntegerPlan:
                 return prepare_int(ictx)
             except NotInteger as exc:
                 reason = str(exc)
-        self.float_fallback_nodes.append((node.name, node.op_type))
+        if node.name not in self.fallback_reasons:  # a hooked run plans nodes again
+            self.float_fallback_nodes.append((node.name, node.op_type))
         self.fallback_reasons[node.name] = reason
         return _fallback(ictx)
 
@@ -151,6 +232,13 @@ class IntegerPlan:
 
         results = self.run_integer(feeds, inner)
         return {name: self.to_float(name, v) for name, v in results.items()}
+
+
+@dataclass(frozen=True)
+class _LookupTable:
+    """What a fused integer head applies to its codes (``OpContext.chain``)."""
+
+    table: np.ndarray
 
 
 class _DequantizedConsts(Mapping):

@@ -54,7 +54,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from workbench.engine.container import Container
-from workbench.engine.graph import Graph, Node
+from workbench.engine.graph import Graph
+from workbench.engine.onnx_export import onnx_node, opset_imports
+from workbench.engine.quant.dequant import dequantize_graph
 from workbench.engine.quant.encoding import (
     AnyEncoding,
     ChannelEncoding,
@@ -63,7 +65,7 @@ from workbench.engine.quant.encoding import (
     to_signed,
 )
 from workbench.engine.quant.fakequant import activation_encodings
-from workbench.errors import BadInput, ModelError
+from workbench.errors import BadInput
 from workbench.vocabulary import HALF_EVEN
 
 MIN_OPSET = 13  # per-axis DequantizeLinear
@@ -71,42 +73,9 @@ UINT16_OPSET = 21  # 16-bit QuantizeLinear / DequantizeLinear
 _FLOAT = {"float32", "float16", "float64"}
 
 
-def _attribute_value(value: Any) -> Any:
-    """Our IR attribute values as ``helper.make_attribute`` takes them."""
-    if isinstance(value, np.ndarray):
-        return numpy_helper.from_array(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (list, tuple)):
-        return [_attribute_value(v) for v in value]
-    return value
-
-
-def _onnx_node(n: Node) -> onnx.NodeProto:
-    # An empty list carries no attribute type; ONNX cannot say it (the importer drops it too).
-    attrs = {
-        k: _attribute_value(v) for k, v in n.attrs.items() if not (isinstance(v, list) and not v)
-    }
-    try:
-        return helper.make_node(
-            n.op_type,
-            list(n.inputs),
-            list(n.outputs),
-            name=n.name,
-            domain=n.domain or None,
-            **attrs,
-        )
-    except (ValueError, TypeError) as exc:  # mixed or unsupported attribute values
-        raise ModelError(
-            f"{n.op_type} node {n.name!r} has an attribute ONNX cannot hold: {exc}"
-        ) from None
-
-
 def float_model(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
     """Our IR graph as an ONNX model (parameters as initializers), at its own opset."""
-    nodes = [_onnx_node(n) for n in graph.nodes]
+    nodes = [onnx_node(n) for n in graph.nodes]
     inits = [numpy_helper.from_array(np.asarray(p), name) for name, p in graph.params.items()]
 
     def value_info(name: str) -> onnx.ValueInfoProto:
@@ -123,7 +92,7 @@ def float_model(graph: Graph, opset: int | None = None) -> onnx.ModelProto:
         [value_info(t.name) for t in graph.outputs],
         initializer=inits,
     )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset or graph.opset)])
+    model = helper.make_model(g, opset_imports=opset_imports(graph, opset))
     model.ir_version = _ir_version(opset or graph.opset)
     model.producer_name = "workbench"
     return model
@@ -240,7 +209,10 @@ def export_qdq(container: Container, signed_weights: bool = True) -> onnx.ModelP
     opset = max(graph.opset, UINT16_OPSET if wide else MIN_OPSET)
 
     # The float graph at the target opset; quantized parameters come from DQ nodes below.
-    model = float_model(graph)
+    # It is built from the dequantized parameters: the version converter infers types,
+    # and a quantized parameter's integer type must not leak into the float graph
+    # (``value_info`` saying uint8 for what a DequantizeLinear now produces).
+    model = float_model(dequantize_graph(container))
     if opset != graph.opset:
         try:
             model = onnx.version_converter.convert_version(model, opset)
@@ -249,6 +221,7 @@ def export_qdq(container: Container, signed_weights: bool = True) -> onnx.ModelP
                 f"cannot convert the graph from opset {graph.opset} to {opset}: {exc}"
             ) from None
         model.ir_version = _ir_version(opset)
+    del model.graph.value_info[:]  # annotations of the float graph; ONNX Runtime infers
     kept = [t for t in model.graph.initializer if t.name not in params]
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)
@@ -289,5 +262,22 @@ def export_qdq(container: Container, signed_weights: bool = True) -> onnx.ModelP
     for out in g.output:
         if out.name in renamed:
             raise BadInput(f"graph input {out.name!r} is also a graph output; cannot export")
+    if any(n.subgraphs for n in graph.nodes):
+        _symbolic_interface(g)
     helper.set_model_props(model, {"workbench.rounding": container.rounding})
     return model
+
+
+def _symbolic_interface(g: onnx.GraphProto) -> None:
+    """Graph inputs and outputs with named, not fixed, dimensions (same tensors at run time).
+
+    With fixed input sizes ONNX Runtime's constant folding specialises *every* branch of
+    an If, including one these sizes never take (Silero VAD's 8 kHz branch fed 16 kHz
+    frames), and refuses to load a model whose source it loads.
+    """
+    for value in [*g.input, *g.output]:
+        if not value.type.HasField("tensor_type"):
+            continue
+        for i, d in enumerate(value.type.tensor_type.shape.dim):
+            if d.HasField("dim_value"):
+                d.dim_param = f"{value.name}_{i}"

@@ -123,6 +123,7 @@ from workbench.engine.quant.encoding import (
     bias_encoding_8bit,
     bias_encoding_32bit,
     fake_quantize,
+    fit_weight_for_bias,
     per_channel_symmetric,
     quantize,
 )
@@ -134,7 +135,7 @@ from workbench.engine.quant.propagation import (
     propagated_outputs,
     propagates,
 )
-from workbench.engine.quant.roles import param_roles
+from workbench.engine.quant.roles import ParamRole, param_roles
 from workbench.errors import BadInput
 from workbench.options import QuantOptions
 
@@ -165,6 +166,8 @@ class QuantizeResult:
     # The float graph the encodings describe: after Gemm folding and CLE, before bias
     # correction (float weights with this graph's encodings = "weights not quantized").
     prepared_graph: Graph | None = field(default=None, repr=False)
+    # Weights whose encoding was widened so their layer's 32-bit bias fits int32.
+    widened_weights: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- the steps
@@ -249,6 +252,49 @@ def _bias_encoding(
     if isinstance(enc, ChannelEncoding) and bias.ndim != 1:
         enc = replace(enc, axis=bias.ndim - 1)
     return enc
+
+
+def fit_32bit_biases(
+    graph: Graph,
+    roles: Mapping[str, ParamRole],
+    act_encs: Mapping[str, AnyEncoding],
+    param_encs: dict[str, AnyEncoding],
+    fixed: Iterable[str] = (),
+) -> tuple[str, ...]:
+    """Widen weight encodings (in ``param_encs``) so every 32-bit bias fits int32.
+
+    A 32-bit bias is stored in units of ``in_delta * w_delta``; where that would pass
+    ``2**31`` (16-bit activations with 16-bit weights, a per-channel weight with a tiny
+    channel), the weight's delta grows just enough (``encoding.fit_weight_for_bias``).
+    Encodings in ``fixed`` (overrides) are left as given. Returns the widened weights.
+    """
+    pinned = set(fixed)
+    widened = []
+    for name, role in roles.items():
+        if role.kind != "bias" or name in pinned:
+            continue
+        node = graph.nodes[role.node_index]
+        wname = node.inputs[1] if len(node.inputs) > 1 else ""
+        in_enc = act_encs.get(node.inputs[0])
+        w_enc = param_encs.get(wname)
+        if wname in pinned or w_enc is None or not isinstance(in_enc, Encoding):
+            continue
+        absb = np.abs(np.asarray(graph.params[name], dtype=np.float64)).reshape(-1)
+        if isinstance(w_enc, ChannelEncoding):
+            n = len(w_enc)
+            if absb.size == 1:
+                absb = np.broadcast_to(absb, (n,))
+            elif absb.size % n == 0:
+                absb = absb.reshape(-1, n).max(axis=0)  # grouped ConvTranspose: tiled
+            else:
+                continue  # refused later by _bias_encoding, naming the mismatch
+        else:
+            absb = absb.max(initial=0.0)
+        fitted = fit_weight_for_bias(w_enc, absb, in_enc.delta)
+        if fitted is not w_enc:
+            param_encs[wname] = fitted
+            widened.append(wname)
+    return tuple(widened)
 
 
 def _check_container(container: Container) -> None:
@@ -370,6 +416,9 @@ def quantize_container(
     act_encs: dict[str, AnyEncoding] = dict(calib.encodings)
     act_encs.update(act_overrides)
     propagate_encodings(graph, act_encs, keep=act_overrides)
+    widened: tuple[str, ...] = ()
+    if options.bias_bitwidth == 32:
+        widened = fit_32bit_biases(graph, roles, act_encs, param_encs, param_overrides)
 
     quantized_params: dict[str, np.ndarray] = dict(graph.params)
     total = len(roles)
@@ -427,6 +476,7 @@ def quantize_container(
         cle=cle_report,
         bias_corrections=tuple(corrections),
         prepared_graph=prepared,
+        widened_weights=widened,
     )
 
 

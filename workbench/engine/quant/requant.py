@@ -8,21 +8,26 @@ gemmlowp / TFLite form::
     real  =   f * 2**e,  f in [0.5, 1)  (frexp),   M = round(f * 2**31)
 
 ``shift`` is negative (a left shift) for ``real >= 1``: 1.7 is ``M = round(0.85 * 2**31)``,
-``shift = -1``. ``real == 0`` and ``real < 2**-32`` (whose products always round to 0)
-give ``M = 0, shift = 0``. ``real >= 2**30`` is refused. With ``real_q = M * 2**-(31+shift)``,
-``|real - real_q| <= real * 2**-31``.
+``shift = -1``. ``real == 0`` and ``real < 2**-63`` (whose products with any accumulator
+below ``2**62`` round to 0) give ``M = 0, shift = 0``. ``real >= 2**30`` is refused. With
+``real_q = M * 2**-(31+shift)``, ``|real - real_q| <= real * 2**-31``.
 
 **The rounding rule: one rounding, by the container's rounding mode** (``half-away``, the
 default, or ``half-even``; ``vocabulary.ROUNDING_MODES``)::
 
-    s   = 31 + shift                                     (1 <= s <= 62)
+    s   = 31 + shift                                     (1 <= s <= 93)
     out = clamp(zp + R(acc * M / 2**s), qmin, qmax)
     RHA(p / 2**s) = (p + 2**(s-1) - [p < 0]) >> s        (>> is the arithmetic shift, floor)
     RHE(p / 2**s) = f + [r > 2**(s-1) or (r == 2**(s-1) and f odd)],
                     f = p >> s, r = p - (f << s)
 
-computed exactly in int64: the accumulator is int32 (``|acc| < 2**31``) and ``M < 2**31``,
-so ``|acc * M| < 2**62``. This is TFLite's single-rounding ``MultiplyByQuantizedMultiplier``
+computed exactly in int64. An int32 accumulator (``|acc| < 2**31``) times ``M < 2**31``
+stays below ``2**62``: one product, one shift. **Wide accumulators** (16-bit activations
+times 16-bit weights reach ``2**47`` and more; see ``int_ops.linear``) and shifts past 62
+take the same rule through a split product (``requantize_wide``): ``acc = h * 2**31 + l``
+with ``0 <= l < 2**31``, then ``acc * M = (h * M) * 2**31 + l * M`` with both products
+below ``2**62``, carried and shifted without ever forming the 93-bit whole; exact for
+``|acc| < 2**62``. This is TFLite's single-rounding ``MultiplyByQuantizedMultiplier``
 with ties away from zero (or to even) instead of upward. TFLite's older double rounding
 (``SaturatingRoundingDoublingHighMul`` then ``RoundingDivideByPOT``) rounds twice and can
 be one off on rare values; single rounding is exactly ``R(acc * real_q)``, which equals
@@ -45,6 +50,15 @@ ten int64 ones, used only where a plan-time proof says it is bit-identical:
   ``acc * M / 2**s`` is a half only if ``2**(s - 1 - v2(M))`` divides ``acc`` (``v2``: the
   power of two in M); a known accumulator bound below that power rules ties out;
 * after the clip ``y >= qmin >= 0``, so truncation is floor.
+
+**The wide fast path** (accumulators past ``2**31`` but below ``2**53``, held exactly by
+float64): the same float64 passes, whose product is no longer exact (``acc * M`` needs up
+to 84 bits). Its error is at most ``2**-52 * (|z| + |zp| + 1)``, so the floor can only be
+wrong where ``y`` lies that close to an integer (``z`` that close to a half, ties
+included): those elements, and only those that can land inside ``[qmin, qmax]``, are
+recomputed with ``requantize`` in the rounding mode. With real data that is about one
+element in ``2**30``; the result is bit-identical to ``requantize`` by construction (and
+by test).
 """
 
 from __future__ import annotations
@@ -61,7 +75,8 @@ INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 # Multipliers are Q31: real = M * 2**-(31 + shift).
 _Q = 31
-_MAX_SHIFT_TOTAL = 62  # s = 31 + shift; beyond it every product rounds to 0
+_MAX_SHIFT_TOTAL = 93  # s = 31 + shift; beyond it every product (|acc| < 2**62) rounds to 0
+WIDE_LIMIT = 2**62  # accumulators requantize_wide takes exactly
 
 
 def quantize_multiplier(real: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -125,17 +140,88 @@ def requantize(
 ) -> np.ndarray:
     """``clamp(zp + R(acc * M / 2**(31 + shift)), qmin, qmax)``, exactly, in int64.
 
-    ``acc`` holds integers with ``|acc| < 2**31`` (any integer or integer-valued float
+    ``acc`` holds integers with ``|acc| < 2**62`` (any integer or integer-valued float
     dtype); ``multiplier`` and ``shift`` broadcast against it (per channel: shape them
     ``(C, 1, 1)``). ``R`` rounds ties by ``rounding``. The result has ``dtype`` (default:
-    uint8, uint16 or int32 by range).
+    uint8, uint16 or int32 by range). An int32 accumulator with ``s <= 62`` takes one
+    product and one shift; anything wider, ``requantize_wide`` (the same numbers).
     """
     p = np.array(acc, dtype=np.int64)  # a fresh array: worked on in place
-    p *= np.asarray(multiplier, dtype=np.int64)
-    p = rounding_shift(p, _Q + np.asarray(shift, dtype=np.int64), rounding)
+    m = np.asarray(multiplier, dtype=np.int64)
+    s = _Q + np.asarray(shift, dtype=np.int64)
+    if p.size and (int(s.max(initial=0)) > 62 or int(np.abs(p).max()) >= 2**31):
+        p = requantize_wide(p, m, shift, rounding)
+    else:
+        p *= m
+        p = rounding_shift(p, s, rounding)
     p += int(out_zero_point)
     np.clip(p, qmin, qmax, out=p)
     return p.astype(dtype or storage_dtype(qmin, qmax))
+
+
+def requantize_wide(
+    acc: np.ndarray,
+    multiplier: np.ndarray | int,
+    shift: np.ndarray | int,
+    rounding: str = DEFAULT_ROUNDING,
+) -> np.ndarray:
+    """``R(acc * M / 2**(31 + shift))`` for int64 ``|acc| < 2**62``, any shift, exactly.
+
+    No zero point and no clamp (``requantize`` adds them). ``X = acc * M`` can need 93
+    bits; it is never formed. With ``acc = h * 2**31 + l`` (``0 <= l < 2**31``) and
+    ``u = s - 1``::
+
+        P = l * M                                           in [0, 2**62)
+        Q = h * M + (P >> 31),  L = P & (2**31 - 1)          X = Q * 2**31 + L
+        T = floor(X / 2**u)                                 = Q >> (u - 31)  when u >= 31
+                                                            = (Q << (31 - u)) + (L >> u) else
+        sticky = (X mod 2**u == 0)
+
+    Then ``f = T >> 1`` is ``floor(X / 2**s)``, ``b = T & 1`` says the rest is at least a
+    half and ``b and sticky`` that it is exactly one: half away from zero is ``f + b``
+    (``X >= 0``) or ``f + (b and not sticky)`` (``X < 0``); half to even ``f + (b and
+    (not sticky or f odd))``. For ``u < 31``, ``|Q|`` is first clamped at ``2**(31 + u)``
+    so the shifted value stays below ``2**62``: results saturate at ``2**61`` (far past
+    any code, or any accumulator a layer can hold).
+    """
+    a = np.asarray(acc, dtype=np.int64)
+    if a.size and int(np.abs(a).max()) >= WIDE_LIMIT:
+        raise ValueError("requantize_wide takes accumulators below 2**62")
+    check_rounding(rounding)
+    m = np.asarray(multiplier, dtype=np.int64)
+    u = _Q - 1 + np.asarray(shift, dtype=np.int64)
+    low_mask = np.int64((1 << _Q) - 1)
+    p = np.bitwise_and(a, low_mask)
+    p *= m
+    q = np.right_shift(a, _Q)
+    q *= m
+    q += np.right_shift(p, _Q)
+    p &= low_mask  # L
+    big = u >= _Q
+    hi_shift = np.clip(u - _Q, 0, 62)
+    if np.all(big):
+        t = np.right_shift(q, hi_shift)
+        sticky = (p == 0) & ((q & (np.left_shift(np.int64(1), hi_shift) - 1)) == 0)
+    else:
+        uu = np.clip(u, 0, _Q)
+        limit = np.left_shift(np.int64(1), _Q + uu)
+        small = np.clip(q, -limit, limit)
+        small <<= _Q - uu
+        small += np.right_shift(p, uu)
+        sticky = (p & (np.left_shift(np.int64(1), uu) - 1)) == 0
+        if np.any(big):
+            t = np.where(big, q >> hi_shift, small)
+            q_sticky = (p == 0) & ((q & (np.left_shift(np.int64(1), hi_shift) - 1)) == 0)
+            sticky = np.where(big, q_sticky, sticky)
+        else:
+            t = small
+    b = (t & 1).astype(bool)
+    t >>= 1  # f
+    if rounding == HALF_EVEN:
+        t += b & (~sticky | ((t & 1) == 1))
+    else:
+        t += b & ((a >= 0) | ~sticky)
+    return t
 
 
 def storage_dtype(qmin: int, qmax: int) -> np.dtype:
@@ -162,9 +248,11 @@ class Requantizer:
     """``requantize`` with its constants fixed at plan time, on the fastest exact path.
 
     ``acc_bound`` is what the caller guarantees about ``|acc|`` (``None``: nothing beyond
-    int32). When the module docstring's conditions hold the float64 path runs; otherwise
-    the int64 one. Both give identical results by construction (and by test). A bound of
-    ``2**31`` or more makes the accumulator saturating: clamped to int32 first.
+    int32). When the module docstring's conditions hold the float64 path runs
+    (``fast``); for accumulators below ``2**53`` otherwise the wide fast path
+    (``wide_fast``: float64, then the near-half elements recomputed exactly); otherwise
+    the int64 one. All give identical results by construction (and by test). Nothing
+    saturates: an accumulator past ``2**31`` is a wide (int64) accumulator, kept exact.
     """
 
     multiplier: np.ndarray
@@ -174,8 +262,8 @@ class Requantizer:
     qmax: int
     dtype: np.dtype
     fast: bool
-    real_q: np.ndarray  # M * 2**-(31 + shift), float64, for the fast path
-    saturate: bool = False
+    real_q: np.ndarray  # M * 2**-(31 + shift), float64, for the fast paths
+    wide_fast: bool = False
     rounding: str = DEFAULT_ROUNDING  # ties; the fast path has none (module doc)
 
     @classmethod
@@ -191,6 +279,10 @@ class Requantizer:
     ) -> Requantizer:
         m, shift = quantize_multiplier(real)
         dt = np.dtype(dtype or storage_dtype(qmin, qmax))
+        if acc_bound is not None and acc_bound >= WIDE_LIMIT:
+            raise BadInput(f"accumulator bound {acc_bound:.3g} is past 2**62")
+        fast = _fast_ok(m, shift, int(zero_point), int(qmin), int(qmax), acc_bound)
+        wide_fast = not fast and acc_bound is not None and acc_bound < 2.0**53 and int(qmin) >= 0
         return cls(
             m,
             shift,
@@ -198,30 +290,48 @@ class Requantizer:
             int(qmin),
             int(qmax),
             dt,
-            _fast_ok(m, shift, int(zero_point), int(qmin), int(qmax), acc_bound),
+            fast,
             multiplier_value(m, shift),
-            acc_bound is not None and acc_bound >= 2**31,
+            wide_fast,
             check_rounding(rounding),
         )
 
     def __call__(self, acc: np.ndarray) -> np.ndarray:
-        if self.saturate:
-            acc = np.clip(acc, INT32_MIN, INT32_MAX)
-        if not self.fast:
-            return requantize(
-                acc,
-                self.multiplier,
-                self.shift,
-                self.zero_point,
-                self.qmin,
-                self.qmax,
-                self.dtype,
-                self.rounding,
-            )
-        y = np.multiply(acc, self.real_q, dtype=np.float64)
-        y += self.zero_point + 0.5
-        np.clip(y, self.qmin, self.qmax, out=y)
-        return y.astype(self.dtype)
+        if self.fast:
+            y = np.multiply(acc, self.real_q, dtype=np.float64)
+            y += self.zero_point + 0.5
+            np.clip(y, self.qmin, self.qmax, out=y)
+            return y.astype(self.dtype)
+        if self.wide_fast:
+            return self._wide_fast(acc)
+        return self._exact(acc, self.multiplier, self.shift)
+
+    def _exact(self, acc: np.ndarray, m: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        return requantize(
+            acc, m, shift, self.zero_point, self.qmin, self.qmax, self.dtype, self.rounding
+        )
+
+    def _wide_fast(self, acc: np.ndarray) -> np.ndarray:
+        """Float64 for every element, exact integers for the few near a rounding edge."""
+        acc = np.asarray(acc)
+        t = np.multiply(acc, self.real_q, dtype=np.float64)
+        t += self.zero_point + 0.5  # floor(t) = zp + R(z) except near an integer t
+        r = np.floor(t)
+        frac = np.subtract(t, r)
+        # |t - (z + zp + 0.5)| <= 2**-52 * (|z| + |zp| + 1); only |t| <= qmax + 2 matters.
+        eps = 2.0**-50 * (abs(self.qmax) + 2 * abs(self.zero_point) + 4)
+        edge = (frac < eps) | (frac > 1.0 - eps)
+        edge &= t >= self.qmin - 1
+        edge &= t <= self.qmax + 2
+        np.clip(r, self.qmin, self.qmax, out=r)
+        out = r.astype(self.dtype)
+        idx = np.flatnonzero(edge)
+        if idx.size:
+            where = np.unravel_index(idx, acc.shape)
+            m = np.broadcast_to(self.multiplier, acc.shape)[where]
+            sh = np.broadcast_to(self.shift, acc.shape)[where]
+            out[where] = self._exact(acc[where], m, sh)
+        return out
 
 
 def _fast_ok(

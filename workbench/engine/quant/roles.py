@@ -36,6 +36,10 @@ DATA_PARAM_INPUTS: dict[str, tuple[int, ...] | None] = {
     "BatchNormalization": (1, 2),
     "Gather": (0,),
     "Pow": (0,),
+    # Recurrent layers: W, R, B (and LSTM's peepholes P), 8-bit like other weights.
+    "LSTM": (1, 2, 3, 7),
+    "GRU": (1, 2, 3),
+    "RNN": (1, 2, 3),
 }
 
 

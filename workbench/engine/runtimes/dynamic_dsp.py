@@ -67,7 +67,7 @@ def dynamic_encoding(x: np.ndarray, batch: int = 1, bitwidth: int = DYNAMIC_BITW
 def _levels(x: np.ndarray, enc, bitwidth: int = DYNAMIC_BITWIDTH) -> np.ndarray:
     """``clamp(round(x / delta), offset, offset + levels)``: the centered codes, as float32."""
     delta, offset = enc
-    v = np.divide(x, delta, dtype=np.float32)
+    v = np.asarray(np.divide(x, delta, dtype=np.float32))  # a 0-d x gives a scalar
     round_half_away(v, out=v)
     np.clip(v, offset, offset + np.float32(2**bitwidth - 1), out=v)
     return v

@@ -254,7 +254,9 @@ class _AipPlan(IntegerPlan):
         layer = self._hta.get(ctx.node.name)
         in_enc = self.encodings.get(ctx.node.inputs[0]) if ctx.node.inputs else None
         out_enc = self.encodings.get(ctx.node.outputs[0]) if ctx.node.outputs else None
-        if layer is None or in_enc is None or out_enc is None:
+        w_enc = self.param_encodings.get(ctx.node.inputs[1]) if len(ctx.node.inputs) > 1 else None
+        eight_bit = all(e is not None and e.bitwidth <= 8 for e in (in_enc, out_enc, w_enc))
+        if layer is None or not eight_bit:  # the HTA is 8-bit only (SPEC 11): DSP semantics
             return super()._prepare(ctx)
         self.from_records.append(ctx.node.name)
         return _hta_kernel(ctx, layer, in_enc, out_enc, self.rounding)

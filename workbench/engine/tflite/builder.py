@@ -267,10 +267,10 @@ class Builder:
             raise Unsupported(f"input tensor {t} ({self.tensor(t).name!r}) is not constant")
         fn = transform or (lambda a: a)
         name = self.claim(t)
-        self.params[name] = np.ascontiguousarray(fn(value))
+        self.params[name] = _contiguous(fn(value))
         codes, enc = self._const_codes(t, axis_map)
         if codes is not None:
-            self.codes[name] = np.ascontiguousarray(fn(codes))
+            self.codes[name] = _contiguous(fn(codes))
             self.param_encs[name] = enc
         self.const_params[key] = name
         return name
@@ -563,6 +563,12 @@ def _infer_node(node: Node, ctx: OpContext) -> list[TensorInfo] | None:
         return infos
     except Exception:  # no schema, inference gave up or disagrees: run it instead
         return None
+
+
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """``a`` C-contiguous, keeping its rank (``np.ascontiguousarray`` makes 0-d arrays 1-d)."""
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous else a.copy()
 
 
 def _suffix(perm: Perm) -> str:

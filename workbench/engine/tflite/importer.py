@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 
 from workbench.engine.container import Container, make_manifest
-from workbench.engine.graph import Graph, TensorInfo
+from workbench.engine.graph import Graph, StateVar, TensorInfo
+from workbench.engine.input_dims import advice, propose
 from workbench.engine.ops.registry import check_supported
 from workbench.engine.quant.encoding import AnyEncoding, ChannelEncoding, Encoding
 from workbench.engine.tflite import layout, ops, quant
+from workbench.engine.tflite import sequence_ops as _sequence_ops  # noqa: F401 (its converters)
 from workbench.engine.tflite.builder import Builder, Unsupported, _base_names
-from workbench.engine.tflite.reader import Model, Operator, read_tflite
+from workbench.engine.tflite.reader import Model, Operator, Tensor, read_tflite
 from workbench.errors import BadInput, ModelError, UnsupportedOperators
 from workbench.vocabulary import SYMMETRIC, TF
 
@@ -130,6 +132,14 @@ def load_tflite(
     graph.validate()
     check_supported(graph.nodes)
     _tidy_tensors(graph)
+    graph.state = [
+        StateVar(names[read], names[write], _real_value(value), name=var)
+        for var, read, write, value in model.state
+    ]
+    if any(t.dtype == "float16" for t in model.tensors):
+        graph.notes.append(
+            "float16 tensors converted to float32 (the container computes in float32)"
+        )
     if not quantized:
         return TfliteImport(graph)
     live = _float_activations(graph)
@@ -140,6 +150,15 @@ def load_tflite(
         param_encodings={k: e for k, e in b.param_encs.items() if k in graph.params},
         codes={k: c for k, c in b.codes.items() if k in graph.params},
     )
+
+
+def _real_value(tensor: Tensor) -> np.ndarray:
+    """A constant's real value (float32 for a quantized or float16 one)."""
+    if quant.is_quantized(tensor.dtype, tensor.quant):
+        return quant.dequantize(tensor.data, tensor.quant).astype(np.float32)
+    if tensor.dtype == "float16":
+        return tensor.data.astype(np.float32)
+    return np.array(tensor.data)
 
 
 def is_quantized_model(model: Model) -> bool:
@@ -215,6 +234,7 @@ def _input_shapes(
             raise BadInput(f"--input-dim {name}: the model has no input {name!r} (inputs: {known})")
     shapes: dict[int, tuple[int, ...]] = {}
     changed = False
+    unresolved = []
     for name, t in by_name.items():
         tensor = model.tensors[t]
         if tensor.dtype not in (
@@ -241,13 +261,12 @@ def _input_shapes(
         else:
             dynamic = [i for i, d in enumerate(tensor.signature or ()) if d < 0 and i > 0]
             if dynamic:
-                raise BadInput(
-                    f"input {name!r} has dynamic dimensions {dynamic} (declared "
-                    f"{list(tensor.signature or ())}); give its shape with --input-dim "
-                    f"{name} {','.join(str(max(d, 1)) for d in tensor.signature or ())}"
-                )
+                dims = [d if d > 0 else None for d in tensor.signature or ()]
+                unresolved.append(propose(name, dims))
             shape = declared
         shapes[t] = shape
+    if unresolved:
+        raise BadInput(advice(unresolved))
     return shapes, changed
 
 

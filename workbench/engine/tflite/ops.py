@@ -12,6 +12,8 @@ A fused activation becomes its own node after the layer (``Relu``, ``Clip``, ``T
 in a quantized model the layer's output then takes the activation's output encoding,
 the quantizer's own convention for fused activations. A converter raises
 ``Unsupported`` for a form it cannot express; the importer names it with the others.
+Recurrent, batch/space and comparison operators register in ``sequence_ops`` (the
+importer imports both modules).
 """
 
 from __future__ import annotations
@@ -525,6 +527,12 @@ _ONNX_TYPES = {
 def dequantize(b: Builder, op: Operator) -> None:
     # Real values in, the same real values out: in the IR both are one tensor (a
     # quantized one keeps its encoding; float16 constants are widened by ``const``).
+    b.alias(op.outputs[0], _arg(op, 0))
+
+
+@converter("DENSIFY")
+def densify(b: Builder, op: Operator) -> None:
+    # The reader expanded the sparse constant: its dense value passes through.
     b.alias(op.outputs[0], _arg(op, 0))
 
 

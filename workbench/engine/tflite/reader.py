@@ -101,9 +101,13 @@ class Model:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     subgraphs: int = 1
-    # Resource variables (a streaming model's state) read at their initial values: see
-    # ``_Reader.freeze_state``.
+    # Resource variables read but never assigned: constants at their initial values;
+    # see ``_Reader.freeze_state``.
     frozen_state: tuple[str, ...] = ()
+    # Resource variables read and assigned (a streaming model's state): (variable name,
+    # tensor read, tensor assigned, initial value); the read tensor is a model input and
+    # the assigned one a model output.
+    state: tuple[tuple[str, int, int, Tensor], ...] = ()
 
 
 def read_tflite(path: str | Path) -> Model:
@@ -185,8 +189,13 @@ class _Reader:
         inputs = self.indices(self.ints(g, "Inputs"), n_tensors, "graph input")
         outputs = self.indices(self.ints(g, "Outputs"), n_tensors, "graph output")
         frozen: tuple[str, ...] = ()
+        state: tuple[tuple[str, int, int, Tensor], ...] = ()
         if any(op.op_type in _STATE_OPS for op in operators):
-            tensors, operators, frozen = self.freeze_state(m, tensors, operators, buffers, codes)
+            tensors, operators, frozen, state = self.freeze_state(
+                m, tensors, operators, buffers, codes
+            )
+            inputs = inputs + tuple(read for _, read, _, _ in state)
+            outputs = outputs + tuple(write for _, _, write, _ in state if write not in outputs)
         description = m.Description()
         return Model(
             path=self.path,
@@ -198,6 +207,7 @@ class _Reader:
             outputs=outputs,
             subgraphs=n_sub,
             frozen_state=frozen,
+            state=state,
         )
 
     def subgraph(
@@ -218,15 +228,22 @@ class _Reader:
         operators: tuple[Operator, ...],
         buffers: list[Any],
         codes: list[Any],
-    ) -> tuple[tuple[Tensor, ...], tuple[Operator, ...], tuple[str, ...]]:
-        """A streaming model's state (resource variables) read at its initial value.
+    ) -> tuple[
+        tuple[Tensor, ...],
+        tuple[Operator, ...],
+        tuple[str, ...],
+        tuple[tuple[str, int, int, Tensor], ...],
+    ]:
+        """A streaming model's state (resource variables) as model inputs and outputs.
 
         A model such as a streaming keyword spotter keeps state between invocations:
         ``CALL_ONCE`` runs an init subgraph that ``ASSIGN_VARIABLE``s a constant to each
-        variable, the main subgraph ``READ_VARIABLE``s it and assigns the next state. The
-        runtimes here are stateless (each inference stands alone, as on the vendor's), so
-        every read becomes that initial constant and the state ops are dropped: each
-        inference is the model's first invocation. Anything else is refused.
+        variable, the main subgraph ``READ_VARIABLE``s it and assigns the next state. A
+        variable read once and assigned once becomes a pair: the tensor read is a model
+        input, the tensor assigned a model output, with the initial value beside them
+        (``Model.state``; the runtimes feed the initial value, or carry the state with
+        ``--stateful``). A variable only read is a constant at its initial value. The
+        state operators are dropped. Anything else is refused.
         """
 
         def refuse(why: str) -> ModelError:
@@ -250,23 +267,40 @@ class _Reader:
                 elif o.op_type != "VAR_HANDLE":
                     raise refuse(f"its init subgraph {k} runs {o.op_type}")
         names = _handles(operators)
-        assigned: set[str] = set()
-        new = list(tensors)
+        reads: dict[str, int] = {}
+        writes: dict[str, int] = {}
         for op in operators:
             if op.op_type == "ASSIGN_VARIABLE":
-                assigned.add(names[op.inputs[0]])
+                var = names[op.inputs[0]]
+                if var in writes:
+                    raise refuse(f"{var!r} is assigned twice in one invocation")
+                writes[var] = op.inputs[1]
             elif op.op_type == "READ_VARIABLE":
                 var = names[op.inputs[0]]
-                if var in assigned:
+                if var in writes:
                     raise refuse(f"{var!r} is read after it is assigned in one invocation")
+                if var in reads:
+                    raise refuse(f"{var!r} is read twice in one invocation")
                 if var not in initial:
                     raise refuse(f"{var!r} has no initial value")
                 out, value = tensors[op.outputs[0]], initial[var]
                 if value.shape != out.shape or value.dtype != out.dtype:
                     raise refuse(f"the initial value of {var!r} does not match its reads")
-                new[out.index] = replace(out, data=value.data, quant=value.quant or out.quant)
+                reads[var] = op.outputs[0]
+        new = list(tensors)
+        state = []
+        for var, t in reads.items():
+            if var in writes:
+                written = tensors[writes[var]]
+                if written.shape != tensors[t].shape:
+                    raise refuse(f"{var!r} is assigned a value of another shape")
+                state.append((var, t, writes[var], initial[var]))
+            else:
+                value = initial[var]
+                new[t] = replace(tensors[t], data=value.data, quant=value.quant or tensors[t].quant)
         kept = tuple(op for op in operators if op.op_type not in _STATE_OPS)
-        return tuple(new), kept, tuple(sorted(initial))
+        frozen = tuple(sorted(v for v in reads if v not in writes))
+        return tuple(new), kept, frozen, tuple(state)
 
     def indices(self, values: tuple[int, ...], n: int, what: str) -> tuple[int, ...]:
         for v in values:
@@ -295,13 +329,14 @@ class _Reader:
                 raise self.fail(f"tensor {index} ({name!r}) refers to missing buffer {b}")
             raw = self.buffer_bytes(buffers[b], b)
             if raw is not None and len(raw):
-                # A sparse constant holds its compressed form: kept as bytes, and the
-                # DENSIFY operator that expands it is refused by name.
-                data = (
-                    np.frombuffer(bytes(raw), dtype=np.uint8)
-                    if sparse
-                    else self.constant(index, name, raw, shape, dtype)
-                )
+                if sparse and dtype in DTYPES:
+                    # A sparse constant (what DENSIFY expands) is expanded here, once.
+                    data = self.densify(index, name, t.Sparsity(), raw, shape, dtype)
+                    sparse = False
+                elif sparse:
+                    data = np.frombuffer(bytes(raw), dtype=np.uint8)  # refused by name
+                else:
+                    data = self.constant(index, name, raw, shape, dtype)
         return Tensor(
             index=index,
             name=name,
@@ -339,6 +374,80 @@ class _Reader:
             )
         value = np.frombuffer(bytes(raw), dtype=dt).reshape(shape)
         return value.astype(value.dtype.newbyteorder("="), copy=True)
+
+    def densify(
+        self, index: int, name: str, sp: Any, raw: Any, shape: tuple[int, ...], dtype: str
+    ) -> np.ndarray:
+        """The dense value of a sparse constant (TFLite's format: a traversal order over
+        the dimensions and block dimensions, each level dense or CSR)."""
+        where = f"sparse tensor {index} ({name!r})"
+        rank = len(shape)
+        order = [int(v) for v in self.ints(sp, "TraversalOrder")] or list(range(rank))
+        block_map = [int(v) for v in self.ints(sp, "BlockMap")]
+        levels = self.count(sp.DimMetadataLength(), "dimension metadata")
+        if levels != len(order) or sorted(order) != list(range(len(order))):
+            raise self.fail(f"{where} has inconsistent sparsity metadata")
+        if len(order) != rank + len(block_map):
+            raise self.fail(
+                f"{where} has {len(block_map)} block dimensions for {len(order)} levels"
+            )
+        values = np.frombuffer(bytes(raw), dtype=np.dtype(dtype).newbyteorder("<"))
+        block_size = [0] * len(block_map)
+        rows = np.zeros((1, 0), np.int64)  # the index of every stored value, level by level
+        prev = np.zeros(1, np.int64)
+        for level in range(levels):
+            meta = sp.DimMetadata(level)
+            if int(meta.Format()) == 0:  # DENSE
+                size = int(meta.DenseSize())
+                if not 0 < size <= MAX_ELEMENTS:
+                    raise self.fail(f"{where} has a dense level of size {size}")
+                if order[level] >= rank:
+                    block_size[order[level] - rank] = size
+                step = np.arange(size, dtype=np.int64)
+                rows = np.concatenate(
+                    [np.repeat(rows, size, axis=0), np.tile(step, len(rows))[:, None]], axis=1
+                )
+                prev = (prev[:, None] * size + step[None, :]).reshape(-1)
+            else:  # SPARSE_CSR
+                segments = self.index_vector(meta.ArraySegmentsType(), meta.ArraySegments(), where)
+                indices = self.index_vector(meta.ArrayIndicesType(), meta.ArrayIndices(), where)
+                if prev.size and (prev.max() + 1 >= segments.size):
+                    raise self.fail(f"{where} has too few array segments")
+                starts, ends = segments[prev], segments[prev + 1]
+                counts = ends - starts
+                if (counts < 0).any() or (ends > indices.size).any():
+                    raise self.fail(f"{where} has malformed array segments")
+                pos = np.repeat(ends - counts.cumsum(), counts) + np.arange(counts.sum())
+                rows = np.concatenate([np.repeat(rows, counts, axis=0), indices[pos][:, None]], 1)
+                prev = pos
+            if len(rows) > MAX_ELEMENTS:
+                raise self.fail(f"{where} expands beyond {MAX_ELEMENTS} elements")
+        if len(rows) != values.size:
+            raise self.fail(f"{where} holds {values.size} values for {len(rows)} positions")
+        orig = np.zeros((len(rows), rank), np.int64)
+        for level in range(rank):
+            orig[:, order[level]] = rows[:, level]
+        for level in range(rank, len(order)):
+            b = order[level] - rank
+            if not 0 <= block_map[b] < rank:
+                raise self.fail(f"{where} maps a block to dimension {block_map[b]}")
+            orig[:, block_map[b]] = orig[:, block_map[b]] * block_size[b] + rows[:, level]
+        if ((orig < 0) | (orig >= np.asarray(shape, np.int64))).any():
+            raise self.fail(f"{where} has an index outside its shape {list(shape)}")
+        dense = np.zeros(shape, dtype=np.dtype(dtype))
+        dense[tuple(orig.T)] = values
+        return dense
+
+    def index_vector(self, kind: int, table: Any, where: str) -> np.ndarray:
+        """A sparse index vector (int32, uint16 or uint8 values) as int64."""
+        vectors = {1: "Int32Vector", 2: "Uint16Vector", 3: "Uint8Vector"}
+        if kind not in vectors or table is None:
+            raise self.fail(f"{where} has a missing or unknown index vector")
+        vec = getattr(self.tflite, vectors[kind])()
+        vec.Init(table.Bytes, table.Pos)
+        if vec.ValuesIsNone():
+            return np.zeros(0, np.int64)
+        return vec.ValuesAsNumpy().astype(np.int64)
 
     def quantization(self, q: Any, index: int, name: str) -> Quantization | None:
         if q is None or q.ScaleIsNone() or q.ScaleLength() == 0:

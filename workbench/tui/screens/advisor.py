@@ -8,16 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from workbench.textsafe import visible
 from workbench.tui import format as fmt
 from workbench.tui import keys
 from workbench.tui.screens.loading import LoadingScreen
+from workbench.tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from workbench.jobs.advise import AdviseResult
@@ -31,7 +33,7 @@ def advice_table(advice: Any) -> Table:
         box=box.SIMPLE_HEAD,
         show_lines=True,
         title_justify="left",
-        title=Text(
+        title=escape(  # a str keeps the table's title style; never markup, never controls
             fmt.safe(
                 f"{Path(advice.quantized_container).name} (quantized) vs "
                 f"{Path(advice.float_container).name} (non-quantized)"
@@ -81,7 +83,7 @@ The runs are saved as an experiment (see the experiments tab).
         yield Static("loading…", classes="title-line")
         with VerticalScroll(classes="detail-scroll"):
             yield Static("", id="advice")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def subtitle(self) -> str:
         return f"project {self.project} · advisor"

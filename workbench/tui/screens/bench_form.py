@@ -14,6 +14,7 @@ from workbench.jobs.browse import ModelRow, RunRow, project_containers, run_view
 from workbench.options import BENCH_OPTIONS, BenchOptions
 from workbench.store import Store
 from workbench.tui.screens.forms import JobForm, form_row
+from workbench.tui.widgets.checks import CheckList
 from workbench.tui.widgets.option_form import checked_path, option_fields, read_options
 from workbench.tui.widgets.path_input import PathInput
 
@@ -38,7 +39,7 @@ class BenchForm(JobForm):
         return cls(project)
 
     def fields(self) -> ComposeResult:
-        yield form_row("Containers", SelectionList[str](id="containers"), tall=True)
+        yield form_row("Containers", CheckList(id="containers"), tall=True)
         yield form_row(
             "Other container",
             PathInput(self.initial_container, placeholder="optional: path.dlc", id="container"),

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Header, Label, Static, TabbedContent, TabPane
+from textual.widgets import Header, Label, Static, TabbedContent, TabPane
 
 from workbench.jobs.browse import RunView
 from workbench.tui import format as fmt
@@ -14,6 +14,7 @@ from workbench.tui.screens.run_base import RunScreen
 from workbench.tui.widgets.bar_chart import BarChart, ChartData
 from workbench.tui.widgets.fields import FieldList
 from workbench.tui.widgets.job_panel import JobPanel
+from workbench.tui.widgets.key_footer import KeyFooter
 from workbench.tui.widgets.long_text import LongText
 
 
@@ -44,7 +45,7 @@ init time and peak memory, latency, accuracy against the float reference;
             with TabPane("3 Log", id="log"):
                 yield LongText(id="log-text")
         yield JobPanel()
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def show(self, view: RunView) -> None:
         d = view.detail

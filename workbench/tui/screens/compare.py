@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from workbench.errors import BadInput, WorkbenchError
 from workbench.jobs import experiments as experiment_jobs
@@ -28,10 +28,13 @@ from workbench.jobs.compare import (
     to_csv,
     to_markdown,
 )
+from workbench.jobs.plots import INIT, SIZE, Tradeoff, tradeoff
 from workbench.tui import format as fmt
 from workbench.tui import keys
 from workbench.tui.screens.loading import LoadingScreen
 from workbench.tui.widgets.bar_chart import BarChart, ChartData
+from workbench.tui.widgets.key_footer import KeyFooter
+from workbench.tui.widgets.plots import LayerSqnrPlot, TradeoffPlot
 
 if TYPE_CHECKING:
     pass
@@ -63,6 +66,11 @@ their difference from the baseline: **green** is better, **red** worse
 (lower latency, init time, memory and size are better; higher SQNR, cosine
 and accuracy are better). Changed settings are **yellow**. `d` switches
 between only the differences (the default) and everything.
+
+**Per-layer SQNR**: each run's SQNR layer by layer, as lines and as bars.
+**Trade-off**: the benchmark runs as points, accuracy against file size or init
+time (`x` switches), one colour per runtime; the line joins the Pareto front:
+the runs no other run beats on both.
 """
     BINDINGS = [
         keys.HELP,
@@ -76,6 +84,8 @@ between only the differences (the default) and everything.
         Binding("W", "export('csv')", "Write CSV", show=False),
         Binding("1", "tab('metrics')", "Metrics", show=False),
         Binding("2", "tab('layers')", "Per-layer SQNR", show=False),
+        Binding("3", "tab('tradeoff')", "Trade-off", show=False),
+        Binding("x", "switch_axis", "Size/init", show=False),
     ]
 
     def __init__(
@@ -95,6 +105,8 @@ between only the differences (the default) and everything.
         self.baseline = baseline
         self.diff_only = True
         self.comparison: Comparison | None = None
+        self.tradeoff: Tradeoff | None = None
+        self.axis = SIZE
         self.help_title = "compare"
 
     def compose(self) -> ComposeResult:
@@ -104,9 +116,12 @@ between only the differences (the default) and everything.
             with TabPane("1 Metrics", id="metrics"):
                 yield DataTable(id="compare-table", cursor_type="row", fixed_columns=2)
             with TabPane("2 Per-layer SQNR", id="layers"), VerticalScroll(classes="detail-scroll"):
+                yield LayerSqnrPlot(id="layers-plot")
                 yield BarChart(id="layers-chart")
+            with TabPane("3 Trade-off", id="tradeoff"):
+                yield TradeoffPlot(id="tradeoff-plot")
         yield Static("", classes="status-line")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def subtitle(self) -> str:
         what = f"experiment {self.experiment}" if self.experiment else "compare"
@@ -133,9 +148,16 @@ between only the differences (the default) and everything.
         self._fill_table()
         overlay = comparison.layers
         chart = self.query_one("#layers-chart", BarChart)
+        plot = self.query_one(LayerSqnrPlot)
         if overlay is None:
             chart.set_data(None)
+            plot.show((), (), ())
         else:
+            plot.show(
+                [name for name, _ in overlay.layers],
+                [f"#{i}" for i in overlay.run_ids],
+                overlay.values,
+            )
             chart.set_data(ChartData(
                 labels=tuple(name for name, _ in overlay.layers),
                 series=tuple(f"#{i}" for i in overlay.run_ids),
@@ -160,11 +182,37 @@ between only the differences (the default) and everything.
             table.add_row(Text(row.metric.label, style="bold"), *row_cells, key=row.metric.key)
         if not rows:
             table.add_row("(no differences: d shows all)", *("" for _ in comparison.runs))
-        mode = "only differences" if self.diff_only else "all metrics"
+        mode = "differences" if self.diff_only else "all"
         self.query_one(".status-line", Static).update(
-            f"{mode} (d) · {len(rows)}/{len(comparison.rows)} metrics · "
-            "green better · red worse · yellow changed"
+            f"{mode} (d): {len(rows)}/{len(comparison.rows)} metrics · "
+            "green better, red worse, yellow changed"
         )
+
+    # -- the trade-off plot: loaded when first shown ---------------------------------------
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "tradeoff" and self.tradeoff is None:
+            self._load_tradeoff()
+
+    @work(thread=True, exclusive=True, group="tradeoff", exit_on_error=False)
+    def _load_tradeoff(self) -> None:
+        try:
+            found = tradeoff(self.wb.store, self.run_ids)
+        except WorkbenchError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self._show_tradeoff, found)
+
+    def _show_tradeoff(self, found: Tradeoff) -> None:
+        self.tradeoff = found
+        self.query_one(TradeoffPlot).show(found, self.axis)
+
+    def action_switch_axis(self) -> None:
+        self.axis = INIT if self.axis == SIZE else SIZE
+        self.action_tab("tradeoff")
+        if self.tradeoff is not None:
+            self.query_one(TradeoffPlot).show(self.tradeoff, self.axis)
 
     # -- actions ------------------------------------------------------------------------
 

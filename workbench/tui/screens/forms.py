@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -54,6 +55,10 @@ class JobForm(ModalScreen[Any]):
             with Horizontal(classes="buttons"):
                 yield Button("Start (ctrl+s)", id="start", variant="primary", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # The fields scroll; the title, the error line and the buttons always show.
+        self.query_one(VerticalScroll).styles.max_height = max(4, event.size.height - 8)
 
     def on_mount(self) -> None:
         for field in self.query(Input):

@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from workbench.errors import WorkbenchError
 from workbench.jobs.browse import (
@@ -25,6 +25,7 @@ from workbench.tui import keys
 from workbench.tui.screens.loading import LoadingScreen
 from workbench.tui.widgets.fields import FieldList
 from workbench.tui.widgets.job_panel import JobPanel
+from workbench.tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     pass
@@ -75,7 +76,7 @@ layers (`2`): shapes, parameters, MACs, and encodings when it is quantized;
             with TabPane("3 Subnets", id="subnets"), VerticalScroll(classes="detail-scroll"):
                 yield Static("no HTA records", id="subnets-text")
         yield JobPanel()
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def subtitle(self) -> str:
         return f"project {self.project} · model {self.model_id}"

@@ -14,7 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Header, TabbedContent, TabPane
 
 from workbench.errors import WorkbenchError
 from workbench.jobs import runs as run_jobs
@@ -31,11 +31,13 @@ from workbench.tui import keys
 from workbench.tui.columns import bench_columns, experiment_columns, model_columns, quantize_columns
 from workbench.tui.job_runner import JobChanged
 from workbench.tui.widgets.job_panel import JobPanel
+from workbench.tui.widgets.key_footer import KeyFooter
 from workbench.tui.widgets.paged_table import PagedTable
 
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
 
+TABS = ("models", "quantize", "bench", "experiments")  # also what a JobOutcome's refresh names
 RUN_TABS = ("quantize", "bench")
 RUN_FILTER_HINT = "words tag:NAME status:failed runtime:dsp model:NAME is:starred"
 
@@ -141,12 +143,23 @@ in the tables when they finish.
                     id="experiments-table",
                 )
         yield JobPanel()
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"project {self.project}"
         self.wb.job_signal.subscribe(self, self._job_changed)
         self.call_after_refresh(self._focus_tab_table)
+        self._mark_used()
+
+    @work(thread=True, group="write", exit_on_error=False)
+    def _mark_used(self) -> None:
+        """`workbench tui` opens this project next time."""
+        from workbench.jobs.projects import mark_used
+
+        try:
+            mark_used(self.wb.store, self.project)
+        except WorkbenchError:
+            pass  # a read-only store: it opens as before
 
     def action_projects(self) -> None:
         """Back to the project list (made now if the app started on this project)."""
@@ -406,13 +419,10 @@ in the tables when they finish.
         job = message.job
         if not message.final or job.project != self.project:
             return
-        tabs = {
-            "convert": ("models",),
-            "quantize": ("quantize", "models"),
-            "bench": ("bench",),
-            "advise": ("quantize", "bench", "experiments", "models"),
-        }
-        for tab in tabs.get(job.kind, ()):
+        # What the job says it wrote to; a failed or cancelled one may have written its
+        # run, its containers or nothing: everything shown is reloaded.
+        tabs = job.outcome.refresh if job.outcome is not None else TABS
+        for tab in tabs:
             if self.table(tab).page is not None:
                 self.table(tab).reload()
         if job.kind == "advise" and job.outcome is not None:
@@ -429,7 +439,7 @@ in the tables when they finish.
         left_for, self._left_for = getattr(self, "_left_for", None), None
         if left_for is None or isinstance(left_for, ModalScreen):
             return
-        for tab in ("models", "quantize", "bench", "experiments"):
+        for tab in TABS:
             table = self.table(tab)
             if table.page is not None:
                 table.reload()

@@ -9,7 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from workbench.errors import WorkbenchError
 from workbench.jobs import projects as project_jobs
@@ -17,6 +17,7 @@ from workbench.jobs.browse import Page, TableQuery, page_projects
 from workbench.jobs.projects import ProjectInfo
 from workbench.tui import keys
 from workbench.tui.columns import project_columns
+from workbench.tui.widgets.key_footer import KeyFooter
 from workbench.tui.widgets.paged_table import PagedTable
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ projects are listed too (`h` hides them) and can be browsed but take no new runs
             filter_hint="part of a name",
             id="projects",
         )
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "projects"

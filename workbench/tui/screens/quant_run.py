@@ -6,19 +6,23 @@ import json
 from typing import Any
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from workbench.jobs.browse import RunView
 from workbench.jobs.compare import worst_layers
+from workbench.jobs.plots import layer_histograms
 from workbench.tui import format as fmt
 from workbench.tui.screens.run_base import RunScreen
 from workbench.tui.widgets.bar_chart import BarChart, ChartData
 from workbench.tui.widgets.fields import FieldList
 from workbench.tui.widgets.job_panel import JobPanel
+from workbench.tui.widgets.key_footer import KeyFooter
 from workbench.tui.widgets.long_text import LongText
+from workbench.tui.widgets.plots import HistogramPanel
 
 WORST = 5
 
@@ -28,7 +32,10 @@ class QuantRunScreen(RunScreen):
 One quantization run. **Summary**: what it was asked and how it went;
 **SQNR**: each layer's output SQNR against float (the worst in red);
 **Encodings**: per-layer encodings; **Report**: sensitivity analysis,
-float-fallback layers, CLE / bias-correction effects; **Log**.
+float-fallback layers, CLE / bias-correction effects; **Log**; **Histograms**:
+each layer's float values (its output's and its weights') against its
+encoding's range, with the share the encoding clips (`w` switches between
+output and weights when both do not fit).
 `Q` quantizes again with these settings (edit them first), `B` benchmarks
 the quantized container.
 """
@@ -39,6 +46,8 @@ the quantized container.
         Binding("3", "tab('encodings')", "Encodings", show=False),
         Binding("4", "tab('report')", "Report", show=False),
         Binding("5", "tab('log')", "Log", show=False),
+        Binding("6", "tab('histograms')", "Histograms", show=False),
+        Binding("w", "toggle_weights", "Weights/output"),
         Binding("Q", "requantize", "Quantize again"),
         Binding("B", "bench", "Bench output"),
     ]
@@ -58,8 +67,10 @@ the quantized container.
                 yield FieldList(id="report-fields")
             with TabPane("5 Log", id="log"):
                 yield LongText(id="log-text")
+            with TabPane("6 Histograms", id="histograms"):
+                yield HistogramPanel(id="histograms-panel")
         yield JobPanel()
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def show(self, view: RunView) -> None:
         d = view.detail
@@ -133,6 +144,16 @@ the quantized container.
 
         self.query_one("#report-fields", FieldList).set_sections(_report_sections(report))
         self.query_one("#log-text", LongText).show(d.log or "(empty log)")
+        self.query_one(HistogramPanel).show(layer_histograms(d.layers))
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "histograms":
+            self.query_one("#histogram-layers").focus()
+
+    def action_toggle_weights(self) -> None:
+        self.action_tab("histograms")
+        self.query_one(HistogramPanel).toggle_kind()
 
     def action_requantize(self) -> None:
         from workbench.tui.screens.forms import launch

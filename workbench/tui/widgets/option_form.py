@@ -2,7 +2,8 @@
 
 Every declared option of a job is one field, its id the option's name: a checkbox for a
 flag, a select for a choice, a selection list or one checkbox per choice for a subset,
-a path input for a file, an input for a number or a name. ``read_options`` turns the
+a path input for a file, an input for a number or a name, or the blank-separated values
+of a repeatable flag. ``read_options`` turns the
 fields back into the values the job's options object checks.
 """
 
@@ -18,7 +19,8 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, SelectionList
 
 from workbench.errors import BadInput
-from workbench.options import Option
+from workbench.options import Option, split_texts
+from workbench.tui.widgets.checks import CheckBox, CheckList
 from workbench.tui.widgets.path_input import PathInput
 
 
@@ -51,19 +53,22 @@ def option_fields(
     """The widgets of ``options``, showing ``initial`` values (else each option's own)."""
     initial = initial or {}
     for o in options:
-        yield from _fields(o, initial.get(o.name, o.initial()))
+        value = initial.get(o.name, o.initial())
+        if o.many and value is None:  # None is "every one", as on the command line
+            value = o.values()
+        yield from _fields(o, value)
 
 
 def _fields(o: Option, value: Any) -> Iterator[Widget]:
     if o.type is bool:
-        yield Checkbox(o.label, bool(value), compact=True, id=o.name)
+        yield CheckBox(o.label, bool(value), compact=True, id=o.name)
     elif o.many and o.choice_labels:
         chosen = set(value or ())
         for choice, text in zip(o.values(), o.choice_labels, strict=True):
-            yield Checkbox(text, choice in chosen, compact=True, id=str(choice))
+            yield CheckBox(text, choice in chosen, compact=True, id=str(choice))
     elif o.many:
         chosen = set(value or ())
-        items = SelectionList[str](*((str(v), str(v), v in chosen) for v in o.values()), id=o.name)
+        items = CheckList(*((str(v), str(v), v in chosen) for v in o.values()), id=o.name)
         yield form_row(o.label, items, tall=True)
     elif o.choices is not None:
         pairs = [(str(v), v) for v in o.values()]
@@ -74,11 +79,20 @@ def _fields(o: Option, value: Any) -> Iterator[Widget]:
         yield form_row(o.label, PathInput(value or "", placeholder=o.placeholder, id=o.name))
     else:
         kind = {int: "integer", float: "number"}.get(o.type, "text")
-        text = "" if value is None else str(value)
+        text = _shown(o, value) if o.repeat else "" if value is None else str(value)
         yield form_row(
             o.label,
             Input(text, placeholder=o.placeholder, compact=True, type=kind, id=o.name),
         )
+
+
+def _shown(o: Option, value: Any) -> str:
+    """A value as its input field shows it."""
+    if value is None:
+        return ""
+    if o.repeat:
+        return " ".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def read_options(screen: DOMNode, options: Sequence[Option]) -> dict[str, Any]:
@@ -104,6 +118,8 @@ def _read(screen: DOMNode, o: Option) -> Any:
     if o.choices is not None:
         return screen.query_one(f"#{o.name}", Select).value
     text = screen.query_one(f"#{o.name}", Input).value.strip()
+    if o.repeat:
+        return split_texts(text)
     if not text:
         if o.default is not None and not o.path:
             raise BadInput(f"{what}: give a value (default {o.default})")
@@ -138,5 +154,4 @@ def set_options(screen: DOMNode, options: Iterable[Option], values: Mapping[str,
             if value is not None:
                 screen.query_one(f"#{o.name}", Select).value = value
         elif value is not None:
-            shown = f"{value:g}" if isinstance(value, float) else str(value)
-            screen.query_one(f"#{o.name}", Input).value = shown
+            screen.query_one(f"#{o.name}", Input).value = _shown(o, value)

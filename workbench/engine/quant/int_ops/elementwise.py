@@ -4,8 +4,14 @@
   left by ``L`` bits (20 for 8-bit), is rescaled by ``delta_i / (2 * max delta)`` (at most
   1/2), the terms are summed exactly, and the sum is rescaled to the output by
   ``2 * max delta / (2**L * delta_out)`` — every rescale with ``requant``'s multiplier,
-  shift and rounding rule.
-* **Mul**: ``(q1 - zp1) * (q2 - zp2)`` requantized by ``delta1 * delta2 / delta_out``.
+  shift and rounding rule. Each term's rounding costs ``2**-L * ratio / 2`` of an output
+  step (``ratio = 2 * max delta / delta_out``): 8-bit keeps TFLite's ``L`` (its sums stay
+  below ``2**30``); wider operands take int64 terms and ``L = log2(ratio) + 12`` (at most
+  ``2**-13`` of a step per term), so an input far coarser than the output (a 4-bit
+  constant minus a 16-bit activation) is still added to within one step.
+* **Mul**: ``(q1 - zp1) * (q2 - zp2)`` requantized by ``delta1 * delta2 / delta_out``; the
+  product is below ``2**16`` for two 8-bit operands and ``2**32`` for two 16-bit ones (an
+  int64, requantized by ``requant``'s wide rule: exact).
 * For two 8-bit operands the whole function of the two codes is tabulated at plan time
   (256 x 256 entries, computed by the formula above) and run as one lookup per element;
   with a constant scalar operand it is a 256-entry table. Same numbers, fewer passes.
@@ -32,7 +38,6 @@ from workbench.engine.quant.int_ops import (
     IntContext,
     NotInteger,
     code_range,
-    reach,
     register_int,
     table_kernel,
     zero_point,
@@ -49,9 +54,18 @@ from workbench.vocabulary import DEFAULT_ROUNDING
 Codes = Callable[..., np.ndarray]
 
 
-def _left_shift(bitwidth: int, n_inputs: int) -> int:
-    """Headroom bits for the Add formula: the sum of n shifted terms stays below 2**30."""
-    return min(20, 29 - bitwidth - max(1, math.ceil(math.log2(n_inputs))))
+def _left_shift(bitwidth: int, n_inputs: int, ratio: float = 1.0) -> int:
+    """Headroom bits ``L`` for the Add formula (module doc).
+
+    Up to 8 bits, TFLite's: the sum of n shifted terms stays below 2**30. Wider: enough
+    that a term's rounding is at most ``2**-13`` of an output step, within int64.
+    """
+    spread = max(1, math.ceil(math.log2(n_inputs)))
+    base = min(20, 29 - bitwidth - spread)
+    if bitwidth <= 8:
+        return base
+    need = math.ceil(math.log2(max(ratio, 1.0))) + 12
+    return min(max(base, need), 61 - bitwidth - spread)
 
 
 def add_codes(
@@ -62,14 +76,16 @@ def add_codes(
     rounding: str = DEFAULT_ROUNDING,
 ) -> np.ndarray:
     """``sum sign_i * x_i`` of quantized inputs, as codes of ``out`` (TFLite's formula)."""
-    shift_in = _left_shift(max(e.bitwidth for e in encs), len(encs))
     twice_max = 2.0 * max(e.delta for e in encs)
+    bits = max(e.bitwidth for e in encs)
+    shift_in = _left_shift(bits, len(encs), twice_max / out.delta)
+    lo, hi = (INT32_MIN, INT32_MAX) if bits <= 8 else (-(2**62), 2**62)
     acc: np.ndarray | None = None
     for q, enc, sign in zip(codes, encs, signs, strict=True):
         a = np.asarray(q, dtype=np.int64) - zero_point(enc)
         a <<= shift_in
         m, shift = quantize_multiplier(enc.delta / twice_max)
-        term = requantize(a, m, shift, 0, INT32_MIN, INT32_MAX, np.int64, rounding)
+        term = requantize(a, m, shift, 0, lo, hi, np.int64, rounding)
         if sign < 0:
             np.negative(term, out=term)
         acc = term if acc is None else acc + term
@@ -196,8 +212,6 @@ register_int("Sub")(_add_like((1, -1)))
 @register_int("Mul")
 def mul(ictx: IntContext) -> Kernel:
     e1, e2, out = ictx.act(0), ictx.act(1), ictx.out(0)
-    if reach(e1) * reach(e2) >= 2**31:
-        raise NotInteger("the product could overflow int32")
 
     def fn(q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
         return mul_codes(q1, e1, q2, e2, out, ictx.rounding)

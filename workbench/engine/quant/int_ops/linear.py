@@ -1,28 +1,54 @@
 """Conv, ConvTranspose, Gemm and MatMul with exact integer accumulation, then per-channel requantization.
 
 The accumulator is ``sum (q_x - zp_x) * (q_w + offset_w)`` plus the bias in the
-accumulator's scale (``in_delta * w_delta``), an int32 by construction. It is computed
-with float BLAS where that is provably exact, because BLAS is where the speed is:
+accumulator's scale (``in_delta * w_delta``). It is exact, always: an int32 where the
+bound below allows, a wide (int64) accumulator past ``2**31``, as 16-bit MAC arrays
+accumulate in 48 or 64 bits. Nothing saturates.
 
-* **float32** when the plan-time bound ``max_m sum_k |w_mk| * max|x - zp| + |bias|`` is
-  below ``2**24``: every partial sum, in any order, is then an integer float32 holds
-  exactly (fused multiply-adds included). The float kernels' layouts (pointwise GEMM,
-  depthwise taps, im2col) run unchanged on the centered integers; their zero padding is
-  ``x - zp = 0``, the real zero.
+**The accumulator bound.** Each layer computes at plan time, from its stored integers,
+
+    bound = max over outputs m of  sum_k |w_mk| * R_x  +  |bias_m|      (R_x = max |q_x - zp_x|)
+
+(MatMul of two activations: ``K * R_a * R_b``). What it can reach for given bitwidths
+and reduction length ``K`` (``R_x <= 2**A - 1``; ``|w| <= 2**(W-1)`` symmetric, ``2**W - 1``
+asymmetric), before the bias:
+
+    ==========  ===================  ============================  =====================
+    W x A       largest |acc|        float32 BLAS exact (< 2**24)  float64 exact (< 2**53)
+    ==========  ===================  ============================  =====================
+    4 x 8       K * 15 * 255         K < 4386                      K < 2**41
+    8 x 8       K * 255 * 255        K < 258                       K < 2**37
+    8 x 16      K * 255 * 65535      K = 1 only                    K < 2**29
+    16 x 8      K * 65535 * 255      K = 1 only                    K < 2**29
+    16 x 16     K * 65535 * 65535    never                         K < 2**21
+    ==========  ===================  ============================  =====================
+
+int32 holds 8 x 8 up to ``K < 33026``; 8 x 16 and 16 x 8 pass ``2**31`` from ``K = 129``,
+16 x 16 from ``K = 1``: the accumulator is wide there (int64: exact up to ``2**62``,
+``K < 2**30`` at 16 x 16). A 32-bit bias adds at most ``2**31``; an 8-bit bias, rescaled
+to the accumulator's scale (``bias_to_accumulator``), whatever it is, and the bound
+counts it. The real bound of a layer (its actual weights) is usually far below these.
+
+**The arithmetic** follows the layer's bound, the fastest that is provably exact,
+because BLAS is where the speed is:
+
+* **float32 BLAS** below ``2**24``: every partial sum, in any order, is then an integer
+  float32 holds exactly (fused multiply-adds included). The float kernels' layouts
+  (pointwise GEMM, depthwise taps, im2col) run unchanged on the centered integers;
+  their zero padding is ``x - zp = 0``, the real zero.
 * **float32 in input-channel chunks**, summed in float64, when the whole sum may pass
-  ``2**24`` (deep 3x3 convolutions after a ReLU): each chunk is kept under the bound.
-  Float64 BLAS would be exact too but runs at half the speed of float32 here.
-* **float64** otherwise (grouped convolutions past the bound, MatMul of two
-  activations with a long inner dimension): exact up to ``2**53``.
+  ``2**24`` but each input channel's share stays below it (deep 3x3 convolutions after
+  a ReLU, 8-bit). Float64 BLAS would be exact too but runs at half the speed here.
+* **float64 BLAS** below ``2**53`` (16-bit layers, grouped convolutions past ``2**24``,
+  MatMul of two activations with a long inner dimension).
+* **int64** below ``2**62``: a Conv sums float64 input-channel chunks (each below
+  ``2**53``) in int64; Gemm and MatMul multiply in int64. A grouped Conv or a
+  ConvTranspose past ``2**53`` has no exact path and runs as a float fallback (recorded).
 
-Requantization is ``requant.Requantizer`` with that same bound, so its fast path is
-taken only when proven bit-identical to the integer formula.
-
-**Saturation.** When the bound passes ``2**31`` (16-bit activations times 8-bit weights
-over a long inner dimension) the exact sum is saturated to the int32 range before it is
-requantized, as an int32 accumulator with a saturating final stage would. The bound is
-a worst case; real sums of that size are rare, and where they occur the result is the
-clamp of the true one (hardware would saturate or wrap at a partial sum instead).
+``accumulator_arithmetic(bound)`` names the choice. Requantization is
+``requant.Requantizer`` with that same bound: its float64 fast path only where proven
+bit-identical to the integer formula, its wide path (float64, near-half elements
+recomputed exactly) for accumulators past ``2**31``.
 """
 
 from __future__ import annotations
@@ -42,9 +68,8 @@ from workbench.engine.quant.int_ops import (
     register_int,
     zero_point,
 )
+from workbench.engine.quant.int_ops.compiled import compiled_conv
 from workbench.engine.quant.requant import (
-    INT32_MAX,
-    INT32_MIN,
     Requantizer,
     quantize_multiplier,
     requantize,
@@ -52,7 +77,20 @@ from workbench.engine.quant.requant import (
 from workbench.vocabulary import DEFAULT_ROUNDING
 
 F32_EXACT = 2**24  # integers below this are exact in float32
-F64_EXACT = 2**53
+F64_EXACT = 2**53  # ... in float64
+I64_EXACT = 2**62  # accumulators the int64 paths and requant.requantize_wide take
+
+
+def accumulator_arithmetic(bound: float) -> str:
+    """The arithmetic that sums integers of total magnitude ``<= bound`` exactly (module doc):
+    ``"float32"``, ``"float64"`` or ``"int64"``; ``NotInteger`` past ``2**62``."""
+    if bound < F32_EXACT:
+        return "float32"
+    if bound < F64_EXACT:
+        return "float64"
+    if bound < I64_EXACT:
+        return "int64"
+    raise NotInteger("the accumulator could exceed 2**62")
 
 
 def bias_to_accumulator(
@@ -62,7 +100,10 @@ def bias_to_accumulator(
 
     A 32-bit bias whose delta is ``in_delta * w_delta`` (the contract) is used as is; any
     other (an 8-bit bias with its own encoding) is rescaled by the integer rule with
-    multiplier ``bias_delta / acc_delta``, saturating to int32.
+    multiplier ``bias_delta / acc_delta``, never saturating: at 16 x 16 bits the
+    accumulator's scale is so fine that an 8-bit bias lands far past ``2**31`` in it (the
+    accumulator is wide there). A ratio of ``2**30`` or more (``s <= 0`` in the rule) is
+    an exact left shift, ``b * M << (e - 31)`` with ``ratio = M * 2**(e - 31)``.
     """
     n = acc_delta.shape[0]
     bc = centered_param(q, enc).reshape(-1)
@@ -74,17 +115,23 @@ def bias_to_accumulator(
     ratio = ratio / acc_delta
     if np.all(ratio == 1.0):
         return np.array(bc, dtype=np.int64)
-    if not np.all(ratio < 2.0**30):
-        raise NotInteger("bias scale is too far from the accumulator scale")
-    m, shift = quantize_multiplier(ratio)
-    return requantize(bc, m, shift, 0, INT32_MIN, INT32_MAX, np.int64, rounding)
+    out = np.zeros(n, dtype=np.int64)
+    small = ratio < 2.0**30
+    if small.any():
+        m, shift = quantize_multiplier(ratio[small])
+        out[small] = requantize(bc[small], m, shift, 0, -I64_EXACT, I64_EXACT, np.int64, rounding)
+    if not small.all():
+        f, e = np.frexp(ratio[~small])
+        m = np.floor(np.ldexp(f, 31) + 0.5).astype(np.int64)  # in [2**30, 2**31]
+        b = bc[~small].astype(np.int64)
+        if np.any(np.abs(b).astype(np.float64) * np.ldexp(m.astype(np.float64), e - 31) >= 2.0**61):
+            raise NotInteger("the bias is past 2**61 in the accumulator's scale")
+        out[~small] = np.left_shift(b * m, e - 31)
+    return out
 
 
 def _check_bound(bound: float) -> None:
-    # Past 2**31 the sum is still exact in float64 and saturates to int32 before the
-    # requantization (see the module docstring); past 2**53 nothing is exact any more.
-    if bound >= F64_EXACT:
-        raise NotInteger("the accumulator could exceed 2**53")
+    accumulator_arithmetic(bound)  # NotInteger past 2**62 (module docstring)
 
 
 def _float_conv(ictx: IntContext, w: np.ndarray, bias: np.ndarray | None) -> Kernel:
@@ -144,16 +191,26 @@ def conv(ictx: IntContext) -> Kernel:
         rounding=ictx.rounding,
     )
 
-    if bound < F32_EXACT:
+    arithmetic = accumulator_arithmetic(bound)
+    if arithmetic == "float32":
         impl = _float_conv(ictx, wc.astype(np.float32), bias.astype(np.float32))
+        fused = compiled_conv(ictx, wc, bias, requant, x_enc, impl)
+        if fused is not None:
+            return fused
 
         def run_f32(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
             return (requant(impl(centered(q, x_enc))[0]),)
 
         return run_f32
 
-    chunks = _channel_chunks(contrib, (F32_EXACT - 1) / max(x_reach, 1)) if group == 1 else None
+    # Input-channel chunks: float32 ones summed in float64, or float64 ones in int64.
+    part_dtype, sum_dtype, limit = np.float32, np.float64, F32_EXACT
+    if arithmetic == "int64":
+        part_dtype, sum_dtype, limit = np.float64, np.int64, F64_EXACT
+    chunks = _channel_chunks(contrib, (limit - 1) / max(x_reach, 1)) if group == 1 else None
     if chunks is None:
+        if arithmetic == "int64":
+            raise NotInteger("a grouped convolution whose accumulator could pass 2**53")
         impl64 = _float_conv(ictx, wc.astype(np.float64), bias.astype(np.float64))
 
         def run_f64(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -162,21 +219,23 @@ def conv(ictx: IntContext) -> Kernel:
         return run_f64
 
     parts = [
-        (c0, c1, _float_conv(ictx, np.ascontiguousarray(wc[:, c0:c1], dtype=np.float32), None))
+        (c0, c1, _float_conv(ictx, np.ascontiguousarray(wc[:, c0:c1], dtype=part_dtype), None))
         for c0, c1 in chunks
     ]
-    bias64 = bias.astype(np.float64).reshape(m, *spatial)
+    bias_acc = bias.astype(sum_dtype).reshape(m, *spatial)
 
     def run_chunked(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
-        x = centered(q, x_enc)
+        x = centered(q, x_enc, part_dtype)
         acc = None
         for c0, c1, k in parts:
             part = k(x[:, c0:c1])[0]
             if acc is None:
-                acc = part.astype(np.float64)
+                acc = part.astype(sum_dtype)
+            elif sum_dtype is np.int64:
+                acc += part.astype(np.int64)
             else:
                 acc += part
-        acc += bias64
+        acc += bias_acc
         return (requant(acc),)
 
     return run_chunked
@@ -200,6 +259,8 @@ def conv_transpose(ictx: IntContext) -> Kernel:
     contrib = np.abs(wc).reshape(group, c // group, mg, -1).sum(axis=(1, 3)).reshape(m)
     bound = float((contrib * reach(x_enc) + np.abs(bias)).max())
     dtype = _product_dtype(bound)
+    if dtype is np.int64:
+        raise NotInteger("a transposed convolution whose accumulator could pass 2**53")
     node = ictx.node
     sub = Node(node.name, "ConvTranspose", ("x", "w", "b"), node.outputs, node.attrs)
     impl = prepare(
@@ -247,8 +308,10 @@ def _per_channel(*sides: _Operand) -> bool:
 
 
 def _product_dtype(bound: float) -> type:
-    _check_bound(bound)
-    return np.float32 if bound < F32_EXACT else np.float64
+    """float32, float64 or int64: the dtype whose products and sums are exact up to ``bound``."""
+    return {"float32": np.float32, "float64": np.float64, "int64": np.int64}[
+        accumulator_arithmetic(bound)
+    ]
 
 
 @register_int("Gemm")

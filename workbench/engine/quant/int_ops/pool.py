@@ -1,7 +1,10 @@
 """AveragePool and GlobalAveragePool: exact integer window sums, then one requantization.
 
-The sum of ``q - zp`` over each window is exact in int32 (zero padding is ``q - zp = 0``,
-the real zero). Dividing by the window's element count is folded into the multiplier,
+The sum of ``q - zp`` over each window is exact (zero padding is ``q - zp = 0``, the real
+zero). Its bound is ``window elements * R`` (``R = max |q - zp|``: 255 at 8 bits, 65535 at
+16): int32 below ``2**31`` (every 8-bit window; a 16-bit one up to 32768 elements),
+int64 beyond; a global pool always sums in int64 (``H * W * 65535`` passes ``2**31`` from
+a 182 x 182 map at 16 bits). Dividing by the window's element count is folded into the multiplier,
 ``in_delta / (out_delta * count)``: one multiplier per output position, since border
 windows count fewer elements unless ``count_include_pad``.
 """
@@ -60,6 +63,7 @@ def average_pool(ictx: IntContext) -> Kernel:
     include_pad = bool(ictx.attr("count_include_pad", 0))
     zp = zero_point(enc)
     bound = math.prod(kernel) * reach(enc)
+    sum_dtype = np.int32 if bound < 2**31 else np.int64
     plans: dict[tuple[int, ...], tuple[Padding, list[int], Requantizer]] = {}
 
     def plan_for(spatial: tuple[int, ...]) -> tuple[Padding, list[int], Requantizer]:
@@ -85,7 +89,7 @@ def average_pool(ictx: IntContext) -> Kernel:
         if plan is None:
             plan = plans[spatial] = plan_for(spatial)
         geo, extent, req = plan
-        x = q.astype(np.int32)
+        x = q.astype(sum_dtype)
         if zp:
             x -= zp
         xp = pad_spatial(x, geo.begin, extent, 0)
