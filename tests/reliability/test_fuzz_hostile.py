@@ -341,7 +341,7 @@ def tampered_row_case(fz: Fuzz, rng: random.Random) -> None:
     """One run row made nonsense by hand: every listing and the row itself still show."""
     from workbench.jobs.runs import list_runs
 
-    runs = list_runs(fz.store, PROJECT, limit=5).runs
+    runs = list_runs(fz.store, PROJECT, limit=5).rows
     if not runs:
         return
     target = rng.choice(runs).id
