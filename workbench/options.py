@@ -595,6 +595,15 @@ RUN_OPTIONS = (  # `workbench run`
     CPU_FXP.but(help="CPU fixed-point mode for quantized containers."),
     BATCH.but(help="Resize the network to this batch at init; lines are grouped."),
     Option("debug", "Also write every layer's output.", bool, False, label="every layer's output"),
+    Option(
+        "flat_names",
+        "Name files prob_0.raw in one folder per line instead of keeping "
+        "tensor names as paths (InceptionV3/Predictions/Reshape_1:0.raw, as snpe-net-run "
+        "writes them).",
+        bool,
+        False,
+        label="flat file names",
+    ),
     THREADS,
     *STATE_OPTIONS,
 )

@@ -93,7 +93,7 @@ def test_quantized_container_runs_on_cpu_both_ways(cli, float_dlc, tmp_path):
         target = dlc if mode == "float" else q
         out = tmp_path / mode
         cli.json("run", str(target), "--input-list", str(listing), "--output-dir", str(out), *extra)
-        outs[mode] = np.fromfile(out / "Result_0" / "prob_0.raw", dtype="<f4")
+        outs[mode] = np.fromfile(out / "Result_0" / "prob:0.raw", dtype="<f4")
     for mode in ("dequant", "fxp"):
         assert np.abs(outs[mode] - outs["float"]).max() < 0.05
     assert not np.array_equal(outs["fxp"], outs["float"])
