@@ -1,0 +1,108 @@
+"""Property test: every path of the ``Requantizer`` is the exact rule, ties included.
+
+The fast paths (float64, and float64 with the near-half elements recomputed) are taken
+only where a plan-time proof says they are bit-identical to ``requantize``. A proof that
+is one bit too loose (a tie-free bound ``2**(s - v2(M))`` instead of ``2**(s - 1 -
+v2(M))``) is wrong only at exact ties just under the bound, so the draws aim there:
+scales ``k / 2**n`` (a multiplier with many trailing zeros: ties every few codes), bounds
+just around the tie period, and every odd multiple of the tie period (both signs) within
+the bound. The reference is Python's unbounded integers, not ``requantize`` itself.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from workbench.engine.quant.requant import Requantizer, quantize_multiplier
+
+ROUNDINGS = ("half-away", "half-even")
+
+
+def _rule(acc: list[int], m: int, s: int, zp: int, qmin: int, qmax: int, mode: str) -> list[int]:
+    """clamp(zp + R(acc * M / 2**s), qmin, qmax) with unbounded integers."""
+    out = []
+    for a in acc:
+        p = a * m
+        if mode == "half-even":
+            r = round(Fraction(p, 2**s))  # Python's round: ties to even
+        else:
+            q, rest = divmod(abs(p), 2**s)
+            q += 2 * rest >= 2**s
+            r = q if p >= 0 else -q
+        out.append(min(max(zp + r, qmin), qmax))
+    return out
+
+
+def _v2(m: int) -> int:
+    return (m & -m).bit_length() - 1
+
+
+@st.composite
+def _case(draw: st.DrawFn) -> tuple:
+    if draw(st.booleans()):  # k / 2**n: a multiplier with trailing zeros, ties every 2**t
+        k = draw(st.integers(1, 255)) | 1
+        n = draw(st.integers(0, 44))
+        real = k / 2.0**n
+    else:
+        real = 2.0 ** draw(st.floats(-44, 3, allow_nan=False))
+    bits = draw(st.sampled_from([8, 16]))
+    qmax = 2**bits - 1
+    qmin = draw(st.sampled_from([0, 0, 1, qmax // 4]))
+    zp = draw(st.integers(qmin, qmax))
+    m, shift = (int(v) for v in quantize_multiplier(real))
+    s = 31 + shift
+    period = 2 ** max(s - 1 - _v2(m), 0) if m else 2**62  # ties: odd multiples of it
+    # Bounds around the tie period (where a one-bit-loose proof goes wrong), and any.
+    choices = [period - 1, period, period + 1, 2 * period - 1, 2 * period, 2 * period + 1]
+    choices = [b for b in choices if 1 <= b < 2**47]
+    bound = draw(
+        st.sampled_from(choices) if choices and draw(st.booleans()) else st.integers(1, 2**47)
+    )
+    mode = draw(st.sampled_from(ROUNDINGS))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return real, zp, qmin, qmax, bound, period, mode, seed
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_case())
+def test_requantizer_equals_the_exact_rule_at_ties_and_bounds(case: tuple) -> None:
+    real, zp, qmin, qmax, bound, period, mode, seed = case
+    rng = np.random.default_rng(seed)
+    r = Requantizer.build(real, zp, qmin, qmax, acc_bound=bound, rounding=mode)
+    # Every odd multiple of the tie period within the bound (both signs, capped), the
+    # bound itself, values near the codes' range, and random ones.
+    ties = []
+    if period <= bound:
+        odd = np.arange(1, min(bound // period, 400) + 1, 2, dtype=np.int64)
+        ties = (odd * period).tolist()
+    reach = int(min(bound, (qmax + 2) / real if real else bound))
+    acc = sorted(
+        set(
+            [0, 1, -1, bound, -bound]
+            + ties
+            + [-t for t in ties]
+            + rng.integers(-bound, bound + 1, 200).tolist()
+            + rng.integers(-reach, reach + 1, 200).tolist()
+        )
+    )
+    m, shift = int(r.multiplier), int(r.shift)
+    expected = _rule(acc, m, 31 + shift, zp, qmin, qmax, mode)
+    for dtype in (np.int64, np.float64):
+        got = r(np.array(acc, dtype=dtype))
+        path = "fast" if r.fast else "wide-fast" if r.wide_fast else "exact"
+        assert got.tolist() == expected, (path, real, zp, bound, mode)
+
+
+def test_the_tie_free_bound_is_tight_at_three_sixty_fourths() -> None:
+    # 3/64: M = 3 * 2**29, s = 35, so acc * M / 2**35 is a half for every odd multiple of
+    # 2**5. A bound of 2**5 may not take the float path; -32 -> -1.5 -> 126 (half away),
+    # where floor(-1.5 + 128.5) would give 127.
+    for bound in (32, 33, 63):
+        r = Requantizer.build(3 / 64, 128, 0, 255, acc_bound=bound)
+        assert not r.fast
+        assert r(np.array([-32, 32])).tolist() == [126, 130]
+    assert Requantizer.build(3 / 64, 128, 0, 255, acc_bound=31).fast
