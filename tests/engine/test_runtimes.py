@@ -268,6 +268,188 @@ def test_aip_batch_above_one_needs_every_layer_on_the_hta(models):
     assert net.batch == 2
 
 
+def _subnets(c: Container, edit) -> Container:
+    """``c`` with its ``subnets.json`` edited in place by ``edit(doc)``."""
+    doc = json.loads(c.records["subnets.json"])
+    edit(doc)
+    return replace(c, records={**c.records, "subnets.json": json.dumps(doc).encode()})
+
+
+def _records(c: Container, **changes: bytes | None) -> Container:
+    records = {**c.records, **{k.replace("__", "."): v for k, v in changes.items()}}
+    return replace(c, records={k: v for k, v in records.items() if v is not None})
+
+
+def _cut_last(doc) -> None:  # the last subnet loses its last node
+    last = doc["subnets"][-1]
+    last["layers"][1] -= 1
+    last["nodes"].pop()
+
+
+def _bad_record_layer(c: Container) -> bytes:
+    from workbench.engine.quant.hta import HTA_MAGIC
+
+    data = c.records["hta_0.bin"]
+    assert data.startswith(HTA_MAGIC)
+    return data.replace(b'"conv"', b'"cnov"', 1)
+
+
+# (model, batch, how the container is spoiled, the refusal). Each row is one check of
+# hta_plan / load: delete the check and its row is accepted.
+AIP_REFUSALS = {
+    "float container": ("all_hta_float", 1, lambda c: c, "does not support non-quantized"),
+    "no records": ("plain", 1, lambda c: c, "quantize --enable-hta"),
+    "subnets not JSON": (
+        "all_hta",
+        1,
+        lambda c: _records(c, subnets__json=b"{"),
+        "HTA records are malformed",
+    ),
+    "no subnet list": (
+        "all_hta",
+        1,
+        lambda c: _records(c, subnets__json=b'{"subnets": 3}'),
+        "malformed .no subnets",
+    ),
+    "truncated subnet list": (
+        "q8",
+        1,
+        lambda c: _subnets(c, lambda d: d["subnets"].pop()),
+        "do not match its graph",
+    ),
+    "last subnet cut short": ("q8", 1, lambda c: _subnets(c, _cut_last), "do not match"),
+    "truncated, all HTA, batch 2": (
+        "all_hta",
+        2,
+        lambda c: _subnets(c, _cut_last),
+        "do not match its graph",
+    ),
+    "extra subnet": (
+        "q8",
+        1,
+        lambda c: _subnets(
+            c,
+            lambda d: d["subnets"].append(
+                {**d["subnets"][-1], "layers": [d["subnets"][-1]["layers"][1]] * 2}
+            ),
+        ),
+        "do not match its graph",
+    ),
+    "extra subnet past the graph": (
+        "all_hta",
+        1,
+        lambda c: _subnets(
+            c,
+            lambda d: d["subnets"].append(
+                {"kind": "hnn", "layers": [4, 5], "nodes": ["ghost"], "record": None}
+            ),
+        ),
+        "do not match its graph",
+    ),
+    "gap between subnets": (
+        "q8",
+        1,
+        lambda c: _subnets(c, lambda d: d["subnets"][1]["layers"].__setitem__(0, 99)),
+        "do not match its graph",
+    ),
+    "unknown subnet kind": (
+        "q8",
+        1,
+        lambda c: _subnets(c, lambda d: d["subnets"][0].__setitem__("kind", "npu")),
+        "do not match its graph",
+    ),
+    "subnet not an object": (
+        "q8",
+        1,
+        lambda c: _subnets(c, lambda d: d["subnets"].__setitem__(0, 7)),
+        "do not match its graph",
+    ),
+    "renamed node": (
+        "all_hta",
+        1,
+        lambda c: _subnets(c, lambda d: d["subnets"][0]["nodes"].__setitem__(1, "x")),
+        "do not match its graph",
+    ),
+    "partial list at batch 2": (
+        "q8",
+        2,
+        lambda c: c,
+        "every layer is in an HTA subnet; layers from 'softmax'",
+    ),
+    "HNN relabelled HTA at batch 2": (
+        "q8",
+        2,
+        lambda c: _subnets(c, lambda d: d["subnets"][1].__setitem__("kind", "hta")),
+        "has no record None",
+    ),
+    "record missing": ("all_hta", 1, lambda c: _records(c, hta_0__bin=None), "has no record"),
+    "record garbage": (
+        "all_hta",
+        1,
+        lambda c: _records(c, hta_0__bin=b"not a record"),
+        "HTA record 'hta_0.bin' is malformed",
+    ),
+    "record names another layer": (
+        "all_hta",
+        1,
+        lambda c: _records(c, hta_0__bin=_bad_record_layer(c)),
+        "names unknown layer 'cnov'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(AIP_REFUSALS), ids=list(AIP_REFUSALS))
+def test_aip_refusal_table(models, case):
+    model, batch, spoil, message = AIP_REFUSALS[case]
+    spoiled = spoil(models[model])
+    with pytest.raises(RuntimeRefused, match=message):
+        load_network(spoiled, "aip", batch=batch)
+    if model != "plain" and case != "record names another layer":
+        # refused before any init work (records are only parsed by the init itself)
+        if "record" not in case and "HTA at batch" not in case:
+            with pytest.raises(RuntimeRefused, match=message):
+                check_runtime(spoiled, "aip", batch=batch)
+
+
+def test_aip_tampered_record_is_refused_by_the_reader(models, tmp_path):
+    """A record changed on disk with its hash left stale: the container reader refuses it
+    (records are checked like every other entry); re-signed, the HTA weights check does."""
+    import hashlib
+    import zipfile
+
+    from workbench.engine.container import read_container, write_container
+    from workbench.errors import ContainerError
+
+    path = tmp_path / "hta.dlc"
+    write_container(path, models["all_hta"])
+    with zipfile.ZipFile(path) as zf:
+        entries = {i.filename: zf.read(i) for i in zf.infolist()}
+    record = bytearray(entries["records/hta_0.bin"])
+    weight = models["all_hta"].graph.params["w"].tobytes()  # the conv's packed weights
+    at = bytes(record).index(weight)
+    record[at + 5] ^= 0x01
+    entries["records/hta_0.bin"] = bytes(record)
+
+    def save(target: Path, items: dict[str, bytes]) -> None:
+        with zipfile.ZipFile(target, "w") as zf:
+            for name, data in items.items():
+                zf.writestr(name, data)
+
+    stale = tmp_path / "stale.dlc"
+    save(stale, entries)
+    with pytest.raises(ContainerError, match=r"records/hta_0.bin.* sha256 does not match"):
+        read_container(stale)
+    manifest = json.loads(entries["manifest.json"])
+    for e in manifest["entries"]:
+        if e["name"] == "records/hta_0.bin":
+            e["sha256"] = hashlib.sha256(entries["records/hta_0.bin"]).hexdigest()
+    resigned = tmp_path / "resigned.dlc"
+    save(resigned, {**entries, "manifest.json": json.dumps(manifest).encode()})
+    c = read_container(resigned)
+    with pytest.raises(RuntimeRefused, match="HTA record 'hta_0.bin'"):
+        load_network(c, "aip")
+
+
 # --- options and batch -------------------------------------------------------------------
 
 
