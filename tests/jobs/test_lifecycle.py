@@ -14,7 +14,7 @@ from workbench.errors import BadInput, InputListError
 from workbench.jobs.lifecycle import tracked_run
 from workbench.jobs.projects import create_project, set_archived
 from workbench.jobs.runs import show_run
-from workbench.store import Run, open_store
+from workbench.store import LayerStat, Run, open_store
 from workbench.store.recovery import current_process, recover_orphaned_runs
 
 
@@ -145,6 +145,62 @@ def test_results_that_cannot_be_written_fail_the_run(store) -> None:
             run.record(init_breakdown={"phase": object()})  # not JSON
     shown = show_run(store, run.id)
     assert shown.status == "failed" and "recording the results failed" in shown.error
+
+
+_LAYER = {"layer_index": 0, "layer_name": "c0", "op_type": "Conv", "scale": 0.1}
+
+
+def _boom() -> None:
+    raise ZeroDivisionError("boom")
+
+
+def _bad_input() -> None:
+    raise BadInput("a user error")
+
+
+def _ctrl_c() -> None:
+    raise KeyboardInterrupt
+
+
+def _exit() -> None:
+    raise SystemExit(3)
+
+
+@pytest.mark.parametrize(
+    ("end", "stop", "status"),
+    [
+        (_boom, ZeroDivisionError, "failed"),
+        (_bad_input, BadInput, "failed"),
+        (_ctrl_c, KeyboardInterrupt, "interrupted"),
+        (_exit, SystemExit, "interrupted"),
+    ],
+    ids=["exception", "user-error", "ctrl-c", "exit"],
+)
+def test_failed_and_interrupted_runs_keep_no_layer_rows(store, end, stop, status) -> None:
+    # Per-layer stats are results: only a run that succeeded keeps them (a failed
+    # quantization's half-computed table would read as the model's).
+    with pytest.raises(stop):
+        with tracked_run(store, project="default", kind="quantize") as run:
+            run.add_layer_stats([_LAYER, {**_LAYER, "layer_index": 1, "layer_name": "c1"}])
+            run.log("half way")
+            end()
+    shown = show_run(store, run.id)
+    assert (shown.status, tuple(shown.layers), shown.log) == (status, (), "half way")
+    with store.read() as s:
+        assert s.query(LayerStat).count() == 0
+    # The same rows on a run that succeeds are kept (the check above is not vacuous).
+    with tracked_run(store, project="default", kind="quantize") as ok:
+        ok.add_layer_stats([_LAYER])
+    assert [row["layer_name"] for row in show_run(store, ok.id).layers] == ["c0"]
+
+
+def test_a_run_whose_results_fail_to_record_keeps_no_layer_rows(store) -> None:
+    with pytest.raises(Exception):  # noqa: B017 - whatever the driver says
+        with tracked_run(store, project="default", kind="bench", runtime="cpu") as run:
+            run.add_layer_stats([_LAYER])
+            run.record(init_breakdown={"phase": object()})  # not JSON: the write fails
+    shown = show_run(store, run.id)
+    assert (shown.status, tuple(shown.layers)) == ("failed", ())
 
 
 def test_unknown_or_archived_projects_are_refused(store) -> None:
