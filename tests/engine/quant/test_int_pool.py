@@ -34,6 +34,7 @@ GEOMETRIES = [
     {"kernel_shape": [4, 4], "strides": [3, 3], "auto_pad": "SAME_LOWER"},
     {"kernel_shape": [3, 2], "strides": [2, 1], "dilations": [2, 3], "pads": [2, 1, 1, 2]},
     {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1]},  # every border
+    {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1]},  # corners: one tap
     {"kernel_shape": [2, 2], "strides": [2, 2], "auto_pad": "VALID"},  # no padding at all
 ]
 
