@@ -48,6 +48,8 @@ def ids(page) -> list[int]:
         ("is:starred", RunFilter(starred=True)),
         ("is:star", RunFilter(starred=True)),
         ("is:baseline", RunFilter(baseline=True)),
+        ("#a tag:b", RunFilter(tags=("a", "b"))),  # one-letter tags
+        ("model:org:net tag:x:y", RunFilter(model_name="org:net", tags=("x:y",))),  # first colon
         # Not tokens: searched as words.
         (
             "is:marked tag: # model: nokey:x",
@@ -72,7 +74,7 @@ def test_parse_filter(text: str, expected: RunFilter) -> None:
 
 
 def test_parse_filter_refuses_an_unknown_status() -> None:
-    with pytest.raises(BadInput, match="unknown status"):
+    with pytest.raises(BadInput, match=r"unknown status .done. \(one of running, succeeded, "):
         parse_filter("status:done")
 
 

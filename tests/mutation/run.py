@@ -168,7 +168,11 @@ def _survivors(where: Path) -> list[str]:
     out = subprocess.run(
         ["mutmut", "results"], cwd=where, env=env, capture_output=True, text=True, check=True
     ).stdout
-    return [m.group(1) for line in out.splitlines() if (m := _RESULT.match(line))]
+    return [
+        m.group(1)
+        for line in out.splitlines()
+        if (m := _RESULT.match(line)) and m.group(2).strip() in ("survived", "no tests")
+    ]
 
 
 def run_area(area_name: str, max_children: int) -> dict[str, int]:

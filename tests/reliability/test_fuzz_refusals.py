@@ -147,7 +147,11 @@ def test_a_batch_above_one_with_hnn_subnets_is_refused_naming_the_layer(hta, bat
 
 
 @SETTINGS
-@given(batch=st.one_of(st.integers(-5, 0), st.booleans(), st.floats(1, 4), st.sampled_from(["", "2", "x", None])))
+@given(
+    batch=st.one_of(
+        st.integers(-5, 0), st.booleans(), st.floats(1, 4), st.sampled_from(["", "2", "x", None])
+    )
+)
 def test_a_batch_that_is_no_positive_integer_is_bad_input(hta, batch) -> None:
     q, _, _ = hta
     for runtime in ("cpu", "dsp", "aip"):
