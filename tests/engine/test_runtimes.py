@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tests.modelzoo import small_cnn
+from workbench.engine.batch import resize_batch
 from workbench.engine.container import Container, make_manifest
 from workbench.engine.executor import Plan
 from workbench.engine.onnx_import import import_onnx
@@ -298,7 +299,7 @@ def _bad_record_layer(c: Container) -> bytes:
 # hta_plan / load: delete the check and its row is accepted.
 AIP_REFUSALS = {
     "float container": ("all_hta_float", 1, lambda c: c, "does not support non-quantized"),
-    "no records": ("plain", 1, lambda c: c, "quantize --enable-hta"),
+    "no records": ("plain", 1, lambda c: c, "^AIP needs the HTA subnet records .* --enable-hta"),
     "subnets not JSON": (
         "all_hta",
         1,
@@ -409,6 +410,21 @@ def test_aip_refusal_table(models, case):
         if "record" not in case and "HTA at batch" not in case:
             with pytest.raises(RuntimeRefused, match=message):
                 check_runtime(spoiled, "aip", batch=batch)
+
+
+def test_check_runtime_defaults_and_the_batch_1_rule(models):
+    # batch defaults to 1: the AIP takes a container with HNN subnets at batch 1
+    check_runtime(models["q8"], "aip")
+    check_runtime(models["q8"], "dsp", cpu_fxp=False)
+    two = replace(models["float"], graph=resize_batch(models["float"].graph, 2))
+    for runtime in ("cpu", "dsp"):
+        with pytest.raises(
+            BadInput,
+            match=r"batch is 2; runtimes resize from batch 1 only .convert with batch 1, then use --batch.$",
+        ):
+            check_runtime(two, runtime)
+    with pytest.raises(BadInput, match=r"^--cpu-fxp applies to the cpu runtime only, not dsp$"):
+        check_runtime(models["q8"], "dsp", cpu_fxp=True)
 
 
 def test_aip_tampered_record_is_refused_by_the_reader(models, tmp_path):

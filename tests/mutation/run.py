@@ -69,7 +69,7 @@ AREAS: dict[str, Area] = {
     ),
     "runtimes": Area(  # the AIP's records and the declared refusals
         "workbench/engine/runtimes/hta_plan.py",
-        ("tests/engine/test_runtimes.py",),
+        ("tests/engine/test_runtimes.py", "tests/reliability/test_fuzz_refusals.py"),
         (
             "x_subnets_doc*",
             "x__check_partition*",
@@ -80,12 +80,16 @@ AREAS: dict[str, Area] = {
     ),  # fmt: skip
     "runtime-rules": Area(
         "workbench/engine/runtimes/load.py",
-        ("tests/engine/test_runtimes.py", "tests/engine/test_runtime_registry.py"),
+        (
+            "tests/engine/test_runtimes.py",
+            "tests/engine/test_runtime_registry.py",
+            "tests/reliability/test_fuzz_refusals.py",
+        ),
         ("x_check_runtime*",),
     ),
     "container": Area(  # the reader's checks (the writer is exercised by every test)
         "workbench/engine/container.py",
-        ("tests/engine/test_container.py",),
+        ("tests/engine/test_container.py", "tests/reliability/test_fuzz_refusals.py"),
         ("x_read_container*", "xǁ_Archiveǁ*"),
     ),
     "lifecycle": Area(
