@@ -296,3 +296,13 @@ def test_every_runs_list_option_keeps_exactly_its_runs(store, seeded, cli) -> No
     for args, expected in table:
         assert listed(*args) == expected, args
     assert cli("runs", "list", "--model", "mobilenet").exit_code == 2  # no model of that name
+
+
+def test_run_filter_refuses_unknown_values_listing_the_known_ones() -> None:
+    with pytest.raises(
+        BadInput,
+        match=r"^unknown status 'done' \(one of running, succeeded, failed, interrupted\)$",
+    ):
+        RunFilter(status="done")
+    with pytest.raises(BadInput, match=r"^unknown run kind 'train' \(one of quantize, bench\)$"):
+        RunFilter(kind="train")
