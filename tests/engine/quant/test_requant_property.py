@@ -14,10 +14,12 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.engine.quant.requant import Requantizer, quantize_multiplier
+from workbench.errors import BadInput
 
 ROUNDINGS = ("half-away", "half-even")
 
@@ -106,3 +108,31 @@ def test_the_tie_free_bound_is_tight_at_three_sixty_fourths() -> None:
         assert not r.fast
         assert r(np.array([-32, 32])).tolist() == [126, 130]
     assert Requantizer.build(3 / 64, 128, 0, 255, acc_bound=31).fast
+
+
+def test_the_path_is_chosen_by_the_documented_bounds() -> None:
+    build = Requantizer.build
+    # float64 path: a bound below 2**31, codes >= 0, tie-free and exact
+    assert build(0.003, 7, 0, 255, acc_bound=2**31 - 1).fast
+    past = build(0.003, 7, 0, 255, acc_bound=2**31)
+    assert not past.fast and past.wide_fast  # a wide accumulator: float64 + exact edges
+    assert build(0.003, 7, 0, 255, acc_bound=2**53 - 2**10).wide_fast
+    for bound in (2**53, 2**60):
+        r = build(0.003, 7, 0, 255, acc_bound=bound)
+        assert not r.fast and not r.wide_fast  # past float64's integers: int64 only
+    for r in (build(0.003, 7, 0, 255), build(0.003, 0, -128, 127, acc_bound=100)):
+        assert not r.fast and not r.wide_fast  # no bound, or signed codes
+    assert not build(0.003, 0, -128, 127, acc_bound=2**40).wide_fast
+    with pytest.raises(BadInput, match=r"^accumulator bound 4.61e\+18 is past 2\*\*62$"):
+        build(0.003, 7, 0, 255, acc_bound=2**62)
+    # a zero scale (every product rounds to 0) is fast, also beside live channels
+    zero = build(0.0, 5, 0, 255, acc_bound=1000)
+    assert zero.fast and zero(np.array([-1000, 3, 1000])).tolist() == [5, 5, 5]
+    mixed = build(np.array([[0.0], [0.003]]), 5, 0, 255, acc_bound=2**20)
+    assert mixed.fast
+    acc = np.array([[2**20 - 1, -(2**20) + 1]] * 2)
+    m, shift = quantize_multiplier(np.array([[0.0], [0.003]]))
+    assert mixed(acc).tolist() == [
+        _rule(row.tolist(), int(mm), 31 + int(ss), 5, 0, 255, "half-away")
+        for row, mm, ss in zip(acc, m.ravel(), shift.ravel(), strict=True)
+    ]
