@@ -235,6 +235,48 @@ def test_aip_runs_hta_subnets_from_the_records_and_hnn_like_the_dsp(models):
         assert sqnr_db(d.run(feeds)[OUT], a.run(feeds)[OUT]) > 30
 
 
+def _patched_record(c: Container, layer: str, section: str, change) -> Container:
+    """``c`` with one section of an HTA record changed in place (same size)."""
+    import struct
+
+    data = bytearray(c.records["hta_0.bin"])
+    (length,) = struct.unpack_from("<I", data, 8)
+    index = json.loads(bytes(data[12 : 12 + length]))
+    base = 12 + length + (-(12 + length)) % 16
+    sec = next(e for e in index["layers"] if e["node"] == layer)["sections"][section]
+    start, end = base + sec["offset"], base + sec["offset"] + sec["nbytes"]
+    values = np.frombuffer(bytes(data[start:end]), dtype=np.dtype(sec["dtype"]).newbyteorder("<"))
+    data[start:end] = change(values.copy()).astype(values.dtype).tobytes()
+    return replace(c, records={**c.records, "hta_0.bin": bytes(data)})
+
+
+@pytest.mark.parametrize(
+    ("layer", "section", "change"),
+    [
+        ("conv", "bias", lambda b: b + 2**12),  # int32 bias in accumulator units
+        ("conv", "shift", lambda s: s + 1),  # halves the requantized output
+        ("fc", "multiplier", lambda m: m // 2 + 2**29),  # 3/4 of the scale
+        ("fc", "bias", lambda b: b - 2**10),
+    ],
+)
+def test_aip_runs_hta_layers_from_the_records_numbers(models, layer, section, change):
+    # The records hold the layer's own bias, multiplier and shift: the AIP must use them
+    # (with the container's numbers it would just be the DSP). Change one: the output moves.
+    q = models["all_hta"]
+    aip, dsp = load_network(q, "aip"), load_network(q, "dsp")
+    assert (
+        "2 layer(s) run from the HTA records; 0 layer(s) in HNN subnets (DSP semantics)"
+        in aip.notes
+    )
+    changed = load_network(_patched_record(q, layer, section, change), "aip")
+    moved = 0
+    for feeds in _feeds(2):
+        same = aip.run(feeds)[OUT]
+        np.testing.assert_array_equal(same, dsp.run(feeds)[OUT])
+        moved += int(np.count_nonzero(changed.run(feeds)[OUT] != same))
+    assert moved > 0
+
+
 def test_aip_runs_16_bit_layers_with_dsp_semantics(models):
     # The HTA is 8-bit only: a 16-bit layer with a record (quantize --enable-hta at 16
     # bits) runs like the DSP, not from its record's int32 accumulator (off by tens of dB).
@@ -295,11 +337,17 @@ def _bad_record_layer(c: Container) -> bytes:
     return data.replace(b'"conv"', b'"cnov"', 1)
 
 
+STALE = r"the container's HTA records do not match its graph; quantize again with --enable-hta$"
 # (model, batch, how the container is spoiled, the refusal). Each row is one check of
 # hta_plan / load: delete the check and its row is accepted.
 AIP_REFUSALS = {
     "float container": ("all_hta_float", 1, lambda c: c, "does not support non-quantized"),
-    "no records": ("plain", 1, lambda c: c, "^AIP needs the HTA subnet records .* --enable-hta"),
+    "no records": (
+        "plain",
+        1,
+        lambda c: c,
+        r"^AIP needs the HTA subnet records that `workbench quantize --enable-hta` generates, and this container has none: quantize again with --enable-hta$",
+    ),
     "subnets not JSON": (
         "all_hta",
         1,
@@ -310,20 +358,20 @@ AIP_REFUSALS = {
         "all_hta",
         1,
         lambda c: _records(c, subnets__json=b'{"subnets": 3}'),
-        "malformed .no subnets",
+        r"^the container's HTA records are malformed \(no subnets\)$",
     ),
     "truncated subnet list": (
         "q8",
         1,
         lambda c: _subnets(c, lambda d: d["subnets"].pop()),
-        "do not match its graph",
+        STALE,
     ),
-    "last subnet cut short": ("q8", 1, lambda c: _subnets(c, _cut_last), "do not match"),
+    "last subnet cut short": ("q8", 1, lambda c: _subnets(c, _cut_last), STALE),
     "truncated, all HTA, batch 2": (
         "all_hta",
         2,
         lambda c: _subnets(c, _cut_last),
-        "do not match its graph",
+        STALE,
     ),
     "extra subnet": (
         "q8",
@@ -334,7 +382,7 @@ AIP_REFUSALS = {
                 {**d["subnets"][-1], "layers": [d["subnets"][-1]["layers"][1]] * 2}
             ),
         ),
-        "do not match its graph",
+        STALE,
     ),
     "extra subnet past the graph": (
         "all_hta",
@@ -345,31 +393,31 @@ AIP_REFUSALS = {
                 {"kind": "hnn", "layers": [4, 5], "nodes": ["ghost"], "record": None}
             ),
         ),
-        "do not match its graph",
+        STALE,
     ),
     "gap between subnets": (
         "q8",
         1,
         lambda c: _subnets(c, lambda d: d["subnets"][1]["layers"].__setitem__(0, 99)),
-        "do not match its graph",
+        STALE,
     ),
     "unknown subnet kind": (
         "q8",
         1,
         lambda c: _subnets(c, lambda d: d["subnets"][0].__setitem__("kind", "npu")),
-        "do not match its graph",
+        STALE,
     ),
     "subnet not an object": (
         "q8",
         1,
         lambda c: _subnets(c, lambda d: d["subnets"].__setitem__(0, 7)),
-        "do not match its graph",
+        STALE,
     ),
     "renamed node": (
         "all_hta",
         1,
         lambda c: _subnets(c, lambda d: d["subnets"][0]["nodes"].__setitem__(1, "x")),
-        "do not match its graph",
+        STALE,
     ),
     "partial list at batch 2": (
         "q8",
@@ -381,20 +429,25 @@ AIP_REFUSALS = {
         "q8",
         2,
         lambda c: _subnets(c, lambda d: d["subnets"][1].__setitem__("kind", "hta")),
-        "has no record None",
+        r"^HTA subnet 1 has no record None; quantize again with --enable-hta$",
     ),
-    "record missing": ("all_hta", 1, lambda c: _records(c, hta_0__bin=None), "has no record"),
+    "record missing": (
+        "all_hta",
+        1,
+        lambda c: _records(c, hta_0__bin=None),
+        r"^HTA subnet 0 has no record 'hta_0.bin'; quantize again with --enable-hta$",
+    ),
     "record garbage": (
         "all_hta",
         1,
         lambda c: _records(c, hta_0__bin=b"not a record"),
-        "HTA record 'hta_0.bin' is malformed",
+        r"^HTA record 'hta_0.bin' is malformed \(not an HTA record \(bad magic\)\); quantize again",
     ),
     "record names another layer": (
         "all_hta",
         1,
         lambda c: _records(c, hta_0__bin=_bad_record_layer(c)),
-        "names unknown layer 'cnov'",
+        "names unknown layer 'cnov'; quantize again with --enable-hta$",
     ),
 }
 
