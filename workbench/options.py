@@ -31,6 +31,7 @@ from workbench.vocabulary import (
     SCHEMES,
     TF,
     WEIGHT_BITWIDTHS,
+    registered_runtimes,
 )
 
 DEFAULT_MAX_ACCURACY_DROP = 1.0  # percentage points the advisor lets the CPU lose
@@ -245,9 +246,7 @@ def option_argv(options: Iterable[Option], values: Mapping[str, Any]) -> list[st
 
 def runtime_names() -> tuple[str, ...]:
     """The registered runtimes (read when asked: a runtime registered later is one too)."""
-    from workbench.engine.runtimes import runtime_names as registered
-
-    return registered()
+    return registered_runtimes()
 
 
 def parse_runtimes(text: str | Iterable[str] | None) -> tuple[str, ...]:

@@ -26,6 +26,24 @@ AIP = "aip"
 RUNTIMES = (CPU, GPU, GPU_FP16, DSP, AIP)
 REFERENCE_RUNTIME = CPU  # where a float container's reference outputs are computed
 
+# The names in the engine's runtime registry, kept in step by its register/unregister
+# so that option parsing (below the engine) sees a runtime registered later too.
+_registered: dict[str, None] = {}
+
+
+def registered_runtimes() -> tuple[str, ...]:
+    """The live runtime names (the built-ins until the engine's registry is loaded)."""
+    return tuple(_registered) or RUNTIMES
+
+
+def note_runtime(name: str, registered: bool = True) -> None:
+    """Called by ``workbench.engine.runtimes.registry`` only."""
+    if registered:
+        _registered[name] = None
+    else:
+        _registered.pop(name, None)
+
+
 # The arithmetic a runtime mode computes in (a device-measured run records its mode's).
 FP32 = "fp32"
 FP16 = "fp16"

@@ -60,3 +60,14 @@ def test_runs_of_another_project_are_refused(store, make_run) -> None:
         add_runs(store, "default", "e", [999])
     with pytest.raises(NotFound, match="no experiment named 'x'"):
         show_experiment(store, "default", "x")
+
+
+def test_a_made_up_name_already_taken_is_numbered_on(store) -> None:
+    # Two `advise` (or `demo`) calls in the same second make the same timestamped name:
+    # the second is saved as "... (2)" instead of failing after all its measurements.
+    name = "advise demo 2026-12-07 22:33:11"
+    assert create_experiment(store, "default", name, unique=True).name == name
+    assert create_experiment(store, "default", name, unique=True).name == f"{name} (2)"
+    assert create_experiment(store, "default", name, unique=True).name == f"{name} (3)"
+    with pytest.raises(BadInput, match="already exists"):
+        create_experiment(store, "default", name)  # a name the user gave stays refused

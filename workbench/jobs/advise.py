@@ -219,10 +219,9 @@ def advise_job(
         ([quantize_run_id] if quantize_run_id is not None else [])
         + [r.run_id for r in bench.rows if r.run_id is not None]
     )
-    name = options.experiment or (
-        f"advise {container_path.stem} {datetime.now():%Y-%m-%d %H:%M:%S}"
+    saved = save_advice(
+        store, project, options.experiment, advice, run_ids, f"advise {container_path.stem}"
     )
-    saved = save_advice(store, project, name, advice, run_ids)
     return AdviseResult(
         advice=advice,
         quantize_run_id=quantize_run_id,
@@ -234,14 +233,21 @@ def advise_job(
 
 
 def save_advice(
-    store: Store, project: str, name: str, advice: Advice, run_ids: Sequence[int]
+    store: Store,
+    project: str,
+    name: str | None,
+    advice: Advice,
+    run_ids: Sequence[int],
+    generated: str = "advise",
 ) -> str:
-    """Save the runs as an experiment whose note is the recommendation."""
+    """Save the runs as an experiment whose note is the recommendation; without a
+    ``name``, one made of ``generated`` and the time (numbered on if already taken)."""
     note = "; ".join(
         f"{r.runtime}: {r.choice}" + (f" ({r.reasons[0]})" if r.reasons else "")
         for r in advice.recommendations
     )
-    create_experiment(store, project, name, note)
+    made = f"{generated} {datetime.now():%Y-%m-%d %H:%M:%S}"
+    name = create_experiment(store, project, name or made, note, unique=name is None).name
     add_runs(store, project, name, run_ids)
     return name
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from workbench.errors import BadInput, NotFound
@@ -143,9 +142,8 @@ def demo_job(
 
     best = _best_variant(bench.rows, variants)
     advice = build_advice(bench, float_dlc, best.path)
-    name = f"demo {datetime.now():%Y-%m-%d %H:%M:%S}"
     run_ids = [v.run_id for v in variants] + list(bench.run_ids)
-    save_advice(store, project, name, advice, run_ids)
+    name = save_advice(store, project, None, advice, run_ids, "demo")
     float_row = next(
         (r for r in bench.rows if r.container == str(float_dlc) and r.runtime == CPU), None
     )

@@ -42,14 +42,22 @@ def _check_name(name: str) -> str:
     return name
 
 
-def create_experiment(store: Store, project: str, name: str, note: str = "") -> ExperimentInfo:
+def create_experiment(
+    store: Store, project: str, name: str, note: str = "", *, unique: bool = False
+) -> ExperimentInfo:
+    """A new experiment; a taken ``name`` is refused, or with ``unique`` (a name the
+    product made up, such as a timestamp) numbered on: ``name (2)``, ``name (3)``..."""
     _check_name(name)
     ensure_project(store, project)
     exists = f"experiment {name!r} already exists in project {project!r}"
     with on_duplicate(exists), store.write() as session:
         project_row = get_project(session, project, create_default=False)
-        if find_experiment(session, project_row.id, name) is not None:
-            raise BadInput(exists)
+        base, n = name, 1
+        while find_experiment(session, project_row.id, name) is not None:
+            if not unique:
+                raise BadInput(exists)
+            n += 1
+            name = f"{base} ({n})"
         experiment = Experiment(project_id=project_row.id, name=name, note=note)
         session.add(experiment)
         session.flush()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from workbench.engine.runtimes import aip, cpu, dsp, gpu, gpu_fp16
 from workbench.engine.runtimes.spec import Runtime
 from workbench.errors import BadInput
+from workbench.vocabulary import note_runtime
 
 _REGISTRY: dict[str, Runtime] = {}
 
@@ -19,11 +20,13 @@ def register(runtime: Runtime) -> Runtime:
     if runtime.name in _REGISTRY:
         raise ValueError(f"runtime {runtime.name!r} is registered already")
     _REGISTRY[runtime.name] = runtime
+    note_runtime(runtime.name)
     return runtime
 
 
 def unregister(name: str) -> None:
     del _REGISTRY[name]
+    note_runtime(name, registered=False)
 
 
 def get_runtime(name: str) -> Runtime:
