@@ -136,3 +136,41 @@ def test_the_path_is_chosen_by_the_documented_bounds() -> None:
         _rule(row.tolist(), int(mm), 31 + int(ss), 5, 0, 255, "half-away")
         for row, mm, ss in zip(acc, m.ravel(), shift.ravel(), strict=True)
     ]
+
+
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_requantize_wide_with_per_channel_shifts_on_both_sides_of_31(rounding: str) -> None:
+    # Channels whose shift puts u = s - 1 at 31 or more take the high branch, the others
+    # the low one: one call mixes both (np.where), ties and saturation included.
+    from workbench.engine.quant.requant import requantize_wide
+
+    reals = np.array([1.7, 3 / 64, 0.75 * 2.0**-19, 2.0**-40, 0.5, 3.0]).reshape(-1, 1)
+    m, shift = quantize_multiplier(reals)
+    assert (30 + shift >= 31).any() and (30 + shift < 31).any()
+    rng = np.random.default_rng(4)
+    acc = rng.integers(-(2**45), 2**45, (6, 300), dtype=np.int64)
+    acc[:, :40] = (rng.integers(-(2**10), 2**10, (6, 40)) | 1) << 5  # ties at 3/64
+    acc[:, 40:80] = (rng.integers(-(2**10), 2**10, (6, 40)) | 1) << 20  # ties at 0.75/2**19
+    acc[:, 80:90] = rng.integers(-(2**61), 2**61, (6, 10))  # saturating products
+    got = requantize_wide(acc, m, shift, rounding)
+    for c in range(6):
+        s = 31 + int(shift[c, 0])
+        want = _rule(acc[c].tolist(), int(m[c, 0]), s, 0, -(2**62), 2**62, rounding)
+        keep = [abs(w) < 2**61 for w in want]  # beyond: saturated (the docstring)
+        assert [g for g, k in zip(got[c].tolist(), keep, strict=True) if k] == [
+            w for w, k in zip(want, keep, strict=True) if k
+        ], (c, s)
+        assert all(abs(g) >= 2**61 - 1 for g, k in zip(got[c].tolist(), keep, strict=True) if not k)
+
+
+def test_rescale_table_clamps_at_either_end_alone() -> None:
+    from workbench.engine.quant.requant import rescale_table
+
+    both = rescale_table(10, 0, 255, 1.0, 10, 0, 255)
+    assert both.tolist() == list(range(256))
+    top = rescale_table(10, 0, 255, 1.0, 10, 0, 255, hi=200)
+    assert top.tolist() == list(range(201)) + [200] * 55
+    bottom = rescale_table(10, 0, 255, 1.0, 10, 0, 255, lo=20)
+    assert bottom.tolist() == [20] * 21 + list(range(21, 256))
+    inner = rescale_table(10, 5, 250, 1.0, 10, 0, 255)
+    assert inner.tolist() == list(range(5, 251))  # one entry per input code
