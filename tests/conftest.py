@@ -349,11 +349,11 @@ class DemoStore:
 
     @property
     def experiment(self) -> str:
+        """The demo's own experiment (other tests add advise experiments to this store)."""
         import json
 
-        # The demo's own: a test's `advise` on this store saves another one.
-        names = [e["name"] for e in json.loads(self.run(80, "--json", "experiment", "list"))]
-        return next(n for n in names if n.startswith("demo"))
+        listed = json.loads(self.run(80, "--json", "experiment", "list"))
+        return next(e["name"] for e in listed if e["name"].startswith("demo "))
 
 
 @pytest.fixture(scope="session")

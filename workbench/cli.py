@@ -22,9 +22,10 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -50,12 +51,14 @@ from workbench.jobs.interrupts import catch_interrupts, checkpoint, interrupted,
 from workbench.options import (
     ADVISE_OPTIONS,
     BENCH_OPTIONS,
+    DEBUG_OPTIONS,
     DEFAULT_MAX_ACCURACY_DROP,
     DEMO_OPTIONS,
     METRIC,
     QUANTIZE_OPTIONS,
     QUANTIZER_OPTIONS,
     RUN_OPTIONS,
+    SWEEP_OPTIONS,
     Option,
     runtime_names,
 )
@@ -195,6 +198,16 @@ class WorkbenchGroup(click.Group):
     def _main(
         self, args: Sequence[str] | None, prog_name: str, complete_var: str | None, **extra: Any
     ) -> int:
+        with warnings.catch_warnings():
+            # Numeric warnings (overflow in a hostile model's arithmetic) are numpy's
+            # business, not the user's terminal's: results are checked where they matter.
+            if not _debug():
+                warnings.filterwarnings("ignore", category=RuntimeWarning)
+            return self._run(args, prog_name, complete_var, **extra)
+
+    def _run(
+        self, args: Sequence[str] | None, prog_name: str, complete_var: str | None, **extra: Any
+    ) -> int:
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             return rv if isinstance(rv, int) else 0
@@ -271,7 +284,10 @@ def _debug() -> bool:
 
 
 def _fail(message: str, code: int) -> int:
-    text = " ".join(message.split()) or "failed"  # exactly one line
+    from workbench.textsafe import shorten, visible
+
+    # Exactly one line, and nothing a terminal acts on (a hostile tensor name may be quoted).
+    text = visible(" ".join(shorten(message, 2000).split())) or "failed"
     click.echo(f"error: {text}", err=True)
     return code
 
@@ -296,7 +312,9 @@ def emit(app: App, value: Any, render: Callable[[Console], None]) -> None:
     terminal: ``workbench/console.py``)."""
     checkpoint()  # interrupted: no output, as if the signal had landed a moment earlier
     if app.json:
-        click.echo(json.dumps(to_json(value), indent=2, ensure_ascii=False))
+        from workbench.textsafe import control_free_json
+
+        click.echo(control_free_json(json.dumps(to_json(value), indent=2, ensure_ascii=False)))
         return
     from workbench.console import make_console
 
@@ -682,7 +700,10 @@ def runs_show(app: App, run_id: int) -> None:
 
 
 def _render_run(console: Console, view: Any) -> None:
-    """``runs show``: a heading, then sections of fields and the per-layer table."""
+    """``runs show``: a heading, then sections of fields and the per-layer table (notes and
+    the log cut when very long: ``workbench.textsafe.shorten``)."""
+    from workbench.textsafe import SHOWN_TEXT_CHARS, shorten
+
     d = view.detail
     what = f"{d.kind} run {d.id}" + (f" on {d.runtime}" if d.runtime else "")
     heading = [what, d.status, f"model {d.model or '-'}", f"took {_duration(d.duration_s)}"]
@@ -700,7 +721,8 @@ def _render_run(console: Console, view: Any) -> None:
         ("project", d.project), ("started", d.started_at),
         ("finished", d.finished_at), ("peak memory", format_bytes(d.peak_memory_bytes)),
         ("host / pid", f"{d.host} / {d.pid}"), ("command", d.command),
-        ("tags", " ".join(d.tags)), ("experiments", d.experiments), ("notes", d.notes),
+        ("tags", " ".join(d.tags)), ("experiments", d.experiments),
+        ("notes", shorten(d.notes, SHOWN_TEXT_CHARS) if d.notes else d.notes),
     ]))  # fmt: skip
     for title, pairs in sections:
         pairs = [(k, v) for k, v in pairs if v not in (None, "", [], (), {})]
@@ -712,7 +734,7 @@ def _render_run(console: Console, view: Any) -> None:
     if d.log:
         console.print()
         print_lines(console, ["Log"], style="bold underline")
-        print_lines(console, d.log.splitlines())
+        print_lines(console, shorten(d.log).splitlines())
 
 
 def _container_text(c: Any) -> str | None:
@@ -1171,7 +1193,11 @@ def diff_cmd(app: App, a: str, b: str) -> None:
 @declared_options(*RUN_OPTIONS)
 @pass_app
 def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values: Any) -> None:
-    """Run a container over an input list, writing OUT/Result_N/<output>.raw."""
+    """Run a container over an input list, writing OUT/Result_N/<output>.raw.
+
+    Tensor names are kept, '/' making folders, as snpe-net-run writes them;
+    OUT/outputs.json maps every tensor to its file.
+    """
     from workbench.jobs.convert import command_line
     from workbench.jobs.infer import run_container
     from workbench.options import RunOptions
@@ -1188,6 +1214,66 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values
         f"(run {result.run_id})"
         + "".join(f"\nwarning: {w}" for w in result.warnings),
     ))  # fmt: skip
+
+
+@cli.command("debug")
+@click.argument("container", type=click.Path(path_type=str))
+@click.option("--input-list", required=True, metavar="LIST", help="Vendor-format input list.")
+@declared_options(*DEBUG_OPTIONS)
+@pass_app
+def debug_cmd(app: App, container: str, input_list: str, **values: Any) -> None:
+    """Find the first layer where a quantized container parts from its float model."""
+    from workbench.jobs.debug import DebugRequest, debug_job
+    from workbench.options import DebugOptions
+
+    options = DebugOptions(**_picked(values, DEBUG_OPTIONS))
+    with _progress(f"debug on {options.runtime}", app) as progress:
+        result = debug_job(DebugRequest(container, input_list, options), progress=progress)
+    report = result.report
+
+    def render(console: Console) -> None:
+        first = report["first_divergent_layer"]
+        rows = (
+            (
+                ("▶ " if layer["node"] == first else "")
+                + ("! " if layer["diverges"] else "")
+                + str(layer["index"]),
+                layer["node"],
+                layer["op_type"],
+                layer["precision"],
+                f"{layer['fake_quant_mean_lsb']:.2f}",
+                f"{layer['integer_mean_lsb']:.2f}",
+                f"{layer['integer_max_lsb']:.1f}",
+                f"{layer['clipped_pct']:.2f}",
+                _db(layer["integer_sqnr_db"]),
+                ", ".join(layer["causes"]),
+            )
+            for layer in report["layers"]
+        )
+        print_table(console, DEBUG_COLUMNS, rows)
+        say(
+            console,
+            f"{report['samples']} samples on {report['runtime']}: output SQNR "
+            f"{format_db(report['output_integer_sqnr_db'])} integer-true, "
+            f"{format_db(report['output_fake_quant_sqnr_db'])} fake-quant",
+        )
+        say(console, report["why"])
+
+    emit(app, result, render)
+
+
+DEBUG_COLUMNS = (
+    Column("#", align="right"),
+    Column("layer", fit=MIDDLE, min_width=10),
+    Column("op", priority=2),
+    Column("prec", priority=1),
+    Column("fq LSB", align="right", priority=3),
+    Column("int LSB", align="right"),
+    Column("max", align="right", priority=2),
+    Column("clip %", align="right", priority=1),
+    Column("SQNR dB", align="right"),
+    Column("cause", fit=WRAP, priority=1),
+)
 
 
 # --- quantize / export -----------------------------------------------------------------
@@ -1401,7 +1487,7 @@ def runs_compare(app: App, run_ids: tuple[int, ...], baseline: int | None, show_
     if fmt != "table":
         text = to_csv(comparison, diff_only=diff_only) if fmt == "csv" else to_markdown(
             comparison, diff_only=diff_only)  # fmt: skip
-        click.echo(text, nl=False)
+        click.echo(text, nl=False)  # the export escapes control characters itself
         return
 
     def render(console: Console) -> None:
@@ -1535,16 +1621,14 @@ def bench(app: App, containers: tuple[str, ...], input_list: str, csv_path: str 
     One benchmark run is recorded per (container, runtime); a pair the runtime refuses
     is a `refused` row with the reason (snpe_bench.py analogue).
     """
-    from workbench.jobs.bench import BenchRequest, bench_job, write_csv
+    from workbench.jobs.bench import BenchRequest, bench_job
     from workbench.jobs.convert import command_line
     from workbench.options import BenchOptions
 
     options = BenchOptions(**_picked(values, BENCH_OPTIONS))
-    request = BenchRequest(containers, input_list, options, command=command_line())
+    request = BenchRequest(containers, input_list, options, command=command_line(), csv=csv_path)
     with _progress("bench", app) as progress:
         result = bench_job(app.store(), app.project, request, progress=progress)
-    if csv_path:
-        write_csv(result.rows, csv_path)
 
     def render(console: Console) -> None:
         _bench_rows_table(console, result.rows)
@@ -1734,3 +1818,209 @@ def import_snpe_bench_cmd(app: App, results: str, container: str | None) -> None
                 say(console, f"run {r.run_id}: per-layer times are HTP cycles (kept as cycles)")
 
     emit(app, result, render)
+
+
+# --- sweep -----------------------------------------------------------------------------
+
+
+class _SweepBar:
+    """The sweep's progress bar on stderr: cells finished of those to run, how they
+    ended, how many were skipped, and the time left. Silent when stderr is no terminal."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("cells"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TextColumn("eta"),
+            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+        )  # fmt: skip
+        self.json = quiet
+        self.quiet = quiet or not self.progress.console.is_terminal
+        self.task: Any = None
+        self.told = False
+
+    def __enter__(self) -> _SweepBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+    def __call__(self, p: Any) -> None:
+        checkpoint()  # an interrupt that landed in an import ends the sweep here
+        if not self.told:
+            self.told = True
+            if p.skipped and not self.json:
+                click.echo(f"skipping {p.skipped} of {p.total} cells already done", err=True)
+        if self.quiet:
+            return
+        detail = f"done {p.done} · failed {p.failed} · running {p.running} · skipped {p.skipped}"
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("sweep", total=p.to_run, detail=detail)
+        self.progress.update(self.task, completed=p.finished, total=p.to_run, detail=detail)
+
+
+def _metric_text(value: float | None, metric: str) -> str | None:
+    if value is None:
+        return None
+    if metric in ("top1", "label-accuracy"):
+        return f"{value:.1%}"
+    if metric == "sqnr":
+        return "exact" if is_exact_db(value) else f"{value:.2f} dB"
+    return f"{value:.4g}"
+
+
+def _init_text(ms: float | None) -> str | None:
+    return None if ms is None else f"{ms:.1f} ms"
+
+
+SWEEP_BEST_COLUMNS = (
+    Column("runtime"),
+    Column("best setting", fit=WRAP, min_width=12),
+    Column("metric", align="right"),
+    Column("size", align="right", priority=1),
+    Column("init", align="right", priority=2),
+    Column("device init", align="right", priority=3),
+    Column("cells ok", align="right", priority=1),
+)
+SWEEP_FRONT_COLUMNS = (
+    Column("setting", fit=WRAP, min_width=12),
+    Column("runtime"),
+    Column("metric", align="right"),
+    Column("size", align="right", priority=1),
+    Column("init", align="right", priority=2),
+)
+SWEEP_LIST_COLUMNS = (
+    Column("name", fit=MIDDLE, min_width=10),
+    Column("status"),
+    Column("cells", align="right"),
+    Column("succeeded", align="right", priority=1),
+    Column("refused", align="right", priority=3),
+    Column("failed", align="right", priority=1),
+    Column("executor", priority=2),
+    Column("metric", priority=2),
+    Column("started", priority=3),
+)
+
+
+def _named(columns: Sequence[Column], metric: str, *, device: bool = True) -> list[Column]:
+    """The columns with the metric's own name (and without device init when none)."""
+    return [
+        replace(c, name=metric) if c.name == "metric" else c
+        for c in columns
+        if device or c.name != "device init"
+    ]
+
+
+def _render_sweep_cells(console: Console, cells: Sequence[Any], best: Sequence[Any],
+                        metric: str) -> None:  # fmt: skip
+    """Per model: the best setting per runtime; then the Pareto front; failures."""
+    device = any(c.device_init_ms is not None for c in cells)
+    for model in dict.fromkeys(c.model for c in cells):
+        mine = [c for c in cells if c.model == model]
+        rows = []
+        for b in (b for b in best if b.model == model):
+            ok = sum(c.status == SUCCEEDED for c in mine if c.runtime == b.runtime)
+            total = sum(c.runtime == b.runtime for c in mine)
+            rows.append((b.runtime, b.setting_label, _metric_text(b.metric_value, metric),
+                         format_bytes(b.size_bytes), _init_text(b.init_ms),
+                         *((_init_text(b.device_init_ms),) if device else ()), f"{ok}/{total}"))  # fmt: skip
+        if rows:
+            print_table(console, _named(SWEEP_BEST_COLUMNS, metric, device=device), rows,
+                        title=f"{model}: best setting per runtime")  # fmt: skip
+        else:
+            say(console, f"{model}: no cell measured")
+        front = [c for c in mine if c.pareto]
+        if front:
+            print_table(
+                console, _named(SWEEP_FRONT_COLUMNS, metric),
+                [(c.setting_label, c.runtime, _metric_text(c.metric_value, metric),
+                  format_bytes(c.size_bytes), _init_text(c.init_for_ranking))
+                 for c in sorted(front, key=lambda c: (c.size_bytes or 0, c.init_for_ranking or 0))],
+                title=f"{model}: Pareto front ({metric} / size / init)",
+            )  # fmt: skip
+    failed = [c for c in cells if c.status not in (SUCCEEDED, REFUSED)]
+    for c in failed[:10]:
+        say(console, f"{c.status}: {c.model} {c.setting_label} on {c.runtime}: {c.error or '-'}")
+    if len(failed) > 10:
+        say(console, f"... and {len(failed) - 10} more not done")
+
+
+@cli.command()
+@click.argument("spec", metavar="SPEC.toml", type=click.Path(path_type=str))
+@declared_options(*SWEEP_OPTIONS)
+@pass_app
+def sweep(app: App, spec: str, **values: Any) -> None:
+    """Quantize and measure models x settings x runtimes, as cells (README: Sweeps).
+
+    Cells already done (same model content, options and runtime) are skipped, so a
+    stopped sweep continues where it stopped; each cell's convert, quantize and bench
+    are ordinary runs, all in an experiment named after the sweep.
+    """
+    from workbench.jobs.convert import command_line
+    from workbench.jobs.sweep import SweepRequest, sweep_job
+    from workbench.options import SweepOptions
+
+    request = SweepRequest(spec, SweepOptions(**_picked(values, SWEEP_OPTIONS)),
+                           command=command_line())  # fmt: skip
+    with _SweepBar(quiet=app.json) as bar:
+        result = sweep_job(app.store(), app.project, request, progress=bar)
+
+    def render(console: Console) -> None:
+        _render_sweep_cells(console, result.cells, result.best, result.metric)
+        counts = result.counts
+        ran = f"{result.ran} ran" if result.ran else "nothing to run"
+        say(console, f"sweep {result.name}: {result.total} cells, {ran}, {result.skipped} "
+                     f"skipped (done before); {counts[SUCCEEDED]} succeeded, "
+                     f"{counts[REFUSED]} refused, {counts[FAILED]} failed, "
+                     f"{counts[INTERRUPTED]} interrupted; {result.seconds:.1f}s on "
+                     f"{result.jobs} {result.executor} worker(s); runs in experiment "
+                     f"{result.experiment}")  # fmt: skip
+
+    emit(app, result, render)
+
+
+@cli.group()
+def sweeps() -> None:
+    """Look at the project's sweeps (run one with: workbench sweep SPEC.toml)."""
+
+
+@sweeps.command("list")
+@pass_app
+def sweeps_list(app: App) -> None:
+    """List the project's sweeps, newest first."""
+    from workbench.jobs.sweep.results import list_sweeps
+
+    infos = list_sweeps(app.store(), app.project)
+    emit(app, infos, lambda c: print_table(
+        c, SWEEP_LIST_COLUMNS,
+        [(s.name, _status(s.status), s.cells, s.counts[SUCCEEDED], s.counts[REFUSED],
+          s.counts[FAILED], s.executor, s.metric, s.started_at) for s in infos],
+    ))  # fmt: skip
+
+
+@sweeps.command("show")
+@click.argument("name")
+@pass_app
+def sweeps_show(app: App, name: str) -> None:
+    """A sweep's best settings per model and runtime, and its Pareto front."""
+    from workbench.jobs.sweep.results import show_sweep
+
+    detail = show_sweep(app.store(), app.project, name)
+
+    def render(console: Console) -> None:
+        _render_sweep_cells(console, detail.cells, detail.best, detail.info.metric)
+        say(console, f"sweep {detail.info.name} ({detail.info.status}): {detail.info.cells} "
+                     f"cells; spec {detail.info.spec_path}")  # fmt: skip
+
+    emit(app, detail, render)

@@ -61,11 +61,23 @@ SCHEMES = (TF, ENHANCED, SYMMETRIC, PERCENTILE)
 
 WEIGHT_BITWIDTHS = (4, 8, 16)
 ACT_BITWIDTHS = (8, 16)
+
+# A layer's activation precision (``--layer-precision PATTERN=...``): 8- or 16-bit fixed
+# point, or float (no encoding; on the DSP and AIP the layer falls back to the CPU).
+INT8_LAYER = "int8"
+INT16_LAYER = "int16"
+FLOAT_LAYER = "float"
+LAYER_PRECISIONS = (INT8_LAYER, INT16_LAYER, FLOAT_LAYER)
+LAYER_PRECISION_BITS = {INT8_LAYER: 8, INT16_LAYER: 16}
+# How a layer pattern names layers: an exact node name, ``type:OpType`` or ``re:REGEX``.
+TYPE_PATTERN = "type:"
+REGEX_PATTERN = "re:"
 BIAS_BITWIDTHS = (8, 32)
 
 CLE = "cle"  # cross-layer equalization
 BC = "bc"  # bias correction
-ALGORITHMS = (CLE, BC)
+ADAROUND = "adaround"  # learned weight rounding
+ALGORITHMS = (CLE, BC, ADAROUND)
 
 # How values round onto a grid at ties (a quantized container records its mode):
 # half away from zero is the vendor's fixed point (AIMET/SNPE's quantizer library rounds
@@ -103,6 +115,17 @@ RUN_STATUSES = (RUNNING, SUCCEEDED, FAILED, INTERRUPTED)
 FINISHED_STATUSES = (SUCCEEDED, FAILED, INTERRUPTED)
 BENCH_STATUSES = (SUCCEEDED, FAILED, REFUSED)
 
+# --------------------------------------------------------------------------- sweeps
+
+PENDING = "pending"  # a sweep cell not started yet
+# A sweep cell: pending, running, then one ending; ``refused`` is a runtime's verdict on
+# the container (AIP without HTA records), as final as ``succeeded``.
+CELL_STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, REFUSED, INTERRUPTED)
+DONE_CELL_STATUSES = (SUCCEEDED, REFUSED)  # a rerun skips these
+LOCAL = "local"  # a process pool on this machine
+RAY = "ray"  # Ray tasks on a cluster (the ``ray`` extra)
+EXECUTORS = (LOCAL, RAY)
+
 # --------------------------------------------------------------------------- limits
 
 MAX_BATCH = 4096  # runtimes resize a network to at most this batch
@@ -111,6 +134,8 @@ MAX_BATCH = 4096  # runtimes resize a network to at most this batch
 MAX_ITERATIONS = 1_000_000
 # Threads a job may compute with (the engine's pool; BLAS stays on one thread).
 MAX_THREADS = 64
+# Cells a sweep measures at once (local worker processes, or Ray tasks in flight).
+MAX_SWEEP_JOBS = 1024
 
 # --------------------------------------------------------------------------- formatting
 

@@ -108,6 +108,9 @@ class Measurement:
     device_init_peak_bytes: int | None = None
     emulator_setup_ms: float | None = None  # the emulator's own (planning, BLAS layouts)
     init_peak_breakdown_bytes: dict[str, int] | None = None  # each phase's traced peak
+    # Float layers on a fixed-point runtime: {"float_layers", "boundaries", "convert_ms"}
+    # (convert_ms: the mean per timed inference spent converting at the boundaries).
+    cpu_fallback: dict[str, float] | None = None
 
 
 @contextlib.contextmanager
@@ -312,12 +315,21 @@ def measure(
     # The accuracy pass, when there is one, warms the network up.
     for k in range(max(0, warmup) if not needs_outputs else 0):
         run(batches[k % len(batches)][1])
+    clock = network.convert_seconds
+    converted = clock() if clock is not None else 0.0
     times = []
     for k in range(iterations):
         feeds = batches[k % len(batches)][1]
         t = time.perf_counter()
         run(feeds)
         times.append((time.perf_counter() - t) * 1e3)
+    fallback = None
+    if clock is not None:
+        fallback = {
+            "float_layers": network.float_layers,
+            "boundaries": network.boundaries,
+            "convert_ms": (clock() - converted) * 1e3 / iterations,
+        }
     layer_ms = _layer_times(network, batches, iterations) if per_layer else None
 
     name = output or network.outputs[0]
@@ -359,6 +371,7 @@ def measure(
         device_init_peak_bytes=peaks.device if peaks else None,
         emulator_setup_ms=emulator_ms,
         init_peak_breakdown_bytes=peaks.phases if peaks else None,
+        cpu_fallback=fallback,
     )
 
 

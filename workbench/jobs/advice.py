@@ -338,10 +338,10 @@ def _reference_note(float_path: str) -> str | None:
 
 def _records_bytes(path: str) -> int:
     try:
-        head = read_container(path, load_params=False)
+        head = read_container(path, load_params=False, load_records=False)
     except Exception:  # noqa: BLE001 - a missing file only loses the size detail
         return 0
-    return sum(len(v) for v in head.records.values())
+    return sum(head.record_sizes.values())
 
 
 def _rule(row: BenchRow) -> KindRule | None:

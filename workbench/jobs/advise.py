@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.engine.container import Container, make_manifest, read_container, write_container
+from workbench.engine.files import refuse_overwriting
 from workbench.errors import BadInput
 from workbench.jobs.advice import (
     DEQUANTIZED_FROM,
@@ -138,7 +139,7 @@ def advise_job(
     """Quantize (or take ``--quantized``), bench both everywhere, advise, save an experiment."""
     options = request.options
     container_path = Path(request.container)
-    head = read_container(container_path, load_params=False)
+    head = read_container(container_path, load_params=False, load_records=False)
     notes: list[str] = []
     quantize_run_id = None
     if head.quantized:
@@ -159,6 +160,7 @@ def advise_job(
         output = Path(
             options.output or container_path.with_name(f"{container_path.stem}_quantized.dlc")
         )
+        refuse_overwriting(output, [options.labels])  # quantize_job checks its own inputs
         quantize = QuantizeRequest(
             container_path, request.input_list, output, request.quantize, command=request.command,
             metric=options.metric,
@@ -170,7 +172,7 @@ def advise_job(
     else:
         float_path = container_path
         quantized_path = Path(options.quantized)
-        if not read_container(quantized_path, load_params=False).quantized:
+        if not read_container(quantized_path, load_params=False, load_records=False).quantized:
             raise BadInput(f"--quantized {quantized_path} is not a quantized container")
 
     measure = BenchOptions(
@@ -213,7 +215,7 @@ def _float_twin(
             convert_model(store, project, path, out)
             notes.append(f"converted the float twin {path.name} into {out}")
             path = out
-        if read_container(path, load_params=False).quantized:
+        if read_container(path, load_params=False, load_records=False).quantized:
             raise BadInput(f"--float {path} is quantized: give the float model")
         return path
     out = quantized.with_name(f"{quantized.stem}_dequantized.dlc")

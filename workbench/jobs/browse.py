@@ -80,9 +80,8 @@ def parse_filter(text: str) -> RunFilter:
         elif sep and key in ("runtime", "rt") and value:
             found["runtime"] = value.lower()
         elif sep and key == "model" and value:
-            found["model_id" if value.isdigit() else "model_name"] = (
-                int(value) if value.isdigit() else value
-            )
+            by_id = q.looks_like_id(value)  # ASCII digits: "model:¹" is a name
+            found["model_id" if by_id else "model_name"] = int(value) if by_id else value
         elif sep and key == "is" and value.lower() in ("starred", "star"):
             found["starred"] = True
         elif sep and key == "is" and value.lower() == "baseline":
@@ -174,7 +173,7 @@ def container_view(path: str | Path) -> ContainerView:
     from workbench.engine.container import read_container
     from workbench.engine.summary import summarize
 
-    container = read_container(path)
+    container = read_container(path, load_records=("subnets.json",))
     summary = summarize(container)
     subnets: tuple[dict[str, Any], ...] = ()
     all_hta = None
@@ -356,6 +355,28 @@ def page_experiments(store: Store, project: str, query: TableQuery) -> Page[Expe
         for e in list_experiments(store, project)
     ]
     return _page_in_memory(rows, query, EXPERIMENT_SORTS, lambda e: f"{e.name} {e.note}")
+
+
+SWEEP_SORTS: dict[str, Callable[[Any], Any]] = {
+    "name": lambda s: s.name.lower(),
+    "status": lambda s: s.status,
+    "cells": lambda s: s.cells,
+    "succeeded": lambda s: s.counts["succeeded"],
+    "left": lambda s: s.cells - s.counts["succeeded"] - s.counts["refused"],
+    "metric": lambda s: s.metric,
+    "executor": lambda s: s.executor,
+    "started": lambda s: s.started_at,
+}
+
+
+def page_sweeps(store: Store, project: str, query: TableQuery) -> Page[Any]:
+    """A page of the project's sweeps (``SweepInfo``; few: sorted and filtered in memory)."""
+    from workbench.jobs.sweep.results import list_sweeps
+
+    if query.sort not in SWEEP_SORTS:
+        raise BadInput(f"cannot sort sweeps by {query.sort!r}")
+    rows = list_sweeps(store, project)
+    return _page_in_memory(rows, query, SWEEP_SORTS, lambda s: f"{s.name} {s.status} {s.metric}")
 
 
 PROJECT_SORTS: dict[str, Callable[[ProjectInfo], Any]] = {

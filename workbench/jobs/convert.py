@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.engine.container import Container, make_manifest, write_container
-from workbench.engine.limits import available_memory, check_onnx_fits
+from workbench.engine.files import refuse_overwriting
+from workbench.engine.graph import MAX_TENSOR_ELEMENTS
+from workbench.engine.graph_checks import check_importable
+from workbench.engine.limits import available_memory, check_onnx_fits, check_tflite_fits
 from workbench.engine.onnx_import import import_onnx
 from workbench.engine.summary import summarize
 from workbench.engine.tf_import import import_tensorflow, saved_model_dir, tensorflow_source_kind
@@ -21,6 +24,7 @@ from workbench.jobs.leftovers import remove_leftover_temp_files
 from workbench.jobs.metric_choice import decision_metric
 from workbench.store import Store
 from workbench.store.queries import get_project
+from workbench.textsafe import visible
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,15 @@ def workbench_command(project: str, *argv: str | Path) -> str:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """How a convert is recorded: its command line, and the model's path as the manifest
+    names it when the file converted is a copy (a sweep's Ray worker)."""
+
+    command: str | None = None
+    source: str | Path | None = None
+
+
+@dataclass(frozen=True)
 class ConvertRequest:
     """What ``convert_model`` is asked, as one value (the TUI's import form fills it)."""
 
@@ -78,7 +91,7 @@ def convert_model(
     output: str | Path,
     *,
     input_dims: Mapping[str, Sequence[int]] | None = None,
-    command: str | None = None,
+    command: str | Recorded | None = None,
     enable_hta: bool = False,
     metric: str | None = None,
 ) -> ConvertResult:
@@ -88,8 +101,12 @@ def convert_model(
     ``enable_hta`` adds the HTA records the AIP runtime needs (for such a model only: a
     float model gets them from ``quantize --enable-hta``). ``metric`` sets the model's
     decision metric (default: proposed from its outputs when the model is new).
+    ``command`` is the command line recorded with the run, or a ``Recorded`` that also
+    names the model as the manifest names it when ``source`` is a copy (a sweep's Ray worker).
     """
     started = time.perf_counter()
+    recorded = command if isinstance(command, Recorded) else Recorded(command)
+    command, recorded_source = recorded.command, recorded.source
     with store.write() as session:  # a read-only store or unknown project: refused before work
         get_project(session, project)
     source, output = Path(source), Path(output)
@@ -97,6 +114,8 @@ def convert_model(
         raise BadInput(f"output {output} is a directory; give a file name such as model.dlc")
     if output.suffix.lower() != ".dlc":
         raise BadInput(f"output {output} should end in .dlc")
+    refuse_overwriting(output, [source])
+    _check_input_dims(input_dims)
     fmt = _source_format(source)
     if enable_hta and fmt != "tflite":
         raise BadInput(_HTA_NEEDS_QUANTIZED_TFLITE.format(source=source))
@@ -105,6 +124,8 @@ def convert_model(
         source = saved_model_dir(source) if fmt == "savedmodel" else source
         graph = import_tensorflow(source, input_dims)
     elif fmt == "tflite":
+        # The flatbuffer is read whole and its weights widened: as ONNX, refused by size.
+        check_tflite_fits(source, available_memory())
         # A quantized TFLite model keeps its own encodings: a quantized container.
         tflite: TfliteImport = load_tflite(source, input_dims)
         if enable_hta and not tflite.quantized:
@@ -113,11 +134,12 @@ def convert_model(
     else:
         check_onnx_fits(source, available_memory())
         graph = import_onnx(source, input_dims)
+    check_importable(graph, str(source))  # what the reader would refuse, refused now
     source_sha = source_sha256(source)
     manifest = make_manifest(
         converter={
             "command": command or command_line(),
-            "source": str(source),
+            "source": str(recorded_source or source),
             "source_format": fmt,
             "source_sha256": source_sha,
             "input_dims": {k: list(v) for k, v in (input_dims or {}).items()},
@@ -158,6 +180,17 @@ def convert_model(
         metric_reason=choice.reason,
         notes=tuple(graph.notes),
     )
+
+
+def _check_input_dims(input_dims: Mapping[str, Sequence[int]] | None) -> None:
+    """Each --input-dim a positive integer no tensor could exceed (an int64 overflow else)."""
+    for name, dims in (input_dims or {}).items():
+        if not all(isinstance(d, int) and 1 <= d <= MAX_TENSOR_ELEMENTS for d in dims):
+            shown = ",".join(str(d)[:24] for d in dims)
+            raise BadInput(
+                f"--input-dim {visible(name)} {shown}: dims must be integers from 1 to "
+                f"{MAX_TENSOR_ELEMENTS}"
+            )
 
 
 _HTA_NEEDS_QUANTIZED_TFLITE = (

@@ -23,6 +23,7 @@ quantization.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import tracemalloc
 from collections.abc import Callable, Mapping
@@ -30,8 +31,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from workbench.engine.container import file_sha256, read_container, write_container
+from workbench.engine.container import file_sha256, read_container, stage_container
 from workbench.engine.evaluate import Evaluation, Evaluator
+from workbench.engine.files import refuse_overwriting
 from workbench.engine.inputs import InputList, iter_feeds, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.measure import init_network
@@ -101,6 +103,9 @@ class QuantizeRequest:
     command: str | None = None
     eval_list: str | Path | None = None  # default: the calibration list
     metric: str | None = None  # default: the model's decision metric
+    # The float container as the manifest names it, when ``container`` is a copy of it
+    # (a sweep's Ray worker quantizes a copy of the driver's file).
+    recorded_container: str | Path | None = None
 
     kind = QUANTIZE
 
@@ -136,16 +141,20 @@ def quantize_job(
         raise BadInput(f"output {output} is a directory; give a file name such as model_q.dlc")
     if output.resolve() == Path(container_path).resolve():
         raise BadInput("the output would overwrite the input container; choose another -o")
-    check_container_fits(container_path, "quantize", available_memory())
-    source = read_container(container_path)
-    inner = internal_inputs(source.graph)
-    input_list = parse_input_list(input_list_path, source.graph.input_names, inner)
+    head = read_container(container_path, load_params=False, load_records=False)
+    inner = internal_inputs(head.graph)
+    input_list = parse_input_list(input_list_path, head.graph.input_names, inner)
     eval_path = Path(request.eval_list if request.eval_list is not None else input_list_path)
     eval_list = (
-        parse_input_list(eval_path, source.graph.input_names, inner)
+        parse_input_list(eval_path, head.graph.input_names, inner)
         if request.eval_list is not None
         else input_list
     )
+    refuse_overwriting(output, [container_path, input_list_path, options.override_params,
+                                *(p for line in input_list.lines for p in line.values())])  # fmt: skip
+    check_container_fits(container_path, "quantize", available_memory(), head=head,
+                         retain_all=analyze)  # fmt: skip
+    source = read_container(container_path)
     source_id = record_container(store, project, container_path)
     model_id = model_id_of_container(store, source_id)
     choice = decision_metric(
@@ -167,15 +176,18 @@ def quantize_job(
         "calibration_set_id": calibration_id,
     }
     started = time.perf_counter()
-    with tracked_run(
-        store,
-        project=project,
-        kind=QUANTIZE,
-        model_id=model_id,
-        container_id=source_id,
-        command=command,
-        **details,
-    ) as run:
+    with (
+        contextlib.ExitStack() as stack,
+        tracked_run(
+            store,
+            project=project,
+            kind=QUANTIZE,
+            model_id=model_id,
+            container_id=source_id,
+            command=command,
+            **details,
+        ) as run,
+    ):
         tracing = not tracemalloc.is_tracing()
         if tracing:
             tracemalloc.start()
@@ -194,10 +206,14 @@ def quantize_job(
         effective = _effective_options(options, quantized.manifest["quantizer"])
         if effective != details["options"]:
             run.record(per_channel=effective["per_channel"], options=effective)
-        quantized.manifest["quantizer"]["source_container"] = str(Path(container_path).resolve())
+        recorded = request.recorded_container or Path(container_path).resolve()
+        quantized.manifest["quantizer"]["source_container"] = str(recorded)
         quantized.manifest["quantizer"]["source_sha256"] = file_sha256(container_path)
         remove_leftover_temp_files(output)
-        size = write_container(output, quantized)
+        # Written now, shown last: the output appears only when the whole run succeeds.
+        staged = stage_container(output, quantized)
+        stack.callback(staged.discard)
+        size = staged.size
         run.log(
             f"calibrated on {result.samples} samples; wrote {output} ({size} bytes, "
             f"{size / max(1, Path(container_path).stat().st_size):.2f}x the float container)"
@@ -216,6 +232,13 @@ def quantize_job(
             report["cle"] = _plain(result.cle)
         if result.bias_corrections:
             report["bias_correction"] = [_plain(c) for c in result.bias_corrections]
+        if result.adaround:
+            report["adaround"] = [_plain(r) for r in result.adaround]
+            learned = [r for r in result.adaround if not r.kept_nearest]
+            run.log(
+                f"adaround: learned the rounding of {len(learned)} of {len(result.adaround)} "
+                f"weight(s) in {sum(r.seconds for r in result.adaround):.1f} s"
+            )
         with naming(container_path):
             fallback, check = _integer_path(source, quantized, eval_list)
         report["float_fallback"] = fallback
@@ -230,8 +253,8 @@ def quantize_job(
         headline = None
         if source.graph.output_names:  # a graph without outputs has nothing to evaluate
             with naming(eval_path):
-                headline = evaluate_headline(
-                    container_path, output, eval_list, _without_labels(choice), progress
+                headline = evaluate_headline(  # the staged file: the output appears last
+                    container_path, staged.temporary, eval_list, _without_labels(choice), progress
                 )
             report["evaluation"] = headline.record()
             report["timings_s"]["evaluate"] = round(headline.seconds, 4)
@@ -252,10 +275,13 @@ def quantize_job(
             report["timings_s"]["analyze"] = round(sensitivity["seconds"], 4)
             run.add_layer_stats(_layer_rows(analysis))
             run.log(f"sensitivity over {analysis.samples} samples: {sensitivity['suggestion']}")
-        output_id = record_container(store, project, output, model_id=model_id)
+        output_id = record_container(
+            store, project, staged.temporary, model_id=model_id, final_path=output
+        )
         evaluation = headline.evaluation if headline is not None else None
         sqnr = finite_db(evaluation.value(SQNR)) if evaluation is not None else None
         run.record(output_container_id=output_id, sqnr_db=sqnr, report=_finite(report))
+        staged.commit()
     sens = sensitivity or {}
     return QuantizeJobResult(
         run_id=run.id,

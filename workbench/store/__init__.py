@@ -21,6 +21,8 @@ from workbench.store.models import (
     QuantizationRun,
     Run,
     RunTag,
+    Sweep,
+    SweepCell,
 )
 from workbench.vocabulary import FINISHED_STATUSES, RUN_KINDS, RUN_STATUSES
 
@@ -42,6 +44,8 @@ __all__ = [
     "RunTag",
     "Session",
     "Store",
+    "Sweep",
+    "SweepCell",
     "default_url",
     "on_duplicate",
     "open_store",

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from workbench.store.base import Base, UTCDateTime, utcnow
-from workbench.vocabulary import RUN_KINDS, RUN_STATUSES
+from workbench.vocabulary import CELL_STATUSES, RUN_KINDS, RUN_STATUSES
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -311,3 +311,76 @@ class ExperimentRun(Base):
         ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     added_at: Mapped[datetime] = _created()
+
+
+class Sweep(Base):
+    """Models x quantize settings x runtimes measured as cells (``workbench sweep``).
+
+    Its runs are also the members of an experiment of the same name; ``status``, the
+    host and pid describe the last invocation (a driver that died is recovered).
+    """
+
+    __tablename__ = "sweeps"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _project_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    experiment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="SET NULL"), index=True
+    )
+    spec: Mapped[Any] = mapped_column(JSON, default=dict)  # as last run, normalized
+    spec_path: Mapped[str] = mapped_column(Text, default="", server_default="")
+    metric: Mapped[str] = mapped_column(String(32))  # what "best" ranks by
+    executor: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    pid_started_at: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = _created()
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    cells: Mapped[list[SweepCell]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="SweepCell.id"
+    )
+
+
+class SweepCell(Base):
+    """One (model, quantize setting, runtime) of a sweep: its identity and its runs."""
+
+    __tablename__ = "sweep_cells"
+    __table_args__ = (
+        UniqueConstraint("sweep_id", "key"),
+        CheckConstraint(_in("status", CELL_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"), index=True)
+    # sha256 of the model's content, the normalized options and the runtime: a rerun
+    # (of any sweep of the project) skips a key already done.
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[int | None] = mapped_column(
+        ForeignKey("models.id", ondelete="SET NULL"), index=True
+    )
+    setting: Mapped[Any] = mapped_column(JSON, default=dict)  # the options that vary
+    setting_key: Mapped[str] = mapped_column(String(64))  # sha256 of every quantize option
+    runtime: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    quantize_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
+    bench_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), index=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    host: Mapped[str | None] = mapped_column(String(255))  # where its bench ran
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_s: Mapped[float | None] = mapped_column(Float)

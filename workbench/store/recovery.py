@@ -3,7 +3,8 @@
 A run is written ``running`` with its host, pid and the pid's start time. A
 process killed without a chance to clean up (SIGKILL, power loss) leaves it
 so; the next ``open_store()`` on the same host marks it ``interrupted``. The
-start time guards against a new process that happens to reuse the pid.
+start time guards against a new process that happens to reuse the pid. A sweep
+(``workbench sweep``) is owned by its driver the same way, and so are its cells.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import psutil
 from sqlalchemy import select, update
 
 from workbench.store.base import utcnow
-from workbench.store.models import Run
+from workbench.store.models import Run, Sweep, SweepCell
 
 if TYPE_CHECKING:
     from workbench.store.database import Store
@@ -56,6 +57,17 @@ def is_alive(pid: int, started_at: float | None) -> bool:
         return False
     except psutil.AccessDenied:
         return True  # it exists; we just may not look at it
+    except (ValueError, TypeError, OverflowError, psutil.Error):
+        return False  # no process can have it: a pid of -1 or "x" in a tampered row
+
+
+def _alive(pid: object, started_at: object) -> bool:
+    """``is_alive`` for values read from the store, which a tampered row may make anything."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return False
+    if started_at is not None and not isinstance(started_at, (int, float)):
+        started_at = None
+    return is_alive(pid, started_at)  # type: ignore[arg-type]
 
 
 def recover_orphaned_runs(store: Store) -> list[int]:
@@ -67,7 +79,7 @@ def recover_orphaned_runs(store: Store) -> list[int]:
                 Run.status == "running", Run.host == host
             )
         ).all()
-    dead = [run_id for run_id, pid, started in candidates if not is_alive(pid, started)]
+    dead = [run_id for run_id, pid, started in candidates if not _alive(pid, started)]
     if not dead:
         return []
     now = utcnow()
@@ -82,3 +94,33 @@ def recover_orphaned_runs(store: Store) -> list[int]:
             )
         )
     return dead
+
+
+def recover_orphaned_sweeps(store: Store) -> list[int]:
+    """Mark ``running`` sweeps of dead drivers on this host ``interrupted``, and their
+    running cells; the sweeps' ids."""
+    host = socket.gethostname()
+    with store.read() as session:
+        candidates = session.execute(
+            select(Sweep.id, Sweep.pid, Sweep.pid_started_at).where(
+                Sweep.status == "running", Sweep.host == host
+            )
+        ).all()
+    dead = [sweep_id for sweep_id, pid, started in candidates if not is_alive(pid, started)]
+    if not dead:
+        return []
+    with store.write() as session:
+        session.execute(
+            update(Sweep)
+            .where(Sweep.id.in_(dead), Sweep.status == "running")
+            .values(status="interrupted", finished_at=utcnow())
+        )
+        session.execute(
+            update(SweepCell)
+            .where(SweepCell.sweep_id.in_(dead), SweepCell.status == "running")
+            .values(status="interrupted", error=ORPHANED_CELL)
+        )
+    return dead
+
+
+ORPHANED_CELL = "interrupted: the sweep running it ended without finishing it"

@@ -148,6 +148,20 @@ def experiment_columns() -> list[Column[ExperimentRow]]:
     ]
 
 
+def sweep_columns() -> list[Column[Any]]:
+    """The sweeps tab (``SweepInfo`` rows)."""
+    return [
+        Column("name", "name", lambda s: s.name, 20),
+        Column("status", "status", lambda s: fmt.status(s.status), 11),
+        Column("cells", "cells", lambda s: s.cells, 5),
+        Column("succeeded", "ok", lambda s: s.counts["succeeded"], 4),
+        Column("left", "left", lambda s: s.cells - s.counts["succeeded"] - s.counts["refused"], 5),
+        Column("metric", "metric", lambda s: s.metric, 7),
+        Column("started", "started", lambda s: fmt.when(s.started_at), 11),
+        Column("executor", "executor", lambda s: s.executor, 8),
+    ]
+
+
 def project_columns() -> list[Column[ProjectInfo]]:
     return [
         Column("name", "name", lambda p: p.name, 22),

@@ -34,6 +34,11 @@ class Network:
     producers: dict[str, str] = field(default_factory=dict)  # tensor -> node name
     # Traced peak (absolute, bytes) during each init phase, when tracemalloc was on.
     init_peaks: dict[str, int] = field(default_factory=dict)
+    # Layers kept in float (--layer-precision X=float) that fall back to the CPU, the
+    # converts that costs per inference, and the seconds spent converting so far.
+    float_layers: int = 0
+    boundaries: int = 0
+    convert_seconds: Callable[[], float] | None = None
 
 
 class Phases:

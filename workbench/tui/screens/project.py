@@ -1,4 +1,5 @@
-"""One project: tabs for its models, quantization runs, benchmark runs and experiments.
+"""One project: tabs for its models, quantization runs, benchmark runs, experiments and
+sweeps.
 
 Runs are starred, tagged, annotated and marked for comparison from the
 keyboard; jobs (import, quantize, bench) are launched from here and their
@@ -25,10 +26,17 @@ from workbench.jobs.browse import (
     page_experiments,
     page_models,
     page_runs,
+    page_sweeps,
     run_row,
 )
 from workbench.tui import keys
-from workbench.tui.columns import bench_columns, experiment_columns, model_columns, quantize_columns
+from workbench.tui.columns import (
+    bench_columns,
+    experiment_columns,
+    model_columns,
+    quantize_columns,
+    sweep_columns,
+)
 from workbench.tui.job_runner import JobChanged
 from workbench.tui.widgets.job_panel import JobPanel
 from workbench.tui.widgets.key_footer import KeyFooter
@@ -37,7 +45,13 @@ from workbench.tui.widgets.paged_table import PagedTable
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
 
-TABS = ("models", "quantize", "bench", "experiments")  # also what a JobOutcome's refresh names
+TABS = (
+    "models",
+    "quantize",
+    "bench",
+    "experiments",
+    "sweeps",
+)  # also what a JobOutcome's refresh names
 RUN_TABS = ("quantize", "bench")
 RUN_FILTER_HINT = "words tag:NAME status:failed runtime:dsp model:NAME is:starred"
 
@@ -45,8 +59,9 @@ RUN_FILTER_HINT = "words tag:NAME status:failed runtime:dsp model:NAME is:starre
 class ProjectScreen(Screen[None]):
     AUTO_FOCUS = "#quantize-table RowTable"
     HELP = """\
-A project's **models**, **quantization runs**, **benchmark runs** and
-**experiments** (`1`-`4`). `enter` opens the row under the cursor.
+A project's **models**, **quantization runs**, **benchmark runs**,
+**experiments** and **sweeps** (`1`-`5`). `enter` opens the row under the
+cursor; a sweep opens as its grid of settings by runtimes.
 
 Mark runs with `space` (on either run tab), then `c` compares them; on the
 experiments tab `c` (or `enter`) compares the experiment's runs, and `a` shows
@@ -68,6 +83,7 @@ in the tables when they finish.
         Binding("2", "tab('quantize')", "Quantization runs", show=False),
         Binding("3", "tab('bench')", "Benchmark runs", show=False),
         Binding("4", "tab('experiments')", "Experiments", show=False),
+        Binding("5", "tab('sweeps')", "Sweeps", show=False),
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
         Binding("asterisk", "star", "Star"),
@@ -145,6 +161,17 @@ in the tables when they finish.
                     filter_hint="name or note",
                     autoload=self.initial_tab == "experiments",
                     id="experiments-table",
+                )
+            with TabPane("5 Sweeps", id="sweeps"):
+                yield PagedTable(
+                    sweep_columns(),
+                    lambda q: page_sweeps(store, project, q),
+                    sort="started",
+                    noun="sweeps",
+                    key_of=lambda s: s.name,
+                    filter_hint="name, status or metric",
+                    autoload=self.initial_tab == "sweeps",
+                    id="sweeps-table",
                 )
         yield JobPanel()
         yield KeyFooter()
@@ -227,6 +254,10 @@ in the tables when they finish.
             self.open_run(row)
         elif isinstance(row, ExperimentRow):
             self._compare_experiment(row)
+        elif self.tab == "sweeps":
+            from workbench.tui.screens.sweep import SweepScreen
+
+            self.app.push_screen(SweepScreen(self.project, row.name))
 
     def open_run(self, row: RunRow) -> None:
         if row.kind == "quantize":

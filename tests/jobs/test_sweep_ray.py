@@ -1,0 +1,74 @@
+"""The Ray executor on a local Ray of two CPUs: the same 12 cells as the local pool, files
+through Ray's object store, runs written by the driver; a worker killed mid-sweep costs
+its task one retry and nothing else. Skipped without Ray (pip install -e '.[ray]')."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+import pytest
+from sqlalchemy import func, select
+
+from tests.jobs.sweepspec import write_zoo
+from workbench.engine.container import read_manifest
+from workbench.jobs.sweep import SweepRequest, sweep_job
+from workbench.store import Run
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture
+def local_ray():
+    import logging
+
+    from workbench.jobs.sweep.ray_executor import QUIET_RAY
+
+    for key, value in QUIET_RAY.items():
+        os.environ.setdefault(key, value)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR)  # fmt: skip
+    yield
+    ray.shutdown()
+
+
+def _task_process() -> psutil.Process | None:
+    """A Ray worker of this test's Ray executing a task."""
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if process.cmdline()[:1] == ["ray::run_remote"]:
+                return process
+        except psutil.Error:
+            continue
+    return None
+
+
+def test_ray_sweep_survives_a_killed_worker(store, tmp_path, local_ray):
+    spec = write_zoo(tmp_path)
+    killed: list[int] = []
+
+    def kill_one(p):
+        if p.done >= 1 and not killed and (victim := _task_process()) is not None:
+            os.kill(victim.pid, signal.SIGKILL)
+            killed.append(victim.pid)
+
+    request = SweepRequest(spec, {"executor": "ray", "jobs": 2})
+    result = sweep_job(store, "default", request, progress=kill_one)
+    assert killed, "no Ray task was running to kill"
+    assert (result.status, result.ran, result.counts["succeeded"]) == ("succeeded", 12, 12)
+    assert result.executor == "ray" and {c.host for c in result.cells} == {os.uname().nodename}
+    with store.read() as session:
+        kinds = dict(session.execute(select(Run.kind, func.count()).group_by(Run.kind)).all())
+        statuses = set(session.scalars(select(Run.status)))
+    assert kinds == {"quantize": 6, "bench": 12} and statuses == {"succeeded"}
+    assert all(c.metric_value is not None for c in result.cells)
+    # The files came back to the work folder, naming the driver's files, not the worker's.
+    quantized = sorted(spec.parent.glob("zoo-sweep/*/q-*.dlc"))
+    assert len(quantized) == 6
+    manifest = read_manifest(quantized[0])
+    assert manifest["quantizer"]["source_container"].startswith(str(tmp_path))
+    assert manifest["converter"]["source"].startswith(str(tmp_path))
+
+    again = sweep_job(store, "default", request)
+    assert (again.ran, again.skipped) == (0, 12)
