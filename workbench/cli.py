@@ -1870,7 +1870,7 @@ class _SweepBar:
         self.progress.update(self.task, completed=p.finished, total=p.to_run, detail=detail)
 
 
-def _metric_text(value: float | None, metric: str) -> str | None:
+def _sweep_metric_text(value: float | None, metric: str) -> str | None:
     if value is None:
         return None
     if metric in ("top1", "label-accuracy"):
@@ -1932,7 +1932,7 @@ def _render_sweep_cells(console: Console, cells: Sequence[Any], best: Sequence[A
         for b in (b for b in best if b.model == model):
             ok = sum(c.status == SUCCEEDED for c in mine if c.runtime == b.runtime)
             total = sum(c.runtime == b.runtime for c in mine)
-            rows.append((b.runtime, b.setting_label, _metric_text(b.metric_value, metric),
+            rows.append((b.runtime, b.setting_label, _sweep_metric_text(b.metric_value, metric),
                          format_bytes(b.size_bytes), _init_text(b.init_ms),
                          *((_init_text(b.device_init_ms),) if device else ()), f"{ok}/{total}"))  # fmt: skip
         if rows:
@@ -1944,7 +1944,7 @@ def _render_sweep_cells(console: Console, cells: Sequence[Any], best: Sequence[A
         if front:
             print_table(
                 console, _named(SWEEP_FRONT_COLUMNS, metric),
-                [(c.setting_label, c.runtime, _metric_text(c.metric_value, metric),
+                [(c.setting_label, c.runtime, _sweep_metric_text(c.metric_value, metric),
                   format_bytes(c.size_bytes), _init_text(c.init_for_ranking))
                  for c in sorted(front, key=lambda c: (c.size_bytes or 0, c.init_for_ranking or 0))],
                 title=f"{model}: Pareto front ({metric} / size / init)",
