@@ -2,7 +2,7 @@
 
     python tests/perf/int_accuracy.py [--models ppocr_v4_det_480,selfie_segmentation,...]
         [--inputs images|noise|both] [--calibration 16] [--eval 4] [--no-qdq] [--no-local]
-        [--json out.json]
+        [--plant OP] [--json out.json] [--markdown]
 
 For every model of ``mobile_models.py`` (published and re-created; default: the seven
 below) it quantizes with the tests' fixture quantizer
@@ -20,9 +20,10 @@ output SQNR against the float graph (energies over every output, as
   ``session.disable_quant_qdq`` (the QDQ semantics, no integer fusions);
 * **op LSB**: the emulator bisected per op: every node of the integer plan on its own
   (unfused) gets fake-quant's inputs as codes, and its output codes are compared with
-  fake-quant's; the worst difference in LSB of the output's encoding (JIT 0 / 1) and the
-  op where it is. A kernel bug shows here as many LSB at one op; rounding (the float
-  path's float32 accumulation against exact integers, at near-ties) as 1 LSB;
+  fake-quant's, on every eval sample; the worst difference in LSB of the output's
+  encoding (JIT 0 / 1) and the op where it is. A kernel bug shows here as many LSB at
+  one op; rounding (the float path's float32 accumulation against exact integers, at
+  near-ties) as 1 LSB;
 * **exact**: the bit-exactness the code promises, on the integer output codes of the
   eval samples: ``J`` compiled kernels = numpy kernels (JIT 1 = JIT 0), ``F`` the fused
   plan (a Conv with its activation chain as one table) = every node on its own.
@@ -35,6 +36,10 @@ Two input settings (``--inputs``):
   smooth shaded backgrounds with filled shapes and sensor noise, or dark glyph-like
   strokes on paper for the OCR models; ``--calibration`` samples to calibrate and
   ``--eval`` other samples (different seeds) to measure.
+
+``--plant Conv`` (any op with an integer kernel) plants a defect to see the columns
+catch one: that kernel's output codes moved up by 2 (clamped) wherever they are below
+the top.
 
 Each model runs in its own process; ``uptime``'s load is printed at start and end.
 """
@@ -260,6 +265,8 @@ def measure(name: str, inputs: str, args) -> dict:
     from workbench.engine.quant.fakequant import FakeQuantPlan
     from workbench.engine.quant.int_exec import IntegerPlan
 
+    if args.plant:
+        _plant(args.plant)
     t0 = time.perf_counter()
     row: dict = {"model": name, "inputs": inputs}
     with tempfile.TemporaryDirectory() as tmp:
@@ -284,8 +291,8 @@ def measure(name: str, inputs: str, args) -> dict:
             row[f"int_jit{jit}_ok"] = check.ok
             row[f"int_jit{jit}_lsb_rms"] = check.lsb_rms
             row["fallback"] = sorted({op for _, op in ip.float_fallback_nodes})
-            if not args.no_local:
-                w, s, where = op_divergence(ip, fq, ev[0])
+            if not args.no_local:  # the worst op over the eval samples
+                w, s, where = max(op_divergence(ip, fq, f) for f in ev)
                 row[f"op_lsb_jit{jit}"], row[f"op_share_jit{jit}"] = w, s
                 row[f"op_where_jit{jit}"] = where
         row.update(bit_exact(plans, ev))
@@ -293,6 +300,24 @@ def measure(name: str, inputs: str, args) -> dict:
             row["qdq_ort_db"], row["qdq_error"] = _qdq_sqnr(q, graph, ev)
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
+
+
+def _plant(op: str) -> None:
+    """A defect in ``op``'s integer kernel: its output codes + 2, clamped to the top."""
+    from workbench.engine.quant import int_ops
+
+    right = int_ops._REGISTRY[op]
+
+    def shifted(ictx):
+        kernel, top = right(ictx), ictx.out(0).qmax
+
+        def run(*args):
+            y, *rest = kernel(*args)
+            return (np.minimum(y.astype(np.int64) + 2, top).astype(y.dtype), *rest)
+
+        return run
+
+    int_ops._REGISTRY[op] = shifted
 
 
 def _qdq_sqnr(q, graph, ev) -> tuple[float | None, str | None]:
@@ -403,6 +428,7 @@ def main() -> None:
     ap.add_argument("--eval", type=int, default=4, help="other image samples to measure")
     ap.add_argument("--no-qdq", action="store_true", help="skip the QDQ export in ORT")
     ap.add_argument("--no-local", action="store_true", help="skip the per-op bisection")
+    ap.add_argument("--plant", default="", help="plant a defect in this op's integer kernel")
     ap.add_argument("--json", type=Path, help="write every number here")
     ap.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = ap.parse_args()
