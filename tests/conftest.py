@@ -349,9 +349,11 @@ class DemoStore:
 
     @property
     def experiment(self) -> str:
+        """The demo's own experiment (other tests add advise experiments to this store)."""
         import json
 
-        return json.loads(self.run(80, "--json", "experiment", "list"))[0]["name"]
+        listed = json.loads(self.run(80, "--json", "experiment", "list"))
+        return next(e["name"] for e in listed if e["name"].startswith("demo "))
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ _TYPES = {
     "string": 5,
     "bool": 6,
     "int16": 7,
+    "complex64": 8,
     "int8": 9,
 }
 

@@ -234,7 +234,8 @@ def run_direction(
     seq = _reverse(x, lens) if reverse else x
     steps, batch = seq.shape[:2]
     hs = cell.hidden
-    proj = np.matmul(seq.reshape(steps * batch, -1), wts.w_t).reshape(steps, batch, -1)
+    # ``@``, not np.matmul: quantized weights (``integer.py``) implement ``__rmatmul__``.
+    proj = (seq.reshape(steps * batch, -1) @ wts.w_t).reshape(steps, batch, -1)
     proj += wts.bias
     acts = cell.acts[d]
     y = np.zeros((steps, batch, hs), x.dtype)

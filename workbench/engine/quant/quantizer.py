@@ -429,14 +429,12 @@ def quantize_container(
             enc = param_encs.get(name)
         if enc is None and role.kind == "bias":
             node = graph.nodes[role.node_index]
-            enc = _bias_encoding(
-                value,
-                name,
-                node,
-                act_encs.get(node.inputs[0]),
-                param_encs.get(node.inputs[1]),
-                options,
-            )
+            # A weight computed at run time (a generator too large to fold at import,
+            # e.g. ConstantOfShape) is an activation with its calibrated encoding.
+            w_enc = param_encs.get(node.inputs[1])
+            if w_enc is None:
+                w_enc = act_encs.get(node.inputs[1])
+            enc = _bias_encoding(value, name, node, act_encs.get(node.inputs[0]), w_enc, options)
         elif enc is None:
             enc = _observed(value, name, options.param_quantizer, options.weights_bitwidth, options)
         param_encs[name] = enc

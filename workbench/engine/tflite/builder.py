@@ -83,6 +83,9 @@ class Builder:
         self.claimed: set[str] = set()
         self.op: Operator | None = None
         self.graph_outputs = set(model.outputs)
+        # Complex TFLite tensors (RFFT2D's): IR tensors with a trailing (real, imaginary)
+        # axis after the layout's axes; only ``signal_ops`` converters read them.
+        self.complex: set[int] = set()
         self.base = _base_names(model)
         self.taken: set[str] = set(self.base.values())
         for t in model.inputs:
@@ -123,7 +126,10 @@ class Builder:
         if t in self.quant_consts:
             return self.quant_consts[t].value.shape
         v = self._value(t)
-        return layout.permute_shape(self.infos_of(v.name).shape, layout.inverse(v.perm))
+        shape = self.infos_of(v.name).shape
+        if t in self.complex:
+            shape = shape[:-1]
+        return layout.permute_shape(shape, layout.inverse(v.perm))
 
     def rank(self, t: int) -> int:
         return len(self.shape(t))
@@ -221,6 +227,8 @@ class Builder:
 
     def input(self, t: int, perm: Perm | None = None) -> str:
         """The IR name of TFLite tensor ``t`` in layout ``perm`` (default: TFLite's own)."""
+        if t in self.complex:
+            raise Unsupported(f"tensor {t} ({self.tensor(t).name!r}) is complex")
         rank = self.rank(t)
         perm = layout.identity(rank) if perm is None else tuple(perm)
         if len(perm) != rank:
@@ -244,6 +252,12 @@ class Builder:
                 self.share_encoding(name, v.name)
             self.variants[key] = name
         return self.variants[key]
+
+    def complex_input(self, t: int) -> Value:
+        """A complex tensor: its IR tensor (trailing real/imaginary axis) and layout."""
+        if t not in self.complex:
+            raise Unsupported(f"tensor {t} ({self.tensor(t).name!r}) is not complex")
+        return self._value(t)
 
     def param(
         self,
@@ -437,7 +451,11 @@ class Builder:
         tensor = self.tensor(t)
         if self.check_shapes and tensor.shape and not tensor.is_const:
             got = self.shape(t)
-            if tuple(got) != tuple(tensor.shape):
+            # A dimension the model marks dynamic (-1 in its signature) was written with a
+            # placeholder size by the converter: only the static ones are the model's word.
+            sig = tensor.signature or ()
+            static = [i for i in range(len(tensor.shape)) if i >= len(sig) or sig[i] >= 0]
+            if len(got) != len(tensor.shape) or any(got[i] != tensor.shape[i] for i in static):
                 raise self._fail(
                     f"the converted tensor {t} ({tensor.name!r}) has shape {list(got)}, "
                     f"the model says {list(tensor.shape)}"

@@ -25,6 +25,7 @@ from workbench.engine.ops.registry import check_supported
 from workbench.engine.quant.encoding import AnyEncoding, ChannelEncoding, Encoding
 from workbench.engine.tflite import layout, ops, quant
 from workbench.engine.tflite import sequence_ops as _sequence_ops  # noqa: F401 (its converters)
+from workbench.engine.tflite import signal_ops as _signal_ops  # noqa: F401 (its converters)
 from workbench.engine.tflite.builder import Builder, Unsupported, _base_names
 from workbench.engine.tflite.reader import Model, Operator, Tensor, read_tflite
 from workbench.errors import BadInput, ModelError, UnsupportedOperators

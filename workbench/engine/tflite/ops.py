@@ -501,6 +501,12 @@ def cast(b: Builder, op: Operator) -> None:
     if dtype not in _ONNX_TYPES:
         raise Unsupported(f"cast to {dtype}")
     perm = b.layout_of(x)
+    if x in b.complex:  # TensorFlow's cast of a complex tensor keeps its real part
+        real = b.temp(f"{b.name_of(out)}__real")
+        index = b.value_param(np.array(0, np.int64), "real_part")
+        b.emit("Gather", [b.complex_input(x).name, index], {"axis": -1}, outputs=[real])
+        b.emit("Cast", [real], {"to": _ONNX_TYPES[dtype]}, outputs=[(out, perm)])
+        return
     b.emit("Cast", [b.input(x, perm)], {"to": _ONNX_TYPES[dtype]}, outputs=[(out, perm)])
 
 
@@ -597,7 +603,12 @@ def squeeze(b: Builder, op: Operator) -> None:
     if any(shape[a] != 1 for a in axes):
         raise Unsupported(f"squeezing non-unit axes {axes} of {list(shape)}")
     ir_axes = sorted(layout.axis_in(perm, a) for a in axes)
-    inputs = [b.input(x, perm), _ints_param(b, ir_axes, "squeeze_axes")]
+    if x in b.complex:  # the trailing real/imaginary axis stays last
+        b.complex.add(out)
+        source = b.complex_input(x).name
+    else:
+        source = b.input(x, perm)
+    inputs = [source, _ints_param(b, ir_axes, "squeeze_axes")]
     b.emit("Squeeze", inputs, outputs=[(out, layout.drop_axes(perm, axes))])
 
 
