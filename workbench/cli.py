@@ -22,6 +22,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
@@ -50,6 +51,7 @@ from workbench.jobs.interrupts import catch_interrupts, checkpoint, interrupted,
 from workbench.options import (
     ADVISE_OPTIONS,
     BENCH_OPTIONS,
+    DEBUG_OPTIONS,
     DEFAULT_MAX_ACCURACY_DROP,
     DEMO_OPTIONS,
     QUANTIZE_OPTIONS,
@@ -193,6 +195,16 @@ class WorkbenchGroup(click.Group):
     def _main(
         self, args: Sequence[str] | None, prog_name: str, complete_var: str | None, **extra: Any
     ) -> int:
+        with warnings.catch_warnings():
+            # Numeric warnings (overflow in a hostile model's arithmetic) are numpy's
+            # business, not the user's terminal's: results are checked where they matter.
+            if not _debug():
+                warnings.filterwarnings("ignore", category=RuntimeWarning)
+            return self._run(args, prog_name, complete_var, **extra)
+
+    def _run(
+        self, args: Sequence[str] | None, prog_name: str, complete_var: str | None, **extra: Any
+    ) -> int:
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             return rv if isinstance(rv, int) else 0
@@ -269,7 +281,10 @@ def _debug() -> bool:
 
 
 def _fail(message: str, code: int) -> int:
-    text = " ".join(message.split()) or "failed"  # exactly one line
+    from workbench.textsafe import shorten, visible
+
+    # Exactly one line, and nothing a terminal acts on (a hostile tensor name may be quoted).
+    text = visible(" ".join(shorten(message, 2000).split())) or "failed"
     click.echo(f"error: {text}", err=True)
     return code
 
@@ -294,7 +309,9 @@ def emit(app: App, value: Any, render: Callable[[Console], None]) -> None:
     terminal: ``workbench/console.py``)."""
     checkpoint()  # interrupted: no output, as if the signal had landed a moment earlier
     if app.json:
-        click.echo(json.dumps(to_json(value), indent=2, ensure_ascii=False))
+        from workbench.textsafe import control_free_json
+
+        click.echo(control_free_json(json.dumps(to_json(value), indent=2, ensure_ascii=False)))
         return
     from workbench.console import make_console
 
@@ -678,7 +695,10 @@ def runs_show(app: App, run_id: int) -> None:
 
 
 def _render_run(console: Console, view: Any) -> None:
-    """``runs show``: a heading, then sections of fields and the per-layer table."""
+    """``runs show``: a heading, then sections of fields and the per-layer table (notes and
+    the log cut when very long: ``workbench.textsafe.shorten``)."""
+    from workbench.textsafe import SHOWN_TEXT_CHARS, shorten
+
     d = view.detail
     what = f"{d.kind} run {d.id}" + (f" on {d.runtime}" if d.runtime else "")
     heading = [what, d.status, f"model {d.model or '-'}", f"took {_duration(d.duration_s)}"]
@@ -696,7 +716,8 @@ def _render_run(console: Console, view: Any) -> None:
         ("project", d.project), ("started", d.started_at),
         ("finished", d.finished_at), ("peak memory", format_bytes(d.peak_memory_bytes)),
         ("host / pid", f"{d.host} / {d.pid}"), ("command", d.command),
-        ("tags", " ".join(d.tags)), ("experiments", d.experiments), ("notes", d.notes),
+        ("tags", " ".join(d.tags)), ("experiments", d.experiments),
+        ("notes", shorten(d.notes, SHOWN_TEXT_CHARS) if d.notes else d.notes),
     ]))  # fmt: skip
     for title, pairs in sections:
         pairs = [(k, v) for k, v in pairs if v not in (None, "", [], (), {})]
@@ -708,7 +729,7 @@ def _render_run(console: Console, view: Any) -> None:
     if d.log:
         console.print()
         print_lines(console, ["Log"], style="bold underline")
-        print_lines(console, d.log.splitlines())
+        print_lines(console, shorten(d.log).splitlines())
 
 
 def _container_text(c: Any) -> str | None:
@@ -1163,7 +1184,11 @@ def diff_cmd(app: App, a: str, b: str) -> None:
 @declared_options(*RUN_OPTIONS)
 @pass_app
 def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values: Any) -> None:
-    """Run a container over an input list, writing OUT/Result_N/<output>.raw."""
+    """Run a container over an input list, writing OUT/Result_N/<output>.raw.
+
+    Tensor names are kept, '/' making folders, as snpe-net-run writes them;
+    OUT/outputs.json maps every tensor to its file.
+    """
     from workbench.jobs.convert import command_line
     from workbench.jobs.infer import run_container
     from workbench.options import RunOptions
@@ -1179,6 +1204,66 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values
         f"mean {result.latency_mean_ms:.2f} ms per batch; outputs in {result.output_dir} "
         f"(run {result.run_id})",
     ))  # fmt: skip
+
+
+@cli.command("debug")
+@click.argument("container", type=click.Path(path_type=str))
+@click.option("--input-list", required=True, metavar="LIST", help="Vendor-format input list.")
+@declared_options(*DEBUG_OPTIONS)
+@pass_app
+def debug_cmd(app: App, container: str, input_list: str, **values: Any) -> None:
+    """Find the first layer where a quantized container parts from its float model."""
+    from workbench.jobs.debug import DebugRequest, debug_job
+    from workbench.options import DebugOptions
+
+    options = DebugOptions(**_picked(values, DEBUG_OPTIONS))
+    with _progress(f"debug on {options.runtime}", app) as progress:
+        result = debug_job(DebugRequest(container, input_list, options), progress=progress)
+    report = result.report
+
+    def render(console: Console) -> None:
+        first = report["first_divergent_layer"]
+        rows = (
+            (
+                ("▶ " if layer["node"] == first else "")
+                + ("! " if layer["diverges"] else "")
+                + str(layer["index"]),
+                layer["node"],
+                layer["op_type"],
+                layer["precision"],
+                f"{layer['fake_quant_mean_lsb']:.2f}",
+                f"{layer['integer_mean_lsb']:.2f}",
+                f"{layer['integer_max_lsb']:.1f}",
+                f"{layer['clipped_pct']:.2f}",
+                _db(layer["integer_sqnr_db"]),
+                ", ".join(layer["causes"]),
+            )
+            for layer in report["layers"]
+        )
+        print_table(console, DEBUG_COLUMNS, rows)
+        say(
+            console,
+            f"{report['samples']} samples on {report['runtime']}: output SQNR "
+            f"{format_db(report['output_integer_sqnr_db'])} integer-true, "
+            f"{format_db(report['output_fake_quant_sqnr_db'])} fake-quant",
+        )
+        say(console, report["why"])
+
+    emit(app, result, render)
+
+
+DEBUG_COLUMNS = (
+    Column("#", align="right"),
+    Column("layer", fit=MIDDLE, min_width=10),
+    Column("op", priority=2),
+    Column("prec", priority=1),
+    Column("fq LSB", align="right", priority=3),
+    Column("int LSB", align="right"),
+    Column("max", align="right", priority=2),
+    Column("clip %", align="right", priority=1),
+    Column("SQNR dB", align="right"),
+    Column("cause", fit=WRAP, priority=1),
+)
 
 
 # --- quantize / export -----------------------------------------------------------------
@@ -1371,7 +1456,7 @@ def runs_compare(app: App, run_ids: tuple[int, ...], baseline: int | None, show_
     if fmt != "table":
         text = to_csv(comparison, diff_only=diff_only) if fmt == "csv" else to_markdown(
             comparison, diff_only=diff_only)  # fmt: skip
-        click.echo(text, nl=False)
+        click.echo(text, nl=False)  # the export escapes control characters itself
         return
 
     def render(console: Console) -> None:
@@ -1479,16 +1564,14 @@ def bench(app: App, containers: tuple[str, ...], input_list: str, csv_path: str 
     One benchmark run is recorded per (container, runtime); a pair the runtime refuses
     is a `refused` row with the reason (snpe_bench.py analogue).
     """
-    from workbench.jobs.bench import BenchRequest, bench_job, write_csv
+    from workbench.jobs.bench import BenchRequest, bench_job
     from workbench.jobs.convert import command_line
     from workbench.options import BenchOptions
 
     options = BenchOptions(**_picked(values, BENCH_OPTIONS))
-    request = BenchRequest(containers, input_list, options, command=command_line())
+    request = BenchRequest(containers, input_list, options, command=command_line(), csv=csv_path)
     with _progress("bench", app) as progress:
         result = bench_job(app.store(), app.project, request, progress=progress)
-    if csv_path:
-        write_csv(result.rows, csv_path)
 
     def render(console: Console) -> None:
         _bench_rows_table(console, result.rows)

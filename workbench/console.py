@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from workbench.textsafe import visible
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
@@ -132,17 +134,14 @@ def plain(value: Any, *, full_time: bool = False) -> str:
 
 
 def safe(text: str) -> str:
-    """Text as a terminal may show it: control characters written as visible escapes."""
-    return "".join(_escape(c) if _is_control(c) else c for c in text)
+    """Text as a terminal may show it: control characters (C0, C1, DEL, the characters
+    that reorder text) written as visible escapes; newlines kept (a cell's lines)."""
+    return visible(text, keep_newlines=True)
 
 
-def _is_control(c: str) -> bool:
-    code = ord(c)
-    return code < 0x20 and c != "\n" or 0x7F <= code <= 0x9F
-
-
-def _escape(c: str) -> str:
-    return {"\t": "\\t", "\r": "\\r"}.get(c, f"\\x{ord(c):02x}")
+def safe_line(text: str) -> str:
+    """One line as a terminal may show it: newlines escaped too (a name, a title)."""
+    return visible(text)
 
 
 def shorten_middle(text: str, width: int) -> str:
@@ -177,7 +176,7 @@ def print_table(
     layout = fit_columns(columns, cells, console.width)
     width = console.width
     if title:
-        console.print(_one_line(Text(safe(title), style="bold"), width))
+        console.print(_one_line(Text(safe_line(title), style="bold"), width))
     header = Text()
     rule = Text()
     for n, i in enumerate(layout.shown):
@@ -191,9 +190,9 @@ def print_table(
     row_cells = iter(cells)
     for k, item in enumerate(items):
         if isinstance(item, Group):
-            line = Text(safe(item.title), style="bold")
+            line = Text(safe_line(item.title), style="bold")
             if item.detail:
-                line.append("  " + safe(item.detail), style="dim")
+                line.append("  " + safe_line(item.detail), style="dim")
             console.print(_one_line(line, width))
             continue
         for line in _row_lines(console, columns, layout, next(row_cells)):
@@ -349,7 +348,9 @@ def print_fields(
     key_width = min(max(len(str(n)) for n, _ in rows), max(12, console.width // 3))
     value_width = max(12, console.width - key_width - GAP)
     for name, value in rows:
-        key = Text(shorten_middle(safe(str(name)), key_width).ljust(key_width + GAP), style="bold")
+        key = Text(
+            shorten_middle(safe_line(str(name)), key_width).ljust(key_width + GAP), style="bold"
+        )
         lines = []
         for part in cell_text(value, full_time=True).split("\n"):
             lines.extend(part.wrap(console, value_width, overflow="fold") if part.plain else [part])

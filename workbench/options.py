@@ -17,19 +17,24 @@ from typing import Any, ClassVar, TypeVar
 from workbench.errors import BadInput
 from workbench.vocabulary import (
     ACT_BITWIDTHS,
+    ADAROUND,
     ALGORITHMS,
     BC,
     BIAS_BITWIDTHS,
     CLE,
     CPU,
     DEFAULT_ROUNDING,
+    DSP,
+    LAYER_PRECISIONS,
     MAX_BATCH,
     MAX_ITERATIONS,
     MAX_THREADS,
     PERCENTILE,
+    REGEX_PATTERN,
     ROUNDING_MODES,
     SCHEMES,
     TF,
+    TYPE_PATTERN,
     WEIGHT_BITWIDTHS,
     registered_runtimes,
 )
@@ -284,6 +289,55 @@ def check_state(stateful: bool, pairs: Iterable[str]) -> None:
         raise BadInput("--state names state to carry between inferences: add --stateful")
 
 
+# --------------------------------------------------------------------------- layer rules
+
+
+def _layer_rules(flag: str, allowed: tuple[str, ...]) -> Callable[[Any], tuple[str, ...]]:
+    """A parser of ``PATTERN=VALUE`` rules (repeatable): PATTERN a layer name,
+    ``type:OpType`` or ``re:REGEX``; VALUE one of ``allowed``. Kept as ``PATTERN=VALUE``
+    texts (the quantizer resolves the patterns on the model: ``layer_precision.py``)."""
+
+    def parse(value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        items = (value,) if isinstance(value, str) else tuple(value)
+        rules = []
+        for item in items:
+            # A TUI field holds several rules separated by blanks; a regex keeps its commas.
+            for text in str(item).split():
+                pattern, sep, setting = text.rpartition("=")
+                setting = setting.strip().lower()
+                if not sep or not pattern.strip():
+                    raise BadInput(
+                        f"{flag} takes PATTERN=VALUE rules (PATTERN a layer name, "
+                        f"{TYPE_PATTERN}OpType or {REGEX_PATTERN}REGEX), got {text!r}"
+                    )
+                if setting not in allowed:
+                    raise BadInput(
+                        f"{flag} {text!r}: the value must be one of {', '.join(allowed)}"
+                    )
+                for prefix in (TYPE_PATTERN, REGEX_PATTERN):
+                    if pattern.startswith(prefix) and not pattern[len(prefix) :]:
+                        raise BadInput(f"{flag} {text!r}: {prefix} needs a name after it")
+                if pattern.startswith(REGEX_PATTERN):
+                    import re
+
+                    try:
+                        re.compile(pattern[len(REGEX_PATTERN) :])
+                    except re.error as exc:
+                        raise BadInput(f"{flag} {text!r}: bad regular expression ({exc})") from None
+                rules.append(f"{pattern}={setting}")
+        return tuple(rules)
+
+    return parse
+
+
+parse_layer_precision = _layer_rules("--layer-precision", LAYER_PRECISIONS)
+parse_weights_override = _layer_rules(
+    "--weights-bitwidth-override", tuple(str(b) for b in WEIGHT_BITWIDTHS)
+)
+
+
 # --------------------------------------------------------------------------- the options
 
 ITERATIONS = Option(
@@ -358,14 +412,30 @@ QUANTIZER_OPTIONS = (
     ),
     Option(
         "algorithms",
-        "Cross-layer equalization and/or bias correction.",
+        "Cross-layer equalization, bias correction and/or AdaRound (learned weight rounding).",
         str,
         (),
         choices=ALGORITHMS,
         many=True,
         metavar=",".join(ALGORITHMS),
         show_default=False,
-        choice_labels=("cross-layer equalization (cle)", "bias correction (bc)"),
+        choice_labels=(
+            "cross-layer equalization (cle)",
+            "bias correction (bc)",
+            "learned weight rounding (adaround)",
+        ),
+    ),
+    Option(
+        "adaround_seconds",
+        "With --algorithms adaround: the seconds it may spend in all (layers it does not "
+        "reach keep nearest rounding).",
+        float,
+        120.0,
+        low=0.0,
+        high=86400.0,
+        low_open=True,
+        metavar="S",
+        label="AdaRound budget (s)",
     ),
     Option(
         "enable_hta",
@@ -381,6 +451,33 @@ QUANTIZER_OPTIONS = (
         metavar="ENC.json",
         label="Override params",
         placeholder="optional: AIMET encodings.json",
+    ),
+    Option(
+        "layer_precision",
+        "A layer's activations in int16, int8 or float (repeatable): PATTERN=int16|int8|float, "
+        "PATTERN a layer name, type:OpType or re:REGEX; later rules win. A float layer runs "
+        "on the CPU on the DSP and AIP, with a convert at each boundary.",
+        str,
+        (),
+        repeat=True,
+        metavar="PATTERN=PREC",
+        show_default=False,
+        label="Layer precision",
+        placeholder="optional: e.g. type:Softmax=int16 re:head.*=float",
+        parse=parse_layer_precision,
+    ),
+    Option(
+        "weights_bitwidth_override",
+        "A layer's weights in 4, 8 or 16 bits (repeatable): PATTERN=4|8|16, PATTERN as for "
+        "--layer-precision.",
+        str,
+        (),
+        repeat=True,
+        metavar="PATTERN=BITS",
+        show_default=False,
+        label="Weights bitwidth override",
+        placeholder="optional: e.g. conv1=16 type:Gemm=16",
+        parse=parse_weights_override,
     ),
     Option(
         "rounding",
@@ -498,8 +595,63 @@ RUN_OPTIONS = (  # `workbench run`
     CPU_FXP.but(help="CPU fixed-point mode for quantized containers."),
     BATCH.but(help="Resize the network to this batch at init; lines are grouped."),
     Option("debug", "Also write every layer's output.", bool, False, label="every layer's output"),
+    Option(
+        "flat_names",
+        "Name files prob_0.raw in one folder per line instead of keeping "
+        "tensor names as paths (InceptionV3/Predictions/Reshape_1:0.raw, as snpe-net-run "
+        "writes them).",
+        bool,
+        False,
+        label="flat file names",
+    ),
     THREADS,
     *STATE_OPTIONS,
+)
+
+DEBUG_OPTIONS = (  # `workbench debug`
+    Option(
+        "runtime",
+        "The runtime whose integer-true path is compared.",
+        str,
+        DSP,
+        choices=runtime_names,
+        label="Runtime",
+    ),
+    CPU_FXP.but(help="With --runtime cpu: its fixed-point mode (else the CPU runs float)."),
+    Option(
+        "float_container",
+        "The float container (default: the one the quantizer recorded).",
+        path=True,
+        flag="--float",
+        metavar="F.dlc",
+        label="Float container",
+        placeholder="optional: the recorded source",
+    ),
+    Option(
+        "samples", "Input-list lines to compare on.", int, 4, low=1, metavar="N", label="Samples"
+    ),
+    Option(
+        "threshold_lsb",
+        "A layer diverges when its integer-true error passes this mean, in LSBs of its output.",
+        float,
+        2.0,
+        low=0.0,
+        high=1e9,
+        low_open=True,
+        metavar="LSB",
+        label="Threshold (LSB)",
+    ),
+    Option(
+        "drop_db",
+        "... or when its SQNR falls this far below its worst input's.",
+        float,
+        12.0,
+        low=0.0,
+        high=1e9,
+        low_open=True,
+        metavar="DB",
+        label="SQNR drop (dB)",
+    ),
 )
 
 DEMO_OPTIONS = (
@@ -533,6 +685,10 @@ class QuantOptions(DeclaredOptions):
     def bc(self) -> bool:
         return BC in self.algorithms
 
+    @property
+    def adaround(self) -> bool:
+        return ADAROUND in self.algorithms
+
     def observer_options(self, scheme: str) -> dict[str, Any]:
         return {"percentile": self.percentile} if scheme == PERCENTILE else {}
 
@@ -557,6 +713,13 @@ class RunOptions(DeclaredOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_state(self.stateful, self.state)
+
+
+@declared(*DEBUG_OPTIONS)
+class DebugOptions(DeclaredOptions):
+    """What ``workbench debug`` compares, on which runtime, with which thresholds."""
+
+    WHAT = "debug"
 
 
 @declared(*ADVISE_OPTIONS)

@@ -61,11 +61,23 @@ SCHEMES = (TF, ENHANCED, SYMMETRIC, PERCENTILE)
 
 WEIGHT_BITWIDTHS = (4, 8, 16)
 ACT_BITWIDTHS = (8, 16)
+
+# A layer's activation precision (``--layer-precision PATTERN=...``): 8- or 16-bit fixed
+# point, or float (no encoding; on the DSP and AIP the layer falls back to the CPU).
+INT8_LAYER = "int8"
+INT16_LAYER = "int16"
+FLOAT_LAYER = "float"
+LAYER_PRECISIONS = (INT8_LAYER, INT16_LAYER, FLOAT_LAYER)
+LAYER_PRECISION_BITS = {INT8_LAYER: 8, INT16_LAYER: 16}
+# How a layer pattern names layers: an exact node name, ``type:OpType`` or ``re:REGEX``.
+TYPE_PATTERN = "type:"
+REGEX_PATTERN = "re:"
 BIAS_BITWIDTHS = (8, 32)
 
 CLE = "cle"  # cross-layer equalization
 BC = "bc"  # bias correction
-ALGORITHMS = (CLE, BC)
+ADAROUND = "adaround"  # learned weight rounding
+ALGORITHMS = (CLE, BC, ADAROUND)
 
 # How values round onto a grid at ties (a quantized container records its mode):
 # half away from zero is the vendor's fixed point (AIMET/SNPE's quantizer library rounds

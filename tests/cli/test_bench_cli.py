@@ -81,7 +81,7 @@ def test_run_on_every_runtime(cli, containers, tmp_path, runtime):
         "--runtime", runtime,
     )  # fmt: skip
     assert result["inferences"] == 3
-    probs = np.fromfile(out / "Result_2" / "prob_0.raw", dtype="<f4")
+    probs = np.fromfile(out / "Result_2" / "prob:0.raw", dtype="<f4")
     assert probs.shape == (10,) and abs(float(probs.sum()) - 1) < 0.05
 
 

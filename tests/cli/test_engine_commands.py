@@ -69,8 +69,8 @@ def test_run_matches_onnxruntime_and_is_recorded(cli, converted, tmp_path):
     assert result["inferences"] == 3
     expected = ort_outputs(model, arrays)
     for i, exp in enumerate(expected):
-        # Tensor names become safe file names: "prob:0" -> "prob_0".
-        got = np.fromfile(out / f"Result_{i}" / "prob_0.raw", dtype="<f4").reshape(exp.shape)
+        # Tensor names are kept, as snpe-net-run writes them: "prob:0" -> "prob:0.raw".
+        got = np.fromfile(out / f"Result_{i}" / "prob:0.raw", dtype="<f4").reshape(exp.shape)
         np.testing.assert_allclose(got, exp, rtol=1e-5, atol=1e-6)
     run = cli.json("runs", "show", str(result["run_id"]))
     assert run["status"] == "succeeded" and run["details"]["runtime"] == "cpu"
@@ -86,7 +86,7 @@ def test_run_batch_resize_groups_lines(cli, converted, tmp_path):
     )
     assert result["inferences"] == 5
     for i, exp in enumerate(ort_outputs(model, arrays)):
-        got = np.fromfile(out / f"Result_{i}" / "prob_0.raw", dtype="<f4").reshape(exp.shape)
+        got = np.fromfile(out / f"Result_{i}" / "prob:0.raw", dtype="<f4").reshape(exp.shape)
         np.testing.assert_allclose(got, exp, rtol=1e-5, atol=1e-6)
 
 
@@ -96,7 +96,7 @@ def test_run_debug_writes_every_layer(cli, converted, tmp_path):
     out = tmp_path / "out"
     cli.json("run", str(dlc), "--input-list", str(listing), "--output-dir", str(out), "--debug")
     names = {p.name for p in (out / "Result_0").iterdir()}
-    assert {"c.raw", "r.raw", "f.raw", "logits.raw", "prob_0.raw"} <= names
+    assert {"c.raw", "r.raw", "f.raw", "logits.raw", "prob:0.raw"} <= names
 
 
 def test_run_output_header_keeps_named_tensors(cli, converted, tmp_path):

@@ -93,7 +93,7 @@ def test_quantized_container_runs_on_cpu_both_ways(cli, float_dlc, tmp_path):
         target = dlc if mode == "float" else q
         out = tmp_path / mode
         cli.json("run", str(target), "--input-list", str(listing), "--output-dir", str(out), *extra)
-        outs[mode] = np.fromfile(out / "Result_0" / "prob_0.raw", dtype="<f4")
+        outs[mode] = np.fromfile(out / "Result_0" / "prob:0.raw", dtype="<f4")
     for mode in ("dequant", "fxp"):
         assert np.abs(outs[mode] - outs["float"]).max() < 0.05
     assert not np.array_equal(outs["fxp"], outs["float"])
@@ -220,3 +220,62 @@ def test_rounding_is_an_option_recorded_with_the_run_and_the_export_says_so(
     bad = cli("quantize", str(dlc), "--input-list", str(listing), "-o", str(tmp_path / "x.dlc"),
               "--rounding", "up")  # fmt: skip
     assert bad.exit_code == 2
+
+
+def test_layer_precision_flags_reach_the_container_the_run_and_bench(cli, float_dlc, tmp_path):
+    dlc, listing = float_dlc
+    q = tmp_path / "mix.dlc"
+    result = cli.json(
+        "quantize", str(dlc), "--input-list", str(listing), "-o", str(q), "--no-analysis",
+        "--layer-precision", "type:Softmax=float", "--layer-precision", "re:^conv/1$=int16",
+        "--weights-bitwidth-override", "fc=4",
+    )  # fmt: skip
+    with zipfile.ZipFile(q) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    record = manifest["quantizer"]["layer_precision"]
+    assert record["float_layers"] == ["softmax"] and record["activations"]["conv/1"] == "int16"
+    assert manifest["quantizer"]["options"]["weights_bitwidth_override"] == ["fc=4"]
+    run = cli.json("runs", "show", str(result["run_id"]))
+    assert run["details"]["options"]["layer_precision"] == [
+        "type:Softmax=float",
+        "re:^conv/1$=int16",
+    ]
+    from workbench.options import QUANTIZE_OPTIONS, option_argv
+
+    argv = option_argv(QUANTIZE_OPTIONS, run["details"]["options"])  # the rerun's flags
+    assert argv[-6:] == [
+        "--layer-precision", "type:Softmax=float", "--layer-precision", "re:^conv/1$=int16",
+        "--weights-bitwidth-override", "fc=4",
+    ]  # fmt: skip
+    bench = cli.json("bench", str(q), "--runtimes", "dsp", "--input-list", str(listing))
+    row = bench[0]
+    assert row["status"] == "succeeded"
+    fallback = row["cpu_fallback"]
+    assert fallback["float_layers"] == 1 and fallback["boundaries"] >= 1
+    assert fallback["convert_ms"] > 0
+    assert any(n.startswith("CPU fallback: 1 float layer(s)") for n in row["notes"])
+    bad = cli(
+        "quantize", str(dlc), "--input-list", str(listing), "-o", str(tmp_path / "x.dlc"),
+        "--layer-precision", "nosuchlayer=int16",
+    )  # fmt: skip
+    assert bad.exit_code == 2 and "no layer of the model matches 'nosuchlayer'" in bad.output
+
+
+def test_debug_compares_every_layer_on_the_runtime(cli, float_dlc, tmp_path):
+    dlc, listing = float_dlc
+    q = tmp_path / "q.dlc"
+    cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(q), "--no-analysis")
+    report = cli.json("debug", str(q), "--input-list", str(listing), "--samples", "2")
+    data = report["report"]
+    assert report["float_container"] == str(dlc.resolve())
+    assert data["runtime"] == "dsp" and data["samples"] == 2
+    names = [layer["node"] for layer in data["layers"]]
+    assert names[0] == "conv/1" and "fc" in names
+    assert {"integer_mean_lsb", "clipped_pct", "integer_sqnr_db", "causes"} <= set(
+        data["layers"][0]
+    )
+    assert "softmax" in names  # a float fallback inside the integer executor: compared too
+    shown = cli("debug", str(q), "--input-list", str(listing), "--samples", "1")
+    assert shown.exit_code == 0 and "output SQNR" in shown.stdout
+    bad = cli("debug", str(q), "--input-list", str(listing), "--float", str(q))
+    assert bad.exit_code == 2 and "--float takes the float container" in bad.output

@@ -631,6 +631,18 @@ def test_hostile_archives_are_refused_clearly(
     assert not UNPICKLED
 
 
+def test_tampered_record_is_refused_like_any_entry(tmp_path: Path) -> None:
+    # records/ are opaque to the reader, but not unchecked: a changed byte with a stale
+    # sha256 is refused (the AIP would otherwise run from a tampered HTA record).
+    path = tmp_path / "q.dlc"
+    write_container(path, quantized_container())
+    entries = entries_of(path)
+    entries["records/blob.bin"] = _flip_byte(entries["records/blob.bin"])
+    write_zip(path, list(entries.items()))
+    with pytest.raises(ContainerError, match=r"'records/blob.bin' is corrupt: sha256"):
+        read_container(path)
+
+
 def test_zip_bomb_is_refused_before_decompressing(
     tmp_path: Path, valid: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from tests.modelzoo import small_cnn
+from workbench.engine.batch import resize_batch
 from workbench.engine.container import Container, make_manifest
 from workbench.engine.executor import Plan
 from workbench.engine.onnx_import import import_onnx
@@ -234,6 +235,48 @@ def test_aip_runs_hta_subnets_from_the_records_and_hnn_like_the_dsp(models):
         assert sqnr_db(d.run(feeds)[OUT], a.run(feeds)[OUT]) > 30
 
 
+def _patched_record(c: Container, layer: str, section: str, change) -> Container:
+    """``c`` with one section of an HTA record changed in place (same size)."""
+    import struct
+
+    data = bytearray(c.records["hta_0.bin"])
+    (length,) = struct.unpack_from("<I", data, 8)
+    index = json.loads(bytes(data[12 : 12 + length]))
+    base = 12 + length + (-(12 + length)) % 16
+    sec = next(e for e in index["layers"] if e["node"] == layer)["sections"][section]
+    start, end = base + sec["offset"], base + sec["offset"] + sec["nbytes"]
+    values = np.frombuffer(bytes(data[start:end]), dtype=np.dtype(sec["dtype"]).newbyteorder("<"))
+    data[start:end] = change(values.copy()).astype(values.dtype).tobytes()
+    return replace(c, records={**c.records, "hta_0.bin": bytes(data)})
+
+
+@pytest.mark.parametrize(
+    ("layer", "section", "change"),
+    [
+        ("conv", "bias", lambda b: b + 2**12),  # int32 bias in accumulator units
+        ("conv", "shift", lambda s: s + 1),  # halves the requantized output
+        ("fc", "multiplier", lambda m: m // 2 + 2**29),  # 3/4 of the scale
+        ("fc", "bias", lambda b: b - 2**10),
+    ],
+)
+def test_aip_runs_hta_layers_from_the_records_numbers(models, layer, section, change):
+    # The records hold the layer's own bias, multiplier and shift: the AIP must use them
+    # (with the container's numbers it would just be the DSP). Change one: the output moves.
+    q = models["all_hta"]
+    aip, dsp = load_network(q, "aip"), load_network(q, "dsp")
+    assert (
+        "2 layer(s) run from the HTA records; 0 layer(s) in HNN subnets (DSP semantics)"
+        in aip.notes
+    )
+    changed = load_network(_patched_record(q, layer, section, change), "aip")
+    moved = 0
+    for feeds in _feeds(2):
+        same = aip.run(feeds)[OUT]
+        np.testing.assert_array_equal(same, dsp.run(feeds)[OUT])
+        moved += int(np.count_nonzero(changed.run(feeds)[OUT] != same))
+    assert moved > 0
+
+
 def test_aip_runs_16_bit_layers_with_dsp_semantics(models):
     # The HTA is 8-bit only: a 16-bit layer with a record (quantize --enable-hta at 16
     # bits) runs like the DSP, not from its record's int32 accumulator (off by tens of dB).
@@ -266,6 +309,214 @@ def test_aip_batch_above_one_needs_every_layer_on_the_hta(models):
         check_runtime(models["q8"], "aip", batch=2)
     net = load_network(models["all_hta"], "aip", batch=2)  # every layer on the HTA: fine
     assert net.batch == 2
+
+
+def _subnets(c: Container, edit) -> Container:
+    """``c`` with its ``subnets.json`` edited in place by ``edit(doc)``."""
+    doc = json.loads(c.records["subnets.json"])
+    edit(doc)
+    return replace(c, records={**c.records, "subnets.json": json.dumps(doc).encode()})
+
+
+def _records(c: Container, **changes: bytes | None) -> Container:
+    records = {**c.records, **{k.replace("__", "."): v for k, v in changes.items()}}
+    return replace(c, records={k: v for k, v in records.items() if v is not None})
+
+
+def _cut_last(doc) -> None:  # the last subnet loses its last node
+    last = doc["subnets"][-1]
+    last["layers"][1] -= 1
+    last["nodes"].pop()
+
+
+def _bad_record_layer(c: Container) -> bytes:
+    from workbench.engine.quant.hta import HTA_MAGIC
+
+    data = c.records["hta_0.bin"]
+    assert data.startswith(HTA_MAGIC)
+    return data.replace(b'"conv"', b'"cnov"', 1)
+
+
+STALE = r"the container's HTA records do not match its graph; quantize again with --enable-hta$"
+# (model, batch, how the container is spoiled, the refusal). Each row is one check of
+# hta_plan / load: delete the check and its row is accepted.
+AIP_REFUSALS = {
+    "float container": ("all_hta_float", 1, lambda c: c, "does not support non-quantized"),
+    "no records": (
+        "plain",
+        1,
+        lambda c: c,
+        r"^AIP needs the HTA subnet records that `workbench quantize --enable-hta` generates, and this container has none: quantize again with --enable-hta$",
+    ),
+    "subnets not JSON": (
+        "all_hta",
+        1,
+        lambda c: _records(c, subnets__json=b"{"),
+        "HTA records are malformed",
+    ),
+    "no subnet list": (
+        "all_hta",
+        1,
+        lambda c: _records(c, subnets__json=b'{"subnets": 3}'),
+        r"^the container's HTA records are malformed \(no subnets\)$",
+    ),
+    "truncated subnet list": (
+        "q8",
+        1,
+        lambda c: _subnets(c, lambda d: d["subnets"].pop()),
+        STALE,
+    ),
+    "last subnet cut short": ("q8", 1, lambda c: _subnets(c, _cut_last), STALE),
+    "truncated, all HTA, batch 2": (
+        "all_hta",
+        2,
+        lambda c: _subnets(c, _cut_last),
+        STALE,
+    ),
+    "extra subnet": (
+        "q8",
+        1,
+        lambda c: _subnets(
+            c,
+            lambda d: d["subnets"].append(
+                {**d["subnets"][-1], "layers": [d["subnets"][-1]["layers"][1]] * 2}
+            ),
+        ),
+        STALE,
+    ),
+    "extra subnet past the graph": (
+        "all_hta",
+        1,
+        lambda c: _subnets(
+            c,
+            lambda d: d["subnets"].append(
+                {"kind": "hnn", "layers": [4, 5], "nodes": ["ghost"], "record": None}
+            ),
+        ),
+        STALE,
+    ),
+    "gap between subnets": (
+        "q8",
+        1,
+        lambda c: _subnets(c, lambda d: d["subnets"][1]["layers"].__setitem__(0, 99)),
+        STALE,
+    ),
+    "unknown subnet kind": (
+        "q8",
+        1,
+        lambda c: _subnets(c, lambda d: d["subnets"][0].__setitem__("kind", "npu")),
+        STALE,
+    ),
+    "subnet not an object": (
+        "q8",
+        1,
+        lambda c: _subnets(c, lambda d: d["subnets"].__setitem__(0, 7)),
+        STALE,
+    ),
+    "renamed node": (
+        "all_hta",
+        1,
+        lambda c: _subnets(c, lambda d: d["subnets"][0]["nodes"].__setitem__(1, "x")),
+        STALE,
+    ),
+    "partial list at batch 2": (
+        "q8",
+        2,
+        lambda c: c,
+        "every layer is in an HTA subnet; layers from 'softmax'",
+    ),
+    "HNN relabelled HTA at batch 2": (
+        "q8",
+        2,
+        lambda c: _subnets(c, lambda d: d["subnets"][1].__setitem__("kind", "hta")),
+        r"^HTA subnet 1 has no record None; quantize again with --enable-hta$",
+    ),
+    "record missing": (
+        "all_hta",
+        1,
+        lambda c: _records(c, hta_0__bin=None),
+        r"^HTA subnet 0 has no record 'hta_0.bin'; quantize again with --enable-hta$",
+    ),
+    "record garbage": (
+        "all_hta",
+        1,
+        lambda c: _records(c, hta_0__bin=b"not a record"),
+        r"^HTA record 'hta_0.bin' is malformed \(not an HTA record \(bad magic\)\); quantize again",
+    ),
+    "record names another layer": (
+        "all_hta",
+        1,
+        lambda c: _records(c, hta_0__bin=_bad_record_layer(c)),
+        "names unknown layer 'cnov'; quantize again with --enable-hta$",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(AIP_REFUSALS), ids=list(AIP_REFUSALS))
+def test_aip_refusal_table(models, case):
+    model, batch, spoil, message = AIP_REFUSALS[case]
+    spoiled = spoil(models[model])
+    with pytest.raises(RuntimeRefused, match=message):
+        load_network(spoiled, "aip", batch=batch)
+    if model != "plain" and case != "record names another layer":
+        # refused before any init work (records are only parsed by the init itself)
+        if "record" not in case and "HTA at batch" not in case:
+            with pytest.raises(RuntimeRefused, match=message):
+                check_runtime(spoiled, "aip", batch=batch)
+
+
+def test_check_runtime_defaults_and_the_batch_1_rule(models):
+    # batch defaults to 1: the AIP takes a container with HNN subnets at batch 1
+    check_runtime(models["q8"], "aip")
+    check_runtime(models["q8"], "dsp", cpu_fxp=False)
+    two = replace(models["float"], graph=resize_batch(models["float"].graph, 2))
+    for runtime in ("cpu", "dsp"):
+        with pytest.raises(
+            BadInput,
+            match=r"batch is 2; runtimes resize from batch 1 only .convert with batch 1, then use --batch.$",
+        ):
+            check_runtime(two, runtime)
+    with pytest.raises(BadInput, match=r"^--cpu-fxp applies to the cpu runtime only, not dsp$"):
+        check_runtime(models["q8"], "dsp", cpu_fxp=True)
+
+
+def test_aip_tampered_record_is_refused_by_the_reader(models, tmp_path):
+    """A record changed on disk with its hash left stale: the container reader refuses it
+    (records are checked like every other entry); re-signed, the HTA weights check does."""
+    import hashlib
+    import zipfile
+
+    from workbench.engine.container import read_container, write_container
+    from workbench.errors import ContainerError
+
+    path = tmp_path / "hta.dlc"
+    write_container(path, models["all_hta"])
+    with zipfile.ZipFile(path) as zf:
+        entries = {i.filename: zf.read(i) for i in zf.infolist()}
+    record = bytearray(entries["records/hta_0.bin"])
+    weight = models["all_hta"].graph.params["w"].tobytes()  # the conv's packed weights
+    at = bytes(record).index(weight)
+    record[at + 5] ^= 0x01
+    entries["records/hta_0.bin"] = bytes(record)
+
+    def save(target: Path, items: dict[str, bytes]) -> None:
+        with zipfile.ZipFile(target, "w") as zf:
+            for name, data in items.items():
+                zf.writestr(name, data)
+
+    stale = tmp_path / "stale.dlc"
+    save(stale, entries)
+    with pytest.raises(ContainerError, match=r"records/hta_0.bin.* sha256 does not match"):
+        read_container(stale)
+    manifest = json.loads(entries["manifest.json"])
+    for e in manifest["entries"]:
+        if e["name"] == "records/hta_0.bin":
+            e["sha256"] = hashlib.sha256(entries["records/hta_0.bin"]).hexdigest()
+    resigned = tmp_path / "resigned.dlc"
+    save(resigned, {**entries, "manifest.json": json.dumps(manifest).encode()})
+    c = read_container(resigned)
+    with pytest.raises(RuntimeRefused, match="HTA record 'hta_0.bin'"):
+        load_network(c, "aip")
 
 
 # --- options and batch -------------------------------------------------------------------

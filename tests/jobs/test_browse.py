@@ -48,6 +48,8 @@ def ids(page) -> list[int]:
         ("is:starred", RunFilter(starred=True)),
         ("is:star", RunFilter(starred=True)),
         ("is:baseline", RunFilter(baseline=True)),
+        ("#a tag:b", RunFilter(tags=("a", "b"))),  # one-letter tags
+        ("model:org:net tag:x:y", RunFilter(model_name="org:net", tags=("x:y",))),  # first colon
         # Not tokens: searched as words.
         (
             "is:marked tag: # model: nokey:x",
@@ -72,7 +74,7 @@ def test_parse_filter(text: str, expected: RunFilter) -> None:
 
 
 def test_parse_filter_refuses_an_unknown_status() -> None:
-    with pytest.raises(BadInput, match="unknown status"):
+    with pytest.raises(BadInput, match=r"unknown status .done. \(one of running, succeeded, "):
         parse_filter("status:done")
 
 
@@ -187,3 +189,120 @@ def test_experiments_and_projects_as_pages(store, seeded) -> None:
     assert [p.name for p in projects.rows][0] == "default"
     assert "old-2020" not in {p.name for p in page_projects(store, TableQuery(sort="name"),
                                                             include_archived=False).rows}  # fmt: skip
+
+
+def _oracle(rows, **want):
+    """The ids of ``rows`` that a filter should keep, decided in Python from the rows."""
+    keep = []
+    for r in rows:
+        if "status" in want and r.status != want["status"]:
+            continue
+        if "kind" in want and r.kind != want["kind"]:
+            continue
+        if "runtime" in want and r.runtime != want["runtime"]:
+            continue
+        if "model" in want and r.model != want["model"]:
+            continue
+        if "model_id" in want and r.model_id != want["model_id"]:
+            continue
+        if not set(want.get("tags", ())) <= set(r.tags):
+            continue
+        if want.get("starred") and not r.starred:
+            continue
+        if want.get("baseline") and not r.baseline:
+            continue
+        keep.append(r.id)
+    return sorted(keep)
+
+
+def _token_table(rows, seeded):
+    """(filter text, expected ids): every token of the TUI's filter, each alone and some
+    combined, with what the seeded runs say it must keep."""
+    statuses = sorted({r.status for r in rows})
+    runtimes = sorted({r.runtime for r in rows if r.runtime})
+    tags = sorted({t for r in rows for t in r.tags})
+    table = [("", _oracle(rows))]
+    for st in statuses:
+        table += [
+            (f"status:{st}", _oracle(rows, status=st)),
+            (f"is:{st}", _oracle(rows, status=st)),
+        ]
+    for rt in runtimes:
+        table += [
+            (f"runtime:{rt}", _oracle(rows, runtime=rt)),
+            (f"rt:{rt.upper()}", _oracle(rows, runtime=rt)),  # runtimes are any case
+        ]
+    for tag in tags:
+        table += [(f"tag:{tag}", _oracle(rows, tags=[tag])), (f"#{tag}", _oracle(rows, tags=[tag]))]
+    for name, model_id in seeded.models.items():
+        table += [
+            (f"model:{name}", _oracle(rows, model=name)),
+            (f"model:{model_id}", _oracle(rows, model_id=model_id)),
+            (f"model:{name[:-1]}", []),  # exactly the name: a part of it is no name
+            (f"model:{name.upper()}", []),  # names keep their case
+        ]
+    table += [
+        ("is:starred", _oracle(rows, starred=True)),
+        ("is:star", _oracle(rows, starred=True)),
+        ("is:baseline", _oracle(rows, baseline=True)),
+        ("#v2 #candidate", _oracle(rows, tags=["v2", "candidate"])),
+        ("is:starred rt:dsp", _oracle(rows, starred=True, runtime="dsp")),
+        ("is:succeeded model:resnet18", _oracle(rows, status="succeeded", model="resnet18")),
+        ("is:baseline is:failed", _oracle(rows, baseline=True, status="failed")),
+    ]
+    return table
+
+
+def test_every_filter_token_keeps_exactly_its_runs(store, seeded) -> None:
+    rows = page_runs(store, "default", TableQuery(limit=1000)).rows
+    assert len(rows) == 28
+    for text, expected in _token_table(rows, seeded):
+        got = sorted(ids(page_runs(store, "default", TableQuery(text=text, limit=1000))))
+        assert got == expected, text
+        for kind in ("quantize", "bench"):  # the TUI's per-kind tables
+            page = page_runs(store, "default", TableQuery(text=text, limit=1000), kind=kind)
+            assert sorted(ids(page)) == [i for i in expected if i in _oracle(rows, kind=kind)]
+            assert page.total == len(page.rows), text
+    # Every token narrows: none of them may keep everything (else the table proves little).
+    assert all(len(expected) < len(rows) for text, expected in _token_table(rows, seeded) if text)
+    assert any(expected for text, expected in _token_table(rows, seeded) if "baseline" in text)
+
+
+def test_every_runs_list_option_keeps_exactly_its_runs(store, seeded, cli) -> None:
+    rows = page_runs(store, "default", TableQuery(limit=1000)).rows
+
+    def listed(*args: str) -> list[int]:
+        page = cli.json("runs", "list", "--limit", "1000", *args)
+        assert page["total"] == len(page["runs"])
+        return sorted(r["id"] for r in page["runs"])
+
+    table = [((), _oracle(rows)), (("--starred",), _oracle(rows, starred=True))]
+    for st in sorted({r.status for r in rows}):
+        table.append((("--status", st), _oracle(rows, status=st)))
+    for kind in ("quantize", "bench"):
+        table.append((("--kind", kind), _oracle(rows, kind=kind)))
+    for rt in sorted({r.runtime for r in rows if r.runtime}):
+        table.append((("--runtime", rt), _oracle(rows, runtime=rt)))
+    for tag in sorted({t for r in rows for t in r.tags}):
+        table.append((("--tag", tag), _oracle(rows, tags=[tag])))
+    for name, model_id in seeded.models.items():
+        table.append((("--model", name), _oracle(rows, model=name)))
+        table.append((("--model", str(model_id)), _oracle(rows, model_id=model_id)))
+    table += [
+        (("--tag", "v2", "--tag", "candidate"), _oracle(rows, tags=["v2", "candidate"])),
+        (("--kind", "bench", "--runtime", "dsp", "--starred"), _oracle(rows, kind="bench", runtime="dsp", starred=True)),
+        (("--status", "failed", "--model", "resnet18"), _oracle(rows, status="failed", model="resnet18")),
+    ]  # fmt: skip
+    for args, expected in table:
+        assert listed(*args) == expected, args
+    assert cli("runs", "list", "--model", "mobilenet").exit_code == 2  # no model of that name
+
+
+def test_run_filter_refuses_unknown_values_listing_the_known_ones() -> None:
+    with pytest.raises(
+        BadInput,
+        match=r"^unknown status 'done' \(one of running, succeeded, failed, interrupted\)$",
+    ):
+        RunFilter(status="done")
+    with pytest.raises(BadInput, match=r"^unknown run kind 'train' \(one of quantize, bench\)$"):
+        RunFilter(kind="train")

@@ -14,7 +14,7 @@ from workbench.errors import BadInput, InputListError
 from workbench.jobs.lifecycle import tracked_run
 from workbench.jobs.projects import create_project, set_archived
 from workbench.jobs.runs import show_run
-from workbench.store import Run, open_store
+from workbench.store import LayerStat, Run, open_store
 from workbench.store.recovery import current_process, recover_orphaned_runs
 
 
@@ -147,6 +147,62 @@ def test_results_that_cannot_be_written_fail_the_run(store) -> None:
     assert shown.status == "failed" and "recording the results failed" in shown.error
 
 
+_LAYER = {"layer_index": 0, "layer_name": "c0", "op_type": "Conv", "scale": 0.1}
+
+
+def _boom() -> None:
+    raise ZeroDivisionError("boom")
+
+
+def _bad_input() -> None:
+    raise BadInput("a user error")
+
+
+def _ctrl_c() -> None:
+    raise KeyboardInterrupt
+
+
+def _exit() -> None:
+    raise SystemExit(3)
+
+
+@pytest.mark.parametrize(
+    ("end", "stop", "status"),
+    [
+        (_boom, ZeroDivisionError, "failed"),
+        (_bad_input, BadInput, "failed"),
+        (_ctrl_c, KeyboardInterrupt, "interrupted"),
+        (_exit, SystemExit, "interrupted"),
+    ],
+    ids=["exception", "user-error", "ctrl-c", "exit"],
+)
+def test_failed_and_interrupted_runs_keep_no_layer_rows(store, end, stop, status) -> None:
+    # Per-layer stats are results: only a run that succeeded keeps them (a failed
+    # quantization's half-computed table would read as the model's).
+    with pytest.raises(stop):
+        with tracked_run(store, project="default", kind="quantize") as run:
+            run.add_layer_stats([_LAYER, {**_LAYER, "layer_index": 1, "layer_name": "c1"}])
+            run.log("half way")
+            end()
+    shown = show_run(store, run.id)
+    assert (shown.status, tuple(shown.layers), shown.log) == (status, (), "half way")
+    with store.read() as s:
+        assert s.query(LayerStat).count() == 0
+    # The same rows on a run that succeeds are kept (the check above is not vacuous).
+    with tracked_run(store, project="default", kind="quantize") as ok:
+        ok.add_layer_stats([_LAYER])
+    assert [row["layer_name"] for row in show_run(store, ok.id).layers] == ["c0"]
+
+
+def test_a_run_whose_results_fail_to_record_keeps_no_layer_rows(store) -> None:
+    with pytest.raises(Exception):  # noqa: B017 - whatever the driver says
+        with tracked_run(store, project="default", kind="bench", runtime="cpu") as run:
+            run.add_layer_stats([_LAYER])
+            run.record(init_breakdown={"phase": object()})  # not JSON: the write fails
+    shown = show_run(store, run.id)
+    assert (shown.status, tuple(shown.layers)) == ("failed", ())
+
+
 def test_unknown_or_archived_projects_are_refused(store) -> None:
     with pytest.raises(Exception, match="no project named 'nope'"):
         with tracked_run(store, project="nope", kind="bench", runtime="cpu"):
@@ -233,3 +289,76 @@ def test_sigterm_through_the_cli_entry_point_interrupts(
     # Recorded by the job itself on its way out, not by a later sweep.
     assert show_run(store, run_id).status == "interrupted"
     assert "asked to stop" in show_run(store, run_id).error
+
+
+def test_a_run_records_who_what_and_when(store) -> None:
+    import time
+
+    from tests.tui.seed import seed_store
+    from workbench.store import Project
+
+    seeded = seed_store(store)
+    model_id = seeded.models["resnet18"]
+    container_id = seeded.containers["resnet18"]
+    before = time.time()
+    with tracked_run(store, project="default", kind="bench", model_id=model_id,
+                     container_id=container_id, runtime="dsp") as run:  # fmt: skip
+        assert run.project == "default" and run.kind == "bench"
+        run.log("first\n")
+        run.log("\nsecond")
+    with store.read() as s:
+        row = s.get(Run, run.id)
+        project = s.get(Project, row.project_id)
+        me = current_process()
+        assert (row.model_id, row.container_id) == (model_id, container_id)
+        assert row.status == "succeeded" and row.pid_started_at == me.started_at
+        started = row.started_at.timestamp()
+        assert before - 1 <= started <= time.time() + 1
+        assert project.last_used_at == row.started_at  # the TUI opens the project used last
+        assert 0 <= row.duration_s <= time.time() - before + 1
+        assert row.log == "first\n\nsecond"  # lines joined by newlines, trailing ones cut
+
+
+def test_recorded_names_are_checked_and_named(store) -> None:
+    with pytest.raises(TypeError, match=r"^layer stats have no field\(s\) bogus, other$"):
+        with tracked_run(store, project="default", kind="quantize") as run:
+            run.add_layer_stats([{**_LAYER, "other": 1, "bogus": 2}])
+    with pytest.raises(TypeError, match=r"^bench runs have no field\(s\) a, run_id$"):
+        with tracked_run(store, project="default", kind="bench", runtime="cpu") as run:
+            run.record(run_id=3, a=1)  # the detail table's key is not a result
+    with pytest.raises(TypeError, match="run_id"):
+        with tracked_run(store, project="default", kind="bench", run_id=1):
+            pass
+
+
+@pytest.mark.parametrize(
+    ("stop", "error"),
+    [
+        (KeyboardInterrupt(), "interrupted by the user"),
+        (SystemExit(1), "interrupted: the process was asked to stop"),
+        (ZeroDivisionError(), "ZeroDivisionError"),  # no message: the type alone
+        (ValueError("bad"), "ValueError: bad"),
+    ],
+)
+def test_how_an_ending_reads(store, stop, error) -> None:
+    with pytest.raises(type(stop)):
+        with tracked_run(store, project="default", kind="bench", runtime="cpu") as run:
+            raise stop
+    assert show_run(store, run.id).error == error == run.error
+
+
+def test_a_failure_whose_results_cannot_be_written_still_ends_the_run(store) -> None:
+    # The job fails, and what it recorded breaks the write too: the run still ends,
+    # failed with the job's own error, without the unwritable values.
+    with pytest.raises(ZeroDivisionError):
+        with tracked_run(store, project="default", kind="quantize") as run:
+            run.record(notes=object())  # a column of runs: written even on failure
+            run.add_layer_stats([_LAYER])
+            1 / 0  # noqa: B018
+    shown = show_run(store, run.id)
+    assert (shown.status, shown.error, run.status) == (
+        "failed",
+        "ZeroDivisionError: division by zero",
+        "failed",
+    )
+    assert tuple(shown.layers) == () and not shown.notes

@@ -15,7 +15,9 @@
 * Input lists are the user's own files: an entry may be an absolute path or a
   symlink anywhere (decided; documented in ``workbench/engine/inputs.py``), and is
   still read without pickle and only if it is a regular file.
-* ``run`` writes each output under ``OUT/Result_N`` whatever the tensor is called.
+* ``run`` writes each output under ``OUT/Result_N`` whatever the tensor is called
+  (names that are no relative path are refused, or flattened with ``--flat-names``);
+  links inside ``OUT`` are never followed (``test_outputs.py``).
 """
 
 from __future__ import annotations
@@ -462,10 +464,10 @@ def test_input_list_entry_that_is_not_a_regular_file_is_refused(
 # -- outputs stay under OUT ---------------------------------------------------------------------
 
 
-def test_run_outputs_stay_in_the_output_folder_whatever_the_tensor_names(
-    tmp_path: Path, store: Store
-) -> None:
-    names = ["../../escaped", "/abs/escaped", "..", "C:\\escaped", "a/../../b"]
+ESCAPING_NAMES = ["../../escaped", "/abs/escaped", "..", "C:\\escaped", "a/../../b", "a//b"]
+
+
+def _named_outputs_container(folder: Path, names: list[str]) -> Path:
     nodes = [Node(f"n{i}", "Relu", ("x",), (name,)) for i, name in enumerate(names)]
     graph = Graph(
         "names",
@@ -477,15 +479,37 @@ def test_run_outputs_stay_in_the_output_folder_whatever_the_tensor_names(
     )
     from workbench.engine.container import Container, make_manifest
 
-    dlc = tmp_path / "box" / "names.dlc"
-    dlc.parent.mkdir()
+    dlc = folder / "names.dlc"
+    folder.mkdir()
     write_container(dlc, Container(make_manifest(converter={"command": "test"}), graph))
-    (dlc.parent / "x.raw").write_bytes(np.ones(4, "<f4").tobytes())
-    (dlc.parent / "list.txt").write_text("x.raw\n")
+    (folder / "x.raw").write_bytes(np.ones(4, "<f4").tobytes())
+    (folder / "list.txt").write_text("x.raw\n")
+    return dlc
+
+
+@pytest.mark.parametrize("name", ESCAPING_NAMES)
+def test_run_refuses_tensor_names_that_are_no_path_under_the_output_folder(
+    tmp_path: Path, store: Store, name: str
+) -> None:
+    """The vendor layout keeps names as paths: one that would leave Result_N (or is
+    no plain relative path) is refused before any work, suggesting --flat-names."""
+    dlc = _named_outputs_container(tmp_path / "box", [name])
+    with pytest.raises(BadInput, match="cannot be a file path under Result_N.*--flat-names"):
+        run_container(store, "default", dlc, dlc.parent / "list.txt", tmp_path / "box" / "out")
+    assert not (tmp_path / "box" / "out").exists()
+    assert sorted(p.name for p in tmp_path.rglob("*.raw")) == ["x.raw"]
+
+
+def test_flat_run_outputs_stay_in_the_output_folder_whatever_the_tensor_names(
+    tmp_path: Path, store: Store
+) -> None:
+    dlc = _named_outputs_container(tmp_path / "box", ESCAPING_NAMES)
     out = tmp_path / "box" / "out"
-    run_container(store, "default", dlc, dlc.parent / "list.txt", out, RunOptions(debug=True))
+    run_container(
+        store, "default", dlc, dlc.parent / "list.txt", out, RunOptions(debug=True, flat_names=True)
+    )
     written = [p for p in tmp_path.rglob("*.raw") if p.parent != dlc.parent]
-    assert len(written) == len(names)
+    assert len(written) == len(ESCAPING_NAMES)
     assert all(p.parent == out / "Result_0" for p in written), written
     shutil.rmtree(out)
 

@@ -52,6 +52,7 @@ from onnx import TensorProto, helper, numpy_helper
 from sqlalchemy import func, select
 
 from tests.modelzoo import small_cnn, write_inputs
+from workbench.engine.container import read_container
 from workbench.engine.quant.quantizer import QuantOptions
 from workbench.errors import (
     BadInput,
@@ -142,6 +143,7 @@ class Fuzz:
     cli: Any = None
     cases: int = 0
     tracebacks: int = 0
+    last_error: Exception | None = None  # what the last ``attempt`` was refused with
 
     def case(self, body: Callable[[Fuzz, Path, random.Random], None], seed: int) -> None:
         """Run one case in a fresh folder, then check no run was left ``running``."""
@@ -163,9 +165,11 @@ class Fuzz:
         one of ``names``; a refused option or runtime (``BadInput``, ``RuntimeRefused``)
         need not. Returns the job's result, or None when it was refused.
         """
+        self.last_error = None
         try:
             return job()
         except WorkbenchError as exc:
+            self.last_error = exc
             message = str(exc)
             assert message.strip(), f"empty message from {type(exc).__name__}"
             assert "\n" not in message, f"multi-line message: {message!r}"
@@ -867,7 +871,17 @@ def convert_case(fz: Fuzz, folder: Path, rng: random.Random, data: bytes) -> Non
         lambda: convert_model(fz.store, PROJECT, source, dlc, command="fuzz"), source
     )
     if result is not None:
+        assert_reads_back(dlc)
         drive_converted(fz, folder, rng, dlc)
+
+
+def assert_reads_back(dlc: Path) -> None:
+    """What convert wrote, the reader takes: every check it makes, and ``info``."""
+    try:
+        read_container(dlc)
+        container_info(dlc)
+    except WorkbenchError as exc:
+        raise AssertionError(f"convert wrote a container it cannot read back: {exc}") from exc
 
 
 def onnx_bytes_case(fz: Fuzz, folder: Path, rng: random.Random) -> None:

@@ -118,12 +118,56 @@ def test_unwritable_location_is_a_store_error() -> None:
         open_store("sqlite:////proc/workbench-test.db")
 
 
-def test_missing_driver_is_a_store_error() -> None:
-    pytest.importorskip("sqlalchemy")
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        with pytest.raises(StoreError, match="not installed"):
-            open_store("postgresql+psycopg://user@localhost/db")
-    else:
-        pytest.skip("psycopg is installed")
+# Run in a fresh interpreter where ``psycopg`` cannot be imported (CI installs the driver,
+# so hiding it is the only way this path runs there): an import hook refuses it.
+_NO_DRIVER = """
+import sys
+class NoDriver:
+    def find_spec(self, name, path=None, target=None):
+        if name == "psycopg" or name.startswith(("psycopg.", "psycopg_")):
+            raise ImportError(f"No module named {name!r} (hidden by the test)")
+        return None
+sys.meta_path.insert(0, NoDriver())
+"""
+
+
+def test_missing_driver_is_a_store_error(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    url = "postgresql+psycopg://user@localhost/db"
+    probe = (
+        _NO_DRIVER
+        + f"""
+from workbench.errors import StoreError
+from workbench.store import open_store
+try:
+    open_store({url!r})
+except StoreError as exc:
+    print("refused:", exc)
+else:
+    print("opened")
+"""
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("refused:") and "not installed" in done.stdout, done.stdout
+    assert "psycopg" in done.stdout and "\n" not in done.stdout.strip()
+    # The command line says so in one error line, exit 2.
+    cli = (
+        _NO_DRIVER
+        + f"""
+sys.argv = ["workbench", "--db", {url!r}, "runs", "list"]
+from workbench.cli import main
+main()
+"""
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", cli], capture_output=True, text=True, env=env, timeout=120
+    )
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and len(errors) == 1, done.stderr
+    assert "not installed" in errors[0] and "Traceback" not in done.stderr

@@ -22,7 +22,9 @@ from workbench.tui.widgets.paged_table import PagedTable
 
 
 def text_of(widget) -> str:
-    """What a Static shows, as plain text."""
+    """What a Static (or a LongText) shows, as plain text."""
+    if hasattr(widget, "lines"):
+        return "\n".join(widget.lines)
     console = Console(width=200, file=io.StringIO(), color_system=None)
     with console.capture() as captured:
         console.print(widget.content, markup=False)

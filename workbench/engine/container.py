@@ -46,7 +46,7 @@ import tempfile
 import tokenize
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import IO, Any
@@ -77,6 +77,9 @@ MAX_JSON_BYTES = 256 << 20  # any single JSON entry
 MAX_ENTRIES = 1_000_000
 
 _CHUNK = 1 << 20
+# Entries at least this large are checked against the memory left before inflating.
+_MEMORY_CHECK_BYTES = 64 << 20
+_UNKNOWN = object()
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _RECORD_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}\.(?:bin|json)")
 _ENTRY_RE = re.compile(
@@ -113,6 +116,8 @@ class Container:
     records: dict[str, bytes] = field(default_factory=dict)
     unloaded_params: dict[str, TensorInfo] = field(default_factory=dict)
     file_size: int | None = field(default=None, compare=False)
+    # Size and sha256 of every record the file holds, from its manifest (read or not).
+    record_index: dict[str, tuple[int, str]] = field(default_factory=dict, compare=False)
 
     @property
     def quantized(self) -> bool:
@@ -132,6 +137,22 @@ class Container:
     @property
     def params_loaded(self) -> bool:
         return not self.unloaded_params
+
+    @property
+    def record_sizes(self) -> dict[str, int]:
+        """Name and size of every record, loaded or not."""
+        sizes = {name: size for name, (size, _) in self.record_index.items()}
+        sizes.update((name, len(data)) for name, data in self.records.items())
+        return sizes
+
+    @property
+    def record_digests(self) -> dict[str, str]:
+        """Name and sha256 of every record, loaded or not."""
+        digests = {name: digest for name, (_, digest) in self.record_index.items()}
+        for name, data in self.records.items():
+            if name not in digests:
+                digests[name] = hashlib.sha256(data).hexdigest()
+        return digests
 
     @property
     def param_infos(self) -> dict[str, TensorInfo]:
@@ -188,6 +209,40 @@ def write_container(path: str | os.PathLike[str], container: Container) -> int:
     The archive is written to a temporary file beside the target, fsynced, then renamed
     over it: on any failure the temporary file is removed and the target is untouched.
     """
+    staged = stage_container(path, container)
+    staged.commit()
+    return staged.size
+
+
+@dataclass
+class StagedContainer:
+    """A container written in full under a temporary name beside its target.
+
+    ``commit()`` renames it over the target; ``discard()`` removes it. A job that must
+    not show its output before it has finished (quantize: the analysis and the store
+    record come after writing) commits last.
+    """
+
+    target: str
+    temporary: str
+    size: int
+    display: str
+
+    def commit(self) -> None:
+        try:
+            os.replace(self.temporary, self.target)
+        except OSError as e:
+            self.discard()
+            raise ContainerError(f"cannot write container {self.display}: {e.strerror or e}") from e
+        _fsync_directory(os.path.dirname(self.target))
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.temporary)
+
+
+def stage_container(path: str | os.PathLike[str], container: Container) -> StagedContainer:
+    """Write ``container`` beside ``path`` under a temporary name (see ``StagedContainer``)."""
     if not container.params_loaded:
         raise ContainerError(
             "cannot write a container whose parameters were not loaded (read it with load_params=True)"
@@ -218,15 +273,13 @@ def write_container(path: str | os.PathLike[str], container: Container) -> int:
                 os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
             size = f.tell()
-        os.replace(tmp, target)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
             raise ContainerError(f"cannot write container {path}: {e.strerror or e}") from e
         raise
-    _fsync_directory(directory)
-    return size
+    return StagedContainer(target=target, temporary=tmp, size=size, display=os.fspath(path))
 
 
 def _manifest_skeleton(given: Mapping[str, Any], created: datetime) -> dict[str, Any]:
@@ -304,6 +357,9 @@ def _plan_entries(container: Container) -> list[_Entry]:
 
     def encode_body(body: Graph, where: str) -> dict[str, Any]:
         """A body graph: like graph.json, its parameters as attribute arrays."""
+        for info in [*body.inputs, *body.outputs, *body.tensors.values()]:
+            _checked_info(info.name, _plain_shape(info.shape), info.dtype,
+                          f"cannot write the container ({where})", body=True)  # fmt: skip
         return {
             "name": body.name,
             "opset": body.opset,
@@ -323,8 +379,10 @@ def _plan_entries(container: Container) -> list[_Entry]:
         if key != info.name:
             raise ContainerError(f"graph.tensors key {key!r} holds the info of {info.name!r}")
     for info in [*graph.inputs, *graph.outputs, *graph.tensors.values()]:
-        if info.dtype not in DTYPES:
-            raise ContainerError(f"tensor {info.name!r} has unsupported dtype {info.dtype!r}")
+        # What the reader refuses is never written: a container always reads back.
+        _checked_info(info.name, _plain_shape(info.shape), info.dtype, "cannot write the container")
+    if not isinstance(graph.opset, int) or graph.opset < 1:
+        raise ContainerError(f"cannot write the container: invalid opset {graph.opset!r}")
 
     params = []
     param_arrays: list[np.ndarray] = []
@@ -478,8 +536,15 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         return archive.manifest
 
 
-def read_container(path: str | os.PathLike[str], *, load_params: bool = True) -> Container:
-    """Read and check a container. With ``load_params=False`` parameters are left on disk."""
+def read_container(
+    path: str | os.PathLike[str],
+    *,
+    load_params: bool = True,
+    load_records: bool | Collection[str] = True,
+) -> Container:
+    """Read and check a container. With ``load_params=False`` parameters are left on disk;
+    ``load_records`` False (or the names to load) leaves records on disk: a command that
+    does not need them never inflates them (``record_sizes`` still says what they are)."""
     with _Archive(path) as archive:
         doc = archive.read_json(GRAPH)
         graph, param_entries = _decode_graph(doc, archive)
@@ -510,11 +575,13 @@ def read_container(path: str | os.PathLike[str], *, load_params: bool = True) ->
             _check_encodings(
                 graph, encodings, param_encodings, archive.describe(ENCODINGS), unloaded
             )
-        records = {
-            name.removeprefix("records/"): archive.read(name)
-            for name in archive.index
-            if name.startswith("records/")
+        index = {
+            entry.removeprefix("records/"): archive.index[entry]
+            for entry in archive.index
+            if entry.startswith("records/")
         }
+        wanted = index if load_records is True else (load_records or ())
+        records = {name: archive.read(f"records/{name}") for name in index if name in wanted}
         return Container(
             manifest=archive.manifest,
             graph=graph,
@@ -523,6 +590,7 @@ def read_container(path: str | os.PathLike[str], *, load_params: bool = True) ->
             records=records,
             unloaded_params=unloaded,
             file_size=archive.file_size,
+            record_index=index,
         )
 
 
@@ -531,6 +599,7 @@ class _Archive:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = os.fspath(path)
+        self._available: Any = _UNKNOWN
         self._file = _open_file(self.path)
         try:
             self.file_size = os.fstat(self._file.fileno()).st_size
@@ -663,20 +732,51 @@ class _Archive:
 
     # -- data ------------------------------------------------------------------------------
 
-    def _read_raw(self, info: zipfile.ZipInfo, limit: int) -> bytes:
+    def _read_raw(self, info: zipfile.ZipInfo, limit: int) -> bytearray:
+        """An entry's bytes, inflated into a buffer of its declared size and no more."""
         where = self.describe(info.filename)
+        size = info.file_size
+        if size > limit:
+            raise ContainerError(f"{where} declares {size} bytes, expected at most {limit}")
+        self._check_memory(size, where)
+        data = bytearray(size)
+        view = memoryview(data)
+        got = 0
         try:
             with self._zip.open(info) as f:
-                data = f.read(limit + 1)
+                while got < size:
+                    chunk = f.read(min(_CHUNK, size - got))
+                    if not chunk:
+                        break
+                    view[got : got + len(chunk)] = chunk
+                    got += len(chunk)
+                extra = f.read(1)  # reading to the end checks the CRC too
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
             raise ContainerError(f"{where} is corrupt: {e}") from e
         except NotImplementedError as e:  # a zip feature (version, method) zipfile lacks
             raise ContainerError(f"{where} cannot be read: {e}") from e
-        if len(data) != info.file_size or len(data) > limit:
-            raise ContainerError(f"{where} has {len(data)} bytes, expected {info.file_size}")
+        if got != size or extra:
+            shown = f"more than {size}" if extra else str(got)
+            raise ContainerError(f"{where} has {shown} bytes, expected {size}")
         return data
 
-    def read(self, name: str) -> bytes:
+    def _check_memory(self, size: int, where: str) -> None:
+        """An entry larger than the memory left is refused before it is inflated."""
+        if size < _MEMORY_CHECK_BYTES:
+            return
+        if self._available is _UNKNOWN:
+            from workbench.engine.memory import available_memory
+
+            self._available = available_memory()
+        if self._available is not None and size > self._available:
+            from workbench.vocabulary import format_bytes
+
+            raise ContainerError(
+                f"{where} declares {format_bytes(size)} uncompressed, more than the "
+                f"{format_bytes(self._available)} of memory available"
+            )
+
+    def read(self, name: str) -> bytearray:
         """An entry's bytes, checked against the manifest's size and sha256."""
         size, digest = self.index[name]
         data = self._read_raw(self._infos[name], size)
@@ -756,11 +856,19 @@ def _unsafe_name_reason(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def _parse_json(data: bytes, where: str) -> Any:
+def _parse_json(data: bytes | bytearray, where: str) -> Any:
     try:
-        return json.loads(data.decode("utf-8"))
+        # Integers are bounded: a 10**400 would overflow every float conversion later.
+        return json.loads(data.decode("utf-8"), parse_int=_bounded_int)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise ContainerError(f"{where} is not valid JSON: {e}") from e
+        detail = "nested too deeply" if isinstance(e, RecursionError) else e
+        raise ContainerError(f"{where} is not valid JSON: {detail}") from None
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 20:
+        raise ValueError(f"integer {text[:12]}... ({len(text)} digits) is out of range")
+    return int(text)
 
 
 def _check_manifest_fields(manifest: Mapping[str, Any], where: str) -> None:
@@ -798,6 +906,12 @@ def _tensor_info(d: Any, where: str, body: bool = False) -> TensorInfo:
     name = _field(d, "name", str, where)
     shape = _field(d, "shape", list, where)
     dtype = _field(d, "dtype", str, where)
+    return _checked_info(name, shape, dtype, where, body)
+
+
+def _checked_info(name: str, shape: Any, dtype: str, where: str, body: bool = False) -> TensorInfo:
+    """A tensor's info if the reader accepts it (the writer holds graphs to the same); in a
+    body, -1 stands for a dimension that varies."""
     least = -1 if body else 0
     if not all(isinstance(x, int) and not isinstance(x, bool) and x >= least for x in shape):
         raise ContainerError(f"{where}: tensor {name!r} has a malformed shape {_short(shape)}")
@@ -809,6 +923,10 @@ def _tensor_info(d: Any, where: str, body: bool = False) -> TensorInfo:
     if dtype not in DTYPES:
         raise ContainerError(f"{where}: tensor {name!r} has unsupported dtype {_short(dtype)}")
     return TensorInfo(name, tuple(shape), dtype)
+
+
+def _plain_shape(shape: Any) -> list[Any]:
+    return [int(d) if isinstance(d, np.integer) else d for d in shape]
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -1074,11 +1192,9 @@ def _load_npy(
         raise ContainerError(
             f"{where} has {len(data) - buf.tell()} data bytes, expected {count * dtype.itemsize}"
         )
-    buf.seek(0)
-    try:
-        array = np.load(buf, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise ContainerError(f"{where} is not a valid .npy buffer: {e}") from e
+    # A view of the buffer, not a copy: a large parameter is in memory once.
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=buf.tell())
+    array = array.reshape(shape, order="F" if fortran else "C")
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
     return array

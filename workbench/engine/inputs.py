@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.engine.files import read_regular_text
 from workbench.engine.graph import StateVar, TensorInfo
-from workbench.errors import InputListError
+from workbench.errors import InputListError, NotFound
 
 _NPY_DTYPES = {"float32", "float16", "float64"}
 
@@ -53,23 +54,10 @@ def parse_input_list(
     ``optional`` inputs (state the model initialises itself) may be left out of a line.
     """
     path = Path(path)
-    try:
-        mode = path.stat().st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError
-        if not stat.S_ISREG(mode):  # a FIFO or device: reading would block or never end
-            raise InputListError(f"input list {path} is not a regular file")
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputListError(f"input list {path} is not a UTF-8 text file") from None
-    except ValueError as exc:  # a NUL byte in the path
-        raise InputListError(f"input list {path!r}: {exc}") from None
-    except FileNotFoundError:
-        raise InputListError(f"input list {path} does not exist") from None
-    except IsADirectoryError:
-        raise InputListError(f"input list {path} is a directory, not a file") from None
-    except OSError as exc:
-        raise InputListError(f"cannot read input list {path}: {exc.strerror}") from None
+    try:  # a FIFO or device would block or never end: a regular file of bounded size only
+        text = read_regular_text(path, what="input list", error=InputListError)
+    except NotFound as exc:
+        raise InputListError(str(exc)) from None
 
     if "\x00" in text:
         raise InputListError(f"input list {path} holds a NUL byte; it is not a text file")

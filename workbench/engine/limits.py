@@ -8,10 +8,20 @@ dims and dtypes; no data is read) and refuses with the sizes when it cannot fit:
     model.onnx needs ~12.0 GiB of memory to convert (3x its 4.0 GiB of parameters);
     only 2.1 GiB available
 
+Parameters are not all: a 2 KB model whose graph makes ``ConstantOfShape([3e9])`` has
+no parameters and needs 36 GB to run. So the jobs that execute a graph add its planned
+activations (``activation_bytes``: the tensors alive at once, from the shapes the
+container declares, walking the nodes in order as the executor frees them), times the
+batch, plus what the job keeps (every tensor under ``--debug`` or the quantizer's
+analysis; bench's samples and reference outputs)::
+
+    big.dlc needs ~33.5 GiB of memory to run (2x its 8 B of parameters, and 33.5 GiB
+    of activations); only 21.0 GiB available
+
 ``check_fits`` is the pure rule; ``onnx_parameter_bytes`` reads an ONNX file's declared
 sizes by walking the protobuf wire format over a memory map, skipping tensor data, so
 an absurd declaration (2**40 elements, or external data larger than memory) costs
-nothing to refuse; ``available_memory`` asks psutil, cgroups and rlimits.
+nothing to refuse; ``available_memory`` (``memory.py``) asks psutil, cgroups and rlimits.
 """
 
 from __future__ import annotations
@@ -20,38 +30,44 @@ import math
 import mmap
 import os
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from workbench.engine.memory import available_memory as available_memory  # the jobs' import
 from workbench.errors import WorkbenchError
 from workbench.vocabulary import format_bytes as _format_bytes
 
 if TYPE_CHECKING:
     from workbench.engine.container import Container
+    from workbench.engine.graph import Graph, TensorInfo
 
 # How many times its parameters' in-memory size a job holds at its peak, rounded down
 # from measured peak RSS (a 256 MiB float model: convert 3.1x, quantize 4x, run/bench
 # 2.4-3.7x): what is refused could not have run; what passes may still be tight.
-LOAD_FACTOR = {"convert": 3, "quantize": 3, "run": 2, "bench": 2}
+LOAD_FACTOR = {"convert": 3, "quantize": 3, "run": 2, "bench": 2, "export": 3, "inspect": 1}
 
 
 class TooLargeForMemory(WorkbenchError):
     """A model or container needs more memory than this machine (or process) has."""
 
 
-def check_fits(what: str, parameter_bytes: int, available: int | None, job: str) -> None:
+def check_fits(
+    what: str, parameter_bytes: int, available: int | None, job: str, activations: int = 0
+) -> None:
     """Raise ``TooLargeForMemory`` when ``job`` on ``what`` cannot fit in ``available`` bytes.
 
-    ``parameter_bytes`` is the parameters' in-memory size; ``available`` None means
+    ``parameter_bytes`` is the parameters' in-memory size, ``activations`` what the job's
+    inferences and kept results add (``activation_bytes``); ``available`` None means
     unknown (nothing is refused).
     """
     factor = LOAD_FACTOR[job]
-    need = factor * parameter_bytes
+    need = factor * parameter_bytes + activations
     if available is None or need <= available:
         return
+    plus = f", and {format_bytes(activations)} of activations" if activations else ""
     raise TooLargeForMemory(
         f"{what} needs ~{format_bytes(need)} of memory to {job} ({factor}x its "
-        f"{format_bytes(parameter_bytes)} of parameters); only {format_bytes(available)} available"
+        f"{format_bytes(parameter_bytes)} of parameters{plus}); only "
+        f"{format_bytes(available)} available"
     )
 
 
@@ -65,22 +81,124 @@ def check_onnx_fits(path: str | os.PathLike[str], available: int | None) -> None
         check_fits(str(path), declared, available, "convert")
 
 
+def check_tflite_fits(path: str | os.PathLike[str], available: int | None) -> None:
+    """Refuse to convert a TFLite file that cannot fit: read whole, its weights (int8 at
+    the least) widened to float32, so 4 bytes a file byte at most."""
+    try:
+        size = os.stat(path).st_size
+    except (OSError, ValueError):
+        return  # the importer says what is wrong with the path
+    check_fits(str(path), 4 * size, available, "convert")
+
+
 def check_container_fits(
     path: str | os.PathLike[str],
     job: str,
     available: int | None,
     *,
     head: Container | None = None,
+    batch: int = 1,
+    keep: Iterable[str] = (),
+    retain_all: bool = False,
+    extra: int = 0,
 ) -> None:
-    """Refuse ``job`` on the container at ``path`` when its parameters cannot fit.
+    """Refuse ``job`` on the container at ``path`` when its parameters and planned
+    activations cannot fit: one inference of ``batch`` (``retain_all``: every tensor kept,
+    as ``--debug`` and the quantizer's analysis do) plus ``extra`` bytes the job holds.
 
     Reads only the container's graph (or uses ``head``, read with ``load_params=False``).
+    Jobs that run no graph (``inspect``, ``export``) count parameters only.
     """
     if head is None:
         from workbench.engine.container import read_container
 
-        head = read_container(path, load_params=False)
-    check_fits(str(path), container_parameter_bytes(head), available, job)
+        head = read_container(path, load_params=False, load_records=False)
+    activations = extra
+    if job in ("run", "bench"):
+        activations += activation_bytes(
+            head.graph, batch=batch, keep=keep, retain_all=retain_all, params=head.param_infos
+        )
+    elif job == "quantize":
+        activations += quantize_activation_bytes(head, analyze=retain_all)
+    check_fits(str(path), container_parameter_bytes(head), available, job, activations)
+
+
+def quantize_activation_bytes(head: Container, *, analyze: bool) -> int:
+    """What quantize holds beyond its parameters: a calibration pass (observers and the
+    fake-quant arithmetic make about one more temporary per tensor: twice the peak) and,
+    with the analysis, one sample's every float tensor kept to compare with. Measured on a
+    generator of 2 GB: 5.8 GB peak RSS, where the plain peak says 4."""
+    peak = activation_bytes(head.graph, params=head.param_infos)
+    kept = activation_bytes(head.graph, params=head.param_infos, retain_all=True) if analyze else 0
+    return 2 * peak + kept
+
+
+def activation_bytes(
+    graph: Graph,
+    *,
+    batch: int = 1,
+    keep: Iterable[str] = (),
+    retain_all: bool = False,
+    params: Iterable[str] = (),
+) -> int:
+    """Peak bytes of the activations one inference holds, from the declared shapes.
+
+    Walks the nodes in order as the executor runs them: a tensor lives from its node to
+    its last reader (graph outputs and ``keep`` to the end; with ``retain_all`` every
+    tensor does), and a node needs room for its outputs twice (the result and one
+    temporary of its size, as numpy expressions make). Float tensors count 4 bytes an
+    element at least (the runtimes compute in float32); a tensor of unknown shape
+    counts nothing. Parameters (``graph.params``, and ``params`` when they were not
+    loaded) are not included.
+    """
+    params = set(graph.params) | set(params)
+    sizes: dict[str, int] = {}
+
+    def size(name: str) -> int:
+        if name not in sizes:
+            info = graph.tensors.get(name) or next(
+                (t for t in graph.inputs if t.name == name), None
+            )
+            sizes[name] = 0 if info is None or name in params else _info_bytes(info) * batch
+        return sizes[name]
+
+    retained = set(graph.output_names) | set(keep)
+    last_use: dict[str, int] = {}
+    for index, node in enumerate(graph.nodes):
+        for name in node.inputs:
+            if name:
+                last_use[name] = index
+    live = sum(size(t.name) for t in graph.inputs)
+    peak = live
+    for index, node in enumerate(graph.nodes):
+        produced = sum(size(o) for o in node.outputs if o)
+        peak = max(peak, live + 2 * produced)
+        live += produced
+        if retain_all:
+            continue
+        for name in set(node.inputs):
+            if name and last_use.get(name) == index and name not in retained:
+                live -= size(name)
+        for name in node.outputs:
+            if name and name not in last_use and name not in retained:
+                live -= size(name)
+    return peak
+
+
+def io_bytes(infos: Iterable[TensorInfo]) -> int:
+    """Bytes of one sample of these tensors (a graph's inputs or outputs) in memory."""
+    return sum(_info_bytes(info) for info in infos)
+
+
+def _info_bytes(info: TensorInfo) -> int:
+    import numpy as np
+
+    try:
+        dtype = np.dtype(info.dtype)
+    except TypeError:
+        return 0
+    itemsize = max(dtype.itemsize, 4) if dtype.kind == "f" else dtype.itemsize
+    return math.prod(max(0, int(d)) for d in info.shape) * itemsize
 
 
 def container_parameter_bytes(container: Container) -> int:
@@ -92,91 +210,12 @@ def container_parameter_bytes(container: Container) -> int:
     for info in container.param_infos.values():
         itemsize = np.dtype(info.dtype).itemsize
         total += math.prod(max(0, int(d)) for d in info.shape) * max(itemsize, 4)
-    return total + sum(len(r) for r in container.records.values())
+    return total + sum(container.record_sizes.values())
 
 
 def format_bytes(n: int) -> str:
-    """``n`` bytes for a memory message: MiB below a GiB, then GiB, then TiB."""
-    return _format_bytes(n, smallest="MiB")
-
-
-# ----------------------------------------------------------------------------- memory
-
-
-def available_memory() -> int | None:
-    """Bytes this process may still allocate: the least of RAM (+ free swap), its
-    cgroup's limit and its address-space / data rlimits. None when unknown."""
-    import psutil
-
-    candidates: list[int] = []
-    try:
-        free = psutil.virtual_memory().available
-        try:
-            free += psutil.swap_memory().free
-        except (psutil.Error, OSError, RuntimeError):
-            pass
-        candidates.append(free)
-    except (psutil.Error, OSError, RuntimeError):
-        pass
-    candidates.extend(_cgroup_headroom())
-    candidates.extend(_rlimit_headroom())
-    return max(0, min(candidates)) if candidates else None
-
-
-def _rlimit_headroom() -> Iterator[int]:
-    try:
-        import resource
-    except ImportError:  # not on this platform
-        return
-    import psutil
-
-    try:
-        usage = psutil.Process().memory_info()
-    except (psutil.Error, OSError):
-        return
-    for name, used in (("RLIMIT_AS", usage.vms), ("RLIMIT_DATA", getattr(usage, "data", None))):
-        limit_id = getattr(resource, name, None)
-        if limit_id is None or used is None:
-            continue
-        soft, _hard = resource.getrlimit(limit_id)
-        if soft != resource.RLIM_INFINITY:
-            yield soft - used
-
-
-def _cgroup_headroom() -> Iterator[int]:
-    """Limit minus usage (less reclaimable page cache) of each cgroup (v2) above us."""
-    root = Path("/sys/fs/cgroup")
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return
-    for line in lines:
-        if not line.startswith("0::"):
-            continue
-        group = root / line[3:].strip().lstrip("/")
-        while True:
-            headroom = _cgroup_v2_headroom(group)
-            if headroom is not None:
-                yield headroom
-            if group == root or root not in group.parents:
-                break
-            group = group.parent
-
-
-def _cgroup_v2_headroom(group: Path) -> int | None:
-    try:
-        limit = (group / "memory.max").read_text().strip()
-        if limit == "max":
-            return None
-        current = int((group / "memory.current").read_text())
-        reclaimable = 0
-        for line in (group / "memory.stat").read_text().splitlines():
-            key, _, value = line.partition(" ")
-            if key == "inactive_file":
-                reclaimable = int(value)
-        return int(limit) - current + reclaimable
-    except (OSError, ValueError):
-        return None
+    """``n`` bytes for a message: ``512 B``, ``1.5 KiB``, ... ``3.0 TiB``."""
+    return _format_bytes(n, smallest="B")
 
 
 # ----------------------------------------------------------------------------- ONNX

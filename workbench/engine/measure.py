@@ -93,6 +93,9 @@ class Measurement:
     label_accuracy: float | None = None  # also without a reference (labels only)
     layer_ms: dict[str, float] | None = None
     notes: tuple[str, ...] = field(default=())
+    # Float layers on a fixed-point runtime: {"float_layers", "boundaries", "convert_ms"}
+    # (convert_ms: the mean per timed inference spent converting at the boundaries).
+    cpu_fallback: dict[str, float] | None = None
 
 
 @contextlib.contextmanager
@@ -265,12 +268,21 @@ def measure(
     # The accuracy pass, when there is one, warms the network up.
     for k in range(max(0, warmup) if not needs_outputs else 0):
         run(batches[k % len(batches)][1])
+    clock = network.convert_seconds
+    converted = clock() if clock is not None else 0.0
     times = []
     for k in range(iterations):
         feeds = batches[k % len(batches)][1]
         t = time.perf_counter()
         run(feeds)
         times.append((time.perf_counter() - t) * 1e3)
+    fallback = None
+    if clock is not None:
+        fallback = {
+            "float_layers": network.float_layers,
+            "boundaries": network.boundaries,
+            "convert_ms": (clock() - converted) * 1e3 / iterations,
+        }
     layer_ms = _layer_times(network, batches, iterations) if per_layer else None
 
     name = output or network.outputs[0]
@@ -305,6 +317,7 @@ def measure(
         label_accuracy=label_acc,
         layer_ms=layer_ms,
         notes=tuple(notes),
+        cpu_fallback=fallback,
     )
 
 

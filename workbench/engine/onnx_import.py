@@ -42,7 +42,9 @@ from workbench.engine.graph import (
     TensorInfo,
     rename_unique,
 )
+from workbench.engine.graph_checks import check_attributes
 from workbench.engine.input_dims import advice, onnx_metadata, propose
+from workbench.engine.limits import activation_bytes
 from workbench.engine.onnx_export import onnx_node, opset_imports
 from workbench.engine.ops.registry import CONTRIB_DOMAIN, check_supported, is_supported
 from workbench.engine.precision import widen_to_float32, widening_note
@@ -97,6 +99,9 @@ def import_onnx_model(
         _check_tensor_sizes(tensors)
 
         graph, unsupported = _to_graph(model, path, opset, tensors)
+        # Before anything runs a node (folding, the placeholder run for shapes): a kernel
+        # of size 0 or a stride of -1 would loop or allocate without end.
+        check_attributes(graph, str(path))
         widened: set[str] = set()
         widen_to_float32(graph, widened)
         note = widening_note(widened)
@@ -998,6 +1003,8 @@ def _infer_by_running(graph: Graph, wanted: set[str]) -> dict[str, TensorInfo]:
         for n in graph.nodes
     ):
         return {}  # a generator too big to fold is too big to run for shapes
+    if activation_bytes(graph) > _PLACEHOLDER_RUN_BYTES:
+        return {}  # the shapes known already say this run would hold too much
     try:
         feeds = {t.name: np.zeros(t.shape, t.dtype) for t in graph.inputs}
         Plan(graph).run(feeds, hook=record)

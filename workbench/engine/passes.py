@@ -257,6 +257,11 @@ def _small_enough_to_fold(graph: Graph, node: Node) -> bool:
             f"{node.op_type} node {node.name!r} would make a tensor of {size} elements, more "
             f"than the {MAX_TENSOR_ELEMENTS} a tensor may have"
         )
+    if size is None:
+        # Any other op (an outer-product MatMul, a Pad of constants) is bounded by its
+        # inferred outputs: folding it would allocate them at convert time.
+        infos = [graph.info(o) for o in node.outputs if o]
+        size = sum(math.prod(i.shape) for i in infos if i is not None) or None
     return size is None or size <= FOLD_GENERATED_ELEMENTS
 
 

@@ -132,7 +132,7 @@ def summarize(container: Container) -> Summary:
         + sum(_body_params(n, nbytes=True) for n in graph.nodes),
         total_macs=sum(r.macs or 0 for r in rows),
         file_size=container.file_size,
-        records=tuple((n, len(b)) for n, b in container.records.items()),
+        records=tuple(container.record_sizes.items()),
         converter=container.manifest.get("converter"),
         quantizer=container.manifest.get("quantizer"),
         created=container.manifest.get("created"),
@@ -330,7 +330,7 @@ def diff(a: Container, b: Container) -> DiffReport:
         encodings=tuple(_mapping_changes(a.encodings, b.encodings)),
         param_encodings=tuple(_mapping_changes(a.param_encodings, b.param_encodings)),
         manifest=tuple(_manifest_changes(a.manifest, b.manifest)),
-        records=tuple(_record_changes(a.records, b.records)),
+        records=tuple(_record_changes(a, b)),
     )
 
 
@@ -476,14 +476,17 @@ def _nested_changes(ma: Mapping[str, Any], mb: Mapping[str, Any], prefix: str) -
     return changes
 
 
-def _record_changes(ra: Mapping[str, bytes], rb: Mapping[str, bytes]) -> list[Change]:
+def _record_changes(a: Container, b: Container) -> list[Change]:
+    """Records compared by size and sha256 (from the manifests: no record is inflated)."""
+    ra, rb = a.record_sizes, b.record_sizes
+    da, db = a.record_digests, b.record_digests
     changes = []
     for name in [*ra, *(n for n in rb if n not in ra)]:
         if name not in rb:
-            changes.append(Change(name, "only_in_a", len(ra[name])))
+            changes.append(Change(name, "only_in_a", ra[name]))
         elif name not in ra:
-            changes.append(Change(name, "only_in_b", None, len(rb[name])))
-        elif ra[name] != rb[name]:
-            kind = "size" if len(ra[name]) != len(rb[name]) else "content"
-            changes.append(Change(name, kind, len(ra[name]), len(rb[name])))
+            changes.append(Change(name, "only_in_b", None, rb[name]))
+        elif da[name] != db[name]:
+            kind = "size" if ra[name] != rb[name] else "content"
+            changes.append(Change(name, kind, ra[name], rb[name]))
     return changes

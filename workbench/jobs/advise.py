@@ -34,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 
 from workbench.engine.container import read_container
+from workbench.engine.files import refuse_overwriting
 from workbench.engine.runtimes import KindRule, Runtime, get_runtime, runtimes
 from workbench.engine.runtimes.spec import QUANTIZED, REFUSE
 from workbench.errors import BadInput
@@ -185,7 +186,7 @@ def advise_job(
     """Quantize (or take ``--quantized``), bench both everywhere, advise, save an experiment."""
     options = request.options
     container_path = Path(request.container)
-    head = read_container(container_path, load_params=False)
+    head = read_container(container_path, load_params=False, load_records=False)
     if head.quantized:
         raise BadInput(
             f"{container_path} is quantized; advise takes the float container "
@@ -197,6 +198,7 @@ def advise_job(
         output = Path(
             options.output or container_path.with_name(f"{container_path.stem}_quantized.dlc")
         )
+        refuse_overwriting(output, [options.labels])  # quantize_job checks its own inputs
         quantize = QuantizeRequest(
             container_path, request.input_list, output, request.quantize, command=request.command
         )
@@ -206,7 +208,7 @@ def advise_job(
         notes.append(f"quantized {container_path.name} into {output} (run {result.run_id})")
     else:
         quantized_path = Path(options.quantized)
-        if not read_container(quantized_path, load_params=False).quantized:
+        if not read_container(quantized_path, load_params=False, load_records=False).quantized:
             raise BadInput(f"--quantized {quantized_path} is not a quantized container")
 
     measure = BenchOptions(iterations=options.iterations, cpu_fxp=True, labels=options.labels)
@@ -370,10 +372,10 @@ def build_advice(
 
 def _records_bytes(path: str) -> int:
     try:
-        head = read_container(path, load_params=False)
+        head = read_container(path, load_params=False, load_records=False)
     except Exception:  # noqa: BLE001 - a missing file only loses the size detail
         return 0
-    return sum(len(v) for v in head.records.values())
+    return sum(head.record_sizes.values())
 
 
 def _rule(row: BenchRow) -> KindRule | None:

@@ -76,15 +76,22 @@ def record_model(store: Store, project: str, info: ModelInfo) -> int:
 
 
 def record_container(
-    store: Store, project: str, path: str | Path, *, model_id: int | None = None
+    store: Store,
+    project: str,
+    path: str | Path,
+    *,
+    model_id: int | None = None,
+    final_path: str | Path | None = None,
 ) -> int:
     """The id of the project's container with this file's content, created if new.
 
-    The path is updated when the same content has moved.
+    The path is updated when the same content has moved. ``final_path``: the file read
+    is a temporary copy that will be renamed there (the path recorded).
     """
-    path = Path(path).resolve()
-    sha = file_sha256(path)
-    manifest = read_manifest(path)
+    source = Path(path)
+    path = Path(final_path if final_path is not None else path).resolve()
+    sha = file_sha256(source)
+    manifest = read_manifest(source)
     with store.write() as session:
         proj = get_project(session, project)
         row = find_container_by_sha256(session, proj, sha)
@@ -94,7 +101,7 @@ def record_container(
                 model_id=model_id,
                 path=str(path),
                 sha256=sha,
-                size_bytes=path.stat().st_size,
+                size_bytes=source.stat().st_size,
                 quantized=bool(manifest.get("quantized")),
                 manifest={k: v for k, v in manifest.items() if k != "entries"},
             )

@@ -19,6 +19,7 @@ Labels (``--labels``): one integer class per line, line i for input-list line i.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,14 +29,15 @@ from typing import Any
 import numpy as np
 
 from workbench.engine.container import Container, file_sha256, read_container
+from workbench.engine.files import read_regular_text, refuse_overwriting, write_atomically
 from workbench.engine.graph import StateVar
 from workbench.engine.inputs import load_tensor, parse_input_list
-from workbench.engine.limits import available_memory, check_container_fits
+from workbench.engine.limits import available_memory, check_container_fits, io_bytes
 from workbench.engine.measure import Measurement, measure, reference_outputs
 from workbench.engine.runtimes import get_runtime
 from workbench.engine.runtimes.load import check_runtime
 from workbench.engine.state import fill_initial, internal_inputs, state_for
-from workbench.errors import BadInput, InputListError, NotFound, RuntimeRefused, WorkbenchError
+from workbench.errors import BadInput, InputListError, RuntimeRefused, WorkbenchError
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.compute import use_threads
 from workbench.jobs.convert import workbench_command
@@ -48,7 +50,11 @@ from workbench.store.queries import (
     get_project,
     quantize_runs_writing,
 )
+from workbench.textsafe import visible
 from workbench.vocabulary import BENCH, FAILED, REFUSED, SUCCEEDED, finite_db
+
+# Largest class index a labels file may hold (a class index fits an int32).
+MAX_LABEL = 2**31 - 1
 
 Progress = Callable[[str, int, int], None]
 
@@ -78,6 +84,8 @@ class BenchRow:
     notes: tuple[str, ...] = ()
     layer_ms: dict[str, float] | None = None
     run_id: int | None = None
+    # Float layers falling back to the CPU: {"float_layers", "boundaries", "convert_ms"}.
+    cpu_fallback: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,29 +106,32 @@ _ACCURACY_KEYS = ("sqnr_db", "cosine", "max_abs_err", "top1_agreement", "label_a
 def read_labels(path: str | Path, count: int | None = None) -> list[int]:
     """A labels file: one integer class per line (blank lines and ``#`` comments skipped)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFound(f"labels file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read labels file {path}: {exc}") from None
+    text = read_regular_text(path, what="labels file")  # a FIFO or /dev/zero is refused
     labels = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         try:
-            labels.append(int(line))
+            label = int(line) if len(line) <= 24 else None
         except ValueError:
+            label = None
+        if label is None or not -MAX_LABEL <= label <= MAX_LABEL:
             raise BadInput(
-                f"{path}:{lineno}: expected one integer class per line, got {line!r}"
-            ) from None
+                f"{path}:{lineno}: expected one integer class per line (at most "
+                f"{MAX_LABEL:,}), got {visible(_cut(line))!r}"
+            )
+        labels.append(label)
     if count is not None and len(labels) != count:
         raise BadInput(
             f"{path} has {len(labels)} labels but the input list has {count} lines "
             "(one label per input-list line)"
         )
     return labels
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def load_samples(
@@ -166,6 +177,7 @@ class BenchRequest:
     command: str | None = None
     tags: Sequence[str] = ()
     init_repeats: int = 3  # inits timed per measurement; the fastest is kept
+    csv: str | Path | None = None  # the rows written there too (never over an input)
 
     kind = BENCH
 
@@ -222,20 +234,31 @@ def bench_job(
     options = request.options
     use_threads(options.threads)
     paths = [Path(p) for p in dict.fromkeys(str(Path(p)) for p in request.containers)]
-    heads = {p: read_container(p, load_params=False) for p in paths}
-    available = available_memory()
-    for p in paths:  # one container is loaded at a time
-        check_container_fits(p, "bench", available, head=heads[p])
+    heads = {  # subnets.json says whether AIP takes it; no other record is inflated
+        p: read_container(p, load_params=False, load_records=("subnets.json",)) for p in paths
+    }
     first = heads[paths[0]]
+    carried = state_for(first.graph, options.stateful, options.state)
+    if carried and options.batch != 1:
+        raise BadInput("--stateful runs the input list line after line: --batch must be 1")
+    optional = internal_inputs(first.graph) | {s.input for s in carried}
+    listing = parse_input_list(request.input_list, first.graph.input_names, optional)
+    if request.csv is not None:
+        refuse_overwriting(request.csv, [*paths, request.input_list, options.labels,
+                                         *(p for line in listing.lines for p in line.values())],
+                           option="--csv")  # fmt: skip
+    available = available_memory()
+    for p in paths:  # one container is loaded at a time, with every sample and reference
+        graph = heads[p].graph
+        kept = len(listing) * (io_bytes(graph.inputs) + 2 * io_bytes(graph.outputs))
+        check_container_fits(p, "bench", available, head=heads[p], batch=options.batch,
+                             extra=kept)  # fmt: skip
     for p in paths[1:]:
         if heads[p].graph.input_names != first.graph.input_names:
             raise BadInput(
                 f"{p} has inputs {', '.join(heads[p].graph.input_names)} but {paths[0]} has "
                 f"{', '.join(first.graph.input_names)}: bench containers of one model together"
             )
-    carried = state_for(first.graph, options.stateful, options.state)
-    if carried and options.batch != 1:
-        raise BadInput("--stateful runs the input list line after line: --batch must be 1")
     samples, output = load_samples(request.input_list, first, carried)
     labels = read_labels(options.labels, len(samples)) if options.labels is not None else None
 
@@ -256,6 +279,8 @@ def bench_job(
         rows.append(_bench_pair(bench, references.pair(path, runtime, fxp)))
     if progress:
         progress("bench", len(pairs), len(pairs))
+    if request.csv is not None:
+        write_csv(rows, request.csv)
     return BenchResult(
         rows=tuple(rows),
         samples=len(samples),
@@ -384,6 +409,13 @@ def _measured(bench: _Bench, pair: _Pair) -> BenchRow:
             notes = list(m.notes)
             if pair.reference is None and pair.reference_note:
                 notes.append(pair.reference_note)
+            if m.cpu_fallback:
+                fb = m.cpu_fallback
+                notes.append(
+                    f"CPU fallback: {fb['float_layers']:g} float layer(s), "
+                    f"{fb['boundaries']:g} convert(s) per inference taking "
+                    f"{fb['convert_ms']:.3f} ms of the mean latency"
+                )
             _record(run, bench, pair, m, accuracy, notes)
     except WorkbenchError as exc:
         return BenchRow(
@@ -405,6 +437,7 @@ def _measured(bench: _Bench, pair: _Pair) -> BenchRow:
         notes=tuple(notes),
         layer_ms=m.layer_ms,
         run_id=run_id,
+        cpu_fallback=m.cpu_fallback,
     )
 
 
@@ -456,6 +489,7 @@ def _record(
             "accuracy_output": m.accuracy.output if m.accuracy else bench.output,
             "notes": notes,
             **({"layer_ms": m.layer_ms} if m.layer_ms else {}),
+            **({"cpu_fallback": m.cpu_fallback} if m.cpu_fallback else {}),
         },
         **accuracy,
     )
@@ -612,12 +646,10 @@ def _plain(v: Any) -> Any:
 def write_csv(rows: Iterable[BenchRow], path: str | Path) -> Path:
     """The rows as CSV (one line per row, the columns of ``CSV_COLUMNS``)."""
     path = Path(path)
-    try:
-        with path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(csv_row(row))
-    except OSError as exc:
-        raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(csv_row(row))
+    write_atomically(path, text.getvalue().encode("utf-8"))
     return path

@@ -80,9 +80,8 @@ def parse_filter(text: str) -> RunFilter:
         elif sep and key in ("runtime", "rt") and value:
             found["runtime"] = value.lower()
         elif sep and key == "model" and value:
-            found["model_id" if value.isdigit() else "model_name"] = (
-                int(value) if value.isdigit() else value
-            )
+            by_id = q.looks_like_id(value)  # ASCII digits: "model:¹" is a name
+            found["model_id" if by_id else "model_name"] = int(value) if by_id else value
         elif sep and key == "is" and value.lower() in ("starred", "star"):
             found["starred"] = True
         elif sep and key == "is" and value.lower() == "baseline":
@@ -174,7 +173,7 @@ def container_view(path: str | Path) -> ContainerView:
     from workbench.engine.container import read_container
     from workbench.engine.summary import summarize
 
-    container = read_container(path)
+    container = read_container(path, load_records=("subnets.json",))
     summary = summarize(container)
     subnets: tuple[dict[str, Any], ...] = ()
     all_hta = None

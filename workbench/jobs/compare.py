@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.textsafe import visible
 from workbench.vocabulary import format_bytes, format_db
 
 LOWER, HIGHER = "lower", "higher"
@@ -340,7 +341,7 @@ def to_markdown(comparison: Comparison, *, diff_only: bool = True) -> str:
 def to_csv(comparison: Comparison, *, diff_only: bool = True) -> str:
     """One row per metric: raw values per run, then each run's delta and verdict."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _VisibleWriter(csv.writer(out, lineterminator="\n"))
     runs = comparison.runs
     header = ["metric", "unit", "better"]
     header += [f"run {r.id}" for r in runs]
@@ -359,6 +360,16 @@ def to_csv(comparison: Comparison, *, diff_only: bool = True) -> str:
     return out.getvalue()
 
 
+class _VisibleWriter:
+    """A csv writer whose text cells have their control characters shown escaped."""
+
+    def __init__(self, writer: Any):
+        self._writer = writer
+
+    def writerow(self, row: Sequence[Any]) -> None:
+        self._writer.writerow([visible(c) if isinstance(c, str) else c for c in row])
+
+
 def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
@@ -370,7 +381,8 @@ def _csv_value(value: Any) -> Any:
 
 
 def _md_row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+    # Names come from the store: control characters are shown escaped, never emitted.
+    return "| " + " | ".join(visible(str(c)).replace("|", "\\|") for c in cells) + " |"
 
 
 def _is_number(value: Any) -> bool:

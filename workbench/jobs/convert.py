@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.engine.container import Container, make_manifest, write_container
-from workbench.engine.limits import available_memory, check_onnx_fits
+from workbench.engine.files import refuse_overwriting
+from workbench.engine.graph import MAX_TENSOR_ELEMENTS
+from workbench.engine.graph_checks import check_importable
+from workbench.engine.limits import available_memory, check_onnx_fits, check_tflite_fits
 from workbench.engine.onnx_import import import_onnx
 from workbench.engine.summary import summarize
 from workbench.engine.tf_import import import_tensorflow, saved_model_dir, tensorflow_source_kind
@@ -20,6 +23,7 @@ from workbench.jobs.artifacts import ModelInfo, record_container, record_model, 
 from workbench.jobs.leftovers import remove_leftover_temp_files
 from workbench.store import Store
 from workbench.store.queries import get_project
+from workbench.textsafe import visible
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ def convert_model(
         raise BadInput(f"output {output} is a directory; give a file name such as model.dlc")
     if output.suffix.lower() != ".dlc":
         raise BadInput(f"output {output} should end in .dlc")
+    refuse_overwriting(output, [source])
+    _check_input_dims(input_dims)
     fmt = _source_format(source)
     if enable_hta and fmt != "tflite":
         raise BadInput(_HTA_NEEDS_QUANTIZED_TFLITE.format(source=source))
@@ -100,6 +106,8 @@ def convert_model(
         source = saved_model_dir(source) if fmt == "savedmodel" else source
         graph = import_tensorflow(source, input_dims)
     elif fmt == "tflite":
+        # The flatbuffer is read whole and its weights widened: as ONNX, refused by size.
+        check_tflite_fits(source, available_memory())
         # A quantized TFLite model keeps its own encodings: a quantized container.
         tflite: TfliteImport = load_tflite(source, input_dims)
         if enable_hta and not tflite.quantized:
@@ -108,6 +116,7 @@ def convert_model(
     else:
         check_onnx_fits(source, available_memory())
         graph = import_onnx(source, input_dims)
+    check_importable(graph, str(source))  # what the reader would refuse, refused now
     source_sha = source_sha256(source)
     manifest = make_manifest(
         converter={
@@ -149,6 +158,17 @@ def convert_model(
         quantized=container.quantized,
         notes=tuple(graph.notes),
     )
+
+
+def _check_input_dims(input_dims: Mapping[str, Sequence[int]] | None) -> None:
+    """Each --input-dim a positive integer no tensor could exceed (an int64 overflow else)."""
+    for name, dims in (input_dims or {}).items():
+        if not all(isinstance(d, int) and 1 <= d <= MAX_TENSOR_ELEMENTS for d in dims):
+            shown = ",".join(str(d)[:24] for d in dims)
+            raise BadInput(
+                f"--input-dim {visible(name)} {shown}: dims must be integers from 1 to "
+                f"{MAX_TENSOR_ELEMENTS}"
+            )
 
 
 _HTA_NEEDS_QUANTIZED_TFLITE = (

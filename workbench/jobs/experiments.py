@@ -8,6 +8,7 @@ from datetime import datetime
 
 from workbench.errors import BadInput
 from workbench.jobs.projects import ensure_project
+from workbench.jobs.runs import check_note
 from workbench.store import Experiment, ExperimentRun, Store, on_duplicate
 from workbench.store.queries import (
     RunRow,
@@ -19,6 +20,7 @@ from workbench.store.queries import (
     project_experiments,
     run_rows,
 )
+from workbench.textsafe import check_name
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class ExperimentDetail(ExperimentInfo):
 def _check_name(name: str) -> str:
     if not name.strip() or len(name) > 200 or name != name.strip():
         raise BadInput(f"invalid experiment name {name!r}: 1-200 characters, no outer spaces")
-    return name
+    return check_name(name, "experiment name")
 
 
 def create_experiment(
@@ -48,6 +50,7 @@ def create_experiment(
     """A new experiment; a taken ``name`` is refused, or with ``unique`` (a name the
     product made up, such as a timestamp) numbered on: ``name (2)``, ``name (3)``..."""
     _check_name(name)
+    check_note(note, "an experiment's note")
     ensure_project(store, project)
     exists = f"experiment {name!r} already exists in project {project!r}"
     with on_duplicate(exists), store.write() as session:
@@ -122,6 +125,7 @@ def list_experiments(store: Store, project: str) -> list[ExperimentInfo]:
 
 
 def set_experiment_note(store: Store, project: str, name: str, note: str) -> ExperimentInfo:
+    check_note(note, "an experiment's note")
     with store.write() as session:
         experiment = get_experiment(session, get_project(session, project), name)
         experiment.note = note

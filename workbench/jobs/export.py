@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from workbench.engine.container import read_container
+from workbench.engine.files import refuse_overwriting, write_atomically
+from workbench.engine.limits import available_memory, check_container_fits
 from workbench.errors import BadInput, naming
 
 
-def _quantized(path: str | Path):
-    container = read_container(path)
-    if not container.quantized:
+def _quantized(path: str | Path, output: Path):
+    refuse_overwriting(output, [path])
+    head = read_container(path, load_params=False, load_records=False)
+    check_container_fits(path, "export", available_memory(), head=head)
+    if not head.quantized:
         raise BadInput(f"{path} is not quantized; run `workbench quantize` first")
-    return container
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    if path.is_dir():
-        raise BadInput(f"output {path} is a directory; give a file name")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
+    return read_container(path, load_records=False)
 
 
 def export_qdq_file(
@@ -45,10 +29,10 @@ def export_qdq_file(
     output = Path(output)
     if output.suffix.lower() != ".onnx":
         raise BadInput(f"output {output} should end in .onnx")
-    container = _quantized(container_path)
+    container = _quantized(container_path, output)
     with naming(container_path):
         model = export_qdq(container, signed_weights=signed_weights)
-    _write_atomically(output, model.SerializeToString())
+    write_atomically(output, model.SerializeToString())
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     return {
         "output": str(output),
@@ -71,11 +55,11 @@ def export_encodings_file(
 
     from workbench.engine.quant.aimet import aimet_skipped, export_encodings
 
-    container = _quantized(container_path)
+    output = Path(output)
+    container = _quantized(container_path, output)
     with naming(container_path):
         doc = export_encodings(container, version, all_tensors=all_tensors)
-    output = Path(output)
-    _write_atomically(output, json.dumps(doc, indent=2).encode())
+    write_atomically(output, json.dumps(doc, indent=2).encode())
     written = (
         {e["name"] for e in doc["encodings"]}
         if "encodings" in doc

@@ -22,6 +22,7 @@ from typing import Any
 
 from workbench.errors import BadInput
 from workbench.store import Store
+from workbench.store.queries import looks_like_id
 
 INSTALL = "pip install -e '.[mlflow]' (or: pip install mlflow-skinny)"
 RUN_ID_TAG = "workbench.run_id"
@@ -105,7 +106,7 @@ def _already_exported(client: Any, experiment_id: str) -> set[int]:
         page = client.search_runs([experiment_id], max_results=1000, page_token=token)
         for run in page:
             value = run.data.tags.get(RUN_ID_TAG, "")
-            if value.isdigit():
+            if looks_like_id(value):
                 done.add(int(value))
         token = page.token
         if not token:

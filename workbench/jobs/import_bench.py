@@ -47,20 +47,24 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.engine.files import parse_json, read_regular_text
 from workbench.engine.runtimes import runtimes
 from workbench.engine.runtimes.spec import VendorName
-from workbench.errors import BadInput, NotFound
+from workbench.errors import BadInput
 from workbench.jobs.artifacts import model_id_of_container, record_container
 from workbench.jobs.lifecycle import tracked_run
 from workbench.store import Store
 from workbench.vocabulary import BENCH, FAILED, SUCCEEDED
+
+# Largest results file read (the vendor's are kilobytes; a big one has many layers).
+MAX_RESULTS_BYTES = 64 << 20
 
 _HEADER = re.compile(
     r"^\s*(?P<name>.+?)_(?P<measure>timing|mem|power)\s*"
@@ -244,17 +248,10 @@ def layer_unit(vendor: VendorRuntime, version: str | None) -> str:
 def parse_snpe_bench(path: str | Path) -> tuple[str, dict[str, Any], list[VendorStats]]:
     """``(format, metadata, stats)`` from a snpe_bench.py CSV or JSON results file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFound(f"benchmark results file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read {path}: {exc}") from None
+    # A regular file of bounded size only: a FIFO or /dev/zero is refused, not read.
+    text = read_regular_text(path, what="benchmark results file", limit=MAX_RESULTS_BYTES)
     if text.lstrip().startswith("{"):
-        try:
-            doc = json.loads(text)
-        except ValueError as exc:
-            raise BadInput(f"{path} is not valid JSON: {exc}") from None
+        doc = parse_json(text, str(path))  # integers bounded, nesting errors one line
         meta, stats = _parse_json(doc, path)
         return "json", meta, stats
     meta, stats = _parse_csv(text, path)
@@ -270,13 +267,17 @@ def _number(cell: Any) -> float | None:
     if not cell or cell.upper() in ("N/A", "NA"):
         return None
     try:
-        return float(cell)
+        value = float(cell)
     except ValueError:
         return None
+    return value if math.isfinite(value) else None
 
 
 def _parse_csv(text: str, path: Path) -> tuple[dict[str, Any], list[VendorStats]]:
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # a field over csv's 128 KB limit, a NUL...
+        raise BadInput(f"{path}: not a snpe_bench CSV ({exc})") from None
     meta: dict[str, Any] = {"configuration": {}, "device": {}}
     section = None
     stats: list[VendorStats] = []

@@ -14,6 +14,7 @@ during calibration and quantization.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import tracemalloc
 from collections.abc import Callable, Mapping
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from workbench.engine.container import file_sha256, read_container, write_container
+from workbench.engine.container import file_sha256, read_container, stage_container
+from workbench.engine.files import refuse_overwriting
 from workbench.engine.inputs import InputList, parse_input_list
 from workbench.engine.limits import available_memory, check_container_fits
 from workbench.engine.quant.quantizer import quantize_container
@@ -98,11 +100,15 @@ def quantize_job(
         raise BadInput(f"output {output} is a directory; give a file name such as model_q.dlc")
     if output.resolve() == Path(container_path).resolve():
         raise BadInput("the output would overwrite the input container; choose another -o")
-    check_container_fits(container_path, "quantize", available_memory())
-    source = read_container(container_path)
+    head = read_container(container_path, load_params=False, load_records=False)
     input_list = parse_input_list(
-        input_list_path, source.graph.input_names, internal_inputs(source.graph)
+        input_list_path, head.graph.input_names, internal_inputs(head.graph)
     )
+    refuse_overwriting(output, [container_path, input_list_path, options.override_params,
+                                *(p for line in input_list.lines for p in line.values())])  # fmt: skip
+    check_container_fits(container_path, "quantize", available_memory(), head=head,
+                         retain_all=analyze)  # fmt: skip
+    source = read_container(container_path)
     source_id = record_container(store, project, container_path)
     model_id = model_id_of_container(store, source_id)
     calibration_id = record_calibration_set(store, project, input_list_path, len(input_list))
@@ -120,15 +126,18 @@ def quantize_job(
         "calibration_set_id": calibration_id,
     }
     started = time.perf_counter()
-    with tracked_run(
-        store,
-        project=project,
-        kind=QUANTIZE,
-        model_id=model_id,
-        container_id=source_id,
-        command=command,
-        **details,
-    ) as run:
+    with (
+        contextlib.ExitStack() as stack,
+        tracked_run(
+            store,
+            project=project,
+            kind=QUANTIZE,
+            model_id=model_id,
+            container_id=source_id,
+            command=command,
+            **details,
+        ) as run,
+    ):
         tracing = not tracemalloc.is_tracing()
         if tracing:
             tracemalloc.start()
@@ -150,7 +159,10 @@ def quantize_job(
         quantized.manifest["quantizer"]["source_container"] = str(Path(container_path).resolve())
         quantized.manifest["quantizer"]["source_sha256"] = file_sha256(container_path)
         remove_leftover_temp_files(output)
-        size = write_container(output, quantized)
+        # Written now, shown last: the output appears only when the whole run succeeds.
+        staged = stage_container(output, quantized)
+        stack.callback(staged.discard)
+        size = staged.size
         run.log(
             f"calibrated on {result.samples} samples; wrote {output} ({size} bytes, "
             f"{size / max(1, Path(container_path).stat().st_size):.2f}x the float container)"
@@ -169,6 +181,13 @@ def quantize_job(
             report["cle"] = _plain(result.cle)
         if result.bias_corrections:
             report["bias_correction"] = [_plain(c) for c in result.bias_corrections]
+        if result.adaround:
+            report["adaround"] = [_plain(r) for r in result.adaround]
+            learned = [r for r in result.adaround if not r.kept_nearest]
+            run.log(
+                f"adaround: learned the rounding of {len(learned)} of {len(result.adaround)} "
+                f"weight(s) in {sum(r.seconds for r in result.adaround):.1f} s"
+            )
         with naming(container_path):
             fallback, check = _integer_path(source, quantized, input_list)
         report["float_fallback"] = fallback
@@ -206,8 +225,11 @@ def quantize_job(
                 f"output SQNR {sqnr:.2f} dB (weights only {w_only:.2f} dB, activations only "
                 f"{a_only:.2f} dB) over {analysis.samples} samples"
             )
-        output_id = record_container(store, project, output, model_id=model_id)
+        output_id = record_container(
+            store, project, staged.temporary, model_id=model_id, final_path=output
+        )
         run.record(output_container_id=output_id, sqnr_db=sqnr, report=_finite(report))
+        staged.commit()
     return QuantizeJobResult(
         run_id=run.id,
         output=str(output),

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from workbench import __version__
+from workbench.engine.files import refuse_overwriting, write_atomically
 from workbench.errors import BadInput, WorkbenchError
 from workbench.jobs.browse import RunView, run_view
 from workbench.jobs.compare import LayerOverlay, layer_overlay
 from workbench.jobs.plots import LayerHistograms, Tradeoff, layer_histograms, tradeoff_of
 from workbench.store import Store
+from workbench.store.queries import looks_like_id
 
 HISTOGRAM_LAYERS = 8  # per quantization run of an experiment: its worst layers
 HISTOGRAM_LAYERS_ONE_RUN = 60  # a report of one quantization run
@@ -75,7 +77,7 @@ def parse_target(target: str, experiment: str | None) -> tuple[int | None, str |
         return None, experiment
     if not target:
         raise BadInput("give a run id or an experiment name (see: workbench experiment list)")
-    return (int(target), None) if target.isdigit() else (None, target)
+    return (int(target), None) if looks_like_id(target) else (None, target)
 
 
 def build_report(
@@ -145,16 +147,12 @@ def write_report(
         raise BadInput(f"{target} is a folder: give the report's file name (-o report.html)")
     if not target.parent.is_dir():
         raise BadInput(f"no folder {target.parent} for the report")
+    refuse_overwriting(target, store.files)  # -o workbench.db would replace the store
     data = build_report(store, project, run_id=run_id, experiment=experiment, progress=progress)
     if progress:
         progress("draw", 0, 1)
     page = render(data)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomically(target, page.encode("utf-8"))
     if progress:
         progress("draw", 1, 1)
     return ReportResult(

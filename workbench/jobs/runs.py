@@ -26,6 +26,7 @@ from workbench.store.queries import (
     page_runs,
     run_rows,
 )
+from workbench.textsafe import MAX_NOTE_CHARS
 from workbench.vocabulary import QUANTIZE
 
 MAX_PAGE = 10_000
@@ -43,6 +44,15 @@ class RunDetail(RunRow):
     layers: tuple[dict[str, Any], ...]
     log: str
     experiments: tuple[str, ...]
+
+
+def check_note(text: str, what: str = "a note") -> str:
+    """``text`` if it may be stored as free text (notes), else ``BadInput``."""
+    if len(text) > MAX_NOTE_CHARS:
+        raise BadInput(
+            f"{what} holds at most {MAX_NOTE_CHARS:,} characters; this one has {len(text):,}"
+        )
+    return text
 
 
 def check_tag(tag: str) -> str:
@@ -119,7 +129,8 @@ def untag_run(store: Store, run_id: int, tags: Iterable[str]) -> RunRow:
 
 
 def set_note(store: Store, run_id: int, text: str) -> RunRow:
-    """Replace a run's notes (an empty text clears them)."""
+    """Replace a run's notes (an empty text clears them; at most ``MAX_NOTE_CHARS``)."""
+    check_note(text)
     with store.write() as session:
         get_run(session, run_id).notes = text
         session.flush()

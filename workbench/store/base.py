@@ -43,8 +43,23 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(timezone.utc)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        """As the type's own, but a value that is no timestamp (a tampered row) reads as
+        None instead of failing every query that meets the row."""
+        convert = super().result_processor(dialect, coltype)
+        if convert is None:
+            return None
+
+        def lenient(value: Any) -> datetime | None:
+            try:
+                return convert(value)
+            except (ValueError, TypeError, OverflowError):
+                return None
+
+        return lenient
+
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
+        if not isinstance(value, datetime):
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)

@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import (
     ArgumentError,
+    DatabaseError,
     DataError,
     DBAPIError,
     IntegrityError,
@@ -134,6 +135,15 @@ class Store:
     def description(self) -> str:
         return describe_url(self.url)
 
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """The files that hold this store (a SQLite database and its journals), which no
+        command may write over."""
+        path = sqlite_path(self.url)
+        if path is None:
+            return ()
+        return (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading; on SQLite it never blocks writers (WAL)."""
@@ -224,7 +234,7 @@ def create_store_engine(url_text: str) -> Engine:
         _check_local_filesystem(path)
         read_only = _sqlite_read_only(path)
     # Standard JSON on every backend: PostgreSQL refuses NaN and Infinity.
-    kwargs: dict[str, Any] = {"json_serializer": json_dumps}
+    kwargs: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": json_loads}
     if url.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_S}
     elif url.get_backend_name() == "postgresql":
@@ -271,6 +281,17 @@ def json_dumps(value: Any) -> str:
         return json.dumps(value, allow_nan=False)
     except ValueError:
         return json.dumps(_finite(value), allow_nan=False)
+
+
+def json_loads(text: str | bytes | None) -> Any:
+    """A JSON column's value; text that is not JSON (a tampered row) reads as null, so
+    one bad row never keeps the rest of the store from being read."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError, TypeError):
+        return None
 
 
 def _finite(value: Any) -> Any:
@@ -443,6 +464,8 @@ def translate_errors(url: URL) -> Iterator[None]:
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise StoreError(f"store {describe_url(url)}: connection lost") from exc
+        if type(exc) is DatabaseError:  # SQLite: "file is not a database", "...malformed"
+            raise StoreError(f"store {describe_url(url)}: {_first_line(exc)}") from exc
         refusal = _PG_REFUSALS.get(getattr(exc.orig, "sqlstate", None) or "")
         if refusal is not None:
             raise StoreError(f"store {describe_url(url)}: {refusal}: {_first_line(exc)}") from exc

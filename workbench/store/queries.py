@@ -80,6 +80,12 @@ class Page(Generic[T]):
         return max(0, (self.total - 1) // self.limit * self.limit)
 
 
+def looks_like_id(word: str) -> bool:
+    """Whether ``word`` is typed as an id: ASCII digits (``str.isdigit`` takes ``²``, which
+    ``int`` refuses), few enough to parse."""
+    return word.isascii() and word.isdigit() and len(word) <= 20
+
+
 def _id_is(column: Any, value: int) -> Any:
     """``column`` equals ``value`` (never true for an impossible id)."""
     return column == value if is_valid_id(value) else false()
@@ -182,7 +188,7 @@ class ModelRow:
 def get_model(session: Session, project: Project, name_or_id: str) -> Model:
     """A model of ``project`` by id (digits) or by name (the newest of that name)."""
     query = select(Model).where(Model.project_id == project.id)
-    if name_or_id.isdigit():
+    if looks_like_id(name_or_id):
         query = query.where(_id_is(Model.id, int(name_or_id)))
     else:
         query = query.where(Model.name == name_or_id).order_by(Model.id.desc()).limit(1)
@@ -250,7 +256,7 @@ def page_models(
             Model.source_path.icontains(word, autoescape=True),
             Model.format.icontains(word, autoescape=True),
         ]
-        if word.isdigit():
+        if looks_like_id(word):
             matches.append(_id_is(Model.id, int(word)))
         conds.append(or_(*matches))
     total = session.scalar(select(func.count(Model.id)).where(*conds)) or 0
@@ -577,7 +583,7 @@ def _word_matches(word: str) -> Any:
         .where(RunTag.run_id == Run.id, RunTag.tag.icontains(word, autoescape=True))
         .exists(),
     ]
-    if word.isdigit():
+    if looks_like_id(word):
         matches.append(_id_is(Run.id, int(word)))
     return or_(*matches)
 

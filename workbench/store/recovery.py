@@ -56,6 +56,17 @@ def is_alive(pid: int, started_at: float | None) -> bool:
         return False
     except psutil.AccessDenied:
         return True  # it exists; we just may not look at it
+    except (ValueError, TypeError, OverflowError, psutil.Error):
+        return False  # no process can have it: a pid of -1 or "x" in a tampered row
+
+
+def _alive(pid: object, started_at: object) -> bool:
+    """``is_alive`` for values read from the store, which a tampered row may make anything."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return False
+    if started_at is not None and not isinstance(started_at, (int, float)):
+        started_at = None
+    return is_alive(pid, started_at)  # type: ignore[arg-type]
 
 
 def recover_orphaned_runs(store: Store) -> list[int]:
@@ -67,7 +78,7 @@ def recover_orphaned_runs(store: Store) -> list[int]:
                 Run.status == "running", Run.host == host
             )
         ).all()
-    dead = [run_id for run_id, pid, started in candidates if not is_alive(pid, started)]
+    dead = [run_id for run_id, pid, started in candidates if not _alive(pid, started)]
     if not dead:
         return []
     now = utcnow()

@@ -8,21 +8,42 @@ palette (Ctrl+P), so nothing needs the mouse or a memorised key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
+from rich.segment import Segment
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.color import Color
+from textual.filter import LineFilter
 from textual.screen import Screen
 from textual.signal import Signal
+from textual.worker import Worker, WorkerState
 
 from workbench.store import Store
+from workbench.textsafe import has_control, shorten, strip_control, visible
 from workbench.tui.job_runner import JobChanged, JobRunner
 from workbench.tui.keys import our_bindings
 
 LIGHT, DARK = "textual-light", "textual-dark"
+
+
+class ControlFilter(LineFilter):
+    """The last line of defence: no control character from data reaches the terminal.
+
+    Views show them escaped (``workbench.textsafe.visible``); anything a view missed is
+    dropped here, from every line the app draws. Control characters take no cells, so
+    dropping them leaves the layout as it was.
+    """
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        if not any(has_control(s.text) for s in segments if not s.control):
+            return segments
+        return [
+            s if s.control else Segment(strip_control(s.text), s.style, s.control) for s in segments
+        ]
 
 
 class WorkbenchApp(App[None]):
@@ -42,6 +63,24 @@ class WorkbenchApp(App[None]):
         self.jobs = JobRunner(self)
         self.job_signal: Signal[JobChanged] = Signal(self, "jobs")
         self.animation_level = "none"  # over SSH, every frame costs
+        self._control_filter = ControlFilter()
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        return [*super().get_line_filters(), self._control_filter]
+
+    def notify(self, message: str, **kwargs: Any) -> None:  # type: ignore[override]
+        """A notification; its text (often an error quoting a name) is never markup and
+        shows control characters escaped."""
+        kwargs["markup"] = False
+        super().notify(visible(shorten(str(message), 500)), **kwargs)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker that fails says so: a table never silently keeps its old rows."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        self.notify(f"internal error: {detail}", title="failed", severity="error", timeout=12)
 
     def on_mount(self) -> None:
         from workbench.tui.screens.project import ProjectScreen

@@ -7,7 +7,11 @@ from typing import Any
 
 from rich.text import Text
 
+from workbench.textsafe import shorten, visible
 from workbench.vocabulary import FAILED, INTERRUPTED, RUNNING, SUCCEEDED, format_bytes, format_db
+
+# Longest value a panel or a table cell shows (a note can be 10,000 characters).
+SHOWN_CHARS = 2_000
 
 STATUS_STYLE = {
     SUCCEEDED: "green",
@@ -87,7 +91,7 @@ def flag(value: bool | None) -> str:
 
 
 def plain(value: Any) -> str:
-    """Any value, for a key/value panel."""
+    """Any value, for a key/value panel: control characters shown escaped, cut if long."""
     if value is None or value == "":
         return DASH
     if isinstance(value, bool):
@@ -97,8 +101,28 @@ def plain(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value) or DASH
-    return str(value)
+        return safe(", ".join(str(v) for v in value)) or DASH
+    return safe(str(value))
+
+
+def safe(value: Any) -> str:
+    """Text from the store or a file, as a terminal may show it (see ``workbench.textsafe``)."""
+    return visible(shorten(str(value), SHOWN_CHARS))
+
+
+def safe_text(text: Text) -> Text:
+    """A rich ``Text`` whose plain text is made safe (its style kept)."""
+    cleaned = safe(text.plain)
+    if cleaned == text.plain:
+        return text
+    return Text(cleaned, style=text.style)
+
+
+def cell(value: Any) -> Text:
+    """A DataTable cell: a ``Text`` (a str would be parsed as markup), made safe."""
+    if isinstance(value, Text):
+        return safe_text(value)
+    return Text(DASH if value is None else safe(value))
 
 
 def middle(text: str, width: int) -> str:

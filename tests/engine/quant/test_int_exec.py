@@ -348,7 +348,10 @@ def test_16_bit_activations(tmp_path, case: str) -> None:
     assert plan.float_fallback_nodes == []
     q = plan.run_integer(feeds_for(graph, 1)[0])["y0"]
     assert q.dtype == np.uint16
-    assert np.mean(lsb <= 1.0 + 1e-3) >= 0.99
+    # Every element within 1 LSB of fake quantization (measured: conv 1.0009, add 0.9996,
+    # the others 0); the slack is float32's rounding of a 16-bit code's value, which at
+    # 2**16 levels is up to ~2**-24 * 65535 = 0.004 LSB.
+    assert lsb.max() <= 1.0 + 5e-3, lsb.max()
 
 
 def test_unsupported_forms_fall_back(tmp_path) -> None:

@@ -397,6 +397,9 @@ def test_options_are_recorded_in_the_manifest(tmp_path):
         "percentile": 99.9,
         "enable_hta": True,
         "override_params": None,
+        "adaround_seconds": 120.0,
+        "layer_precision": [],
+        "weights_bitwidth_override": [],
         "rounding": "half-even",
     }
     assert QuantOptions.from_dict(qz["options"]) == opts
@@ -423,7 +426,7 @@ def test_options_are_recorded_in_the_manifest(tmp_path):
         ({"act_quantizer": "TF"}, "--act-quantizer must be one of"),
         ({"percentile": 40}, "--percentile must be in (50, 100]"),
         ({"percentile": 100.5}, "--percentile must be in (50, 100]"),
-        ({"algorithms": "cle,adaround"}, "got adaround"),
+        ({"algorithms": "cle,gptq"}, "got gptq"),
         ({"weights_bitwidth": True}, "--weights-bitwidth"),
     ],
 )

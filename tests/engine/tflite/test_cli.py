@@ -55,7 +55,7 @@ def test_int8_tflite_converts_to_a_quantized_container(cli, store, tmp_path, inp
     run = cli.json("run", str(dlc), "--input-list", str(inputs), "--output-dir", str(out),
                    "--runtime", "dsp")  # fmt: skip
     assert run["inferences"] == 3
-    written = np.fromfile(out / "Result_1" / "StatefulPartitionedCall_1_0.raw", dtype="<f4")
+    written = np.fromfile(out / "Result_1" / "StatefulPartitionedCall_1:0.raw", dtype="<f4")
     x1 = np.load(tmp_path / "x1.npy")
     want = IntegerPlan(read_container(dlc)).run({INPUT: x1})[OUTPUT]
     np.testing.assert_array_equal(written, want.reshape(-1))
@@ -87,7 +87,7 @@ def test_int8_tflite_runs_on_aip_with_its_own_encodings(cli, tmp_path, inputs):
         run = cli.json("run", str(hta), "--input-list", str(inputs), "--runtime", runtime,
                        "--output-dir", str(tmp_path / runtime))  # fmt: skip
         assert run["inferences"] == 3
-        outs[runtime] = np.fromfile(tmp_path / runtime / "Result_2" / f"{OUTPUT[:-2]}_0.raw", "<f4")
+        outs[runtime] = np.fromfile(tmp_path / runtime / "Result_2" / f"{OUTPUT}.raw", "<f4")
     np.testing.assert_array_equal(outs["aip"], outs["dsp"])  # HTA layers from the records
     bench = cli.json("bench", str(hta), "--input-list", str(inputs), "--runtimes", "aip",
                      "--iterations", "1")  # fmt: skip
@@ -134,7 +134,7 @@ def test_float_tflite_matches_the_interpreter_through_run(cli, tmp_path):
     cli.json("convert", str(rec.path), "-o", str(dlc))
     cli.json("run", str(dlc), "--input-list", str(tmp_path / "list.txt"),
              "--output-dir", str(tmp_path / "out"), "--runtime", "cpu")  # fmt: skip
-    got = np.fromfile(tmp_path / "out" / "Result_0" / "StatefulPartitionedCall_1_0.raw", "<f4")
+    got = np.fromfile(tmp_path / "out" / "Result_0" / "StatefulPartitionedCall_1:0.raw", "<f4")
     np.testing.assert_allclose(got, refs[0].reshape(-1), atol=1e-6)
 
 

@@ -207,7 +207,7 @@ def test_stateful_run_carries_the_wake_word_state_like_the_interpreter(store, tm
     """``run --stateful`` over an input list equals the interpreter invoked line after line
     (it keeps its variables); without it every line is a first invocation."""
     from workbench.jobs.convert import convert_model
-    from workbench.jobs.infer import run_container, safe_file_name
+    from workbench.jobs.infer import run_container
 
     imported = load_tflite(JARVIS)
     model = read_tflite(JARVIS)
@@ -230,11 +230,11 @@ def test_stateful_run_carries_the_wake_word_state_like_the_interpreter(store, tm
     for stateful, expected in ((True, carried), (False, fresh)):
         out = tmp_path / f"out_{stateful}"
         options = RunOptions(runtime="dsp", stateful=stateful)
-        run_container(store, "default", dlc, listing, out, options)
+        files = run_container(store, "default", dlc, listing, out, options).files
         for i, want in enumerate(expected):
             for name in probes:
                 enc = imported.encodings[name]
-                got = np.fromfile(out / f"Result_{i}" / f"{safe_file_name(name)}.raw", np.float32)
+                got = np.fromfile(out / f"Result_{i}" / files[name], np.float32)
                 got_codes = np.round(got / enc.delta) - enc.offset - 128  # int8 codes
                 ref = want[name].astype(np.float64).reshape(-1)
                 if got_codes.size != ref.size:  # an NCHW tensor in the IR

@@ -83,6 +83,7 @@ from typing import Any
 import numpy as np
 
 from workbench.engine.container import Container
+from workbench.engine.files import parse_json, read_regular_text
 from workbench.engine.graph import Graph
 from workbench.engine.quant.encoding import (
     INT32_MAX,
@@ -92,8 +93,9 @@ from workbench.engine.quant.encoding import (
     Encoding,
     encoding_from_dict,
 )
+from workbench.engine.quant.layer_precision import float_layers
 from workbench.engine.quant.roles import param_roles
-from workbench.errors import BadInput, ContainerError, NotFound
+from workbench.errors import BadInput, ContainerError
 from workbench.vocabulary import ENHANCED, PERCENTILE, SYMMETRIC, TF
 
 VERSIONS = ("0.6.1", "1.0.0", "2.0.0", "2.1.0")
@@ -282,7 +284,8 @@ def export_encodings(
         "activation_encodings": [_entry_100(n, e) for n, e in acts.items()],
         "param_encodings": [_entry_100(n, e) for n, e in params.items()],
         "quantizer_args": args,
-        "excluded_layers": [],
+        # Layers kept in float (--layer-precision X=float): AIMET's excluded layers.
+        "excluded_layers": sorted(float_layers(container.manifest)),
     }
 
 
@@ -540,20 +543,9 @@ def _build(
 
 def _read_doc(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    try:
-        if path.exists() and not path.is_file():  # a directory, FIFO or device
-            raise BadInput(f"encodings file {path} is not a regular file")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise NotFound(f"encodings file not found: {path}") from None
-    except (OSError, ValueError) as exc:  # ValueError: undecodable, or a NUL in the path
-        raise BadInput(f"cannot read encodings file {path}: {exc}") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except RecursionError:
-        raise BadInput(f"{path}: not valid JSON (nested too deeply)") from None
+    # A regular file of bounded size only (a FIFO, a device or a huge file is refused);
+    # integers are bounded and nesting errors are one line.
+    doc = parse_json(read_regular_text(path, what="encodings file"), str(path))
     if not isinstance(doc, dict):
         raise BadInput(f"{path}: expected a JSON object with activation_encodings/param_encodings")
     return doc

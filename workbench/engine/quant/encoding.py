@@ -54,6 +54,9 @@ from workbench.errors import BadInput
 from workbench.vocabulary import DEFAULT_ROUNDING, HALF_AWAY, HALF_EVEN, ROUNDING_MODES
 
 MIN_RANGE = 0.01
+# Encodings are used in float32: deltas must be normal float32 numbers, ranges finite.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 BIAS32_LIMIT = INT32_MAX - 2**8  # |bias / delta| a 32-bit bias may reach (float64 margin)
@@ -140,6 +143,7 @@ class Encoding:
         object.__setattr__(self, "offset", int(self.offset))
         object.__setattr__(self, "bitwidth", int(self.bitwidth))
         object.__setattr__(self, "symmetric", bool(self.symmetric))
+        check_float32_grid(self.min, self.max, self.delta)
 
     @property
     def scale(self) -> float:
@@ -219,6 +223,7 @@ class ChannelEncoding:
         sizes = {a.shape for a in (self.min, self.max, self.delta, self.offset)}
         if len(sizes) != 1 or len(next(iter(sizes))) != 1:
             raise BadInput("per-channel encoding arrays must be 1-D and of one length")
+        check_float32_grid(self.min, self.max, self.delta)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ChannelEncoding):
@@ -328,18 +333,45 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def check_float32_grid(min_: Any, max_: Any, delta: Any) -> None:
+    """``BadInput`` unless every delta is positive and within float32's normal range and
+    every min/max is finite in float32: the runtimes compute in float32, where a delta
+    of 1e300 is infinity (all-NaN outputs) and one of 5e-324 is zero."""
+    d = np.asarray(delta, dtype=np.float64)
+    ends = np.abs(np.concatenate([np.ravel(min_), np.ravel(max_)]).astype(np.float64))
+    if not ((d >= FLOAT32_TINY) & (d <= FLOAT32_MAX)).all():
+        bad = d.ravel()[~((d.ravel() >= FLOAT32_TINY) & (d.ravel() <= FLOAT32_MAX))][0]
+        raise BadInput(
+            f"malformed encoding: delta {bad:.6g} is not a positive number within float32's "
+            f"normal range [{FLOAT32_TINY:.6g}, {FLOAT32_MAX:.6g}]"
+        )
+    if not (ends <= FLOAT32_MAX).all():
+        bad = ends[~(ends <= FLOAT32_MAX)][0]
+        raise BadInput(f"malformed encoding: range end {bad:.6g} is beyond float32's range")
+
+
 def _stored_number(value: Any, key: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise BadInput(f"malformed encoding: {key!r} must be a number, got {value!r}")
-    number = float(value)
+        raise BadInput(f"malformed encoding: {key!r} must be a number, got {_short(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise BadInput(
+            f"malformed encoding: {key!r} is out of range, got {_short(value)}"
+        ) from None
     if not math.isfinite(number):
-        raise BadInput(f"malformed encoding: {key!r} must be finite, got {value!r}")
+        raise BadInput(f"malformed encoding: {key!r} must be finite, got {_short(value)}")
     return number
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _stored_bitwidth(value: Any) -> int:
     if not _is_int(value) or not (2 <= value <= 16 or value == 32):
-        raise BadInput(f"malformed encoding: bitwidth must be 2 to 16 or 32, got {value!r}")
+        raise BadInput(f"malformed encoding: bitwidth must be 2 to 16 or 32, got {_short(value)}")
     return int(value)
 
 
@@ -349,7 +381,7 @@ def _stored_offset(value: Any, bitwidth: int) -> int:
     if not _is_int(value) or not low <= value <= high:
         raise BadInput(
             f"malformed encoding: offset must be an integer in [{low}, {high}] for "
-            f"{bitwidth} bits, got {value!r}"
+            f"{bitwidth} bits, got {_short(value)}"
         )
     return int(value)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -58,11 +58,16 @@ def hta_supported(node: Node, graph: Graph) -> bool:
     return True
 
 
-def hta_partition(graph: Graph) -> list[tuple[str, int, int]]:
+def hta_partition(graph: Graph, off_hta: Collection[str] = ()) -> list[tuple[str, int, int]]:
     """``[(kind, start, end)]`` node ranges: the supported run from the first node is
-    subnet 0 ``"hta"``; everything after it is one ``"hnn"`` subnet."""
+    subnet 0 ``"hta"``; everything after it is one ``"hnn"`` subnet. Layers in
+    ``off_hta`` (wider than 8 bits, float: ``not_8_bit``) end the HTA run."""
     k = 0
-    while k < len(graph.nodes) and hta_supported(graph.nodes[k], graph):
+    while (
+        k < len(graph.nodes)
+        and graph.nodes[k].name not in off_hta
+        and hta_supported(graph.nodes[k], graph)
+    ):
         k += 1
     parts = []
     if k:
@@ -70,6 +75,24 @@ def hta_partition(graph: Graph) -> list[tuple[str, int, int]]:
     if k < len(graph.nodes):
         parts.append(("hnn", k, len(graph.nodes)))
     return parts
+
+
+def not_8_bit(
+    graph: Graph,
+    act_encs: Mapping[str, AnyEncoding],
+    param_encs: Mapping[str, AnyEncoding],
+    float_layers: Collection[str] = (),
+) -> set[str]:
+    """Layers the HTA cannot hold (it is 8-bit only): float layers, and layers with an
+    activation or weight encoding wider than 8 bits (a 32-bit bias is the accumulator's)."""
+    off = set(float_layers)
+    for n in graph.nodes:
+        for t in (*n.inputs, *n.outputs):
+            enc = act_encs.get(t) if t not in graph.params else param_encs.get(t)
+            if enc is not None and 8 < enc.bitwidth < 32:
+                off.add(n.name)
+                break
+    return off
 
 
 def _boundary(graph: Graph, start: int, end: int) -> tuple[list[str], list[str]]:
@@ -115,6 +138,8 @@ def build_hta_records(
     act_encs: Mapping[str, AnyEncoding],
     param_encs: Mapping[str, AnyEncoding],
     rounding: str = DEFAULT_ROUNDING,
+    *,
+    float_layers: Collection[str] = (),
 ) -> dict[str, bytes]:
     """HTA subnet records for ``--enable-hta``: ``subnets.json`` and ``hta_<i>.bin``.
 
@@ -144,7 +169,7 @@ def build_hta_records(
     from workbench.engine.quant.encoding import dequantize, round_to_int
     from workbench.engine.quant.requant import quantize_multiplier
 
-    parts = hta_partition(graph)
+    parts = hta_partition(graph, not_8_bit(graph, act_encs, param_encs, float_layers))
     subnets = []
     records: dict[str, bytes] = {}
 

@@ -17,6 +17,7 @@ them, so ``workbench info`` and benchmarks can say so. Tensors that are not floa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from workbench.engine.container import Container
 from workbench.engine.executor import Plan, TensorHook
-from workbench.engine.fusion import INT_CHAIN, Chain, FusionPolicy
+from workbench.engine.fusion import INT_CHAIN, TABLE_KINDS, Chain, FusionPolicy
 from workbench.engine.graph import Node
 from workbench.engine.ops.registry import Kernel, OpContext, check_supported, prepare
 from workbench.engine.quant.encoding import (
@@ -36,6 +37,7 @@ from workbench.engine.quant.encoding import (
 )
 from workbench.engine.quant.fakequant import activation_encodings
 from workbench.engine.quant.int_ops import IntContext, NotInteger, prepare_int
+from workbench.engine.quant.layer_precision import boundaries, float_layers
 from workbench.errors import BadInput, InputListError
 
 _FLOAT_DTYPES = frozenset({"float32", "float16", "float64"})
@@ -67,6 +69,11 @@ class IntegerPlan:
         self._float_params: dict[str, np.ndarray] = {}
         self.float_fallback_nodes: list[tuple[str, str]] = []
         self.fallback_reasons: dict[str, str] = {}
+        # Layers kept in float by ``--layer-precision X=float``: on a fixed-point runtime
+        # they run on the CPU, with a convert at each boundary (``layer_precision.py``).
+        self.float_layers = float_layers(container.manifest)
+        self.boundaries = boundaries(graph, self.float_layers, self.encodings)
+        self.convert_seconds = 0.0  # time spent converting at those boundaries, summed
         self._inputs = [(t.name, self.encodings.get(t.name)) for t in graph.inputs]
         self._plan = Plan(graph, keep, prepare_fn=self._prepare_node, fusion=self._fusion())
 
@@ -90,8 +97,23 @@ class IntegerPlan:
         """Integer Convs absorb chains of one-input activations (``fusion.INT_CHAIN``)."""
         graph = self.graph
 
+        consumers = graph.consumers() if self.float_layers else {}
+
+        def reaches_float(node: Node) -> bool:
+            """A float layer among the one-input activations a chain could absorb."""
+            todo = [o for o in node.outputs if o]
+            while todo:
+                for c in consumers.get(todo.pop(), ()):
+                    if c.name in self.float_layers:
+                        return True
+                    if c.op_type in TABLE_KINDS:
+                        todo.extend(o for o in c.outputs if o)
+            return False
+
         def accepts(node: Node) -> Mapping[str, object] | None:
             if node.op_type != "Conv" or node.domain or len(node.inputs) < 2:
+                return None
+            if self.float_layers and (node.name in self.float_layers or reaches_float(node)):
                 return None
             if node.inputs[1] not in graph.params or node.outputs[0] not in self.encodings:
                 return None
@@ -174,6 +196,11 @@ class IntegerPlan:
             rounding=self.rounding,
         )
         raw = [t for t in (*node.inputs, *node.outputs) if self._raw_float(t)]
+        if node.name in self.float_layers:
+            if node.name not in self.fallback_reasons:
+                self.float_fallback_nodes.append((node.name, node.op_type))
+            self.fallback_reasons[node.name] = "kept in float (--layer-precision): CPU fallback"
+            return _fallback(ictx, self)
         if raw:
             reason = f"tensor {raw[0]!r} has no encoding"
         else:
@@ -262,8 +289,9 @@ class _DequantizedConsts(Mapping):
         return len(self._stored)
 
 
-def _fallback(ictx: IntContext) -> Kernel:
-    """Dequantize the inputs, run the float kernel, quantize the outputs."""
+def _fallback(ictx: IntContext, timed: IntegerPlan | None = None) -> Kernel:
+    """Dequantize the inputs, run the float kernel, quantize the outputs; with ``timed``
+    (a float layer's CPU fallback) the converts' time is added to its ``convert_seconds``."""
     kernel = prepare(ictx.float_op)
     consts = ictx.float_op.consts
     dequant_args = [
@@ -273,16 +301,22 @@ def _fallback(ictx: IntContext) -> Kernel:
     outs = ictx.out_encs
 
     def run(*args: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        t0 = time.perf_counter()
         values = list(args)
         for i, enc in dequant_args:
             if values[i] is not None:
                 values[i] = dequantize(values[i], enc)
         for i, v in const_args:
             values[i] = v
+        t1 = time.perf_counter()
         results = kernel(*values)
-        return tuple(
+        t2 = time.perf_counter()
+        quantized = tuple(
             quantize(r, enc, ictx.rounding) if enc is not None and r is not None else r
             for r, enc in zip(results, outs, strict=False)
         )
+        if timed is not None:
+            timed.convert_seconds += (t1 - t0) + (time.perf_counter() - t2)
+        return quantized
 
     return run

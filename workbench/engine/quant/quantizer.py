@@ -17,6 +17,13 @@
    input encoding) and quantization of every data parameter;
 7. HTA records with ``--enable-hta`` (``hta.build_hta_records``).
 
+Per-layer precision (``--layer-precision PATTERN=int16|int8|float``,
+``--weights-bitwidth-override PATTERN=4|8|16``; ``layer_precision.py``): matched layers'
+output encodings are recomputed at their bitwidth from the same calibration observers,
+their weights take the override; a ``float`` layer keeps its parameters float32 (no
+encoding) and the tensors no fixed-point layer touches lose their encodings. The
+resolved choice is the manifest's ``quantizer.layer_precision``.
+
 The quantized container (the contract the integer and fake-quant executors read)
 --------------------------------------------------------------------------------
 
@@ -107,6 +114,7 @@ from workbench.engine.container import Container, make_manifest
 from workbench.engine.executor import Plan
 from workbench.engine.graph import Graph, Node
 from workbench.engine.inputs import InputList
+from workbench.engine.quant.adaround import LayerRounding
 from workbench.engine.quant.aimet import load_encodings
 from workbench.engine.quant.bias_correction import (
     BiasCorrection,
@@ -128,6 +136,12 @@ from workbench.engine.quant.encoding import (
     quantize,
 )
 from workbench.engine.quant.hta import build_hta_records
+from workbench.engine.quant.layer_precision import (
+    LayerPrecision,
+    boundaries,
+    resolve_rules,
+    unencoded_tensors,
+)
 from workbench.engine.quant.observers import make_observer
 from workbench.engine.quant.propagation import (
     fused_activation_inputs,
@@ -168,6 +182,7 @@ class QuantizeResult:
     prepared_graph: Graph | None = field(default=None, repr=False)
     # Weights whose encoding was widened so their layer's 32-bit bias fits int32.
     widened_weights: tuple[str, ...] = ()
+    adaround: tuple[LayerRounding, ...] = ()  # --algorithms adaround, per weight
 
 
 # --------------------------------------------------------------------------- the steps
@@ -366,14 +381,18 @@ def quantize_container(
         t = tick("overrides", t)
 
     roles = param_roles(graph)
+    precision = resolve_rules(graph, options.layer_precision, options.weights_bitwidth_override)
+    kept_float = _float_params(graph, precision)
     param_encs: dict[str, AnyEncoding] = {}
     for name, role in roles.items():
-        if role.kind == "weight":
+        if role.kind == "weight" and name not in kept_float:
             override = param_overrides.get(name)
             param_encs[name] = (
                 override
                 if override is not None
-                else weight_encoding(graph.params[name], name, role.axis, options)
+                else weight_encoding(
+                    graph.params[name], name, role.axis, _for_layer(options, precision, graph, role)
+                )
             )
     t = tick("weights", t)
 
@@ -400,6 +419,22 @@ def quantize_container(
     t = tick("calibration", t)
 
     prepared = graph
+    roundings: tuple[LayerRounding, ...] = ()
+    if options.adaround:
+        from workbench.engine.quant.adaround import adaround
+
+        learned, roundings = adaround(
+            graph,
+            FeedSource(input_list, graph),
+            param_encs,
+            [n for n in param_encs if n not in param_overrides],
+            budget_s=options.adaround_seconds,
+            progress=progress,
+        )
+        if learned:
+            graph = graph.copy()
+            graph.params.update(learned)
+        t = tick("adaround", t)
     corrections: list[BiasCorrection] = []
     if sums is not None:
 
@@ -414,8 +449,11 @@ def quantize_container(
         t = tick("bias_correction", t)
 
     act_encs: dict[str, AnyEncoding] = dict(calib.encodings)
+    _layer_bitwidths(graph, precision, calib.observers, act_encs)
     act_encs.update(act_overrides)
     propagate_encodings(graph, act_encs, keep=act_overrides)
+    for tensor in unencoded_tensors(graph, precision.float_layers):
+        act_encs.pop(tensor, None)
     widened: tuple[str, ...] = ()
     if options.bias_bitwidth == 32:
         widened = fit_32bit_biases(graph, roles, act_encs, param_encs, param_overrides)
@@ -424,6 +462,8 @@ def quantize_container(
     total = len(roles)
     for k, (name, role) in enumerate(roles.items(), start=1):
         value = graph.params[name]
+        if name in kept_float:
+            continue  # a float layer's parameter: stays float32, no encoding
         enc = param_overrides.get(name)
         if enc is None:
             enc = param_encs.get(name)
@@ -436,7 +476,8 @@ def quantize_container(
                 w_enc = act_encs.get(node.inputs[1])
             enc = _bias_encoding(value, name, node, act_encs.get(node.inputs[0]), w_enc, options)
         elif enc is None:
-            enc = _observed(value, name, options.param_quantizer, options.weights_bitwidth, options)
+            layer = _for_layer(options, precision, graph, role)
+            enc = _observed(value, name, layer.param_quantizer, layer.weights_bitwidth, layer)
         param_encs[name] = enc
         quantized_params[name] = quantize(value, enc, options.rounding)
         if progress and (k == total or k % 64 == 0):
@@ -447,14 +488,20 @@ def quantize_container(
     qgraph.params = quantized_params
     records: dict[str, bytes] = {}
     if options.enable_hta:
-        records = build_hta_records(qgraph, act_encs, param_encs, options.rounding)
+        records = build_hta_records(
+            qgraph, act_encs, param_encs, options.rounding, float_layers=precision.float_layers
+        )
         t = tick("hta", t)
 
     added = {c.bias: None for c in corrections if c.created}
     manifest = _manifest(container, options, command, calib.samples, added)
     if overrides is not None:
         manifest["quantizer"]["overrides"] = overrides
-    weights = [n for n, r in roles.items() if r.kind == "weight"]
+    if precision:
+        manifest["quantizer"]["layer_precision"] = _precision_record(
+            graph, precision, roles, kept_float, act_encs
+        )
+    weights = [n for n, r in roles.items() if r.kind == "weight" and n in param_encs]
     if not options.per_channel and any(isinstance(param_encs[n], ChannelEncoding) for n in weights):
         # Per-channel weights came with the overrides: the container is per channel.
         manifest["quantizer"]["options"]["per_channel"] = True
@@ -462,7 +509,7 @@ def quantize_container(
         manifest=manifest,
         graph=qgraph,
         encodings={name: enc.to_dict() for name, enc in act_encs.items()},
-        param_encodings={name: param_encs[name].to_dict() for name in roles},
+        param_encodings={name: param_encs[name].to_dict() for name in roles if name in param_encs},
         records=records,
     )
     timings["total"] = time.perf_counter() - t_start
@@ -475,7 +522,76 @@ def quantize_container(
         bias_corrections=tuple(corrections),
         prepared_graph=prepared,
         widened_weights=widened,
+        adaround=roundings,
     )
+
+
+def _float_params(graph: Graph, precision: LayerPrecision) -> set[str]:
+    """Parameters only float layers use: they stay float32 (no encoding)."""
+    floats = precision.float_layers
+    if not floats:
+        return set()
+    users: dict[str, set[str]] = {}
+    for n in graph.nodes:
+        for i in n.inputs:
+            if i in graph.params:
+                users.setdefault(i, set()).add(n.name)
+    return {p for p, names in users.items() if names <= floats}
+
+
+def _for_layer(
+    options: QuantOptions, precision: LayerPrecision, graph: Graph, role: ParamRole
+) -> QuantOptions:
+    """The options a parameter is quantized with: its layer's weights bitwidth override."""
+    bits = precision.weights.get(graph.nodes[role.node_index].name)
+    if bits is None or bits == options.weights_bitwidth:
+        return options
+    return replace(options, weights_bitwidth=bits)
+
+
+def _layer_bitwidths(
+    graph: Graph,
+    precision: LayerPrecision,
+    observers: Mapping[str, Any],
+    act_encs: dict[str, AnyEncoding],
+) -> None:
+    """Recompute, at their layer's bitwidth, the encodings of int8/int16 layers' outputs
+    (a layer fused with its activation: the activation's output, which the pair shares)."""
+    from workbench.vocabulary import LAYER_PRECISION_BITS
+
+    fused = fused_activation_inputs(graph)
+    for n in graph.nodes:
+        bits = LAYER_PRECISION_BITS.get(precision.activations.get(n.name, ""))
+        if bits is None:
+            continue
+        for o in n.outputs:
+            target = fused.get(o, o)
+            obs = observers.get(target)
+            if obs is not None:
+                act_encs[target] = obs.compute(bits)
+
+
+def _precision_record(
+    graph: Graph,
+    precision: LayerPrecision,
+    roles: Mapping[str, ParamRole],
+    kept_float: set[str],
+    act_encs: Mapping[str, AnyEncoding],
+) -> dict[str, Any]:
+    """The manifest's ``quantizer.layer_precision`` (``layer_precision.py``)."""
+    weights = {}
+    for name, role in roles.items():
+        bits = precision.weights.get(graph.nodes[role.node_index].name)
+        if bits is not None and name not in kept_float and role.kind != "bias":
+            weights[name] = bits
+    floats = [n.name for n in graph.nodes if n.name in precision.float_layers]
+    return {
+        "activations": dict(precision.activations),
+        "weights": weights,
+        "float_layers": floats,
+        "float_params": sorted(kept_float),
+        "boundaries": len(boundaries(graph, floats, act_encs)),
+    }
 
 
 _MANIFEST_OWN = ("format", "format_version", "created", "producer", "entries")

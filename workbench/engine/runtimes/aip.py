@@ -13,6 +13,7 @@ from workbench.engine.runtimes.spec import (
     REFUSE,
     BatchRule,
     KindRule,
+    PrecisionRule,
     Runtime,
     VendorName,
 )
@@ -47,6 +48,12 @@ RUNTIME = Runtime(
         advice="the only format AIP runs: it refuses non-quantized containers",
     ),
     needs_hta_records=True,
+    precision=PrecisionRule(
+        activation_bits=(8, 16),
+        wide_weights_need_wide_acts=True,
+        hta_bits=8,
+        processor="the AIP (HTA + HNN on the HTP)",
+    ),
     batch=BatchRule(
         ALL_HTA,
         "AIP runs a batch above 1 only when every layer is in an HTA subnet; layers from "

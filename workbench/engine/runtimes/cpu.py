@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workbench.engine.runtimes.spec import DEQUANTIZE, FLOAT, NATIVE, KindRule, Runtime, VendorName
+from workbench.engine.runtimes.spec import (
+    DEQUANTIZE,
+    FLOAT,
+    FLOAT_NATIVE,
+    NATIVE,
+    KindRule,
+    PrecisionRule,
+    Runtime,
+    VendorName,
+)
 from workbench.vocabulary import CPU, FP32, INT8
 
 if TYPE_CHECKING:
@@ -59,4 +68,6 @@ RUNTIME = Runtime(
         vendor_names=(VendorName("CPU_FXP8", INT8, "8-bit fixed point", sdk="1.x"),),
     ),
     vendor_names=(VendorName("CPU", FP32, "float32"),),
+    # --cpu-fxp: 8- and 16-bit activations in the emulator; a float layer is the CPU's own.
+    precision=PrecisionRule(float_layers=FLOAT_NATIVE, processor="the CPU in fixed point"),
 )

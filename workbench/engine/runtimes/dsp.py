@@ -11,6 +11,7 @@ from workbench.engine.runtimes.spec import (
     QUANTIZE,
     QUANTIZED,
     KindRule,
+    PrecisionRule,
     Runtime,
     VendorName,
 )
@@ -51,6 +52,9 @@ RUNTIME = Runtime(
         phases=("plan",),
         init=_quantized,
         advice="native format: runs in fixed point with the offline encodings",
+    ),
+    precision=PrecisionRule(
+        activation_bits=(8, 16), wide_weights_need_wide_acts=True, processor="the DSP (HTP)"
     ),
     vendor_names=(
         VendorName("DSP", INT8, "8-bit fixed point", layer_cycles=True),

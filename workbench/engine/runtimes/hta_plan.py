@@ -24,7 +24,7 @@ from workbench.engine.ops.registry import Kernel, OpContext, prepare
 from workbench.engine.quant.hta import read_hta_record
 from workbench.engine.quant.int_exec import IntegerPlan
 from workbench.engine.quant.requant import INT32_MAX, INT32_MIN, requantize
-from workbench.engine.runtimes.integer_plan import fallback_notes
+from workbench.engine.runtimes.integer_plan import cpu_fallback, fallback_notes
 from workbench.engine.runtimes.network import InitRequest, Network, network
 from workbench.errors import BadInput, RuntimeRefused
 
@@ -119,6 +119,7 @@ def _aip(container: Container, batch: int, keep, phases) -> Network:
         f"{len(container.graph.nodes) - hta} layer(s) in HNN subnets (DSP semantics)"
     )
     net.notes.extend(fallback_notes(plan))
+    cpu_fallback(net, plan)
     return net
 
 

@@ -21,7 +21,21 @@ def integer_init(container: Container, request: InitRequest) -> Network:
     request.phases.done("plan")
     net = network("integer (fixed point)", plan.run, plan.run_integer)
     net.notes.extend(fallback_notes(plan))
+    cpu_fallback(net, plan)
     return net
+
+
+def cpu_fallback(net: Network, plan: Any) -> None:
+    """The network's float layers, their boundary converts and a clock of their time."""
+    if not plan.float_layers:
+        return
+    net.float_layers = len(plan.float_layers)
+    net.boundaries = len(plan.boundaries)
+    net.convert_seconds = lambda: plan.convert_seconds
+    net.notes.append(
+        f"{net.float_layers} layer(s) kept in float fall back to the CPU, with "
+        f"{net.boundaries} convert(s) per inference at the boundaries"
+    )
 
 
 def fallback_notes(plan: Any) -> list[str]:

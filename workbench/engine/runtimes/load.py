@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from workbench.engine.batch import graph_batch
 from workbench.engine.container import Container
+from workbench.engine.quant.layer_precision import recorded
 from workbench.engine.runtimes.hta_plan import all_hta, first_hnn_layer, subnets_doc
 from workbench.engine.runtimes.network import InitRequest, Network, Phases
 from workbench.engine.runtimes.registry import get_runtime, runtimes
-from workbench.engine.runtimes.spec import ALL_HTA, REFUSE
+from workbench.engine.runtimes.spec import ALL_HTA, NATIVE, REFUSE, Runtime
 from workbench.errors import BadInput, RuntimeRefused
 
 
@@ -35,10 +36,50 @@ def check_runtime(
     rule = rt.rule(container.quantized, cpu_fxp)
     if rule.action == REFUSE:
         raise RuntimeRefused(rule.reason)
+    if container.quantized and rt.precision is not None and rule.action == NATIVE:
+        check_precision(container, rt)
     if rt.needs_hta_records or rt.batch.condition == ALL_HTA:
         doc = subnets_doc(container, rt.label)
         if batch > 1 and rt.batch.condition == ALL_HTA and not all_hta(doc, container.graph):
             raise RuntimeRefused(rt.batch.refusal.format(first=first_hnn_layer(doc)))
+
+
+_WEIGHTED = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
+
+
+def check_precision(container: Container, rt: Runtime) -> None:
+    """Refuse a per-layer precision mix the runtime's fixed-point mode cannot run
+    (``spec.PrecisionRule``), naming the first layer and why. Uniform containers follow
+    their quantizer options as before: the rules apply to a mix (``layer_precision``)."""
+    rule = rt.precision
+    if rule is None or not recorded(container.manifest):
+        return
+    encs, params = container.encodings, container.param_encodings
+    producers = {o: n.name for n in container.graph.nodes for o in n.outputs if o}
+    for node in container.graph.nodes:
+        for t in node.outputs:
+            bits = (encs.get(t) or {}).get("bitwidth") if t else None
+            if bits is not None and bits not in rule.activation_bits:
+                allowed = " and ".join(f"{b}-bit" for b in rule.activation_bits)
+                raise RuntimeRefused(
+                    f"{rt.label} cannot run this mix: layer {node.name!r} has {bits}-bit "
+                    f"activations and {rule.processor or rt.label} runs {allowed} ones only"
+                )
+        if not rule.wide_weights_need_wide_acts or node.op_type not in _WEIGHTED:
+            continue
+        if len(node.inputs) < 2 or node.inputs[1] not in params or not node.inputs[0]:
+            continue
+        w_bits = params[node.inputs[1]].get("bitwidth", 8)
+        a_bits = (encs.get(node.inputs[0]) or {}).get("bitwidth")
+        if w_bits > 8 and a_bits is not None and a_bits <= 8:
+            src = producers.get(node.inputs[0])
+            fix = f"--layer-precision {src}=int16" if src else "16-bit activations on its input"
+            raise RuntimeRefused(
+                f"{rt.label} cannot run this mix: layer {node.name!r} has {w_bits}-bit weights "
+                f"on {a_bits}-bit input activations, and {rule.processor or rt.label} runs "
+                f"{w_bits}-bit weights only with 16-bit activations (A16W16, no A8W16): add "
+                f"{fix}, or lower its weights"
+            )
 
 
 def load_network(

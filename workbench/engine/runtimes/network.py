@@ -31,6 +31,11 @@ class Network:
     # float16) at no conversion cost, for per-layer timing.
     run_raw: Run | None = None
     producers: dict[str, str] = field(default_factory=dict)  # tensor -> node name
+    # Layers kept in float (--layer-precision X=float) that fall back to the CPU, the
+    # converts that costs per inference, and the seconds spent converting so far.
+    float_layers: int = 0
+    boundaries: int = 0
+    convert_seconds: Callable[[], float] | None = None
 
 
 class Phases:

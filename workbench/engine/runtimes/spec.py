@@ -89,6 +89,30 @@ class BatchRule:
     refusal: str = ""
 
 
+# What a fixed-point mode does with a layer kept in float (``--layer-precision X=float``).
+CPU_FALLBACK = "cpu_fallback"  # the layer runs on the CPU, a convert at each boundary
+FLOAT_NATIVE = "native"  # the processor computes float itself (the CPU)
+
+
+@dataclass(frozen=True)
+class PrecisionRule:
+    """The per-layer precision a runtime's fixed-point mode runs (the vendor's rules).
+
+    ``load.check_precision`` applies it to a container with per-layer precision (a mix):
+    an activation bitwidth outside ``activation_bits`` is refused, and so, with
+    ``wide_weights_need_wide_acts``, is a layer whose weights are wider than 8 bits while
+    its input activations are 8-bit (the HTP's A16W16 exists, A8W16 does not). ``hta_bits``:
+    the HTA subnets hold only layers this narrow; wider ones run in HNN subnets (the
+    quantizer's partition, ``hta.not_8_bit``).
+    """
+
+    activation_bits: tuple[int, ...] = (8, 16)
+    float_layers: str = CPU_FALLBACK
+    wide_weights_need_wide_acts: bool = False
+    hta_bits: int | None = None
+    processor: str = ""  # in messages: "the DSP (HTP)"
+
+
 @dataclass(frozen=True)
 class Runtime:
     """One runtime: its names and the guide's rules for it."""
@@ -102,6 +126,9 @@ class Runtime:
     needs_hta_records: bool = False  # a quantized container must carry quantize --enable-hta's
     batch: BatchRule = field(default_factory=BatchRule)
     vendor_names: tuple[VendorName, ...] = ()  # snpe_bench.py's names for it
+    # The per-layer precision its integer mode runs (None: it computes a quantized
+    # container in float, any mix runs).
+    precision: PrecisionRule | None = None
 
     def rule(self, quantized: bool, cpu_fxp: bool = False) -> KindRule:
         """The rule for a container of this kind (``cpu_fxp``: the fixed-point mode)."""

@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Header, Static
 
+from workbench.textsafe import visible
+from workbench.tui import format as fmt
 from workbench.tui import keys
 from workbench.tui.screens.loading import LoadingScreen
 from workbench.tui.widgets.key_footer import KeyFooter
@@ -30,15 +33,20 @@ def advice_table(advice: Any) -> Table:
         box=box.SIMPLE_HEAD,
         show_lines=True,
         title_justify="left",
-        title=f"{Path(advice.quantized_container).name} (quantized) vs "
-        f"{Path(advice.float_container).name} (non-quantized)",
+        title=escape(  # a str keeps the table's title style; never markup, never controls
+            fmt.safe(
+                f"{Path(advice.quantized_container).name} (quantized) vs "
+                f"{Path(advice.float_container).name} (non-quantized)"
+            )
+        ),
         expand=True,
     )
     table.add_column("runtime", no_wrap=True, style="bold")
     table.add_column("quantized container", overflow="fold", ratio=1)
     table.add_column("non-quantized container", overflow="fold", ratio=1)
     for row in advice.rows:
-        table.add_row(row.label, *(Text("\n".join(c.lines())) for c in (row.quantized, row.float)))
+        table.add_row(row.label, *(Text(visible("\n".join(c.lines()), keep_lines=True))
+                                   for c in (row.quantized, row.float)))  # fmt: skip
     return table
 
 
@@ -88,16 +96,20 @@ The runs are saved as an experiment (see the experiments tab).
         return saved_advice(self.wb.store, self.project, str(self.experiment))
 
     def failed(self, message: str) -> None:
-        self.query_one(".title-line", Static).update(Text(message, style="red"))
+        self.query_one(".title-line", Static).update(Text(fmt.safe(message), style="red"))
         super().failed(message)
 
     def show_view(self, result: AdviseResult) -> None:
         self.result = result
         self.query_one(".title-line", Static).update(
-            Text(f"advice · experiment {result.experiment} · {result.samples} input(s)",
+            Text(fmt.safe(f"advice · experiment {result.experiment} · {result.samples} input(s)"),
                  style="bold")
         )  # fmt: skip
-        notes = Text("\n".join(result.notes), style="dim") if result.notes else Text("")
+        notes = (
+            Text(visible("\n".join(result.notes), keep_lines=True), style="dim")
+            if result.notes
+            else Text("")
+        )
         self.query_one("#advice", Static).update(
             Group(notes, advice_table(result.advice), recommendations(result.advice))
         )

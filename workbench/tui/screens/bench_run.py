@@ -15,6 +15,7 @@ from workbench.tui.widgets.bar_chart import BarChart, ChartData
 from workbench.tui.widgets.fields import FieldList
 from workbench.tui.widgets.job_panel import JobPanel
 from workbench.tui.widgets.key_footer import KeyFooter
+from workbench.tui.widgets.long_text import LongText
 
 
 class BenchRunScreen(RunScreen):
@@ -41,8 +42,8 @@ init time and peak memory, latency, accuracy against the float reference;
                 yield BarChart(id="init-chart")
                 yield Label("Latency per inference (ms)", classes="hint")
                 yield BarChart(id="latency-chart")
-            with TabPane("3 Log", id="log"), VerticalScroll(classes="detail-scroll"):
-                yield Static("", id="log-text", markup=False)
+            with TabPane("3 Log", id="log"):
+                yield LongText(id="log-text")
         yield JobPanel()
         yield KeyFooter()
 
@@ -95,7 +96,7 @@ init time and peak memory, latency, accuracy against the float reference;
             ChartData(tuple(k for k, _ in latency), ("latency",), tuple((v,) for _, v in latency),
                       "ms", decimals=3) if latency else None
         )  # fmt: skip
-        self.query_one("#log-text", Static).update(d.log or "(empty log)")
+        self.query_one("#log-text", LongText).show(d.log or "(empty log)")
 
 
 def _ms(value: float | None) -> str | None:

@@ -29,6 +29,7 @@ from workbench.jobs.compare import (
     to_markdown,
 )
 from workbench.jobs.plots import INIT, SIZE, Tradeoff, tradeoff
+from workbench.tui import format as fmt
 from workbench.tui import keys
 from workbench.tui.screens.loading import LoadingScreen
 from workbench.tui.widgets.bar_chart import BarChart, ChartData
@@ -47,9 +48,9 @@ def render_cell(row: Row, index: int) -> Text:
     in green (better) or red (worse)."""
     cell = row.cells[index]
     if index == 0 or not cell.changed:
-        return Text(cell.text, style="" if index == 0 else "dim")
+        return Text(fmt.safe(cell.text), style="" if index == 0 else "dim")
     delta = cell.delta
-    text = Text(cell.text, style="bold")
+    text = Text(fmt.safe(cell.text), style="bold")
     shown = format_delta(row.metric, delta)
     if shown and delta is not None:
         text.append(f" {shown}", style=VERDICT_STYLE.get(delta.verdict, "yellow"))
@@ -130,18 +131,19 @@ the runs no other run beats on both.
         return compare_runs(self.wb.store, self.run_ids, self.baseline)
 
     def failed(self, message: str) -> None:
-        self.query_one(".title-line", Static).update(Text(message, style="red"))
+        self.query_one(".title-line", Static).update(Text(fmt.safe(message), style="red"))
         super().failed(message)
 
     def show_view(self, comparison: Comparison) -> None:
         self.comparison = comparison
         self.baseline = comparison.baseline.id
         title = Text(f"{len(comparison.runs)} runs against ", style="bold")
-        title.append(f"◆ #{comparison.baseline.id} {comparison.baseline.label}", style="bold cyan")
+        title.append(fmt.safe(f"◆ #{comparison.baseline.id} {comparison.baseline.label}"),
+                     style="bold cyan")  # fmt: skip
         if self.experiment:
-            title.append(f" · experiment {self.experiment}")
+            title.append(fmt.safe(f" · experiment {self.experiment}"))
             if self.note:
-                title.append(f": {self.note}", style="italic")
+                title.append(fmt.safe(f": {self.note}"), style="italic")
         self.query_one(".title-line", Static).update(title)
         self._fill_table()
         overlay = comparison.layers

@@ -50,4 +50,8 @@ class LoadingScreen(Screen[None], Generic[ViewT]):
         except WorkbenchError as exc:
             self.app.call_from_thread(self.failed, str(exc))
             return
+        except Exception as exc:  # noqa: BLE001 - never "loading…" forever
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self.app.call_from_thread(self.failed, f"internal error: {detail}")
+            return
         self.app.call_from_thread(self.show_view, view)

@@ -88,7 +88,9 @@ layers (`2`): shapes, parameters, MACs, and encodings when it is quantized;
         self.detail = detail
         m = detail.model
         self.query_one(".title-line", Static).update(
-            Text(f"model {m.id} {m.name} · {m.format} opset {m.opset or '?'}", style="bold")
+            Text(
+                fmt.safe(f"model {m.id} {m.name} · {m.format} opset {m.opset or '?'}"), style="bold"
+            )
         )
         inputs = [
             f"{i.get('name')} {i.get('dtype', '')} {_dims(i.get('shape'))}" for i in detail.inputs
@@ -104,7 +106,7 @@ layers (`2`): shapes, parameters, MACs, and encodings when it is quantized;
         table.clear(columns=True)
         table.add_columns("id", "container", "kind", "size", "created")
         for c in detail.containers:
-            table.add_row(c.id, c.file_name, "int8" if c.quantized else "fp32",
+            table.add_row(c.id, fmt.cell(c.file_name), "int8" if c.quantized else "fp32",
                           fmt.size(c.size_bytes), fmt.when(c.created_at), key=str(c.id))  # fmt: skip
         table.focus()
         if detail.containers:
@@ -122,7 +124,7 @@ layers (`2`): shapes, parameters, MACs, and encodings when it is quantized;
 
     def show_container(self, container: ContainerRow) -> None:
         self.container = container
-        self.query_one("#layers-info", Static).update(f"reading {container.path}…")
+        self.query_one("#layers-info", Static).update(Text(fmt.safe(f"reading {container.path}…")))
         self._read_container(container)
 
     @work(thread=True, exclusive=True, group="container", exit_on_error=False)
@@ -136,17 +138,17 @@ layers (`2`): shapes, parameters, MACs, and encodings when it is quantized;
 
     def _container_failed(self, container: ContainerRow, message: str) -> None:
         self.query_one("#layers-info", Static).update(
-            Text(f"{container.file_name}: cannot read it: {message}", style="red")
+            Text(fmt.safe(f"{container.file_name}: cannot read it: {message}"), style="red")
         )
         self.query_one("#layers-table", DataTable).clear(columns=True)
 
     def _show_container(self, container: ContainerRow, view: ContainerView) -> None:
         s = view.summary
-        self.query_one("#layers-info", Static).update(
+        self.query_one("#layers-info", Static).update(Text(fmt.safe(
             f"{container.path} · {len(s.rows)} layers · {s.param_count:,} params "
             f"({fmt.size(s.param_bytes)}) · {s.total_macs:,} MACs"
             + (" · quantized" if s.quantized else "")
-        )
+        )))  # fmt: skip
         table = self.query_one("#layers-table", DataTable)
         table.clear(columns=True)
         columns = ["#", "name", "type", "output dims", "params", "MACs"]
@@ -154,10 +156,11 @@ layers (`2`): shapes, parameters, MACs, and encodings when it is quantized;
             columns.append("encoding")
         table.add_columns(*columns)
         for r in s.rows:
-            row = [r.index, r.name, r.op_type, ", ".join(_dims(d) for d in r.output_dims),
+            row = [r.index, fmt.cell(r.name), fmt.cell(r.op_type),
+                   ", ".join(_dims(d) for d in r.output_dims),
                    fmt.count(r.param_count), fmt.count(r.macs)]  # fmt: skip
             if s.quantized:
-                row.append(r.encoding_summary or "-")
+                row.append(fmt.cell(r.encoding_summary or "-"))
             table.add_row(*row)
         text = Text()
         if view.subnets:

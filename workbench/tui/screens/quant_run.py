@@ -21,6 +21,7 @@ from workbench.tui.widgets.bar_chart import BarChart, ChartData
 from workbench.tui.widgets.fields import FieldList
 from workbench.tui.widgets.job_panel import JobPanel
 from workbench.tui.widgets.key_footer import KeyFooter
+from workbench.tui.widgets.long_text import LongText
 from workbench.tui.widgets.plots import HistogramPanel
 
 WORST = 5
@@ -64,8 +65,8 @@ the quantized container.
                 yield DataTable(id="layers-table", cursor_type="row")
             with TabPane("4 Report", id="report"), VerticalScroll(classes="detail-scroll"):
                 yield FieldList(id="report-fields")
-            with TabPane("5 Log", id="log"), VerticalScroll(classes="detail-scroll"):
-                yield Static("", id="log-text", markup=False)
+            with TabPane("5 Log", id="log"):
+                yield LongText(id="log-text")
             with TabPane("6 Histograms", id="histograms"):
                 yield HistogramPanel(id="histograms-panel")
         yield JobPanel()
@@ -135,14 +136,14 @@ the quantized container.
         table.add_columns("#", "layer", "type", "bits", "min", "max", "scale", "offset", "SQNR dB")
         for layer in d.layers:
             table.add_row(
-                layer["layer_index"], layer["layer_name"], layer["op_type"],
+                layer["layer_index"], fmt.cell(layer["layer_name"]), fmt.cell(layer["op_type"]),
                 fmt.number(layer["bitwidth"]), fmt.number(layer["encoding_min"]),
                 fmt.number(layer["encoding_max"]), fmt.number(layer["scale"]),
                 fmt.number(layer["offset"]), fmt.db(layer["sqnr_db"]),
             )  # fmt: skip
 
         self.query_one("#report-fields", FieldList).set_sections(_report_sections(report))
-        self.query_one("#log-text", Static).update(d.log or "(empty log)")
+        self.query_one("#log-text", LongText).show(d.log or "(empty log)")
         self.query_one(HistogramPanel).show(layer_histograms(d.layers))
 
     @on(TabbedContent.TabActivated)

@@ -58,13 +58,13 @@ class RunScreen(LoadingScreen[RunView]):
         d = view.detail
         text = Text(f"{what} run {d.id} ", style="bold")
         text.append_text(fmt.status(d.status))
-        text.append(f" · {d.model or 'no model'}")
+        text.append(f" · {fmt.safe(d.model or 'no model')}")
         if d.starred:
             text.append(" ★", style="bold yellow")
         if d.baseline:
             text.append(" ◆ baseline", style="bold cyan")
         if d.tags:
-            text.append(" · " + " ".join(f"#{t}" for t in d.tags), style="magenta")
+            text.append(fmt.safe(" · " + " ".join(f"#{t}" for t in d.tags)), style="magenta")
         return text
 
     def set_title_line(self, text: Text) -> None:

@@ -20,8 +20,13 @@ def fields_table(rows: Iterable[tuple[str, Any]], label_width: int = 18) -> Tabl
     table.add_column(style="bold", width=label_width, no_wrap=True)
     table.add_column(overflow="fold")
     for name, value in rows:
-        shown = value if isinstance(value, (Text, Table)) else Text(fmt.plain(value))
-        table.add_row(name, shown)
+        if isinstance(value, Table):
+            shown: RenderableType = value
+        elif isinstance(value, Text):
+            shown = fmt.safe_text(value)
+        else:
+            shown = Text(fmt.plain(value))
+        table.add_row(Text(fmt.safe(name)), shown)
     return table
 
 
@@ -43,6 +48,6 @@ class FieldList(Static):
             if parts:
                 parts.append(Text(""))
             if title:
-                parts.append(Text(title, style="bold underline"))
+                parts.append(Text(fmt.safe(title), style="bold underline"))
             parts.append(fields_table(rows))
         self.update(Group(*parts) if parts else Text("-"))

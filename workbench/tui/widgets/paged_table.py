@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,6 +25,7 @@ from textual.worker import get_current_worker
 
 from workbench.errors import WorkbenchError
 from workbench.jobs.browse import PAGE_SIZE, Page, TableQuery
+from workbench.tui import format as fmt
 from workbench.tui.columns import Column
 from workbench.tui.widgets.row_table import RowTable
 
@@ -186,12 +188,19 @@ class PagedTable(Vertical, Generic[T]):
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._failed, str(exc))
             return
+        except Exception as exc:  # noqa: BLE001 - the old rows must not stay as if current
+            if not worker.is_cancelled:
+                detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                self.app.call_from_thread(self._failed, f"internal error: {detail}")
+                self.app.call_from_thread(self.notify, f"internal error: {detail}",
+                                          severity="error")  # fmt: skip
+            return
         if not worker.is_cancelled:
             self.app.call_from_thread(self._show, page)
 
     def _failed(self, message: str) -> None:
         self.error = message
-        self.query_one(".table-status", Static).update(f"[red]{message}[/]")
+        self.query_one(".table-status", Static).update(Text(fmt.safe(message), style="red"))
 
     def _show(self, page: Page[T]) -> None:
         self.error = None

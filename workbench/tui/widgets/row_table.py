@@ -24,6 +24,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from workbench.textsafe import has_control, visible
+
 PAD = 1  # blank cells on each side of a column
 
 
@@ -41,12 +43,14 @@ def cell_segments(value: Any, width: int, console: Any) -> list[Segment]:
             style = (
                 value.style if isinstance(value.style, Style) else Style.parse(value.style or "")
             )
-            return [Segment(_fit(value.plain, width), style or None)]
+            return [Segment(_fit(visible(value.plain), width), style or None)]
         cell = value.copy()
+        if has_control(cell.plain):
+            cell = Text(visible(cell.plain), style=cell.style)
         cell.truncate(width, overflow="ellipsis", pad=True)
         cell.end = ""
         return list(cell.render(console))
-    return [Segment(_fit("-" if value is None else str(value), width))]
+    return [Segment(_fit("-" if value is None else visible(str(value)), width))]
 
 
 class RowTable(ScrollView, can_focus=True):
