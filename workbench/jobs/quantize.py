@@ -15,10 +15,10 @@ only / activations only, per layer, the knob that helps, its cost in seconds), t
 layers that run in float in the integer executor, CLE and bias-correction effects, and
 per-stage timings. Every run, with or without the analysis, also checks the
 integer-true emulator against fake-quant on the first eval samples
-(``analysis.check_integer_path``): a gap past 3 dB is a warning in the result, the
-run's log and its notes (an emulator defect must not pass as a quantization result).
-Peak memory is the peak of traced allocations (tracemalloc) during calibration and
-quantization.
+(``analysis.check_integer_path``): a gap past 3 dB, with the outputs further apart
+than rounding noise, is a warning in the result, the run's log and its notes (an
+emulator defect must not pass as a quantization result). Peak memory is the peak of
+traced allocations (tracemalloc) during calibration and quantization.
 """
 
 from __future__ import annotations
