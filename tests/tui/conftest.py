@@ -57,7 +57,9 @@ async def settle(pilot: Any, rounds: int = 5) -> None:
     """Let workers finish and the UI catch up (a worker's result may start another)."""
     await pilot.pause()
     for _ in range(rounds):
-        if not any(w.is_running or w.state.name == "PENDING" for w in pilot.app.workers):
-            break
+        # Always one round: a worker started by the last refresh (an input's completion
+        # suggestion) posts its result as a message that the next pause handles.
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+        if not any(w.is_running or w.state.name == "PENDING" for w in pilot.app.workers):
+            break

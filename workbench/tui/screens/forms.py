@@ -63,6 +63,7 @@ class JobForm(ModalScreen[Any]):
     def on_mount(self) -> None:
         for field in self.query(Input):
             field.cursor_blink = False
+            field.select_on_focus = False  # the cursor goes to the end; nothing is selected
         inputs = self.query(Input)
         if inputs:
             inputs.first().focus()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from textual import events
 from textual.suggester import Suggester
 from textual.widgets import Input
 
@@ -39,10 +40,21 @@ class PathSuggester(Suggester):
 
 
 class PathInput(Input):
+    """An input for a file path that completes what the user types (a value the form
+    fills in gets no completion until a key is typed: nothing pops up unasked)."""
+
     def __init__(self, value: str = "", *, placeholder: str = "", id: str | None = None) -> None:
-        super().__init__(
-            value=value, placeholder=placeholder, suggester=PathSuggester(), compact=True, id=id
-        )
+        super().__init__(value=value, placeholder=placeholder, compact=True, id=id)
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self.suggester is None:
+            self.suggester = PathSuggester()
+        await super()._on_key(event)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        if self.suggester is None:
+            self.suggester = PathSuggester()
+        super()._on_paste(event)
 
     def on_mount(self) -> None:
         self.cursor_blink = False
