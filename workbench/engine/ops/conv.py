@@ -326,7 +326,10 @@ class _Conv:
         if min(geo.begin) < 0 or min(geo.end) < 0 or min(geo.out) < 1:
             return None
         rows = self.cg * self.taps + 1
-        if rows * math.prod(geo.out) * self.group * dtype.itemsize > _SMALL_COLS_BYTES:
+        limit = _SMALL_COLS_BYTES
+        if self.mode == "depthwise" and not (self.nd == 2 and self.strides in ([1, 1], [2, 2])):
+            limit *= 8  # the other way is a pass over the output per tap (_depthwise_strided)
+        if rows * math.prod(geo.out) * self.group * dtype.itemsize > limit:
             return None
         return _Small(self, shape, dtype, geo)
 
