@@ -23,7 +23,7 @@ from workbench.engine.quant.int_ops import (
     register_int,
     zero_point,
 )
-from workbench.engine.quant.requant import rescale_table
+from workbench.engine.quant.requant import rescale_table, tflite_half_up
 from workbench.vocabulary import DEFAULT_ROUNDING
 
 MOVEMENT_OPS = (
@@ -53,7 +53,8 @@ INDEX_OPS = ("Shape", "Size", "ArgMax", "ArgMin")
 
 
 def rescale(enc: Encoding, out: Encoding, rounding: str = DEFAULT_ROUNDING) -> np.ndarray | None:
-    """A table taking every code of ``enc`` to the code of ``out`` for the same value (None if equal)."""
+    """A table taking every code of ``enc`` to the code of ``out`` for the same value (None if
+    equal). In a ``tflite`` container, as TFLite's int8 QUANTIZE requantizes (half up)."""
     if enc == out:
         return None
     codes = code_range(enc)
@@ -65,7 +66,7 @@ def rescale(enc: Encoding, out: Encoding, rounding: str = DEFAULT_ROUNDING) -> n
         zero_point(out),
         out.qmin,
         out.qmax,
-        rounding=rounding,
+        rounding=tflite_half_up(rounding),
     )
 
 
