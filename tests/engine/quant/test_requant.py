@@ -356,13 +356,24 @@ def test_tflite_roundings_are_the_kernels_line_by_line(rounding: str) -> None:
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("rounding", ["tflite", TFLITE_HALF_UP])
-def test_requantizer_never_takes_a_fast_path_for_tflite(rounding: str) -> None:
+def test_requantizer_paths_for_tflite() -> None:
     rng = np.random.default_rng(4)
     acc = rng.integers(-(2**20), 2**20, size=(4, 5000)).astype(np.float32)
-    real = 0.003 * rng.uniform(0.5, 2, (4, 1))
-    rq = Requantizer.build(real, 7, 0, 255, 2**20, rounding=rounding)
-    assert not rq.fast and not rq.wide_fast  # both are off by one near a half
+    acc[:, :64] = np.arange(-32, 32) * 2**14  # ties and near-ties of every kind
+    real = np.concatenate([0.003 * rng.uniform(0.5, 2, (3, 1)), [[2.0**-9]]])
+    rq = Requantizer.build(real, 7, 0, 255, 2**20, rounding="tflite")
+    assert not rq.fast and not rq.wide_fast  # gemmlowp's double rounding: integers only
     m, s = rq.multiplier, rq.shift
-    assert np.array_equal(rq(acc), requantize(acc, m, s, 7, 0, 255, rounding=rounding))
+    assert np.array_equal(rq(acc), requantize(acc, m, s, 7, 0, 255, rounding="tflite"))
     assert not np.array_equal(rq(acc), requantize(acc, m, s, 7, 0, 255))  # it matters
+    # TFLite's convolutions' rounding is floor(z + 1/2 + c): the float64 path, with c
+    rq = Requantizer.build(real, 7, 0, 255, 2**20, rounding=TFLITE_HALF_UP)
+    assert rq.fast
+    want = requantize(acc, m, s, 7, 0, 255, rounding=TFLITE_HALF_UP)
+    assert np.array_equal(rq(acc), want)
+    assert np.array_equal(rq._exact(acc, m, s), want)
+    for shift in (-3, 0, 1, 5, 12, 30):  # left shifts, no shift, right shifts
+        rq = Requantizer.build(1.3 * 2.0**-shift, 100, 0, 255, 2**12, rounding=TFLITE_HALF_UP)
+        a = np.arange(-(2**12), 2**12)
+        exact = requantize(a, rq.multiplier, rq.shift, 100, 0, 255, rounding=TFLITE_HALF_UP)
+        assert rq.fast == (shift < 30) and np.array_equal(rq(a), exact), shift

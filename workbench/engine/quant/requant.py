@@ -57,7 +57,10 @@ vector kernels, ``vqrdmulh`` then ``vrshl``) round twice too, but both times hal
     h = (acc * 2**left * M + 2**30) >> 31,   out = (h + 2**(right-1)) >> right   (right >= 1)
 
 which is ``(acc * M + 2**30 + 2**(s-1)) >> s`` for ``right >= 1`` and ``(acc * M +
-2**(s-1)) >> s`` otherwise: ``tflite_multiply`` except at negative ties. Measured layer by
+2**(s-1)) >> s`` otherwise: ``tflite_multiply`` except at negative ties. Being floors
+only, it is ``floor(z + 1/2 + c)`` with ``c = 2**-(right+1)`` (0 when ``right = 0``) for
+every sign: the fast path below with ``zp + 0.5 + c`` added, exact under the same
+product bound and with no tie to rule out. Measured layer by
 layer against the interpreter (``tests/perf/tflite_exact.py``): every CONV_2D,
 DEPTHWISE_CONV_2D and FULLY_CONNECTED output of the committed fixtures and of
 microWakeWord equal to the bit, where ``tflite_multiply`` misses a few negative ties.
@@ -346,6 +349,7 @@ class Requantizer:
     real_q: np.ndarray  # M * 2**-(31 + shift), float64, for the fast paths
     wide_fast: bool = False
     rounding: str = DEFAULT_ROUNDING  # ties; the fast path has none (module doc)
+    nudge: np.ndarray | float = 0.5  # added before the floor: 0.5 (+ TFLite's c)
 
     @classmethod
     def build(
@@ -362,10 +366,16 @@ class Requantizer:
         dt = np.dtype(dtype or storage_dtype(qmin, qmax))
         if acc_bound is not None and acc_bound >= WIDE_LIMIT:
             raise BadInput(f"accumulator bound {acc_bound:.3g} is past 2**62")
-        fast = _fast_ok(m, shift, int(zero_point), int(qmin), int(qmax), acc_bound)
+        half_up = rounding == TFLITE_HALF_UP  # floors only: no tie to rule out (module doc)
+        fast = _fast_ok(m, shift, int(zero_point), int(qmin), int(qmax), acc_bound, half_up)
         wide_fast = not fast and acc_bound is not None and acc_bound < 2.0**53 and int(qmin) >= 0
-        if rounding == TFLITE_HALF_UP or check_rounding(rounding) == TFLITE_ROUNDING:
-            fast = wide_fast = False  # TFLite's double roundings are off near halves (module doc)
+        if half_up or check_rounding(rounding) == TFLITE_ROUNDING:
+            wide_fast = False  # its near-half fix-up rounds once
+        if rounding == TFLITE_ROUNDING:
+            fast = False  # gemmlowp's double rounding is off near halves (module doc)
+        nudge: np.ndarray | float = 0.5
+        if half_up:
+            nudge = 0.5 + np.where(shift > 0, np.ldexp(1.0, -(np.maximum(shift, 0) + 1)), 0.0)
         return cls(
             m,
             shift,
@@ -377,12 +387,13 @@ class Requantizer:
             multiplier_value(m, shift),
             wide_fast,
             rounding,
+            nudge,
         )
 
     def __call__(self, acc: np.ndarray) -> np.ndarray:
         if self.fast:
             y = np.multiply(acc, self.real_q, dtype=np.float64)
-            y += self.zero_point + 0.5
+            y += self.zero_point + self.nudge
             np.clip(y, self.qmin, self.qmax, out=y)
             return y.astype(self.dtype)
         if self.wide_fast:
@@ -418,7 +429,13 @@ class Requantizer:
 
 
 def _fast_ok(
-    m: np.ndarray, shift: np.ndarray, zp: int, qmin: int, qmax: int, acc_bound: float | None
+    m: np.ndarray,
+    shift: np.ndarray,
+    zp: int,
+    qmin: int,
+    qmax: int,
+    acc_bound: float | None,
+    ties_ok: bool = False,
 ) -> bool:
     if acc_bound is None or qmin < 0 or acc_bound >= 2**31:
         return False
@@ -429,6 +446,8 @@ def _fast_ok(
     reach = max(zp - qmin, qmax - zp) + 2  # |z| beyond this clips whatever the rounding
     top = qmax + reach + 2  # bound on |y| = |z + zp + 0.5| where it matters
     exact = bool(np.all(np.ldexp(float(top), s) < 2.0**53))
+    if ties_ok:
+        return exact
     # A tie needs 2**(s - 1 - v2(M)) to divide acc, impossible below that power.
     tie_free = bool(np.all(acc_bound < np.ldexp(1.0, s - 1 - _v2(m[live]))))
     return exact and tie_free
