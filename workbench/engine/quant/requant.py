@@ -28,9 +28,10 @@ take the same rule through a split product (``requantize_wide``): ``acc = h * 2*
 with ``0 <= l < 2**31``, then ``acc * M = (h * M) * 2**31 + l * M`` with both products
 below ``2**62``, carried and shifted without ever forming the 93-bit whole; exact for
 ``|acc| < 2**62``. This is TFLite's single-rounding ``MultiplyByQuantizedMultiplier``
-with ties away from zero (or to even) instead of upward. TFLite's older double rounding
-(``SaturatingRoundingDoublingHighMul`` then ``RoundingDivideByPOT``) rounds twice and can
-be one off on rare values; single rounding is exactly ``R(acc * real_q)``, which equals
+(its ``TFLITE_SINGLE_ROUNDING`` build) with ties away from zero (or to even) instead of
+upward. TFLite's default build rounds twice (``SaturatingRoundingDoublingHighMul`` then
+``RoundingDivideByPOT``; the ``tflite`` mode below) and can be one off on rare values;
+single rounding is exactly ``R(acc * real_q)``, which equals
 ``round(acc * real)`` except when ``acc * real`` lies within ``|acc * real| * 2**-31`` of a
 half, and is never more than 1 LSB from ``acc * real``. The multiplier itself is a
 plan-time approximation of a real number (``M = floor(f * 2**31 + 1/2)``), whatever the mode.
