@@ -138,6 +138,20 @@ def test_requantizer_fast_path_is_bit_identical(
     assert np.array_equal(r(acc), requantize(acc, m, s, zp, 0, qmax))
 
 
+def test_requantizer_fast_path_leaves_its_input_alone() -> None:
+    # The fast path works in place on its own float64 copy: never on the caller's array,
+    # even a float64 one.
+    rng = np.random.default_rng(2)
+    per_channel = 0.0072 * rng.uniform(0.5, 2.0, size=(4, 1, 1))
+    r = Requantizer.build(per_channel, 3, 0, 255, acc_bound=2**20)
+    assert r.fast
+    m, s = quantize_multiplier(per_channel)
+    acc = rng.integers(-(2**20) + 1, 2**20, size=(2, 4, 3, 5)).astype(np.float64)
+    kept = acc.copy()
+    assert np.array_equal(r(acc), requantize(acc, m, s, 3, 0, 255))
+    assert np.array_equal(acc, kept)
+
+
 def test_requantizer_takes_the_integer_path_when_ties_are_possible() -> None:
     # real = 0.5: M = 2**30, so acc * M / 2**31 is a half for every odd acc.
     r = Requantizer.build(0.5, 10, 0, 255, acc_bound=100)

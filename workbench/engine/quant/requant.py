@@ -104,6 +104,10 @@ from workbench.engine.quant.encoding import check_rounding
 from workbench.errors import BadInput
 from workbench.vocabulary import DEFAULT_ROUNDING, HALF_EVEN, TFLITE_ROUNDING
 
+# The clip ufunc itself: ``np.clip`` is a Python wrapper around it whose argument handling
+# costs more than the pass on the small tensors of a phone-sized layer.
+_clip = getattr(np, "_core", np).umath.clip
+
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 # Multipliers are Q31: real = M * 2**-(31 + shift).
@@ -352,6 +356,12 @@ class Requantizer:
     rounding: str = DEFAULT_ROUNDING  # ties; the fast path has none (module doc)
     nudge: np.ndarray | float = 0.5  # added before the floor: 0.5 (+ TFLite's c)
 
+    def __post_init__(self) -> None:
+        # The fast path's constants as the ufuncs take them (no conversion per call).
+        object.__setattr__(self, "_offset", np.float64(self.zero_point) + self.nudge)
+        object.__setattr__(self, "_lo", np.float64(self.qmin))
+        object.__setattr__(self, "_hi", np.float64(self.qmax))
+
     @classmethod
     def build(
         cls,
@@ -392,10 +402,11 @@ class Requantizer:
         )
 
     def __call__(self, acc: np.ndarray) -> np.ndarray:
-        if self.fast:
-            y = np.multiply(acc, self.real_q, dtype=np.float64)
-            y += self.zero_point + self.nudge
-            np.clip(y, self.qmin, self.qmax, out=y)
+        if self.fast:  # one conversion pass, then in place: the same float64 numbers
+            y = acc.astype(np.float64) if isinstance(acc, np.ndarray) else np.array(acc, np.float64)
+            y *= self.real_q  # constants broadcast to acc's shape (as in ``requantize``)
+            y += self._offset
+            _clip(y, self._lo, self._hi, out=y)
             return y.astype(self.dtype)
         if self.wide_fast:
             return self._wide_fast(acc)
