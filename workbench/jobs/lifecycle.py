@@ -222,8 +222,8 @@ def _finish(
                 setattr(run, key, value)
             elif status == SUCCEEDED:
                 setattr(detail, key, value)
-        if status == SUCCEEDED:
-            run.layer_stats.extend(LayerStat(**stat) for stat in recorder.layer_stats)
+        if status == SUCCEEDED:  # added by run id: no load of the (empty) collection first
+            session.add_all(LayerStat(run_id=run.id, **stat) for stat in recorder.layer_stats)
         run.log = "\n".join(recorder.log_lines)
         run.status = status
         run.error = error

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from workbench.engine.container import file_sha256, read_container, stage_container
+from workbench.engine.container import Container, file_sha256, read_container, stage_container
 from workbench.engine.evaluate import Evaluation, Evaluator
 from workbench.engine.files import refuse_overwriting
 from workbench.engine.inputs import InputList, iter_feeds, parse_input_list
@@ -40,6 +40,7 @@ from workbench.engine.measure import init_network
 from workbench.engine.metrics import get_metric
 from workbench.engine.quant.quantizer import quantize_container
 from workbench.engine.runtimes import get_runtime, runtimes
+from workbench.engine.runtimes.load import load_network
 from workbench.engine.runtimes.spec import QUANTIZED
 from workbench.engine.state import internal_inputs
 from workbench.errors import BadInput, naming
@@ -240,7 +241,7 @@ def quantize_job(
                 f"weight(s) in {sum(r.seconds for r in result.adaround):.1f} s"
             )
         with naming(container_path):
-            fallback, check = _integer_path(source, quantized, eval_list)
+            fallback, check, fake_quant = _integer_path(source, quantized, eval_list)
         report["float_fallback"] = fallback
         report["integer_check"] = check.to_dict()
         run.log(check.line())
@@ -254,7 +255,7 @@ def quantize_job(
         if source.graph.output_names:  # a graph without outputs has nothing to evaluate
             with naming(eval_path):
                 headline = evaluate_headline(  # the staged file: the output appears last
-                    container_path, staged.temporary, eval_list, _without_labels(choice), progress
+                    source, staged.temporary, eval_list, _without_labels(choice), progress
                 )
             report["evaluation"] = headline.record()
             report["timings_s"]["evaluate"] = round(headline.seconds, 4)
@@ -268,8 +269,9 @@ def quantize_job(
         if analyze and headline is not None:
             with naming(container_path):
                 analysis = _analyze(
-                    source, quantized, eval_list, result.prepared_graph, choice, progress
-                )
+                    source, quantized, eval_list, result.prepared_graph, choice, fake_quant,
+                    progress,
+                )  # fmt: skip
             sensitivity = sensitivity_record(analysis)
             report["sensitivity"] = sensitivity
             report["timings_s"]["analyze"] = round(sensitivity["seconds"], 4)
@@ -378,17 +380,18 @@ class Headline:
 
 
 def evaluate_headline(
-    float_path: str | Path,
+    float_container: Container,
     quantized_path: str | Path,
     eval_list: InputList,
     metric: MetricChoice,
     progress: Progress | None = None,
 ) -> Headline:
-    """The written container on the headline runtime against the float container on the
-    reference runtime, one eval-list line at a time (streaming), by the evaluator."""
+    """The written container on the headline runtime against the float container (as the
+    job read it) on the reference runtime, one eval-list line at a time (streaming), by
+    the evaluator."""
     started = time.perf_counter()
     runtime = headline_runtime()
-    reference = init_network(float_path, REFERENCE_RUNTIME)
+    reference = load_network(float_container, REFERENCE_RUNTIME)
     test = init_network(quantized_path, runtime)
     names = set(reference.outputs)
     output = next((o for o in eval_list.output_names or () if o in names), reference.outputs[0])
@@ -444,17 +447,19 @@ def _analyze(
     eval_list: InputList,
     prepared: Any,
     choice: MetricChoice,
+    fake_quant: Any,
     progress: Progress | None,
 ) -> Any:
+    """The per-layer analysis; ``fake_quant``: the integer check's ``FakeQuantPlan`` of
+    ``quantized`` (one plan for both)."""
     from workbench.engine.quant.analysis import analyze
-    from workbench.engine.quant.fakequant import FakeQuantPlan
 
     few = replace(eval_list, lines=eval_list.lines[:ANALYSIS_SAMPLES])
     return analyze(
         source,
         quantized,
         few,
-        FakeQuantPlan,
+        lambda _: fake_quant,
         prepared_graph=prepared,
         top=SENSITIVE_LAYERS,
         progress=progress,
@@ -487,15 +492,19 @@ def _layer_rows(analysis) -> list[dict[str, Any]]:
 
 
 def _integer_path(source, quantized, input_list: InputList):
-    """Layers the integer executor runs by dequantize → float → requantize, and the
-    integer-true check on the analysis samples (``analysis.check_integer_path``)."""
+    """Layers the integer executor runs by dequantize → float → requantize, the
+    integer-true check on the analysis samples (``analysis.check_integer_path``), and the
+    check's ``FakeQuantPlan`` (the analysis uses it again)."""
     from workbench.engine.quant.analysis import check_integer_path
+    from workbench.engine.quant.fakequant import FakeQuantPlan
     from workbench.engine.quant.int_exec import IntegerPlan
 
     plan = IntegerPlan(quantized)
+    fake_quant = FakeQuantPlan(quantized)
     fallback = [f"{name} ({op})" for name, op in plan.float_fallback_nodes]
     few = replace(input_list, lines=input_list.lines[:ANALYSIS_SAMPLES])
-    return fallback, check_integer_path(source, quantized, few, integer=plan)
+    check = check_integer_path(source, quantized, few, fake_quant=fake_quant, integer=plan)
+    return fallback, check, fake_quant
 
 
 def _plain(value: Any) -> Any:

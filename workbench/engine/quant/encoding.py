@@ -653,7 +653,13 @@ _F32_MAX = float(np.finfo(np.float32).max)
 def _keep_finite(v: np.ndarray, enc: AnyEncoding) -> None:
     """An encoding reaching the float32 limit (a ``-FLT_MAX`` attention mask) has an end
     code whose value ``float32(delta) * level`` rounds past it to inf: it is that limit."""
-    if v.dtype == np.float32 and max(np.max(np.abs(enc.min)), np.max(np.abs(enc.max))) > 1e38:
+    if v.dtype != np.float32:
+        return
+    if isinstance(enc, Encoding):  # plain floats: no array round trip on every call
+        far = max(abs(enc.min), abs(enc.max))
+    else:
+        far = max(np.max(np.abs(enc.min)), np.max(np.abs(enc.max)))
+    if far > 1e38:
         np.clip(v, -_F32_MAX, _F32_MAX, out=v)
 
 

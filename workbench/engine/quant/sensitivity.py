@@ -34,7 +34,7 @@ from workbench.engine.container import Container
 from workbench.engine.evaluate import Evaluation, Evaluator
 from workbench.engine.executor import TensorHook
 from workbench.engine.metrics import get_metric
-from workbench.engine.quant.simulate import SimulatedQuantPlan
+from workbench.engine.quant.simulate import ParsedEncodings, SimulatedQuantPlan
 from workbench.vocabulary import ACT_BITWIDTHS, BC, CLE, ENHANCED, SQNR, WEIGHT_BITWIDTHS
 
 Feeds = Mapping[str, np.ndarray]
@@ -138,13 +138,16 @@ def evaluate_runner(setup: Setup, runner: Runner) -> Evaluation:
     return evaluator.result()
 
 
-def _plan(setup: Setup, *, weights: bool, activations: bool, only=None) -> Runner:
+def _plan(
+    setup: Setup, parsed: ParsedEncodings, *, weights: bool, activations: bool, only=None
+) -> Runner:
     return SimulatedQuantPlan(
         setup.container,
         float_params=setup.float_params,
         quantize_weights=weights,
         quantize_activations=activations,
         only=only,
+        parsed=parsed,
     )
 
 
@@ -193,21 +196,22 @@ def measure_sensitivity(
     """Weights-only and activations-only, whole and per candidate layer (module doc)."""
     started = time.perf_counter()
     metric = setup.metric
+    parsed = ParsedEncodings(setup.container)  # read once for every configuration below
     weights_only = Part.of(
-        evaluate_runner(setup, _plan(setup, weights=True, activations=False)), metric
+        evaluate_runner(setup, _plan(setup, parsed, weights=True, activations=False)), metric
     )
     acts_only = Part.of(
-        evaluate_runner(setup, _plan(setup, weights=False, activations=True)), metric
+        evaluate_runner(setup, _plan(setup, parsed, weights=False, activations=True)), metric
     )
     chosen = pick_candidates(candidates, limit)
     layers = []
     for i, c in enumerate(chosen, start=1):
         w = a = None
         if c.weight_sqnr_db is not None:
-            run = _plan(setup, weights=True, activations=False, only=c.nodes)
+            run = _plan(setup, parsed, weights=True, activations=False, only=c.nodes)
             w = Part.of(evaluate_runner(setup, run), metric)
         if c.activation_sqnr_db is not None:
-            run = _plan(setup, weights=False, activations=True, only=c.nodes)
+            run = _plan(setup, parsed, weights=False, activations=True, only=c.nodes)
             a = Part.of(evaluate_runner(setup, run), metric)
         layers.append(LayerSensitivity(c.node, c.op_type, w, a, _worse(w, a, metric)))
         if progress:

@@ -37,12 +37,33 @@ def _fq_kernel(kernel: Kernel, encs: tuple[AnyEncoding | None, ...], rounding: s
     return run
 
 
+class ParsedEncodings:
+    """A quantized container's encodings read once, and its parameters dequantized on first
+    use: what every ``SimulatedQuantPlan`` of one analysis shares (plans never write into
+    their parameters)."""
+
+    def __init__(self, container: Container):
+        self.encodings = {n: encoding_from_dict(d) for n, d in container.encodings.items()}
+        self.param_encodings = {
+            n: encoding_from_dict(d) for n, d in container.param_encodings.items()
+        }
+        self._dequantized: dict[str, np.ndarray] = {}
+
+    def dequantized(self, name: str, value: np.ndarray) -> np.ndarray:
+        """Parameter ``name`` (stored as ``value``) dequantized by its encoding."""
+        out = self._dequantized.get(name)
+        if out is None:
+            out = self._dequantized[name] = dequantize(value, self.param_encodings[name])
+        return out
+
+
 class SimulatedQuantPlan:
     """Fake-quant execution of a quantized container, whole or in part.
 
     ``quantize_weights`` / ``quantize_activations`` switch the two halves; ``only``
     (node names) restricts both to those nodes' parameters and outputs. Parameters
     not quantized take their value from ``float_params`` (the prepared float graph).
+    ``parsed``: the container's ``ParsedEncodings``, when several plans share them.
     """
 
     def __init__(
@@ -53,12 +74,13 @@ class SimulatedQuantPlan:
         quantize_weights: bool = True,
         quantize_activations: bool = True,
         only: Collection[str] | None = None,
+        parsed: ParsedEncodings | None = None,
     ):
         graph = container.graph.copy()
         self.rounding = rounding = container.rounding
         chosen = None if only is None else set(only)
-        encs = {n: encoding_from_dict(d) for n, d in container.encodings.items()}
-        param_encs = {n: encoding_from_dict(d) for n, d in container.param_encodings.items()}
+        parsed = parsed or ParsedEncodings(container)
+        encs, param_encs = parsed.encodings, parsed.param_encodings
         quant_params = {
             i for n in graph.nodes if chosen is None or n.name in chosen for i in n.inputs if i
         }
@@ -68,7 +90,7 @@ class SimulatedQuantPlan:
             if enc is None:
                 params[name] = value
             elif quantize_weights and name in quant_params:
-                params[name] = dequantize(value, enc)
+                params[name] = parsed.dequantized(name, value)
             elif float_params is not None and name in float_params:
                 params[name] = float_params[name]
             else:  # a bias created by bias correction: zero in the float model
@@ -99,4 +121,4 @@ class SimulatedQuantPlan:
         return self.plan.run(fed, hook=hook)
 
 
-__all__ = ["SimulatedQuantPlan"]
+__all__ = ["ParsedEncodings", "SimulatedQuantPlan"]
