@@ -749,3 +749,28 @@ def test_the_suggestion_says_when_neither_half_dominates():
     assert text.endswith(": try --per-channel or --act-bitwidth 16")
     far = suggest("weights", Part(20.0, 20.0, "20.00 dB"), a, (), {"per_channel": True})
     assert far.startswith("weights dominate") and "--algorithms cle,bc" in far
+
+
+def test_simulated_plans_sharing_parsed_encodings_run_as_fresh_ones(tmp_path):
+    # The sensitivity's configurations share one ParsedEncodings (dequantized parameters
+    # included): each must still give what a plan built alone gives, in any order.
+    from workbench.engine.quant.simulate import ParsedEncodings
+
+    g = conv_net(tmp_path)
+    fc = float_container(g)
+    q = quantize_container(fc, samples(g, 2)).container
+    feeds = samples(g, 2)
+    parsed = ParsedEncodings(q)
+    first_node = q.graph.nodes[0].name
+    configs = [
+        {"quantize_weights": True, "quantize_activations": False, "only": [first_node]},
+        {"quantize_weights": True, "quantize_activations": False},
+        {"quantize_weights": False, "quantize_activations": True},
+        {"quantize_weights": True, "quantize_activations": True, "only": [first_node]},
+    ]
+    for kw in configs:
+        shared = SimulatedQuantPlan(q, float_params=fc.graph.params, parsed=parsed, **kw)
+        alone = SimulatedQuantPlan(q, float_params=fc.graph.params, **kw)
+        for f in feeds:
+            a, b = shared.run(f), alone.run(f)
+            assert all(np.array_equal(a[k], b[k]) for k in b)
