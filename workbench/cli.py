@@ -63,8 +63,11 @@ from workbench.options import (
     runtime_names,
 )
 from workbench.vocabulary import (
+    BENCH,
+    DEBUG,
     FAILED,
     INTERRUPTED,
+    QUANTIZE,
     REFUSED,
     RUN_KINDS,
     RUN_STATUSES,
@@ -712,9 +715,7 @@ def _render_run(console: Console, view: Any) -> None:
     if d.error:
         print_lines(console, [d.error], style="red")
     shown: set[str] = set()
-    sections = (
-        _quantize_sections(view, shown) if d.kind == "quantize" else _bench_sections(view, shown)
-    )
+    sections = _SECTIONS[d.kind](view, shown)
     other = [(k, v) for k, v in d.details.items() if k not in shown and not isinstance(v, dict)]
     sections.append(("Other recorded values", other))
     sections.append(("Run", [
@@ -729,8 +730,14 @@ def _render_run(console: Console, view: Any) -> None:
         if pairs:
             console.print()
             print_fields(console, pairs, title=title)
-    if d.kind == "quantize":
+    if d.kind == QUANTIZE:
         _render_layers(console, d.layers)
+    elif d.kind == DEBUG and d.layers:
+        console.print()
+        layers = [la["debug"] for la in d.layers if la.get("debug")]
+        _render_debug_layers(console, layers, d.details.get("first_divergent_layer"),
+                             d.details.get("metric"), title=f"Layers ({len(layers)}) in execution order, ▶ the first "
+                             "divergent")  # fmt: skip
     if d.log:
         console.print()
         print_lines(console, ["Log"], style="bold underline")
@@ -813,6 +820,36 @@ def _bench_sections(view: Any, shown: set[str]) -> list[tuple[str, list[tuple[st
         sections.append((title, pairs))
     sections.append(("Options", [(k, _option_value(v)) for k, v in options.items()]))
     return sections
+
+
+def _debug_sections(view: Any, shown: set[str]) -> list[tuple[str, list[tuple[str, Any]]]]:
+    det, report = view.detail.details, view.report
+    options = view.options
+    shown |= {"options", "report", "float_container_id", "runtime", "cpu_fxp", "samples",
+              "metric", "first_divergent_layer", "cause", "why", "suggestion", "sqnr_db",
+              "fake_quant_sqnr_db"}  # fmt: skip
+    flags = [(o.cli_flag, _option_value(options.get(o.name, o.default))) for o in DEBUG_OPTIONS]
+    return [
+        ("Containers", [("quantized", _container_text(view.container)),
+                        ("float", _container_text(view.float_container))]),
+        ("Options", flags),
+        ("First divergence", [("layer", det.get("first_divergent_layer") or "none"),
+                              ("cause", det.get("cause")), ("why", det.get("why")),
+                              ("try", det.get("suggestion"))]),
+        ("Result", [("runtime", report.get("runtime") or det.get("runtime")),
+                    ("samples", det.get("samples")),
+                    ("output SQNR (integer-true)", _db_unit(det.get("sqnr_db"))),
+                    ("output SQNR (fake-quant)", _db_unit(det.get("fake_quant_sqnr_db"))),
+                    ("contribution metric", det.get("metric")),
+                    ("  why this metric", report.get("metric_reason")),
+                    ("  samples", report.get("contribution_samples")),
+                    ("thresholds", f"{report.get('threshold_lsb')} LSB, {report.get('drop_db')} dB"
+                     if report else None),
+                    ("notes", "; ".join(report.get("notes") or ()) or None)]),
+    ]  # fmt: skip
+
+
+_SECTIONS = {QUANTIZE: _quantize_sections, BENCH: _bench_sections, DEBUG: _debug_sections}
 
 
 def _render_layers(console: Console, layers: Sequence[dict[str, Any]]) -> None:
@@ -1223,43 +1260,57 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values
 @pass_app
 def debug_cmd(app: App, container: str, input_list: str, **values: Any) -> None:
     """Find the first layer where a quantized container parts from its float model."""
+    from workbench.jobs.convert import command_line
     from workbench.jobs.debug import DebugRequest, debug_job
     from workbench.options import DebugOptions
 
     options = DebugOptions(**_picked(values, DEBUG_OPTIONS))
+    request = DebugRequest(container, input_list, options, command=command_line())
     with _progress(f"debug on {options.runtime}", app) as progress:
-        result = debug_job(DebugRequest(container, input_list, options), progress=progress)
+        result = debug_job(app.store(), app.project, request, progress=progress)
     report = result.report
 
     def render(console: Console) -> None:
-        first = report["first_divergent_layer"]
-        rows = (
-            (
-                ("▶ " if layer["node"] == first else "")
-                + ("! " if layer["diverges"] else "")
-                + str(layer["index"]),
-                layer["node"],
-                layer["op_type"],
-                layer["precision"],
-                f"{layer['fake_quant_mean_lsb']:.2f}",
-                f"{layer['integer_mean_lsb']:.2f}",
-                f"{layer['integer_max_lsb']:.1f}",
-                f"{layer['clipped_pct']:.2f}",
-                _db(layer["integer_sqnr_db"]),
-                ", ".join(layer["causes"]),
-            )
-            for layer in report["layers"]
-        )
-        print_table(console, DEBUG_COLUMNS, rows)
+        _render_debug_layers(console, report["layers"], report["first_divergent_layer"],
+                             report["metric"])  # fmt: skip
         say(
             console,
             f"{report['samples']} samples on {report['runtime']}: output SQNR "
             f"{format_db(report['output_integer_sqnr_db'])} integer-true, "
-            f"{format_db(report['output_fake_quant_sqnr_db'])} fake-quant",
+            f"{format_db(report['output_fake_quant_sqnr_db'])} fake-quant; contribution: "
+            f"{report['metric']} with only that layer quantized, over "
+            f"{report['contribution_samples']} samples (run {result.run_id})",
         )
         say(console, report["why"])
 
     emit(app, result, render)
+
+
+def _render_debug_layers(console: Console, layers: Sequence[dict[str, Any]], first: str | None,
+                         metric: str | None, *, title: str = "") -> None:  # fmt: skip
+    """The debugger's table: one row per layer in execution order, ▶ the first divergent;
+    ``METRIC alone``: the model's metric with only that layer quantized."""
+    rows = (
+        (
+            ("▶ " if layer["node"] == first else "")
+            + ("! " if layer["diverges"] else "")
+            + str(layer["index"]),
+            layer["node"],
+            layer["op_type"],
+            layer["precision"],
+            f"{layer['fake_quant_mean_lsb']:.2f}",
+            f"{layer['integer_mean_lsb']:.2f}",
+            f"{layer['integer_max_lsb']:.1f}",
+            f"{layer['clipped_pct']:.2f}",
+            _db(layer["integer_sqnr_db"]),
+            layer.get("contribution_shown") or "-",
+            ", ".join(layer["causes"]),
+        )
+        for layer in layers
+    )
+    columns = list(DEBUG_COLUMNS)
+    columns[-2] = replace(columns[-2], name=f"{metric or 'metric'} alone")
+    print_table(console, columns, rows, title=title)
 
 
 DEBUG_COLUMNS = (
@@ -1272,6 +1323,7 @@ DEBUG_COLUMNS = (
     Column("max", align="right", priority=2),
     Column("clip %", align="right", priority=1),
     Column("SQNR dB", align="right"),
+    Column("alone", align="right", priority=1),
     Column("cause", fit=WRAP, priority=1),
 )
 

@@ -104,7 +104,8 @@ METRICS = (SQNR, COSINE, MAX_ABS, MAE, TOP1, LABEL_ACCURACY, IOU)
 
 QUANTIZE = "quantize"
 BENCH = "bench"
-RUN_KINDS = (QUANTIZE, BENCH)
+DEBUG = "debug"  # a quantized container compared layer by layer with its float model
+RUN_KINDS = (QUANTIZE, BENCH, DEBUG)
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"

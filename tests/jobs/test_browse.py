@@ -304,5 +304,7 @@ def test_run_filter_refuses_unknown_values_listing_the_known_ones() -> None:
         match=r"^unknown status 'done' \(one of running, succeeded, failed, interrupted\)$",
     ):
         RunFilter(status="done")
-    with pytest.raises(BadInput, match=r"^unknown run kind 'train' \(one of quantize, bench\)$"):
+    with pytest.raises(
+        BadInput, match=r"^unknown run kind 'train' \(one of quantize, bench, debug\)$"
+    ):
         RunFilter(kind="train")

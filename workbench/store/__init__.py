@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 from workbench.store.base import Base, utcnow
 from workbench.store.database import Store, default_url, on_duplicate, open_store, resolve_url
 from workbench.store.models import (
+    DETAIL_TABLES,
     BenchmarkRun,
     CalibrationSet,
     Container,
+    DebugRun,
     Experiment,
     ExperimentRun,
     LayerStat,
@@ -27,6 +29,7 @@ from workbench.store.models import (
 from workbench.vocabulary import FINISHED_STATUSES, RUN_KINDS, RUN_STATUSES
 
 __all__ = [
+    "DETAIL_TABLES",
     "FINISHED_STATUSES",
     "RUN_KINDS",
     "RUN_STATUSES",
@@ -34,6 +37,7 @@ __all__ = [
     "BenchmarkRun",
     "CalibrationSet",
     "Container",
+    "DebugRun",
     "Experiment",
     "ExperimentRun",
     "LayerStat",

@@ -123,3 +123,30 @@ def test_coarse_weights_are_a_weight_quantization_cause(cnn, feeds):
     assert report.first is not None and report.first.node == "Conv_6"
     assert report.first.causes[0] == WEIGHT_QUANTIZATION
     assert "--weights-bitwidth-override Conv_6=16" in report.first.suggestion
+
+
+def test_each_layer_contribution_is_the_metric_with_only_that_layer_quantized(cnn, q8, feeds):
+    from workbench.engine.executor import Plan
+    from workbench.engine.quant.sensitivity import Setup, layer_alone
+
+    broken = _broken(q8, "c4", 0.05)
+    prepared = prepared_float_graph(cnn, broken)
+    net = load_network(broken, "dsp")
+    report = debug_layers(prepared, broken, feeds, net, metric="sqnr", contribution_samples=2)
+    measured = {r.node: r.contribution for r in report.layers if r.contribution is not None}
+    assert min(measured, key=measured.get) == "Conv_6"  # the broken encoding costs most
+    assert "MaxPool_9" not in measured and "Flatten_14" not in measured  # data movement
+    assert report.contribution_samples == 2 and report.metric == "sqnr"
+    output = prepared.output_names[0]
+    refs = [{output: Plan(prepared).run(f)[output]} for f in feeds[:2]]
+    alone = layer_alone(Setup(broken, prepared.params, feeds[:2], refs, output, "sqnr"), ["Conv_6"])
+    assert measured["Conv_6"] == pytest.approx(alone.value)
+    row = next(r for r in report.layers if r.node == "Conv_6")
+    assert row.contribution_shown == f"{alone.value:.2f} dB"
+    fused = report.layers[0]
+    assert fused.nodes == ("Conv_0", "Relu_1") and fused.contribution is not None
+    top1 = debug_layers(prepared, broken, feeds, net, metric="top1", contribution_samples=1)
+    assert all(r.contribution_shown.endswith("%") for r in top1.layers if r.contribution)
+    skipped = debug_layers(prepared, broken, feeds, net, contribution_samples=0)
+    assert all(r.contribution is None for r in skipped.layers)
+    assert skipped.to_dict()["contribution_samples"] == 0
