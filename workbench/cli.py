@@ -825,13 +825,14 @@ def _bench_sections(view: Any, shown: set[str]) -> list[tuple[str, list[tuple[st
 def _debug_sections(view: Any, shown: set[str]) -> list[tuple[str, list[tuple[str, Any]]]]:
     det, report = view.detail.details, view.report
     options = view.options
-    shown |= {"options", "report", "float_container_id", "runtime", "cpu_fxp", "samples",
+    shown |= {"options", "report", "float_container_id", "runtime", "cpu_fxp", "samples", "input_list",
               "metric", "first_divergent_layer", "cause", "why", "suggestion", "sqnr_db",
               "fake_quant_sqnr_db"}  # fmt: skip
     flags = [(o.cli_flag, _option_value(options.get(o.name, o.default))) for o in DEBUG_OPTIONS]
     return [
         ("Containers", [("quantized", _container_text(view.container)),
-                        ("float", _container_text(view.float_container))]),
+                        ("float", _container_text(view.float_container)),
+                        ("input list", det.get("input_list"))]),
         ("Options", flags),
         ("First divergence", [("layer", det.get("first_divergent_layer") or "none"),
                               ("cause", det.get("cause")), ("why", det.get("why")),

@@ -719,7 +719,7 @@ DEBUG_OPTIONS = (  # `workbench debug`
         low=0,
         high=MAX_ITERATIONS,
         metavar="N",
-        label="Contribution samples",
+        label="Samples per layer",
     ),
     Option(
         "threshold_lsb",

@@ -117,6 +117,7 @@ def debug_job(
         "runtime": options.runtime,
         "cpu_fxp": options.cpu_fxp,
         "options": options.to_dict(),
+        "input_list": str(Path(request.input_list).resolve()),
         "float_container_id": float_id,
         "metric": choice.metric,
     }

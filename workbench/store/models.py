@@ -276,6 +276,7 @@ class DebugRun(Base):
     runtime: Mapped[str] = mapped_column(String(16), index=True)
     cpu_fxp: Mapped[bool] = _flag()
     options: Mapped[Any] = mapped_column(JSON, default=dict)  # every option as given
+    input_list: Mapped[str | None] = mapped_column(Text)  # the samples' list, resolved
     # The float model compared with (the run's container is the quantized one).
     float_container_id: Mapped[int | None] = mapped_column(
         ForeignKey("containers.id", ondelete="SET NULL"), index=True
