@@ -309,7 +309,7 @@ def test_debug_compares_every_layer_on_the_runtime(cli, float_dlc, tmp_path):
     )
     assert "softmax" in names  # a float fallback inside the integer executor: compared too
     assert data["metric"] == report["metric"] == "top1"  # the model's: 1×10 probabilities
-    assert data["contribution_samples"] == 2 and data["layers"][0]["contribution"] == 1.0
+    assert data["contribution_samples"] == 1 and data["layers"][0]["contribution"] == 1.0
     shown = cli("debug", str(q), "--input-list", str(listing), "--samples", "1")
     assert shown.exit_code == 0 and "output SQNR" in shown.stdout and "top1 alone" in shown.stdout
     # Stored as runs: listed by kind, shown in sections, every field in --json.
