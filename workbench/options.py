@@ -713,8 +713,7 @@ DEBUG_OPTIONS = (  # `workbench debug`
     Option(
         "contribution_samples",
         "Lines each layer's metric contribution (the model with only that layer quantized) "
-        "is measured on: one fake-quant pass per layer and line (0.15 s a layer on an OCR "
-        "recogniser); 0 skips it.",
+        "is measured on: one fake-quant pass per layer and line; 0 skips it.",
         int,
         1,
         low=0,
