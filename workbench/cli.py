@@ -610,7 +610,7 @@ def project_delete(app: App, name: str, yes: bool) -> None:
 
 @cli.group()
 def runs() -> None:
-    """Browse and annotate quantization and benchmark runs."""
+    """Browse and annotate quantization, benchmark and debug runs."""
 
 
 def _summary_line(console: Console, run: Any) -> None:
@@ -625,7 +625,11 @@ def _summary_line(console: Console, run: Any) -> None:
 @runs.command("list")
 @click.option("--status", type=click.Choice(RUN_STATUSES), help="Only runs with this status.")
 @click.option("--kind", type=click.Choice(RUN_KINDS), help="Only runs of this kind.")
-@click.option("--runtime", type=_LiveChoice(runtime_names), help="Only benchmarks on this runtime.")
+@click.option(
+    "--runtime",
+    type=_LiveChoice(runtime_names),
+    help="Only benchmark and debug runs on this runtime.",
+)
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only runs with TAG (repeatable: all of them).")  # fmt: skip
 @click.option("--model", metavar="NAME|ID", help="Only runs of this model.")
 @click.option("--starred", is_flag=True, default=None, help="Only starred runs.")
