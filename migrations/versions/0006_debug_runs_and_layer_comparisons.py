@@ -63,6 +63,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Debug runs go with the kind (foreign keys are off while SQLite migrates: by hand).
+    debug_runs = "SELECT id FROM runs WHERE kind = 'debug'"
+    for table in ('layer_stats', 'run_tags', 'experiment_runs'):
+        op.execute(sa.text(f"DELETE FROM {table} WHERE run_id IN ({debug_runs})"))
     op.execute(sa.text("DELETE FROM runs WHERE kind = 'debug'"))
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_runs_kind'), type_='check')
