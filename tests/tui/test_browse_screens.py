@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 from rich.text import Text
 
@@ -427,3 +428,28 @@ async def test_a_debug_run_walks_its_layers_to_the_first_divergent_one(seeded, m
         summary = text_of(screen.query_one("#summary-fields"))
         assert "first divergent    pw3" in summary and "/data/mobilenet_v2.dlc" in summary
         assert "top1 with only that layer quantized, over 2 samples" in summary
+
+
+async def test_a_failed_debug_run_opens_on_its_summary(seeded, make_app, store) -> None:
+    from textual.widgets import TabbedContent
+
+    from workbench.jobs.lifecycle import tracked_run
+    from workbench.tui.screens.debug_run import DebugRunScreen
+
+    with pytest.raises(RuntimeError):
+        with tracked_run(store, project="default", kind="debug", runtime="aip",
+                         options={"runtime": "aip", "cpu_fxp": True, "samples": 4}) as run:  # fmt: skip
+            raise RuntimeError("AIP needs the HTA subnet records")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await app.push_screen(DebugRunScreen("default", run.id))
+        await settle(pilot)
+        screen = app.screen
+        assert screen.query_one(TabbedContent).active == "summary"
+        summary = text_of(screen.query_one("#summary-fields"))
+        assert "AIP needs the HTA subnet records" in summary and "contribution" not in summary
+        assert "--cpu-fxp          yes" in summary and "Samples            4" in summary
+        await pilot.press("f")
+        await settle(pilot)
+        assert screen.query_one("#debug-layers").row_count == 0

@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from workbench.jobs.browse import RunView
+from workbench.options import DEBUG_OPTIONS
 from workbench.tui import format as fmt
 from workbench.tui.screens.run_base import RunScreen
 from workbench.tui.widgets.fields import FieldList
@@ -82,8 +83,10 @@ below the table tells the highlighted layer's story.
         self.query_one("#log-text", LongText).show(d.log or "(empty log)")
         if self.first_row is not None:
             self.action_first()
-        else:
+        elif self.layer_rows:
             self._tell(0)
+        else:  # failed or interrupted: what happened is on the summary
+            self.action_tab("summary")
 
     def _fill_table(self) -> None:
         table = self.query_one("#debug-layers", DataTable)
@@ -118,7 +121,9 @@ below the table tells the highlighted layer's story.
         """Jump to the first divergent layer."""
         row = self.first_row
         if row is None:
-            self.notify("no layer diverges in this run")
+            status = self.view.detail.status if self.view else "loading"
+            self.notify("no layer diverges in this run" if self.layer_rows
+                        else f"this run has no layers ({status})")  # fmt: skip
             return
         self.action_tab("layers")
         table = self.query_one("#debug-layers", DataTable)
@@ -181,17 +186,28 @@ def _summary(view: RunView) -> list[tuple[str, list[tuple[str, Any]]]]:
         ("Result", [("output SQNR (int)", _db(det.get("sqnr_db"))),
                     ("output SQNR (fq)", _db(det.get("fake_quant_sqnr_db"))),
                     ("samples", det.get("samples")),
-                    ("contribution", det.get("metric") and
-                     f"{det['metric']} with only that layer quantized, over "
-                     f"{report.get('contribution_samples', 0)} samples"),
+                    ("contribution", f"{det['metric']} with only that layer quantized, over "
+                     f"{report.get('contribution_samples', 0)} samples"
+                     if det.get("metric") and report else None),
                     ("notes", "; ".join(report.get("notes") or ()) or None)]),
-        ("Options", [(name, fmt.plain(value)) for name, value in options.items()
-                     if value not in (None, "", [], ())]),
+        ("Options", _options(options)),
         ("Run", [("took", fmt.seconds(d.duration_s)), ("started", fmt.when_full(d.started_at)),
                  ("host / pid", f"{d.host} / {d.pid}"), ("command", d.command),
                  ("tags", " ".join(d.tags) or None), ("notes", d.notes or None),
                  ("experiments", ", ".join(d.experiments) or None)]),
     ]  # fmt: skip
+
+
+def _options(options: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The run's options as the form labels them (a flag that is on by its flag)."""
+    shown: list[tuple[str, Any]] = []
+    for o in DEBUG_OPTIONS:
+        value = options.get(o.name)
+        if o.type is bool:
+            shown.append((o.cli_flag, "yes" if value else None))
+        elif value not in (None, "", [], ()):
+            shown.append((o.label or o.name, fmt.plain(value)))
+    return shown
 
 
 def _db(value: float | None) -> str | None:
