@@ -150,3 +150,21 @@ def test_each_layer_contribution_is_the_metric_with_only_that_layer_quantized(cn
     skipped = debug_layers(prepared, broken, feeds, net, contribution_samples=0)
     assert all(r.contribution is None for r in skipped.layers)
     assert skipped.to_dict()["contribution_samples"] == 0
+
+
+def test_a_first_layer_diverging_by_upstream_error_names_the_layer_above(cnn, q8, feeds):
+    # A threshold under the healthy error: Conv_4 diverges first with nothing of its own.
+    net = load_network(q8, "dsp")
+    prepared = prepared_float_graph(cnn, q8)
+    report = debug_layers(prepared, q8, feeds, net, threshold_lsb=0.4)
+    assert report.first.node == "Conv_4" and report.first.causes == ("upstream error",)
+    # Its ancestors: Conv_2 (its SQNR drops from its input's) and Conv_0 (the first).
+    assert report.first.suggestion.startswith("--layer-precision Conv_2=int16: the error comes")
+    assert "fix the first divergent layer above it" not in report.why
+    assert report.layers[[r.node for r in report.layers].index("Conv_4")] == report.first
+    # With contributions, the ancestor that costs most alone is named.
+    measured = debug_layers(prepared, q8, feeds, net, threshold_lsb=0.4, contribution_samples=2)
+    alone = {r.node: r.contribution for r in measured.layers if r.node in ("Conv_0", "Conv_2")}
+    worst = min(alone, key=alone.get)
+    assert measured.first.suggestion.startswith(f"--layer-precision {worst}=int16")
+    assert "with only it quantized" in measured.first.suggestion

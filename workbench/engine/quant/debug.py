@@ -469,6 +469,9 @@ def debug_layers(
         setup = Setup(quant, prepared.params, kept_feeds, kept_refs, output, metric)
         layers = _with_contributions(setup, layers, kept_float, progress)
     first = next((r for r in layers if r.diverges), None)
+    if first is not None and first.causes[:1] == (UPSTREAM,):
+        k = layers.index(first)
+        first = layers[k] = _upstream_culprit(first, layers[:k], graph, metric)
     why = _why(first, threshold_lsb, drop_db)
     return DebugReport(
         runtime=runtime,
@@ -484,6 +487,52 @@ def debug_layers(
         output=output,
         contribution_samples=len(kept_feeds),
     )
+
+
+def _upstream_culprit(
+    first: LayerDebug, before: list[LayerDebug], graph: Graph, metric: str
+) -> LayerDebug:
+    """The first divergent layer has no cause of its own: the error it carries comes from
+    above. Its suggestion names the ancestor that costs most: the worst metric with only
+    it quantized, then the largest SQNR drop from its input, else the nearest one."""
+    producers = {o: n for n in graph.nodes for o in n.outputs if o}
+    upstream: set[str] = set()
+    stack = [i for n in first.nodes for i in graph.nodes[_node_index(graph, n)].inputs if i]
+    while stack:
+        t = stack.pop()
+        if t in upstream or t not in producers:
+            continue
+        upstream.add(t)
+        stack.extend(i for i in producers[t].inputs if i)
+    rows = [r for r in before if r.tensor in upstream]
+    if not rows:
+        return first
+    better = get_metric(metric).higher_is_better
+
+    def cost(r: LayerDebug) -> tuple[float, float, int]:
+        c = r.contribution
+        metric_cost = -math.inf if c is None else (-c if better else c)
+        drop = -math.inf
+        if r.input_sqnr_db is not None and math.isfinite(r.input_sqnr_db + r.integer_sqnr_db):
+            drop = r.input_sqnr_db - r.integer_sqnr_db
+        return (metric_cost, drop, r.index)
+
+    culprit = max(rows, key=cost)
+    if culprit.input_sqnr_db is not None:
+        where = f"SQNR {_fmt(culprit.input_sqnr_db)} → {_fmt(culprit.integer_sqnr_db)}"
+    else:
+        where = f"SQNR {_fmt(culprit.integer_sqnr_db)}"
+    if culprit.contribution_shown and culprit.contribution is not None:
+        where += f", {metric} {culprit.contribution_shown} with only it quantized"
+    return replace(
+        first,
+        suggestion=f"--layer-precision {culprit.node}=int16: the error comes from above, "
+        f"most from {culprit.node} ({where})",
+    )
+
+
+def _node_index(graph: Graph, name: str) -> int:
+    return next(k for k, n in enumerate(graph.nodes) if n.name == name)
 
 
 def _quantizes_something(quant: Container, row: LayerDebug, kept_float: frozenset[str]) -> bool:
@@ -625,7 +674,7 @@ def _suggestion(cause: str, node: str, sources: list[str], per_channel: bool = F
             else "--per-channel"
         ),
         NOISE_GAIN: inputs or f"--layer-precision {node}=int16",
-        UPSTREAM: "fix the first divergent layer above it",
+        UPSTREAM: "fix the first divergent layer above it",  # the first: _upstream_culprit
     }[cause]
 
 
