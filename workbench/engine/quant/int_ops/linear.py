@@ -46,7 +46,8 @@ because BLAS is where the speed is:
   ConvTranspose past ``2**53`` has no exact path and runs as a float fallback (recorded).
 
 ``accumulator_arithmetic(bound)`` names the choice. Requantization is
-``requant.Requantizer`` with that same bound: its float64 fast path only where proven
+``requant.Requantizer`` (in a ``tflite`` container, TFLite's half-up double rounding of
+its convolution and GEMM kernels: ``requant.tflite_half_up``) with that same bound: its float64 fast path only where proven
 bit-identical to the integer formula, its wide path (float64, near-half elements
 recomputed exactly) for accumulators past ``2**31``.
 """
@@ -73,6 +74,7 @@ from workbench.engine.quant.requant import (
     Requantizer,
     quantize_multiplier,
     requantize,
+    tflite_half_up,
 )
 from workbench.vocabulary import DEFAULT_ROUNDING
 
@@ -188,7 +190,7 @@ def conv(ictx: IntContext) -> Kernel:
         out_enc.qmin,
         out_enc.qmax,
         acc_bound=bound,
-        rounding=ictx.rounding,
+        rounding=tflite_half_up(ictx.rounding),
     )
 
     arithmetic = accumulator_arithmetic(bound)
@@ -351,7 +353,7 @@ def gemm(ictx: IntContext) -> Kernel:
         out_enc.qmin,
         out_enc.qmax,
         bound,
-        rounding=ictx.rounding,
+        rounding=tflite_half_up(ictx.rounding),
     )
 
     def run(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -400,7 +402,12 @@ def matmul(ictx: IntContext) -> Kernel:
     dtype = _product_dtype(bound)
     real = np.asarray(real) / out_enc.delta
     requant = Requantizer.build(
-        real, zero_point(out_enc), out_enc.qmin, out_enc.qmax, bound, rounding=ictx.rounding
+        real,
+        zero_point(out_enc),
+        out_enc.qmin,
+        out_enc.qmax,
+        bound,
+        rounding=tflite_half_up(ictx.rounding),
     )
     a_const = None if a.const is None else a.centered.astype(dtype)
     b_const = None if b.const is None else b.centered.astype(dtype)
