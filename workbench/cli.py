@@ -73,6 +73,7 @@ from workbench.vocabulary import (
     RUN_STATUSES,
     SQNR,
     SUCCEEDED,
+    counted,
     format_bytes,
     format_db,
     is_exact_db,
@@ -1281,11 +1282,11 @@ def debug_cmd(app: App, container: str, input_list: str, **values: Any) -> None:
                              report["metric"])  # fmt: skip
         say(
             console,
-            f"{report['samples']} samples on {report['runtime']}: output SQNR "
+            f"{counted(report['samples'], 'sample')} on {report['runtime']}: output SQNR "
             f"{format_db(report['output_integer_sqnr_db'])} integer-true, "
             f"{format_db(report['output_fake_quant_sqnr_db'])} fake-quant; contribution: "
             f"{report['metric']} with only that layer quantized, over "
-            f"{report['contribution_samples']} samples (run {result.run_id})",
+            f"{counted(report['contribution_samples'], 'sample')} (run {result.run_id})",
         )
         say(console, report["why"])
 

@@ -151,6 +151,11 @@ SQNR_CAP_DB = 999.0
 _BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 sample``, ``2 samples``: a count with its noun (plural by a trailing ``s``)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def format_bytes(n: float | None, *, smallest: str = "B") -> str:
     """``n`` bytes for a person: ``512 B``, ``1.5 KiB``, ... ``3.0 TiB``; ``-`` for None/NaN.
 

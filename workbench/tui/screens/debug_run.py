@@ -20,6 +20,7 @@ from workbench.tui.widgets.fields import FieldList
 from workbench.tui.widgets.job_panel import JobPanel
 from workbench.tui.widgets.key_footer import KeyFooter
 from workbench.tui.widgets.long_text import LongText
+from workbench.vocabulary import counted
 
 FIRST_STYLE = "bold red"  # the first divergent layer's row
 DIVERGES_STYLE = "yellow"  # a later layer past the thresholds (often upstream error)
@@ -187,7 +188,7 @@ def _summary(view: RunView) -> list[tuple[str, list[tuple[str, Any]]]]:
                     ("output SQNR (fq)", _db(det.get("fake_quant_sqnr_db"))),
                     ("samples", det.get("samples")),
                     ("contribution", f"{det['metric']} with only that layer quantized, over "
-                     f"{report.get('contribution_samples', 0)} samples"
+                     f"{counted(report.get('contribution_samples', 0), 'sample')}"
                      if det.get("metric") and report else None),
                     ("notes", "; ".join(report.get("notes") or ()) or None)]),
         ("Options", _options(options)),
