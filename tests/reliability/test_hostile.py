@@ -286,6 +286,43 @@ def test_no_command_overwrites_its_own_input(
     assert [r for r in runs if r["kind"] == "bench"] == []  # refused before any work
 
 
+def _sqlite_file(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" else None
+
+
+@pytest.mark.parametrize("how", ["same-path", "symlink", "hard-link", "wal-file", "server"])
+def test_export_mlflow_refuses_the_workbench_store_as_its_tracking_store(
+    cli, store: Store, make_run, migrated_store_url: str, tmp_path: Path, how: str
+) -> None:
+    run_id = make_run()
+    db = _sqlite_file(migrated_store_url)
+    if (db is None) != (how == "server"):
+        pytest.skip("the store is not a SQLite file" if db is None else "the store is SQLite")
+    if how == "server":
+        uri = migrated_store_url  # MLflow's tables in the team's own database
+    elif how == "same-path":
+        uri = f"sqlite:///{db}"
+    elif how == "wal-file":
+        uri = f"sqlite:///{db}-wal"
+    else:
+        link = tmp_path / "mlflow.db"
+        (os.symlink if how == "symlink" else os.link)(db, link)
+        uri = f"sqlite:///{link}"
+    before = sha(db) if db is not None and how != "wal-file" else None
+    line = one_error_line(cli("export", "mlflow", str(run_id), "--tracking-uri", uri))
+    assert "is the workbench store itself" in line
+    if before is not None:
+        assert sha(db) == before
+    # Another database beside it is not the store (opening one with MLflow takes seconds).
+    other = tmp_path / "elsewhere.db"
+    other.write_bytes(b"")
+    assert not store.is_named_by(f"sqlite:///{other}")
+    assert not store.is_named_by("http://localhost:5000") and not store.is_named_by("sqlite://")
+
+
 # -- 6. quantize shows its output last --------------------------------------------------------
 
 

@@ -112,6 +112,14 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(url.database)
 
 
+def _same_file(info: os.stat_result, path: Path) -> bool:
+    try:
+        mine = os.stat(path)
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) == (mine.st_dev, mine.st_ino)
+
+
 class Store:
     """An open project store: an engine and the sessions made from it.
 
@@ -143,6 +151,30 @@ class Store:
         if path is None:
             return ()
         return (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+
+    def is_named_by(self, url: str) -> bool:
+        """Whether another tool's database ``url`` is this store's own database: the same
+        SQLite file (links resolved) or the same server database."""
+        try:
+            other = make_url(url)
+        except (ArgumentError, ValueError):
+            return False
+        if other.get_backend_name() != self.url.get_backend_name():
+            return False
+        path = sqlite_path(other)
+        if path is not None:
+            try:
+                theirs = os.stat(path)
+            except (OSError, ValueError):
+                return False
+            return any(_same_file(theirs, mine) for mine in self.files)
+        if other.get_backend_name() == "sqlite":
+            return False  # in memory: nobody else's
+        return (other.host or "localhost", other.port, other.database) == (
+            self.url.host or "localhost",
+            self.url.port,
+            self.url.database,
+        )
 
     @contextmanager
     def read(self) -> Iterator[Session]:
