@@ -229,6 +229,57 @@ def test_control_characters_in_the_store_never_reach_the_terminal(
     assert doc["notes"] == f"see {HOSTILE}"  # JSON keeps the value, escaped in the text
 
 
+def test_newlines_and_tabs_in_stored_names_keep_every_listing_row_on_one_line(
+    cli, store: Store, make_run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names refused today may come from an older workbench, a file name or a hand edit:
+    every listing shows them escaped on their row (``\\n``, ``\\t``), never as two lines."""
+    from sqlalchemy import update
+
+    from workbench.jobs.experiments import add_runs, create_experiment
+    from workbench.jobs.projects import create_project
+    from workbench.store import Experiment, Model, Project, Sweep
+    from workbench.store.queries import get_project
+
+    def evil(word: str) -> str:
+        return f"{word}\nFAKE ROW\tx"
+
+    monkeypatch.setenv("COLUMNS", "250")  # wide enough that no name is cut or wrapped
+
+    create_project(store, "other")
+    with store.write() as session:
+        project = get_project(session, "default")
+        model = Model(project_id=project.id, name=evil("net"), source_path="/m.onnx",
+                      sha256="0" * 64, format="onnx")  # fmt: skip
+        session.add(model)
+        session.flush()
+        session.add(Sweep(project_id=project.id, name=evil("sweep"), metric="sqnr",
+                          executor="local", status="succeeded", host="h", pid=1))  # fmt: skip
+        model_id = model.id
+    run_id = make_run(model_id=model_id, tags=[evil("tag")], sqnr_db=20.0)
+    create_experiment(store, "default", "exp", note=evil("note"))
+    add_runs(store, "default", "exp", [run_id])
+    with store.write() as session:
+        session.execute(update(Experiment).values(name=evil("exp")))
+        session.execute(update(Project).where(Project.name == "other").values(name=evil("proj")))
+    listings = {
+        "proj": [["project", "list"], ["--project", evil("proj"), "project", "show"],
+                 ["project", "show", evil("proj")]],
+        "net": [["runs", "list"], ["experiment", "show", evil("exp")]],
+        "tag": [["runs", "list"]],
+        "exp": [["experiment", "list"]],
+        "note": [["experiment", "list"]],  # a listing: one line (show keeps a note's lines)
+        "sweep": [["sweeps", "list"]],
+    }  # fmt: skip
+    for word, commands in listings.items():
+        for argv in commands:
+            result = cli(*argv)
+            assert result.exit_code == 0, (argv, result.stderr)
+            assert f"{word}\\nFAKE ROW\\tx" in result.stdout, (argv, result.stdout)
+            assert not any(line.startswith("FAKE ROW") for line in result.stdout.splitlines())
+            assert "\t" not in result.stdout, argv
+
+
 @pytest.mark.parametrize(
     "argv",
     [["experiment", "create", f"e{HOSTILE}"], ["experiment", "create", "two\nlines"],
