@@ -88,3 +88,20 @@ def test_missing_extra_is_one_line(cli, tmp_path: Path, monkeypatch: pytest.Monk
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "pip install 'quantization-workbench[tensorflow]'" in result.stderr
     assert not (tmp_path / "x.dlc").exists()
+
+
+@needs_tf
+def test_too_little_memory_is_one_line_naming_the_size_and_records_nothing(
+    cli, store, models: TfModels, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.store import Model
+
+    monkeypatch.setattr("workbench.jobs.convert.available_memory", lambda: 32 << 10)
+    out = tmp_path / "m.dlc"
+    result = cli("convert", str(models.savedmodel), "-o", str(out))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: {models.savedmodel} needs ~")
+    assert "of memory to convert" in result.stderr and "only 32.0 KiB available" in result.stderr
+    assert not out.exists()
+    with store.read() as session:
+        assert session.scalars(select(Model)).all() == []

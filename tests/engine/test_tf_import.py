@@ -211,3 +211,71 @@ def test_keras_lambda_code_is_not_run(tmp_path: Path) -> None:
     model.save(tmp_path / "lambda.keras")
     with pytest.raises(ModelError, match="lambda.keras: cannot load the Keras model:.*safe_mode"):
         import_tensorflow(tmp_path / "lambda.keras")
+
+
+# -- memory: declared sizes refused before tf2onnx runs --------------------------------
+
+MiB = 1 << 20
+
+
+@needs_tf
+@pytest.mark.parametrize("kind", ["savedmodel", "keras", "h5", "graphdef"])
+def test_a_model_too_large_for_memory_is_refused_before_conversion(
+    models: TfModels, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tf2onnx.convert
+
+    from workbench.engine.limits import TENSORFLOW_CONVERT_FACTOR, TooLargeForMemory
+
+    def never(*args, **kwargs):
+        raise AssertionError("tf2onnx ran")
+
+    path = getattr(models, kind)
+    with monkeypatch.context() as mp:
+        for name in ("from_graph_def", "from_keras"):
+            mp.setattr(tf2onnx.convert, name, never)
+        with pytest.raises(TooLargeForMemory) as caught:
+            import_tensorflow(path, available=lambda: 64 << 10)
+    message = str(caught.value)
+    assert message.startswith(f"{path} needs ~") and message.endswith("only 64.0 KiB available")
+    assert f"to convert ({TENSORFLOW_CONVERT_FACTOR}x its " in message
+    # The CNN's 578 float32 weights (2.3 KiB) are counted, and little else (the Keras
+    # files' own bytes around them).
+    params = message.split(f"{TENSORFLOW_CONVERT_FACTOR}x its ")[1].split(" of parameters")[0]
+    assert params.endswith(" KiB") and 2.25 <= float(params.split()[0]) <= 200, message
+    graph = import_tensorflow(path, available=lambda: 4 << 30)  # room enough: converts
+    assert graph.outputs
+
+
+def _generator(tf, folder: Path, how: str, n: int) -> Path:
+    """``y = x + sum(G)`` where ``G`` has ``n`` float32 values: a ``Const`` holding one
+    value and declaring ``n`` (``splat``) or a ``Fill`` of a constant shape (``fill``)."""
+
+    class Generator(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, 1], tf.float32, name="x")])
+        def __call__(self, x):
+            big = tf.constant(0.5, shape=[n]) if how == "splat" else tf.fill([n], 0.5)
+            return x + tf.reduce_sum(big)
+
+    module = Generator()
+    tf.saved_model.save(module, str(folder / how), signatures=module.__call__)
+    return folder / how
+
+
+@needs_tf
+@pytest.mark.parametrize("how", ["splat", "fill"])
+def test_a_generator_in_a_tiny_savedmodel_is_refused_by_its_declared_size(
+    tmp_path: Path, how: str
+) -> None:
+    """A few KiB on disk; 64 MiB once materialized (as tf2onnx and grappler's folding
+    do): the constant counts as parameters, the Fill's known shape as a tensor (twice:
+    with one temporary), as the splat's reduced value is too."""
+    from workbench.engine.limits import TENSORFLOW_CONVERT_FACTOR, TooLargeForMemory, format_bytes
+
+    path = _generator(tf_quietly(), tmp_path, how, 16 * MiB)
+    assert sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) < 64 << 10
+    params = 64 * MiB if how == "splat" else 0
+    need = format_bytes(TENSORFLOW_CONVERT_FACTOR * params + 128 * MiB)
+    with pytest.raises(TooLargeForMemory) as caught:
+        import_tensorflow(path, available=lambda: 100 * MiB)
+    assert str(caught.value).startswith(f"{path} needs ~{need} of memory to convert")

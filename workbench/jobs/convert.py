@@ -122,7 +122,8 @@ def convert_model(
     if fmt in TENSORFLOW_FORMATS:
         # A SavedModel is its directory, also when named by its saved_model.pb.
         source = saved_model_dir(source) if fmt == "savedmodel" else source
-        graph = import_tensorflow(source, input_dims)
+        # Refused by declared sizes before tf2onnx runs (asked once TensorFlow is loaded).
+        graph = import_tensorflow(source, input_dims, available=available_memory)
     elif fmt == "tflite":
         # The flatbuffer is read whole and its weights widened: as ONNX, refused by size.
         check_tflite_fits(source, available_memory())
