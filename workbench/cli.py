@@ -77,6 +77,8 @@ from workbench.vocabulary import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
 
     from workbench.store import Store
@@ -107,6 +109,14 @@ class App:
             click.get_current_context().call_on_close(self._store.close)
             checkpoint()  # a Ctrl-C while the store's modules loaded: stop before any work
         return self._store
+
+    def store_files(self) -> tuple[Path, ...]:
+        """The store's files, which no command writes over, without opening it."""
+        if self._store is not None:
+            return self._store.files
+        from workbench.store import store_files
+
+        return store_files(self.db)
 
 
 pass_app = click.make_pass_decorator(App, ensure=True)
@@ -1389,7 +1399,8 @@ def export_qdq_cmd(app: App, container: str, output: str, unsigned_weights: bool
     from workbench.jobs.export import export_qdq_file
 
     with _progress("export QDQ ONNX", app):
-        result = export_qdq_file(container, output, signed_weights=not unsigned_weights)
+        result = export_qdq_file(container, output, signed_weights=not unsigned_weights,
+                                 protect=app.store_files())  # fmt: skip
 
     def render(c: Console) -> None:
         say(c, f"wrote {result['output']} ({result['nodes']} nodes, opset {result['opset']})")
@@ -1415,7 +1426,8 @@ def export_encodings_cmd(
     from workbench.jobs.export import export_encodings_file
 
     with _progress("export encodings", app):
-        result = export_encodings_file(container, output, format_version, all_tensors=all_tensors)
+        result = export_encodings_file(container, output, format_version,
+                                       all_tensors=all_tensors, protect=app.store_files())  # fmt: skip
 
     def render(c: Console) -> None:
         say(c, f"wrote {result['output']}: {result['activations']} activation and "

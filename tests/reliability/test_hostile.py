@@ -374,6 +374,48 @@ def test_export_mlflow_refuses_the_workbench_store_as_its_tracking_store(
     assert not store.is_named_by("http://localhost:5000") and not store.is_named_by("sqlite://")
 
 
+@pytest.mark.parametrize(
+    "case",
+    ["export-encodings", "export-qdq-through-a-link", "bench-csv", "convert-through-a-link",
+     "quantize-through-a-link", "advise-through-a-link", "convert-over-the-journal"],
+)  # fmt: skip
+def test_no_command_overwrites_the_store(
+    cli, migrated_store_url: str, tmp_path: Path, small: tuple[Path, Path], quantized: Path,
+    case: str,
+) -> None:  # fmt: skip
+    """The store is an input of every command: ``-o workbench.db`` (or a link to it, or
+    its WAL journal) is refused before any work, like ``report`` refuses it."""
+    db = _sqlite_file(migrated_store_url)
+    if db is None:
+        pytest.skip("the store is not a SQLite file")
+    dlc, listing = small
+    before = sha(db)
+    link = tmp_path / "link"
+    target = {"convert-over-the-journal": Path(f"{db}-wal")}.get(case, db)
+    if "link" in case or "journal" in case:
+        suffix = ".onnx" if "qdq" in case else ".dlc"
+        link = link.with_suffix(suffix)
+        os.symlink(target, link)
+    out = str(link) if "link" in case or "journal" in case else str(db)
+    argv = {
+        "export-encodings": ["export", "encodings", str(quantized), "-o", out],
+        "export-qdq-through-a-link": ["export", "qdq", str(quantized), "-o", out],
+        "bench-csv": ["bench", str(dlc), "--input-list", str(listing), "--runtimes", "cpu",
+                      "--csv", out],
+        "convert-through-a-link": ["convert", str(tmp_path / "m.onnx"), "-o", out],
+        "convert-over-the-journal": ["convert", str(tmp_path / "m.onnx"), "-o", out],
+        "quantize-through-a-link": ["quantize", str(dlc), "--input-list", str(listing), "-o",
+                                    out],
+        "advise-through-a-link": ["advise", str(dlc), "--input-list", str(listing), "-o", out],
+    }[case]  # fmt: skip
+    runs_before = len(cli.json("runs", "list")["runs"])
+    line = one_error_line(cli(*argv))
+    assert "is an input of this command" in line and str(target) in line, line
+    assert sha(db) == before or case == "convert-over-the-journal"  # WAL checkpoints move it
+    assert cli("project", "list").exit_code == 0  # the store still opens
+    assert len(cli.json("runs", "list")["runs"]) == runs_before  # refused before any work
+
+
 # -- 6. quantize shows its output last --------------------------------------------------------
 
 

@@ -114,7 +114,7 @@ def convert_model(
         raise BadInput(f"output {output} is a directory; give a file name such as model.dlc")
     if output.suffix.lower() != ".dlc":
         raise BadInput(f"output {output} should end in .dlc")
-    refuse_overwriting(output, [source])
+    refuse_overwriting(output, [source, *store.files])
     _check_input_dims(input_dims)
     fmt = _source_format(source)
     if enable_hta and fmt != "tflite":

@@ -103,6 +103,22 @@ def describe_url(url: str | URL) -> str:
         return str(url)
 
 
+def store_files(db: str | None = None) -> tuple[Path, ...]:
+    """``Store.files`` of the store ``db`` names (as ``resolve_url``), without opening it:
+    for commands that write files but need no store."""
+    try:
+        return _database_files(make_url(resolve_url(db)))
+    except (ArgumentError, ValueError):
+        return ()
+
+
+def _database_files(url: URL) -> tuple[Path, ...]:
+    path = sqlite_path(url)
+    if path is None:
+        return ()
+    return (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+
+
 def sqlite_path(url: URL) -> Path | None:
     """The database file of a SQLite URL; None for other backends and in-memory."""
     if url.get_backend_name() != "sqlite":
@@ -147,10 +163,7 @@ class Store:
     def files(self) -> tuple[Path, ...]:
         """The files that hold this store (a SQLite database and its journals), which no
         command may write over."""
-        path = sqlite_path(self.url)
-        if path is None:
-            return ()
-        return (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+        return _database_files(self.url)
 
     def is_named_by(self, url: str) -> bool:
         """Whether another tool's database ``url`` is this store's own database: the same
