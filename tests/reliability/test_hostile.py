@@ -32,6 +32,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from sqlalchemy import select
 
 from tests.modelzoo import small_cnn, write_inputs
 from workbench.engine.container import Container, make_manifest, read_container, write_container
@@ -43,7 +44,7 @@ from workbench.jobs.convert import convert_model
 from workbench.jobs.inspect import container_diff, container_info
 from workbench.jobs.quantize import QuantizeRequest, quantize_job
 from workbench.jobs.runs import show_run
-from workbench.store import Store
+from workbench.store import Run, Store
 
 from .jobproc import run_child, workbench
 
@@ -178,6 +179,57 @@ def test_named_files_are_read_only_when_regular_and_bounded(
     line = one_error_line(cli("bench", str(dlc), "--input-list", str(listing), "--runtimes",
                               "cpu", "--labels", str(target)))  # fmt: skip
     assert expected in line and "labels file" in line
+
+
+@pytest.mark.parametrize(
+    "case", ["spec-fifo", "spec-device", "list-fifo", "list-names-a-device", "model-device",
+             "model-fifo", "absurd-input-dims", "escapes-in-the-name"],
+)  # fmt: skip
+def test_a_sweep_spec_reads_only_regular_files_and_refuses_before_work(
+    store: Store, tmp_path: Path, case: str
+) -> None:
+    """Every file a spec names is read only when regular (a FIFO nobody writes, or
+    ``/dev/zero``, never ends), and its values are checked before any cell runs."""
+    from tests.jobs.sweepspec import write_zoo
+    from workbench.errors import InputListError, WorkbenchError
+    from workbench.jobs.sweep import SweepRequest, sweep_job
+
+    spec = write_zoo(tmp_path)
+    text = spec.read_text()
+    odd = tmp_path / "odd.onnx"
+    if case.endswith("fifo"):
+        os.mkfifo(odd)
+    else:
+        os.symlink("/dev/zero", odd)
+    if case.startswith("spec"):
+        spec = odd
+    elif case == "list-fifo":
+        text = text.replace('calibration = "list.txt"', 'calibration = "odd.onnx"')
+    elif case == "list-names-a-device":
+        (tmp_path / "cal.txt").write_text(f"{odd}\n")
+        text = text.replace('calibration = "list.txt"', 'calibration = "cal.txt"')
+    elif case.startswith("model"):
+        text = text.replace('path = "m1.onnx"', 'path = "odd.onnx"')
+    elif case == "absurd-input-dims":
+        text = text.replace(
+            'path = "m1.onnx"\n', 'path = "m1.onnx"\ninput_dims = {x = [1, 99999999999]}\n'
+        )
+    else:
+        text = text.replace('name = "zoo"', 'name = "zoo\\u001b]0;pwned\\u0007"')
+    if spec != odd:
+        spec.write_text(text)
+    error = InputListError if case.startswith("list") else WorkbenchError
+    with pytest.raises(error) as caught:
+        sweep_job(store, "default", SweepRequest(spec, {"jobs": 1}))
+    message = str(caught.value)
+    expected = {
+        "absurd-input-dims": "integers from 1 to",
+        "escapes-in-the-name": "control character",
+    }
+    assert expected.get(case, "not a regular file") in message, message
+    assert "\n" not in message and "\x1b" not in message
+    with store.read() as session:
+        assert session.scalars(select(Run)).all() == []  # refused before any work
 
 
 # -- 2. terminals ------------------------------------------------------------------------------
