@@ -57,6 +57,51 @@ def test_folder_without_saved_model_pb_is_refused_before_importing_tensorflow(
         import_tensorflow(tmp_path / "missing.keras")
 
 
+@pytest.mark.parametrize("case", ["keras-fifo", "h5-device", "graphdef-fifo", "variables-fifo",
+                                  "saved-model-pb-device"])  # fmt: skip
+def test_a_fifo_or_device_is_refused_before_importing_tensorflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """TensorFlow reads a model file to its end: a FIFO would block, /dev/zero never end."""
+    import os
+
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # importing it would fail
+    folder = tmp_path / "sm"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"graph")
+    odd = {
+        "keras-fifo": tmp_path / "m.keras", "h5-device": tmp_path / "m.h5",
+        "graphdef-fifo": tmp_path / "frozen.pb",
+        "variables-fifo": folder / "variables" / "variables.data-00000-of-00001",
+        "saved-model-pb-device": folder / "saved_model.pb",
+    }[case]  # fmt: skip
+    odd.unlink(missing_ok=True)
+    if case.endswith("fifo"):
+        os.mkfifo(odd)
+    else:
+        os.symlink("/dev/zero", odd)
+    model = folder if odd.is_relative_to(folder) else odd
+    with pytest.raises(ModelError) as caught:
+        import_tensorflow(model)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "not a regular file" in message or "no saved_model.pb" in message, message
+    assert str(odd) in message or case == "saved-model-pb-device"
+
+
+@needs_tf
+def test_a_frozen_graph_too_large_for_memory_is_refused_before_it_is_read(
+    tmp_path: Path,
+) -> None:
+    from workbench.engine.limits import TooLargeForMemory
+
+    huge = tmp_path / "huge.pb"
+    with open(huge, "wb") as f:
+        f.truncate(256 << 20)  # sparse: nothing on disk; read, it would not parse
+    with pytest.raises(TooLargeForMemory, match=r"huge\.pb needs ~10\.0 GiB of memory to convert"):
+        import_tensorflow(huge, available=lambda: 8 << 30)
+
+
 @pytest.mark.parametrize("missing", ["tensorflow", "tf2onnx"])
 def test_missing_extra_names_the_pip_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str

@@ -135,9 +135,24 @@ def _checked_kind(path: Path) -> str:
             f"{path}: not a SavedModel directory (no {SAVED_MODEL_FILE} inside); "
             "give the folder that tf.saved_model.save or Keras model.export() wrote"
         )
+    # TensorFlow reads what it is given to the end: a FIFO would block, /dev/zero never end.
+    files = [path] if kind != "savedmodel" else _saved_model_files(saved_model_dir(path))
+    odd = next((f for f in files if not f.is_file()), None)
+    if odd is not None:
+        raise ModelError(f"{odd}: not a regular file (a FIFO, device or socket)")
     if path.is_file() and path.stat().st_size == 0:
         raise ModelError(f"{path}: the file is empty")
     return kind
+
+
+def _saved_model_files(root: Path) -> list[Path]:
+    """What TensorFlow reads of a SavedModel: its graph, its variables and assets (every
+    entry but folders)."""
+    found = [root / SAVED_MODEL_FILE]
+    for folder in ("variables", "assets"):
+        if (root / folder).is_dir():
+            found += [p for p in (root / folder).rglob("*") if not p.is_dir()]
+    return found
 
 
 def _first_line(exc: BaseException | None) -> str:
@@ -387,6 +402,7 @@ def _from_graph_def(
     opset: int,
     fits: Fits,
 ) -> Any:
+    fits(path.stat().st_size, 0)  # its constants are its bytes: checked before it is read
     data = path.read_bytes()
     graph_def = tf.compat.v1.GraphDef()
     try:
