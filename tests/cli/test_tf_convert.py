@@ -105,3 +105,20 @@ def test_too_little_memory_is_one_line_naming_the_size_and_records_nothing(
     assert not out.exists()
     with store.read() as session:
         assert session.scalars(select(Model)).all() == []
+
+
+@needs_tf
+def test_a_fresh_process_converts_without_tensorflows_own_stderr_lines(
+    migrated_store_url: str, models: TfModels, tmp_path: Path
+) -> None:
+    """TensorFlow's C++ layer writes to file descriptor 2 itself when it loads and first
+    computes (absl's pre-init warning, oneDNN's notice): none of it reaches the user."""
+    import subprocess
+
+    from tests.reliability.jobproc import quiet_env, workbench
+
+    argv = workbench(migrated_store_url, "convert", str(models.savedmodel), "-o",
+                     str(tmp_path / "m.dlc"))  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, env=quiet_env(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("wrote ") and done.stderr == ""

@@ -166,7 +166,7 @@ def _load_tensorflow() -> tuple[Any, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before the import: C++ start-up noise
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     try:
-        with _muted_loggers(), warnings.catch_warnings():
+        with _muted_loggers(), warnings.catch_warnings(), _silent_stderr_fd():
             warnings.simplefilter("ignore")
             import tensorflow as tf
             import tf2onnx
@@ -208,6 +208,32 @@ def _muted_loggers() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _silent_stderr_fd() -> Iterator[None]:
+    """File descriptor 2 into a scratch file for the duration: TensorFlow's C++ layer
+    writes there directly (absl's "All log messages before absl::InitializeLog()" and
+    oneDNN's notice, whatever ``TF_CPP_MIN_LOG_LEVEL`` says), past ``sys.stderr``."""
+    import sys
+    import tempfile
+
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 at all: nothing to keep quiet
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as sink:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+@contextlib.contextmanager
 def _quiet() -> Iterator[list[logging.LogRecord]]:
     """Mute TF/Keras logging, warnings and prints; yield tf2onnx's error records.
 
@@ -227,6 +253,7 @@ def _quiet() -> Iterator[list[logging.LogRecord]]:
             warnings.catch_warnings(),
             contextlib.redirect_stdout(sink),
             contextlib.redirect_stderr(sink),
+            _silent_stderr_fd(),
         ):
             warnings.simplefilter("ignore")
             yield records
