@@ -332,6 +332,37 @@ def test_newlines_and_tabs_in_stored_names_keep_every_listing_row_on_one_line(
             assert "\t" not in result.stdout, argv
 
 
+@pytest.mark.parametrize("spec", ["x", [1], None])
+@pytest.mark.parametrize("setting", ["x", [1, 2], None, {"a": {"b": [1]}}])
+def test_a_tampered_sweep_row_is_shown_not_a_traceback(
+    cli, store: Store, spec: Any, setting: Any
+) -> None:
+    """A sweep's stored spec or a cell's setting that is not what the driver writes (an
+    older workbench, a hand edit) is shown as far as it goes: exit 0, never exit 1."""
+    from sqlalchemy import update
+
+    from workbench.store import Sweep, SweepCell
+    from workbench.store.queries import get_project
+
+    with store.write() as session:
+        project = get_project(session, "default")
+        sweep = Sweep(project_id=project.id, name="s", metric="sqnr", executor="local",
+                      status="failed", host="h", pid=1, spec={"runtimes": ["cpu"]})  # fmt: skip
+        sweep.cells.append(SweepCell(key="k" * 64, model_name="m", model_sha256="0" * 64,
+                                     setting={"param_quantizer": "tf"}, setting_key="s" * 64,
+                                     runtime="dsp", status="failed", error="boom"))  # fmt: skip
+        session.add(sweep)
+    with store.write() as session:
+        session.execute(update(Sweep).values(spec=spec))
+        session.execute(update(SweepCell).values(setting=setting))
+    for argv in (["sweeps", "list"], ["sweeps", "show", "s"], ["--json", "sweeps", "show", "s"]):
+        result = cli(*argv)
+        assert result.exit_code == 0, (argv, result.stderr)
+    assert json.loads(cli("--json", "sweeps", "show", "s").stdout)["runtimes"] == (
+        ["cpu", "dsp"] if spec == {"runtimes": ["cpu"]} else ["dsp"]
+    )
+
+
 @pytest.mark.parametrize(
     "argv",
     [["experiment", "create", f"e{HOSTILE}"], ["experiment", "create", "two\nlines"],
