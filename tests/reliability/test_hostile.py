@@ -183,7 +183,7 @@ def test_named_files_are_read_only_when_regular_and_bounded(
 
 @pytest.mark.parametrize(
     "case", ["spec-fifo", "spec-device", "list-fifo", "list-names-a-device", "model-device",
-             "model-fifo", "absurd-input-dims", "escapes-in-the-name"],
+             "model-fifo", "absurd-input-dims", "escapes-in-the-name", "nested-100k-deep"],
 )  # fmt: skip
 def test_a_sweep_spec_reads_only_regular_files_and_refuses_before_work(
     store: Store, tmp_path: Path, case: str
@@ -210,6 +210,8 @@ def test_a_sweep_spec_reads_only_regular_files_and_refuses_before_work(
         text = text.replace('calibration = "list.txt"', 'calibration = "cal.txt"')
     elif case.startswith("model"):
         text = text.replace('path = "m1.onnx"', 'path = "odd.onnx"')
+    elif case == "nested-100k-deep":
+        text = text.replace("[bench]", f"deep = {'[' * 100_000}{']' * 100_000}\n[bench]")
     elif case == "absurd-input-dims":
         text = text.replace(
             'path = "m1.onnx"\n', 'path = "m1.onnx"\ninput_dims = {x = [1, 99999999999]}\n'
@@ -225,6 +227,7 @@ def test_a_sweep_spec_reads_only_regular_files_and_refuses_before_work(
     expected = {
         "absurd-input-dims": "integers from 1 to",
         "escapes-in-the-name": "control character",
+        "nested-100k-deep": "nested too deeply",
     }
     assert expected.get(case, "not a regular file") in message, message
     assert "\n" not in message and "\x1b" not in message

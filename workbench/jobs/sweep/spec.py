@@ -185,6 +185,8 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise BadInput(f"sweep spec {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"sweep spec {path}: not valid TOML: {exc}") from None
+    except RecursionError:  # arrays nested thousands deep
+        raise BadInput(f"sweep spec {path}: not valid TOML (nested too deeply)") from None
     return parse_spec(data, path)
 
 
