@@ -1885,16 +1885,6 @@ class _SweepBar:
         self.progress.update(self.task, completed=p.finished, total=p.to_run, detail=detail)
 
 
-def _sweep_metric_text(value: float | None, metric: str) -> str | None:
-    if value is None:
-        return None
-    if metric in ("top1", "label-accuracy"):
-        return f"{value:.1%}"
-    if metric == "sqnr":
-        return "exact" if is_exact_db(value) else f"{value:.2f} dB"
-    return f"{value:.4g}"
-
-
 def _init_text(ms: float | None) -> str | None:
     return None if ms is None else f"{ms:.1f} ms"
 
@@ -1947,7 +1937,7 @@ def _render_sweep_cells(console: Console, cells: Sequence[Any], best: Sequence[A
         for b in (b for b in best if b.model == model):
             ok = sum(c.status == SUCCEEDED for c in mine if c.runtime == b.runtime)
             total = sum(c.runtime == b.runtime for c in mine)
-            rows.append((b.runtime, b.setting_label, _sweep_metric_text(b.metric_value, metric),
+            rows.append((b.runtime, b.setting_label, _metric_text(metric, b.metric_value),
                          format_bytes(b.size_bytes), _init_text(b.init_ms),
                          *((_init_text(b.device_init_ms),) if device else ()), f"{ok}/{total}"))  # fmt: skip
         if rows:
@@ -1959,7 +1949,7 @@ def _render_sweep_cells(console: Console, cells: Sequence[Any], best: Sequence[A
         if front:
             print_table(
                 console, _named(SWEEP_FRONT_COLUMNS, metric),
-                [(c.setting_label, c.runtime, _sweep_metric_text(c.metric_value, metric),
+                [(c.setting_label, c.runtime, _metric_text(metric, c.metric_value),
                   format_bytes(c.size_bytes), _init_text(c.init_for_ranking))
                  for c in sorted(front, key=lambda c: (c.size_bytes or 0, c.init_for_ranking or 0))],
                 title=f"{model}: Pareto front ({metric} / size / init)",

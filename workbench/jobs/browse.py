@@ -32,7 +32,7 @@ from workbench.jobs.runs import RunDetail, show_run
 from workbench.store import Store
 from workbench.store import queries as q
 from workbench.store.queries import ContainerRow, ModelRow, Page, PageSpec, RunFilter, RunRow
-from workbench.vocabulary import QUANTIZE, RUN_STATUSES
+from workbench.vocabulary import QUANTIZE, REFUSED, RUN_STATUSES, SUCCEEDED
 
 T = TypeVar("T")
 PAGE_SIZE = 100
@@ -361,8 +361,8 @@ SWEEP_SORTS: dict[str, Callable[[Any], Any]] = {
     "name": lambda s: s.name.lower(),
     "status": lambda s: s.status,
     "cells": lambda s: s.cells,
-    "succeeded": lambda s: s.counts["succeeded"],
-    "left": lambda s: s.cells - s.counts["succeeded"] - s.counts["refused"],
+    "succeeded": lambda s: s.counts[SUCCEEDED],
+    "left": lambda s: s.cells - s.counts[SUCCEEDED] - s.counts[REFUSED],
     "metric": lambda s: s.metric,
     "executor": lambda s: s.executor,
     "started": lambda s: s.started_at,

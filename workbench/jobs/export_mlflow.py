@@ -24,6 +24,7 @@ from workbench.errors import BadInput
 from workbench.store import Store
 from workbench.store.queries import looks_like_id
 from workbench.textsafe import visible
+from workbench.vocabulary import INTERRUPTED, SUCCEEDED
 
 INSTALL = "pip install -e '.[mlflow]' (or: pip install mlflow-skinny)"
 RUN_ID_TAG = "workbench.run_id"
@@ -155,7 +156,7 @@ def _log_run(client: Any, experiment_id: str, store: Store, run_id: int, contain
         report = Path(tmp) / "report.html"
         write_report(store, d.project, report, run_id=d.id)
         client.log_artifact(mlflow_id, str(report))
-    status = {"succeeded": "FINISHED", "interrupted": "KILLED"}.get(d.status, "FAILED")
+    status = {SUCCEEDED: "FINISHED", INTERRUPTED: "KILLED"}.get(d.status, "FAILED")
     end = int(d.finished_at.timestamp() * 1000) if d.finished_at else None
     client.set_terminated(mlflow_id, status=status, end_time=end)
     return mlflow_id

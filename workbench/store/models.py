@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from workbench.store.base import Base, UTCDateTime, utcnow
-from workbench.vocabulary import CELL_STATUSES, RUN_KINDS, RUN_STATUSES
+from workbench.vocabulary import CELL_STATUSES, RUN_KINDS, RUN_STATUSES, RUNNING
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -135,7 +135,7 @@ class Run(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default=RUNNING)
     model_id: Mapped[int | None] = mapped_column(
         ForeignKey("models.id", ondelete="SET NULL"), index=True
     )
@@ -336,7 +336,7 @@ class Sweep(Base):
     spec_path: Mapped[str] = mapped_column(Text, default="", server_default="")
     metric: Mapped[str] = mapped_column(String(32))  # what "best" ranks by
     executor: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default=RUNNING)
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int] = mapped_column(Integer)
     pid_started_at: Mapped[float | None] = mapped_column(Float)

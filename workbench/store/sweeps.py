@@ -28,6 +28,7 @@ from workbench.vocabulary import (
     DONE_CELL_STATUSES,
     INTERRUPTED,
     RUNNING,
+    SUCCEEDED,
 )
 
 
@@ -84,7 +85,7 @@ def succeeded_quantize_run(session: Session, container_id: int) -> int | None:
     return session.scalar(
         select(Run.id)
         .join(QuantizationRun, QuantizationRun.run_id == Run.id)
-        .where(QuantizationRun.output_container_id == container_id, Run.status == "succeeded")
+        .where(QuantizationRun.output_container_id == container_id, Run.status == SUCCEEDED)
         .order_by(Run.id.desc())
         .limit(1)
     )

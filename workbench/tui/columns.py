@@ -15,6 +15,7 @@ from rich.text import Text
 from workbench.jobs.browse import ExperimentRow, ModelRow, RunRow
 from workbench.jobs.projects import ProjectInfo
 from workbench.tui import format as fmt
+from workbench.vocabulary import REFUSED, SUCCEEDED
 
 T = TypeVar("T")
 MARK, STAR, BASELINE = "●", "★", "◆"
@@ -154,8 +155,8 @@ def sweep_columns() -> list[Column[Any]]:
         Column("name", "name", lambda s: s.name, 20),
         Column("status", "status", lambda s: fmt.status(s.status), 11),
         Column("cells", "cells", lambda s: s.cells, 5),
-        Column("succeeded", "ok", lambda s: s.counts["succeeded"], 4),
-        Column("left", "left", lambda s: s.cells - s.counts["succeeded"] - s.counts["refused"], 5),
+        Column("succeeded", "ok", lambda s: s.counts[SUCCEEDED], 4),
+        Column("left", "left", lambda s: s.cells - s.counts[SUCCEEDED] - s.counts[REFUSED], 5),
         Column("metric", "metric", lambda s: s.metric, 7),
         Column("started", "started", lambda s: fmt.when(s.started_at), 11),
         Column("executor", "executor", lambda s: s.executor, 8),
