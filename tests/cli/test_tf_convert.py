@@ -121,4 +121,4 @@ def test_a_fresh_process_converts_without_tensorflows_own_stderr_lines(
                      str(tmp_path / "m.dlc"))  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, env=quiet_env(), timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("wrote ") and done.stderr == ""
+    assert "wrote" in done.stdout and done.stderr == ""
