@@ -1148,6 +1148,7 @@ def info(app: App, container: str) -> None:
             ("MACs", f"{summary.total_macs:,}"),
             ("file size", format_bytes(summary.file_size)),
             ("quantized", summary.quantized),
+            ("rounding", summary.rounding),
             ("records", [f"{n} ({format_bytes(s)})" for n, s in summary.records] or None),
             ("opset", summary.opset),
             ("converter", (summary.converter or {}).get("command")),

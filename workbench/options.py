@@ -500,8 +500,9 @@ QUANTIZER_OPTIONS = (
     Option(
         "rounding",
         "How values round onto the grid at ties: half away from zero (the vendor's fixed "
-        "point) or half to even (ONNX QuantizeLinear; exports that match ONNX Runtime to "
-        "the bit).",
+        "point), half to even (ONNX QuantizeLinear; exports that match ONNX Runtime to "
+        "the bit) or tflite (TensorFlow Lite's integer kernels, what an int8 TFLite model "
+        "converted with its own encodings records).",
         str,
         DEFAULT_ROUNDING,
         choices=ROUNDING_MODES,

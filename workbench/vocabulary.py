@@ -81,10 +81,15 @@ ALGORITHMS = (CLE, BC, ADAROUND)
 
 # How values round onto a grid at ties (a quantized container records its mode):
 # half away from zero is the vendor's fixed point (AIMET/SNPE's quantizer library rounds
-# with C round()), half to even is ONNX QuantizeLinear's (so ONNX Runtime's).
+# with C round()), half to even is ONNX QuantizeLinear's (so ONNX Runtime's). ``tflite``
+# is TensorFlow Lite's integer kernels: half away onto grids, and requantization by its
+# double rounding (gemmlowp's rounding doubling high multiply, then a rounding shift),
+# with TFLite's own add, average-pool and lookup-table arithmetic; a quantized TFLite
+# model converted with its own encodings records it.
 HALF_AWAY = "half-away"
 HALF_EVEN = "half-even"
-ROUNDING_MODES = (HALF_AWAY, HALF_EVEN)
+TFLITE_ROUNDING = "tflite"
+ROUNDING_MODES = (HALF_AWAY, HALF_EVEN, TFLITE_ROUNDING)
 DEFAULT_ROUNDING = HALF_AWAY
 
 # --------------------------------------------------------------------------- metrics

@@ -237,7 +237,7 @@ def test_rounding_is_an_option_recorded_with_the_run_and_the_export_says_so(
     cli, float_dlc, tmp_path
 ):
     dlc, listing = float_dlc
-    for mode in ("half-away", "half-even"):
+    for mode in ("half-away", "half-even", "tflite"):
         q = tmp_path / f"q-{mode}.dlc"
         run = cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(q),
                        "--rounding", mode, "--no-analysis")  # fmt: skip
@@ -250,6 +250,11 @@ def test_rounding_is_an_option_recorded_with_the_run_and_the_export_says_so(
         assert (out["note"] is None) == (mode == "half-even")
     human = cli("export", "qdq", str(tmp_path / "q-half-away.dlc"), "-o", str(tmp_path / "h.onnx"))
     assert human.exit_code == 0 and "note:" in human.stdout and "half to even" in human.stdout
+    tflite = cli.json(
+        "export", "qdq", str(tmp_path / "q-tflite.dlc"), "-o", str(tmp_path / "t.onnx")
+    )
+    assert "TFLite's integer kernels" in tflite["note"]
+    assert cli.json("info", str(tmp_path / "q-tflite.dlc"))["rounding"] == "tflite"
     bad = cli("quantize", str(dlc), "--input-list", str(listing), "-o", str(tmp_path / "x.dlc"),
               "--rounding", "up")  # fmt: skip
     assert bad.exit_code == 2
