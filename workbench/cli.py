@@ -37,6 +37,7 @@ from workbench.console import (
     WRAP,
     Column,
     Group,
+    Lines,
     Row,
     Styled,
     collapse_notes,
@@ -44,7 +45,7 @@ from workbench.console import (
     print_lines,
     print_table,
     progress_on_stderr,
-    safe,
+    safe_line,
 )
 from workbench.errors import WorkbenchError
 from workbench.jobs.interrupts import catch_interrupts, checkpoint, interrupted, release_interrupts
@@ -80,6 +81,8 @@ from workbench.vocabulary import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
 
     from workbench.store import Store
@@ -110,6 +113,14 @@ class App:
             click.get_current_context().call_on_close(self._store.close)
             checkpoint()  # a Ctrl-C while the store's modules loaded: stop before any work
         return self._store
+
+    def store_files(self) -> tuple[Path, ...]:
+        """The store's files, which no command writes over, without opening it."""
+        if self._store is not None:
+            return self._store.files
+        from workbench.store import store_files
+
+        return store_files(self.db)
 
 
 pass_app = click.make_pass_decorator(App, ensure=True)
@@ -325,9 +336,10 @@ def emit(app: App, value: Any, render: Callable[[Console], None]) -> None:
     render(make_console())
 
 
-def say(console: Console, text: str) -> None:
-    """Print a plain message (names in it are not markup), wrapped at the width."""
-    print_lines(console, [text])
+def say(console: Console, *lines: str) -> None:
+    """Print a plain message of one or more lines (names in it are not markup, and a
+    newline in one is shown escaped), wrapped at the width."""
+    print_lines(console, lines)
 
 
 def _status(status: str) -> Styled:
@@ -728,7 +740,7 @@ def _render_run(console: Console, view: Any) -> None:
         ("finished", d.finished_at), ("peak memory", format_bytes(d.peak_memory_bytes)),
         ("host / pid", f"{d.host} / {d.pid}"), ("command", d.command),
         ("tags", " ".join(d.tags)), ("experiments", d.experiments),
-        ("notes", shorten(d.notes, SHOWN_TEXT_CHARS) if d.notes else d.notes),
+        ("notes", Lines.of(shorten(d.notes, SHOWN_TEXT_CHARS)) if d.notes else d.notes),
     ]))  # fmt: skip
     for title, pairs in sections:
         pairs = [(k, v) for k, v in pairs if v not in (None, "", [], (), {})]
@@ -1040,7 +1052,8 @@ def experiment_show(app: App, name: str) -> None:
         print_fields(
             console,
             [("experiment", detail.name), ("project", detail.project),
-             ("created", detail.created_at), ("note", detail.note or None)],
+             ("created", detail.created_at),
+             ("note", Lines.of(detail.note) if detail.note else None)],
         )  # fmt: skip
         print_table(console, RUN_COLUMNS, (_run_cells(r) for r in detail.runs))
 
@@ -1138,9 +1151,9 @@ def convert(
         f"wrote {result.output}: {result.layers} layers, {result.param_count:,} parameters, "
         f"{result.macs:,} MACs, {format_bytes(result.size_bytes)} in {result.seconds:.2f}s "
         f"(model {result.model_id}, container {result.container_id})"
-        + (", quantized: the model's own encodings kept" if result.quantized else "")
-        + (f"\ndecision metric: {result.metric} ({result.metric_reason})" if result.metric else "")
-        + "".join(f"\nnote: {n}" for n in result.notes),
+        + (", quantized: the model's own encodings kept" if result.quantized else ""),
+        *([f"decision metric: {result.metric} ({result.metric_reason})"] if result.metric else []),
+        *(f"note: {n}" for n in result.notes),
     ))  # fmt: skip
 
 
@@ -1255,8 +1268,8 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values
         c,
         f"{result.inferences} inferences on {runtime} ({result.mode}): init {result.init_ms:.1f} ms, "
         f"mean {result.latency_mean_ms:.2f} ms per batch; outputs in {result.output_dir} "
-        f"(run {result.run_id})"
-        + "".join(f"\nwarning: {w}" for w in result.warnings),
+        f"(run {result.run_id})",
+        *(f"warning: {w}" for w in result.warnings),
     ))  # fmt: skip
 
 
@@ -1445,7 +1458,8 @@ def export_qdq_cmd(app: App, container: str, output: str, unsigned_weights: bool
     from workbench.jobs.export import export_qdq_file
 
     with _progress("export QDQ ONNX", app):
-        result = export_qdq_file(container, output, signed_weights=not unsigned_weights)
+        result = export_qdq_file(container, output, signed_weights=not unsigned_weights,
+                                 protect=app.store_files())  # fmt: skip
 
     def render(c: Console) -> None:
         say(c, f"wrote {result['output']} ({result['nodes']} nodes, opset {result['opset']})")
@@ -1471,7 +1485,8 @@ def export_encodings_cmd(
     from workbench.jobs.export import export_encodings_file
 
     with _progress("export encodings", app):
-        result = export_encodings_file(container, output, format_version, all_tensors=all_tensors)
+        result = export_encodings_file(container, output, format_version,
+                                       all_tensors=all_tensors, protect=app.store_files())  # fmt: skip
 
     def render(c: Console) -> None:
         say(c, f"wrote {result['output']}: {result['activations']} activation and "
@@ -1713,7 +1728,7 @@ def _render_advice(console: Console, advice: Any) -> None:
     rows = [
         (
             Styled(row.label, "bold"),
-            *("\n".join(advice.lines(c)) for c in (row.quantized, row.float)),
+            *(Lines(advice.lines(c)) for c in (row.quantized, row.float)),
         )
         for row in advice.rows
     ]
@@ -1794,7 +1809,7 @@ def demo(app: App, workdir: str | None, replace: bool, iterations: int,
                      "-o report.html")  # fmt: skip
         say(console, f"open it in the terminal UI: workbench{db} tui")
         say(console, "its files (containers, input lists, labels) are in:")
-        console.print(safe(result.workdir), soft_wrap=True, markup=False)  # whole, to copy
+        console.print(safe_line(result.workdir), soft_wrap=True, markup=False)  # whole, to copy
 
     emit(app, result, render)
 

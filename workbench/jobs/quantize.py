@@ -151,7 +151,8 @@ def quantize_job(
         else input_list
     )
     refuse_overwriting(output, [container_path, input_list_path, options.override_params,
-                                *(p for line in input_list.lines for p in line.values())])  # fmt: skip
+                                *(p for line in input_list.lines for p in line.values()),
+                                *store.files])  # fmt: skip
     check_container_fits(container_path, "quantize", available_memory(), head=head,
                          retain_all=analyze)  # fmt: skip
     source = read_container(container_path)

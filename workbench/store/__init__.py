@@ -8,7 +8,14 @@ Knows nothing of the engine's kernels or of the UI.
 from sqlalchemy.orm import Session
 
 from workbench.store.base import Base, utcnow
-from workbench.store.database import Store, default_url, on_duplicate, open_store, resolve_url
+from workbench.store.database import (
+    Store,
+    default_url,
+    on_duplicate,
+    open_store,
+    resolve_url,
+    store_files,
+)
 from workbench.store.models import (
     DETAIL_TABLES,
     BenchmarkRun,
@@ -54,5 +61,6 @@ __all__ = [
     "on_duplicate",
     "open_store",
     "resolve_url",
+    "store_files",
     "utcnow",
 ]
