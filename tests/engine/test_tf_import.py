@@ -324,3 +324,22 @@ def test_a_generator_in_a_tiny_savedmodel_is_refused_by_its_declared_size(
     with pytest.raises(TooLargeForMemory) as caught:
         import_tensorflow(path, available=lambda: 100 * MiB)
     assert str(caught.value).startswith(f"{path} needs ~{need} of memory to convert")
+
+
+def test_fd_2_is_muted_only_while_python_s_stderr_is_the_process_s_own(monkeypatch) -> None:
+    """The CLI's terminal is kept clean of TensorFlow's C++ lines; a TUI (which takes over
+    ``sys.stderr`` and draws on fd 2) keeps its screen."""
+    import io
+    import os
+    import sys
+
+    from workbench.engine.tf_import import _silent_stderr_fd
+
+    before = os.fstat(2).st_ino
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # as a Textual app's capture does
+    with _silent_stderr_fd():
+        assert os.fstat(2).st_ino == before
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+    with _silent_stderr_fd():
+        assert os.fstat(2).st_ino != before
+    assert os.fstat(2).st_ino == before

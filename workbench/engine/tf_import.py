@@ -211,10 +211,18 @@ def _muted_loggers() -> Iterator[None]:
 def _silent_stderr_fd() -> Iterator[None]:
     """File descriptor 2 into a scratch file for the duration: TensorFlow's C++ layer
     writes there directly (absl's "All log messages before absl::InitializeLog()" and
-    oneDNN's notice, whatever ``TF_CPP_MIN_LOG_LEVEL`` says), past ``sys.stderr``."""
+    oneDNN's notice, whatever ``TF_CPP_MIN_LOG_LEVEL`` says), past ``sys.stderr``.
+
+    Only while ``sys.stderr`` is the process's own: when something has taken it over (a
+    Textual app captures it and draws its screen on fd 2) the descriptor is left alone,
+    or the screen would freeze for the whole conversion and miss its updates.
+    """
     import sys
     import tempfile
 
+    if sys.stderr is not sys.__stderr__:
+        yield
+        return
     try:
         saved = os.dup(2)
     except OSError:  # no fd 2 at all: nothing to keep quiet
@@ -249,11 +257,11 @@ def _quiet() -> Iterator[list[logging.LogRecord]]:
     sink = io.StringIO()
     try:
         with (
+            _silent_stderr_fd(),  # first: it looks at sys.stderr before it is redirected
             _muted_loggers(),
             warnings.catch_warnings(),
             contextlib.redirect_stdout(sink),
             contextlib.redirect_stderr(sink),
-            _silent_stderr_fd(),
         ):
             warnings.simplefilter("ignore")
             yield records
