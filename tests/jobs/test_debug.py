@@ -139,3 +139,19 @@ def test_a_float_container_is_refused_before_any_run(store, files, containers):
     with pytest.raises(BadInput, match="is not quantized"):
         debug_job(store, "default", DebugRequest(containers["float"], files["list"]))
     assert list_runs(store, "default", RunFilter(kind=DEBUG)).total == 0
+
+
+def test_a_debug_run_reports_its_first_divergence_and_layers_as_html(store, files, containers):
+    from workbench.jobs.report import build_report
+    from workbench.report.html import render
+
+    options = DebugOptions(samples=2, contribution_samples=0)
+    broken = debug_job(store, "default", DebugRequest(containers["broken"], files["list"], options))
+    data = build_report(store, "default", run_id=broken.run_id)
+    assert [v.detail.id for v in data.debug] == [broken.run_id]
+    page = render(data)
+    assert f"Debug run {broken.run_id} on dsp: broken.dlc" in page
+    assert "<th>first divergent layer</th><td>Conv_6</td>" in page.replace("\n", "")
+    rows = page.split("Layers in execution order", 1)[1].split("</table>", 1)[0]
+    assert rows.count("<tr>") - 1 == len(broken.report["layers"])  # a row per layer
+    assert "range clipping" in rows
