@@ -707,6 +707,21 @@ DEBUG_OPTIONS = (  # `workbench debug`
     Option(
         "samples", "Input-list lines to compare on.", int, 4, low=1, metavar="N", label="Samples"
     ),
+    METRIC.but(
+        help="Judge each layer's contribution by this metric (and keep it as the model's "
+        "decision metric); default: the model's. No labels here: label-accuracy is top1."
+    ),
+    Option(
+        "contribution_samples",
+        "Lines each layer's metric contribution (the model with only that layer quantized) "
+        "is measured on: one fake-quant pass per layer and line; 0 skips it.",
+        int,
+        1,
+        low=0,
+        high=MAX_ITERATIONS,
+        metavar="N",
+        label="Samples per layer",
+    ),
     Option(
         "threshold_lsb",
         "A layer diverges when its integer-true error passes this mean, in LSBs of its output.",

@@ -109,7 +109,8 @@ METRICS = (SQNR, COSINE, MAX_ABS, MAE, TOP1, LABEL_ACCURACY, IOU)
 
 QUANTIZE = "quantize"
 BENCH = "bench"
-RUN_KINDS = (QUANTIZE, BENCH)
+DEBUG = "debug"  # a quantized container compared layer by layer with its float model
+RUN_KINDS = (QUANTIZE, BENCH, DEBUG)
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -148,6 +149,11 @@ MAX_SWEEP_JOBS = 1024
 SQNR_CAP_DB = 999.0
 
 _BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 sample``, ``2 samples``: a count with its noun (plural by a trailing ``s``)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def format_bytes(n: float | None, *, smallest: str = "B") -> str:

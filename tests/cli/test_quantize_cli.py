@@ -313,7 +313,20 @@ def test_debug_compares_every_layer_on_the_runtime(cli, float_dlc, tmp_path):
         data["layers"][0]
     )
     assert "softmax" in names  # a float fallback inside the integer executor: compared too
+    assert data["metric"] == report["metric"] == "top1"  # the model's: 1×10 probabilities
+    assert data["contribution_samples"] == 1 and data["layers"][0]["contribution"] == 1.0
     shown = cli("debug", str(q), "--input-list", str(listing), "--samples", "1")
-    assert shown.exit_code == 0 and "output SQNR" in shown.stdout
+    assert shown.exit_code == 0 and "output SQNR" in shown.stdout and "top1 alone" in shown.stdout
+    # Stored as runs: listed by kind, shown in sections, every field in --json.
+    listed = cli.json("runs", "list", "--kind", "debug")
+    assert [r["id"] for r in listed["runs"]][-1] == report["run_id"]
+    assert {r["kind"] for r in listed["runs"]} == {"debug"} and listed["total"] == 2
+    stored = cli.json("runs", "show", str(report["run_id"]))
+    assert stored["kind"] == "debug" and stored["details"]["runtime"] == "dsp"
+    assert [la["debug"] for la in stored["layers"]] == data["layers"]
+    assert stored["details"]["report"]["threshold_lsb"] == data["threshold_lsb"]
+    text = cli("runs", "show", str(report["run_id"])).stdout
+    for section in ("Containers", "Options", "First divergence", "Result", "Layers (4)"):
+        assert section in text
     bad = cli("debug", str(q), "--input-list", str(listing), "--float", str(q))
     assert bad.exit_code == 2 and "--float takes the float container" in bad.output

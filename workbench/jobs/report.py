@@ -28,7 +28,7 @@ from workbench.jobs.compare import LayerOverlay, layer_overlay
 from workbench.jobs.plots import LayerHistograms, Tradeoff, layer_histograms, tradeoff_of
 from workbench.store import Store
 from workbench.store.queries import looks_like_id
-from workbench.vocabulary import SUCCEEDED
+from workbench.vocabulary import DEBUG, SUCCEEDED
 
 HISTOGRAM_LAYERS = 8  # per quantization run of an experiment: its worst layers
 HISTOGRAM_LAYERS_ONE_RUN = 60  # a report of one quantization run
@@ -58,6 +58,7 @@ class ReportData:
     tradeoff: Tradeoff | None = None
     overlay: LayerOverlay | None = None
     other_runs: tuple[RunView, ...] = field(default=())  # failed or interrupted quantizations
+    debug: tuple[RunView, ...] = field(default=())  # debug runs: first divergence, layer table
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ def build_report(
         tradeoff=tradeoff_of(measured) if len(measured) > 1 else None,
         overlay=_overlay(done),
         other_runs=tuple(v for v in quantized if v.detail.status != SUCCEEDED),
+        debug=tuple(v for v in views if v.detail.kind == DEBUG),
     )
 
 
@@ -160,7 +162,7 @@ def write_report(
         output=str(target),
         size_bytes=target.stat().st_size,
         subject=data.subject,
-        runs=len(data.bench) + len(data.quantize) + len(data.other_runs),
+        runs=len(data.bench) + len(data.quantize) + len(data.other_runs) + len(data.debug),
         charts=page.count('<svg class="chart"'),
     )
 

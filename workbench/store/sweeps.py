@@ -142,7 +142,7 @@ def _view(cell: SweepCell, bench: BenchmarkRun | None) -> CellView:
         model=cell.model_name,
         model_id=cell.model_id,
         model_sha256=cell.model_sha256,
-        setting=dict(cell.setting or {}),
+        setting=cell.setting if isinstance(cell.setting, dict) else {},  # tampered: none
         setting_key=cell.setting_key,
         runtime=cell.runtime,
         status=cell.status,

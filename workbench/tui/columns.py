@@ -126,6 +126,22 @@ def bench_columns(marked: Callable[[int], bool]) -> list[Column[RunRow]]:
     ]
 
 
+def debug_columns(marked: Callable[[int], bool]) -> list[Column[RunRow]]:
+    return [
+        Column("starred", "", _flags(marked), 3),
+        Column("id", "id", lambda r: r.id, 5),
+        Column("status", "status", lambda r: fmt.status(r.status), 11),
+        Column("container", "container", _container(12), 12),
+        Column("runtime", "runtime", _runtime, 7),
+        Column("first", "diverges first", lambda r: r.first_divergent_layer or fmt.DASH, 14),
+        Column("cause", "cause", lambda r: r.cause or fmt.DASH, 14),
+        Column("sqnr", "SQNR", lambda r: fmt.db(r.sqnr_db), 6),
+        Column("model", "model", lambda r: r.model or fmt.DASH, 11),
+        Column("started", "started", lambda r: fmt.when(r.started_at), 11),
+        Column("tags", "tags", _tags, 16),
+    ]
+
+
 def model_columns() -> list[Column[ModelRow]]:
     return [
         Column("id", "id", lambda m: m.id, 4),
