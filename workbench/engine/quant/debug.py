@@ -72,6 +72,7 @@ from workbench.engine.quant.layer_precision import float_layers
 from workbench.engine.quant.propagation import fused_activation_inputs, propagates
 from workbench.engine.quant.roles import param_roles
 from workbench.engine.quant.sensitivity import Setup, layer_alone
+from workbench.engine.quant.simulate import ParsedEncodings
 from workbench.errors import BadInput
 from workbench.vocabulary import FLOAT_LAYER, LAYER_PRECISION_BITS, SQNR, finite_db
 
@@ -556,8 +557,9 @@ def _with_contributions(
     ]
     out = list(layers)
     shown = get_metric(setup.metric).show
+    parsed = ParsedEncodings(setup.container)  # read once for every layer below
     for done, i in enumerate(measured, start=1):
-        part = layer_alone(setup, out[i].nodes)
+        part = layer_alone(setup, out[i].nodes, parsed)
         out[i] = replace(
             out[i],
             contribution=part.value,

@@ -141,7 +141,12 @@ def evaluate_runner(setup: Setup, runner: Runner) -> Evaluation:
 
 
 def _plan(
-    setup: Setup, parsed: ParsedEncodings, *, weights: bool, activations: bool, only=None
+    setup: Setup,
+    parsed: ParsedEncodings | None = None,
+    *,
+    weights: bool,
+    activations: bool,
+    only=None,
 ) -> Runner:
     return SimulatedQuantPlan(
         setup.container,
@@ -153,9 +158,10 @@ def _plan(
     )
 
 
-def layer_alone(setup: Setup, nodes: Sequence[str]) -> Part:
-    """The decision metric with only ``nodes`` quantized (their weights and outputs)."""
-    run = _plan(setup, weights=True, activations=True, only=nodes)
+def layer_alone(setup: Setup, nodes: Sequence[str], parsed: ParsedEncodings | None = None) -> Part:
+    """The decision metric with only ``nodes`` quantized (their weights and outputs);
+    ``parsed``: the container's ``ParsedEncodings`` when several layers are measured."""
+    run = _plan(setup, parsed, weights=True, activations=True, only=nodes)
     return Part.of(evaluate_runner(setup, run), setup.metric)
 
 
