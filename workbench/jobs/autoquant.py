@@ -373,7 +373,7 @@ class _Search:
         sqnr_goal = self.goal.metric == SQNR and not self.goal.drop
         counts = sorted({max(1, math.ceil(s * len(fixes))) for s in MIX_SHARES})
         if sqnr_goal:
-            widest = predict_sqnr(base.sqnr_db, fixes)
+            widest = predict_sqnr(base.sqnr_db, fixes, self.ranking)
             if widest is not None and widest < self.goal.value - SKIP_MARGIN_DB:
                 self.skipped.append(
                     f"{stage}: every mix predicted below the goal (at most {widest:.1f} dB "
@@ -382,7 +382,7 @@ class _Search:
                 return False
         for k in counts:
             chosen = fixes[:k]
-            predicted = predict_sqnr(base.sqnr_db, chosen)
+            predicted = predict_sqnr(base.sqnr_db, chosen, self.ranking)
             if sqnr_goal and predicted is not None and predicted < self.goal.value - SKIP_MARGIN_DB:
                 self.skipped.append(f"{stage} with {k} fixes: predicted {predicted:.1f} dB")
                 continue
@@ -420,7 +420,7 @@ def autoquant_job(
     folder = output.with_name(f"{output.stem}.candidates")
     folder.mkdir(parents=True, exist_ok=True)
     name = options.experiment or f"autoquant {Path(request.container).stem} {goal}"
-    note = f"{NOTE_PREFIX}{goal} on {options.runtime}; the search did not finish"
+    note = f"{_note_head(goal, options.runtime, float_value)}; the search did not finish"
     experiment = create_experiment(store, project, name, note, unique=options.experiment is None)
     search = _Search(store, project, request, goal, experiment.name, folder, float_value, progress)
     stopped = None
@@ -441,7 +441,7 @@ def _finish(search: _Search, output: Path, stopped: str | None) -> AutoquantResu
         write_atomically(output, read_regular_bytes(chosen.path, what="candidate container"))
         written = str(output)
     why = _why(chosen, candidates, goal, bool(met), output, stopped)
-    note = f"{NOTE_PREFIX}{goal} on {options.runtime}; {why}"
+    note = f"{_note_head(goal, options.runtime, search.float_value)}; {why}"
     set_experiment_note(search.store, search.project, search.experiment, note[:10_000])
     ranking = search.ranking
     return AutoquantResult(
@@ -470,6 +470,91 @@ def _finish(search: _Search, output: Path, stopped: str | None) -> AutoquantResu
         ),  # fmt: skip
         candidates_dir=str(search.folder),
     )
+
+
+# --------------------------------------------------------------------------- from the store
+
+_NOTE = re.compile(
+    re.escape(NOTE_PREFIX) + r"(?P<goal>\S+) on (?P<runtime>\S+?)(?:, float (?P<float>\S+))?;"
+)
+_RUN_NOTE = re.compile(r"autoquant #(?P<index>\d+) \((?P<stage>[^)]*)\): (?P<label>.*)", re.S)
+
+
+def _note_head(goal: Goal, runtime: str, float_value: float | None) -> str:
+    extra = f", float {float_value:.6g}" if float_value is not None else ""
+    return f"{NOTE_PREFIX}{goal} on {runtime}{extra}"
+
+
+def is_autoquant(note: str) -> bool:
+    """Was the experiment with this note made by autoquant?"""
+    return _NOTE.match(note or "") is not None
+
+
+def saved_autoquant(store: Store, project: str, experiment: str) -> AutoquantResult:
+    """An autoquant experiment's candidates, front and choice again, from its stored runs."""
+    from workbench.jobs.experiments import show_experiment
+    from workbench.jobs.runs import show_run
+
+    saved = show_experiment(store, project, experiment)
+    head = _NOTE.match(saved.note or "")
+    if head is None:
+        raise BadInput(f"experiment {experiment!r} was not made by autoquant")
+    goal = Goal.parse(head["goal"])
+    float_value = float(head["float"]) if head["float"] else None
+    runs: dict[int, dict[str, Any]] = {}
+    for row in sorted(saved.runs, key=lambda r: r.id):
+        found = _RUN_NOTE.match(row.notes or "")
+        if found is None:
+            continue
+        entry = runs.setdefault(int(found["index"]), {"stage": found["stage"],
+                                                      "label": found["label"]})  # fmt: skip
+        entry[row.kind] = row
+    candidates = [
+        _stored_candidate(index, entry, goal, float_value, show_run, store)
+        for index, entry in sorted(runs.items())
+    ]
+    candidates = _with_front(candidates, goal)
+    met = [c for c in candidates if c.meets]
+    chosen = min(met, key=_cost) if met else _best(candidates, goal)
+    why = (saved.note or "")[head.end() :].strip()
+    return AutoquantResult(
+        goal=str(goal), metric=goal.metric, runtime=head["runtime"], output=None,
+        experiment=experiment, candidates=tuple(candidates),
+        chosen=chosen.index if chosen else None, met=bool(met), why=why, stopped=None,
+        skipped=(), eval_samples=_stored_samples(candidates, show_run, store), seconds=0.0,
+    )  # fmt: skip
+
+
+def _stored_candidate(index, entry, goal, float_value, show_run, store) -> Candidate:
+    q, b = entry.get("quantize"), entry.get("bench")
+    path = (q.output_path if q is not None else None) or ""
+    base = Candidate(index, entry["stage"], entry["label"], {}, path, FAILED,
+                     quantize_run_id=q.id if q else None, bench_run_id=b.id if b else None)  # fmt: skip
+    if path and Path(path).is_file():
+        base = replace(base, **_precision(Path(path)))
+    if q is not None:
+        base = replace(base, options=dict(show_run(store, q.id).details.get("options") or {}))
+    if b is None or b.status != SUCCEEDED:
+        return replace(base, status=REFUSED if b is not None else FAILED,
+                       error=(b.error if b is not None else None) or (q.error if q else None))  # fmt: skip
+    details = show_run(store, b.id).details
+    value = details.get(ACCURACY_FIELD[goal.metric])
+    score = goal_score(goal, value, float_value)
+    fallback = (details.get("options") or {}).get("cpu_fallback") or {}
+    return replace(
+        base, status=SUCCEEDED, value=value, score=score, meets=meets(goal, score),
+        sqnr_db=details.get("sqnr_db"), size_bytes=details.get("container_size_bytes"),
+        device_init_ms=details.get("device_init_ms"),
+        boundaries=int(fallback.get("boundaries") or base.boundaries),
+    )  # fmt: skip
+
+
+def _stored_samples(candidates, show_run, store) -> int:
+    for c in candidates:
+        if c.bench_run_id is not None:
+            options = show_run(store, c.bench_run_id).details.get("options") or {}
+            return int(options.get("samples") or 0)
+    return 0
 
 
 # --------------------------------------------------------------------------- goals
@@ -672,6 +757,8 @@ __all__ = [
     "Candidate",
     "autoquant_job",
     "goal_score",
+    "is_autoquant",
+    "saved_autoquant",
     "meets",
     "shown",
 ]

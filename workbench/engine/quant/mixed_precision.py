@@ -12,8 +12,8 @@
 
 Each measurement is kept as the ratio of output noise to output signal (``noise``,
 10^(-SQNR/10)): quantization noise of different layers adds up at the output, nearly,
-so ``predict_sqnr`` estimates a mix from the whole container's measured SQNR minus the
-noise of the fixes it applies. The autoquant search uses the prediction only to skip
+so ``predict_sqnr`` estimates a mix from the whole container's measured noise less the
+share of the summed noise that its fixes remove. The autoquant search uses the prediction only to skip
 mixes predicted to miss the goal by far; every mix it keeps is measured.
 """
 
@@ -149,14 +149,19 @@ def rank_layers(
     return Ranking(tuple(f for f in fixes if f.noise > 0.0), len(feeds), len(graph.nodes))
 
 
-def predict_sqnr(measured_db: float | None, fixes: Iterable[Fix]) -> float | None:
-    """The SQNR predicted once ``fixes`` remove their noise from a mix measured at
-    ``measured_db`` (noise adds up at the output; capped at ``PREDICTED_CAP_DB``)."""
+def predict_sqnr(measured_db: float | None, fixes: Iterable[Fix], ranking: Ranking) -> float | None:
+    """The SQNR predicted once ``fixes`` remove their share of the noise from a mix
+    measured at ``measured_db``: noise adds up at the output, so each fix removes its
+    part of the ranking's summed noise from the measured total (the parts, measured one
+    at a time in fake-quant, sum to less than the whole: the measurement scales them).
+    Capped at ``PREDICTED_CAP_DB``."""
     if measured_db is None:
         return None
-    if math.isinf(measured_db):
-        return PREDICTED_CAP_DB
-    left = 10.0 ** (-measured_db / 10.0) - sum(f.noise for f in fixes if math.isfinite(f.noise))
+    total = sum(f.noise for f in ranking.fixes if math.isfinite(f.noise))
+    if math.isinf(measured_db) or total <= 0.0:
+        return PREDICTED_CAP_DB if math.isinf(measured_db) else measured_db
+    removed = sum(f.noise for f in fixes if math.isfinite(f.noise)) / total
+    left = 10.0 ** (-measured_db / 10.0) * max(0.0, 1.0 - removed)
     floor = 10.0 ** (-PREDICTED_CAP_DB / 10.0)
     return min(PREDICTED_CAP_DB, -10.0 * math.log10(max(left, floor)))
 

@@ -65,7 +65,8 @@ cursor; a sweep opens as its grid of settings by runtimes.
 
 Mark runs with `space` (on either run tab), then `c` compares them; on the
 experiments tab `c` (or `enter`) compares the experiment's runs, and `a` shows
-an advise experiment's table again (rebuilt from its stored runs). Filter runs
+an advise experiment's table again (rebuilt from its stored runs); `enter` or
+`a` opens an autoquant experiment as its candidates and Pareto front. Filter runs
 with words and `tag:NAME`, `#NAME`, `status:failed`, `runtime:dsp`,
 `model:NAME`, `is:starred`, `is:baseline`.
 
@@ -252,6 +253,8 @@ in the tables when they finish.
             self.app.push_screen(ModelDetailScreen(self.project, row.id))
         elif isinstance(row, RunRow):
             self.open_run(row)
+        elif isinstance(row, ExperimentRow) and self._autoquant(row):
+            return
         elif isinstance(row, ExperimentRow):
             self._compare_experiment(row)
         elif self.tab == "sweeps":
@@ -326,9 +329,22 @@ in the tables when they finish.
         if not isinstance(row, ExperimentRow):
             self.notify("pick an experiment made by the advisor (tab 4) first", severity="warning")
             return
+        if self._autoquant(row):
+            return
         from workbench.tui.screens.advisor import AdvisorScreen
 
         self.app.push_screen(AdvisorScreen(self.project, experiment=row.name))
+
+    def _autoquant(self, row: ExperimentRow) -> bool:
+        """An autoquant experiment opens as its candidates and Pareto front."""
+        from workbench.jobs.autoquant import is_autoquant
+
+        if not is_autoquant(row.note):
+            return False
+        from workbench.tui.screens.autoquant import AutoquantScreen
+
+        self.app.push_screen(AutoquantScreen(self.project, row.name))
+        return True
 
     def _compare_experiment(self, row: ExperimentRow) -> None:
         if len(row.run_ids) < 2:
