@@ -82,3 +82,43 @@ def test_autoquant_screen_snapshot(store, make_run, make_app, snap_compare) -> N
             await settle(pilot)
 
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_the_autoquant_form_runs_the_search(store, make_app, tmp_path) -> None:
+    import asyncio
+
+    from tests.modelzoo import small_cnn, write_inputs
+    from workbench.jobs.convert import convert_model
+    from workbench.tui.screens.autoquant_form import AutoquantForm
+
+    convert_model(store, "default", small_cnn(tmp_path / "m.onnx"), tmp_path / "m.dlc")
+    listing, _ = write_inputs(tmp_path, 3)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("G")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, AutoquantForm)
+        for field, value in (("container", tmp_path / "m.dlc"), ("input_list", listing),
+                             ("eval_list", listing), ("output", tmp_path / "best.dlc"),
+                             ("goal", "sqnr>=")):  # fmt: skip
+            form.query_one(f"#{field}").value = str(value)
+        await pilot.press("ctrl+s")  # a goal without a number: refused, the form stays
+        await settle(pilot)
+        assert app.screen is form
+        form.query_one("#goal").value = "sqnr>=20"
+        await pilot.press("ctrl+s")
+        for _ in range(600):
+            await asyncio.sleep(0.05)
+            if not app.jobs.running:
+                break
+        await settle(pilot)
+        job = app.jobs.jobs[-1]
+        assert job.status == "succeeded", job.message
+        assert "#1 tf won" in job.message and (tmp_path / "best.dlc").is_file()
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, AutoquantScreen) and app.screen.result.chosen == 1

@@ -119,6 +119,8 @@ class AutoquantRequest:
     options: AutoquantOptions
     command: str | None = None
 
+    kind = "autoquant"
+
     def __post_init__(self) -> None:
         if isinstance(self.options, Mapping):
             object.__setattr__(self, "options", AutoquantOptions(**self.options))

@@ -73,7 +73,8 @@ with words and `tag:NAME`, `#NAME`, `status:failed`, `runtime:dsp`,
 On the models tab, `m` changes the model's decision metric (what quantize,
 bench and the advisor judge accuracy by).
 
-Jobs: `i` imports an ONNX model, `Q` quantizes, `B` benchmarks; they run in
+Jobs: `i` imports an ONNX model, `Q` quantizes, `B` benchmarks, `G` searches
+for the cheapest quantization meeting a goal (autoquant); they run in
 the background (progress at the bottom, `x` cancels) and their runs appear
 in the tables when they finish.
 """
@@ -96,6 +97,7 @@ in the tables when they finish.
         Binding("Q", "quantize", "Quantize"),
         Binding("B", "bench", "Bench"),
         Binding("A", "advise", "Advisor"),
+        Binding("G", "autoquant", "Autoquant", show=False),
         Binding("a", "saved_advice", "Advice", show=False),
         Binding("m", "metric", "Metric", show=False),
         Binding("x", "cancel_job", "Cancel job", show=False),
@@ -463,6 +465,12 @@ in the tables when they finish.
         from workbench.tui.screens.advise_form import AdviseForm
 
         self.app.push_screen(AdviseForm.for_selection(self.project, self.table().current),
+                             self._launch)  # fmt: skip
+
+    def action_autoquant(self) -> None:
+        from workbench.tui.screens.autoquant_form import AutoquantForm
+
+        self.app.push_screen(AutoquantForm.for_selection(self.project, self.table().current),
                              self._launch)  # fmt: skip
 
     def _launch(self, request: Any) -> None:
