@@ -133,6 +133,9 @@ def main() -> None:
     parser.add_argument("--budget-minutes", type=float, default=40.0)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--skip-knobs", action="store_true", help="Only default and autoquant.")
+    parser.add_argument("--knobs-json", type=Path, default=None,
+                        help="Default and knob rows measured before (same data: knobs.json "
+                             "of an earlier --workdir), instead of measuring them again.")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -162,12 +165,17 @@ def main() -> None:
         print(f"{name}: {result.sqnr_db:.2f} dB, {result.size_bytes:,} bytes", flush=True)
         return row
 
-    rows.append(quantize("default"))
-    if not args.skip_knobs:
-        knobs = [quantize(name, **options) for name, options in KNOBS.items()]
-        best = max(knobs, key=lambda r: r["sqnr_db"])
-        rows += [{**r, "what": f"knob: {r['what']}"} for r in knobs]
-        rows.append({**best, "what": f"best single knob ({best['what']})"})
+    if args.knobs_json is not None and args.knobs_json.exists():
+        rows += json.loads(args.knobs_json.read_text())
+        print(f"default and knobs from {args.knobs_json}", flush=True)
+    else:
+        rows.append(quantize("default"))
+        if not args.skip_knobs:
+            knobs = [quantize(name, **options) for name, options in KNOBS.items()]
+            best = max(knobs, key=lambda r: r["sqnr_db"])
+            rows += [{**r, "what": f"knob: {r['what']}"} for r in knobs]
+            rows.append({**best, "what": f"best single knob ({best['what']})"})
+        (folder / "knobs.json").write_text(json.dumps(rows, indent=1))
 
     started = time.perf_counter()
     request = AutoquantRequest(dlc, cal, evl, folder / "best.dlc",

@@ -11,7 +11,10 @@ The search tries candidates in order of cost and stops at the first that meets t
    33.2 dB with 32-bit ones);
 4. cross-layer equalization and bias correction, on the best so far;
 5. AdaRound, on the best so far (its time is a share of what the budget has left);
-6. mixed precision, on the best so far, the layers ranked by the noise each adds at the
+6. mixed precision, on the best so far (with ``tf`` ranges when it clips: a 16-bit
+   layer's range comes from the same observer, and clipping error does not shrink with
+   more bits — the recogniser with every activation 16-bit: 15.7 dB with ``tf``, 9.6 dB
+   with ``percentile``), the layers ranked by the noise each adds at the
    output (``engine.quant.mixed_precision.rank_layers`` on the calibration data): 16-bit
    activations on the noisiest layers first; then 16-bit weights where they are the
    noise, with 16-bit activations on their inputs (the DSP has A16W16, no A8W16);
@@ -98,6 +101,7 @@ SCHEME, PER_CHANNEL, BIAS32, ALGORITHMS, LEARNED, INT16, WIDE_WEIGHTS, FLOAT = (
 )  # fmt: skip
 STAGES = (SCHEME, PER_CHANNEL, BIAS32, ALGORITHMS, LEARNED, INT16, WIDE_WEIGHTS, FLOAT)
 SCHEMES_TRIED = (TF, ENHANCED, PERCENTILE)
+CLIPPING = (ENHANCED, PERCENTILE)  # schemes whose ranges clip the calibration data
 MIX_SHARES = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)  # of the ranked fixes
 FLOAT_COUNTS = (1, 2, 4, 8)  # layers kept in float, the noisiest first
 SKIP_MARGIN_DB = 3.0  # an SQNR goal: a mix predicted further below is not measured
@@ -344,6 +348,14 @@ class _Search:
         base = self.best()
         if base is None:
             return
+        options = QuantOptions(**base.options)
+        if {options.act_quantizer, options.param_quantizer} & set(CLIPPING):
+            # A 16-bit layer takes its range from the same observer: a clipping scheme's
+            # error stays at 16 bits and becomes the floor. Widen from min/max ranges.
+            unclipped = _with(options, act_quantizer=TF, param_quantizer=TF)
+            if self.step(INT16, _join(base.label, "tf ranges (for 16-bit layers)"), unclipped):
+                return
+            base = self.candidates[-1] if self.candidates[-1].measured else base
         self.check_budget()
         self.ranking = ranking = self._rank(base)
         acts = [f for f in ranking.of(ACTIVATIONS) if _nameable(f.node)]
