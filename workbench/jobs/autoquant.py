@@ -16,9 +16,9 @@ The search tries candidates in order of cost and stops at the first that meets t
    more bits — the recogniser with every activation 16-bit: 15.7 dB with ``tf``, 9.6 dB
    with ``percentile``), the layers ranked by the noise each adds at the
    output (``engine.quant.mixed_precision.rank_layers`` on the calibration data): 16-bit
-   activations on the noisiest layers first; then 16-bit weights where they are the
-   noise, with 16-bit activations on their inputs (the DSP has A16W16, no A8W16);
-   then float layers (a CPU fallback with a convert at each boundary). The widened set
+   activations on the noisiest layers first; then, on the best of those mixes, 16-bit
+   weights where they are the noise, with 16-bit activations on their inputs (the DSP
+   has A16W16, no A8W16); then float layers (a CPU fallback with a convert at each boundary). The widened set
    grows by ``MIX_SHARES`` of the ranked fixes; for an SQNR goal a mix predicted (noise
    adds up at the output) to miss by more than ``SKIP_MARGIN_DB`` is skipped, and so is
    a stage whose widest mix is.
@@ -218,6 +218,7 @@ class _Search:
     candidates: list[Candidate] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     ranking: Ranking | None = None
+    applied: dict[int, tuple[Fix, ...]] = field(default_factory=dict)  # a mix's fixes
 
     # -- budget -------------------------------------------------------------------------
 
@@ -359,14 +360,17 @@ class _Search:
         self.check_budget()
         self.ranking = ranking = self._rank(base)
         acts = [f for f in ranking.of(ACTIVATIONS) if _nameable(f.node)]
-        joint = [f for f in ranking.fixes if _nameable(f.node) and
-                 (f.kind == ACTIVATIONS or (f.needs is not None and _nameable(f.needs)))]  # fmt: skip
-        for stage, fixes in ((INT16, acts), (WIDE_WEIGHTS, joint)):
-            if self._grow(stage, base, fixes):
-                return
-        widest = _best([c for c in self.candidates if c.stage in (INT16, WIDE_WEIGHTS)],
-                       self.goal) or base  # fmt: skip
-        noisiest = list(dict.fromkeys(f.node for f in joint))
+        if self._grow(INT16, base, acts):
+            return
+        # 16-bit weights where they are the noise, on the best 16-bit-activation mix (a
+        # weight's input is widened with it when it is not yet: A16W16).
+        wide = _best([c for c in self.candidates if c.index in self.applied], self.goal)
+        weights = [f for f in ranking.of(WEIGHTS)
+                   if _nameable(f.node) and f.needs is not None and _nameable(f.needs)]  # fmt: skip
+        if self._grow(WIDE_WEIGHTS, wide or base, weights):
+            return
+        widest = _best([c for c in self.candidates if c.index in self.applied], self.goal) or base
+        noisiest = list(dict.fromkeys(f.node for f in ranking.fixes if _nameable(f.node)))
         for k in FLOAT_COUNTS:
             if k > len(noisiest):
                 break
@@ -391,8 +395,11 @@ class _Search:
             return False
         sqnr_goal = self.goal.metric == SQNR and not self.goal.drop
         counts = sorted({max(1, math.ceil(s * len(fixes))) for s in MIX_SHARES})
+        applied = self.applied.get(base.index, ())
+        ranking = self.ranking
+        assert ranking is not None
         if sqnr_goal:
-            widest = predict_sqnr(base.sqnr_db, fixes, self.ranking)
+            widest = predict_sqnr(base.sqnr_db, fixes, ranking, applied)
             if widest is not None and widest < self.goal.value - SKIP_MARGIN_DB:
                 self.skipped.append(
                     f"{stage}: every mix predicted below the goal (at most {widest:.1f} dB "
@@ -401,15 +408,14 @@ class _Search:
                 return False
         for k in counts:
             chosen = fixes[:k]
-            predicted = predict_sqnr(base.sqnr_db, chosen, self.ranking)
+            predicted = predict_sqnr(base.sqnr_db, chosen, ranking, applied)
             if sqnr_goal and predicted is not None and predicted < self.goal.value - SKIP_MARGIN_DB:
                 self.skipped.append(f"{stage} with {k} fixes: predicted {predicted:.1f} dB")
                 continue
             options = _mix(QuantOptions(**base.options), chosen)
-            layers = len({f.node for f in chosen} | {f.needs for f in chosen if f.needs})
-            label = _join(
-                base.label, f"{layers} layer(s) {'int16' if stage == INT16 else 'A16/W16'}"
-            )
+            what = "int16" if stage == INT16 else "W16"
+            label = _join(base.label, f"{len({f.node for f in chosen})} layer(s) {what}")
+            self.applied[len(self.candidates) + 1] = (*applied, *chosen)
             if self.step(stage, label, options, predicted):
                 return True
         return False

@@ -149,18 +149,26 @@ def rank_layers(
     return Ranking(tuple(f for f in fixes if f.noise > 0.0), len(feeds), len(graph.nodes))
 
 
-def predict_sqnr(measured_db: float | None, fixes: Iterable[Fix], ranking: Ranking) -> float | None:
+def predict_sqnr(
+    measured_db: float | None,
+    fixes: Iterable[Fix],
+    ranking: Ranking,
+    applied: Iterable[Fix] = (),
+) -> float | None:
     """The SQNR predicted once ``fixes`` remove their share of the noise from a mix
-    measured at ``measured_db``: noise adds up at the output, so each fix removes its
-    part of the ranking's summed noise from the measured total (the parts, measured one
-    at a time in fake-quant, sum to less than the whole: the measurement scales them).
-    Capped at ``PREDICTED_CAP_DB``."""
+    measured at ``measured_db`` that has ``applied`` already: noise adds up at the
+    output, so each fix removes its part of the summed noise left in the mix from the
+    measured total (the parts, measured one at a time in fake-quant, sum to less than
+    the whole: the measurement scales them). Capped at ``PREDICTED_CAP_DB``."""
     if measured_db is None:
         return None
-    total = sum(f.noise for f in ranking.fixes if math.isfinite(f.noise))
+    done = {(f.kind, f.node) for f in applied}
+    total = sum(f.noise for f in ranking.fixes
+                if math.isfinite(f.noise) and (f.kind, f.node) not in done)  # fmt: skip
     if math.isinf(measured_db) or total <= 0.0:
         return PREDICTED_CAP_DB if math.isinf(measured_db) else measured_db
-    removed = sum(f.noise for f in fixes if math.isfinite(f.noise)) / total
+    fresh = [f for f in fixes if math.isfinite(f.noise) and (f.kind, f.node) not in done]
+    removed = min(1.0, sum(f.noise for f in fresh) / total)
     left = 10.0 ** (-measured_db / 10.0) * max(0.0, 1.0 - removed)
     floor = 10.0 ** (-PREDICTED_CAP_DB / 10.0)
     return min(PREDICTED_CAP_DB, -10.0 * math.log10(max(left, floor)))
