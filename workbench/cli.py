@@ -1374,8 +1374,8 @@ def autoquant_cmd(app: App, container: str, input_list: str, eval_list: str, out
                   **values: Any) -> None:  # fmt: skip
     """Search quantizations in order of cost for the cheapest that meets --goal.
 
-    Scheme, per-channel, CLE/BC, AdaRound, then 16-bit and float layers where the
-    ranking puts the noise; every candidate is a quantize and a bench run in one
+    Scheme, per-channel, 32-bit biases, CLE/BC, AdaRound, then 16-bit and float
+    layers where the ranking puts the noise; every candidate is a quantize and a bench run in one
     experiment (README: Autoquant).
     """
     from workbench.jobs.autoquant import AutoquantRequest, autoquant_job

@@ -844,7 +844,7 @@ AUTOQUANT_OPTIONS = (  # `workbench autoquant`: what to reach, where, within wha
     Option(
         "runtime",
         "The target: candidates are evaluated integer-true there (the CPU in fixed-point "
-        "mode), and mixes it cannot run are not tried.",
+        "mode); a mix it refuses is kept as a refused candidate.",
         str,
         DSP,
         choices=AUTOQUANT_RUNTIMES,
