@@ -1428,7 +1428,7 @@ def _render_autoquant(console: Console, result: Any) -> None:
     if result.stopped:
         say(console, f"stopped: {result.stopped}")
     say(console, result.why)
-    say(console, f"{len(result.candidates)} candidates in {result.seconds:.0f}s, kept in "
+    say(console, f"{counted(len(result.candidates), 'candidate')} in {result.seconds:.0f}s, kept in "
                  f"experiment {result.experiment!r} ({result.candidates_dir})")  # fmt: skip
 
 

@@ -91,6 +91,7 @@ from workbench.vocabulary import (
     SQNR,
     SUCCEEDED,
     TF,
+    counted,
     finite_db,
 )
 
@@ -382,7 +383,7 @@ class _Search:
             rules = tuple(f"{n}={FLOAT_LAYER}" for n in noisiest[:k])
             options = QuantOptions(**widest.options)
             options = _with(options, layer_precision=(*options.layer_precision, *rules))
-            if self.step(FLOAT, _join(widest.label, f"{k} layer(s) float"), options):
+            if self.step(FLOAT, _join(widest.label, f"{counted(k, 'layer')} float"), options):
                 return
 
     def _rank(self, base: Candidate) -> Ranking:
@@ -413,7 +414,7 @@ class _Search:
                 continue
             options = _mix(QuantOptions(**base.options), chosen)
             what = "int16" if stage == INT16 else "W16"
-            label = _join(base.label, f"{len({f.node for f in chosen})} layer(s) {what}")
+            label = _join(base.label, f"{counted(len({f.node for f in chosen}), 'layer')} {what}")
             self.applied[len(self.candidates) + 1] = (*applied, *chosen)
             if self.step(stage, label, options, predicted):
                 return True
@@ -673,18 +674,24 @@ def _why(chosen: Candidate | None, candidates: Sequence[Candidate], goal: Goal, 
     if chosen is None:
         return f"no candidate could be measured; nothing written to {output}"
     cost = (f"{_size(chosen.size_bytes)}, device init {_ms(chosen.device_init_ms)}, "
-            f"{chosen.boundaries} boundaries, {chosen.wide_layers}/{chosen.layers} layers "
-            f"above 8 bits")  # fmt: skip
+            f"{chosen.boundaries} fallback boundar{'y' if chosen.boundaries == 1 else 'ies'}, "
+            f"{chosen.wide_layers}/{chosen.layers} layers above 8 bits")  # fmt: skip
     if met:
         before = [c for c in candidates if c.index < chosen.index]
+        missed = (
+            f"; the {len(before)} tried before it miss the goal"
+            if len(before) > 1
+            else "; the one tried before it misses the goal"
+            if before
+            else ""
+        )
         return (
             f"#{chosen.index} {chosen.label} won: the first candidate in order of cost that "
-            f"meets {goal} ({shown(goal, chosen)}; {cost}); the {len(before)} tried before "
-            f"it miss the goal"
+            f"meets {goal} ({shown(goal, chosen)}; {cost}){missed}"
         )
     end = f" ({stopped})" if stopped else ""
     return (
-        f"goal {goal} not met by any of {len(candidates)} candidate(s){end}: the best is "
+        f"goal {goal} not met by any of the {counted(len(candidates), 'candidate')}{end}: the best is "
         f"#{chosen.index} {chosen.label} at {shown(goal, chosen)} ({cost}), written to {output}"
     )
 
