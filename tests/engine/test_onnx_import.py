@@ -844,7 +844,7 @@ def test_attribute_lists_and_strings_are_plain_python(tmp_path: Path) -> None:
         ["", "h"],
         name="lstm",
         hidden_size=2,
-        activations=["Sigmoid", "Tanh", "Tanh"],
+        activations=["Sigmoid", b"T\xe4nh", "Tanh"],  # not UTF-8: replaced, not refused
         activation_alpha=[0.25, 1.0, 1.0],
         activation_beta=[0.5, 0.0, 0.0],
         direction="forward",
@@ -858,13 +858,22 @@ def test_attribute_lists_and_strings_are_plain_python(tmp_path: Path) -> None:
     )
     graph = _import_ignoring_support(save(model, tmp_path))
     attrs = dict(graph.nodes[0].attrs)
-    assert attrs["activations"] == ["Sigmoid", "Tanh", "Tanh"]
+    assert attrs["activations"] == ["Sigmoid", "T\ufffdnh", "Tanh"]
     assert attrs["activation_alpha"] == [0.25, 1.0, 1.0]
     assert attrs["activation_beta"] == [0.5, 0.0, 0.0]
     assert attrs["direction"] == "forward" and attrs["hidden_size"] == 2 and attrs["clip"] == 3.0
     assert [type(attrs[k]) for k in ("hidden_size", "clip", "direction")] == [int, float, str]
     assert all(type(v) is float for v in attrs["activation_alpha"])
     assert all(type(v) is str for v in attrs["activations"])
+    pad = helper.make_node("Pad", ["x", "pads"], ["y"], name="pad", mode=b"edg\xe9")
+    model = make_model(
+        [pad],
+        [tensor("x", [2, 3])],
+        [tensor("y", [4, 5])],
+        {"pads": np.array([1, 1, 1, 1], np.int64)},
+    )
+    graph = _import_ignoring_support(save(model, tmp_path, "pad.onnx"))
+    assert dict(graph.nodes[0].attrs) == {"mode": "edg\ufffd"}
 
 
 def test_an_attribute_that_cannot_be_represented_reports_its_operator(tmp_path: Path) -> None:
@@ -982,3 +991,74 @@ def test_inputs_and_tensors_past_the_element_limit_are_refused(
         "input 'x' has shape [2, 3], more than the 5 elements a tensor may have; "
         "fix it with --input-dim"
     )
+
+
+def test_loop_body_tensors_get_dtypes_and_open_dimensions(tmp_path: Path) -> None:
+    """Inside a body, a value without a shape is (-1,), a named dimension -1, a scalar ()."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Add", ["v_in", "c"], ["v_out"]),
+            helper.make_node("Relu", ["v_out"], ["scan"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_in", F32, None),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_out", F32, None),
+            helper.make_tensor_value_info("scan", F32, ["k"]),
+        ],
+    )
+    nodes = [
+        helper.make_node("Relu", ["x"], ["c"], name="relu"),
+        helper.make_node("Loop", ["trips", "", "x"], ["v", "s"], name="loop", body=body),
+    ]
+    model = make_model(
+        nodes,
+        [tensor("x", [2])],
+        [tensor("v", [2]), tensor("s", [3, 2])],
+        {"trips": np.array(3, np.int64)},
+    )
+    graph = import_onnx(save(model, tmp_path))
+    (loop,) = [n for n in graph.nodes if n.op_type == "Loop"]
+    b = loop.attrs["body"]
+    infos = {name: (t.shape, t.dtype) for name, t in b.tensors.items()}
+    assert infos == {
+        "i": ((), "int64"),
+        "cond_in": ((), "bool"),
+        "cond_out": ((), "bool"),
+        "v_in": ((-1,), "float32"),
+        "v_out": ((-1,), "float32"),
+        "scan": ((-1,), "float32"),
+        "c": ((2,), "float32"),  # captured from outside: its own shape
+    }
+    x = np.array([-1.0, 2.0], np.float32)
+    v, s = ours_run(graph, {"x": x})
+    np.testing.assert_array_equal(v, x + 3 * np.maximum(x, 0))
+    np.testing.assert_array_equal(s, [np.maximum(x + k * np.maximum(x, 0), 0) for k in (1, 2, 3)])
+
+
+def test_unknown_dimensions_read_as_question_marks(tmp_path: Path) -> None:
+    nodes = [helper.make_node("Relu", ["x"], ["y"])]
+    model = make_model(nodes, [tensor("x", [None, 2])], [tensor("y", [None, 2])])
+    with pytest.raises(BadInput) as info:
+        import_onnx(save(model, tmp_path), {"x": [1, 2, 3]})
+    assert str(info.value) == (
+        "--input-dim x: 3 dimensions given, but the input has rank 2 (shape [?, 2])"
+    )
+
+
+def test_an_input_of_exactly_the_element_limit_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.engine import onnx_import
+
+    model = make_model(
+        [helper.make_node("Relu", ["x"], ["y"])], [tensor("x", [2, 3])], [tensor("y", [2, 3])]
+    )
+    monkeypatch.setattr(onnx_import, "MAX_TENSOR_ELEMENTS", 6)
+    assert import_onnx(save(model, tmp_path)).inputs[0].shape == (2, 3)
