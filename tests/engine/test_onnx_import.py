@@ -1062,3 +1062,55 @@ def test_an_input_of_exactly_the_element_limit_is_taken(
     )
     monkeypatch.setattr(onnx_import, "MAX_TENSOR_ELEMENTS", 6)
     assert import_onnx(save(model, tmp_path)).inputs[0].shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        (
+            ["n"],  # one dimension: no batch to assume
+            "input has unresolved dimensions: x [n]; give them with --input-dim x D0 "
+            "(D0: sizes the model does not record)",
+        ),
+        (
+            [3, "n"],
+            "input has unresolved dimensions: x [3, n]; give them with --input-dim x 3,SEQ "
+            "(SEQ: the sequence length you will run)",
+        ),
+        (
+            ["b", "n"],  # a leading symbol of a rank-2 input is the batch
+            "input has unresolved dimensions: x [b, n]; give them with --input-dim x 1,SEQ "
+            "(batch: 1, as quantization needs (resize at run time with --batch N); "
+            "SEQ: the sequence length you will run)",
+        ),
+        (
+            [0, 3],  # 0 is ONNX's "unknown"
+            "input has unresolved dimensions: x [?, 3]; give them with --input-dim x 1,3 "
+            "(batch: 1, as quantization needs (resize at run time with --batch N))",
+        ),
+    ],
+)
+def test_unresolved_dimensions_get_a_proposal(tmp_path: Path, shape, message) -> None:
+    model = make_model(
+        [helper.make_node("Relu", ["x"], ["y"])], [tensor("x", shape)], [tensor("y", shape)]
+    )
+    with pytest.raises(BadInput) as info:
+        import_onnx(save(model, tmp_path))
+    assert str(info.value) == message
+
+
+def test_an_unknown_input_dim_lists_the_inputs(tmp_path: Path) -> None:
+    two = make_model(
+        [helper.make_node("Add", ["a", "b"], ["y"])],
+        [tensor("a", [1, 2]), tensor("b", [1, 2])],
+        [tensor("y", [1, 2])],
+    )
+    with pytest.raises(BadInput) as info:
+        import_onnx(save(two, tmp_path), {"c": [1]})
+    assert str(info.value) == "--input-dim c: the model has no input 'c' (inputs: a, b)"
+    none = make_model(
+        [helper.make_node("Constant", [], ["y"], value_float=1.0)], [], [tensor("y", [])]
+    )
+    with pytest.raises(BadInput) as info:
+        import_onnx(save(none, tmp_path, "none.onnx"), {"c": [1]})
+    assert str(info.value) == "--input-dim c: the model has no input 'c' (inputs: none)"
