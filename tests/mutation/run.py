@@ -122,7 +122,16 @@ AREAS: dict[str, Area] = {
     "tflite-reader": Area(  # the flatbuffer's tables, checked and copied out
         "workbench/engine/tflite/reader.py",
         ("tests/engine/tflite/test_import.py", "tests/engine/tflite/test_reader.py"),
-        ("x_read_tflite*", "xǁ_Readerǁ*", "x__handles*", "x__snake*", "x__fields*"),
+        (
+            "x_read_tflite*",
+            "x__snake*",
+            "x__fields*",
+            *(
+                f"xǁ_Readerǁ{m}_*"  # not densify (sparse constants) nor freeze_state (state)
+                for m in ("fail", "count", "ints", "model", "subgraph", "indices", "tensor")
+                + ("buffer_bytes", "constant", "quantization", "operator", "options")
+            ),
+        ),
     ),
     "tflite-quant": Area(  # TFLite scale / zero point as workbench encodings and codes
         "workbench/engine/tflite/quant.py",
