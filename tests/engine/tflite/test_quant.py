@@ -118,7 +118,7 @@ def test_codes_are_unsigned_for_8_and_16_bits_and_int32_for_biases() -> None:
 
 @pytest.mark.parametrize("value", [2**31, -(2**31) - 1])
 def test_a_64_bit_bias_past_int32_is_refused(value: int) -> None:
-    with pytest.raises(ValueError, match="a 64-bit bias does not fit in 32 bits"):
+    with pytest.raises(ValueError, match="^a 64-bit bias does not fit in 32 bits$"):
         codes(np.array([0, value], dtype=np.int64))
 
 
@@ -133,3 +133,11 @@ def test_dequantize_per_tensor_and_per_channel() -> None:
     # the same along axis 0 (two channels)
     rows = dequantize(data, q([2.0, 0.1], [1, 0], axis=0))
     np.testing.assert_allclose(rows, [[-258.0, -2.0, 252.0], [-0.3, 0.1, 0.2]], rtol=1e-6)
+
+
+def test_per_channel_int16_weights_keep_16_bits() -> None:
+    enc = weight_encoding("int16", q([2.0**-12, 2.0**-10], [0, 0]), axis=0)
+    assert isinstance(enc, ChannelEncoding)
+    assert (enc.bitwidth, enc.symmetric, enc.dtype) == (16, True, np.uint16)
+    np.testing.assert_array_equal(enc.offset, [-32768, -32768])
+    np.testing.assert_array_equal(enc.max, [32767 * 2.0**-12, 32767 * 2.0**-10])
