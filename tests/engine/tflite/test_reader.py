@@ -226,3 +226,30 @@ def test_files_that_are_not_models(tmp_path) -> None:
     _refused(short, "it has no subgraph")
     short.write_bytes(b"\0\0\0\0TFL4" + b"\0" * 32)
     _refused(short, "no TFL3 file identifier (is it a TFLite file?)")
+
+
+def test_names_sizes_and_odd_constants(tmp_path) -> None:
+    w = TfliteWriter()
+    x = w.tensor("x~~~", (2, 0))  # renamed below to bytes that are not UTF-8; (2, 0) is legal
+    s = w.tensor("words", (2,), "string", raw=b"\x02\x00\x00\x00ab")  # kept as bytes
+    q = w.tensor("q", (2,), "int8", data=[1, 2], quant=([0.5, 0.25], [5], 0))
+    w.op("ADD", [x, s], [q])
+    path = tmp_path / "m.tflite"
+    data = w.build([x], [q]).replace(b"x~~~", b"x\xff\xfe\xfd")  # same length
+    path.write_bytes(data)
+    m = read_tflite(path)
+    x_t, s_t, q_t = m.tensors
+    assert x_t.name == "x\ufffd\ufffd\ufffd" and x_t.shape == (2, 0)
+    assert s_t.dtype == "string" and s_t.data.dtype == np.uint8
+    assert bytes(s_t.data) == b"\x02\x00\x00\x00ab"
+    assert q_t.quant.zero_point.tolist() == [5, 5]  # one zero point for two channels
+    assert q_t.data.dtype.byteorder in ("=", "|")
+
+
+def test_a_buffer_index_one_past_the_last_is_refused(tmp_path) -> None:
+    w = TfliteWriter()
+    x = w.tensor("x", (1, 2))
+    k = w.tensor("k", (2,), data=[1.0, 2.0])  # buffer 1 of [empty, k]
+    bad = w.tensor("bad", (2,), buffer=2)
+    w.op("ADD", [x, k], [bad])
+    _refused(_write(tmp_path, w, [x], [bad]), "tensor 2 ('bad') refers to missing buffer 2")
