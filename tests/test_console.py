@@ -12,6 +12,7 @@ from workbench.console import (
     WRAP,
     Column,
     Group,
+    Lines,
     Row,
     StderrProgress,
     Styled,
@@ -74,13 +75,25 @@ def test_wrap_columns_wrap_and_groups_head_their_rows() -> None:
     columns = (Column("runtime"), Column("quantized container", fit=WRAP, min_width=10))
     rows = [
         Group("demo.dlc", "float · 180.7 KiB"),
-        ("CPU", "init 4.54 ms\nfile 99.3 KiB (49.5 KiB)"),
+        ("CPU", Lines(["init 4.54 ms", "file 99.3 KiB (49.5 KiB)"])),
     ]
     lines = render(30, lambda c: print_table(c, columns, rows))
     assert lines[2] == "demo.dlc  float · 180.7 KiB"
     assert lines[3].startswith("CPU") and "init 4.54 ms" in lines[3]
     assert lines[4].rstrip().endswith("(49.5") and lines[5].strip() == "KiB)"
     assert all(len(x) <= 30 for x in lines)
+
+
+def test_a_newline_or_tab_in_plain_text_stays_on_one_line_escaped() -> None:
+    """Only ``Lines`` make several lines: a name from the store with a newline or tab,
+    in a cell, a field, a group title or a message, is one line showing ``\\n``/``\\t``."""
+    name = "two\nlines\tand\x1b[2J"
+    shown = "two\\nlines\\tand\\x1b[2J"
+    table = render(80, lambda c: print_table(c, COLUMNS, [Group(name), (1, name, None)]))
+    assert table[2] == shown and table[3].strip().startswith("1  " + shown) and len(table) == 4
+    fields = render(80, lambda c: print_fields(c, [("project", name), ("note", Lines.of(name))]))
+    assert fields == [f"project  {shown}", "note     two", "         lines\\tand\\x1b[2J"]
+    assert render(80, lambda c: print_lines(c, [name])) == [shown]
 
 
 def test_empty_and_markup_and_control_characters() -> None:

@@ -37,6 +37,7 @@ from workbench.console import (
     WRAP,
     Column,
     Group,
+    Lines,
     Row,
     Styled,
     collapse_notes,
@@ -44,7 +45,7 @@ from workbench.console import (
     print_lines,
     print_table,
     progress_on_stderr,
-    safe,
+    safe_line,
 )
 from workbench.errors import WorkbenchError
 from workbench.jobs.interrupts import catch_interrupts, checkpoint, interrupted, release_interrupts
@@ -63,19 +64,25 @@ from workbench.options import (
     runtime_names,
 )
 from workbench.vocabulary import (
+    BENCH,
+    DEBUG,
     FAILED,
     INTERRUPTED,
+    QUANTIZE,
     REFUSED,
     RUN_KINDS,
     RUN_STATUSES,
     SQNR,
     SUCCEEDED,
+    counted,
     format_bytes,
     format_db,
     is_exact_db,
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
 
     from workbench.store import Store
@@ -106,6 +113,14 @@ class App:
             click.get_current_context().call_on_close(self._store.close)
             checkpoint()  # a Ctrl-C while the store's modules loaded: stop before any work
         return self._store
+
+    def store_files(self) -> tuple[Path, ...]:
+        """The store's files, which no command writes over, without opening it."""
+        if self._store is not None:
+            return self._store.files
+        from workbench.store import store_files
+
+        return store_files(self.db)
 
 
 pass_app = click.make_pass_decorator(App, ensure=True)
@@ -321,9 +336,10 @@ def emit(app: App, value: Any, render: Callable[[Console], None]) -> None:
     render(make_console())
 
 
-def say(console: Console, text: str) -> None:
-    """Print a plain message (names in it are not markup), wrapped at the width."""
-    print_lines(console, [text])
+def say(console: Console, *lines: str) -> None:
+    """Print a plain message of one or more lines (names in it are not markup, and a
+    newline in one is shown escaped), wrapped at the width."""
+    print_lines(console, lines)
 
 
 def _status(status: str) -> Styled:
@@ -607,7 +623,7 @@ def project_delete(app: App, name: str, yes: bool) -> None:
 
 @cli.group()
 def runs() -> None:
-    """Browse and annotate quantization and benchmark runs."""
+    """Browse and annotate quantization, benchmark and debug runs."""
 
 
 def _summary_line(console: Console, run: Any) -> None:
@@ -622,7 +638,11 @@ def _summary_line(console: Console, run: Any) -> None:
 @runs.command("list")
 @click.option("--status", type=click.Choice(RUN_STATUSES), help="Only runs with this status.")
 @click.option("--kind", type=click.Choice(RUN_KINDS), help="Only runs of this kind.")
-@click.option("--runtime", type=_LiveChoice(runtime_names), help="Only benchmarks on this runtime.")
+@click.option(
+    "--runtime",
+    type=_LiveChoice(runtime_names),
+    help="Only benchmark and debug runs on this runtime.",
+)
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only runs with TAG (repeatable: all of them).")  # fmt: skip
 @click.option("--model", metavar="NAME|ID", help="Only runs of this model.")
 @click.option("--starred", is_flag=True, default=None, help="Only starred runs.")
@@ -712,9 +732,7 @@ def _render_run(console: Console, view: Any) -> None:
     if d.error:
         print_lines(console, [d.error], style="red")
     shown: set[str] = set()
-    sections = (
-        _quantize_sections(view, shown) if d.kind == "quantize" else _bench_sections(view, shown)
-    )
+    sections = _SECTIONS[d.kind](view, shown)
     other = [(k, v) for k, v in d.details.items() if k not in shown and not isinstance(v, dict)]
     sections.append(("Other recorded values", other))
     sections.append(("Run", [
@@ -722,15 +740,21 @@ def _render_run(console: Console, view: Any) -> None:
         ("finished", d.finished_at), ("peak memory", format_bytes(d.peak_memory_bytes)),
         ("host / pid", f"{d.host} / {d.pid}"), ("command", d.command),
         ("tags", " ".join(d.tags)), ("experiments", d.experiments),
-        ("notes", shorten(d.notes, SHOWN_TEXT_CHARS) if d.notes else d.notes),
+        ("notes", Lines.of(shorten(d.notes, SHOWN_TEXT_CHARS)) if d.notes else d.notes),
     ]))  # fmt: skip
     for title, pairs in sections:
         pairs = [(k, v) for k, v in pairs if v not in (None, "", [], (), {})]
         if pairs:
             console.print()
             print_fields(console, pairs, title=title)
-    if d.kind == "quantize":
+    if d.kind == QUANTIZE:
         _render_layers(console, d.layers)
+    elif d.kind == DEBUG and d.layers:
+        console.print()
+        layers = [la["debug"] for la in d.layers if la.get("debug")]
+        _render_debug_layers(console, layers, d.details.get("first_divergent_layer"),
+                             d.details.get("metric"), title=f"Layers ({len(layers)}) in execution order, ▶ the first "
+                             "divergent")  # fmt: skip
     if d.log:
         console.print()
         print_lines(console, ["Log"], style="bold underline")
@@ -813,6 +837,37 @@ def _bench_sections(view: Any, shown: set[str]) -> list[tuple[str, list[tuple[st
         sections.append((title, pairs))
     sections.append(("Options", [(k, _option_value(v)) for k, v in options.items()]))
     return sections
+
+
+def _debug_sections(view: Any, shown: set[str]) -> list[tuple[str, list[tuple[str, Any]]]]:
+    det, report = view.detail.details, view.report
+    options = view.options
+    shown |= {"options", "report", "float_container_id", "runtime", "cpu_fxp", "samples", "input_list",
+              "metric", "first_divergent_layer", "cause", "why", "suggestion", "sqnr_db",
+              "fake_quant_sqnr_db"}  # fmt: skip
+    flags = [(o.cli_flag, _option_value(options.get(o.name, o.default))) for o in DEBUG_OPTIONS]
+    return [
+        ("Containers", [("quantized", _container_text(view.container)),
+                        ("float", _container_text(view.float_container)),
+                        ("input list", det.get("input_list"))]),
+        ("Options", flags),
+        ("First divergence", [("layer", det.get("first_divergent_layer") or "none"),
+                              ("cause", det.get("cause")), ("why", det.get("why")),
+                              ("try", det.get("suggestion"))]),
+        ("Result", [("runtime", report.get("runtime") or det.get("runtime")),
+                    ("samples", det.get("samples")),
+                    ("output SQNR (integer-true)", _db_unit(det.get("sqnr_db"))),
+                    ("output SQNR (fake-quant)", _db_unit(det.get("fake_quant_sqnr_db"))),
+                    ("contribution metric", det.get("metric")),
+                    ("  why this metric", report.get("metric_reason")),
+                    ("  samples", report.get("contribution_samples")),
+                    ("thresholds", f"{report.get('threshold_lsb')} LSB, {report.get('drop_db')} dB"
+                     if report else None),
+                    ("notes", "; ".join(report.get("notes") or ()) or None)]),
+    ]  # fmt: skip
+
+
+_SECTIONS = {QUANTIZE: _quantize_sections, BENCH: _bench_sections, DEBUG: _debug_sections}
 
 
 def _render_layers(console: Console, layers: Sequence[dict[str, Any]]) -> None:
@@ -997,7 +1052,8 @@ def experiment_show(app: App, name: str) -> None:
         print_fields(
             console,
             [("experiment", detail.name), ("project", detail.project),
-             ("created", detail.created_at), ("note", detail.note or None)],
+             ("created", detail.created_at),
+             ("note", Lines.of(detail.note) if detail.note else None)],
         )  # fmt: skip
         print_table(console, RUN_COLUMNS, (_run_cells(r) for r in detail.runs))
 
@@ -1095,9 +1151,9 @@ def convert(
         f"wrote {result.output}: {result.layers} layers, {result.param_count:,} parameters, "
         f"{result.macs:,} MACs, {format_bytes(result.size_bytes)} in {result.seconds:.2f}s "
         f"(model {result.model_id}, container {result.container_id})"
-        + (", quantized: the model's own encodings kept" if result.quantized else "")
-        + (f"\ndecision metric: {result.metric} ({result.metric_reason})" if result.metric else "")
-        + "".join(f"\nnote: {n}" for n in result.notes),
+        + (", quantized: the model's own encodings kept" if result.quantized else ""),
+        *([f"decision metric: {result.metric} ({result.metric_reason})"] if result.metric else []),
+        *(f"note: {n}" for n in result.notes),
     ))  # fmt: skip
 
 
@@ -1135,6 +1191,7 @@ def info(app: App, container: str) -> None:
             ("MACs", f"{summary.total_macs:,}"),
             ("file size", format_bytes(summary.file_size)),
             ("quantized", summary.quantized),
+            ("rounding", summary.rounding),
             ("records", [f"{n} ({format_bytes(s)})" for n, s in summary.records] or None),
             ("opset", summary.opset),
             ("converter", (summary.converter or {}).get("command")),
@@ -1211,8 +1268,8 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values
         c,
         f"{result.inferences} inferences on {runtime} ({result.mode}): init {result.init_ms:.1f} ms, "
         f"mean {result.latency_mean_ms:.2f} ms per batch; outputs in {result.output_dir} "
-        f"(run {result.run_id})"
-        + "".join(f"\nwarning: {w}" for w in result.warnings),
+        f"(run {result.run_id})",
+        *(f"warning: {w}" for w in result.warnings),
     ))  # fmt: skip
 
 
@@ -1223,43 +1280,57 @@ def run_cmd(app: App, container: str, input_list: str, output_dir: str, **values
 @pass_app
 def debug_cmd(app: App, container: str, input_list: str, **values: Any) -> None:
     """Find the first layer where a quantized container parts from its float model."""
+    from workbench.jobs.convert import command_line
     from workbench.jobs.debug import DebugRequest, debug_job
     from workbench.options import DebugOptions
 
     options = DebugOptions(**_picked(values, DEBUG_OPTIONS))
+    request = DebugRequest(container, input_list, options, command=command_line())
     with _progress(f"debug on {options.runtime}", app) as progress:
-        result = debug_job(DebugRequest(container, input_list, options), progress=progress)
+        result = debug_job(app.store(), app.project, request, progress=progress)
     report = result.report
 
     def render(console: Console) -> None:
-        first = report["first_divergent_layer"]
-        rows = (
-            (
-                ("▶ " if layer["node"] == first else "")
-                + ("! " if layer["diverges"] else "")
-                + str(layer["index"]),
-                layer["node"],
-                layer["op_type"],
-                layer["precision"],
-                f"{layer['fake_quant_mean_lsb']:.2f}",
-                f"{layer['integer_mean_lsb']:.2f}",
-                f"{layer['integer_max_lsb']:.1f}",
-                f"{layer['clipped_pct']:.2f}",
-                _db(layer["integer_sqnr_db"]),
-                ", ".join(layer["causes"]),
-            )
-            for layer in report["layers"]
-        )
-        print_table(console, DEBUG_COLUMNS, rows)
+        _render_debug_layers(console, report["layers"], report["first_divergent_layer"],
+                             report["metric"])  # fmt: skip
         say(
             console,
-            f"{report['samples']} samples on {report['runtime']}: output SQNR "
+            f"{counted(report['samples'], 'sample')} on {report['runtime']}: output SQNR "
             f"{format_db(report['output_integer_sqnr_db'])} integer-true, "
-            f"{format_db(report['output_fake_quant_sqnr_db'])} fake-quant",
+            f"{format_db(report['output_fake_quant_sqnr_db'])} fake-quant; contribution: "
+            f"{report['metric']} with only that layer quantized, over "
+            f"{counted(report['contribution_samples'], 'sample')} (run {result.run_id})",
         )
         say(console, report["why"])
 
     emit(app, result, render)
+
+
+def _render_debug_layers(console: Console, layers: Sequence[dict[str, Any]], first: str | None,
+                         metric: str | None, *, title: str = "") -> None:  # fmt: skip
+    """The debugger's table: one row per layer in execution order, ▶ the first divergent;
+    ``METRIC alone``: the model's metric with only that layer quantized."""
+    rows = (
+        (
+            ("▶ " if layer["node"] == first else "")
+            + ("! " if layer["diverges"] else "")
+            + str(layer["index"]),
+            layer["node"],
+            layer["op_type"],
+            layer["precision"],
+            f"{layer['fake_quant_mean_lsb']:.2f}",
+            f"{layer['integer_mean_lsb']:.2f}",
+            f"{layer['integer_max_lsb']:.1f}",
+            f"{layer['clipped_pct']:.2f}",
+            _db(layer["integer_sqnr_db"]),
+            layer.get("contribution_shown") or "-",
+            ", ".join(layer["causes"]),
+        )
+        for layer in layers
+    )
+    columns = list(DEBUG_COLUMNS)
+    columns[-2] = replace(columns[-2], name=f"{metric or 'metric'} alone")
+    print_table(console, columns, rows, title=title)
 
 
 DEBUG_COLUMNS = (
@@ -1272,6 +1343,7 @@ DEBUG_COLUMNS = (
     Column("max", align="right", priority=2),
     Column("clip %", align="right", priority=1),
     Column("SQNR dB", align="right"),
+    Column("alone", align="right", priority=1),
     Column("cause", fit=WRAP, priority=1),
 )
 
@@ -1386,7 +1458,8 @@ def export_qdq_cmd(app: App, container: str, output: str, unsigned_weights: bool
     from workbench.jobs.export import export_qdq_file
 
     with _progress("export QDQ ONNX", app):
-        result = export_qdq_file(container, output, signed_weights=not unsigned_weights)
+        result = export_qdq_file(container, output, signed_weights=not unsigned_weights,
+                                 protect=app.store_files())  # fmt: skip
 
     def render(c: Console) -> None:
         say(c, f"wrote {result['output']} ({result['nodes']} nodes, opset {result['opset']})")
@@ -1412,7 +1485,8 @@ def export_encodings_cmd(
     from workbench.jobs.export import export_encodings_file
 
     with _progress("export encodings", app):
-        result = export_encodings_file(container, output, format_version, all_tensors=all_tensors)
+        result = export_encodings_file(container, output, format_version,
+                                       all_tensors=all_tensors, protect=app.store_files())  # fmt: skip
 
     def render(c: Console) -> None:
         say(c, f"wrote {result['output']}: {result['activations']} activation and "
@@ -1654,7 +1728,7 @@ def _render_advice(console: Console, advice: Any) -> None:
     rows = [
         (
             Styled(row.label, "bold"),
-            *("\n".join(advice.lines(c)) for c in (row.quantized, row.float)),
+            *(Lines(advice.lines(c)) for c in (row.quantized, row.float)),
         )
         for row in advice.rows
     ]
@@ -1735,7 +1809,7 @@ def demo(app: App, workdir: str | None, replace: bool, iterations: int,
                      "-o report.html")  # fmt: skip
         say(console, f"open it in the terminal UI: workbench{db} tui")
         say(console, "its files (containers, input lists, labels) are in:")
-        console.print(safe(result.workdir), soft_wrap=True, markup=False)  # whole, to copy
+        console.print(safe_line(result.workdir), soft_wrap=True, markup=False)  # whole, to copy
 
     emit(app, result, render)
 
@@ -1870,16 +1944,6 @@ class _SweepBar:
         self.progress.update(self.task, completed=p.finished, total=p.to_run, detail=detail)
 
 
-def _sweep_metric_text(value: float | None, metric: str) -> str | None:
-    if value is None:
-        return None
-    if metric in ("top1", "label-accuracy"):
-        return f"{value:.1%}"
-    if metric == "sqnr":
-        return "exact" if is_exact_db(value) else f"{value:.2f} dB"
-    return f"{value:.4g}"
-
-
 def _init_text(ms: float | None) -> str | None:
     return None if ms is None else f"{ms:.1f} ms"
 
@@ -1932,7 +1996,7 @@ def _render_sweep_cells(console: Console, cells: Sequence[Any], best: Sequence[A
         for b in (b for b in best if b.model == model):
             ok = sum(c.status == SUCCEEDED for c in mine if c.runtime == b.runtime)
             total = sum(c.runtime == b.runtime for c in mine)
-            rows.append((b.runtime, b.setting_label, _sweep_metric_text(b.metric_value, metric),
+            rows.append((b.runtime, b.setting_label, _metric_text(metric, b.metric_value),
                          format_bytes(b.size_bytes), _init_text(b.init_ms),
                          *((_init_text(b.device_init_ms),) if device else ()), f"{ok}/{total}"))  # fmt: skip
         if rows:
@@ -1944,7 +2008,7 @@ def _render_sweep_cells(console: Console, cells: Sequence[Any], best: Sequence[A
         if front:
             print_table(
                 console, _named(SWEEP_FRONT_COLUMNS, metric),
-                [(c.setting_label, c.runtime, _sweep_metric_text(c.metric_value, metric),
+                [(c.setting_label, c.runtime, _metric_text(metric, c.metric_value),
                   format_bytes(c.size_bytes), _init_text(c.init_for_ranking))
                  for c in sorted(front, key=lambda c: (c.size_bytes or 0, c.init_for_ranking or 0))],
                 title=f"{model}: Pareto front ({metric} / size / init)",

@@ -60,6 +60,20 @@ class Styled:
 
 
 @dataclass(frozen=True)
+class Lines:
+    """A cell or field value of several lines (the advisor's cells, a note): each line
+    shown escaped, the breaks between them kept. Any other text is one line."""
+
+    lines: Sequence[str]
+    style: str = ""
+
+    @classmethod
+    def of(cls, text: str, style: str = "") -> Lines:
+        """Free text (a note) cut at its newlines; tabs and the rest stay escaped."""
+        return cls(text.split("\n"), style)
+
+
+@dataclass(frozen=True)
 class Row:
     """A table row; ``note`` (an error, a refusal reason) is printed under it, wrapped."""
 
@@ -102,14 +116,17 @@ def make_console(*, stderr: bool = False) -> Console:
 
 def cell_text(value: Any, *, full_time: bool = False) -> Text:
     """A value as one cell: None ``-``, booleans yes/no, floats to 4 significant digits,
-    times local and short, lists comma-separated; never markup."""
+    times local and short, lists comma-separated; never markup. Text is one line (a
+    newline or tab in a name is shown escaped) unless given as ``Lines``."""
     from rich.text import Text
 
     if isinstance(value, Styled):
-        return Text(safe(value.text), style=value.style)
+        return Text(safe_line(value.text), style=value.style)
+    if isinstance(value, Lines):
+        return Text("\n".join(safe_line(line) for line in value.lines), style=value.style)
     if isinstance(value, Text):
         return value
-    return Text(safe(plain(value, full_time=full_time)))
+    return Text(safe_line(plain(value, full_time=full_time)))
 
 
 def plain(value: Any, *, full_time: bool = False) -> str:
@@ -133,14 +150,9 @@ def plain(value: Any, *, full_time: bool = False) -> str:
     return str(value)
 
 
-def safe(text: str) -> str:
-    """Text as a terminal may show it: control characters (C0, C1, DEL, the characters
-    that reorder text) written as visible escapes; newlines kept (a cell's lines)."""
-    return visible(text, keep_newlines=True)
-
-
 def safe_line(text: str) -> str:
-    """One line as a terminal may show it: newlines escaped too (a name, a title)."""
+    """One line as a terminal may show it: control characters (C0 with newlines and tabs,
+    C1, DEL, the characters that reorder text) written as visible escapes."""
     return visible(text)
 
 
@@ -383,15 +395,15 @@ def collapse_notes(notes: Iterable[tuple[tuple[str, str], str]]) -> list[str]:
 
 
 def print_lines(console: Console, lines: Iterable[str], *, style: str = "", hang: int = 0) -> None:
-    """Plain lines (never markup), wrapped at the console's width at spaces; lines
-    after the first of each are indented by ``hang``."""
+    """Plain lines (never markup, a newline inside one shown escaped), wrapped at the
+    console's width at spaces; lines after the first of each are indented by ``hang``."""
     import textwrap
 
     from rich.text import Text
 
     width = max(20, console.width)
     for line in lines:
-        text = safe(line)
+        text = safe_line(line)
         if len(text) > width:
             lead = len(text) - len(text.lstrip(" "))
             text = "\n".join(

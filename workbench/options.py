@@ -500,8 +500,9 @@ QUANTIZER_OPTIONS = (
     Option(
         "rounding",
         "How values round onto the grid at ties: half away from zero (the vendor's fixed "
-        "point) or half to even (ONNX QuantizeLinear; exports that match ONNX Runtime to "
-        "the bit).",
+        "point), half to even (ONNX QuantizeLinear; exports that match ONNX Runtime to "
+        "the bit) or tflite (TensorFlow Lite's integer kernels, what an int8 TFLite model "
+        "converted with its own encodings records).",
         str,
         DEFAULT_ROUNDING,
         choices=ROUNDING_MODES,
@@ -705,6 +706,21 @@ DEBUG_OPTIONS = (  # `workbench debug`
     ),
     Option(
         "samples", "Input-list lines to compare on.", int, 4, low=1, metavar="N", label="Samples"
+    ),
+    METRIC.but(
+        help="Judge each layer's contribution by this metric (and keep it as the model's "
+        "decision metric); default: the model's. No labels here: label-accuracy is top1."
+    ),
+    Option(
+        "contribution_samples",
+        "Lines each layer's metric contribution (the model with only that layer quantized) "
+        "is measured on: one fake-quant pass per layer and line; 0 skips it.",
+        int,
+        1,
+        low=0,
+        high=MAX_ITERATIONS,
+        metavar="N",
+        label="Samples per layer",
     ),
     Option(
         "threshold_lsb",

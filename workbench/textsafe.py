@@ -20,9 +20,6 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-
 _CONTROL_BUT_LINES = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
 )
-_CONTROL_BUT_NEWLINE = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
-)
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 # What json.dumps(ensure_ascii=False) leaves raw that ``visible`` would escape.
 _JSON_RAW = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
@@ -41,20 +38,15 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
-def visible(text: object, *, keep_lines: bool = False, keep_newlines: bool = False) -> str:
+def visible(text: object, *, keep_lines: bool = False) -> str:
     """``text`` with every control character written as a visible escape.
 
     ``keep_lines`` leaves newlines and tabs as they are (multi-line free text shown
-    where lines may break), ``keep_newlines`` only newlines (a table cell's lines);
-    everything else that a terminal would act on is escaped.
+    where lines may break); everything else that a terminal would act on is escaped.
+    A table cell is one line unless made of several (``workbench.console.Lines``).
     """
     s = text if isinstance(text, str) else str(text)
-    if keep_lines:
-        pattern = _CONTROL_BUT_LINES
-    elif keep_newlines:
-        pattern = _CONTROL_BUT_NEWLINE
-    else:
-        pattern = _CONTROL
+    pattern = _CONTROL_BUT_LINES if keep_lines else _CONTROL
     return pattern.sub(_escape, s) if pattern.search(s) else s
 
 

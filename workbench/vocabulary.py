@@ -81,10 +81,15 @@ ALGORITHMS = (CLE, BC, ADAROUND)
 
 # How values round onto a grid at ties (a quantized container records its mode):
 # half away from zero is the vendor's fixed point (AIMET/SNPE's quantizer library rounds
-# with C round()), half to even is ONNX QuantizeLinear's (so ONNX Runtime's).
+# with C round()), half to even is ONNX QuantizeLinear's (so ONNX Runtime's). ``tflite``
+# is TensorFlow Lite's integer kernels: half away onto grids, and requantization by its
+# double rounding (gemmlowp's rounding doubling high multiply, then a rounding shift),
+# with TFLite's own add, average-pool and lookup-table arithmetic; a quantized TFLite
+# model converted with its own encodings records it.
 HALF_AWAY = "half-away"
 HALF_EVEN = "half-even"
-ROUNDING_MODES = (HALF_AWAY, HALF_EVEN)
+TFLITE_ROUNDING = "tflite"
+ROUNDING_MODES = (HALF_AWAY, HALF_EVEN, TFLITE_ROUNDING)
 DEFAULT_ROUNDING = HALF_AWAY
 
 # --------------------------------------------------------------------------- metrics
@@ -104,7 +109,8 @@ METRICS = (SQNR, COSINE, MAX_ABS, MAE, TOP1, LABEL_ACCURACY, IOU)
 
 QUANTIZE = "quantize"
 BENCH = "bench"
-RUN_KINDS = (QUANTIZE, BENCH)
+DEBUG = "debug"  # a quantized container compared layer by layer with its float model
+RUN_KINDS = (QUANTIZE, BENCH, DEBUG)
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -143,6 +149,11 @@ MAX_SWEEP_JOBS = 1024
 SQNR_CAP_DB = 999.0
 
 _BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 sample``, ``2 samples``: a count with its noun (plural by a trailing ``s``)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def format_bytes(n: float | None, *, smallest: str = "B") -> str:

@@ -237,7 +237,7 @@ def test_rounding_is_an_option_recorded_with_the_run_and_the_export_says_so(
     cli, float_dlc, tmp_path
 ):
     dlc, listing = float_dlc
-    for mode in ("half-away", "half-even"):
+    for mode in ("half-away", "half-even", "tflite"):
         q = tmp_path / f"q-{mode}.dlc"
         run = cli.json("quantize", str(dlc), "--input-list", str(listing), "-o", str(q),
                        "--rounding", mode, "--no-analysis")  # fmt: skip
@@ -250,6 +250,11 @@ def test_rounding_is_an_option_recorded_with_the_run_and_the_export_says_so(
         assert (out["note"] is None) == (mode == "half-even")
     human = cli("export", "qdq", str(tmp_path / "q-half-away.dlc"), "-o", str(tmp_path / "h.onnx"))
     assert human.exit_code == 0 and "note:" in human.stdout and "half to even" in human.stdout
+    tflite = cli.json(
+        "export", "qdq", str(tmp_path / "q-tflite.dlc"), "-o", str(tmp_path / "t.onnx")
+    )
+    assert "TFLite's integer kernels" in tflite["note"]
+    assert cli.json("info", str(tmp_path / "q-tflite.dlc"))["rounding"] == "tflite"
     bad = cli("quantize", str(dlc), "--input-list", str(listing), "-o", str(tmp_path / "x.dlc"),
               "--rounding", "up")  # fmt: skip
     assert bad.exit_code == 2
@@ -308,7 +313,20 @@ def test_debug_compares_every_layer_on_the_runtime(cli, float_dlc, tmp_path):
         data["layers"][0]
     )
     assert "softmax" in names  # a float fallback inside the integer executor: compared too
+    assert data["metric"] == report["metric"] == "top1"  # the model's: 1×10 probabilities
+    assert data["contribution_samples"] == 1 and data["layers"][0]["contribution"] == 1.0
     shown = cli("debug", str(q), "--input-list", str(listing), "--samples", "1")
-    assert shown.exit_code == 0 and "output SQNR" in shown.stdout
+    assert shown.exit_code == 0 and "output SQNR" in shown.stdout and "top1 alone" in shown.stdout
+    # Stored as runs: listed by kind, shown in sections, every field in --json.
+    listed = cli.json("runs", "list", "--kind", "debug")
+    assert [r["id"] for r in listed["runs"]][-1] == report["run_id"]
+    assert {r["kind"] for r in listed["runs"]} == {"debug"} and listed["total"] == 2
+    stored = cli.json("runs", "show", str(report["run_id"]))
+    assert stored["kind"] == "debug" and stored["details"]["runtime"] == "dsp"
+    assert [la["debug"] for la in stored["layers"]] == data["layers"]
+    assert stored["details"]["report"]["threshold_lsb"] == data["threshold_lsb"]
+    text = cli("runs", "show", str(report["run_id"])).stdout
+    for section in ("Containers", "Options", "First divergence", "Result", "Layers (4)"):
+        assert section in text
     bad = cli("debug", str(q), "--input-list", str(listing), "--float", str(q))
     assert bad.exit_code == 2 and "--float takes the float container" in bad.output

@@ -88,3 +88,37 @@ def test_missing_extra_is_one_line(cli, tmp_path: Path, monkeypatch: pytest.Monk
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "pip install 'quantization-workbench[tensorflow]'" in result.stderr
     assert not (tmp_path / "x.dlc").exists()
+
+
+@needs_tf
+def test_too_little_memory_is_one_line_naming_the_size_and_records_nothing(
+    cli, store, models: TfModels, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.store import Model
+
+    monkeypatch.setattr("workbench.jobs.convert.available_memory", lambda: 32 << 10)
+    out = tmp_path / "m.dlc"
+    result = cli("convert", str(models.savedmodel), "-o", str(out))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: {models.savedmodel} needs ~")
+    assert "of memory to convert" in result.stderr and "only 32.0 KiB available" in result.stderr
+    assert not out.exists()
+    with store.read() as session:
+        assert session.scalars(select(Model)).all() == []
+
+
+@needs_tf
+def test_a_fresh_process_converts_without_tensorflows_own_stderr_lines(
+    migrated_store_url: str, models: TfModels, tmp_path: Path
+) -> None:
+    """TensorFlow's C++ layer writes to file descriptor 2 itself when it loads and first
+    computes (absl's pre-init warning, oneDNN's notice): none of it reaches the user."""
+    import subprocess
+
+    from tests.reliability.jobproc import quiet_env, workbench
+
+    argv = workbench(migrated_store_url, "convert", str(models.savedmodel), "-o",
+                     str(tmp_path / "m.dlc"))  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, env=quiet_env(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout and done.stderr == ""

@@ -205,10 +205,23 @@ def test_kept_and_shared_tensors_are_not_fused_away(monkeypatch):
     np.testing.assert_array_equal(out["t0"], np.maximum(out["c"], 0))
 
 
-def test_without_compiled_kernels_nothing_is_fused(monkeypatch):
-    graph = conv_chain_graph(4, (5, 5), {"group": 4, "pads": [1, 1, 1, 1]}, (4, 1, 3, 3),
-                   [("Relu", {}, [])])  # fmt: skip
+def test_without_compiled_kernels_numpy_fuses_relu_and_clip_only(monkeypatch):
     monkeypatch.setenv("WORKBENCH_JIT", "0")
+    unfused = lambda g: Plan(g, fusion=lambda node: None)  # noqa: E731
+    for chain, residual in (
+        ([("Relu", {}, [])], False),
+        ([("Clip", {}, [-0.5, 0.75])], False),
+        ([("Relu", {}, []), ("Add", {}, []), ("Clip", {}, [0.0, 6.0])], True),
+    ):
+        graph = conv_chain_graph(4, (5, 5), {"pads": [1, 1, 1, 1]}, (6, 4, 3, 3), chain, residual)
+        plan = Plan(graph)
+        assert plan.jit is None and len(plan.steps) == 1 and plan.fused_groups
+        feeds = {t.name: RNG.uniform(-3, 3, t.shape).astype(np.float32) for t in graph.inputs}
+        out = graph.output_names[0]
+        # In place on the conv's output, as the unfused kernels compute it: to the bit.
+        np.testing.assert_array_equal(plan.run(feeds)[out], unfused(graph).run(feeds)[out])
+    graph = conv_chain_graph(4, (5, 5), {"group": 4, "pads": [1, 1, 1, 1]}, (4, 1, 3, 3),
+                   [("HardSwish", {}, [])])  # fmt: skip
     plan = Plan(graph)
     assert plan.jit is None and not plan.fused_groups and len(plan.steps) == 2
     monkeypatch.setenv("WORKBENCH_JIT", "auto")  # a tiny graph stays on numpy by default

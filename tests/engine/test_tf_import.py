@@ -57,6 +57,51 @@ def test_folder_without_saved_model_pb_is_refused_before_importing_tensorflow(
         import_tensorflow(tmp_path / "missing.keras")
 
 
+@pytest.mark.parametrize("case", ["keras-fifo", "h5-device", "graphdef-fifo", "variables-fifo",
+                                  "saved-model-pb-device"])  # fmt: skip
+def test_a_fifo_or_device_is_refused_before_importing_tensorflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """TensorFlow reads a model file to its end: a FIFO would block, /dev/zero never end."""
+    import os
+
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # importing it would fail
+    folder = tmp_path / "sm"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"graph")
+    odd = {
+        "keras-fifo": tmp_path / "m.keras", "h5-device": tmp_path / "m.h5",
+        "graphdef-fifo": tmp_path / "frozen.pb",
+        "variables-fifo": folder / "variables" / "variables.data-00000-of-00001",
+        "saved-model-pb-device": folder / "saved_model.pb",
+    }[case]  # fmt: skip
+    odd.unlink(missing_ok=True)
+    if case.endswith("fifo"):
+        os.mkfifo(odd)
+    else:
+        os.symlink("/dev/zero", odd)
+    model = folder if odd.is_relative_to(folder) else odd
+    with pytest.raises(ModelError) as caught:
+        import_tensorflow(model)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "not a regular file" in message or "no saved_model.pb" in message, message
+    assert str(odd) in message or case == "saved-model-pb-device"
+
+
+@needs_tf
+def test_a_frozen_graph_too_large_for_memory_is_refused_before_it_is_read(
+    tmp_path: Path,
+) -> None:
+    from workbench.engine.limits import TooLargeForMemory
+
+    huge = tmp_path / "huge.pb"
+    with open(huge, "wb") as f:
+        f.truncate(256 << 20)  # sparse: nothing on disk; read, it would not parse
+    with pytest.raises(TooLargeForMemory, match=r"huge\.pb needs ~10\.0 GiB of memory to convert"):
+        import_tensorflow(huge, available=lambda: 8 << 30)
+
+
 @pytest.mark.parametrize("missing", ["tensorflow", "tf2onnx"])
 def test_missing_extra_names_the_pip_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str
@@ -211,3 +256,90 @@ def test_keras_lambda_code_is_not_run(tmp_path: Path) -> None:
     model.save(tmp_path / "lambda.keras")
     with pytest.raises(ModelError, match="lambda.keras: cannot load the Keras model:.*safe_mode"):
         import_tensorflow(tmp_path / "lambda.keras")
+
+
+# -- memory: declared sizes refused before tf2onnx runs --------------------------------
+
+MiB = 1 << 20
+
+
+@needs_tf
+@pytest.mark.parametrize("kind", ["savedmodel", "keras", "h5", "graphdef"])
+def test_a_model_too_large_for_memory_is_refused_before_conversion(
+    models: TfModels, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tf2onnx.convert
+
+    from workbench.engine.limits import TENSORFLOW_CONVERT_FACTOR, TooLargeForMemory
+
+    def never(*args, **kwargs):
+        raise AssertionError("tf2onnx ran")
+
+    path = getattr(models, kind)
+    with monkeypatch.context() as mp:
+        for name in ("from_graph_def", "from_keras"):
+            mp.setattr(tf2onnx.convert, name, never)
+        with pytest.raises(TooLargeForMemory) as caught:
+            import_tensorflow(path, available=lambda: 64 << 10)
+    message = str(caught.value)
+    assert message.startswith(f"{path} needs ~") and message.endswith("only 64.0 KiB available")
+    assert f"to convert ({TENSORFLOW_CONVERT_FACTOR}x its " in message
+    # The CNN's 578 float32 weights (2.3 KiB) are counted, and little else (the Keras
+    # files' own bytes around them).
+    params = message.split(f"{TENSORFLOW_CONVERT_FACTOR}x its ")[1].split(" of parameters")[0]
+    assert params.endswith(" KiB") and 2.25 <= float(params.split()[0]) <= 200, message
+    graph = import_tensorflow(path, available=lambda: 4 << 30)  # room enough: converts
+    assert graph.outputs
+
+
+def _generator(tf, folder: Path, how: str, n: int) -> Path:
+    """``y = x + sum(G)`` where ``G`` has ``n`` float32 values: a ``Const`` holding one
+    value and declaring ``n`` (``splat``) or a ``Fill`` of a constant shape (``fill``)."""
+
+    class Generator(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, 1], tf.float32, name="x")])
+        def __call__(self, x):
+            big = tf.constant(0.5, shape=[n]) if how == "splat" else tf.fill([n], 0.5)
+            return x + tf.reduce_sum(big)
+
+    module = Generator()
+    tf.saved_model.save(module, str(folder / how), signatures=module.__call__)
+    return folder / how
+
+
+@needs_tf
+@pytest.mark.parametrize("how", ["splat", "fill"])
+def test_a_generator_in_a_tiny_savedmodel_is_refused_by_its_declared_size(
+    tmp_path: Path, how: str
+) -> None:
+    """A few KiB on disk; 64 MiB once materialized (as tf2onnx and grappler's folding
+    do): the constant counts as parameters, the Fill's known shape as a tensor (twice:
+    with one temporary), as the splat's reduced value is too."""
+    from workbench.engine.limits import TENSORFLOW_CONVERT_FACTOR, TooLargeForMemory, format_bytes
+
+    path = _generator(tf_quietly(), tmp_path, how, 16 * MiB)
+    assert sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) < 64 << 10
+    params = 64 * MiB if how == "splat" else 0
+    need = format_bytes(TENSORFLOW_CONVERT_FACTOR * params + 128 * MiB)
+    with pytest.raises(TooLargeForMemory) as caught:
+        import_tensorflow(path, available=lambda: 100 * MiB)
+    assert str(caught.value).startswith(f"{path} needs ~{need} of memory to convert")
+
+
+def test_fd_2_is_muted_only_while_python_s_stderr_is_the_process_s_own(monkeypatch) -> None:
+    """The CLI's terminal is kept clean of TensorFlow's C++ lines; a TUI (which takes over
+    ``sys.stderr`` and draws on fd 2) keeps its screen."""
+    import io
+    import os
+    import sys
+
+    from workbench.engine.tf_import import _silent_stderr_fd
+
+    before = os.fstat(2).st_ino
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # as a Textual app's capture does
+    with _silent_stderr_fd():
+        assert os.fstat(2).st_ino == before
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+    with _silent_stderr_fd():
+        assert os.fstat(2).st_ino != before
+    assert os.fstat(2).st_ino == before

@@ -21,6 +21,7 @@ from workbench.jobs.browse import (
     run_row,
     run_view,
 )
+from workbench.vocabulary import RUN_KINDS
 
 
 @pytest.fixture
@@ -132,7 +133,7 @@ def test_every_run_column_sorts(store, seeded) -> None:
     for key in RUN_SORTS:
         for descending in (True, False):
             page = page_runs(store, "default", TableQuery(sort=key, descending=descending))
-            assert page.total == 28 and len(page.rows) == 28, key
+            assert page.total == 29 and len(page.rows) == 29, key
 
 
 def test_paging_10000_runs(store) -> None:
@@ -255,11 +256,11 @@ def _token_table(rows, seeded):
 
 def test_every_filter_token_keeps_exactly_its_runs(store, seeded) -> None:
     rows = page_runs(store, "default", TableQuery(limit=1000)).rows
-    assert len(rows) == 28
+    assert len(rows) == 29  # 10 quantize, 18 bench, 1 debug
     for text, expected in _token_table(rows, seeded):
         got = sorted(ids(page_runs(store, "default", TableQuery(text=text, limit=1000))))
         assert got == expected, text
-        for kind in ("quantize", "bench"):  # the TUI's per-kind tables
+        for kind in RUN_KINDS:  # the TUI's per-kind tables
             page = page_runs(store, "default", TableQuery(text=text, limit=1000), kind=kind)
             assert sorted(ids(page)) == [i for i in expected if i in _oracle(rows, kind=kind)]
             assert page.total == len(page.rows), text
@@ -279,7 +280,7 @@ def test_every_runs_list_option_keeps_exactly_its_runs(store, seeded, cli) -> No
     table = [((), _oracle(rows)), (("--starred",), _oracle(rows, starred=True))]
     for st in sorted({r.status for r in rows}):
         table.append((("--status", st), _oracle(rows, status=st)))
-    for kind in ("quantize", "bench"):
+    for kind in RUN_KINDS:
         table.append((("--kind", kind), _oracle(rows, kind=kind)))
     for rt in sorted({r.runtime for r in rows if r.runtime}):
         table.append((("--runtime", rt), _oracle(rows, runtime=rt)))
@@ -304,5 +305,7 @@ def test_run_filter_refuses_unknown_values_listing_the_known_ones() -> None:
         match=r"^unknown status 'done' \(one of running, succeeded, failed, interrupted\)$",
     ):
         RunFilter(status="done")
-    with pytest.raises(BadInput, match=r"^unknown run kind 'train' \(one of quantize, bench\)$"):
+    with pytest.raises(
+        BadInput, match=r"^unknown run kind 'train' \(one of quantize, bench, debug\)$"
+    ):
         RunFilter(kind="train")

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from tests.tui.seed import seed_store
-from workbench.jobs.plots import Histogram, layer_histograms, pareto_front, tradeoff
+from workbench.jobs.plots import (
+    Histogram,
+    layer_histograms,
+    pareto_front,
+    tradeoff,
+    tradeoff_of,
+)
 
 
 def test_pareto_front_by_hand() -> None:
@@ -47,3 +53,35 @@ def test_stored_histograms_read_back() -> None:
     assert h.detail == "encoding [0, 4], values [-2, 4] (1 below the plot)"
     none = Histogram.from_dict("x", "Conv", "weights", {**stored, "clipped": 0})
     assert none.clipped_text == "none clipped"
+
+
+def _view(run_id: int, size: int, **details):
+    from types import SimpleNamespace
+
+    container = SimpleNamespace(path=f"/m/q{run_id}.dlc", quantized=True, size_bytes=size)
+    detail = SimpleNamespace(id=run_id, details={"runtime": "dsp", "init_time_ms": 5.0,
+                                                 "container_size_bytes": size, **details})  # fmt: skip
+    return SimpleNamespace(detail=detail, container=container)
+
+
+def test_tradeoff_plots_the_runs_decision_metric() -> None:
+    # Label accuracy is measured too, but the model decides on SQNR: the plot shows SQNR.
+    views = [
+        _view(1, 100, decision_metric="sqnr", sqnr_db=20.0, label_accuracy=0.9),
+        _view(2, 200, decision_metric="sqnr", sqnr_db=30.0, label_accuracy=0.9),
+    ]
+    t = tradeoff_of(views)
+    assert t.metric == "SQNR vs float (dB)"
+    assert [p.accuracy for p in t.points] == [20.0, 30.0]
+    # A lower-is-better metric is plotted negated, so the front still keeps the best.
+    views = [
+        _view(1, 100, decision_metric="max-abs", max_abs_err=0.5, sqnr_db=20.0),
+        _view(2, 200, decision_metric="max-abs", max_abs_err=0.1, sqnr_db=30.0),
+        _view(3, 300, decision_metric="max-abs", max_abs_err=0.3, sqnr_db=25.0),
+    ]
+    t = tradeoff_of(views)
+    assert t.metric == "-max abs error (up is better)"
+    assert [p.run_id for p in t.front("size")] == [1, 2]
+    # Runs deciding on different metrics share none: the first one all of them have.
+    views[0].detail.details["decision_metric"] = "top1"
+    assert tradeoff_of(views).metric == "SQNR vs float (dB)"

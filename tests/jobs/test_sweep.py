@@ -139,3 +139,51 @@ def test_a_many_valued_option_takes_lists_as_values(tmp_path):
         "algorithms=none", "algorithms=cle", "algorithms=cle,bc"
     ]  # fmt: skip
     assert len(spec.cells) == 2 * 3 * 2
+
+
+class _HeldExecutor:
+    """An executor whose tasks never finish: the driver's state when Ctrl-C lands."""
+
+    name = "local"
+    slots = 8
+
+    def __init__(self):
+        self.submitted: list = []
+
+    def submit(self, task):
+        self.submitted.append(task)
+        return len(self.submitted)
+
+    def wait(self, handles, tasks, timeout):
+        return []
+
+    def stop(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_ctrl_c_while_a_model_converts_leaves_its_cells_pending(store, tmp_path, monkeypatch):
+    """m0 is given as a container (its quantizes start), m1 is still converting: Ctrl-C
+    marks m0's quantizing cells interrupted; m1's cells, which only wait, stay pending."""
+    from workbench.jobs.convert import convert_model
+    from workbench.jobs.sweep import driver
+
+    spec = write_zoo(tmp_path)
+    convert_model(store, "default", tmp_path / "m0.onnx", tmp_path / "m0.dlc")
+    spec.write_text(spec.read_text().replace('path = "m0.onnx"', 'path = "m0.dlc"'))
+    held = _HeldExecutor()
+    monkeypatch.setattr(driver, "_executor", lambda *args: held)
+
+    def ctrl_c(progress):
+        if held.submitted:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep_job(store, "default", _request(spec), progress=ctrl_c)
+    assert sorted(t.kind for t in held.submitted) == ["convert"] + ["quantize"] * 3
+    with store.read() as session:
+        rows = session.execute(select(SweepCell.model_name, SweepCell.status)).all()
+    statuses = {(model, status) for model, status in rows}
+    assert statuses == {("m0", "interrupted"), ("m1", "pending")}, rows

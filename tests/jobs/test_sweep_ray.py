@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import psutil
 import pytest
@@ -72,3 +73,47 @@ def test_ray_sweep_survives_a_killed_worker(store, tmp_path, local_ray):
 
     again = sweep_job(store, "default", request)
     assert (again.ran, again.skipped) == (0, 12)
+
+
+def test_a_cell_whose_ray_worker_dies_twice_fails_with_the_reason(store, tmp_path, local_ray):
+    """One task at a time: once a cell is done the next task is the second runtime's
+    bench of that setting; its worker is killed, and then the worker of Ray's retry."""
+    spec = write_zoo(tmp_path, settings='["tf"]')  # 2 models x 1 setting x 2 runtimes
+    spec.write_text(spec.read_text().replace("iterations = 1", "iterations = 5"))
+    armed, stop = threading.Event(), threading.Event()
+    killed: list[int] = []
+
+    def killer() -> None:
+        while not stop.wait(0.01) and len(killed) < 2:
+            victim = _task_process() if armed.is_set() else None
+            if victim is not None and victim.pid not in killed:
+                try:
+                    os.kill(victim.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                killed.append(victim.pid)
+
+    def arm(p):
+        if p.done >= 1:
+            armed.set()
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        request = SweepRequest(spec, {"executor": "ray", "jobs": 1})
+        result = sweep_job(store, "default", request, progress=arm)
+    finally:
+        stop.set()
+        thread.join()
+    assert len(killed) == 2, "the task and its retry were not both running to kill"
+    failed = [c for c in result.cells if c.status == "failed"]
+    assert [c.status for c in result.cells].count("succeeded") == 3 and len(failed) == 1
+    assert failed[0].error.startswith("its Ray worker died twice (tried again once): ")
+    assert result.status == "failed"
+    with store.read() as session:
+        benches = session.scalar(select(func.count()).select_from(Run).where(Run.kind == "bench"))
+        statuses = set(session.scalars(select(Run.status)))
+    assert benches == 3 and statuses == {"succeeded"}  # the dead tasks sent back no runs
+
+    again = sweep_job(store, "default", request)  # the failed cell runs again, alone
+    assert (again.ran, again.skipped, again.counts["succeeded"]) == (1, 3, 4)

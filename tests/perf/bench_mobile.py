@@ -21,6 +21,11 @@ tests' fixture: tf activations from 16 calibration samples, 8-bit per-channel we
 timed inferences (after warm-up), the order rotating from round to round. A column is
 the median over rounds of each round's median; a ratio is the median over rounds of
 that round's ratio, so drifting load on a shared machine hits both sides of it alike.
+``cpu`` ratios compare process CPU time per inference (all threads) instead: on a machine
+with more runnable processes than cores a run longer than the scheduler's slice is
+preempted more often than a short one, so wall time there inflates the slower side
+more than the work differs; CPU time does not (ORT's idle workers spin and count,
+unless ``BENCH_ORT_NO_SPIN=1``, which the CPU ratios are best read with).
 ``loaded`` repeats the rounds with two busy-looping background processes and reports
 each side's slowdown. ``uptime``'s load is printed before and after each mode.
 
@@ -277,12 +282,13 @@ def worker(side: str, conn, threads: int) -> None:
                 info["load_s"] = time.perf_counter() - t0
                 conn.send(("ok", out, info))
             elif msg[0] == "time":
-                times = []
+                times, cpu = [], []
                 for _ in range(msg[1]):
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     run()
+                    cpu.append((time.process_time() - c0) * 1e3)
                     times.append((time.perf_counter() - t0) * 1e3)
-                conn.send(("ok", times, None))
+                conn.send(("ok", times, cpu))
         except Exception as exc:  # reported in the table, the other models go on
             run = None
             conn.send(("error", f"{type(exc).__name__}: {str(exc)[:160]}", None))
@@ -329,23 +335,29 @@ def busy_processes(n: int) -> list[subprocess.Popen]:
 def measure(contenders: dict[str, Contender], rounds: int, iterations: int) -> dict:
     """Per side: round medians; the order of sides rotates every round."""
     per_round: dict[str, list[float]] = {s: [] for s in contenders}
+    cpu_round: dict[str, list[float]] = {s: [] for s in contenders}
     sides = list(contenders)
     for r in range(rounds):
         order = sides[r % len(sides) :] + sides[: r % len(sides)]
         for side in order:
-            status, times, _ = contenders[side].call("time", iterations)
+            status, times, cpu = contenders[side].call("time", iterations)
             if status != "ok":
                 raise RuntimeError(times)
             per_round[side].append(statistics.median(times))
-    return per_round
+            cpu_round[side].append(statistics.median(cpu))
+    return {"wall": per_round, "cpu": cpu_round}
 
 
-def summarize(per_round: dict[str, list[float]]) -> dict:
+def summarize(rounds: dict[str, dict[str, list[float]]]) -> dict:
+    per_round, cpu_round = rounds["wall"], rounds["cpu"]
     out = {f"{s}_ms": statistics.median(v) for s, v in per_round.items()}
+    out |= {f"{s}_cpu_ms": statistics.median(v) for s, v in cpu_round.items()}
     for s in per_round:
         if s != "ort":
             ratios = [a / b for a, b in zip(per_round[s], per_round["ort"], strict=True)]
             out[f"{s}_ratio"] = statistics.median(ratios)
+            cpu = [a / b for a, b in zip(cpu_round[s], cpu_round["ort"], strict=True) if b > 0]
+            out[f"{s}_cpu_ratio"] = statistics.median(cpu) if cpu else None
     return out
 
 
@@ -396,12 +408,17 @@ def _fmt(v, spec: str = ".1f", suffix: str = "") -> str:
     return "-" if v is None else f"{v:{spec}}{suffix}"
 
 
+def _ms(v) -> str:
+    """Milliseconds with three significant digits or so (the demo takes 0.05)."""
+    return "-" if v is None else f"{v:.1f}" if v >= 10 else f"{v:.2f}" if v >= 1 else f"{v:.3f}"
+
+
 def print_table(rows: list[dict], modes: list[str]) -> None:
     for mode in modes:
         print(f"\n== {mode} ==")
         head = (
             f"{'model':<20} {'ORT ms':>8} {'float ms':>9} {'int ms':>8} "
-            f"{'float/ORT':>9} {'int/ORT':>8}"
+            f"{'float/ORT':>9} {'int/ORT':>8} {'cpu f/ORT':>9} {'cpu i/ORT':>9}"
         )
         if mode == "quiet":
             head += f" {'float err':>9} {'fq SQNR':>8} {'int SQNR':>8}  fallback"
@@ -414,9 +431,11 @@ def print_table(rows: list[dict], modes: list[str]) -> None:
                 print(f"{r['model']:<20} error: {err}")
                 continue
             line = (
-                f"{r['model']:<20} {_fmt(m.get('ort_ms')):>8} {_fmt(m.get('float_ms')):>9} "
-                f"{_fmt(m.get('int_ms')):>8} {_fmt(m.get('float_ratio'), '.2f', 'x'):>9} "
-                f"{_fmt(m.get('int_ratio'), '.2f', 'x'):>8}"
+                f"{r['model']:<20} {_ms(m.get('ort_ms')):>8} {_ms(m.get('float_ms')):>9} "
+                f"{_ms(m.get('int_ms')):>8} {_fmt(m.get('float_ratio'), '.2f', 'x'):>9} "
+                f"{_fmt(m.get('int_ratio'), '.2f', 'x'):>8} "
+                f"{_fmt(m.get('float_cpu_ratio'), '.2f', 'x'):>9} "
+                f"{_fmt(m.get('int_cpu_ratio'), '.2f', 'x'):>9}"
             )
             if mode == "quiet":
                 fb = ",".join(r.get("int_fallback") or []) or "-"
@@ -452,7 +471,8 @@ def print_table(rows: list[dict], modes: list[str]) -> None:
 
 def print_markdown(rows: list[dict], modes: list[str], loads: dict[str, str]) -> None:
     quiet, loaded = "quiet" in modes, "loaded" in modes
-    cols = ["model", "ORT ms", "float ms", "int ms", "float/ORT", "int/ORT"]
+    cols = ["model", "ORT ms", "float ms", "int ms", "float/ORT", "int/ORT", "CPU float/ORT",
+            "CPU int/ORT"]  # fmt: skip
     if loaded:
         cols += ["loaded float/ORT", "loaded int/ORT", "slowdown float vs ORT's"]
     print("\n| " + " | ".join(cols) + " |")
@@ -463,11 +483,13 @@ def print_markdown(rows: list[dict], modes: list[str], loads: dict[str, str]) ->
             continue
         cells = [
             r["model"],
-            _fmt(m.get("ort_ms")),
-            _fmt(m.get("float_ms")),
-            _fmt(m.get("int_ms")),
+            _ms(m.get("ort_ms")),
+            _ms(m.get("float_ms")),
+            _ms(m.get("int_ms")),
             _fmt(m.get("float_ratio"), ".2f", "×"),
             _fmt(m.get("int_ratio"), ".2f", "×"),
+            _fmt(m.get("float_cpu_ratio"), ".2f", "×"),
+            _fmt(m.get("int_cpu_ratio"), ".2f", "×"),
         ]
         if loaded:
             lm = r.get("loaded", {})

@@ -32,6 +32,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from sqlalchemy import select
 
 from tests.modelzoo import small_cnn, write_inputs
 from workbench.engine.container import Container, make_manifest, read_container, write_container
@@ -43,7 +44,7 @@ from workbench.jobs.convert import convert_model
 from workbench.jobs.inspect import container_diff, container_info
 from workbench.jobs.quantize import QuantizeRequest, quantize_job
 from workbench.jobs.runs import show_run
-from workbench.store import Store
+from workbench.store import Run, Store
 
 from .jobproc import run_child, workbench
 
@@ -180,6 +181,60 @@ def test_named_files_are_read_only_when_regular_and_bounded(
     assert expected in line and "labels file" in line
 
 
+@pytest.mark.parametrize(
+    "case", ["spec-fifo", "spec-device", "list-fifo", "list-names-a-device", "model-device",
+             "model-fifo", "absurd-input-dims", "escapes-in-the-name", "nested-100k-deep"],
+)  # fmt: skip
+def test_a_sweep_spec_reads_only_regular_files_and_refuses_before_work(
+    store: Store, tmp_path: Path, case: str
+) -> None:
+    """Every file a spec names is read only when regular (a FIFO nobody writes, or
+    ``/dev/zero``, never ends), and its values are checked before any cell runs."""
+    from tests.jobs.sweepspec import write_zoo
+    from workbench.errors import InputListError, WorkbenchError
+    from workbench.jobs.sweep import SweepRequest, sweep_job
+
+    spec = write_zoo(tmp_path)
+    text = spec.read_text()
+    odd = tmp_path / "odd.onnx"
+    if case.endswith("fifo"):
+        os.mkfifo(odd)
+    else:
+        os.symlink("/dev/zero", odd)
+    if case.startswith("spec"):
+        spec = odd
+    elif case == "list-fifo":
+        text = text.replace('calibration = "list.txt"', 'calibration = "odd.onnx"')
+    elif case == "list-names-a-device":
+        (tmp_path / "cal.txt").write_text(f"{odd}\n")
+        text = text.replace('calibration = "list.txt"', 'calibration = "cal.txt"')
+    elif case.startswith("model"):
+        text = text.replace('path = "m1.onnx"', 'path = "odd.onnx"')
+    elif case == "nested-100k-deep":
+        text = text.replace("[bench]", f"deep = {'[' * 100_000}{']' * 100_000}\n[bench]")
+    elif case == "absurd-input-dims":
+        text = text.replace(
+            'path = "m1.onnx"\n', 'path = "m1.onnx"\ninput_dims = {x = [1, 99999999999]}\n'
+        )
+    else:
+        text = text.replace('name = "zoo"', 'name = "zoo\\u001b]0;pwned\\u0007"')
+    if spec != odd:
+        spec.write_text(text)
+    error = InputListError if case.startswith("list") else WorkbenchError
+    with pytest.raises(error) as caught:
+        sweep_job(store, "default", SweepRequest(spec, {"jobs": 1}))
+    message = str(caught.value)
+    expected = {
+        "absurd-input-dims": "integers from 1 to",
+        "escapes-in-the-name": "control character",
+        "nested-100k-deep": "nested too deeply",
+    }
+    assert expected.get(case, "not a regular file") in message, message
+    assert "\n" not in message and "\x1b" not in message
+    with store.read() as session:
+        assert session.scalars(select(Run)).all() == []  # refused before any work
+
+
 # -- 2. terminals ------------------------------------------------------------------------------
 
 
@@ -227,6 +282,88 @@ def test_control_characters_in_the_store_never_reach_the_terminal(
     assert "\\x1b]0;pwned\\x07" in cli("runs", "show", str(a)).stdout  # notes and log too
     doc = json.loads(cli("--json", "runs", "show", str(a)).stdout)
     assert doc["notes"] == f"see {HOSTILE}"  # JSON keeps the value, escaped in the text
+
+
+def test_newlines_and_tabs_in_stored_names_keep_every_listing_row_on_one_line(
+    cli, store: Store, make_run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names refused today may come from an older workbench, a file name or a hand edit:
+    every listing shows them escaped on their row (``\\n``, ``\\t``), never as two lines."""
+    from sqlalchemy import update
+
+    from workbench.jobs.experiments import add_runs, create_experiment
+    from workbench.jobs.projects import create_project
+    from workbench.store import Experiment, Model, Project, Sweep
+    from workbench.store.queries import get_project
+
+    def evil(word: str) -> str:
+        return f"{word}\nFAKE ROW\tx"
+
+    monkeypatch.setenv("COLUMNS", "250")  # wide enough that no name is cut or wrapped
+
+    create_project(store, "other")
+    with store.write() as session:
+        project = get_project(session, "default")
+        model = Model(project_id=project.id, name=evil("net"), source_path="/m.onnx",
+                      sha256="0" * 64, format="onnx")  # fmt: skip
+        session.add(model)
+        session.flush()
+        session.add(Sweep(project_id=project.id, name=evil("sweep"), metric="sqnr",
+                          executor="local", status="succeeded", host="h", pid=1))  # fmt: skip
+        model_id = model.id
+    run_id = make_run(model_id=model_id, tags=[evil("tag")], sqnr_db=20.0)
+    create_experiment(store, "default", "exp", note=evil("note"))
+    add_runs(store, "default", "exp", [run_id])
+    with store.write() as session:
+        session.execute(update(Experiment).values(name=evil("exp")))
+        session.execute(update(Project).where(Project.name == "other").values(name=evil("proj")))
+    listings = {
+        "proj": [["project", "list"], ["--project", evil("proj"), "project", "show"],
+                 ["project", "show", evil("proj")]],
+        "net": [["runs", "list"], ["experiment", "show", evil("exp")]],
+        "tag": [["runs", "list"]],
+        "exp": [["experiment", "list"]],
+        "note": [["experiment", "list"]],  # a listing: one line (show keeps a note's lines)
+        "sweep": [["sweeps", "list"]],
+    }  # fmt: skip
+    for word, commands in listings.items():
+        for argv in commands:
+            result = cli(*argv)
+            assert result.exit_code == 0, (argv, result.stderr)
+            assert f"{word}\\nFAKE ROW\\tx" in result.stdout, (argv, result.stdout)
+            assert not any(line.startswith("FAKE ROW") for line in result.stdout.splitlines())
+            assert "\t" not in result.stdout, argv
+
+
+@pytest.mark.parametrize("spec", ["x", [1], None])
+@pytest.mark.parametrize("setting", ["x", [1, 2], None, {"a": {"b": [1]}}])
+def test_a_tampered_sweep_row_is_shown_not_a_traceback(
+    cli, store: Store, spec: Any, setting: Any
+) -> None:
+    """A sweep's stored spec or a cell's setting that is not what the driver writes (an
+    older workbench, a hand edit) is shown as far as it goes: exit 0, never exit 1."""
+    from sqlalchemy import update
+
+    from workbench.store import Sweep, SweepCell
+    from workbench.store.queries import get_project
+
+    with store.write() as session:
+        project = get_project(session, "default")
+        sweep = Sweep(project_id=project.id, name="s", metric="sqnr", executor="local",
+                      status="failed", host="h", pid=1, spec={"runtimes": ["cpu"]})  # fmt: skip
+        sweep.cells.append(SweepCell(key="k" * 64, model_name="m", model_sha256="0" * 64,
+                                     setting={"param_quantizer": "tf"}, setting_key="s" * 64,
+                                     runtime="dsp", status="failed", error="boom"))  # fmt: skip
+        session.add(sweep)
+    with store.write() as session:
+        session.execute(update(Sweep).values(spec=spec))
+        session.execute(update(SweepCell).values(setting=setting))
+    for argv in (["sweeps", "list"], ["sweeps", "show", "s"], ["--json", "sweeps", "show", "s"]):
+        result = cli(*argv)
+        assert result.exit_code == 0, (argv, result.stderr)
+    assert json.loads(cli("--json", "sweeps", "show", "s").stdout)["runtimes"] == (
+        ["cpu", "dsp"] if spec == {"runtimes": ["cpu"]} else ["dsp"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -284,6 +421,85 @@ def test_no_command_overwrites_its_own_input(
     assert {k: sha(v) for k, v in victims.items()} == before
     runs = cli.json("runs", "list")["runs"]
     assert [r for r in runs if r["kind"] == "bench"] == []  # refused before any work
+
+
+def _sqlite_file(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" else None
+
+
+@pytest.mark.parametrize("how", ["same-path", "symlink", "hard-link", "wal-file", "server"])
+def test_export_mlflow_refuses_the_workbench_store_as_its_tracking_store(
+    cli, store: Store, make_run, migrated_store_url: str, tmp_path: Path, how: str
+) -> None:
+    run_id = make_run()
+    db = _sqlite_file(migrated_store_url)
+    if (db is None) != (how == "server"):
+        pytest.skip("the store is not a SQLite file" if db is None else "the store is SQLite")
+    if how == "server":
+        uri = migrated_store_url  # MLflow's tables in the team's own database
+    elif how == "same-path":
+        uri = f"sqlite:///{db}"
+    elif how == "wal-file":
+        uri = f"sqlite:///{db}-wal"
+    else:
+        link = tmp_path / "mlflow.db"
+        (os.symlink if how == "symlink" else os.link)(db, link)
+        uri = f"sqlite:///{link}"
+    before = sha(db) if db is not None and how != "wal-file" else None
+    line = one_error_line(cli("export", "mlflow", str(run_id), "--tracking-uri", uri))
+    assert "is the workbench store itself" in line
+    if before is not None:
+        assert sha(db) == before
+    # Another database beside it is not the store (opening one with MLflow takes seconds).
+    other = tmp_path / "elsewhere.db"
+    other.write_bytes(b"")
+    assert not store.is_named_by(f"sqlite:///{other}")
+    assert not store.is_named_by("http://localhost:5000") and not store.is_named_by("sqlite://")
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["export-encodings", "export-qdq-through-a-link", "bench-csv", "convert-through-a-link",
+     "quantize-through-a-link", "advise-through-a-link", "convert-over-the-journal"],
+)  # fmt: skip
+def test_no_command_overwrites_the_store(
+    cli, migrated_store_url: str, tmp_path: Path, small: tuple[Path, Path], quantized: Path,
+    case: str,
+) -> None:  # fmt: skip
+    """The store is an input of every command: ``-o workbench.db`` (or a link to it, or
+    its WAL journal) is refused before any work, like ``report`` refuses it."""
+    db = _sqlite_file(migrated_store_url)
+    if db is None:
+        pytest.skip("the store is not a SQLite file")
+    dlc, listing = small
+    before = sha(db)
+    link = tmp_path / "link"
+    target = {"convert-over-the-journal": Path(f"{db}-wal")}.get(case, db)
+    if "link" in case or "journal" in case:
+        suffix = ".onnx" if "qdq" in case else ".dlc"
+        link = link.with_suffix(suffix)
+        os.symlink(target, link)
+    out = str(link) if "link" in case or "journal" in case else str(db)
+    argv = {
+        "export-encodings": ["export", "encodings", str(quantized), "-o", out],
+        "export-qdq-through-a-link": ["export", "qdq", str(quantized), "-o", out],
+        "bench-csv": ["bench", str(dlc), "--input-list", str(listing), "--runtimes", "cpu",
+                      "--csv", out],
+        "convert-through-a-link": ["convert", str(tmp_path / "m.onnx"), "-o", out],
+        "convert-over-the-journal": ["convert", str(tmp_path / "m.onnx"), "-o", out],
+        "quantize-through-a-link": ["quantize", str(dlc), "--input-list", str(listing), "-o",
+                                    out],
+        "advise-through-a-link": ["advise", str(dlc), "--input-list", str(listing), "-o", out],
+    }[case]  # fmt: skip
+    runs_before = len(cli.json("runs", "list")["runs"])
+    line = one_error_line(cli(*argv))
+    assert "is an input of this command" in line and str(target) in line, line
+    assert sha(db) == before or case == "convert-over-the-journal"  # WAL checkpoints move it
+    assert cli("project", "list").exit_code == 0  # the store still opens
+    assert len(cli.json("runs", "list")["runs"]) == runs_before  # refused before any work
 
 
 # -- 6. quantize shows its output last --------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from onnx import TensorProto, helper
 from rich.console import Console
 
-from workbench.console import Column, Group, print_fields, print_table
+from workbench.console import Column, Group, Lines, print_fields, print_table
 from workbench.errors import ModelError
 from workbench.jobs.browse import parse_filter
 from workbench.jobs.convert import convert_model
@@ -57,18 +57,20 @@ def _render(draw, width: int = 60) -> str:
     return out.getvalue()
 
 
-def test_the_console_escapes_every_control_and_keeps_only_a_cells_lines() -> None:
+def test_the_console_escapes_every_control_and_keeps_only_the_lines_it_is_given() -> None:
     hostile = "a\u202eb\x9b31m\x7f\tc"
     text = _render(lambda c: (
         print_table(c, (Column("name"), Column("detail")), [
-            Group(f"group{hostile}\nfake row"), (hostile, "line 1\nline 2")
+            Group(f"group{hostile}\nfake row"), (hostile, "line 1\nline 2"),
+            ("lines", Lines(["line 3", f"line 4{hostile}"])),
         ], title=f"title\n{hostile}"),
         print_fields(c, [(f"key\n{hostile}", hostile)], title=hostile),
     ))  # fmt: skip
     assert not any(ch in text for ch in "\u202e\x9b\x7f\t"), repr(text)
     assert "\\u202e" in text and "\\x9b" in text and "\\x7f" in text and "\\t" in text
     assert "title\\n" in text and "group" in text and "\\nfake row" in text  # one line each
-    assert "line 1\n" in text  # a cell's own lines stay lines
+    assert "line 1\\nline 2" in text  # a string is one line, wherever it came from
+    assert "line 3\n" in text  # Lines (the advisor's cells) stay lines
 
 
 def test_ids_are_ascii_digits_everywhere_a_user_types_one() -> None:

@@ -21,6 +21,7 @@ from workbench.store import (
     BenchmarkRun,
     CalibrationSet,
     Container,
+    DebugRun,
     Experiment,
     ExperimentRun,
     LayerStat,
@@ -61,6 +62,7 @@ class Seeded:
     bench_runs: list[int] = field(default_factory=list)
     failed_run: int = 0
     interrupted_run: int = 0
+    debug_run: int = 0  # mobilenet_v2_q on the DSP: pw3's range clips
     experiment: str = "dsp-vs-cpu"
 
 
@@ -302,7 +304,76 @@ def seed_store(store: Store) -> Seeded:
             ExperimentRun(run_id=seeded.bench_runs[7]),
         ]
         s.add(experiment)
+        s.flush()
+        seeded.debug_run = _debug_run(s, default.id, minute + 2, models, containers).id
     return seeded
+
+
+def _debug_layer(i: int, layer: str, op: str, broken: int) -> dict:
+    """One layer of the seeded debug run: rounding noise, then pw3 clips and the layers
+    after it carry its error."""
+    after = i > broken
+    lsb = 0.3 + 0.01 * i if i < broken else 412.5 if i == broken else 9.5 + i
+
+    def sqnr_at(k: int) -> float:
+        return 38.0 - 0.5 * k if k < broken else 1.25 if k == broken else 7.0 + 0.25 * k
+
+    sqnr = sqnr_at(i)
+    diverges = i >= broken
+    causes = ["range clipping"] if i == broken else ["upstream error"] if after else []
+    return {
+        "index": i, "node": layer, "op_type": op, "tensor": f"{layer}:0", "precision": "int8",
+        "bitwidth": 8, "delta": round((8.0 + i * 0.75) / 255, 6),
+        "fake_quant_mean_lsb": lsb, "fake_quant_max_lsb": lsb * 6,
+        "integer_mean_lsb": lsb, "integer_max_lsb": lsb * 6 + 0.5,
+        "integer_vs_fake_quant_mean_lsb": 0.02, "integer_vs_fake_quant_max_lsb": 1.0,
+        "clipped_pct": 85.07 if i == broken else 0.0, "fake_quant_sqnr_db": sqnr,
+        "integer_sqnr_db": sqnr, "encoding_sqnr_db": 40.0, "input_sqnr_db": None if i == 0 else
+        sqnr_at(i - 1), "diverges": diverges, "causes": causes, "weight_sqnr_db": None,
+        "weight_only_sqnr_db": None, "suggestion": "--layer-precision pw3=int16, or a wider "
+        "range (another --act-quantizer or percentile)" if i == broken else "",
+        "contribution": None if op == "Reshape" else round(0.999 - (0.35 if i == broken else
+                                                                    0.001 * i), 4),
+        "contribution_shown": "-" if op == "Reshape" else
+        f"{(0.999 - (0.35 if i == broken else 0.001 * i)):.1%}",
+        "contribution_sqnr_db": None, "nodes": [layer],
+    }  # fmt: skip
+
+
+def _debug_run(s, project_id: int, minute: int, models: dict, containers: dict) -> Run:
+    broken = [name for name, _ in LAYERS].index("pw3")
+    layers = [_debug_layer(i, layer, op, broken) for i, (layer, op) in enumerate(LAYERS)]
+    why = (
+        "pw3 (Conv) diverges first: range clipping; integer-true error 412.50 LSB mean, "
+        "2475.5 max, SQNR 1.2 dB (its input: 35.5 dB), 85.07% of its float values lie outside "
+        "its range; try --layer-precision pw3=int16, or a wider range"
+    )
+    run = _run(
+        project_id, "debug", minute, model_id=models["mobilenet_v2"].id,
+        container_id=containers["mobilenet_v2_q"].id, duration_s=6.5,
+        command="workbench debug /data/mobilenet_v2_q.dlc --input-list /data/calib.txt",
+        log="decision metric: top1 (1×1000 probabilities → top1)\n" + why,
+    )  # fmt: skip
+    run.debugging = DebugRun(
+        runtime="dsp", cpu_fxp=False, input_list="/data/calib.txt",
+        options={"runtime": "dsp", "cpu_fxp": False, "float_container": None, "samples": 4,
+                 "metric": None, "contribution_samples": 2, "threshold_lsb": 2.0,
+                 "drop_db": 12.0},
+        float_container_id=containers["mobilenet_v2"].id, samples=4, metric="top1",
+        first_divergent_layer="pw3", cause="range clipping", why=why,
+        suggestion=layers[broken]["suggestion"], sqnr_db=9.5, fake_quant_sqnr_db=9.49,
+        report={"runtime": "dsp", "threshold_lsb": 2.0, "drop_db": 12.0, "output": "prob",
+                "contribution_samples": 2, "metric_reason": "1×1000 probabilities → top1",
+                "notes": ["1 layer(s) run in float inside the integer executor: softmax"]},
+    )  # fmt: skip
+    run.layer_stats = [
+        LayerStat(layer_index=i, layer_name=la["node"], op_type=la["op_type"], scale=la["delta"],
+                  bitwidth=8, sqnr_db=la["integer_sqnr_db"], debug=la)
+        for i, la in enumerate(layers)
+    ]  # fmt: skip
+    s.add(run)
+    s.flush()
+    return run
 
 
 def seed_many(store: Store, count: int, *, project: str = "default") -> None:

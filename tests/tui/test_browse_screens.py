@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 from rich.text import Text
 
@@ -384,3 +385,71 @@ async def test_the_decision_metric_is_shown_and_changed(seeded, make_app, store,
         assert model_detail(store, result.model_id).model.metric == "sqnr"
         assert "sqnr (chosen" in text_of(app.screen.query_one("#model-fields"))
     assert options[:2] == ["sqnr", "cosine"]
+
+
+async def test_a_debug_run_walks_its_layers_to_the_first_divergent_one(seeded, make_app) -> None:
+    from workbench.tui.screens.debug_run import DebugRunScreen
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("6")
+        await settle(pilot)
+        table = app.screen.table()
+        assert column(table, "id") == [str(seeded.debug_run)]
+        assert column(table, "first") == ["pw3"] and column(table, "cause") == ["range clipping"]
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DebugRunScreen)
+        layers = screen.query_one("#debug-layers")
+        names = [plain(layers.get_row_at(i)[1]) for i in range(layers.row_count)]
+        assert names[:4] == ["conv1", "bn1_relu", "dw2", "pw2"] and len(names) == 12
+        first = names.index("pw3")
+        assert layers.cursor_row == first  # opens on the first divergent layer, in red
+        row = layers.get_row_at(first)
+        assert plain(row[0]) == f"▶{first}" and row[1].style == "bold red"
+        assert plain(row[2]) == "412.50" and plain(row[4]) == "85.07"
+        assert plain(row[6]) == "64.9%" and plain(row[7]) == "range clipping"
+        assert plain(layers.get_row_at(first + 1)[0]) == f"!{first + 1}"  # later: upstream
+        story = text_of(screen.query_one("#layer-story"))
+        assert "diverges: range clipping; try --layer-precision pw3=int16" in story
+        assert "top1 alone 64.9%" in story
+        for _ in range(3):
+            await pilot.press("up")
+        await settle(pilot)
+        assert layers.cursor_row == first - 3
+        assert "diverges" not in text_of(screen.query_one("#layer-story"))
+        await pilot.press("f")
+        await settle(pilot)
+        assert layers.cursor_row == first
+        await pilot.press("2")
+        await settle(pilot)
+        summary = text_of(screen.query_one("#summary-fields"))
+        assert "first divergent    pw3" in summary and "/data/mobilenet_v2.dlc" in summary
+        assert "top1 with only that layer quantized, over 2 samples" in summary
+
+
+async def test_a_failed_debug_run_opens_on_its_summary(seeded, make_app, store) -> None:
+    from textual.widgets import TabbedContent
+
+    from workbench.jobs.lifecycle import tracked_run
+    from workbench.tui.screens.debug_run import DebugRunScreen
+
+    with pytest.raises(RuntimeError):
+        with tracked_run(store, project="default", kind="debug", runtime="aip",
+                         options={"runtime": "aip", "cpu_fxp": True, "samples": 4}) as run:  # fmt: skip
+            raise RuntimeError("AIP needs the HTA subnet records")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await app.push_screen(DebugRunScreen("default", run.id))
+        await settle(pilot)
+        screen = app.screen
+        assert screen.query_one(TabbedContent).active == "summary"
+        summary = text_of(screen.query_one("#summary-fields"))
+        assert "AIP needs the HTA subnet records" in summary and "contribution" not in summary
+        assert "--cpu-fxp          yes" in summary and "Samples            4" in summary
+        await pilot.press("f")
+        await settle(pilot)
+        assert screen.query_one("#debug-layers").row_count == 0

@@ -204,6 +204,42 @@ async def test_bench_from_the_form(store, make_app, files) -> None:
         assert "--runtimes cpu,dsp" in show_run(store, rows[0].id).command
 
 
+async def test_debug_from_the_form_of_a_quantize_run(store, make_app, files) -> None:
+    from workbench.jobs.convert import convert_model
+    from workbench.jobs.quantize import quantize_job
+    from workbench.tui.screens.debug_form import DebugForm
+    from workbench.tui.screens.debug_run import DebugRunScreen
+
+    convert_model(store, "default", files["model"], files["dir"] / "tiny.dlc")
+    q = files["dir"] / "tiny_q.dlc"
+    request = QuantizeRequest(files["dir"] / "tiny.dlc", files["list"], q, analyze=False)
+    quantize_job(store, "default", request)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("D")  # on the quantize run: its output and calibration list
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, DebugForm)
+        assert form.query_one("#container").value == str(q.resolve())
+        assert form.query_one("#input_list").value == str(files["list"].resolve())
+        form.query_one("#samples").value = "2"
+        await pilot.press("ctrl+s")
+        await wait_for_jobs(pilot, app)
+        assert app.jobs.jobs[-1].status == "succeeded", app.jobs.jobs[-1].message
+        assert "no layer diverges" in app.jobs.jobs[-1].message
+        await pilot.press("6")
+        await settle(pilot)
+        (row,) = screen.table("debug").rows.values()
+        assert row.kind == "debug" and row.status == "succeeded" and row.runtime == "dsp"
+        assert "--samples 2" in show_run(store, row.id).command
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DebugRunScreen)
+        assert app.screen.query_one("#debug-layers").row_count == 4
+
+
 def test_path_suggestions_complete_from_the_folder(tmp_path: Path) -> None:
     from workbench.tui.widgets.path_input import PathSuggester
 

@@ -36,6 +36,10 @@ SCREENS: dict[str, Any] = {
     "quantize_form": ("Q",),
     "bench_form": ("B",),
     "advise_form": ("A",),
+    "debug_runs": ("6",),
+    "debug_run": ("6", "enter"),
+    "debug_run_summary": ("6", "enter", "2"),
+    "debug_form": ("6", "D"),
     "help": ("question_mark",),
 }
 

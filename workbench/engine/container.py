@@ -35,6 +35,7 @@ naming the file and, where there is one, the entry.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -184,10 +185,18 @@ def make_manifest(
     return manifest
 
 
+class NotRegularFile(OSError):
+    """A FIFO, device or socket where a file's content is read: it may never end (a FIFO
+    nobody writes, ``/dev/zero``), so it is refused, not read."""
+
+
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The sha256 hex digest of a file, read in chunks."""
+    """The sha256 hex digest of a regular file, read in chunks (``NotRegularFile`` else)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file (a FIFO, device or socket)")
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()

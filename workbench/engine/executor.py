@@ -75,8 +75,8 @@ class Plan:
 
     ``fusion`` says which nodes may absorb the elementwise chain after them
     (``workbench.engine.fusion``): a policy, ``"float"`` for the float kernels' own
-    rule (the default when ``prepare_fn`` is the float registry's; it needs the compiled
-    kernels), or None. ``opaque`` names tensors fusion must not hide (a fake-quant plan's
+    rule (the default when ``prepare_fn`` is the float registry's; without the compiled
+    kernels, only the chains numpy applies in place), or None. ``opaque`` names tensors fusion must not hide (a fake-quant plan's
     encoded activations). Runs with a hook use the unfused steps (planned on first use),
     so the hook sees every tensor.
     """
@@ -99,7 +99,7 @@ class Plan:
         if fusion is None and prepare_fn is prepare:
             fusion = "float"
         if fusion == "float":
-            fusion = float_fusion(graph) if self.jit is not None else None
+            fusion = float_fusion(graph, compiled=self.jit is not None)
         retained = set(graph.output_names) | set(self._keep) | set(graph.params) | set(opaque)
         nodes, groups = (
             fuse(graph, retained, fusion) if callable(fusion) else (list(graph.nodes), {})
@@ -111,6 +111,7 @@ class Plan:
         self._param_slots = [(self.slot_of[k], v) for k, v in graph.params.items()]
         self._input_slots = [(t.name, self.slot_of[t.name]) for t in graph.inputs]
         self._result_names = list(dict.fromkeys([*graph.output_names, *self._keep]))
+        self._fast: tuple | None = None  # laid out by the first run without a hook
 
     def _plan(
         self, nodes: list[Node], groups: Mapping[str, FusedGroup]
@@ -187,33 +188,82 @@ class Plan:
     def _run(
         self, feeds: Mapping[str, np.ndarray], hook: TensorHook | None
     ) -> dict[str, np.ndarray]:
+        if hook is None:
+            return self._run_fast(feeds)
         steps, slot_of = self.steps, self.slot_of
-        if hook is not None and self._unfused is not self.steps:
+        if self._unfused is not self.steps:
             steps = self._unfused_steps()
             slot_of = self._unfused_slot_of
         values: list[np.ndarray | None] = [None] * len(slot_of)
         for s, v in self._param_slots:
             values[s] = v
-        for name, s in self._input_slots:
-            if name not in feeds:
-                raise InputListError(f"missing value for model input {name!r}")
-            values[s] = feeds[name]
+        self._feed(values, feeds)
         for step in steps:
             args = [values[i] if i >= 0 else None for i in step.inputs]
             try:
                 results = step.kernel(*args)
             except MALFORMED_NODE_ERRORS as exc:
-                raise ModelError(
-                    f"{step.node.op_type} node {step.node.name!r} failed: {exc}"
-                ) from exc
+                raise _failed(step.node, exc) from exc
             for s, r, name in zip(step.outputs, results, step.node.outputs, strict=False):
                 if s >= 0:
                     values[s] = r
-                    if hook is not None:
-                        hook(name, r)
+                    hook(name, r)
             for s in step.free:
                 values[s] = None
         return {name: values[slot_of[name]] for name in self._result_names}
+
+    def _feed(self, values: list[np.ndarray | None], feeds: Mapping[str, np.ndarray]) -> None:
+        for name, s in self._input_slots:
+            if name not in feeds:
+                raise InputListError(f"missing value for model input {name!r}")
+            values[s] = feeds[name]
+
+    def _run_fast(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The steps without a hook: per step only its kernel call and slot moves.
+
+        Everything is laid out on first use: the slot list comes as a copy of one
+        holding the parameters, with two extra slots, always None (read for an omitted
+        input, slot ``-2``) and a sink (written for an unused output, slot ``-1``).
+        """
+        fast = self._fast
+        if fast is None:
+            template: list[np.ndarray | None] = [None] * (self.n_slots + 2)
+            for s, v in self._param_slots:
+                template[s] = v
+            none, sink = self.n_slots, self.n_slots + 1
+            steps = tuple(
+                (
+                    st.kernel,
+                    tuple(i if i >= 0 else none for i in st.inputs),
+                    st.outputs[0] if len(st.outputs) == 1 and st.outputs[0] >= 0 else -1,
+                    tuple(o if o >= 0 else sink for o in st.outputs),
+                    st.free,
+                    st.node,
+                )
+                for st in self.steps
+            )
+            results = tuple((name, self.slot_of[name]) for name in self._result_names)
+            fast = self._fast = (template, steps, results)
+        template, steps, results = fast
+        values = template.copy()
+        self._feed(values, feeds)
+        for kernel, ins, single, outs, free, node in steps:
+            try:
+                produced = kernel(*[values[i] for i in ins])
+            except MALFORMED_NODE_ERRORS as exc:
+                raise _failed(node, exc) from exc
+            if single >= 0:
+                values[single] = produced[0]
+            else:
+                for s, r in zip(outs, produced, strict=False):
+                    values[s] = r
+            for s in free:
+                values[s] = None
+        return {name: values[s] for name, s in results}
+
+
+def _failed(node: Node, exc: Exception) -> ModelError:
+    return ModelError(f"{node.op_type} node {node.name!r} failed: {exc}")
 
 
 def _body_planner(prepare_fn: Callable[[OpContext], Kernel]) -> Callable[[Graph], Plan]:

@@ -318,10 +318,16 @@ INT_CHAIN = {
 FusionPolicy = Callable[[Node], Mapping[str, object] | None]
 
 FLOAT_CHAIN = {"kinds": ACTIVATIONS | PATTERNS, "residual": True, "max_pre": 8, "max_post": 4}
+# Without the compiled kernels: the chains numpy applies in place, one pass per node
+# (``conv.numpy_epilogue``), exactly as the unfused kernels compute them.
+NUMPY_KINDS = frozenset({"Relu", "Clip"})
+NUMPY_CHAIN = {"kinds": NUMPY_KINDS, "residual": True, "max_pre": 2, "max_post": 2}
 
 
-def float_fusion(graph: Graph) -> FusionPolicy:
-    """The float kernels' rule: a Conv with constant weights absorbs any chain."""
+def float_fusion(graph: Graph, compiled: bool = True) -> FusionPolicy:
+    """The float kernels' rule: a Conv with constant weights absorbs any chain
+    (``compiled=False``: the chains of ``NUMPY_KINDS``)."""
+    policy = FLOAT_CHAIN if compiled else NUMPY_CHAIN
 
     def accepts(node: Node) -> Mapping[str, object] | None:
         if node.op_type != "Conv" or node.domain or len(node.inputs) < 2:
@@ -332,7 +338,7 @@ def float_fusion(graph: Graph) -> FusionPolicy:
         if len(node.inputs) > 2 and node.inputs[2] and node.inputs[2] not in graph.params:
             return None
         info = graph.info(node.outputs[0])
-        return FLOAT_CHAIN if info is not None and info.dtype == "float32" else None
+        return policy if info is not None and info.dtype == "float32" else None
 
     return accepts
 

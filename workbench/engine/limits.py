@@ -44,6 +44,12 @@ if TYPE_CHECKING:
 # from measured peak RSS (a 256 MiB float model: convert 3.1x, quantize 4x, run/bench
 # 2.4-3.7x): what is refused could not have run; what passes may still be tight.
 LOAD_FACTOR = {"convert": 3, "quantize": 3, "run": 2, "bench": 2, "export": 3, "inspect": 1}
+# A TensorFlow model converts through TensorFlow and tf2onnx, which hold many copies of
+# every weight at once (the loaded variables, the frozen graph, grappler's rewrite, the
+# ONNX proto): peak RSS over TensorFlow's own was 53-55x the declared variables of
+# SavedModels of 16 and 64 MiB, 43x on MobileNetV2's export (27 MiB declared: Keras
+# writes each weight twice), 65x its .keras file's 14 MiB; rounded down.
+TENSORFLOW_CONVERT_FACTOR = 40
 
 
 class TooLargeForMemory(WorkbenchError):
@@ -51,15 +57,21 @@ class TooLargeForMemory(WorkbenchError):
 
 
 def check_fits(
-    what: str, parameter_bytes: int, available: int | None, job: str, activations: int = 0
+    what: str,
+    parameter_bytes: int,
+    available: int | None,
+    job: str,
+    activations: int = 0,
+    *,
+    factor: int | None = None,
 ) -> None:
     """Raise ``TooLargeForMemory`` when ``job`` on ``what`` cannot fit in ``available`` bytes.
 
     ``parameter_bytes`` is the parameters' in-memory size, ``activations`` what the job's
     inferences and kept results add (``activation_bytes``); ``available`` None means
-    unknown (nothing is refused).
+    unknown (nothing is refused). ``factor`` overrides the job's ``LOAD_FACTOR``.
     """
-    factor = LOAD_FACTOR[job]
+    factor = LOAD_FACTOR[job] if factor is None else factor
     need = factor * parameter_bytes + activations
     if available is None or need <= available:
         return
@@ -89,6 +101,18 @@ def check_tflite_fits(path: str | os.PathLike[str], available: int | None) -> No
     except (OSError, ValueError):
         return  # the importer says what is wrong with the path
     check_fits(str(path), 4 * size, available, "convert")
+
+
+def check_tensorflow_fits(
+    what: str, parameter_bytes: int, largest_tensor: int, available: int | None
+) -> None:
+    """Refuse to convert a TensorFlow model whose declared variables and constants
+    (``parameter_bytes``) cannot fit through TensorFlow and tf2onnx; constant folding
+    may also materialize its largest tensor of known shape (with one temporary)."""
+    check_fits(
+        what, parameter_bytes, available, "convert", 2 * largest_tensor,
+        factor=TENSORFLOW_CONVERT_FACTOR,
+    )  # fmt: skip
 
 
 def check_container_fits(

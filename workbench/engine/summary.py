@@ -76,6 +76,7 @@ class Summary:
     converter: dict[str, Any] | None
     quantizer: dict[str, Any] | None
     created: str | None
+    rounding: str | None = None  # a quantized container's rounding mode
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +94,7 @@ class Summary:
             "converter": self.converter,
             "quantizer": self.quantizer,
             "created": self.created,
+            "rounding": self.rounding,
         }
 
 
@@ -136,6 +138,7 @@ def summarize(container: Container) -> Summary:
         converter=container.manifest.get("converter"),
         quantizer=container.manifest.get("quantizer"),
         created=container.manifest.get("created"),
+        rounding=container.rounding if container.quantized else None,
     )
 
 

@@ -19,6 +19,13 @@ importer's path (``import_onnx_model``), so every source format shares one set o
 graph passes, shape rules and operator checks. TensorFlow operators tf2onnx cannot
 convert become one ``ModelError`` naming the file and the operators.
 
+Before tf2onnx runs, the model's declared sizes are checked against ``available``
+memory (``limits.check_tensorflow_fits``): a SavedModel's variables (from the
+checkpoint's index, no data read) and constants (their declared shapes: a tiny
+``Const`` may declare billions of repeated values), a frozen graph's constants, a
+Keras file's weights; and the largest tensor whose shape TensorFlow's own shape
+inference knows (a ``Fill`` of a constant shape), which folding may materialize.
+
 TensorFlow, Keras and tf2onnx are imported inside ``import_tensorflow`` only: they are
 the optional ``[tensorflow]`` extra, importing them costs seconds, and the rest of the
 engine stays pure numpy. Their logging, warnings and printed output are kept from the
@@ -30,13 +37,16 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 import os
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from workbench.engine.graph import Graph
+from workbench.engine.limits import check_tensorflow_fits
 from workbench.engine.onnx_import import import_onnx_model
 from workbench.errors import BadInput, ModelError, NotFound, WorkbenchError
 
@@ -71,25 +81,36 @@ def saved_model_dir(path: Path) -> Path:
     return path.parent if path.name == SAVED_MODEL_FILE and path.is_file() else path
 
 
+Available = Callable[[], "int | None"]
+
+
 def import_tensorflow(
     path: str | Path,
     input_dims: Mapping[str, Sequence[int]] | None = None,
     *,
     opset: int = 17,
+    available: Available | None = None,
 ) -> Graph:
     """Convert the TensorFlow model at ``path`` and return it as a float ``Graph``.
 
     ``input_dims`` maps input names to full shapes and may override declared ones;
-    without it an unknown batch dimension becomes 1.
+    without it an unknown batch dimension becomes 1. ``available`` (asked once
+    TensorFlow is loaded) gives the bytes the conversion may use: a model that cannot
+    fit is ``TooLargeForMemory`` before tf2onnx runs; None checks nothing.
     """
     path = Path(path)
     kind = _checked_kind(path)  # cheap checks first: no TensorFlow import for a typo
     tf, tf2onnx = _load_tensorflow()
     dims = dict(input_dims or {})
     convert = {"savedmodel": _from_saved_model, "graphdef": _from_graph_def, "keras": _from_keras}
+
+    def fits(parameter_bytes: int, largest_tensor: int) -> None:
+        if available is not None:
+            check_tensorflow_fits(str(path), parameter_bytes, largest_tensor, available())
+
     with _quiet() as errors:
         try:
-            model = convert[kind](tf, tf2onnx, path, dims, opset)
+            model = convert[kind](tf, tf2onnx, path, dims, opset, fits)
         except WorkbenchError:
             raise
         except Exception as exc:  # TensorFlow and tf2onnx raise anything at all
@@ -114,9 +135,24 @@ def _checked_kind(path: Path) -> str:
             f"{path}: not a SavedModel directory (no {SAVED_MODEL_FILE} inside); "
             "give the folder that tf.saved_model.save or Keras model.export() wrote"
         )
+    # TensorFlow reads what it is given to the end: a FIFO would block, /dev/zero never end.
+    files = [path] if kind != "savedmodel" else _saved_model_files(saved_model_dir(path))
+    odd = next((f for f in files if not f.is_file()), None)
+    if odd is not None:
+        raise ModelError(f"{odd}: not a regular file (a FIFO, device or socket)")
     if path.is_file() and path.stat().st_size == 0:
         raise ModelError(f"{path}: the file is empty")
     return kind
+
+
+def _saved_model_files(root: Path) -> list[Path]:
+    """What TensorFlow reads of a SavedModel: its graph, its variables and assets (every
+    entry but folders)."""
+    found = [root / SAVED_MODEL_FILE]
+    for folder in ("variables", "assets"):
+        if (root / folder).is_dir():
+            found += [p for p in (root / folder).rglob("*") if not p.is_dir()]
+    return found
 
 
 def _first_line(exc: BaseException | None) -> str:
@@ -130,7 +166,7 @@ def _load_tensorflow() -> tuple[Any, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before the import: C++ start-up noise
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     try:
-        with _muted_loggers(), warnings.catch_warnings():
+        with _muted_loggers(), warnings.catch_warnings(), _silent_stderr_fd():
             warnings.simplefilter("ignore")
             import tensorflow as tf
             import tf2onnx
@@ -172,6 +208,40 @@ def _muted_loggers() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _silent_stderr_fd() -> Iterator[None]:
+    """File descriptor 2 into a scratch file for the duration: TensorFlow's C++ layer
+    writes there directly (absl's "All log messages before absl::InitializeLog()" and
+    oneDNN's notice, whatever ``TF_CPP_MIN_LOG_LEVEL`` says), past ``sys.stderr``.
+
+    Only while ``sys.stderr`` is the process's own: when something has taken it over (a
+    Textual app captures it and draws its screen on fd 2) the descriptor is left alone,
+    or the screen would freeze for the whole conversion and miss its updates.
+    """
+    import sys
+    import tempfile
+
+    if sys.stderr is not sys.__stderr__:
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 at all: nothing to keep quiet
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as sink:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+@contextlib.contextmanager
 def _quiet() -> Iterator[list[logging.LogRecord]]:
     """Mute TF/Keras logging, warnings and prints; yield tf2onnx's error records.
 
@@ -187,6 +257,7 @@ def _quiet() -> Iterator[list[logging.LogRecord]]:
     sink = io.StringIO()
     try:
         with (
+            _silent_stderr_fd(),  # first: it looks at sys.stderr before it is redirected
             _muted_loggers(),
             warnings.catch_warnings(),
             contextlib.redirect_stdout(sink),
@@ -294,11 +365,24 @@ def _convert_graph(
     return model
 
 
+Fits = Callable[[int, int], None]  # (parameter bytes, largest tensor bytes): refuses
+
+
 def _from_saved_model(
-    tf: Any, tf2onnx: Any, path: Path, input_dims: Mapping[str, Sequence[int]], opset: int
+    tf: Any,
+    tf2onnx: Any,
+    path: Path,
+    input_dims: Mapping[str, Sequence[int]],
+    opset: int,
+    fits: Fits,
 ) -> Any:
     root = saved_model_dir(path)
-    tags, signature = _pick_signature(root)
+    tags, signature, meta = _pick_signature(root)
+    graph_def = meta.graph_def
+    fits(
+        _variable_bytes(tf, root) + _constant_bytes(tf, _all_nodes(graph_def)),
+        _largest_in_functions(tf, graph_def.library.function),
+    )
     graph_def, inputs, outputs, renames = tf2onnx.tf_loader.from_saved_model(
         str(root), None, None, tag=tags, signatures=[signature], return_tensors_to_rename=True
     )
@@ -307,8 +391,9 @@ def _from_saved_model(
     )
 
 
-def _pick_signature(root: Path) -> tuple[list[str], str]:
-    """The meta graph's tags and the signature to convert: serving_default, or the only one."""
+def _pick_signature(root: Path) -> tuple[list[str], str, Any]:
+    """The meta graph's tags, the signature to convert (serving_default, or the only
+    one) and the meta graph."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved = saved_model_pb2.SavedModel()
@@ -341,12 +426,18 @@ def _pick_signature(root: Path) -> tuple[list[str], str]:
             f"{root}: the SavedModel has several signatures ({', '.join(signatures)}) and "
             "none is serving_default; save it with the one to convert as serving_default"
         )
-    return list(meta.meta_info_def.tags), chosen
+    return list(meta.meta_info_def.tags), chosen, meta
 
 
 def _from_graph_def(
-    tf: Any, tf2onnx: Any, path: Path, input_dims: Mapping[str, Sequence[int]], opset: int
+    tf: Any,
+    tf2onnx: Any,
+    path: Path,
+    input_dims: Mapping[str, Sequence[int]],
+    opset: int,
+    fits: Fits,
 ) -> Any:
+    fits(path.stat().st_size, 0)  # its constants are its bytes: checked before it is read
     data = path.read_bytes()
     graph_def = tf.compat.v1.GraphDef()
     try:
@@ -358,7 +449,14 @@ def _from_graph_def(
                 "convert the SavedModel directory it came from (with its variables/)"
             ) from exc
         raise ModelError(f"{path}: not a TensorFlow GraphDef: {_first_line(exc)}") from exc
-    inputs, outputs = _graph_endpoints(tf, graph_def, path)
+    inputs, outputs, graph = _graph_endpoints(tf, graph_def, path)
+    fits(
+        _constant_bytes(tf, _all_nodes(graph_def)),
+        max(
+            _largest_known(graph.get_operations()),
+            _largest_in_functions(tf, graph_def.library.function),
+        ),
+    )
     # "x:0" -> "x": the node names, as TensorFlow users (and the vendor tool) name inputs.
     renames = {t: t[:-2] for t in inputs + outputs if t.endswith(":0")}
     return _convert_graph(
@@ -375,8 +473,9 @@ def _is_saved_model_graph(data: bytes) -> bool:
         return False
 
 
-def _graph_endpoints(tf: Any, graph_def: Any, path: Path) -> tuple[list[str], list[str]]:
-    """Input and output tensor names of a frozen graph: Placeholders, and unconsumed tensors."""
+def _graph_endpoints(tf: Any, graph_def: Any, path: Path) -> tuple[list[str], list[str], Any]:
+    """Input and output tensor names of a frozen graph (Placeholders, and unconsumed
+    tensors), and the graph imported with TensorFlow's shapes."""
     if not graph_def.node:
         raise ModelError(f"{path}: not a TensorFlow GraphDef (it has no nodes)")
     variables = [n.name for n in graph_def.node if n.op in _VARIABLE_OPS]
@@ -407,13 +506,20 @@ def _graph_endpoints(tf: Any, graph_def: Any, path: Path) -> tuple[list[str], li
         raise ModelError(f"{path}: the GraphDef has no Placeholder inputs")
     if not outputs:
         raise ModelError(f"{path}: cannot tell the GraphDef's outputs (every tensor is consumed)")
-    return inputs, outputs
+    return inputs, outputs, graph
 
 
 def _from_keras(
-    tf: Any, tf2onnx: Any, path: Path, input_dims: Mapping[str, Sequence[int]], opset: int
+    tf: Any,
+    tf2onnx: Any,
+    path: Path,
+    input_dims: Mapping[str, Sequence[int]],
+    opset: int,
+    fits: Fits,
 ) -> Any:
     import keras
+
+    fits(_keras_weight_bytes(path), 0)  # its graph is known only once loaded
 
     if keras.backend.backend() != "tensorflow":
         raise ModelError(
@@ -440,3 +546,107 @@ def _from_keras(
         specs.append(tf.TensorSpec(shape, t.dtype, name=t.name))
     model_proto, _ = tf2onnx.convert.from_keras(model, input_signature=specs, opset=opset)
     return model_proto
+
+
+# -- declared sizes, read before tf2onnx allocates anything -------------------------------
+
+
+def _all_nodes(graph_def: Any) -> Iterator[Any]:
+    """The graph's nodes and those of every function in its library."""
+    yield from graph_def.node
+    for function in graph_def.library.function:
+        yield from function.node_def
+
+
+def _itemsize(tf: Any, dtype: Any) -> int:
+    """Bytes an element takes in memory: at least 4 for floats (widened to float32), 0
+    when not fixed (strings, resources: counted from their data instead)."""
+    try:
+        dt = tf.dtypes.as_dtype(dtype)
+        if dt in (tf.string, tf.resource, tf.variant):
+            return 0
+        return max(dt.size, 4) if dt.is_floating else dt.size
+    except (TypeError, ValueError):
+        return 0
+
+
+def _constant_bytes(tf: Any, nodes: Iterable[Any]) -> int:
+    """Declared bytes of every ``Const`` value: its shape, not its data (a proto holding
+    one value stands for all of them, and conversion writes them all out)."""
+    total = 0
+    for node in nodes:
+        if node.op not in ("Const", "HostConst") or "value" not in node.attr:
+            continue
+        tensor = node.attr["value"].tensor
+        shape = tensor.tensor_shape
+        count = 0 if shape.unknown_rank else math.prod(max(0, d.size) for d in shape.dim)
+        declared = count * _itemsize(tf, tensor.dtype)
+        held = len(tensor.tensor_content) + sum(len(v) for v in tensor.string_val)
+        total += max(declared, held)
+    return total
+
+
+def _largest_known(operations: Iterable[Any]) -> int:
+    """Bytes of the largest output whose shape TensorFlow's shape inference knows."""
+    largest = 0
+    for op in operations:
+        for out in op.outputs:
+            if out.shape.is_fully_defined():
+                try:
+                    size = out.dtype.size
+                except (TypeError, ValueError):
+                    continue
+                itemsize = max(size, 4) if out.dtype.is_floating else size
+                largest = max(largest, out.shape.num_elements() * itemsize)
+    return largest
+
+
+def _largest_in_functions(tf: Any, functions: Iterable[Any]) -> int:
+    """``_largest_known`` over each function body, built alone (variables are handles,
+    nothing is loaded); a body that calls another is skipped, its callee is counted."""
+    from tensorflow.python.framework import function_def_to_graph
+
+    largest = 0
+    for function in functions:
+        try:
+            graph = function_def_to_graph.function_def_to_graph(function)
+        except Exception:  # a call to another function of the library, or a broken body
+            continue
+        largest = max(largest, _largest_known(graph.get_operations()))
+    return largest
+
+
+def _variable_bytes(tf: Any, root: Path) -> int:
+    """A SavedModel's variables: the shapes its checkpoint index declares (no data is
+    read), at least the size of its data files."""
+    prefix = root / "variables" / "variables"
+    folder = prefix.parent
+    try:
+        files = sum(p.stat().st_size for p in folder.glob("variables.data-*") if p.is_file())
+    except OSError:
+        files = 0
+    if not Path(f"{prefix}.index").is_file():
+        return files
+    try:
+        reader = tf.train.load_checkpoint(str(prefix))
+        shapes = reader.get_variable_to_shape_map()
+        dtypes = reader.get_variable_to_dtype_map()
+    except Exception:  # a broken checkpoint: TensorFlow's loader says what is wrong
+        return files
+    declared = sum(
+        math.prod(max(0, int(d)) for d in shape) * _itemsize(tf, dtypes.get(name))
+        for name, shape in shapes.items()
+    )
+    return max(declared, files)
+
+
+def _keras_weight_bytes(path: Path) -> int:
+    """A Keras file's weights: a ``.keras`` zip's members as they expand, an HDF5 file's
+    size."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                return sum(info.file_size for info in archive.infolist())
+        return path.stat().st_size
+    except (OSError, zipfile.BadZipFile):
+        return 0  # Keras's loader says what is wrong with it

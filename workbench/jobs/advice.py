@@ -41,6 +41,7 @@ from workbench.engine.runtimes.spec import FILE_PHASES, QUANTIZED, REFUSE
 from workbench.errors import BadInput
 from workbench.jobs.bench import ACCURACY_FIELD, BenchResult, BenchRow
 from workbench.vocabulary import (
+    FAILED,
     LABEL_ACCURACY,
     REFERENCE_RUNTIME,
     REFUSED,
@@ -112,7 +113,7 @@ class Cell:
         """The cell as short lines of text (CLI and TUI); ``metric`` first among accuracies."""
         out = [self.compatibility]
         if not self.ok:
-            if self.error and self.status == "failed":
+            if self.error and self.status == FAILED:
                 out.append(self.error)
             return out
         device = self.device_init_ms if self.device_init_ms is not None else self.init_ms
@@ -355,8 +356,8 @@ def _rule(row: BenchRow) -> KindRule | None:
 def _compatibility(row: BenchRow) -> str:
     if row.status == REFUSED:
         return f"refused: {row.error}"
-    if row.status == "failed":
-        return "failed"
+    if row.status == FAILED:
+        return FAILED
     rule = _rule(row)
     return rule.compatibility if rule is not None else "compatible"
 

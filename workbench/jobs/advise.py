@@ -160,7 +160,7 @@ def advise_job(
         output = Path(
             options.output or container_path.with_name(f"{container_path.stem}_quantized.dlc")
         )
-        refuse_overwriting(output, [options.labels])  # quantize_job checks its own inputs
+        refuse_overwriting(output, [options.labels, *store.files])  # quantize_job: its own
         quantize = QuantizeRequest(
             container_path, request.input_list, output, request.quantize, command=request.command,
             metric=options.metric,

@@ -309,7 +309,8 @@ def bench_job(
     listing = parse_input_list(request.input_list, first.graph.input_names, optional)
     if request.csv is not None:
         refuse_overwriting(request.csv, [*paths, request.input_list, options.labels,
-                                         *(p for line in listing.lines for p in line.values())],
+                                         *(p for line in listing.lines for p in line.values()),
+                                         *store.files],
                            option="--csv")  # fmt: skip
     available = available_memory()
     for p in paths:  # one container is loaded at a time, with every sample and reference

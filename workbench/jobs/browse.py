@@ -32,7 +32,7 @@ from workbench.jobs.runs import RunDetail, show_run
 from workbench.store import Store
 from workbench.store import queries as q
 from workbench.store.queries import ContainerRow, ModelRow, Page, PageSpec, RunFilter, RunRow
-from workbench.vocabulary import QUANTIZE, RUN_STATUSES
+from workbench.vocabulary import DEBUG, QUANTIZE, REFUSED, RUN_STATUSES, SUCCEEDED
 
 T = TypeVar("T")
 PAGE_SIZE = 100
@@ -199,6 +199,7 @@ class RunView:
     container: ContainerRow | None  # consumed (quantize: the float input; bench: measured)
     output_container: ContainerRow | None = None  # quantize: the one written
     reference_container: ContainerRow | None = None  # bench: the float reference
+    float_container: ContainerRow | None = None  # debug: the float model compared with
     calibration: dict[str, Any] | None = None  # name, path, samples
     layers: tuple[LayerPoint, ...] = ()
 
@@ -230,6 +231,7 @@ def run_view(store: Store, run_id: int) -> RunView:
             container=container(detail.container_id),
             output_container=container(details.get("output_container_id")),
             reference_container=container(details.get("reference_container_id")),
+            float_container=container(details.get("float_container_id")),
             calibration=calibration,
             layers=tuple(
                 LayerPoint(
@@ -284,6 +286,12 @@ def compare_record(view: RunView) -> RunRecord:
         label += f"a{det.get('act_bitwidth') or '?'}"
         if det.get("algorithms"):
             label += f" {det['algorithms']}"
+    elif d.kind == DEBUG:
+        for key in ("runtime", "cpu_fxp", "samples", "metric", "first_divergent_layer", "cause",
+                    "fake_quant_sqnr_db"):  # fmt: skip
+            values[key] = det.get(key)
+        values["size_bytes"] = view.container.size_bytes if view.container else None
+        label = f"debug {det.get('runtime') or '?'}" + (" fxp" if det.get("cpu_fxp") else "")
     else:
         options = det.get("options") or {}
         for key in ("runtime", "cpu_fxp", "batch", "iterations", "init_time_ms",
@@ -361,8 +369,8 @@ SWEEP_SORTS: dict[str, Callable[[Any], Any]] = {
     "name": lambda s: s.name.lower(),
     "status": lambda s: s.status,
     "cells": lambda s: s.cells,
-    "succeeded": lambda s: s.counts["succeeded"],
-    "left": lambda s: s.cells - s.counts["succeeded"] - s.counts["refused"],
+    "succeeded": lambda s: s.counts[SUCCEEDED],
+    "left": lambda s: s.cells - s.counts[SUCCEEDED] - s.counts[REFUSED],
     "metric": lambda s: s.metric,
     "executor": lambda s: s.executor,
     "started": lambda s: s.started_at,

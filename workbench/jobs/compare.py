@@ -62,10 +62,16 @@ METRICS: tuple[Metric, ...] = (
     Metric("cpu_fxp", "CPU fixed point", "bool"),
     Metric("batch", "batch", "int"),
     Metric("iterations", "iterations", "int"),
+    # debug settings and findings
+    Metric("samples", "samples compared", "int"),
+    Metric("metric", "contribution metric"),
+    Metric("first_divergent_layer", "first divergent layer"),
+    Metric("cause", "its cause"),
     # results
     Metric("sqnr_db", "SQNR vs float", "db", HIGHER),
     Metric("weights_only_sqnr_db", "SQNR weights only", "db", HIGHER),
     Metric("activations_only_sqnr_db", "SQNR activations only", "db", HIGHER),
+    Metric("fake_quant_sqnr_db", "SQNR fake-quant", "db", HIGHER),
     Metric("cosine", "cosine", "float", HIGHER),
     Metric("max_abs_err", "max abs error", "float", LOWER),
     Metric("top1_agreement", "top-1 agreement", "fraction", HIGHER),

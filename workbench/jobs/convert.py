@@ -114,7 +114,7 @@ def convert_model(
         raise BadInput(f"output {output} is a directory; give a file name such as model.dlc")
     if output.suffix.lower() != ".dlc":
         raise BadInput(f"output {output} should end in .dlc")
-    refuse_overwriting(output, [source])
+    refuse_overwriting(output, [source, *store.files])
     _check_input_dims(input_dims)
     fmt = _source_format(source)
     if enable_hta and fmt != "tflite":
@@ -122,7 +122,8 @@ def convert_model(
     if fmt in TENSORFLOW_FORMATS:
         # A SavedModel is its directory, also when named by its saved_model.pb.
         source = saved_model_dir(source) if fmt == "savedmodel" else source
-        graph = import_tensorflow(source, input_dims)
+        # Refused by declared sizes before tf2onnx runs (asked once TensorFlow is loaded).
+        graph = import_tensorflow(source, input_dims, available=available_memory)
     elif fmt == "tflite":
         # The flatbuffer is read whole and its weights widened: as ONNX, refused by size.
         check_tflite_fits(source, available_memory())

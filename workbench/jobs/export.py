@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,8 @@ from workbench.engine.limits import available_memory, check_container_fits
 from workbench.errors import BadInput, naming
 
 
-def _quantized(path: str | Path, output: Path):
-    refuse_overwriting(output, [path])
+def _quantized(path: str | Path, output: Path, protect: Sequence[Path]):
+    refuse_overwriting(output, [path, *protect])
     head = read_container(path, load_params=False, load_records=False)
     check_container_fits(path, "export", available_memory(), head=head)
     if not head.quantized:
@@ -21,15 +22,20 @@ def _quantized(path: str | Path, output: Path):
 
 
 def export_qdq_file(
-    container_path: str | Path, output: str | Path, *, signed_weights: bool = True
+    container_path: str | Path,
+    output: str | Path,
+    *,
+    signed_weights: bool = True,
+    protect: Sequence[Path] = (),
 ) -> dict[str, Any]:
-    """Write the container as a QDQ ONNX model at ``output``."""
+    """Write the container as a QDQ ONNX model at ``output`` (never over ``protect``:
+    the store's files)."""
     from workbench.engine.quant.qdq import export_qdq, rounding_note
 
     output = Path(output)
     if output.suffix.lower() != ".onnx":
         raise BadInput(f"output {output} should end in .onnx")
-    container = _quantized(container_path, output)
+    container = _quantized(container_path, output, protect)
     with naming(container_path):
         model = export_qdq(container, signed_weights=signed_weights)
     write_atomically(output, model.SerializeToString())
@@ -44,9 +50,15 @@ def export_qdq_file(
 
 
 def export_encodings_file(
-    container_path: str | Path, output: str | Path, version: str, *, all_tensors: bool = False
+    container_path: str | Path,
+    output: str | Path,
+    version: str,
+    *,
+    all_tensors: bool = False,
+    protect: Sequence[Path] = (),
 ) -> dict[str, Any]:
-    """Write the container's encodings as AIMET JSON (``version``: one of ``aimet.VERSIONS``).
+    """Write the container's encodings as AIMET JSON (``version``: one of ``aimet.VERSIONS``;
+    never over ``protect``: the store's files).
 
     Without ``all_tensors`` the tensors AIMET's default quantsim leaves unquantized are
     left out (``aimet.aimet_skipped``), so AIMET loads the file with ``strict=True``.
@@ -56,7 +68,7 @@ def export_encodings_file(
     from workbench.engine.quant.aimet import aimet_skipped, export_encodings
 
     output = Path(output)
-    container = _quantized(container_path, output)
+    container = _quantized(container_path, output, protect)
     with naming(container_path):
         doc = export_encodings(container, version, all_tensors=all_tensors)
     write_atomically(output, json.dumps(doc, indent=2).encode())

@@ -23,6 +23,8 @@ from typing import Any
 from workbench.errors import BadInput
 from workbench.store import Store
 from workbench.store.queries import looks_like_id
+from workbench.textsafe import visible
+from workbench.vocabulary import INTERRUPTED, SUCCEEDED
 
 INSTALL = "pip install -e '.[mlflow]' (or: pip install mlflow-skinny)"
 RUN_ID_TAG = "workbench.run_id"
@@ -55,6 +57,12 @@ def export_mlflow(
     progress: Progress | None = None,
 ) -> MlflowExport:
     """Log the runs (``run_ids``, or those of ``experiment``) to MLflow (see the module doc)."""
+    if store.is_named_by(tracking_uri):  # MLflow would add its tables (and migrations) to it
+        raise BadInput(
+            f"--tracking-uri {visible(tracking_uri)} is the workbench store itself "
+            f"({store.description}); MLflow would write its own tables into it: give "
+            "another database (sqlite:///mlflow.db) or a server"
+        )
     client = _client(tracking_uri)
     ids = _run_ids(store, project, run_ids, experiment)
     name = mlflow_experiment or f"workbench/{project}" + (f"/{experiment}" if experiment else "")
@@ -148,7 +156,7 @@ def _log_run(client: Any, experiment_id: str, store: Store, run_id: int, contain
         report = Path(tmp) / "report.html"
         write_report(store, d.project, report, run_id=d.id)
         client.log_artifact(mlflow_id, str(report))
-    status = {"succeeded": "FINISHED", "interrupted": "KILLED"}.get(d.status, "FAILED")
+    status = {SUCCEEDED: "FINISHED", INTERRUPTED: "KILLED"}.get(d.status, "FAILED")
     end = int(d.finished_at.timestamp() * 1000) if d.finished_at else None
     client.set_terminated(mlflow_id, status=status, end_time=end)
     return mlflow_id

@@ -32,15 +32,11 @@ from typing import Any
 from workbench.errors import BadInput, WorkbenchError
 from workbench.jobs.interrupts import checkpoint
 from workbench.jobs.runs import check_tag
-from workbench.store import BenchmarkRun, LayerStat, QuantizationRun, Run, RunTag, Store, utcnow
+from workbench.store import DETAIL_TABLES, LayerStat, Run, RunTag, Store, utcnow
 from workbench.store.queries import find_run, get_project
 from workbench.store.recovery import current_process
-from workbench.vocabulary import BENCH, FAILED, INTERRUPTED, QUANTIZE, RUNNING, SUCCEEDED
+from workbench.vocabulary import FAILED, INTERRUPTED, RUNNING, SUCCEEDED
 
-_DETAIL_TABLES: dict[str, type[QuantizationRun] | type[BenchmarkRun]] = {
-    QUANTIZE: QuantizationRun,
-    BENCH: BenchmarkRun,
-}
 # Columns of ``runs`` a job may set; the rest belong to the lifecycle.
 _RUN_FIELDS = frozenset({"model_id", "container_id", "peak_memory_bytes", "command", "notes"})
 _LAYER_FIELDS = frozenset(
@@ -49,7 +45,7 @@ _LAYER_FIELDS = frozenset(
 
 
 def _detail_fields(kind: str) -> frozenset[str]:
-    table = _DETAIL_TABLES[kind].__table__
+    table = DETAIL_TABLES[kind].__table__
     return frozenset(c.key for c in table.columns if c.key != "run_id")
 
 
@@ -111,8 +107,8 @@ def tracked_run(
     ``details`` are columns of the kind's detail table known before the work
     starts (options, runtime, batch...); results come later via ``record``.
     """
-    if kind not in _DETAIL_TABLES:
-        raise BadInput(f"unknown run kind {kind!r} (one of {', '.join(_DETAIL_TABLES)})")
+    if kind not in DETAIL_TABLES:
+        raise BadInput(f"unknown run kind {kind!r} (one of {', '.join(DETAIL_TABLES)})")
     unknown = sorted(set(details) - _detail_fields(kind))
     if unknown:
         raise TypeError(f"{kind} runs have no field(s) {', '.join(unknown)}")
@@ -187,11 +183,7 @@ def _start(
                 pid_started_at=me.started_at,
                 tags=[RunTag(tag=t) for t in tag_set],
             )
-            detail = _DETAIL_TABLES[kind](**details)
-            if kind == QUANTIZE:
-                run.quantization = detail
-            else:
-                run.benchmark = detail
+            run.detail = DETAIL_TABLES[kind](**details)
             session.add(run)
             session.flush()
             recorder = RunRecorder(id=run.id, kind=kind, project=project.name)
@@ -214,7 +206,7 @@ def _finish(
         if run.status != RUNNING:  # ended already (interrupted just after): one ending
             recorder.status, recorder.error = run.status, run.error
             return
-        detail = run.quantization if recorder.kind == QUANTIZE else run.benchmark
+        detail = run.detail
         for key, value in recorder.fields.items():
             # Results count only from a run that succeeded; what describes the
             # run itself (peak memory, model, notes) is kept whatever happened.

@@ -14,6 +14,7 @@ from workbench.engine.graph import Graph
 from workbench.engine.metrics import get_metric, metrics, propose_metric
 from workbench.errors import NotFound
 from workbench.store import Container, Model, Store
+from workbench.vocabulary import LABEL_ACCURACY, TOP1
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,14 @@ def decision_metric(
         if model is not None:
             model.decision_metric, model.metric_reason = proposal.metric, proposal.reason
         return MetricChoice(proposal.metric, proposal.reason, model.id if model else None)
+
+
+def without_labels(choice: MetricChoice) -> MetricChoice:
+    """A command without labels (quantize, debug) judges a label-accuracy model by top-1
+    agreement."""
+    if choice.metric != LABEL_ACCURACY:
+        return choice
+    return MetricChoice(TOP1, f"{choice.reason}; no labels here → top1", choice.model_id)
 
 
 def set_model_metric(store: Store, model_id: int, metric: str, reason: str = "") -> MetricChoice:

@@ -20,6 +20,7 @@ from pathlib import PurePath
 from typing import Any
 
 from workbench.store import Store
+from workbench.vocabulary import IOU, LABEL_ACCURACY, SQNR, SUCCEEDED, TOP1
 
 SIZE, INIT = "size", "init"
 AXES = (SIZE, INIT)
@@ -186,13 +187,34 @@ def pareto_front(
     return front
 
 
-# Accuracy metrics, best first: the first one every measured point has is plotted.
-_METRICS = (
-    ("label_accuracy", "label accuracy (%)", 100.0),
-    ("top1_agreement", "top-1 agreement (%)", 100.0),
-    ("sqnr_db", "SQNR vs float (dB)", 1.0),
-)
+# Accuracy metrics tried, best first, when the runs record no shared decision metric: the
+# first one every measured point has is plotted.
+_FALLBACK = (LABEL_ACCURACY, TOP1, SQNR)
+_PERCENT = frozenset({LABEL_ACCURACY, TOP1, IOU})  # stored as [0, 1], plotted in %
 _EXACT_DB = 900.0  # an exact match is stored at the dB cap: drawn at the best other value
+
+
+def _plotted_metric(details: Sequence[Mapping[str, Any]]) -> tuple[str, str, float]:
+    """(stored field, axis label, scale): the runs' own decision metric when they share one
+    and have it measured, else the first of ``_FALLBACK`` they all (then any) have."""
+    from workbench.engine.metrics import get_metric
+    from workbench.jobs.bench import ACCURACY_FIELD
+
+    chosen = {d.get("decision_metric") for d in details}
+    candidates = [*chosen] if len(chosen) == 1 and None not in chosen else []
+    candidates += [m for m in _FALLBACK if m not in candidates]
+    has = [m for m in candidates if m in ACCURACY_FIELD]
+    name = next(
+        (m for m in has if details and all(d.get(ACCURACY_FIELD[m]) is not None for d in details)),
+        next((m for m in has if any(d.get(ACCURACY_FIELD[m]) is not None for d in details)), SQNR),
+    )
+    metric = get_metric(name)
+    if name in _PERCENT:
+        return ACCURACY_FIELD[name], f"{metric.label} (%)", 100.0
+    if not metric.higher_is_better:  # plotted negated, so up is better as on every plot
+        return ACCURACY_FIELD[name], f"-{metric.label} (up is better)", -1.0
+    unit = f" ({metric.loss_unit})" if metric.minimum else ""
+    return ACCURACY_FIELD[name], f"{metric.label} vs float{unit}", 1.0
 
 
 def tradeoff(store: Store, run_ids: Sequence[int]) -> Tradeoff:
@@ -202,7 +224,7 @@ def tradeoff(store: Store, run_ids: Sequence[int]) -> Tradeoff:
     views = []
     for run_id in run_ids:
         view = run_view(store, run_id)
-        if view.detail.kind == "bench" and view.detail.status == "succeeded":
+        if view.detail.kind == "bench" and view.detail.status == SUCCEEDED:
             views.append(view)
     return tradeoff_of(views)
 
@@ -210,10 +232,7 @@ def tradeoff(store: Store, run_ids: Sequence[int]) -> Tradeoff:
 def tradeoff_of(views: Sequence[Any]) -> Tradeoff:
     """``tradeoff`` from run views (``browse.RunView``) already loaded."""
     details = [v.detail.details for v in views]
-    key, metric, scale = next(
-        (m for m in _METRICS if details and all(d.get(m[0]) is not None for d in details)),
-        next((m for m in _METRICS if any(d.get(m[0]) is not None for d in details)), _METRICS[-1]),
-    )
+    key, metric, scale = _plotted_metric(details)
     device = any(d.get("device_init_ms") is not None for d in details)
     points = []
     for view, d in zip(views, details, strict=True):

@@ -47,10 +47,10 @@ from workbench.jobs.artifacts import model_id_of_container, record_calibration_s
 from workbench.jobs.convert import workbench_command
 from workbench.jobs.leftovers import remove_leftover_temp_files
 from workbench.jobs.lifecycle import tracked_run
-from workbench.jobs.metric_choice import MetricChoice, decision_metric
+from workbench.jobs.metric_choice import MetricChoice, decision_metric, without_labels
 from workbench.options import QUANTIZE_OPTIONS, QuantOptions, option_argv
 from workbench.store import Store
-from workbench.vocabulary import LABEL_ACCURACY, QUANTIZE, REFERENCE_RUNTIME, SQNR, TOP1, finite_db
+from workbench.vocabulary import QUANTIZE, REFERENCE_RUNTIME, SQNR, finite_db
 
 Progress = Callable[[str, int, int], None]
 
@@ -151,7 +151,8 @@ def quantize_job(
         else input_list
     )
     refuse_overwriting(output, [container_path, input_list_path, options.override_params,
-                                *(p for line in input_list.lines for p in line.values())])  # fmt: skip
+                                *(p for line in input_list.lines for p in line.values()),
+                                *store.files])  # fmt: skip
     check_container_fits(container_path, "quantize", available_memory(), head=head,
                          retain_all=analyze)  # fmt: skip
     source = read_container(container_path)
@@ -254,7 +255,7 @@ def quantize_job(
         if source.graph.output_names:  # a graph without outputs has nothing to evaluate
             with naming(eval_path):
                 headline = evaluate_headline(  # the staged file: the output appears last
-                    container_path, staged.temporary, eval_list, _without_labels(choice), progress
+                    container_path, staged.temporary, eval_list, without_labels(choice), progress
                 )
             report["evaluation"] = headline.record()
             report["timings_s"]["evaluate"] = round(headline.seconds, 4)
@@ -323,13 +324,6 @@ def _effective_options(options: QuantOptions, quantizer: dict[str, Any]) -> dict
         effective["override_version"] = overrides.get("version")
         effective["override_producer"] = overrides.get("producer")
     return effective
-
-
-def _without_labels(choice: MetricChoice) -> MetricChoice:
-    """Quantize has no labels: a label-accuracy model is judged by top-1 agreement here."""
-    if choice.metric != LABEL_ACCURACY:
-        return choice
-    return MetricChoice(TOP1, f"{choice.reason}; no labels here → top1", choice.model_id)
 
 
 def _named_output(listing: InputList, container: Any) -> str | None:
@@ -458,7 +452,7 @@ def _analyze(
         prepared_graph=prepared,
         top=SENSITIVE_LAYERS,
         progress=progress,
-        metric=_without_labels(choice).metric,
+        metric=without_labels(choice).metric,
         output=_named_output(eval_list, source),
     )
 

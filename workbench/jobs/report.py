@@ -28,6 +28,7 @@ from workbench.jobs.compare import LayerOverlay, layer_overlay
 from workbench.jobs.plots import LayerHistograms, Tradeoff, layer_histograms, tradeoff_of
 from workbench.store import Store
 from workbench.store.queries import looks_like_id
+from workbench.vocabulary import DEBUG, SUCCEEDED
 
 HISTOGRAM_LAYERS = 8  # per quantization run of an experiment: its worst layers
 HISTOGRAM_LAYERS_ONE_RUN = 60  # a report of one quantization run
@@ -57,6 +58,7 @@ class ReportData:
     tradeoff: Tradeoff | None = None
     overlay: LayerOverlay | None = None
     other_runs: tuple[RunView, ...] = field(default=())  # failed or interrupted quantizations
+    debug: tuple[RunView, ...] = field(default=())  # debug runs: first divergence, layer table
 
 
 @dataclass(frozen=True)
@@ -109,10 +111,10 @@ def build_report(
     project = views[0].detail.project
     bench = tuple(v for v in views if v.detail.kind == "bench")
     quantized = [v for v in views if v.detail.kind == "quantize"]
-    done = [v for v in quantized if v.detail.status == "succeeded"]
+    done = [v for v in quantized if v.detail.status == SUCCEEDED]
     limit = HISTOGRAM_LAYERS if experiment is not None else HISTOGRAM_LAYERS_ONE_RUN
     advice, advice_notes = _advice(store, project, experiment, bench)
-    measured = [v for v in bench if v.detail.status == "succeeded"]
+    measured = [v for v in bench if v.detail.status == SUCCEEDED]
     return ReportData(
         title=f"Quantization report: {subject}",
         project=project,
@@ -126,7 +128,8 @@ def build_report(
         quantize=tuple(_quant_section(v, limit) for v in done),
         tradeoff=tradeoff_of(measured) if len(measured) > 1 else None,
         overlay=_overlay(done),
-        other_runs=tuple(v for v in quantized if v.detail.status != "succeeded"),
+        other_runs=tuple(v for v in quantized if v.detail.status != SUCCEEDED),
+        debug=tuple(v for v in views if v.detail.kind == DEBUG),
     )
 
 
@@ -159,7 +162,7 @@ def write_report(
         output=str(target),
         size_bytes=target.stat().st_size,
         subject=data.subject,
-        runs=len(data.bench) + len(data.quantize) + len(data.other_runs),
+        runs=len(data.bench) + len(data.quantize) + len(data.other_runs) + len(data.debug),
         charts=page.count('<svg class="chart"'),
     )
 

@@ -27,7 +27,6 @@ from workbench.store.queries import (
     run_rows,
 )
 from workbench.textsafe import MAX_NOTE_CHARS
-from workbench.vocabulary import QUANTIZE
 
 MAX_PAGE = 10_000
 _TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=-]{0,63}")
@@ -94,7 +93,7 @@ def show_run(store: Store, run_id: int) -> RunDetail:
     with store.read() as session:
         run = get_run(session, run_id)
         row = run_rows(session, [run_id])[0]
-        detail_row = run.quantization if run.kind == QUANTIZE else run.benchmark
+        detail_row = run.detail
         return RunDetail(
             **{f.name: getattr(row, f.name) for f in fields(RunRow)},
             host=run.host,

@@ -18,7 +18,7 @@ from typing import Any
 
 from workbench.options import QUANTIZE_OPTIONS
 from workbench.report import svg
-from workbench.vocabulary import format_bytes, is_exact_db
+from workbench.vocabulary import SUCCEEDED, format_bytes, is_exact_db
 
 CSS = """
 :root { --fg: #1d232a; --muted: #5b6570; --line: #d5dbe1; --bg: #ffffff; --band: #f4f6f8;
@@ -100,6 +100,8 @@ def render(data: Any) -> str:
     for section in data.quantize:
         parts += _quantization(section)
     parts += _other_runs(data)
+    for view in data.debug:
+        parts += _debug(view)
     parts += ["<h2>Environment</h2>", _pairs(data.environment)]
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -265,6 +267,43 @@ def _quantization(section: Any) -> list[str]:
         out += ["<h3>Layers</h3>", _table(
             ["#", "layer", "type", "bits", "enc min", "enc max", "SQNR", "rmse/Δ"], rows,
             numeric={0, 3, 4, 5, 6, 7})]  # fmt: skip
+    return out
+
+
+def _debug(view: Any) -> list[str]:
+    """A debug run: where the quantized model first parts from float, and every layer."""
+    d, det = view.detail, view.detail.details
+    runtime = f"{det.get('runtime')}{' --cpu-fxp' if det.get('cpu_fxp') else ''}"
+    out = [f"<h2>Debug run {d.id} on {escape(runtime)}: {escape(_file(view.container))}</h2>"]
+    if d.status != SUCCEEDED:
+        return [*out, f'<p><span class="status-{d.status}">{d.status}</span> '
+                      f"{escape(d.error or '')}</p>"]  # fmt: skip
+    first = [
+        ("first divergent layer", det.get("first_divergent_layer") or "none"),
+        ("cause", det.get("cause") or "-"),
+        ("why", det.get("why") or "-"),
+        ("try", det.get("suggestion") or "-"),
+        ("output SQNR, integer-true", _db(det.get("sqnr_db"))),
+        ("output SQNR, fake-quant", _db(det.get("fake_quant_sqnr_db"))),
+        ("samples", _plain(det.get("samples"))),
+        ("float container", _path(view.float_container)),
+    ]
+    out.append(_pairs(first))
+    layers = [la["debug"] for la in d.layers if la.get("debug")]
+    if layers:
+        metric = det.get("metric") or "metric"
+        rows = [
+            [str(i), escape(str(la["node"])), escape(str(la["op_type"])),
+             _plain(la["integer_mean_lsb"]), _plain(la["integer_max_lsb"]),
+             _plain(la["clipped_pct"]), _db(la["integer_sqnr_db"]),
+             escape(la.get("contribution_shown") or "-"),
+             escape(", ".join(la.get("causes") or ()) or ("diverges" if la["diverges"] else ""))]
+            for i, la in enumerate(layers)
+        ]  # fmt: skip
+        out += [f"<h3>Layers in execution order (error in LSBs of each output encoding; "
+                f"{escape(metric)} with only that layer quantized)</h3>",
+                _table(["#", "layer", "type", "mean LSB", "max LSB", "clip %", "SQNR",
+                        f"{metric} alone", "cause"], rows, numeric={0, 3, 4, 5, 6, 7})]  # fmt: skip
     return out
 
 

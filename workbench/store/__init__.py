@@ -8,11 +8,20 @@ Knows nothing of the engine's kernels or of the UI.
 from sqlalchemy.orm import Session
 
 from workbench.store.base import Base, utcnow
-from workbench.store.database import Store, default_url, on_duplicate, open_store, resolve_url
+from workbench.store.database import (
+    Store,
+    default_url,
+    on_duplicate,
+    open_store,
+    resolve_url,
+    store_files,
+)
 from workbench.store.models import (
+    DETAIL_TABLES,
     BenchmarkRun,
     CalibrationSet,
     Container,
+    DebugRun,
     Experiment,
     ExperimentRun,
     LayerStat,
@@ -27,6 +36,7 @@ from workbench.store.models import (
 from workbench.vocabulary import FINISHED_STATUSES, RUN_KINDS, RUN_STATUSES
 
 __all__ = [
+    "DETAIL_TABLES",
     "FINISHED_STATUSES",
     "RUN_KINDS",
     "RUN_STATUSES",
@@ -34,6 +44,7 @@ __all__ = [
     "BenchmarkRun",
     "CalibrationSet",
     "Container",
+    "DebugRun",
     "Experiment",
     "ExperimentRun",
     "LayerStat",
@@ -50,5 +61,6 @@ __all__ = [
     "on_duplicate",
     "open_store",
     "resolve_url",
+    "store_files",
     "utcnow",
 ]

@@ -103,6 +103,22 @@ def describe_url(url: str | URL) -> str:
         return str(url)
 
 
+def store_files(db: str | None = None) -> tuple[Path, ...]:
+    """``Store.files`` of the store ``db`` names (as ``resolve_url``), without opening it:
+    for commands that write files but need no store."""
+    try:
+        return _database_files(make_url(resolve_url(db)))
+    except (ArgumentError, ValueError):
+        return ()
+
+
+def _database_files(url: URL) -> tuple[Path, ...]:
+    path = sqlite_path(url)
+    if path is None:
+        return ()
+    return (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+
+
 def sqlite_path(url: URL) -> Path | None:
     """The database file of a SQLite URL; None for other backends and in-memory."""
     if url.get_backend_name() != "sqlite":
@@ -110,6 +126,14 @@ def sqlite_path(url: URL) -> Path | None:
     if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
         return None
     return Path(url.database)
+
+
+def _same_file(info: os.stat_result, path: Path) -> bool:
+    try:
+        mine = os.stat(path)
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 class Store:
@@ -139,10 +163,31 @@ class Store:
     def files(self) -> tuple[Path, ...]:
         """The files that hold this store (a SQLite database and its journals), which no
         command may write over."""
-        path = sqlite_path(self.url)
-        if path is None:
-            return ()
-        return (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+        return _database_files(self.url)
+
+    def is_named_by(self, url: str) -> bool:
+        """Whether another tool's database ``url`` is this store's own database: the same
+        SQLite file (links resolved) or the same server database."""
+        try:
+            other = make_url(url)
+        except (ArgumentError, ValueError):
+            return False
+        if other.get_backend_name() != self.url.get_backend_name():
+            return False
+        path = sqlite_path(other)
+        if path is not None:
+            try:
+                theirs = os.stat(path)
+            except (OSError, ValueError):
+                return False
+            return any(_same_file(theirs, mine) for mine in self.files)
+        if other.get_backend_name() == "sqlite":
+            return False  # in memory: nobody else's
+        return (other.host or "localhost", other.port, other.database) == (
+            self.url.host or "localhost",
+            self.url.port,
+            self.url.database,
+        )
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -2,8 +2,8 @@
 
 Runs of every kind share one ``runs`` table (status, timings, host, tags,
 notes, flags), so one indexed query lists them newest first; what is specific
-to a quantization or a benchmark lives in a one-to-one detail table keyed by
-the run id. The schema changes only through a migration in ``migrations/``.
+to a quantization, a benchmark or a debug run lives in a one-to-one detail table
+keyed by the run id (``DETAIL_TABLES``; ``Run.detail`` reads the one of its kind). The schema changes only through a migration in ``migrations/``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from workbench.store.base import Base, UTCDateTime, utcnow
-from workbench.vocabulary import CELL_STATUSES, RUN_KINDS, RUN_STATUSES
+from workbench.vocabulary import (
+    BENCH,
+    CELL_STATUSES,
+    DEBUG,
+    QUANTIZE,
+    RUN_KINDS,
+    RUN_STATUSES,
+    RUNNING,
+)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -135,7 +143,7 @@ class Run(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default=RUNNING)
     model_id: Mapped[int | None] = mapped_column(
         ForeignKey("models.id", ondelete="SET NULL"), index=True
     )
@@ -167,12 +175,24 @@ class Run(Base):
     benchmark: Mapped[BenchmarkRun | None] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True
     )
+    debugging: Mapped[DebugRun | None] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
     tags: Mapped[list[RunTag]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="RunTag.tag"
     )
     layer_stats: Mapped[list[LayerStat]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="LayerStat.layer_index"
     )
+
+    @property
+    def detail(self) -> QuantizationRun | BenchmarkRun | DebugRun | None:
+        """The row of the run's own kind's detail table."""
+        return getattr(self, _DETAIL_RELATIONS[self.kind])
+
+    @detail.setter
+    def detail(self, row: QuantizationRun | BenchmarkRun | DebugRun) -> None:
+        setattr(self, _DETAIL_RELATIONS[self.kind], row)
 
 
 class QuantizationRun(Base):
@@ -254,8 +274,39 @@ class BenchmarkRun(Base):
     reference_container: Mapped[Container | None] = relationship()
 
 
+class DebugRun(Base):
+    """A quantized container compared layer by layer with its float model on one runtime
+    (``workbench debug``): the first layer that diverges, and why."""
+
+    __tablename__ = "debug_runs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    runtime: Mapped[str] = mapped_column(String(16), index=True)
+    cpu_fxp: Mapped[bool] = _flag()
+    options: Mapped[Any] = mapped_column(JSON, default=dict)  # every option as given
+    input_list: Mapped[str | None] = mapped_column(Text)  # the samples' list, resolved
+    # The float model compared with (the run's container is the quantized one).
+    float_container_id: Mapped[int | None] = mapped_column(
+        ForeignKey("containers.id", ondelete="SET NULL"), index=True
+    )
+    samples: Mapped[int | None] = mapped_column(Integer)
+    metric: Mapped[str | None] = mapped_column(String(32))  # of the layers' contributions
+    first_divergent_layer: Mapped[str | None] = mapped_column(Text)
+    cause: Mapped[str | None] = mapped_column(String(64))  # engine.quant.debug.CAUSES
+    why: Mapped[str | None] = mapped_column(Text)  # the sentence people read
+    suggestion: Mapped[str | None] = mapped_column(Text)
+    sqnr_db: Mapped[float | None] = mapped_column(Float)  # integer-true output vs float
+    fake_quant_sqnr_db: Mapped[float | None] = mapped_column(Float)
+    # Everything else the debugger reported (thresholds, the contribution's samples, notes).
+    report: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+    run: Mapped[Run] = relationship(back_populates="debugging")
+    float_container: Mapped[Container | None] = relationship()
+
+
 class LayerStat(Base):
-    """A quantization run's encoding and error for one layer's output."""
+    """A run's encoding and error for one layer's output (quantize: the analysis; debug:
+    the integer-true comparison, its SQNR and bitwidth here and the rest in ``debug``)."""
 
     __tablename__ = "layer_stats"
     __table_args__ = (Index("ix_layer_stats_run_id_layer_index", "run_id", "layer_index"),)
@@ -275,6 +326,18 @@ class LayerStat(Base):
     # The layer's value distributions the analysis measured, against its encodings:
     # {"output": HISTOGRAM, "weights": HISTOGRAM} (workbench.engine.quant.histogram).
     histograms: Mapped[Any] = mapped_column(JSON, nullable=True)
+    # A debug run's comparison of this layer (``engine.quant.debug.LayerDebug.to_dict``:
+    # LSB errors, clipping, SQNRs, metric contribution, causes).
+    debug: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+# Each run kind's detail table, and the relationship of ``Run`` that holds its row.
+DETAIL_TABLES: dict[str, type[QuantizationRun] | type[BenchmarkRun] | type[DebugRun]] = {
+    QUANTIZE: QuantizationRun,
+    BENCH: BenchmarkRun,
+    DEBUG: DebugRun,
+}
+_DETAIL_RELATIONS = {QUANTIZE: "quantization", BENCH: "benchmark", DEBUG: "debugging"}
 
 
 class RunTag(Base):
@@ -336,7 +399,7 @@ class Sweep(Base):
     spec_path: Mapped[str] = mapped_column(Text, default="", server_default="")
     metric: Mapped[str] = mapped_column(String(32))  # what "best" ranks by
     executor: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default=RUNNING)
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int] = mapped_column(Integer)
     pid_started_at: Mapped[float | None] = mapped_column(Float)

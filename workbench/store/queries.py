@@ -23,6 +23,7 @@ from workbench.store.models import (
     BenchmarkRun,
     CalibrationSet,
     Container,
+    DebugRun,
     Experiment,
     ExperimentRun,
     LayerStat,
@@ -32,7 +33,7 @@ from workbench.store.models import (
     Run,
     RunTag,
 )
-from workbench.vocabulary import BENCH, QUANTIZE, RUN_KINDS, RUN_STATUSES, RUNNING
+from workbench.vocabulary import BENCH, DEBUG, QUANTIZE, RUN_KINDS, RUN_STATUSES, RUNNING
 
 T = TypeVar("T")
 
@@ -412,12 +413,13 @@ class RunFilter:
     ``runs list --status failed --tag x`` and the TUI's ``status:failed #x`` are the
     same filter. ``model_id`` is one model; ``model_name`` every model of exactly that
     name. Each of ``words`` must be part of the model name, the notes, the command, the
-    error, the status, the runtime, the quantizer, the algorithms or a tag, or be the id.
+    error, the status, the runtime, the quantizer, the algorithms, a debug run's first
+    divergent layer or its cause, or a tag, or be the id.
     """
 
     kind: str | None = None
     status: str | None = None
-    runtime: str | None = None  # benchmark runs on this runtime
+    runtime: str | None = None  # benchmark (and debug) runs on this runtime
     model_id: int | None = None
     model_name: str | None = None
     tags: tuple[str, ...] = ()  # a run must carry all of them
@@ -447,7 +449,7 @@ class RunRow:
     model: str | None
     model_id: int | None
     container_id: int | None
-    runtime: str | None  # bench runs only
+    runtime: str | None  # bench and debug runs
     sqnr_db: float | None  # the run's headline accuracy
     tags: tuple[str, ...]
     starred: bool
@@ -478,8 +480,12 @@ class RunRow:
     cosine: float | None
     top1_agreement: float | None
     container_size_bytes: int | None
-    container_path: str | None  # the run's container (quantize: the input; bench: measured)
+    container_path: str | None  # the run's container (quantize: the input; bench: measured;
+    # debug: the quantized one compared)
     output_path: str | None  # quantize: the container written
+    # debug
+    first_divergent_layer: str | None
+    cause: str | None  # why it diverges (engine.quant.debug.CAUSES)
 
     @property
     def container_name(self) -> str | None:
@@ -493,6 +499,8 @@ class RunRow:
 # store's write lock while they summarize what they changed).
 _Q = aliased(QuantizationRun)
 _B = aliased(BenchmarkRun)
+_D = aliased(DebugRun)
+_RUNTIME = func.coalesce(_B.runtime, _D.runtime)  # the runtime a bench or debug run ran on
 _SRC = aliased(Container)
 _OUT = aliased(Container)
 _FIRST_TAG = (
@@ -513,14 +521,14 @@ RUN_SORTS: dict[str, tuple[ColumnElement[Any], ...]] = {
     "starred": (Run.starred,),
     "tags": (_FIRST_TAG,),
     "notes": (Run.notes,),
-    "sqnr": (func.coalesce(_Q.sqnr_db, _B.sqnr_db),),
+    "sqnr": (func.coalesce(_Q.sqnr_db, _B.sqnr_db, _D.sqnr_db),),
     # quantize
     "scheme": (_Q.param_quantizer, _Q.act_quantizer),
     "bits": (_Q.weights_bitwidth, _Q.act_bitwidth, _Q.bias_bitwidth),
     "options": (_Q.per_channel, _Q.algorithms, _Q.enable_hta),
     "out_size": (_OUT.size_bytes,),
     # bench
-    "runtime": (_B.runtime, _B.cpu_fxp),
+    "runtime": (_RUNTIME, func.coalesce(_B.cpu_fxp, _D.cpu_fxp)),
     "quantized": (_SRC.quantized,),
     "container": (func.coalesce(_OUT.path, _SRC.path),),
     "batch": (_B.batch,),
@@ -531,6 +539,9 @@ RUN_SORTS: dict[str, tuple[ColumnElement[Any], ...]] = {
     "cosine": (_B.cosine,),
     "top1": (_B.top1_agreement,),
     "size": (_B.container_size_bytes,),
+    # debug
+    "first": (_D.first_divergent_layer,),
+    "cause": (_D.cause,),
 }
 
 # Plain columns, not ORM entities: a page never loads the runs' logs.
@@ -542,10 +553,12 @@ _RUN_COLUMNS = (
     _OUT.size_bytes.label("output_size_bytes"),
     _Q.sqnr_db.label("q_sqnr_db"), _Q.param_quantizer, _Q.act_quantizer, _Q.weights_bitwidth,
     _Q.act_bitwidth, _Q.bias_bitwidth, _Q.per_channel, _Q.algorithms, _Q.enable_hta,
-    _B.sqnr_db.label("b_sqnr_db"), _B.runtime, _B.cpu_fxp, _B.batch, _B.iterations,
+    _B.sqnr_db.label("b_sqnr_db"), _RUNTIME.label("runtime"),
+    func.coalesce(_B.cpu_fxp, _D.cpu_fxp).label("cpu_fxp"), _B.batch, _B.iterations,
     _B.init_time_ms, _B.init_peak_bytes, _B.latency_mean_ms, _B.latency_p50_ms,
     _B.latency_p90_ms, _B.cosine, _B.top1_agreement, _B.container_size_bytes,
     _SRC.path.label("container_path"), _OUT.path.label("output_path"),
+    _D.sqnr_db.label("d_sqnr_db"), _D.first_divergent_layer, _D.cause,
 )  # fmt: skip
 _ROW_FIELDS = frozenset(f.name for f in fields(RunRow)) - {"tags", "sqnr_db"}
 
@@ -566,6 +579,10 @@ def _run_select(columns: Sequence[Any], kind: str | None) -> Select[Any]:
         query = query.join(_B, _B.run_id == Run.id)
     else:
         query = query.outerjoin(_B, _B.run_id == Run.id)
+    if kind == DEBUG:
+        query = query.join(_D, _D.run_id == Run.id)
+    else:
+        query = query.outerjoin(_D, _D.run_id == Run.id)
     return query.outerjoin(_OUT, _OUT.id == _Q.output_container_id)
 
 
@@ -580,7 +597,9 @@ def _word_matches(word: str) -> Any:
         Run.command.icontains(word, autoescape=True),
         Run.error.icontains(word, autoescape=True),
         Run.status.icontains(word, autoescape=True),
-        _B.runtime.icontains(word, autoescape=True),
+        _RUNTIME.icontains(word, autoescape=True),
+        _D.first_divergent_layer.icontains(word, autoescape=True),
+        _D.cause.icontains(word, autoescape=True),
         _Q.param_quantizer.icontains(word, autoescape=True),
         _Q.algorithms.icontains(word, autoescape=True),
         select(RunTag.run_id)
@@ -599,7 +618,7 @@ def _run_conditions(project_id: int, flt: RunFilter) -> list[Any]:
     if flt.status is not None:
         conds.append(Run.status == flt.status)
     if flt.runtime is not None:
-        conds.append(_B.runtime == flt.runtime)
+        conds.append(_RUNTIME == flt.runtime)
     if flt.model_id is not None:
         conds.append(_id_is(Run.model_id, flt.model_id))
     if flt.model_name is not None:
@@ -663,12 +682,15 @@ def run_rows(session: Session, run_ids: Sequence[int]) -> list[RunRow]:
     return [by_id[i] for i in run_ids if i in by_id]
 
 
+_HEADLINE_SQNR = {QUANTIZE: "q_sqnr_db", BENCH: "b_sqnr_db", DEBUG: "d_sqnr_db"}
+
+
 def _run_row(row: Any, tags: dict[int, list[str]]) -> RunRow:
     values = row._mapping
     return RunRow(
         **{k: values[k] for k in _ROW_FIELDS},
         tags=tuple(tags.get(row.id, ())),
-        sqnr_db=values["q_sqnr_db"] if row.kind == QUANTIZE else values["b_sqnr_db"],
+        sqnr_db=values[_HEADLINE_SQNR[row.kind]],
     )
 
 

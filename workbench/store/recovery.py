@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 
 from workbench.store.base import utcnow
 from workbench.store.models import Run, Sweep, SweepCell
+from workbench.vocabulary import INTERRUPTED, RUNNING
 
 if TYPE_CHECKING:
     from workbench.store.database import Store
@@ -76,7 +77,7 @@ def recover_orphaned_runs(store: Store) -> list[int]:
     with store.read() as session:
         candidates = session.execute(
             select(Run.id, Run.pid, Run.pid_started_at).where(
-                Run.status == "running", Run.host == host
+                Run.status == RUNNING, Run.host == host
             )
         ).all()
     dead = [run_id for run_id, pid, started in candidates if not _alive(pid, started)]
@@ -86,9 +87,9 @@ def recover_orphaned_runs(store: Store) -> list[int]:
     with store.write() as session:
         session.execute(
             update(Run)
-            .where(Run.id.in_(dead), Run.status == "running")
+            .where(Run.id.in_(dead), Run.status == RUNNING)
             .values(
-                status="interrupted",
+                status=INTERRUPTED,
                 finished_at=now,
                 error="interrupted: the process running it ended without finishing it",
             )
@@ -103,7 +104,7 @@ def recover_orphaned_sweeps(store: Store) -> list[int]:
     with store.read() as session:
         candidates = session.execute(
             select(Sweep.id, Sweep.pid, Sweep.pid_started_at).where(
-                Sweep.status == "running", Sweep.host == host
+                Sweep.status == RUNNING, Sweep.host == host
             )
         ).all()
     dead = [sweep_id for sweep_id, pid, started in candidates if not is_alive(pid, started)]
@@ -112,13 +113,13 @@ def recover_orphaned_sweeps(store: Store) -> list[int]:
     with store.write() as session:
         session.execute(
             update(Sweep)
-            .where(Sweep.id.in_(dead), Sweep.status == "running")
-            .values(status="interrupted", finished_at=utcnow())
+            .where(Sweep.id.in_(dead), Sweep.status == RUNNING)
+            .values(status=INTERRUPTED, finished_at=utcnow())
         )
         session.execute(
             update(SweepCell)
-            .where(SweepCell.sweep_id.in_(dead), SweepCell.status == "running")
-            .values(status="interrupted", error=ORPHANED_CELL)
+            .where(SweepCell.sweep_id.in_(dead), SweepCell.status == RUNNING)
+            .values(status=INTERRUPTED, error=ORPHANED_CELL)
         )
     return dead
 

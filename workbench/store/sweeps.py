@@ -28,6 +28,7 @@ from workbench.vocabulary import (
     DONE_CELL_STATUSES,
     INTERRUPTED,
     RUNNING,
+    SUCCEEDED,
 )
 
 
@@ -84,7 +85,7 @@ def succeeded_quantize_run(session: Session, container_id: int) -> int | None:
     return session.scalar(
         select(Run.id)
         .join(QuantizationRun, QuantizationRun.run_id == Run.id)
-        .where(QuantizationRun.output_container_id == container_id, Run.status == "succeeded")
+        .where(QuantizationRun.output_container_id == container_id, Run.status == SUCCEEDED)
         .order_by(Run.id.desc())
         .limit(1)
     )
@@ -141,7 +142,7 @@ def _view(cell: SweepCell, bench: BenchmarkRun | None) -> CellView:
         model=cell.model_name,
         model_id=cell.model_id,
         model_sha256=cell.model_sha256,
-        setting=dict(cell.setting or {}),
+        setting=cell.setting if isinstance(cell.setting, dict) else {},  # tampered: none
         setting_key=cell.setting_key,
         runtime=cell.runtime,
         status=cell.status,

@@ -12,8 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workbench.store.models import (
+    DETAIL_TABLES,
     BenchmarkRun,
     Container,
+    DebugRun,
     LayerStat,
     Project,
     QuantizationRun,
@@ -22,19 +24,22 @@ from workbench.store.models import (
 )
 from workbench.store.queries import find_container_by_sha256
 
-_DETAILS: dict[str, type[QuantizationRun] | type[BenchmarkRun]] = {
-    "quantize": QuantizationRun,
-    "bench": BenchmarkRun,
-}
 # Foreign keys to containers, carried as the container's sha256.
 _CONTAINER_REFS = {
     Run: ("container_id",),
     QuantizationRun: ("output_container_id",),
     BenchmarkRun: ("reference_container_id",),
+    DebugRun: ("float_container_id",),
 }
 # Keys the destination gives (its own ids) or that are the destination's to set.
 _RUN_SKIP = {"id", "project_id", "model_id", "container_id", "starred", "baseline"}
-_DETAIL_SKIP = {"run_id", "calibration_set_id", "output_container_id", "reference_container_id"}
+_DETAIL_SKIP = {
+    "run_id",
+    "calibration_set_id",
+    "output_container_id",
+    "reference_container_id",
+    "float_container_id",
+}
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,8 @@ def export_runs(session: Session) -> list[RunCopy]:
 
 
 def _export(session: Session, run: Run) -> RunCopy:
-    detail = run.quantization if run.kind == "quantize" else run.benchmark
-    table = _DETAILS[run.kind]
+    detail = run.detail
+    table = DETAIL_TABLES[run.kind]
     containers = {
         key: _sha(session, getattr(owner, key))
         for owner in (run, detail)
@@ -92,17 +97,13 @@ def import_run(
         tags=[RunTag(tag=t) for t in copy.tags],
         layer_stats=[LayerStat(**s) for s in copy.layer_stats],
     )
-    detail_values = {k: v for k, v in copy.detail.items()}
-    if copy.kind == "quantize":
-        run.quantization = QuantizationRun(
-            **detail_values,
-            output_container_id=refs.get("output_container_id"),
-            calibration_set_id=calibration_set_id,
-        )
-    else:
-        run.benchmark = BenchmarkRun(
-            **detail_values, reference_container_id=refs.get("reference_container_id")
-        )
+    table = DETAIL_TABLES[copy.kind]
+    values = dict(copy.detail)
+    for key in _CONTAINER_REFS[table]:
+        values[key] = refs.get(key)
+    if table is QuantizationRun:
+        values["calibration_set_id"] = calibration_set_id
+    run.detail = table(**values)
     session.add(run)
     session.flush()
     return run.id

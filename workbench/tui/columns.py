@@ -15,6 +15,7 @@ from rich.text import Text
 from workbench.jobs.browse import ExperimentRow, ModelRow, RunRow
 from workbench.jobs.projects import ProjectInfo
 from workbench.tui import format as fmt
+from workbench.vocabulary import REFUSED, SUCCEEDED
 
 T = TypeVar("T")
 MARK, STAR, BASELINE = "●", "★", "◆"
@@ -125,6 +126,22 @@ def bench_columns(marked: Callable[[int], bool]) -> list[Column[RunRow]]:
     ]
 
 
+def debug_columns(marked: Callable[[int], bool]) -> list[Column[RunRow]]:
+    return [
+        Column("starred", "", _flags(marked), 3),
+        Column("id", "id", lambda r: r.id, 5),
+        Column("status", "status", lambda r: fmt.status(r.status), 11),
+        Column("container", "container", _container(12), 12),
+        Column("runtime", "runtime", _runtime, 7),
+        Column("first", "diverges first", lambda r: r.first_divergent_layer or fmt.DASH, 14),
+        Column("cause", "cause", lambda r: r.cause or fmt.DASH, 14),
+        Column("sqnr", "SQNR", lambda r: fmt.db(r.sqnr_db), 6),
+        Column("model", "model", lambda r: r.model or fmt.DASH, 11),
+        Column("started", "started", lambda r: fmt.when(r.started_at), 11),
+        Column("tags", "tags", _tags, 16),
+    ]
+
+
 def model_columns() -> list[Column[ModelRow]]:
     return [
         Column("id", "id", lambda m: m.id, 4),
@@ -154,8 +171,8 @@ def sweep_columns() -> list[Column[Any]]:
         Column("name", "name", lambda s: s.name, 20),
         Column("status", "status", lambda s: fmt.status(s.status), 11),
         Column("cells", "cells", lambda s: s.cells, 5),
-        Column("succeeded", "ok", lambda s: s.counts["succeeded"], 4),
-        Column("left", "left", lambda s: s.cells - s.counts["succeeded"] - s.counts["refused"], 5),
+        Column("succeeded", "ok", lambda s: s.counts[SUCCEEDED], 4),
+        Column("left", "left", lambda s: s.cells - s.counts[SUCCEEDED] - s.counts[REFUSED], 5),
         Column("metric", "metric", lambda s: s.metric, 7),
         Column("started", "started", lambda s: fmt.when(s.started_at), 11),
         Column("executor", "executor", lambda s: s.executor, 8),

@@ -1,7 +1,7 @@
 """How the TUI runs the jobs its forms ask for, and what it says when they end.
 
 A form returns one of the jobs' own requests (``ConvertRequest``, ``QuantizeRequest``,
-``BenchRequest``, ``AdviseRequest``: paths and an options object). ``run_request`` calls
+``BenchRequest``, ``AdviseRequest``, ``DebugRequest``: paths and an options object). ``run_request`` calls
 the same job the CLI calls, on a worker thread, recording the request's equivalent
 ``workbench`` command line (generated from the option declarations) so that the run
 can be replayed from a shell, and sums the result up as a ``JobOutcome``.
@@ -18,11 +18,12 @@ from workbench.errors import BadInput
 from workbench.jobs.advise import AdviseRequest
 from workbench.jobs.bench import BenchRequest
 from workbench.jobs.convert import ConvertRequest
+from workbench.jobs.debug import DebugRequest
 from workbench.jobs.quantize import QuantizeRequest
 from workbench.store import Store
 from workbench.tui.job_runner import JobOutcome, Progress
 
-Request = ConvertRequest | QuantizeRequest | BenchRequest | AdviseRequest
+Request = ConvertRequest | QuantizeRequest | BenchRequest | AdviseRequest | DebugRequest
 
 
 def parse_input_dims(text: str) -> dict[str, list[int]]:
@@ -114,9 +115,23 @@ def _advise(request: AdviseRequest, store: Store, project: str, progress: Progre
     )
 
 
+def _debug(request: DebugRequest, store: Store, project: str, progress: Progress):
+    from workbench.jobs.debug import debug_job
+
+    result = debug_job(store, project, request, progress=progress)
+    first = result.report["first_divergent_layer"]
+    verdict = f"{first} diverges first ({result.report['cause']})" if first else "no layer diverges"
+    return JobOutcome(
+        f"debugged {Path(request.container).name}: {verdict} (run {result.run_id})",
+        refresh=("debug", "models"),
+        run_ids=(result.run_id,),
+    )
+
+
 _RUNNERS: dict[str, Callable[..., JobOutcome]] = {
     "convert": _convert,
     "quantize": _quantize,
     "bench": _bench,
     "advise": _advise,
+    "debug": _debug,
 }

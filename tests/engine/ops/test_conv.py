@@ -86,6 +86,7 @@ def test_conv_depthwise(attrs, multiplier, kernel, batch):
 def test_conv_depthwise_both_tap_strategies(monkeypatch, small_plane, strides):
     # Multiply-adds over whole tensors vs gathered taps and a dot per channel.
     monkeypatch.setattr(conv_module, "_SMALL_PLANE", small_plane)
+    monkeypatch.setattr(conv_module, "_SMALL_COLS_BYTES", 0)  # not the small path
     check_op(
         "Conv",
         {"x": _f(1, 6, 13, 11)},
@@ -250,9 +251,32 @@ def _random_conv_case(rng: np.random.Generator) -> tuple[dict, dict, dict]:
 
 
 @pytest.mark.parametrize("seed", range(60))
-def test_conv_random_geometry(seed):
+@pytest.mark.parametrize("small_path", [True, False])
+def test_conv_random_geometry(seed, small_path, monkeypatch):
+    if not small_path:
+        monkeypatch.setattr(conv_module, "_SMALL_COLS_BYTES", 0)
     inputs, consts, attrs = _random_conv_case(np.random.default_rng(seed))
     check_op("Conv", inputs, consts, atol=1e-4, **attrs)
+
+
+def test_conv_small_path_makes_buffers_when_its_own_are_in_use():
+    # A call that finds the buffers taken (another thread, a reentrant call) makes its
+    # own set and gives the same result; both sets are kept for later calls.
+    w, b, x = _f(6, 2, 3, 3), _f(6), _f(1, 4, 7, 5)
+    conv = conv_module._Conv(w, b, 2, [2, 1], [1, 1], [1, 0, 1, 2], "NOTSET", None)
+    first = conv(x)
+    small = conv._small[x.shape, x.dtype]
+    assert small is not None
+    taken = small._spare.pop()
+    again = conv(x)
+    np.testing.assert_array_equal(again, first)
+    small._spare.append(taken)
+    assert len(small._spare) == 2
+    np.testing.assert_array_equal(conv(x * 2), conv(x * 2))
+    x2 = _f(1, 4, 7, 5)
+    y2 = conv(x2)  # the buffers' earlier content (padding included) does not leak
+    fresh = conv_module._Conv(w, b, 2, [2, 1], [1, 1], [1, 0, 1, 2], "NOTSET", None)(x2)
+    np.testing.assert_array_equal(y2, fresh)
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -305,3 +329,17 @@ def test_conv_few_output_channels_takes_the_shift_path(attrs, bias):
 def test_conv_shift_path_falls_back_to_im2col_for_big_images(monkeypatch):
     monkeypatch.setattr(conv_module, "_IM2COL_CHUNK_BYTES", 256)
     check_op("Conv", {"x": _f(1, 8, 9, 11)}, {"w": _f(3, 8, 3, 3)}, pads=[1, 1, 1, 1])
+
+
+@pytest.mark.parametrize("batch", [1, 2])  # the small path (centering while copying) and not
+@pytest.mark.parametrize("zp", [0, 131])
+def test_conv_centered_codes_are_the_conv_of_centered_values(batch, zp):
+    rng = np.random.default_rng(7)
+    w = rng.integers(-127, 128, (6, 2, 3, 3)).astype(np.float32)
+    b = rng.integers(-1000, 1000, 6).astype(np.float32)
+    conv = conv_module._Conv(w, b, 2, [2, 1], [1, 1], [1, 0, 1, 2], "NOTSET", None)
+    q = rng.integers(0, 256, (batch, 4, 7, 5)).astype(np.uint8)
+    want = conv(q.astype(np.float32) - zp)
+    for _ in range(2):  # again on the kept buffers
+        np.testing.assert_array_equal(conv.centered(q, zp), want)
+    np.testing.assert_array_equal(conv.centered(q, zp, np.float64), want.astype(np.float64))

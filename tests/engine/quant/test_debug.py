@@ -123,3 +123,48 @@ def test_coarse_weights_are_a_weight_quantization_cause(cnn, feeds):
     assert report.first is not None and report.first.node == "Conv_6"
     assert report.first.causes[0] == WEIGHT_QUANTIZATION
     assert "--weights-bitwidth-override Conv_6=16" in report.first.suggestion
+
+
+def test_each_layer_contribution_is_the_metric_with_only_that_layer_quantized(cnn, q8, feeds):
+    from workbench.engine.executor import Plan
+    from workbench.engine.quant.sensitivity import Setup, layer_alone
+
+    broken = _broken(q8, "c4", 0.05)
+    prepared = prepared_float_graph(cnn, broken)
+    net = load_network(broken, "dsp")
+    report = debug_layers(prepared, broken, feeds, net, metric="sqnr", contribution_samples=2)
+    measured = {r.node: r.contribution for r in report.layers if r.contribution is not None}
+    assert min(measured, key=measured.get) == "Conv_6"  # the broken encoding costs most
+    assert "MaxPool_9" not in measured and "Flatten_14" not in measured  # data movement
+    assert report.contribution_samples == 2 and report.metric == "sqnr"
+    output = prepared.output_names[0]
+    refs = [{output: Plan(prepared).run(f)[output]} for f in feeds[:2]]
+    alone = layer_alone(Setup(broken, prepared.params, feeds[:2], refs, output, "sqnr"), ["Conv_6"])
+    assert measured["Conv_6"] == pytest.approx(alone.value)
+    row = next(r for r in report.layers if r.node == "Conv_6")
+    assert row.contribution_shown == f"{alone.value:.2f} dB"
+    fused = report.layers[0]
+    assert fused.nodes == ("Conv_0", "Relu_1") and fused.contribution is not None
+    top1 = debug_layers(prepared, broken, feeds, net, metric="top1", contribution_samples=1)
+    assert all(r.contribution_shown.endswith("%") for r in top1.layers if r.contribution)
+    skipped = debug_layers(prepared, broken, feeds, net, contribution_samples=0)
+    assert all(r.contribution is None for r in skipped.layers)
+    assert skipped.to_dict()["contribution_samples"] == 0
+
+
+def test_a_first_layer_diverging_by_upstream_error_names_the_layer_above(cnn, q8, feeds):
+    # A threshold under the healthy error: Conv_4 diverges first with nothing of its own.
+    net = load_network(q8, "dsp")
+    prepared = prepared_float_graph(cnn, q8)
+    report = debug_layers(prepared, q8, feeds, net, threshold_lsb=0.4)
+    assert report.first.node == "Conv_4" and report.first.causes == ("upstream error",)
+    # Its ancestors: Conv_2 (its SQNR drops from its input's) and Conv_0 (the first).
+    assert report.first.suggestion.startswith("--layer-precision Conv_2=int16: the error comes")
+    assert "fix the first divergent layer above it" not in report.why
+    assert report.layers[[r.node for r in report.layers].index("Conv_4")] == report.first
+    # With contributions, the ancestor that costs most alone is named.
+    measured = debug_layers(prepared, q8, feeds, net, threshold_lsb=0.4, contribution_samples=2)
+    alone = {r.node: r.contribution for r in measured.layers if r.node in ("Conv_0", "Conv_2")}
+    worst = min(alone, key=alone.get)
+    assert measured.first.suggestion.startswith(f"--layer-precision {worst}=int16")
+    assert "with only it quantized" in measured.first.suggestion

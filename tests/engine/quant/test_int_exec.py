@@ -19,9 +19,14 @@ from tests.engine.quant.qfixtures import (
 )
 from workbench.engine.executor import Plan
 from workbench.engine.graph import Graph
-from workbench.engine.quant.encoding import encoding_from_dict
+from workbench.engine.quant.encoding import (
+    dequantize,
+    encoding_from_dict,
+    symmetric_encoding,
+    tf_encoding,
+)
 from workbench.engine.quant.fakequant import FakeQuantPlan
-from workbench.engine.quant.int_exec import IntegerPlan
+from workbench.engine.quant.int_exec import IntegerPlan, dequantizer
 from workbench.engine.quant.int_ops import centered_param
 from workbench.engine.quant.requant import quantize_multiplier, requantize
 from workbench.engine.quant.sqnr import sqnr_db
@@ -440,3 +445,21 @@ def test_batch_of_two(cnn_graph: Graph) -> None:
     both = {"x": np.concatenate([a["x"], b["x"]])}
     y = plan.run(both)["y"]
     assert np.array_equal(y, np.concatenate([plan.run(a)["y"], plan.run(b)["y"]]))
+
+
+@pytest.mark.parametrize(
+    "enc",
+    [
+        tf_encoding(-3.82, 1.50),
+        tf_encoding(0.0, 0.687),
+        tf_encoding(-1e-3, 7e4, 16),
+        symmetric_encoding(2.5, 4),
+        symmetric_encoding(1e39 / 2**7, 8),  # past the float32 limit: dequantize itself
+    ],
+)
+def test_the_plan_time_dequantizer_is_dequantize(enc):
+    codes = np.arange(2**enc.bitwidth, dtype=enc.dtype)
+    for q in (codes, codes.reshape(2, -1), codes[:1].reshape(())):
+        got, want = dequantizer(enc)(q), dequantize(q, enc)
+        assert got.dtype == want.dtype == np.float32 and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)

@@ -226,3 +226,57 @@ def test_exports_carry_the_mix(cnn, tmp_path):
         doc = export_encodings(q, version)
         text = json.dumps(doc)
         assert '"wg"' not in text
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "0.6.1"])
+def test_an_exported_mix_comes_back_through_override_params(cnn, tmp_path, version):
+    import json
+
+    from workbench.engine.quant.aimet import export_encodings
+    from workbench.engine.quant.layer_precision import recorded
+
+    feeds = _feeds(4)
+    mix = QuantOptions(
+        layer_precision=("HardSwish_8=int16", "type:Gemm=float", "Flatten_14=float"),
+        weights_bitwidth_override=("Conv_10=4",),
+    )
+    q = quantize_container(cnn, feeds, mix).container
+    path = tmp_path / "mix.json"
+    path.write_text(json.dumps(export_encodings(q, version)))
+    back = quantize_container(cnn, feeds, QuantOptions(override_params=str(path))).container
+    assert float_layers(back.manifest) == float_layers(q.manifest) == {"Flatten_14", "Gemm_15"}
+    assert _bits(back) == _bits(q)  # 16-bit HardSwish_8, its neighbours 8, no float island
+    assert {n: e["bitwidth"] for n, e in back.param_encodings.items()} == {
+        n: e["bitwidth"] for n, e in q.param_encodings.items()
+    }
+    record = recorded(back.manifest)
+    assert record["activations"]["HardSwish_8"] == "int16"
+    assert record["weights"] == recorded(q.manifest)["weights"] == {"w4": 4}
+    assert record["boundaries"] == recorded(q.manifest)["boundaries"]
+    assert back.manifest["quantizer"]["overrides"]["excluded_layers"] == ["Flatten_14", "Gemm_15"]
+    for f in feeds:  # the same container, computing the same outputs
+        np.testing.assert_allclose(FakeQuantPlan(back).run(f)["y"], FakeQuantPlan(q).run(f)["y"])
+    # The command line's rules still apply, after the file's: they win.
+    int8 = QuantOptions(override_params=str(path), layer_precision=("Gemm_15=int8",))
+    again = quantize_container(cnn, feeds, int8).container
+    assert float_layers(again.manifest) == {"Flatten_14"}
+
+
+def test_excluded_layers_must_name_layers_of_the_model(cnn, tmp_path):
+    import json
+
+    from workbench.engine.quant.aimet import export_encodings
+
+    q = _quantize(cnn)
+    doc = export_encodings(q, "1.0.0")
+    doc["excluded_layers"] = ["Gemm_15", "nosuchlayer"]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(
+        BadInput, match="excluded_layers name layers not in the graph: 'nosuchlayer'"
+    ):
+        quantize_container(cnn, _feeds(2), QuantOptions(override_params=str(path)))
+    doc["excluded_layers"] = "Gemm_15"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(BadInput, match="must be a list of layer names"):
+        quantize_container(cnn, _feeds(2), QuantOptions(override_params=str(path)))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from workbench.engine.quant.requant import (
+    TFLITE_HALF_UP,
     Requantizer,
     multiplier_value,
     quantize_multiplier,
@@ -394,3 +395,90 @@ def test_the_float_path_needs_exact_products() -> None:
         assert 31 + int(r.shift) == (43 if real > 2**-13 else 44)
         assert r.fast is fast, (real, qmax)
         assert np.array_equal(r(acc), requantize(acc, r.multiplier, r.shift, 0, 0, qmax))
+
+
+# -- TFLite's arithmetic (rounding mode "tflite") ------------------------------------------
+
+
+def _gemmlowp(x: int, m: int, exponent: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier, line by line from gemmlowp (Python ints)."""
+    left, right = max(exponent, 0), max(-exponent, 0)
+    x = ((x << left) + 2**31) % 2**32 - 2**31  # int32 arithmetic wraps
+    ab = x * m
+    nudge = 2**30 if ab >= 0 else 1 - 2**30
+    high = abs(ab + nudge) // 2**31 * (1 if ab + nudge >= 0 else -1)  # C division truncates
+    mask = (1 << right) - 1
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> right) + (1 if (high & mask) > threshold else 0)
+
+
+def _ruy(x: int, m: int, exponent: int) -> int:
+    """TFLite's convolution kernels: both roundings half up (floors after adding a half)."""
+    left, right = max(exponent, 0), max(-exponent, 0)
+    high = ((x << left) * m + 2**30) >> 31
+    return (high + (1 << (right - 1))) >> right if right else high
+
+
+def test_tflite_double_rounding_golden() -> None:
+    # real 3/64 = 0.75 * 2**-4: M = 3 * 2**29, right shift 4 (ours: shift 4).
+    m, s = quantize_multiplier(3 / 64)
+    assert (int(m), int(s)) == (3 * 2**29, 4)
+    acc = np.array([10, 11, -11, 32, -32, 21, -21])
+    # 10 * 3/64 = 0.46875: the high multiply gives 10 * 0.75 = 7.5 -> 8 (half up), then
+    # 8 / 16 = 0.5 -> 1 (half away): the double rounding is one above round(0.46875) = 0.
+    # -11 * 3/64 = -0.515625: -8.25 -> -8, -8 / 16 = -0.5 -> -1, as single rounding says.
+    got = requantize(acc, m, s, 0, -99, 99, np.int32, rounding="tflite").tolist()
+    assert got == [1, 1, -1, 2, -2, 1, -1]
+    assert requantize(acc, m, s, 0, -99, 99, np.int32).tolist() == [0, 1, -1, 2, -2, 1, -1]
+    # the convolutions' variant rounds both halves up: -11: -8 / 16 = -0.5 -> 0;
+    # -32 * 3/64 = -1.5 exactly: -24 / 16 = -1.5 -> -1
+    half_up = requantize(acc, m, s, 0, -99, 99, np.int32, rounding=TFLITE_HALF_UP).tolist()
+    assert half_up == [1, 1, 0, 2, -1, 1, -1]
+
+
+@pytest.mark.parametrize("rounding", ["tflite", TFLITE_HALF_UP])
+def test_tflite_roundings_are_the_kernels_line_by_line(rounding: str) -> None:
+    rng = np.random.default_rng(11)
+    reals = np.concatenate([10 ** rng.uniform(-10, 1.4, 300), [0.5, 1.0, 0.25, 3 / 64, 2.0**-40]])
+    reference = _gemmlowp if rounding == "tflite" else _ruy
+    for real in reals:
+        m, s = quantize_multiplier(real)
+        exponent = -int(s)
+        bound = 2**31 - 1 if exponent <= 0 else 2 ** (31 - exponent) - 1  # no int32 overflow
+        acc = np.concatenate([rng.integers(-bound, bound, 40), np.arange(-40, 41)])
+        got = requantize(acc, m, s, 0, -(2**40), 2**40, np.int64, rounding=rounding)
+        if exponent < -31:  # TFLite's QuantizeMultiplier: no multiplier below 2**-62
+            want = [0] * acc.size if rounding == "tflite" else got.tolist()
+        else:
+            want = [reference(int(a), int(m), exponent) for a in acc]
+        assert got.tolist() == want, real
+    # ties fall where the two TFLite roundings part: negative halves
+    m, s = quantize_multiplier(0.25)
+    acc = np.array([-6, -2, 2, 6])  # -1.5, -0.5, 0.5, 1.5
+    assert requantize(acc, m, s, 0, -9, 9, np.int32, rounding="tflite").tolist() == [-2, -1, 1, 2]
+    assert requantize(acc, m, s, 0, -9, 9, np.int32, rounding=TFLITE_HALF_UP).tolist() == [
+        -1, 0, 1, 2
+    ]  # fmt: skip
+
+
+def test_requantizer_paths_for_tflite() -> None:
+    rng = np.random.default_rng(4)
+    acc = rng.integers(-(2**20), 2**20, size=(4, 5000)).astype(np.float32)
+    acc[:, :64] = np.arange(-32, 32) * 2**14  # ties and near-ties of every kind
+    real = np.concatenate([0.003 * rng.uniform(0.5, 2, (3, 1)), [[2.0**-9]]])
+    rq = Requantizer.build(real, 7, 0, 255, 2**20, rounding="tflite")
+    assert not rq.fast and not rq.wide_fast  # gemmlowp's double rounding: integers only
+    m, s = rq.multiplier, rq.shift
+    assert np.array_equal(rq(acc), requantize(acc, m, s, 7, 0, 255, rounding="tflite"))
+    assert not np.array_equal(rq(acc), requantize(acc, m, s, 7, 0, 255))  # it matters
+    # TFLite's convolutions' rounding is floor(z + 1/2 + c): the float64 path, with c
+    rq = Requantizer.build(real, 7, 0, 255, 2**20, rounding=TFLITE_HALF_UP)
+    assert rq.fast
+    want = requantize(acc, m, s, 7, 0, 255, rounding=TFLITE_HALF_UP)
+    assert np.array_equal(rq(acc), want)
+    assert np.array_equal(rq._exact(acc, m, s), want)
+    for shift in (-3, 0, 1, 5, 12, 30):  # left shifts, no shift, right shifts
+        rq = Requantizer.build(1.3 * 2.0**-shift, 100, 0, 255, 2**12, rounding=TFLITE_HALF_UP)
+        a = np.arange(-(2**12), 2**12)
+        exact = requantize(a, rq.multiplier, rq.shift, 100, 0, 255, rounding=TFLITE_HALF_UP)
+        assert rq.fast == (shift < 30) and np.array_equal(rq(a), exact), shift

@@ -83,12 +83,16 @@ class Agreement:
         )
 
 
-def integer_agreement(rec: Recording) -> Agreement:
-    """Our integer-true output codes against the interpreter's, over every sample."""
+def integer_agreement(rec: Recording, rounding: str | None = None) -> Agreement:
+    """Our integer-true output codes against the interpreter's, over every element of every
+    sample; ``rounding`` replaces the container's own mode (``tflite``)."""
     imported = load_tflite(rec.path)
     assert imported.quantized
     check_interface(imported, rec)
-    plan = IntegerPlan(imported.to_container({"command": "test"}))
+    container = imported.to_container({"command": "test"})
+    if rounding is not None:
+        container.manifest["rounding"] = rounding
+    plan = IntegerPlan(container)
     diffs = []
     for feeds, refs in rec.samples:
         ours = plan.run_integer(feeds)

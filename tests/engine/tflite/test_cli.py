@@ -43,13 +43,14 @@ def test_int8_tflite_converts_to_a_quantized_container(cli, store, tmp_path, inp
         assert row.quantized and row.manifest["converter"]["source_format"] == "tflite"
 
     info = cli.json("info", str(dlc))
-    assert info["quantized"] is True
+    assert info["quantized"] is True and info["rounding"] == "tflite"  # TFLite's arithmetic
     assert [t["name"] for t in info["inputs"]] == [INPUT]
     assert info["inputs"][0]["shape"] == [1, 32, 32, 3]  # the model's own NHWC interface
     conv = next(r for r in info["layers"] if r["op_type"] == "Conv")
     assert "per-channel x16 (axis 0)" in conv["encoding_summary"]
     text = cli("info", str(dlc))
     assert text.exit_code == 0 and "encoding" in text.stdout
+    assert any(line.split()[:2] == ["rounding", "tflite"] for line in text.stdout.splitlines())
 
     out = tmp_path / "out"
     run = cli.json("run", str(dlc), "--input-list", str(inputs), "--output-dir", str(out),

@@ -119,7 +119,16 @@ def epilogue(y, bias, acts, n_pre, slopes, res, has_res, b0, b1, c0, c1, j0, j1)
 @njit(**_OPTS)
 def _requant_row(acc, n, bias, rq, zp_half, qmin, qmax, mult, shift, fast, table, has_table, out):
     """Codes of ``acc + bias`` (float32: exact, both are integers below 2**24)."""
-    if fast and has_table:
+    if fast and has_table and (qmax <= 255.0 or out.itemsize >= 2):
+        # Codes first (a loop that vectorizes), then the table (a gather) over them;
+        # ``out`` holds the codes in between (the guard: they fit its dtype).
+        for i in range(n):
+            v = np.float64(acc[i] + bias) * rq + zp_half
+            v = qmin if v < qmin else (qmax if v > qmax else v)
+            out[i] = np.int64(v)
+        for i in range(n):
+            out[i] = table[out[i]]
+    elif fast and has_table:
         for i in range(n):
             v = np.float64(acc[i] + bias) * rq + zp_half
             v = qmin if v < qmin else (qmax if v > qmax else v)
@@ -352,12 +361,24 @@ def depthwise_int(
         plane = np.zeros((1, 1), np.float32)
         par = np.zeros((2, 2, oh + (kh - 1) // 2 + 1, pw_), np.float32)
     acc = np.empty(oh * pw_, np.float32)
+    codes = np.empty(oh * pw_, out.dtype)
     zp_half = np.float64(zp) + 0.5
     zf = np.float32(zp_in)
     zero = np.float32(0.0)
     for p in range(p0, p1):
         b, c = p // c_all, p % c_all
         _dw_plane_acc(q[b, c], w[c], bias[c], stride, ph, pw, oh, ow, plane, par, acc, zf)
+        if fast:
+            # The whole plane at its padded width in one loop (small planes: rows of a
+            # few outputs would each pay a call), then the rows cropped out.
+            _requant_row(acc, oh * pw_, zero, rq[c], zp_half, np.float64(qmin),
+                         np.float64(qmax), mult[c], shift[c], fast, table, has_table, codes)  # fmt: skip
+            for oy in range(oh):
+                src = codes[oy * pw_ : oy * pw_ + ow]
+                dst = out[b, c, oy]
+                for ox in range(ow):
+                    dst[ox] = src[ox]
+            continue
         for oy in range(oh):
             _requant_row(
                 acc[oy * pw_ : oy * pw_ + ow],

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.engine.threads import chunk_count, parallel_chunks, split_range
+from workbench.engine.threads import PARALLEL_MIN_WORK, chunk_count, parallel_chunks, split_range
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``a @ b`` (numpy semantics), in parallel blocks when it is big enough."""
     if a.ndim < 2 or b.ndim < 2 or a.dtype != b.dtype or a.dtype.kind != "f":
         return np.matmul(a, b, out=out)
+    if a.ndim == 2 and b.ndim == 2 and a.shape[0] * a.shape[1] * b.shape[1] < PARALLEL_MIN_WORK:
+        return np.matmul(a, b, out=out)  # one block whatever the threads (``chunk_count``)
     m, k = a.shape[-2:]
     n = b.shape[-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])

@@ -38,6 +38,13 @@ _MAX_TAP_COPIES = 16
 # Depthwise planes with at most this many outputs (per channel) use tap gathering
 # and one BLAS dot per channel instead of whole-tensor multiply-adds.
 _SMALL_PLANE = 1024
+# Single-image convolutions whose column matrix is at most this big take the small
+# path (``_Small``): buffers and strided views made once per input shape, one copy and
+# one GEMM per call, the bias folded into the GEMM.
+_SMALL_COLS_BYTES = 1 << 20
+# ... and split their GEMM over the pool from this many multiply-accumulates (below,
+# the hand-off costs about what the second thread saves).
+_SMALL_PARALLEL_WORK = 2_000_000
 # Stride-1 convs with C >= this * M output channels skip im2col: one GEMM per image
 # against every tap's weights, then shifted adds of M-channel slices (see _shift).
 _SHIFT_MAX_RATIO = 2
@@ -205,7 +212,10 @@ class _Conv:
             else np.ascontiguousarray(np.asarray(bias, dtype=np.float32).reshape(self.m))
         )
         self.epilogue = None
-        if chain is not None:
+        self.np_epilogue = None
+        if chain is not None and self.jit is None:
+            self.np_epilogue = numpy_epilogue(chain)
+        elif chain is not None:
             from workbench.engine.jit import epilogue_arrays
 
             self.epilogue = epilogue_arrays(chain, self.m)
@@ -219,6 +229,8 @@ class _Conv:
             lambda s: resolve_padding(s, self.kernel, strides, dilations, pads, auto_pad)
         )
         self.taps = math.prod(self.kernel)
+        self.w_full = w
+        self._small: dict[tuple[tuple[int, ...], np.dtype], _Small | None] = {}
         c = self.cg * group
         if group == c and self.cg == 1 and group > 1:
             self.mode = "depthwise"
@@ -246,6 +258,10 @@ class _Conv:
     def __call__(
         self, x: np.ndarray, bias: np.ndarray | None = None, res: np.ndarray | None = None
     ) -> np.ndarray:
+        if bias is None and x.dtype == self.w_full.dtype:
+            small = self._small_for(x.shape, x.dtype)
+            if small is not None:
+                return self._finish_small(small(x), res)
         geo = self.geometry(x.shape[2:])
         if bias is not None:
             bias = np.asarray(bias, dtype=x.dtype).reshape(self.m, 1)
@@ -263,9 +279,59 @@ class _Conv:
             out = self._shift(x, geo, bias)
         else:
             out = self._im2col(x, geo, bias)
-        if self.epilogue is not None:
+        if self.np_epilogue is not None:
+            self.np_epilogue(out, res)
+        elif self.epilogue is not None:
             self._apply_epilogue(out, None, res)
         return out
+
+    def centered(self, q: np.ndarray, zero_point: int, dtype: type = np.float32) -> np.ndarray:
+        """The convolution of ``q - zero_point`` computed in ``dtype`` (integer codes in:
+        the integer kernels' accumulator over centered codes), centering while copying
+        where the small path runs."""
+        small = self._small_for(q.shape, np.dtype(dtype))
+        if small is not None:
+            return self._finish_small(small(q, zero_point), None)
+        x = q.astype(dtype)
+        if zero_point:
+            x -= dtype(zero_point)
+        return self(x)
+
+    def _small_for(self, shape: tuple[int, ...], dtype: np.dtype) -> _Small | None:
+        key = (shape, dtype)
+        small = self._small.get(key, False)
+        if small is False:
+            small = self._small[key] = self._small_path(shape, dtype)
+        return small
+
+    def _finish_small(self, out: np.ndarray, res: np.ndarray | None) -> np.ndarray:
+        if self.np_epilogue is not None:
+            self.np_epilogue(out, res)
+        elif self.epilogue is not None:
+            self._apply_epilogue(out, None, res)
+        return out
+
+    def _small_path(self, shape: tuple[int, ...], dtype: np.dtype) -> _Small | None:
+        """The small path for inputs of this shape, computing in ``dtype``, or None when
+        it does not apply."""
+        if len(shape) < 3 or shape[0] != 1 or dtype not in (np.float32, np.float64):
+            return None
+        if self.mode == "depthwise" and self.mult != 1:
+            return None
+        if self.jit is not None and (
+            self.mode == "pointwise" or self.mode == "depthwise" and self._depthwise_jit_ok()
+        ):
+            return None  # the compiled kernels do it in one pass
+        geo = self.geometry(shape[2:])
+        if min(geo.begin) < 0 or min(geo.end) < 0 or min(geo.out) < 1:
+            return None
+        rows = self.cg * self.taps + 1
+        limit = _SMALL_COLS_BYTES
+        if self.mode == "depthwise" and not (self.nd == 2 and self.strides in ([1, 1], [2, 2])):
+            limit *= 8  # the other way is a pass over the output per tap (_depthwise_strided)
+        if rows * math.prod(geo.out) * self.group * dtype.itemsize > limit:
+            return None
+        return _Small(self, shape, dtype, geo)
 
     # -- compiled paths (workbench.engine.jit) ------------------------------------------
 
@@ -591,6 +657,138 @@ class _Conv:
         return np.matmul(self.w[:, None, :], cols).reshape(1, m, span)
 
 
+class _Small:
+    """A single-image convolution on one input shape, with everything made once.
+
+    The padded input and the column matrix are buffers kept across calls (a spare
+    set is made when a call finds them in use, e.g. on another thread); the columns
+    are one strided view of the padded input, copied in one call; a last row of
+    ones in them and the bias as a last weight column fold the bias into the GEMM
+    (depthwise: one small product per channel). Each call allocates only its output.
+    """
+
+    def __init__(self, conv: _Conv, shape: tuple[int, ...], dtype: np.dtype, geo: Padding):
+        self.dtype, self.shape = dtype, shape
+        c, spatial = shape[1], shape[2:]
+        nd, kernel = conv.nd, conv.kernel
+        self.extent = tuple(
+            (o - 1) * s + (k - 1) * d + 1
+            for o, s, k, d in zip(geo.out, conv.strides, kernel, conv.dilations, strict=True)
+        )
+        stops = [min(b + n, e) for b, n, e in zip(geo.begin, spatial, self.extent, strict=True)]
+        self.dst = (slice(None), *(slice(b, e) for b, e in zip(geo.begin, stops, strict=True)))
+        self.src = (
+            0,
+            slice(None),
+            *(slice(0, e - b) for b, e in zip(geo.begin, stops, strict=True)),
+        )
+        self.out_shape = (1, conv.m, *geo.out)
+        length = math.prod(geo.out)
+        g = conv.group
+        self.depthwise = conv.mode == "depthwise"
+        self.kshape = (g, c // g, *kernel, *geo.out)
+        self.strides = (conv.strides, conv.dilations, nd)
+        rows = (c // g) * conv.taps
+        # Weights with the bias as a last column: (g, M/g, rows + 1).
+        w = conv.w_full.reshape(g, conv.m // g, rows).astype(dtype)
+        bias = (
+            np.zeros((g, conv.m // g, 1), dtype)
+            if conv.bias is None
+            else (np.asarray(conv.bias, dtype).reshape(g, conv.m // g, 1))
+        )
+        self.w = np.ascontiguousarray(np.concatenate([w, bias], axis=2))
+        if g == 1:
+            self.w = self.w[0]
+        self.cols_shape = (g, rows + 1, length) if g > 1 else (rows + 1, length)
+        self.gemm_out = (g, conv.m // g, length) if g > 1 else (conv.m, length)
+        self.work, self.length = conv.m * (rows + 1) * length, length
+        self._spare: list[tuple[np.ndarray, ...]] = [self._buffers()]
+
+    def _buffers(self) -> tuple[np.ndarray, ...]:
+        padded = np.zeros((self.shape[1], *self.extent), self.dtype)
+        cols = np.empty(self.cols_shape, self.dtype)
+        cols3 = cols.reshape(-1, *cols.shape[-2:])
+        cols3[:, -1] = 1.0  # the bias row
+        (strides, dilations, nd) = self.strides
+        st = padded.strides
+        g, cg = self.kshape[:2]
+        view = as_strided(
+            padded,
+            shape=self.kshape,
+            strides=(
+                cg * st[0],
+                st[0],
+                *(st[1 + i] * dilations[i] for i in range(nd)),
+                *(st[1 + i] * strides[i] for i in range(nd)),
+            ),
+            writeable=False,
+        )
+        target = cols3[:, :-1].reshape(self.kshape)
+        if not np.shares_memory(target, cols):
+            raise AssertionError("the column view is a copy")
+        return padded, view, target, cols
+
+    def __call__(self, x: np.ndarray, offset: int = 0) -> np.ndarray:
+        """The convolution of ``x - offset`` (``offset``: integer codes' zero point)."""
+        try:
+            bufs = self._spare.pop()
+        except IndexError:
+            bufs = self._buffers()
+        padded, view, target, cols = bufs
+        if offset:
+            np.subtract(x[self.src], offset, out=padded[self.dst], dtype=self.dtype)
+        else:
+            padded[self.dst] = x[self.src]
+        np.copyto(target, view)
+        out = np.empty(self.out_shape, self.dtype)
+        y = out.reshape(self.gemm_out)
+        parts = (
+            1 if self.work < _SMALL_PARALLEL_WORK else chunk_count(self.work, self.length // 128)
+        )
+        if parts == 1:
+            np.matmul(self.w, cols, out=y)
+        else:
+            blocks = split_range(self.length, parts)
+            w = self.w
+
+            def run(i: int) -> None:
+                j0, j1 = blocks[i]
+                np.matmul(w, cols[..., j0:j1], out=y[..., j0:j1])
+
+            parallel_chunks(run, len(blocks))
+        self._spare.append(bufs)
+        return out
+
+
+def numpy_epilogue(chain: Any) -> Callable[[np.ndarray, np.ndarray | None], None]:
+    """A fusion ``Chain`` of ``NUMPY_KINDS`` applied in place with numpy (no compiled
+    kernels): each activation one pass over the fresh output, the residual added."""
+
+    def act(a: Any) -> Callable[[np.ndarray], None]:
+        if a.kind == "Relu":
+            # In place, the ufunc without ``clip``'s Python wrapper is as fast up to here.
+            return lambda y: (
+                np.maximum(y, 0, out=y) if y.size < 65536 else y.clip(0.0, np.inf, out=y)
+            )
+        if a.kind == "Clip":
+            lo, hi = a.a, a.b
+            return lambda y: y.clip(lo, hi, out=y)
+        raise ValueError(f"no numpy epilogue for {a.kind}")
+
+    pre = [act(a) for a in chain.pre]
+    post = [act(a) for a in chain.post]
+
+    def apply(y: np.ndarray, res: np.ndarray | None) -> None:
+        for f in pre:
+            f(y)
+        if res is not None:
+            np.add(y, res, out=y)
+        for f in post:
+            f(y)
+
+    return apply
+
+
 def _epilogue_block(jit, y, bias, ep, res3, img, r0, r1, j0, j1, images: int = 1) -> None:
     acts, n_pre, slopes = ep if ep is not None else (_NO_ACTS, 0, np.zeros(y.shape[1], np.float32))
     has_res = res3 is not None
@@ -601,19 +799,22 @@ def _epilogue_block(jit, y, bias, ep, res3, img, r0, r1, j0, j1, images: int = 1
 _NO_ACTS = np.zeros((0, 3))
 
 
+def constant_conv(ctx: OpContext, w: np.ndarray, bias: np.ndarray | None, chain=None) -> _Conv:
+    """The convolution of a Conv node with weights ``w`` and ``bias`` fixed: called on an
+    input it returns the output; its ``centered`` is the integer kernels' accumulation."""
+    strides, dilations, pads, auto_pad = conv_attributes(ctx, w.ndim - 2)
+    group = int(ctx.attr("group", 1))
+    kernel_shape = ctx.attr("kernel_shape", None)
+    return _Conv(w, bias, group, strides, dilations, pads, auto_pad, kernel_shape, ctx.jit, chain)
+
+
 @register("Conv")
 def conv(ctx: OpContext) -> Kernel:
     w = ctx.const(1)
     bias = ctx.const(2) if ctx.has_input(2) else None
-    group = int(ctx.attr("group", 1))
-    kernel_shape = ctx.attr("kernel_shape", None)
 
     def build(weights: np.ndarray, b: np.ndarray | None, chain=None) -> _Conv:
-        nd = weights.ndim - 2
-        strides, dilations, pads, auto_pad = conv_attributes(ctx, nd)
-        return _Conv(
-            weights, b, group, strides, dilations, pads, auto_pad, kernel_shape, ctx.jit, chain
-        )
+        return constant_conv(ctx, weights, b, chain)
 
     if w is not None and ctx.chain is not None:
         # Fused (``workbench.engine.fusion``): the last extra input is the residual.

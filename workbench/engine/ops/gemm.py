@@ -49,8 +49,10 @@ def gemm(ctx: OpContext) -> Kernel:
         else:
             cc = None
         if cc is not None:
-            if np.broadcast_shapes(y.shape, cc.shape) == y.shape:
-                np.add(y, cc, out=y)
+            if cc.ndim <= y.ndim and all(
+                d == 1 or d == e for d, e in zip(cc.shape[::-1], y.shape[::-1], strict=False)
+            ):
+                np.add(y, cc, out=y)  # cc broadcasts to y's shape
             else:
                 y = y + cc
         return (y,)

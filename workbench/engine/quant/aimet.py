@@ -277,6 +277,7 @@ def export_encodings(
             "activation_encodings": {n: _entries_061(e) for n, e in acts.items()},
             "param_encodings": {n: _entries_061(e) for n, e in params.items()},
             "quantizer_args": args,
+            "excluded_layers": sorted(float_layers(container.manifest)),
         }
     return {
         "producer": producer,
@@ -344,6 +345,8 @@ class AimetEncodings:
     params: dict[str, AnyEncoding]
     producer: dict[str, Any] | None = None
     quantizer_args: dict[str, Any] | None = None
+    # Layers (node names) AIMET leaves unquantized: our float layers (0.6.1 and 1.0.0).
+    excluded_layers: tuple[str, ...] = ()
 
 
 def _bool(value: Any, where: str) -> bool:
@@ -684,6 +687,7 @@ def read_encodings(
             axis = axis_for(name)
         result[section][name] = _build(name, where, bw, sym, offset, scale, per_channel, axis)
     acts, params = result["activation_encodings"], result["param_encodings"]
+    excluded = _excluded_layers(doc.get("excluded_layers", []), graph, source)
     if graph is not None:
         _check_names(graph, acts, params, source)
     return AimetEncodings(
@@ -692,7 +696,24 @@ def read_encodings(
         params,
         producer,
         dict(args) if args is not None else None,
+        excluded,
     )
+
+
+def _excluded_layers(raw: Any, graph: Graph | None, source: str) -> tuple[str, ...]:
+    """``excluded_layers``: layer names, each a node of ``graph`` when given."""
+    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+        raise BadInput(f"{source}: 'excluded_layers' must be a list of layer names")
+    names = tuple(dict.fromkeys(raw))
+    if graph is not None:
+        nodes = {n.name for n in graph.nodes}
+        missing = [n for n in names if n not in nodes]
+        if missing:
+            raise BadInput(
+                f"{source}: excluded_layers name layers not in the graph: "
+                f"{', '.join(repr(m) for m in missing[:5])}{' ...' if len(missing) > 5 else ''}"
+            )
+    return names
 
 
 def parse_encodings(

@@ -11,7 +11,13 @@ and ``cpu --cpu-fxp``), and for every layer in execution order compares its outp
 * the share of float values **clipped** outside the encoding's range;
 * the **SQNR** of fake-quant and of integer-true against float (energies summed over
   samples), and the SQNR of the encoding alone on the float values (``encoding_sqnr_db``:
-  the float tensor quantize-dequantized; no upstream error in it).
+  the float tensor quantize-dequantized; no upstream error in it);
+* its **metric contribution**: the model's decision metric (``metric``, by the one
+  evaluator) with only this layer quantized (its weights and outputs; every other layer
+  float), as the sensitivity analysis measures a layer (``sensitivity.layer_alone``).
+  Each layer measured is one fake-quant pass over the first ``contribution_samples``
+  samples, so the cost is layers × those samples (0 skips it); layers that quantize
+  nothing of their own (kept in float, data movement, unencoded) are not measured.
 
 A layer **diverges** when its integer-true error passes ``threshold_lsb`` (mean LSBs,
 counted in 8-bit steps: a 16-bit layer's error divided by 256)
@@ -53,6 +59,7 @@ from workbench.engine.container import Container
 from workbench.engine.executor import Plan, TensorHook
 from workbench.engine.graph import Graph
 from workbench.engine.inputs import InputList
+from workbench.engine.metrics import get_metric
 from workbench.engine.quant.calibrate import FeedSource
 from workbench.engine.quant.encoding import (
     Encoding,
@@ -62,10 +69,11 @@ from workbench.engine.quant.encoding import (
 )
 from workbench.engine.quant.fakequant import FakeQuantPlan
 from workbench.engine.quant.layer_precision import float_layers
-from workbench.engine.quant.propagation import fused_activation_inputs
+from workbench.engine.quant.propagation import fused_activation_inputs, propagates
 from workbench.engine.quant.roles import param_roles
+from workbench.engine.quant.sensitivity import Setup, layer_alone
 from workbench.errors import BadInput
-from workbench.vocabulary import FLOAT_LAYER, LAYER_PRECISION_BITS, finite_db
+from workbench.vocabulary import FLOAT_LAYER, LAYER_PRECISION_BITS, SQNR, finite_db
 
 Feeds = Mapping[str, np.ndarray]
 
@@ -179,12 +187,19 @@ class LayerDebug:
     # weights alone cost on the real data (None: no quantized weights).
     weight_only_sqnr_db: float | None = None
     suggestion: str = ""  # what to try, for a divergent layer
+    # The decision metric with only this layer quantized (None: not measured), for people
+    # ("97.5%", "31.2 dB"; "unusable" for non-finite outputs), and the output SQNR then.
+    contribution: float | None = None
+    contribution_shown: str = ""
+    contribution_sqnr_db: float | None = None
+    nodes: tuple[str, ...] = ()  # the layer's nodes (two for a fused Conv+Relu)
 
     def to_dict(self) -> dict[str, Any]:
         out = {}
         for k, v in self.__dict__.items():
             if isinstance(v, float):
-                v = finite_db(v) if k.endswith("_db") else (None if math.isnan(v) else v)
+                v = finite_db(v) if k.endswith("_db") or math.isinf(v) else v
+                v = None if v is None or math.isnan(v) else v
             out[k] = list(v) if isinstance(v, tuple) else v
         return out
 
@@ -201,11 +216,17 @@ class DebugReport:
     output_fake_quant_sqnr_db: float
     output_integer_sqnr_db: float
     notes: tuple[str, ...] = field(default=())
+    metric: str = SQNR  # what the contributions are measured by
+    output: str = ""  # the output it is evaluated on
+    contribution_samples: int = 0  # samples each contribution ran on (0: none measured)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "runtime": self.runtime,
             "samples": self.samples,
+            "metric": self.metric,
+            "output": self.output,
+            "contribution_samples": self.contribution_samples,
             "threshold_lsb": self.threshold_lsb,
             "drop_db": self.drop_db,
             "first_divergent_layer": self.first.node if self.first else None,
@@ -269,16 +290,23 @@ def debug_layers(
     runtime: str = "",
     threshold_lsb: float = DEFAULT_THRESHOLD_LSB,
     drop_db: float = DEFAULT_DROP_DB,
+    metric: str = SQNR,
+    output: str | None = None,
+    contribution_samples: int = 0,
     progress=None,
 ) -> DebugReport:
     """Compare every layer three ways and name the first that diverges (module doc).
 
     ``prepared`` is the float graph the encodings describe; ``integer`` the runtime's
-    network (its hook must see tensors as floats)."""
+    network (its hook must see tensors as floats). Each layer's contribution is
+    ``metric`` on ``output`` (default: the first) over the first ``contribution_samples``."""
     if not quant.quantized:
         raise BadInput("debug needs a quantized container")
     if not threshold_lsb > 0 or not drop_db > 0:
         raise BadInput("the divergence thresholds must be positive")
+    output = output or (prepared.output_names[0] if prepared.output_names else "")
+    if contribution_samples and output not in prepared.output_names:
+        raise BadInput(f"{output!r} is not an output of the model")
     encs = {n: encoding_from_dict(dict(d)) for n, d in quant.encodings.items()}
     kept_float = float_layers(quant.manifest)
     recorded = (quant.manifest.get("quantizer") or {}).get("layer_precision") or {}
@@ -325,11 +353,16 @@ def debug_layers(
 
     weighted = _weight_kernels(prepared, quant)
     w_energy: dict[str, list[float]] = {}
+    kept_feeds: list[dict[str, np.ndarray]] = []  # the contribution's samples
+    kept_refs: list[dict[str, np.ndarray]] = []
 
     for _, feeds in FeedSource(samples, prepared):
         floats.clear()
         fqs.clear()
         ref_out = float_plan.run(feeds, hook=keep_float)
+        if count < contribution_samples:
+            kept_feeds.append({k: np.array(v) for k, v in feeds.items()})
+            kept_refs.append({output: np.array(ref_out[output])})
         for node, kernel, params in weighted:
             ref = floats.get(node.outputs[0])
             args = [floats.get(i, params.get(i)) if i else None for i in node.inputs]
@@ -368,10 +401,12 @@ def debug_layers(
             continue
         node = graph.nodes[k]
         op_type = node.op_type
+        nodes = (node.name,)
         head = producers.get(fused_into.get(tensor, ""))
         if head is not None:  # Conv+Relu: the Conv's row, at the Relu's output
             k, node = head, graph.nodes[head]
             op_type = f"{node.op_type}+{op_type}"
+            nodes = (node.name, *nodes)
         enc = encs.get(tensor)
         inputs = [i for i in node.inputs if i in int_sqnr]
         in_db = min((int_sqnr[i] for i in inputs), default=None)
@@ -416,6 +451,7 @@ def debug_layers(
             encoding_sqnr_db=enc_db,
             input_sqnr_db=in_db,
             diverges=diverges,
+            nodes=nodes,
         )
         we = w_energy.get(node.name)
         if we is not None:
@@ -429,7 +465,13 @@ def debug_layers(
                 row, node, prepared, quant, k in bias_of, kept_float, producers, kernel, w_db
             )
         layers.append(row)
+    if kept_feeds:
+        setup = Setup(quant, prepared.params, kept_feeds, kept_refs, output, metric)
+        layers = _with_contributions(setup, layers, kept_float, progress)
     first = next((r for r in layers if r.diverges), None)
+    if first is not None and first.causes[:1] == (UPSTREAM,):
+        k = layers.index(first)
+        first = layers[k] = _upstream_culprit(first, layers[:k], graph, metric)
     why = _why(first, threshold_lsb, drop_db)
     return DebugReport(
         runtime=runtime,
@@ -441,7 +483,90 @@ def debug_layers(
         why=why,
         output_fake_quant_sqnr_db=_db(out_energy["signal"], out_energy["fq"]),
         output_integer_sqnr_db=_db(out_energy["signal"], out_energy["int"]),
+        metric=metric,
+        output=output,
+        contribution_samples=len(kept_feeds),
     )
+
+
+def _upstream_culprit(
+    first: LayerDebug, before: list[LayerDebug], graph: Graph, metric: str
+) -> LayerDebug:
+    """The first divergent layer has no cause of its own: the error it carries comes from
+    above. Its suggestion names the ancestor that costs most: the worst metric with only
+    it quantized, then the largest SQNR drop from its input, else the nearest one."""
+    producers = {o: n for n in graph.nodes for o in n.outputs if o}
+    upstream: set[str] = set()
+    stack = [i for n in first.nodes for i in graph.nodes[_node_index(graph, n)].inputs if i]
+    while stack:
+        t = stack.pop()
+        if t in upstream or t not in producers:
+            continue
+        upstream.add(t)
+        stack.extend(i for i in producers[t].inputs if i)
+    rows = [r for r in before if r.tensor in upstream]
+    if not rows:
+        return first
+    better = get_metric(metric).higher_is_better
+
+    def cost(r: LayerDebug) -> tuple[float, float, int]:
+        c = r.contribution
+        metric_cost = -math.inf if c is None else (-c if better else c)
+        drop = -math.inf
+        if r.input_sqnr_db is not None and math.isfinite(r.input_sqnr_db + r.integer_sqnr_db):
+            drop = r.input_sqnr_db - r.integer_sqnr_db
+        return (metric_cost, drop, r.index)
+
+    culprit = max(rows, key=cost)
+    if culprit.input_sqnr_db is not None:
+        where = f"SQNR {_fmt(culprit.input_sqnr_db)} → {_fmt(culprit.integer_sqnr_db)}"
+    else:
+        where = f"SQNR {_fmt(culprit.integer_sqnr_db)}"
+    if culprit.contribution_shown and culprit.contribution is not None:
+        where += f", {metric} {culprit.contribution_shown} with only it quantized"
+    return replace(
+        first,
+        suggestion=f"--layer-precision {culprit.node}=int16: the error comes from above, "
+        f"most from {culprit.node} ({where})",
+    )
+
+
+def _node_index(graph: Graph, name: str) -> int:
+    return next(k for k, n in enumerate(graph.nodes) if n.name == name)
+
+
+def _quantizes_something(quant: Container, row: LayerDebug, kept_float: frozenset[str]) -> bool:
+    """Does the layer quantize anything of its own (weights, or an output it computes)?"""
+    graph = quant.graph
+    nodes = [n for n in graph.nodes if n.name in row.nodes]
+    if not nodes or row.precision == FLOAT_LAYER or any(n.name in kept_float for n in nodes):
+        return False
+    if any(propagates(n, graph) for n in nodes):
+        return False  # data movement: its output keeps its input's encoding
+    own = {i for n in nodes for i in n.inputs if i in quant.param_encodings}
+    return bool(own) or row.tensor in quant.encodings
+
+
+def _with_contributions(
+    setup: Setup, layers: list[LayerDebug], kept_float: frozenset[str], progress
+) -> list[LayerDebug]:
+    """Each layer's metric contribution (``sensitivity.layer_alone``; module doc)."""
+    measured = [
+        i for i, r in enumerate(layers) if _quantizes_something(setup.container, r, kept_float)
+    ]
+    out = list(layers)
+    shown = get_metric(setup.metric).show
+    for done, i in enumerate(measured, start=1):
+        part = layer_alone(setup, out[i].nodes)
+        out[i] = replace(
+            out[i],
+            contribution=part.value,
+            contribution_shown=shown(part.value) if part.value is not None else part.shown,
+            contribution_sqnr_db=part.sqnr_db,
+        )
+        if progress:
+            progress("contribution", done, len(measured))
+    return out
 
 
 def _with_causes(
@@ -549,7 +674,7 @@ def _suggestion(cause: str, node: str, sources: list[str], per_channel: bool = F
             else "--per-channel"
         ),
         NOISE_GAIN: inputs or f"--layer-precision {node}=int16",
-        UPSTREAM: "fix the first divergent layer above it",
+        UPSTREAM: "fix the first divergent layer above it",  # the first: _upstream_culprit
     }[cause]
 
 

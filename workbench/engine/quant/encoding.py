@@ -94,7 +94,8 @@ def round_half_even(v: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def round_to_int(v: np.ndarray, rounding: str, out: np.ndarray | None = None) -> np.ndarray:
-    """``round_half_away`` or ``round_half_even`` by ``rounding`` (``ROUNDING_MODES``)."""
+    """``round_half_away`` or ``round_half_even`` by ``rounding`` (``ROUNDING_MODES``; TFLite
+    rounds onto a grid with ``std::round``: half away)."""
     if rounding == HALF_EVEN:
         return round_half_even(v, out=out)
     if rounding != HALF_AWAY:

@@ -18,6 +18,11 @@ What a setting does to the quantized container (the quantizer applies it):
 * ``--weights-bitwidth-override PATTERN=4|8|16``: the weights (and data parameters) of
   the layers matched take that bitwidth.
 
+An encodings file given with ``--override-params`` may carry a mix too (an export of
+one): its ``excluded_layers`` are float layers, and an encoding whose bitwidth differs
+from the run's ``--act-bitwidth`` / ``--weights-bitwidth`` sets its layer's precision
+(``with_overrides``); the command line's rules apply after, so they win.
+
 The resolved choice is recorded in the manifest's ``quantizer.layer_precision``
 (``{"activations": {node: setting}, "weights": {param: bits}, "float_layers": [...],
 "boundaries": n}``); the bitwidths themselves are in the encodings. ``float_layers``
@@ -32,8 +37,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.engine.graph import Graph, Node
+from workbench.engine.quant.propagation import fused_activation_inputs, propagates
+from workbench.engine.quant.roles import param_roles
 from workbench.errors import BadInput
-from workbench.vocabulary import FLOAT_LAYER, REGEX_PATTERN, TYPE_PATTERN
+from workbench.vocabulary import FLOAT_LAYER, LAYER_PRECISION_BITS, REGEX_PATTERN, TYPE_PATTERN
 
 
 def matches(pattern: str, node: Node) -> bool:
@@ -82,6 +89,38 @@ def resolve_rules(graph: Graph, act_rules: Iterable[str], weight_rules: Iterable
         n: int(b) for n, b in resolve(graph, weight_rules, "--weights-bitwidth-override").items()
     }
     return LayerPrecision(acts, weights)
+
+
+def with_overrides(
+    graph: Graph,
+    rules: LayerPrecision,
+    excluded: Iterable[str],
+    act_bits: Mapping[str, int],
+    param_bits: Mapping[str, int],
+    *,
+    act_bitwidth: int,
+    weights_bitwidth: int,
+) -> LayerPrecision:
+    """``rules`` over the mix an encodings file carries (see the module doc): ``excluded``
+    layers in float, ``act_bits`` (tensor -> bitwidth) and ``param_bits`` (parameter ->
+    bitwidth) where they differ from the run's bitwidths."""
+    by_bits = {bits: setting for setting, bits in LAYER_PRECISION_BITS.items()}
+    fused = fused_activation_inputs(graph)  # producer output -> activation output
+    acts: dict[str, str] = {}
+    for n in graph.nodes:
+        if propagates(n, graph):
+            continue  # data movement follows its input; the producer carries the setting
+        for o in n.outputs:
+            bits = act_bits.get(fused.get(o, o)) if o else None
+            if bits is not None and bits != act_bitwidth and bits in by_bits:
+                acts[n.name] = by_bits[bits]
+    weights: dict[str, int] = {}
+    for name, role in param_roles(graph).items():
+        bits = param_bits.get(name)
+        if role.kind == "weight" and bits is not None and bits != weights_bitwidth:
+            weights[graph.nodes[role.node_index].name] = bits
+    acts.update(dict.fromkeys(excluded, FLOAT_LAYER))
+    return LayerPrecision({**acts, **rules.activations}, {**weights, **rules.weights})
 
 
 def unencoded_tensors(graph: Graph, float_layers: Iterable[str]) -> set[str]:

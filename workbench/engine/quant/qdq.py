@@ -66,7 +66,7 @@ from workbench.engine.quant.encoding import (
 )
 from workbench.engine.quant.fakequant import activation_encodings
 from workbench.errors import BadInput
-from workbench.vocabulary import HALF_EVEN
+from workbench.vocabulary import HALF_EVEN, TFLITE_ROUNDING
 
 MIN_OPSET = 13  # per-axis DequantizeLinear
 UINT16_OPSET = 21  # 16-bit QuantizeLinear / DequantizeLinear
@@ -183,6 +183,13 @@ def rounding_note(container: Container) -> str | None:
     """Why the export will not match the container at ties, or None when it will."""
     if container.rounding == HALF_EVEN:
         return None
+    if container.rounding == TFLITE_ROUNDING:
+        return (
+            "this container computes as TFLite's integer kernels do (rounding tflite: half "
+            "away onto grids, requantization rounded twice); the QDQ export is ONNX's "
+            "float-between-grids semantics, rounding half to even: expect outputs a step "
+            "apart where TFLite's arithmetic and ONNX's differ"
+        )
     return (
         f"this container rounds {container.rounding} (half away from zero) but ONNX "
         "QuantizeLinear rounds half to even: values on a tie (e.g. pixel/255 inputs) "

@@ -141,6 +141,7 @@ from workbench.engine.quant.layer_precision import (
     boundaries,
     resolve_rules,
     unencoded_tensors,
+    with_overrides,
 )
 from workbench.engine.quant.observers import make_observer
 from workbench.engine.quant.propagation import (
@@ -392,11 +393,13 @@ def quantize_container(
     act_overrides: dict[str, Encoding] = {}
     param_overrides: dict[str, AnyEncoding] = {}
     overrides: dict[str, Any] | None = None
+    read = None
     if options.override_params:
         read = load_encodings(options.override_params, graph)
         act_overrides, param_overrides = read.activations, read.params
         overrides = {
             "path": options.override_params,
+            "excluded_layers": list(read.excluded_layers),
             "version": read.version,
             "producer": read.producer,
             "activations": len(act_overrides),
@@ -406,6 +409,13 @@ def quantize_container(
 
     roles = param_roles(graph)
     precision = resolve_rules(graph, options.layer_precision, options.weights_bitwidth_override)
+    if read is not None:  # an exported mix comes back: float layers and their bitwidths
+        precision = with_overrides(
+            graph, precision, read.excluded_layers,
+            {n: e.bitwidth for n, e in act_overrides.items()},
+            {n: e.bitwidth for n, e in param_overrides.items()},
+            act_bitwidth=options.act_bitwidth, weights_bitwidth=options.weights_bitwidth,
+        )  # fmt: skip
     kept_float = _float_params(graph, precision)
     param_encs: dict[str, AnyEncoding] = {}
     for name, role in roles.items():

@@ -28,12 +28,45 @@ take the same rule through a split product (``requantize_wide``): ``acc = h * 2*
 with ``0 <= l < 2**31``, then ``acc * M = (h * M) * 2**31 + l * M`` with both products
 below ``2**62``, carried and shifted without ever forming the 93-bit whole; exact for
 ``|acc| < 2**62``. This is TFLite's single-rounding ``MultiplyByQuantizedMultiplier``
-with ties away from zero (or to even) instead of upward. TFLite's older double rounding
-(``SaturatingRoundingDoublingHighMul`` then ``RoundingDivideByPOT``) rounds twice and can
-be one off on rare values; single rounding is exactly ``R(acc * real_q)``, which equals
+(its ``TFLITE_SINGLE_ROUNDING`` build) with ties away from zero (or to even) instead of
+upward. TFLite's default build rounds twice (``SaturatingRoundingDoublingHighMul`` then
+``RoundingDivideByPOT``; the ``tflite`` mode below) and can be one off on rare values;
+single rounding is exactly ``R(acc * real_q)``, which equals
 ``round(acc * real)`` except when ``acc * real`` lies within ``|acc * real| * 2**-31`` of a
 half, and is never more than 1 LSB from ``acc * real``. The multiplier itself is a
 plan-time approximation of a real number (``M = floor(f * 2**31 + 1/2)``), whatever the mode.
+
+**TFLite's arithmetic** (rounding mode ``tflite``): TFLite's int8 kernels requantize an
+int32 accumulator with ``MultiplyByQuantizedMultiplier`` (``tflite_multiply``), the same
+``M`` and shift (its ``QuantizeMultiplier`` is ``quantize_multiplier``, except that a
+right shift past 31 zeroes the multiplier) but rounded twice::
+
+    x = acc * 2**left                                    (left = max(-shift, 0), int32)
+    h = (x * M + nudge) / 2**31,  nudge = 2**30 (x*M >= 0) or 1 - 2**30, truncated
+                                                         (SaturatingRoundingDoublingHighMul)
+    out = RHA(h / 2**right)                              (right = max(shift, 0), RoundingDivideByPOT)
+
+For ``acc * M >= 0`` and ``right >= 1`` this is ``floor(z + 1/2 + 2**-(right + 1))``
+(``z = acc * M / 2**s``): one LSB above the single rounding wherever ``z`` lies within
+``2**-(right+1)`` below a half, so never the fast path. Accumulators past int32 (16-bit
+activations) have no int32 kernel to copy: they take the single rounding, half away.
+
+TFLite's convolutions and matrix products (CONV_2D and FULLY_CONNECTED through
+``cpu_backend_gemm``, i.e. ruy's x86 kernels; DEPTHWISE_CONV_2D's and int8 QUANTIZE's
+vector kernels, ``vqrdmulh`` then ``vrshl``) round twice too, but both times half up::
+
+    h = (acc * 2**left * M + 2**30) >> 31,   out = (h + 2**(right-1)) >> right   (right >= 1)
+
+which is ``(acc * M + 2**30 + 2**(s-1)) >> s`` for ``right >= 1`` and ``(acc * M +
+2**(s-1)) >> s`` otherwise: ``tflite_multiply`` except at negative ties. Being floors
+only, it is ``floor(z + 1/2 + c)`` with ``c = 2**-(right+1)`` (0 when ``right = 0``) for
+every sign: the fast path below with ``zp + 0.5 + c`` added, exact under the same
+product bound and with no tie to rule out. Measured layer by
+layer against the interpreter (``tests/perf/tflite_exact.py``): every CONV_2D,
+DEPTHWISE_CONV_2D and FULLY_CONNECTED output of the committed fixtures and of
+microWakeWord equal to the bit, where ``tflite_multiply`` misses a few negative ties.
+The kernels that copy them ask for ``TFLITE_HALF_UP`` (not a container's mode: the
+container says ``tflite``, the kernel knows which TFLite kernel it stands for).
 
 **The fast path** (``Requantizer``): the same numbers from four float64 passes instead of
 ten int64 ones, used only where a plan-time proof says it is bit-identical:
@@ -69,7 +102,7 @@ import numpy as np
 
 from workbench.engine.quant.encoding import check_rounding
 from workbench.errors import BadInput
-from workbench.vocabulary import DEFAULT_ROUNDING, HALF_EVEN
+from workbench.vocabulary import DEFAULT_ROUNDING, HALF_EVEN, TFLITE_ROUNDING
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -77,6 +110,9 @@ INT32_MAX = 2**31 - 1
 _Q = 31
 _MAX_SHIFT_TOTAL = 93  # s = 31 + shift; beyond it every product (|acc| < 2**62) rounds to 0
 WIDE_LIMIT = 2**62  # accumulators requantize_wide takes exactly
+# TFLite's convolution and matrix-product requantization: two roundings, both half up
+# (module doc). Kernels pass it for their container's ``tflite`` mode; no container records it.
+TFLITE_HALF_UP = "tflite-half-up"
 
 
 def quantize_multiplier(real: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,6 +164,46 @@ def rounding_shift(
     return p
 
 
+def tflite_half_up(rounding: str) -> str:
+    """The rounding of a requantization TFLite computes half up (convolutions, matrix
+    products, int8 requantize): ``TFLITE_HALF_UP`` for a ``tflite`` container, else
+    ``rounding`` itself."""
+    return TFLITE_HALF_UP if rounding == TFLITE_ROUNDING else rounding
+
+
+def tflite_multiply(
+    acc: np.ndarray, multiplier: np.ndarray | int, shift: np.ndarray | int
+) -> np.ndarray:
+    """TFLite's ``MultiplyByQuantizedMultiplier(acc, M, -shift)`` for int32 ``acc`` (int64 out).
+
+    Bit for bit the reference and optimized kernels' double rounding (module doc),
+    including the int32 wrap of ``acc << left`` and the zero multiplier of a right shift
+    past 31. ``multiplier`` and ``shift`` broadcast against ``acc``.
+    """
+    x = np.array(acc, dtype=np.int64)
+    m = np.asarray(multiplier, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(-shift, 0)
+    if np.any(left):
+        x <<= left
+        x = x.astype(np.int32).astype(np.int64)  # int32 arithmetic wraps
+    x *= m  # |x * M| < 2**62
+    negative = x < 0
+    x += np.where(negative, 1 - (1 << 30), 1 << 30)
+    np.abs(x, out=x)
+    x >>= _Q  # trunc toward zero = floor of the magnitude
+    np.negative(x, out=x, where=negative)
+    right = np.clip(shift, 0, _Q)
+    mask = np.left_shift(np.int64(1), right) - 1
+    threshold = (mask >> 1) + (x < 0)
+    rest = x & mask
+    x >>= right
+    x += rest > threshold
+    if np.any(shift > _Q):  # TFLite's QuantizeMultiplier: no multiplier below 2**-62
+        x = np.where(shift > _Q, 0, x)
+    return x
+
+
 def requantize(
     acc: np.ndarray,
     multiplier: np.ndarray | int,
@@ -142,14 +218,22 @@ def requantize(
 
     ``acc`` holds integers with ``|acc| < 2**62`` (any integer or integer-valued float
     dtype); ``multiplier`` and ``shift`` broadcast against it (per channel: shape them
-    ``(C, 1, 1)``). ``R`` rounds ties by ``rounding``. The result has ``dtype`` (default:
+    ``(C, 1, 1)``). ``R`` rounds ties by ``rounding`` (``tflite``: ``tflite_multiply``
+    for int32 accumulators). The result has ``dtype`` (default:
     uint8, uint16 or int32 by range). An int32 accumulator with ``s <= 62`` takes one
     product and one shift; anything wider, ``requantize_wide`` (the same numbers).
     """
     p = np.array(acc, dtype=np.int64)  # a fresh array: worked on in place
     m = np.asarray(multiplier, dtype=np.int64)
     s = _Q + np.asarray(shift, dtype=np.int64)
-    if p.size and (int(s.max(initial=0)) > 62 or int(np.abs(p).max()) >= 2**31):
+    wide = p.size and int(np.abs(p).max()) >= 2**31
+    if rounding == TFLITE_ROUNDING and not wide:
+        p = tflite_multiply(p, m, shift)
+    elif rounding == TFLITE_HALF_UP and not wide and int(s.max(initial=0)) <= 62:
+        p *= m
+        p += np.left_shift(np.int64(1), s - 1) + np.where(s > _Q, 1 << (_Q - 1), 0)
+        p >>= s
+    elif p.size and (int(s.max(initial=0)) > 62 or wide):
         p = requantize_wide(p, m, shift, rounding)
     else:
         p *= m
@@ -187,7 +271,8 @@ def requantize_wide(
     a = np.asarray(acc, dtype=np.int64)
     if a.size and int(np.abs(a).max()) >= WIDE_LIMIT:
         raise ValueError("requantize_wide takes accumulators below 2**62")
-    check_rounding(rounding)
+    if rounding != TFLITE_HALF_UP:  # past int32 both TFLite modes round once, half away
+        check_rounding(rounding)
     m = np.asarray(multiplier, dtype=np.int64)
     u = _Q - 1 + np.asarray(shift, dtype=np.int64)
     low_mask = np.int64((1 << _Q) - 1)
@@ -265,6 +350,7 @@ class Requantizer:
     real_q: np.ndarray  # M * 2**-(31 + shift), float64, for the fast paths
     wide_fast: bool = False
     rounding: str = DEFAULT_ROUNDING  # ties; the fast path has none (module doc)
+    nudge: np.ndarray | float = 0.5  # added before the floor: 0.5 (+ TFLite's c)
 
     @classmethod
     def build(
@@ -281,8 +367,16 @@ class Requantizer:
         dt = np.dtype(dtype or storage_dtype(qmin, qmax))
         if acc_bound is not None and acc_bound >= WIDE_LIMIT:
             raise BadInput(f"accumulator bound {acc_bound:.3g} is past 2**62")
-        fast = _fast_ok(m, shift, int(zero_point), int(qmin), int(qmax), acc_bound)
+        half_up = rounding == TFLITE_HALF_UP  # floors only: no tie to rule out (module doc)
+        fast = _fast_ok(m, shift, int(zero_point), int(qmin), int(qmax), acc_bound, half_up)
         wide_fast = not fast and acc_bound is not None and acc_bound < 2.0**53 and int(qmin) >= 0
+        if half_up or check_rounding(rounding) == TFLITE_ROUNDING:
+            wide_fast = False  # its near-half fix-up rounds once
+        if rounding == TFLITE_ROUNDING:
+            fast = False  # gemmlowp's double rounding is off near halves (module doc)
+        nudge: np.ndarray | float = 0.5
+        if half_up:
+            nudge = 0.5 + np.where(shift > 0, np.ldexp(1.0, -(np.maximum(shift, 0) + 1)), 0.0)
         return cls(
             m,
             shift,
@@ -293,13 +387,14 @@ class Requantizer:
             fast,
             multiplier_value(m, shift),
             wide_fast,
-            check_rounding(rounding),
+            rounding,
+            nudge,
         )
 
     def __call__(self, acc: np.ndarray) -> np.ndarray:
         if self.fast:
             y = np.multiply(acc, self.real_q, dtype=np.float64)
-            y += self.zero_point + 0.5
+            y += self.zero_point + self.nudge
             np.clip(y, self.qmin, self.qmax, out=y)
             return y.astype(self.dtype)
         if self.wide_fast:
@@ -335,7 +430,13 @@ class Requantizer:
 
 
 def _fast_ok(
-    m: np.ndarray, shift: np.ndarray, zp: int, qmin: int, qmax: int, acc_bound: float | None
+    m: np.ndarray,
+    shift: np.ndarray,
+    zp: int,
+    qmin: int,
+    qmax: int,
+    acc_bound: float | None,
+    ties_ok: bool = False,
 ) -> bool:
     if acc_bound is None or qmin < 0 or acc_bound >= 2**31:
         return False
@@ -346,6 +447,8 @@ def _fast_ok(
     reach = max(zp - qmin, qmax - zp) + 2  # |z| beyond this clips whatever the rounding
     top = qmax + reach + 2  # bound on |y| = |z + zp + 0.5| where it matters
     exact = bool(np.all(np.ldexp(float(top), s) < 2.0**53))
+    if ties_ok:
+        return exact
     # A tie needs 2**(s - 1 - v2(M)) to divide acc, impossible below that power.
     tie_free = bool(np.all(acc_bound < np.ldexp(1.0, s - 1 - _v2(m[live]))))
     return exact and tie_free

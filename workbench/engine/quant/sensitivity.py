@@ -10,6 +10,8 @@ the analysis samples, against the prepared float graph's outputs:
   worst weight SQNRs of their own parameters, the worst activation SQNRs of their own
   outputs, both cheap to read off the float pass); the layers are ranked by the
   costlier of their two halves;
+* one layer's whole quantization alone (its weights and its outputs, everything else
+  float): ``layer_alone``, the debugger's per-layer metric contribution;
 * the knob that helps: weights dominate → per-channel encodings, or CLE and bias
   correction (``--per-channel``, ``--algorithms cle,bc``), or wider weights;
   activations dominate → wider activations or a clipping quantizer (``--act-bitwidth
@@ -146,6 +148,12 @@ def _plan(setup: Setup, *, weights: bool, activations: bool, only=None) -> Runne
         quantize_activations=activations,
         only=only,
     )
+
+
+def layer_alone(setup: Setup, nodes: Sequence[str]) -> Part:
+    """The decision metric with only ``nodes`` quantized (their weights and outputs)."""
+    run = _plan(setup, weights=True, activations=True, only=nodes)
+    return Part.of(evaluate_runner(setup, run), setup.metric)
 
 
 def _badness(part: Part | None, metric: str) -> tuple[float, float]:
@@ -309,6 +317,7 @@ __all__ = [
     "Sensitivity",
     "Setup",
     "evaluate_runner",
+    "layer_alone",
     "measure_sensitivity",
     "pick_candidates",
     "suggest",

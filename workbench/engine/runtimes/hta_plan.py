@@ -23,7 +23,7 @@ from workbench.engine.graph import Graph, Node
 from workbench.engine.ops.registry import Kernel, OpContext, prepare
 from workbench.engine.quant.hta import read_hta_record
 from workbench.engine.quant.int_exec import IntegerPlan
-from workbench.engine.quant.requant import INT32_MAX, INT32_MIN, requantize
+from workbench.engine.quant.requant import INT32_MAX, INT32_MIN, requantize, tflite_half_up
 from workbench.engine.runtimes.integer_plan import cpu_fallback, fallback_notes
 from workbench.engine.runtimes.network import InitRequest, Network, network
 from workbench.errors import BadInput, RuntimeRefused
@@ -260,4 +260,5 @@ class _AipPlan(IntegerPlan):
         if layer is None or not eight_bit:  # the HTA is 8-bit only (SPEC 11): DSP semantics
             return super()._prepare(ctx)
         self.from_records.append(ctx.node.name)
-        return _hta_kernel(ctx, layer, in_enc, out_enc, self.rounding)
+        # A TFLite model's Conv/Gemm round as TFLite's convolution kernels do (half up).
+        return _hta_kernel(ctx, layer, in_enc, out_enc, tflite_half_up(self.rounding))

@@ -30,7 +30,7 @@ from workbench.engine.tflite import signal_ops as _signal_ops  # noqa: F401 (its
 from workbench.engine.tflite.builder import Builder, Unsupported, _base_names
 from workbench.engine.tflite.reader import Model, Operator, Tensor, read_tflite
 from workbench.errors import BadInput, ModelError, UnsupportedOperators
-from workbench.vocabulary import SYMMETRIC, TF
+from workbench.vocabulary import SYMMETRIC, TF, TFLITE_ROUNDING
 
 _BOUNDARY_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
 
@@ -79,6 +79,7 @@ class TfliteImport:
             act_bitwidth=max((e.bitwidth for e in self.encodings.values()), default=8),
             bias_bitwidth=32,
             per_channel=any(isinstance(e, ChannelEncoding) for e in weights),
+            rounding=TFLITE_ROUNDING,  # the model's own kernels' arithmetic, to the bit
         )
         quantizer = {
             "command": converter.get("command", ""),
@@ -97,7 +98,9 @@ class TfliteImport:
         quantizer = {**quantizer, "options": options.to_dict()}
         if self.input_dtypes:
             converter = {**converter, INPUT_DTYPES: dict(self.input_dtypes)}
-        manifest = make_manifest(converter=converter, quantizer=quantizer)
+        manifest = make_manifest(
+            converter=converter, quantizer=quantizer, rounding=options.rounding
+        )
         return Container(
             manifest=manifest,
             graph=graph,

@@ -8,8 +8,10 @@ input dims in its manifest; a succeeded quantization run that wrote it from this
 float container). Benches go first, then quantizes, then converts, so cells finish
 early and a stopped sweep leaves whole cells behind.
 
-Ctrl-C (or SIGTERM) stops the executor's tasks (their runs end ``interrupted``), marks
-the running cells ``interrupted`` and the sweep too, and goes on up as the interrupt.
+A cell runs from its setting's quantize (or its bench, when that is done) to its end;
+while its model converts it waits, pending. Ctrl-C (or SIGTERM) stops the executor's
+tasks (their runs end ``interrupted``), marks the running cells ``interrupted`` (the
+waiting ones stay pending) and the sweep too, and goes on up as the interrupt.
 """
 
 from __future__ import annotations
@@ -368,16 +370,20 @@ class _Driver:
         heapq.heappush(self.queue, (_PRIORITY[task.kind], next(self.order), task))
 
     def _submit(self, task: Task) -> None:
-        cells = self._cells(task)
-        fresh = [c for c in cells if c.key not in self.running]
+        if task.kind != CONVERT:  # a model's convert is no cell's own work: they wait
+            self._start(self._cells(task), attempt=task.kind == BENCH)
+        self.attempts[task.key] = self.attempts.get(task.key, 0) + 1
+        self.handles[self.executor.submit(task)] = task
+
+    def _start(self, cells: list[Cell], *, attempt: bool) -> None:
+        """Cells whose own work (their setting's quantize, their bench) starts: running,
+        and so ``interrupted`` if the sweep stops now."""
         now = time.monotonic()
-        for cell in fresh:
+        for cell in cells:
             self.running.add(cell.key)
             self.started.setdefault(cell.key, now)
         ids = [self.opened.cell_ids[c.key] for c in cells]
-        record.start_cells(self.store, ids, attempt=task.kind == BENCH)
-        self.attempts[task.key] = self.attempts.get(task.key, 0) + 1
-        self.handles[self.executor.submit(task)] = task
+        record.start_cells(self.store, ids, attempt=attempt)
 
     def _cells(self, task: Task) -> list[Cell]:
         if task.kind == BENCH:

@@ -214,10 +214,19 @@ def show_sweep(store: Store, project: str, name: str) -> SweepDetail:
             raise NotFound(f"no sweep named {name!r} in project {project!r}")
         info = _info(sweep, project, cell_counts(session, [sweep.id])[sweep.id])
         views = cell_views(session, sweep.id)
-        runtimes = tuple((sweep.spec or {}).get("runtimes") or ())
+        runtimes = _spec_runtimes(sweep.spec)
     cells, best = ranked([cell_result(v, info.metric) for v in views], info.metric)
     runtimes += tuple(r for r in dict.fromkeys(c.runtime for c in cells) if r not in runtimes)
     return SweepDetail(info, runtimes, cells, best)
+
+
+def _spec_runtimes(spec: Any) -> tuple[str, ...]:
+    """The runtimes the stored spec names, in its order; nothing from a row that is not
+    a spec (a tampered or foreign store): the cells still say theirs."""
+    named = spec.get("runtimes") if isinstance(spec, dict) else None
+    if not isinstance(named, list):
+        return ()
+    return tuple(dict.fromkeys(r for r in named if isinstance(r, str)))
 
 
 def _info(sweep: Any, project: str, counts: dict[str, int]) -> SweepInfo:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.engine.graph import MAX_TENSOR_ELEMENTS
 from workbench.errors import BadInput, InputListError, NotFound
 from workbench.options import (
     BENCH_OPTIONS,
@@ -31,6 +32,7 @@ from workbench.options import (
     QuantOptions,
     parse_runtimes,
 )
+from workbench.textsafe import check_name, visible
 from workbench.vocabulary import COSINE, LABEL_ACCURACY, MAX_ABS, SQNR, TOP1
 
 if sys.version_info >= (3, 11):
@@ -59,6 +61,7 @@ _BENCH_FIXED = {
     "threads": "a sweep computes on one thread per worker (--jobs sets how many)",
     "cpu_fxp": "a cell is one measurement per runtime",
 }
+MAX_SPEC_BYTES = 16 << 20  # a spec is a few KiB; refused past this, never read whole
 _TOP_KEYS = {
     "name", "workdir", "runtimes", "metric", "calibration", "eval", "labels", "models",
     "grid", "bench", "goals",
@@ -170,21 +173,20 @@ class SweepSpec:
 
 def load_spec(path: str | Path) -> SweepSpec:
     """Read, check and expand the spec at ``path`` (see the module doc)."""
+    from workbench.engine.files import read_regular_bytes
+
     path = Path(path).absolute()
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        raise NotFound(f"sweep spec {path} does not exist") from None
-    except IsADirectoryError:
-        raise BadInput(f"sweep spec {path} is a directory; give a .toml file") from None
-    except OSError as exc:
-        raise BadInput(f"cannot read sweep spec {path}: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise BadInput(f"sweep spec {path} is a directory; give a .toml file")
+    text = read_regular_bytes(path, what="sweep spec", limit=MAX_SPEC_BYTES)  # not a FIFO
     try:
         data = tomllib.loads(text.decode("utf-8"))
     except UnicodeDecodeError:
         raise BadInput(f"sweep spec {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"sweep spec {path}: not valid TOML: {exc}") from None
+    except RecursionError:  # arrays nested thousands deep
+        raise BadInput(f"sweep spec {path}: not valid TOML (nested too deeply)") from None
     return parse_spec(data, path)
 
 
@@ -201,7 +203,8 @@ def parse_spec(data: Mapping[str, Any], path: Path) -> SweepSpec:
     base = path.parent
     name = _text(data.get("name", path.stem), f"{where}: name")
     if not name.strip() or len(name) > 200 or name != name.strip():
-        raise BadInput(f"{where}: name {name!r}: 1-200 characters, no outer spaces")
+        raise BadInput(f"{where}: name {visible(name)!r}: 1-200 characters, no outer spaces")
+    check_name(name, f"{where}: sweep name")  # it names the sweep's experiment too
     workdir = base / _text(data.get("workdir", f"{path.stem}-sweep"), f"{where}: workdir")
     runtimes = parse_runtimes(_runtimes_value(data.get("runtimes"), where))
     metric = _metric(data.get("metric", DEFAULT_METRIC), where)
@@ -280,9 +283,15 @@ def _input_dims(value: Any, at: str) -> dict[str, tuple[int, ...]]:
         if (
             not isinstance(shape, list)
             or not shape
-            or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in shape)
+            or any(
+                isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= MAX_TENSOR_ELEMENTS
+                for d in shape
+            )
         ):
-            raise BadInput(f"{at}: input-dims {name}: a list of positive integers, got {shape!r}")
+            raise BadInput(
+                f"{at}: input-dims {visible(name)}: a list of integers from 1 to "
+                f"{MAX_TENSOR_ELEMENTS}, got {visible(shape)}"
+            )
         dims[str(name)] = tuple(shape)
     return dims
 
@@ -320,12 +329,12 @@ def _optional_dataset(
 
 def list_files(path: Path) -> list[Path]:
     """The list itself and every file an input list names (relative to its folder)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputListError(f"input list {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputListError(f"cannot read input list {path}: {exc}") from None
+    from workbench.engine.files import read_regular_text
+
+    try:  # a regular file of sane size: a FIFO or /dev/zero would never end
+        text = read_regular_text(path, what="input list", error=InputListError)
+    except NotFound as exc:
+        raise InputListError(str(exc)) from None
     files = [path]
     for line in text.splitlines():
         line = line.strip()

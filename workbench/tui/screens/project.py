@@ -1,5 +1,5 @@
-"""One project: tabs for its models, quantization runs, benchmark runs, experiments and
-sweeps.
+"""One project: tabs for its models, quantization runs, benchmark runs, experiments,
+sweeps and debug runs.
 
 Runs are starred, tagged, annotated and marked for comparison from the
 keyboard; jobs (import, quantize, bench) are launched from here and their
@@ -32,6 +32,7 @@ from workbench.jobs.browse import (
 from workbench.tui import keys
 from workbench.tui.columns import (
     bench_columns,
+    debug_columns,
     experiment_columns,
     model_columns,
     quantize_columns,
@@ -51,8 +52,9 @@ TABS = (
     "bench",
     "experiments",
     "sweeps",
+    "debug",
 )  # also what a JobOutcome's refresh names
-RUN_TABS = ("quantize", "bench")
+RUN_TABS = ("quantize", "bench", "debug")  # named as the kinds of runs they list
 RUN_FILTER_HINT = "words tag:NAME status:failed runtime:dsp model:NAME is:starred"
 
 
@@ -60,8 +62,9 @@ class ProjectScreen(Screen[None]):
     AUTO_FOCUS = "#quantize-table RowTable"
     HELP = """\
 A project's **models**, **quantization runs**, **benchmark runs**,
-**experiments** and **sweeps** (`1`-`5`). `enter` opens the row under the
-cursor; a sweep opens as its grid of settings by runtimes.
+**experiments**, **sweeps** and **debug runs** (`1`-`6`). `enter` opens the
+row under the cursor; a sweep opens as its grid of settings by runtimes, a
+debug run as its layers in execution order.
 
 Mark runs with `space` (on either run tab), then `c` compares them; on the
 experiments tab `c` (or `enter`) compares the experiment's runs, and `a` shows
@@ -72,7 +75,8 @@ with words and `tag:NAME`, `#NAME`, `status:failed`, `runtime:dsp`,
 On the models tab, `m` changes the model's decision metric (what quantize,
 bench and the advisor judge accuracy by).
 
-Jobs: `i` imports an ONNX model, `Q` quantizes, `B` benchmarks; they run in
+Jobs: `i` imports an ONNX model, `Q` quantizes, `B` benchmarks, `D` debugs a
+quantized container against its float model; they run in
 the background (progress at the bottom, `x` cancels) and their runs appear
 in the tables when they finish.
 """
@@ -84,6 +88,7 @@ in the tables when they finish.
         Binding("3", "tab('bench')", "Benchmark runs", show=False),
         Binding("4", "tab('experiments')", "Experiments", show=False),
         Binding("5", "tab('sweeps')", "Sweeps", show=False),
+        Binding("6", "tab('debug')", "Debug runs", show=False),
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
         Binding("asterisk", "star", "Star"),
@@ -94,6 +99,7 @@ in the tables when they finish.
         Binding("i", "import_model", "Import"),
         Binding("Q", "quantize", "Quantize"),
         Binding("B", "bench", "Bench"),
+        Binding("D", "debug", "Debug", show=False),
         Binding("A", "advise", "Advisor"),
         Binding("a", "saved_advice", "Advice", show=False),
         Binding("m", "metric", "Metric", show=False),
@@ -128,7 +134,7 @@ in the tables when they finish.
                     autoload=self.initial_tab == "models",
                     id="models-table",
                 )
-            with TabPane("2 Quantization runs", id="quantize"):
+            with TabPane("2 Quantizations", id="quantize"):
                 yield PagedTable(
                     quantize_columns(is_marked),
                     lambda q: page_runs(store, project, q, kind="quantize"),
@@ -139,7 +145,7 @@ in the tables when they finish.
                     autoload=self.initial_tab == "quantize",
                     id="quantize-table",
                 )
-            with TabPane("3 Benchmark runs", id="bench"):
+            with TabPane("3 Benchmarks", id="bench"):
                 yield PagedTable(
                     bench_columns(is_marked),
                     lambda q: page_runs(store, project, q, kind="bench"),
@@ -172,6 +178,17 @@ in the tables when they finish.
                     filter_hint="name, status or metric",
                     autoload=self.initial_tab == "sweeps",
                     id="sweeps-table",
+                )
+            with TabPane("6 Debug", id="debug"):
+                yield PagedTable(
+                    debug_columns(is_marked),
+                    lambda q: page_runs(store, project, q, kind="debug"),
+                    sort="id",
+                    noun="runs",
+                    extra_status=self._marked_status,
+                    filter_hint=RUN_FILTER_HINT,
+                    autoload=self.initial_tab == "debug",
+                    id="debug-table",
                 )
         yield JobPanel()
         yield KeyFooter()
@@ -264,6 +281,10 @@ in the tables when they finish.
             from workbench.tui.screens.quant_run import QuantRunScreen
 
             self.app.push_screen(QuantRunScreen(self.project, row.id))
+        elif row.kind == "debug":
+            from workbench.tui.screens.debug_run import DebugRunScreen
+
+            self.app.push_screen(DebugRunScreen(self.project, row.id))
         else:
             from workbench.tui.screens.bench_run import BenchRunScreen
 
@@ -418,7 +439,7 @@ in the tables when they finish.
         except WorkbenchError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
-        tab = "quantize" if row.kind == "quantize" else "bench"
+        tab = row.kind  # each kind of run has its tab
         if reload:
             self.app.call_from_thread(self.table(tab).reload)
         else:
@@ -442,6 +463,12 @@ in the tables when they finish.
 
         self.app.push_screen(BenchForm.for_selection(self.wb.store, self.project,
                                                      self.table().current), self._launch)  # fmt: skip
+
+    def action_debug(self) -> None:
+        from workbench.tui.screens.debug_form import DebugForm
+
+        self.app.push_screen(DebugForm.for_selection(self.project, self.table().current),
+                             self._launch)  # fmt: skip
 
     def action_advise(self) -> None:
         from workbench.tui.screens.advise_form import AdviseForm

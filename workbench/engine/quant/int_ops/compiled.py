@@ -73,6 +73,8 @@ def compiled_conv(
         return None
     if not requant.fast and getattr(requant, "rounding", HALF_AWAY) != HALF_AWAY:
         return None  # the compiled int64 formula rounds ties away from zero only
+    if np.any(np.asarray(getattr(requant, "nudge", 0.5)) != 0.5):
+        return None  # TFLite's half-up rounding adds more than a half (requant.py)
     table = getattr(ictx.op.chain, "table", None)
     m, cg, kh, kw = wc.shape
     group = int(ictx.attr("group", 1))

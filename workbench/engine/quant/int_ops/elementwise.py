@@ -20,7 +20,8 @@
 * **Any other one-input function** (Sigmoid, Tanh, HardSwish, Gelu, Exp, Div or Pow by a
   constant...) is a lookup table over all ``2**bw`` input codes computed at plan time
   from the float kernel: ``table[c] = quantize(f(dequantize(c)))``, as fixed-point
-  hardware does it. With per-channel constants (a PRelu slope, an unfolded
+  hardware does it (a ``tflite`` container: TFLite's own table rule, ``tflite_lut_codes``,
+  and its integer LeakyRelu). With per-channel constants (a PRelu slope, an unfolded
   BatchNormalization, Add or Mul by a per-channel vector) there is one table per channel,
   looked up at ``channel * 2**bw + code``.
 """
@@ -33,7 +34,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from workbench.engine.ops.registry import Kernel, prepare
-from workbench.engine.quant.encoding import Encoding, dequantize, quantize
+from workbench.engine.quant.encoding import Encoding, dequantize, quantize, round_half_away
 from workbench.engine.quant.int_ops import (
     IntContext,
     NotInteger,
@@ -49,7 +50,7 @@ from workbench.engine.quant.requant import (
     requantize,
     rescale_table,
 )
-from workbench.vocabulary import DEFAULT_ROUNDING
+from workbench.vocabulary import DEFAULT_ROUNDING, TFLITE_ROUNDING
 
 Codes = Callable[..., np.ndarray]
 
@@ -371,13 +372,42 @@ def float_table(
         y = np.moveaxis(y, (axis, free), (0, 1)).reshape(n, ncodes)
     big = 2.0 * max(abs(out.min), abs(out.max)) + 1.0
     y = np.nan_to_num(y, nan=0.0, posinf=big, neginf=-big).clip(-big, big)
+    if ictx.rounding == TFLITE_ROUNDING:
+        return tflite_lut_codes(y, out)
     return quantize(y.astype(np.float32), out, ictx.rounding)
+
+
+def tflite_lut_codes(y: np.ndarray, out: Encoding) -> np.ndarray:
+    """TFLite's lookup-table entries (``LUTPopulate``): ``round(y * (1 / scale))`` in float32,
+    half away, plus the zero point, clamped: a multiplication by the float32 reciprocal
+    where ``quantize`` divides (the two part at some codes)."""
+    inverse = np.float32(1.0) / np.float32(out.delta)
+    v = round_half_away(np.multiply(y.astype(np.float32), inverse, dtype=np.float32))
+    v -= out.offset
+    np.clip(v, out.qmin, out.qmax, out=v)
+    return v.astype(out.dtype)
+
+
+def tflite_leaky_relu_table(enc: Encoding, out: Encoding, alpha: float) -> np.ndarray:
+    """TFLite's int8 LEAKY_RELU over every code: ``x - zp`` requantized by the identity
+    multiplier where it is not negative, by the alpha one where it is (each computed in
+    float32, as TFLite's Prepare does), both rounded twice (``requant.tflite_multiply``)."""
+    f32 = np.float32
+    centered = code_range(enc) - zero_point(enc)
+    identity = float(f32(enc.delta) / f32(out.delta))
+    scaled = float(f32(f32(enc.delta) * f32(alpha)) / f32(out.delta))
+    bounds = (zero_point(out), out.qmin, out.qmax, out.dtype, TFLITE_ROUNDING)
+    up = requantize(centered, *quantize_multiplier(identity), *bounds)
+    down = requantize(centered, *quantize_multiplier(scaled), *bounds)
+    return np.where(centered >= 0, up, down)
 
 
 @register_int(*_TABLE_OPS)
 def lookup(ictx: IntContext) -> Kernel:
     enc, out = ictx.act(0), ictx.out(0)
     extra = _constant_inputs(ictx)
+    if ictx.node.op_type == "LeakyRelu" and ictx.rounding == TFLITE_ROUNDING:
+        return table_kernel(tflite_leaky_relu_table(enc, out, float(ictx.attr("alpha", 0.01))))
     if all(v is None or v.size == 1 for v in extra):
         return table_kernel(float_table(ictx, enc, out))
     # Per-channel constants (a PRelu slope, Div by a per-channel scale): one table each.

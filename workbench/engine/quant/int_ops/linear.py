@@ -46,16 +46,20 @@ because BLAS is where the speed is:
   ConvTranspose past ``2**53`` has no exact path and runs as a float fallback (recorded).
 
 ``accumulator_arithmetic(bound)`` names the choice. Requantization is
-``requant.Requantizer`` with that same bound: its float64 fast path only where proven
+``requant.Requantizer`` (in a ``tflite`` container, TFLite's half-up double rounding of
+its convolution and GEMM kernels: ``requant.tflite_half_up``) with that same bound: its float64 fast path only where proven
 bit-identical to the integer formula, its wide path (float64, near-half elements
 recomputed exactly) for accumulators past ``2**31``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from workbench.engine.graph import Node
+from workbench.engine.ops.conv import constant_conv
 from workbench.engine.ops.registry import Kernel, OpContext, prepare
 from workbench.engine.quant.encoding import ChannelEncoding
 from workbench.engine.quant.int_ops import (
@@ -73,6 +77,7 @@ from workbench.engine.quant.requant import (
     Requantizer,
     quantize_multiplier,
     requantize,
+    tflite_half_up,
 )
 from workbench.vocabulary import DEFAULT_ROUNDING
 
@@ -134,14 +139,14 @@ def _check_bound(bound: float) -> None:
     accumulator_arithmetic(bound)  # NotInteger past 2**62 (module docstring)
 
 
-def _float_conv(ictx: IntContext, w: np.ndarray, bias: np.ndarray | None) -> Kernel:
-    """The float Conv kernel over given (integer-valued) weights."""
+def _float_conv(ictx: IntContext, w: np.ndarray, bias: np.ndarray | None) -> Any:
+    """The float convolution over given (integer-valued) weights: ``(x) -> y``, and
+    ``.centered(q, zp, dtype)`` for codes."""
     node = ictx.node
     sub = Node(
         node.name, "Conv", ("x", "w", "b" if bias is not None else ""), node.outputs, node.attrs
     )
-    consts = {1: w} if bias is None else {1: w, 2: bias}
-    return prepare(OpContext(sub, consts, opset=ictx.op.opset))
+    return constant_conv(OpContext(sub, opset=ictx.op.opset), w, bias)
 
 
 def _channel_chunks(contrib: np.ndarray, limit: float) -> list[tuple[int, int]] | None:
@@ -188,18 +193,19 @@ def conv(ictx: IntContext) -> Kernel:
         out_enc.qmin,
         out_enc.qmax,
         acc_bound=bound,
-        rounding=ictx.rounding,
+        rounding=tflite_half_up(ictx.rounding),
     )
 
     arithmetic = accumulator_arithmetic(bound)
+    zp = zero_point(x_enc)
     if arithmetic == "float32":
         impl = _float_conv(ictx, wc.astype(np.float32), bias.astype(np.float32))
-        fused = compiled_conv(ictx, wc, bias, requant, x_enc, impl)
+        fused = compiled_conv(ictx, wc, bias, requant, x_enc, lambda x: (impl(x),))
         if fused is not None:
             return fused
 
         def run_f32(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
-            return (requant(impl(centered(q, x_enc))[0]),)
+            return (requant(impl.centered(q, zp)),)
 
         return run_f32
 
@@ -214,7 +220,7 @@ def conv(ictx: IntContext) -> Kernel:
         impl64 = _float_conv(ictx, wc.astype(np.float64), bias.astype(np.float64))
 
         def run_f64(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
-            return (requant(impl64(centered(q, x_enc, np.float64))[0]),)
+            return (requant(impl64.centered(q, zp, np.float64)),)
 
         return run_f64
 
@@ -228,7 +234,7 @@ def conv(ictx: IntContext) -> Kernel:
         x = centered(q, x_enc, part_dtype)
         acc = None
         for c0, c1, k in parts:
-            part = k(x[:, c0:c1])[0]
+            part = k(x[:, c0:c1])
             if acc is None:
                 acc = part.astype(sum_dtype)
             elif sum_dtype is np.int64:
@@ -351,7 +357,7 @@ def gemm(ictx: IntContext) -> Kernel:
         out_enc.qmin,
         out_enc.qmax,
         bound,
-        rounding=ictx.rounding,
+        rounding=tflite_half_up(ictx.rounding),
     )
 
     def run(q: np.ndarray, *_: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -400,7 +406,12 @@ def matmul(ictx: IntContext) -> Kernel:
     dtype = _product_dtype(bound)
     real = np.asarray(real) / out_enc.delta
     requant = Requantizer.build(
-        real, zero_point(out_enc), out_enc.qmin, out_enc.qmax, bound, rounding=ictx.rounding
+        real,
+        zero_point(out_enc),
+        out_enc.qmin,
+        out_enc.qmax,
+        bound,
+        rounding=tflite_half_up(ictx.rounding),
     )
     a_const = None if a.const is None else a.centered.astype(dtype)
     b_const = None if b.const is None else b.centered.astype(dtype)

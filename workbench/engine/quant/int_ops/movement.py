@@ -23,8 +23,8 @@ from workbench.engine.quant.int_ops import (
     register_int,
     zero_point,
 )
-from workbench.engine.quant.requant import rescale_table
-from workbench.vocabulary import DEFAULT_ROUNDING
+from workbench.engine.quant.requant import rescale_table, tflite_half_up
+from workbench.vocabulary import DEFAULT_ROUNDING, TFLITE_ROUNDING
 
 MOVEMENT_OPS = (
     "Reshape",
@@ -53,7 +53,8 @@ INDEX_OPS = ("Shape", "Size", "ArgMax", "ArgMin")
 
 
 def rescale(enc: Encoding, out: Encoding, rounding: str = DEFAULT_ROUNDING) -> np.ndarray | None:
-    """A table taking every code of ``enc`` to the code of ``out`` for the same value (None if equal)."""
+    """A table taking every code of ``enc`` to the code of ``out`` for the same value (None if
+    equal). In a ``tflite`` container, as TFLite's int8 QUANTIZE requantizes (half up)."""
     if enc == out:
         return None
     codes = code_range(enc)
@@ -65,7 +66,7 @@ def rescale(enc: Encoding, out: Encoding, rounding: str = DEFAULT_ROUNDING) -> n
         zero_point(out),
         out.qmin,
         out.qmax,
-        rounding=rounding,
+        rounding=tflite_half_up(rounding),
     )
 
 
@@ -98,9 +99,62 @@ def movement(ictx: IntContext) -> Kernel:
 def resize_nearest(ictx: IntContext) -> Kernel:
     mode = ictx.attr("mode", "nearest")
     mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode == "linear" and ictx.rounding == TFLITE_ROUNDING:
+        return _tflite_bilinear(ictx)
     if mode != "nearest":
         raise NotInteger(f"{mode} interpolation computes new values")
     return movement(ictx)
+
+
+_TFLITE_COORDS = {"align_corners": (True, False), "half_pixel": (False, True),
+                  "asymmetric": (False, False)}  # fmt: skip
+
+
+def _tflite_bilinear(ictx: IntContext) -> Kernel:
+    """TFLite's int8 RESIZE_BILINEAR (``ResizeBilinearInteger``): positions in 10-bit fixed
+    point, the four taps weighted in int64 on the signed int8 codes, ``/ 2**20`` rounded
+    half away from zero. Input and output share their encoding, as TFLite requires."""
+    enc, out = ictx.act(0), ictx.out(0)
+    coord = ictx.attr("coordinate_transformation_mode", "half_pixel")
+    coord = coord.decode() if isinstance(coord, bytes) else str(coord)
+    info = ictx.op.outputs[0] if ictx.op.outputs else None
+    if (
+        coord not in _TFLITE_COORDS
+        or (enc.delta, enc.offset, enc.bitwidth) != (out.delta, out.offset, 8)
+        or info is None
+        or len(info.shape) != 4
+    ):
+        raise NotInteger("not a TFLite int8 bilinear resize")
+    align, half = _TFLITE_COORDS[coord]
+    out_h, out_w = (int(d) for d in info.shape[2:])
+
+    def taps(size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if align and out_size > 1:
+            scale = ((1 << 10) * (size - 1) + (out_size - 1) // 2) // (out_size - 1)
+        else:
+            scale = ((1 << 10) * size + out_size // 2) // out_size
+        pos = np.arange(out_size, dtype=np.int64) * scale
+        if half:
+            pos += scale // 2 - (1 << 9)
+        lo = np.maximum(np.trunc(pos / 1024).astype(np.int64), 0)  # C's division
+        hi = np.minimum(np.trunc((pos + 1023) / 1024).astype(np.int64), size - 1)
+        return lo, hi, pos - 1024 * lo
+
+    def run(q: np.ndarray, *_: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        y0, y1, dy = taps(q.shape[2], out_h)
+        x0, x1, dx = taps(q.shape[3], out_w)
+        x = q.astype(np.int64) - 128  # the int8 codes TFLite interpolates
+        dy, dx = dy[:, None], dx[None, :]
+        acc = x[:, :, y0][:, :, :, x0] * ((1024 - dy) * (1024 - dx))
+        acc += x[:, :, y1][:, :, :, x0] * (dy * (1024 - dx))
+        acc += x[:, :, y0][:, :, :, x1] * ((1024 - dy) * dx)
+        acc += x[:, :, y1][:, :, :, x1] * (dy * dx)
+        half_step = np.where(acc > 0, 1 << 19, -(1 << 19))
+        acc += half_step
+        y = np.where(acc >= 0, acc >> 20, -((-acc) >> 20)) + 128  # truncating division
+        return (np.clip(y, 0, 255).astype(np.uint8),)
+
+    return run
 
 
 @register_int(*INDEX_OPS)

@@ -7,6 +7,12 @@ int64 beyond; a global pool always sums in int64 (``H * W * 65535`` passes ``2**
 a 182 x 182 map at 16 bits). Dividing by the window's element count is folded into the multiplier,
 ``in_delta / (out_delta * count)``: one multiplier per output position, since border
 windows count fewer elements unless ``count_include_pad``.
+
+In a ``tflite`` container an AveragePool whose input and output share their encoding
+(TFLite's AVERAGE_POOL_2D requires it) is TFLite's int8 kernel: the sum of the signed
+int8 codes themselves (``code - 128``, zero point included) divided by the count of
+taps inside the map, rounded half away from zero (``(s + n/2) / n`` in C's truncating
+division): the sign is the raw sum's, not the real value's.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from workbench.engine.ops.conv import Padding, pad_spatial, resolve_padding
 from workbench.engine.ops.registry import Kernel
 from workbench.engine.quant.int_ops import IntContext, reach, register_int, zero_point
 from workbench.engine.quant.requant import Requantizer
+from workbench.vocabulary import TFLITE_ROUNDING
 
 
 def _axis_counts(k: int, s: int, d: int, o: int, lo: int, hi: int, begin: int) -> np.ndarray:
@@ -64,9 +71,15 @@ def average_pool(ictx: IntContext) -> Kernel:
     zp = zero_point(enc)
     bound = math.prod(kernel) * reach(enc)
     sum_dtype = np.int32 if bound < 2**31 else np.int64
-    plans: dict[tuple[int, ...], tuple[Padding, list[int], Requantizer]] = {}
+    plans: dict[tuple[int, ...], tuple[Padding, list[int], Requantizer, np.ndarray]] = {}
+    tflite_int8 = (
+        ictx.rounding == TFLITE_ROUNDING
+        and not include_pad
+        and enc.bitwidth == out.bitwidth == 8
+        and (enc.delta, enc.offset) == (out.delta, out.offset)
+    )
 
-    def plan_for(spatial: tuple[int, ...]) -> tuple[Padding, list[int], Requantizer]:
+    def plan_for(spatial: tuple[int, ...]) -> tuple[Padding, list[int], Requantizer, np.ndarray]:
         geo = resolve_padding(spatial, kernel, strides, dilations, pads, auto_pad, ceil_mode)
         counts = np.ones((), dtype=np.int64)
         for i in range(nd):
@@ -81,14 +94,16 @@ def average_pool(ictx: IntContext) -> Kernel:
         req = Requantizer.build(
             real, zero_point(out), out.qmin, out.qmax, acc_bound=bound, rounding=ictx.rounding
         )
-        return geo, extent, req
+        return geo, extent, req, np.maximum(counts, 1)
 
     def run(q: np.ndarray) -> tuple[np.ndarray, ...]:
         spatial = q.shape[2:]
         plan = plans.get(spatial)
         if plan is None:
             plan = plans[spatial] = plan_for(spatial)
-        geo, extent, req = plan
+        geo, extent, req, counts = plan
+        if tflite_int8:
+            return (_tflite_average(q, geo, extent, kernel, strides, dilations, counts),)
         x = q.astype(sum_dtype)
         if zp:
             x -= zp
@@ -96,6 +111,26 @@ def average_pool(ictx: IntContext) -> Kernel:
         return (req(_window_sum(xp, kernel, strides, dilations, geo)),)
 
     return run
+
+
+def _tflite_average(
+    q: np.ndarray,
+    geo: Padding,
+    extent: list[int],
+    kernel: list[int],
+    strides: list[int],
+    dilations: list[int],
+    counts: np.ndarray,
+) -> np.ndarray:
+    """TFLite's int8 AveragePool on uint8 codes (module doc): same encoding in and out."""
+    x = q.astype(np.int32)
+    x -= 128  # the int8 codes TFLite sums
+    s = _window_sum(pad_spatial(x, geo.begin, extent, 0), kernel, strides, dilations, geo)
+    half = counts // 2
+    y = np.where(s > 0, (s + half) // counts, -((half - s) // counts))
+    y += 128
+    np.clip(y, 0, 255, out=y)
+    return y.astype(np.uint8)
 
 
 @register_int("GlobalAveragePool")
