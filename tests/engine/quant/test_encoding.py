@@ -623,11 +623,11 @@ def test_refusals_name_the_tensor_when_there_is_one() -> None:
         ),
         (
             lambda: quantize(np.zeros(3), tf_encoding(0, 1), "up"),
-            "rounding must be one of half-away, half-even, got 'up'",
+            "rounding must be one of half-away, half-even, tflite, got 'up'",
         ),
         (
             lambda: fake_quantize(np.zeros(3), tf_encoding(0, 1), None),
-            "rounding must be one of half-away, half-even, got None",
+            "rounding must be one of half-away, half-even, tflite, got None",
         ),
     ]
     for make, message in cases:
