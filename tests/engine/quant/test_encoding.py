@@ -740,3 +740,21 @@ def test_zero_point_codes_and_nan_at_the_bottom() -> None:
     d = dequantize(np.uint8(128), enc)
     assert d.shape == () and d.dtype == np.float32 and float(d) == 0.0
     assert quantize(np.float32(1.0), enc).shape == ()
+
+
+def test_bias_and_per_channel_encodings_whole() -> None:
+    i32 = (-(2**31), 2**31 - 1)
+    assert bias_encoding_32bit(0.5, 0.25) == Encoding(i32[0] / 8, i32[1] / 8, 0.125, 0, 32, True)
+    per = bias_encoding_32bit(0.5, [0.25, 0.5])
+    assert per == ChannelEncoding(
+        0, [i32[0] / 8, i32[0] / 4], [i32[1] / 8, i32[1] / 4], [0.125, 0.25], [0, 0], 32, True
+    )
+    # 16-bit per-channel weights; an all-zero channel gets the minimum range (absmax 0.005)
+    w = np.array([[0.0, 0.0], [3.2767, -1.0]])
+    enc = per_channel_symmetric(w, axis=0, bitwidth=16)
+    assert (enc.bitwidth, enc.symmetric, enc.axis) == (16, True, 0)
+    np.testing.assert_allclose(enc.delta, [0.005 / 32767, 1e-4])
+    assert enc.offset.tolist() == [-32768, -32768] and enc.offset.dtype == np.int64
+    one_d = per_channel_symmetric(np.array([0.5, -2.0]), axis=-1)  # each element a channel
+    np.testing.assert_allclose(one_d.delta, [0.5 / 127, 2.0 / 127])
+    assert one_d.axis == 0
