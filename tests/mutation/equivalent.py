@@ -47,6 +47,25 @@ TQ_F64 = (
     "the stored integers are int8/uint8/int16/int32: astype(None) (float64) is the dtype written"
 )
 TQ_ONE = "one scale on the per-channel path broadcasts as a (1, ..., 1) array: the same product"
+CT_CLOSE = "the file under the ZipFile is closed either way; the ZipFile holds no other descriptor"
+CT_LIMIT = "the declared size equals the index's (checked in _check_index) and the manifest is read with its own size as the limit: never larger"
+CT_ZIPREAD = "zipfile's reader stops at the declared file_size: another read returns b'', and read(None) or a larger request return the same bytes"
+CT_SHORT = "a stream that ends early raises in zipfile (EOFError / BadZipFile: refused as corrupt) before read returns b''"
+CT_CRC = "zipfile checks the CRC when the entry's last byte is read (a flipped byte is refused as 'Bad CRC-32', tested), and the extra read returns b'' at the end whatever it asks"
+CT_NOTIMPL = "zipfile raises NotImplementedError only for compression methods, refused by name before any read (_check_names)"
+CT_UNREACH = "got == size and no byte beyond it are guaranteed by zipfile (see the reads above): the size-mismatch branch is never reached"
+OX_SHAPELESS = "the ONNX checker, run first, refuses a graph input without a shape ('Field shape of type is required'): this branch is never reached"
+OX_ZIP = "the lengths were checked equal just above (the rank refusal): zip's strictness never acts"
+OX_UTF8 = "bytes.decode() defaults to UTF-8, and 'UTF-8' names the same codec"
+OX_HIDDEN = (
+    "the caller catches _Unconvertible and reports the node's operator: its text is never shown"
+)
+OX_CONTIG = (
+    "numpy_helper.to_array returns C-contiguous arrays: copying or not gives the same values"
+)
+OX_VALUE = "ONNX's Constant schema gives the TENSOR type to 'value' alone (the checker refuses another attribute of that type)"
+OX_F32 = "the importer keeps float parameters as float32 whatever numpy type the list makes (planted by hand: graph.params stays float32)"
+OX_I64 = "np.array of Python ints is int64 on this platform"
 
 EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {
     "requant": {
@@ -519,6 +538,186 @@ EQUIVALENT: dict[str, dict[str, tuple[str, str]]] = {
         "x_dequantize__mutmut_3": (
             "if quant.scale.size >= 1:",
             TQ_ONE,
+        ),
+    },
+    "container": {
+        "xǁ_Archiveǁclose__mutmut_1": (
+            'if getattr(None, "_zip", None) is not None:',
+            CT_CLOSE,
+        ),
+        "xǁ_Archiveǁclose__mutmut_6": (
+            'if getattr(self, "XX_zipXX", None) is not None:',
+            CT_CLOSE,
+        ),
+        "xǁ_Archiveǁclose__mutmut_7": (
+            'if getattr(self, "_ZIP", None) is not None:',
+            CT_CLOSE,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_5": (
+            "raise ContainerError(None)",
+            CT_LIMIT,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_17": (
+            "while got <= size:",
+            CT_ZIPREAD,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_19": (
+            "chunk = f.read(None)",
+            CT_ZIPREAD,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_24": (
+            "chunk = f.read(min(_CHUNK, size + got))",
+            CT_ZIPREAD,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_26": (
+            "return",
+            CT_SHORT,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_31": (
+            "extra = None",
+            CT_CRC,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_32": (
+            "extra = f.read(None)",
+            CT_CRC,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_33": (
+            "extra = f.read(2)",
+            CT_CRC,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_35": (
+            "raise ContainerError(None) from e",
+            CT_NOTIMPL,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_36": (
+            "if got != size and extra:",
+            CT_UNREACH,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_38": (
+            "shown = None",
+            CT_UNREACH,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_39": (
+            'shown = f"more than {size}" if (extra) and False else str(got)',
+            CT_UNREACH,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_40": (
+            'shown = f"more than {size}" if (extra) or True else str(got)',
+            CT_UNREACH,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_41": (
+            'shown = f"more than {size}" if extra else str(None)',
+            CT_UNREACH,
+        ),
+        "xǁ_Archiveǁ_read_raw__mutmut_42": (
+            "raise ContainerError(None)",
+            CT_UNREACH,
+        ),
+    },
+    "onnx-parsers": {
+        "x__fix_input_dims__mutmut_25": (
+            'declared = tensor_type.shape.dim if (tensor_type.HasField("shape")) or True else None',
+            OX_SHAPELESS,
+        ),
+        "x__fix_input_dims__mutmut_79": (
+            "unresolved.append(None)",
+            OX_SHAPELESS,
+        ),
+        "x__fix_input_dims__mutmut_80": (
+            "unresolved.append(propose(None, [None], metadata))",
+            OX_SHAPELESS,
+        ),
+        "x__fix_input_dims__mutmut_81": (
+            "unresolved.append(propose(value.name, None, metadata))",
+            OX_SHAPELESS,
+        ),
+        "x__fix_input_dims__mutmut_82": (
+            "unresolved.append(propose(value.name, [None], None))",
+            OX_SHAPELESS,
+        ),
+        "x__fix_input_dims__mutmut_83": (
+            "unresolved.append(propose([None], metadata))",
+            OX_SHAPELESS,
+        ),
+        "x__fix_input_dims__mutmut_84": (
+            "unresolved.append(propose(value.name, metadata))",
+            OX_SHAPELESS,
+        ),
+        "x__fix_input_dims__mutmut_85": (
+            "unresolved.append(propose(value.name, [None], ))",
+            OX_SHAPELESS,
+        ),
+        "x__fix_input_dims__mutmut_86": (
+            "break",
+            OX_SHAPELESS,
+        ),
+        "x__fix_input_dims__mutmut_45": (
+            "for d, n in zip(declared, dims, strict=None):",
+            OX_ZIP,
+        ),
+        "x__fix_input_dims__mutmut_48": (
+            "for d, n in zip(declared, dims, ):",
+            OX_ZIP,
+        ),
+        "x__fix_input_dims__mutmut_49": (
+            "for d, n in zip(declared, dims, strict=False):",
+            OX_ZIP,
+        ),
+        "x__attr_value__mutmut_9": (
+            'return a.s.decode(errors="replace")',
+            OX_UTF8,
+        ),
+        "x__attr_value__mutmut_12": (
+            'return a.s.decode("UTF-8", errors="replace")',
+            OX_UTF8,
+        ),
+        "x__attr_value__mutmut_24": (
+            'return [s.decode(errors="replace") for s in a.strings]',
+            OX_UTF8,
+        ),
+        "x__attr_value__mutmut_27": (
+            'return [s.decode("UTF-8", errors="replace") for s in a.strings]',
+            OX_UTF8,
+        ),
+        "x__attr_value__mutmut_30": (
+            "raise _Unconvertible(None)",
+            OX_HIDDEN,
+        ),
+        "x__to_array__mutmut_17": (
+            "return array if (array.flags.c_contiguous) and False else array.copy()",
+            OX_CONTIG,
+        ),
+        "x__to_array__mutmut_18": (
+            "return array if (array.flags.c_contiguous) or True else array.copy()",
+            OX_CONTIG,
+        ),
+        "x__constant_value__mutmut_6": (
+            'if a.name == "value" or a.type == AttributeProto.TENSOR:',
+            OX_VALUE,
+        ),
+        "x__constant_value__mutmut_23": (
+            "return np.array(list(a.floats), dtype=None)",
+            OX_F32,
+        ),
+        "x__constant_value__mutmut_25": (
+            "return np.array(list(a.floats), )",
+            OX_F32,
+        ),
+        "x__constant_value__mutmut_31": (
+            "return np.array(a.i, dtype=None)",
+            OX_I64,
+        ),
+        "x__constant_value__mutmut_33": (
+            "return np.array(a.i, )",
+            OX_I64,
+        ),
+        "x__constant_value__mutmut_38": (
+            "return np.array(list(a.ints), dtype=None)",
+            OX_I64,
+        ),
+        "x__constant_value__mutmut_40": (
+            "return np.array(list(a.ints), )",
+            OX_I64,
         ),
     },
 }
