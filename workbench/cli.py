@@ -51,6 +51,7 @@ from workbench.errors import WorkbenchError
 from workbench.jobs.interrupts import catch_interrupts, checkpoint, interrupted, release_interrupts
 from workbench.options import (
     ADVISE_OPTIONS,
+    AUTOQUANT_OPTIONS,
     BENCH_OPTIONS,
     DEBUG_OPTIONS,
     DEFAULT_MAX_ACCURACY_DROP,
@@ -1346,6 +1347,89 @@ DEBUG_COLUMNS = (
     Column("alone", align="right", priority=1),
     Column("cause", fit=WRAP, priority=1),
 )
+
+
+AUTOQUANT_COLUMNS = (
+    Column("#", align="right"),
+    Column("candidate", fit=WRAP, min_width=14),
+    Column("goal", align="right"),
+    Column("SQNR", align="right", priority=2),
+    Column("size", align="right", priority=1),
+    Column("device init", align="right", priority=1),
+    Column(">8 bit", align="right"),
+    Column("bound.", align="right", priority=3),
+)
+
+
+@cli.command("autoquant")
+@click.argument("container", type=click.Path(path_type=str))
+@click.option("--input-list", required=True, metavar="CAL", help="Calibration input list.")
+@click.option("--eval-list", required=True, metavar="EVAL",
+              help="Input list every candidate is evaluated on (on the target runtime).")  # fmt: skip
+@click.option("-o", "--output", required=True, metavar="BEST.dlc",
+              help="Where the chosen container is written (candidates: BEST.candidates/).")  # fmt: skip
+@declared_options(*AUTOQUANT_OPTIONS)
+@pass_app
+def autoquant_cmd(app: App, container: str, input_list: str, eval_list: str, output: str,
+                  **values: Any) -> None:  # fmt: skip
+    """Search quantizations in order of cost for the cheapest that meets --goal.
+
+    Scheme, per-channel, 32-bit biases, CLE/BC, AdaRound, then 16-bit and float
+    layers where the ranking puts the noise; every candidate is a quantize and a bench run in one
+    experiment (README: Autoquant).
+    """
+    from workbench.jobs.autoquant import AutoquantRequest, autoquant_job
+    from workbench.jobs.convert import command_line
+    from workbench.options import AutoquantOptions
+
+    options = AutoquantOptions(**_picked(values, AUTOQUANT_OPTIONS))
+    request = AutoquantRequest(container, input_list, eval_list, output, options,
+                               command=command_line())  # fmt: skip
+    with _progress(f"autoquant {options.goal} on {options.runtime}", app) as progress:
+        result = autoquant_job(app.store(), app.project, request, progress=progress)
+
+    def render(console: Console) -> None:
+        _render_autoquant(console, result)
+
+    emit(app, result, render)
+
+
+def _render_autoquant(console: Console, result: Any) -> None:
+    """Every candidate, the Pareto front, and the line saying why the chosen one won."""
+    from workbench.jobs.autoquant import shown
+    from workbench.options import Goal
+
+    goal = Goal.parse(result.goal)
+
+    def mark(c: Any) -> str:
+        return (
+            ("▶ " if c.index == result.chosen else "") + ("★ " if c.pareto else "") + str(c.index)
+        )
+
+    def wide(c: Any) -> str:
+        if not c.layers:
+            return "-"
+        text = f"{c.wide_layers} ({c.wide_share:.0%})"
+        return text + (f" +{c.float_layers} fl" if c.float_layers else "")
+
+    rows = [
+        (mark(c), c.label + (f" [{c.status}: {c.error}]" if c.error else ""),
+         ("✓ " if c.meets else "") + shown(goal, c), _db(c.sqnr_db), format_bytes(c.size_bytes),
+         _init_text(c.device_init_ms), wide(c), str(c.boundaries))
+        for c in result.candidates
+    ]  # fmt: skip
+    print_table(console, AUTOQUANT_COLUMNS, rows,
+                title=f"autoquant {result.goal} on {result.runtime}, N={result.eval_samples} "
+                      "(▶ chosen, ★ Pareto front: goal / size / device init)")  # fmt: skip
+    front = ", ".join(f"#{c.index}" for c in result.front) or "-"
+    say(console, f"Pareto front ({result.metric} / size / device init): {front}")
+    for line in result.skipped:
+        print_lines(console, [f"skipped: {line}"], style="dim")
+    if result.stopped:
+        say(console, f"stopped: {result.stopped}")
+    say(console, result.why)
+    say(console, f"{counted(len(result.candidates), 'candidate')} in {result.seconds:.0f}s, kept in "
+                 f"experiment {result.experiment!r} ({result.candidates_dir})")  # fmt: skip
 
 
 # --- quantize / export -----------------------------------------------------------------

@@ -249,8 +249,13 @@ def fit_columns(columns: Sequence[Column], cells: Sequence[Sequence[Text]], widt
     def needed(indices: list[int]) -> int:
         return sum(least(i) for i in indices) + GAP * (len(indices) - 1)
 
-    def essential_whole(indices: list[int]) -> int:  # priority-0 columns at full width
-        full = sum(natural[i] if columns[i].priority == 0 else least(i) for i in indices)
+    def essential_whole(indices: list[int]) -> int:
+        # Priority-0 columns at full width, except wrapped text: it loses nothing by wrapping,
+        # so a long label never pushes the numbers out.
+        full = sum(
+            natural[i] if columns[i].priority == 0 and columns[i].fit != WRAP else least(i)
+            for i in indices
+        )
         return full + GAP * (len(indices) - 1)
 
     left_out: list[int] = []

@@ -19,15 +19,19 @@ from workbench.vocabulary import (
     ACT_BITWIDTHS,
     ADAROUND,
     ALGORITHMS,
+    AUTOQUANT_RUNTIMES,
     BC,
     BIAS_BITWIDTHS,
     CLE,
     CPU,
     DEFAULT_ROUNDING,
+    DROP_SUFFIX,
     DSP,
     EXECUTORS,
+    FRACTION_METRICS,
     LAYER_PRECISIONS,
     LOCAL,
+    LOWER_IS_BETTER,
     MAX_BATCH,
     MAX_ITERATIONS,
     MAX_SWEEP_JOBS,
@@ -37,6 +41,7 @@ from workbench.vocabulary import (
     REGEX_PATTERN,
     ROUNDING_MODES,
     SCHEMES,
+    SQNR,
     TF,
     TYPE_PATTERN,
     WEIGHT_BITWIDTHS,
@@ -342,6 +347,84 @@ parse_layer_precision = _layer_rules("--layer-precision", LAYER_PRECISIONS)
 parse_weights_override = _layer_rules(
     "--weights-bitwidth-override", tuple(str(b) for b in WEIGHT_BITWIDTHS)
 )
+
+
+# --------------------------------------------------------------------------- goals
+
+_GOAL_FORMS = (
+    f"METRIC>=VALUE or METRIC<=VALUE (METRIC one of {', '.join(METRICS)}) or "
+    f"METRIC{DROP_SUFFIX}<=LOSS"
+)
+
+
+@dataclass(frozen=True)
+class Goal:
+    """An accuracy goal: ``sqnr>=30`` (a value to reach), ``mae<=0.01`` (an error to stay
+    under) or ``top1-drop<=1`` (the metric's loss, in its unit, to stay under)."""
+
+    metric: str
+    at_least: bool  # >= (else <=)
+    value: float
+    drop: bool = False  # on the metric's loss (points for top1, label-accuracy, iou)
+
+    @property
+    def text(self) -> str:
+        suffix = DROP_SUFFIX if self.drop else ""
+        return f"{self.metric}{suffix}{'>=' if self.at_least else '<='}{self.value:g}"
+
+    def __str__(self) -> str:
+        return self.text
+
+    @classmethod
+    def parse(cls, text: Any) -> Goal:
+        """``BadInput`` (one line, naming the metrics) for a goal that means nothing."""
+        raw = str(text if text is not None else "").strip()
+        for op in (">=", "<="):
+            name, sep, number = raw.partition(op)
+            if sep:
+                break
+        else:
+            raise BadInput(f"--goal takes {_GOAL_FORMS}, got {raw!r}")
+        name, at_least = name.strip().lower(), op == ">="
+        drop = name.endswith(DROP_SUFFIX) and name not in METRICS
+        metric = name[: -len(DROP_SUFFIX)] if drop else name
+        if metric not in METRICS:
+            raise BadInput(
+                f"--goal {raw!r}: unknown metric {name!r} (known: {', '.join(METRICS)}; "
+                f"METRIC{DROP_SUFFIX} for its loss)"
+            )
+        try:
+            value = float(number)
+        except ValueError:
+            raise BadInput(f"--goal {raw!r}: {number.strip()!r} is not a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise BadInput(f"--goal {raw!r}: the value must be a finite number")
+        if drop:
+            if metric == SQNR:
+                raise BadInput(f"--goal {raw!r}: {SQNR} has no drop; write {SQNR}>=DB")
+            if at_least:
+                raise BadInput(f"--goal {raw!r}: a drop is an upper bound; write {name}<=VALUE")
+            if value < 0:
+                raise BadInput(f"--goal {raw!r}: a drop cannot be negative")
+        elif at_least == (metric in LOWER_IS_BETTER):
+            better = "lower" if metric in LOWER_IS_BETTER else "higher"
+            want = "<=" if metric in LOWER_IS_BETTER else ">="
+            raise BadInput(
+                f"--goal {raw!r}: {metric} is better {better}; write {metric}{want}VALUE"
+            )
+        elif metric in FRACTION_METRICS and not -1.0 <= value <= 1.0:
+            raise BadInput(
+                f"--goal {raw!r}: {metric} is a fraction; write {metric}>={value / 100:g} "
+                f"for {value:g}%"
+            )
+        return cls(metric, at_least, value, drop)
+
+
+def parse_goal(value: Any) -> str | None:
+    """The ``--goal`` option: checked (``Goal.parse``), kept as its canonical text."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return Goal.parse(value).text
 
 
 # --------------------------------------------------------------------------- the options
@@ -746,6 +829,49 @@ DEBUG_OPTIONS = (  # `workbench debug`
     ),
 )
 
+AUTOQUANT_OPTIONS = (  # `workbench autoquant`: what to reach, where, within what time
+    Option(
+        "goal",
+        "What the result must reach on the eval list: METRIC>=VALUE (sqnr>=30, top1>=0.99, "
+        "iou>=0.9), METRIC<=VALUE (mae<=0.01) or METRIC-drop<=LOSS (label-accuracy-drop<=1, "
+        "in points).",
+        metavar="GOAL",
+        show_default=False,
+        label="Goal",
+        placeholder="e.g. sqnr>=30 or top1-drop<=1",
+        parse=parse_goal,
+    ),
+    Option(
+        "runtime",
+        "The target: candidates are evaluated integer-true there (the CPU in fixed-point "
+        "mode); a mix it refuses is kept as a refused candidate.",
+        str,
+        DSP,
+        choices=AUTOQUANT_RUNTIMES,
+        label="Runtime",
+    ),
+    LABELS,
+    Option(
+        "budget_minutes",
+        "Stop the search after this many minutes (the candidates measured so far compete).",
+        float,
+        60.0,
+        low=0.0,
+        high=7 * 24 * 60.0,
+        low_open=True,
+        metavar="N",
+        label="Budget (minutes)",
+    ),
+    Option(
+        "experiment",
+        "Name of the experiment that keeps every candidate (default: made up).",
+        metavar="NAME",
+        show_default=False,
+        label="Experiment",
+        placeholder="optional: a name",
+    ),
+)
+
 DEMO_OPTIONS = (
     ITERATIONS.but(default=5),
     Option(
@@ -819,6 +945,22 @@ class AdviseOptions(DeclaredOptions):
     """What ``workbench advise`` compares, and against what accuracy loss."""
 
     WHAT = "advise"
+
+
+@declared(*AUTOQUANT_OPTIONS)
+class AutoquantOptions(DeclaredOptions):
+    """What ``workbench autoquant`` must reach, on which runtime, within what time."""
+
+    WHAT = "autoquant"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.goal is None:
+            raise BadInput(f"--goal is required: {_GOAL_FORMS}")
+
+    @property
+    def parsed_goal(self) -> Goal:
+        return Goal.parse(self.goal)
 
 
 @declared(*SWEEP_OPTIONS)

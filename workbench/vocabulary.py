@@ -104,6 +104,13 @@ TOP1 = "top1"
 LABEL_ACCURACY = "label-accuracy"
 IOU = "iou"
 METRICS = (SQNR, COSINE, MAX_ABS, MAE, TOP1, LABEL_ACCURACY, IOU)
+LOWER_IS_BETTER = (MAX_ABS, MAE)  # errors; the registry (engine.metrics) agrees
+FRACTION_METRICS = (COSINE, TOP1, LABEL_ACCURACY, IOU)  # values in [0, 1] (cosine: [-1, 1])
+DROP_SUFFIX = "-drop"  # an autoquant goal on the metric's loss: top1-drop<=1 (points)
+
+# Where autoquant searches: the runtimes that run a quantized container in fixed point
+# (the CPU in its fixed-point mode).
+AUTOQUANT_RUNTIMES = (DSP, AIP, CPU)
 
 # --------------------------------------------------------------------------- runs
 

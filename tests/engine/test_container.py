@@ -686,3 +686,351 @@ def test_read_manifest_checks_structure_but_reads_no_data(
     write_zip(path, [*valid.items(), ("../evil", b"")])
     with pytest.raises(ContainerError, match="escapes"):
         read_manifest(path)
+
+
+# -- each check of the reader by its own, whole message ----------------------------------------
+
+
+def _stored(entries: dict[str, bytes], **infos: Any) -> list[tuple[str | zipfile.ZipInfo, bytes]]:
+    """The entries as written by ``write_zip``; ``infos`` sets ZipInfo fields of one entry
+    (``graph__json={"flag_bits": 1}``)."""
+    out: list[tuple[str | zipfile.ZipInfo, bytes]] = []
+    for name, data in entries.items():
+        change = infos.get(name.replace(".", "__").replace("/", "_"))
+        if change:
+            info = zipfile.ZipInfo(name)
+            for key, value in change.items():
+                setattr(info, key, value)
+            out.append((info, data))
+        else:
+            out.append((name, data))
+    return out
+
+
+def _index_item(entries: dict[str, bytes], name: str, item: Any) -> dict[str, bytes]:
+    """The manifest's index with the item of ``name`` replaced by ``item``."""
+    manifest = _manifest(entries)
+    manifest["entries"] = [item if e["name"] == name else e for e in manifest["entries"]]
+    return {**entries, "manifest.json": json.dumps(manifest).encode()}
+
+
+def _encodings(entries: dict[str, bytes], body: Any, quantized: bool = True) -> dict[str, bytes]:
+    return reindexed({**entries, "encodings.json": json.dumps(body).encode()}, quantized=quantized)
+
+
+_ENC = {"min": 0.0, "max": 1.0, "delta": 1 / 255, "offset": 0, "bitwidth": 8}
+GOOD_SHA = "a" * 64
+# (entries -> what is written, the whole message after "<path>: ")
+EXACT = {
+    "unsupported compression": (
+        lambda v: _stored(v, graph__json={"compress_type": zipfile.ZIP_BZIP2}),
+        "refusing entry 'graph.json': unsupported compression method 12",
+    ),
+    "vendor names only by prefix": (
+        lambda v: [("model.info", b"x"), ("graph.json", v["graph.json"])],
+        container_module._vendor_message(),
+    ),
+    "vendor dlc. prefix": (
+        lambda v: [("dlc.version", b"x")],
+        container_module._vendor_message(),
+    ),
+    "manifest not an object": (
+        lambda v: list({**v, "manifest.json": b"[]"}.items()),
+        "manifest.json is not a JSON object",
+    ),
+    "foreign format, named": (
+        lambda v: list(reindexed(v, format="other").items()),
+        "not a workbench container (manifest format is 'other')",
+    ),
+    "format version a bool": (
+        lambda v: list(reindexed(v, format_version=True).items()),
+        "manifest.json has an invalid format_version True",
+    ),
+    "format version a string": (
+        lambda v: list(reindexed(v, format_version="1").items()),
+        "manifest.json has an invalid format_version '1'",
+    ),
+    "format version 0": (
+        lambda v: list(reindexed(v, format_version=0).items()),
+        "manifest.json has an invalid format_version 0",
+    ),
+    "quantized not a bool": (
+        lambda v: list(reindexed(v, quantized="yes").items()),
+        "manifest.json: 'quantized' must be true or false",
+    ),
+    "no entry index": (
+        lambda v: list(
+            {**v, "manifest.json": json.dumps({**_manifest(v), "entries": None}).encode()}.items()
+        ),
+        "manifest.json has no entry index",
+    ),
+    "index item not an object": (
+        lambda v: list(_index_item(v, "graph.json", 5).items()),
+        "manifest.json: malformed entry index item 5",
+    ),
+    "index name not a string": (
+        lambda v: list(
+            _index_item(v, "graph.json", {"name": 5, "size": 1, "sha256": GOOD_SHA}).items()
+        ),
+        "manifest.json: malformed entry index item {'name': 5, 'size': 1, 'sha256': '"
+        + GOOD_SHA
+        + "'}",
+    ),
+    "index size a string": (
+        lambda v: list(
+            _index_item(
+                v, "graph.json", {"name": "graph.json", "size": "1", "sha256": GOOD_SHA}
+            ).items()
+        ),
+        "manifest.json: malformed entry index item {'name': 'graph.json', 'size': '1', 'sha256': '"
+        + GOOD_SHA
+        + "'}",
+    ),
+    "index size a bool": (
+        lambda v: list(
+            _index_item(
+                v, "graph.json", {"name": "graph.json", "size": True, "sha256": GOOD_SHA}
+            ).items()
+        ),
+        "manifest.json: malformed entry index item {'name': 'graph.json', 'size': True, 'sha256': '"
+        + GOOD_SHA
+        + "'}",
+    ),
+    "index size negative": (
+        lambda v: list(
+            _index_item(
+                v, "graph.json", {"name": "graph.json", "size": -1, "sha256": GOOD_SHA}
+            ).items()
+        ),
+        "manifest.json: malformed entry index item {'name': 'graph.json', 'size': -1, 'sha256': '"
+        + GOOD_SHA
+        + "'}",
+    ),
+    "index digest not a string": (
+        lambda v: list(
+            _index_item(v, "graph.json", {"name": "graph.json", "size": 1, "sha256": 7}).items()
+        ),
+        "manifest.json: malformed entry index item {'name': 'graph.json', 'size': 1, 'sha256': 7}",
+    ),
+    "index digest not hex": (
+        lambda v: list(
+            _index_item(
+                v, "graph.json", {"name": "graph.json", "size": 1, "sha256": "z" * 64}
+            ).items()
+        ),
+        "manifest.json: malformed entry index item {'name': 'graph.json', 'size': 1, 'sha256': '"
+        + "z" * 64
+        + "'}",
+    ),
+    "index names the manifest": (
+        lambda v: list(
+            _index_item(
+                v, "graph.json", {"name": "manifest.json", "size": 1, "sha256": GOOD_SHA}
+            ).items()
+        ),
+        "manifest.json: bad or repeated entry 'manifest.json' in the index",
+    ),
+    "index name outside the layout": (
+        lambda v: list(
+            _index_item(v, "graph.json", {"name": "../x", "size": 1, "sha256": GOOD_SHA}).items()
+        ),
+        "manifest.json: bad or repeated entry '../x' in the index",
+    ),
+    "no graph": (
+        lambda v: list(reindexed({k: d for k, d in v.items() if k != "graph.json"}).items()),
+        "container has no graph.json",
+    ),
+    "graph not an object": (
+        lambda v: list(reindexed({**v, "graph.json": b"[]"}).items()),
+        "entry 'graph.json' is not a JSON object",
+    ),
+    "graph inconsistent": (
+        lambda v: list(_graph_with(v, lambda d: d["nodes"][0].update(inputs=["nowhere"])).items()),
+        "the graph is inconsistent: ",
+    ),
+    "encodings not an object": (
+        lambda v: list(_encodings(v, {"encodings": []}).items()),
+        "entry 'encodings.json': 'encodings' must be a JSON object",
+    ),
+    "param encodings not an object": (
+        lambda v: list(_encodings(v, {"param_encodings": 3}).items()),
+        "entry 'encodings.json': 'param_encodings' must be a JSON object",
+    ),
+    "encodings in a float container": (
+        lambda v: list(_encodings(v, {"encodings": {"x": _ENC}}, quantized=False).items()),
+        "the manifest says not quantized, but encodings.json has encodings",
+    ),
+    "param encodings in a float container": (
+        lambda v: list(_encodings(v, {"param_encodings": {"w": _ENC}}, quantized=False).items()),
+        "the manifest says not quantized, but encodings.json has encodings",
+    ),
+    "malformed activation encoding": (
+        lambda v: list(_encodings(v, {"encodings": {"x": {"min": 0.0}}}).items()),
+        "entry 'encodings.json': activation 'x': malformed encoding: missing max, delta, offset",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(EXACT), ids=list(EXACT))
+def test_each_check_refuses_with_its_own_message(
+    tmp_path: Path, valid: dict[str, bytes], case: str
+) -> None:
+    build, message = EXACT[case]
+    path = tmp_path / "c.dlc"
+    write_zip(path, build(valid))
+    with pytest.raises(ContainerError) as info:
+        read_container(path)
+    text = str(info.value)
+    if message.endswith(": "):  # the rest is the graph's own words
+        assert text.startswith(f"{path}: {message}")
+    else:
+        assert text == f"{path}: {message}"
+
+
+def test_empty_entries_and_encodings_without_activations_are_read(
+    tmp_path: Path, valid: dict[str, bytes]
+) -> None:
+    path = tmp_path / "c.dlc"
+    entries = reindexed({**valid, "records/empty.bin": b""})
+    write_zip(path, list(entries.items()))
+    c = read_container(path)
+    assert c.records == {"empty.bin": b""} and c.encodings == {} and c.param_encodings == {}
+    assert c.record_index["empty.bin"] == (0, hashlib.sha256(b"").hexdigest())
+    # an encodings.json without either table: nothing encoded, nothing refused
+    write_zip(path, list(_encodings(valid, {}).items()))
+    c = read_container(path)
+    assert c.encodings == {} and c.param_encodings == {} and c.quantized
+
+
+def test_an_encrypted_entry_is_refused(tmp_path: Path, valid: dict[str, bytes]) -> None:
+    path = tmp_path / "c.dlc"
+    write_zip(path, list(valid.items()))
+    raw = bytearray(path.read_bytes())
+    # the central directory's record of graph.json: its general purpose flags, bit 0
+    at = raw.index(b"PK\x01\x02")
+    while True:
+        name_len = int.from_bytes(raw[at + 28 : at + 30], "little")
+        if raw[at + 46 : at + 46 + name_len] == b"graph.json":
+            break
+        at = raw.index(b"PK\x01\x02", at + 4)
+    raw[at + 8] |= 0x1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ContainerError) as info:
+        read_container(path)
+    assert str(info.value) == f"{path}: refusing entry 'graph.json': it is encrypted"
+
+
+def test_records_are_loaded_as_asked_and_always_indexed(tmp_path: Path) -> None:
+    path = tmp_path / "q.dlc"
+    write_container(path, quantized_container())
+    entries = entries_of(path)
+    sizes = {
+        n.removeprefix("records/"): (len(d), hashlib.sha256(d).hexdigest())
+        for n, d in entries.items()
+        if n.startswith("records/")
+    }
+    assert set(sizes) == {"hta_subnets.json", "blob.bin"}
+    for load, loaded in (
+        (True, {"hta_subnets.json", "blob.bin"}),
+        (False, set()),
+        (["blob.bin"], {"blob.bin"}),
+        ((), set()),
+    ):
+        c = read_container(path, load_records=load)
+        assert set(c.records) == loaded, load
+        assert c.record_index == sizes
+
+
+def test_the_limits_are_inclusive(
+    tmp_path: Path, valid: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.dlc"
+    write_zip(path, list(valid.items()))
+    n = len(valid)
+    total = sum(len(d) for d in valid.values())
+    largest_json = max(len(valid["manifest.json"]), len(valid["graph.json"]))
+    for name, value in (
+        ("MAX_ENTRIES", n),
+        ("MAX_TOTAL_BYTES", total),
+        ("MAX_JSON_BYTES", largest_json),
+    ):
+        with monkeypatch.context() as m:
+            m.setattr(container_module, name, value)
+            read_container(path)  # exactly at the limit: read
+    cases = [
+        ("MAX_ENTRIES", n - 1, f"archive has {n} entries (more than {n - 1})"),
+        (
+            "MAX_TOTAL_BYTES",
+            total - 1,
+            f"refusing archive: entries declare {total} bytes uncompressed (limit {total - 1})",
+        ),
+        (
+            "MAX_JSON_BYTES",
+            len(valid["manifest.json"]) - 1,
+            f"manifest.json declares {len(valid['manifest.json'])} bytes "
+            f"(limit {len(valid['manifest.json']) - 1})",
+        ),
+    ]
+    if len(valid["graph.json"]) > len(valid["manifest.json"]):
+        limit = len(valid["graph.json"]) - 1
+        cases.append(
+            (
+                "MAX_JSON_BYTES",
+                limit,
+                f"entry 'graph.json' is {len(valid['graph.json'])} bytes (limit {limit})",
+            )
+        )
+    for name, value, message in cases:
+        with monkeypatch.context() as m:
+            m.setattr(container_module, name, value)
+            with pytest.raises(ContainerError) as info:
+                read_container(path)
+            assert str(info.value) == f"{path}: {message}"
+
+
+def test_entries_larger_than_the_memory_left_are_refused_before_inflating(
+    tmp_path: Path, valid: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.engine import memory
+    from workbench.vocabulary import format_bytes
+
+    path = tmp_path / "c.dlc"
+    write_zip(path, list(valid.items()))
+    big = max(valid, key=lambda n: len(valid[n]))
+    size = len(valid[big])  # only this entry reaches the check
+    monkeypatch.setattr(container_module, "_MEMORY_CHECK_BYTES", size)
+    monkeypatch.setattr(memory, "available_memory", lambda: None)  # unknown: no check
+    read_container(path)
+    monkeypatch.setattr(memory, "available_memory", lambda: size)  # just enough
+    read_container(path)
+    monkeypatch.setattr(memory, "available_memory", lambda: size - 1)
+    with pytest.raises(ContainerError) as info:
+        read_container(path)
+    assert str(info.value) == (
+        f"{path}: entry {big!r} declares {format_bytes(size)} uncompressed, more than the "
+        f"{format_bytes(size - 1)} of memory available"
+    )
+    monkeypatch.setattr(container_module, "_MEMORY_CHECK_BYTES", size + 1)  # below: unasked
+    read_container(path)
+
+
+def test_entries_are_read_in_chunks_and_crc_checked(
+    tmp_path: Path, valid: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.dlc"
+    write_zip(path, list(valid.items()))
+    monkeypatch.setattr(container_module, "_CHUNK", 7)  # every entry takes many reads
+    c = read_container(path)
+    assert_graphs_identical(c.graph, float_container().graph)
+    # A byte of the manifest changed inside the stored (uncompressed) archive: the JSON
+    # stays valid, only the zip's CRC can tell.
+    raw = path.read_bytes()
+    text = valid["manifest.json"]
+    at = raw.index(text) + text.index(b'"command"') + 2
+    spoiled = raw[:at] + bytes([raw[at] ^ 0x20]) + raw[at + 1 :]  # 'o' <-> 'O'
+    path.write_bytes(spoiled)
+    with pytest.raises(ContainerError) as info:
+        read_container(path)
+    assert str(info.value) == (
+        f"{path}: entry 'manifest.json' is corrupt: Bad CRC-32 for file 'manifest.json'"
+    )

@@ -783,3 +783,334 @@ def test_external_data_beyond_the_file_is_refused(tmp_path: Path) -> None:
 def test_missing_external_file(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="does not exist"):
         import_onnx(save(_external_model("w.bin"), tmp_path))
+
+
+# -- the parsers, value by value and refusal by refusal ----------------------------------
+
+
+def test_constant_nodes_of_every_form(tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("Constant", [], ["f"], name="cf", value_floats=[0.5, 1.5]),
+        helper.make_node("Constant", [], ["s"], name="cs", value_float=2.0),
+        helper.make_node("Constant", [], ["i"], name="ci", value_int=3),
+        helper.make_node("Constant", [], ["ii"], name="cii", value_ints=[1, 2]),
+        helper.make_node("Add", ["x", "f"], ["a"], name="add"),
+        helper.make_node("Mul", ["a", "s"], ["m"], name="mul"),
+        helper.make_node("Add", ["xi", "i"], ["b"], name="addi"),
+        helper.make_node("Add", ["b", "ii"], ["y"], name="addii"),
+    ]
+    model = make_model(
+        nodes,
+        [tensor("x", [2]), tensor("xi", [2], TensorProto.INT64)],
+        [tensor("m", [2]), tensor("y", [2], TensorProto.INT64)],
+    )
+    graph = _import_ignoring_support(save(model, tmp_path))
+    got = {k: (v.dtype.name, v.shape, v.tolist()) for k, v in graph.params.items()}
+    assert got == {
+        "f": ("float32", (2,), [0.5, 1.5]),
+        "s": ("float32", (), 2.0),
+        "i": ("int64", (), 3),
+        "ii": ("int64", (2,), [1, 2]),
+    }
+
+
+@pytest.mark.parametrize(
+    ("attrs", "message"),
+    [
+        ({"value_string": "hi"}, "Constant node 'c': attribute 'value_string' is not supported"),
+        (
+            {"value_float": 1.0, "value_int": 1},
+            "Constant node 'c' must have exactly one value attribute",
+        ),
+    ],
+)
+def test_constant_nodes_that_cannot_be_read(tmp_path: Path, attrs, message) -> None:
+    nodes = [
+        helper.make_node("Constant", [], ["c"], name="c", **attrs),
+        helper.make_node("Identity", ["c"], ["y"], name="id"),
+    ]
+    elem = TensorProto.STRING if "value_string" in attrs else F32
+    model = make_model(nodes, [tensor("x", [2])], [tensor("y", [], elem)])
+    path = save(model, tmp_path)
+    with pytest.raises(ModelError) as info:
+        _import_ignoring_support(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_attribute_lists_and_strings_are_plain_python(tmp_path: Path) -> None:
+    lstm = helper.make_node(
+        "LSTM",
+        ["x", "w", "r"],
+        ["", "h"],
+        name="lstm",
+        hidden_size=2,
+        activations=["Sigmoid", b"T\xe4nh", "Tanh"],  # not UTF-8: replaced, not refused
+        activation_alpha=[0.25, 1.0, 1.0],
+        activation_beta=[0.5, 0.0, 0.0],
+        direction="forward",
+        clip=3.0,
+    )
+    model = make_model(
+        [lstm],
+        [tensor("x", [4, 1, 3])],
+        [tensor("h", [1, 1, 2])],
+        {"w": randn(1, 8, 3), "r": randn(1, 8, 2)},
+    )
+    graph = _import_ignoring_support(save(model, tmp_path))
+    attrs = dict(graph.nodes[0].attrs)
+    assert attrs["activations"] == ["Sigmoid", "T\ufffdnh", "Tanh"]
+    assert attrs["activation_alpha"] == [0.25, 1.0, 1.0]
+    assert attrs["activation_beta"] == [0.5, 0.0, 0.0]
+    assert attrs["direction"] == "forward" and attrs["hidden_size"] == 2 and attrs["clip"] == 3.0
+    assert [type(attrs[k]) for k in ("hidden_size", "clip", "direction")] == [int, float, str]
+    assert all(type(v) is float for v in attrs["activation_alpha"])
+    assert all(type(v) is str for v in attrs["activations"])
+    pad = helper.make_node("Pad", ["x", "pads"], ["y"], name="pad", mode=b"edg\xe9")
+    model = make_model(
+        [pad],
+        [tensor("x", [2, 3])],
+        [tensor("y", [4, 5])],
+        {"pads": np.array([1, 1, 1, 1], np.int64)},
+    )
+    graph = _import_ignoring_support(save(model, tmp_path, "pad.onnx"))
+    assert dict(graph.nodes[0].attrs) == {"mode": "edg\ufffd"}
+
+
+def test_an_attribute_that_cannot_be_represented_reports_its_operator(tmp_path: Path) -> None:
+    node = helper.make_node("Custom", ["x"], ["y"], name="sparse_user", domain="ai.test")
+    sparse = helper.make_sparse_tensor(
+        helper.make_tensor("v", F32, [1], [1.0]),
+        helper.make_tensor("i", TensorProto.INT64, [1], [0]),
+        [4],
+    )
+    node.attribute.append(helper.make_attribute("s", sparse))
+    model = make_model([node], [tensor("x", [2])], [tensor("y", [2])])
+    model.opset_import.append(helper.make_opsetid("ai.test", 1))
+    with pytest.raises(UnsupportedOperators) as info:
+        import_onnx(save(model, tmp_path))
+    assert "ai.test.Custom" in str(info.value) and "sparse_user" in str(info.value)
+
+
+def test_a_tensor_of_an_unsupported_type_is_named(tmp_path: Path) -> None:
+    strings = helper.make_tensor("words", TensorProto.STRING, [1], [b"x"])
+    nodes = [
+        helper.make_node("Constant", [], ["c"], name="c", value=strings),
+        helper.make_node("Identity", ["c"], ["y"], name="id"),
+    ]
+    model = make_model(nodes, [tensor("x", [2])], [tensor("y", [1], TensorProto.STRING)])
+    path = save(model, tmp_path)
+    with pytest.raises(ModelError) as info:
+        _import_ignoring_support(path)
+    assert str(info.value) == (
+        f"{path}: tensor 'words' has type STRING, which the workbench does not support"
+    )
+
+
+@pytest.mark.parametrize(
+    ("dims", "message"),
+    [
+        (["a", 2], "--input-dim x: dimensions must be integers"),
+        ([None, 2], "--input-dim x: dimensions must be integers"),
+        ([0, 2], "--input-dim x: dimensions must be positive integers, got [0, 2]"),
+        ([1, -2], "--input-dim x: dimensions must be positive integers, got [1, -2]"),
+        ([], "--input-dim x: dimensions must be positive integers, got []"),
+        ([1, 2, 3], "--input-dim x: 3 dimensions given, but the input has rank 2 (shape [n, 2])"),
+    ],
+)
+def test_input_dims_are_checked(tmp_path: Path, dims, message) -> None:
+    nodes = [helper.make_node("Relu", ["x"], ["y"])]
+    model = make_model(nodes, [tensor("x", ["n", 2])], [tensor("y", ["n", 2])])
+    with pytest.raises(BadInput) as info:
+        import_onnx(save(model, tmp_path), {"x": dims})
+    assert str(info.value) == message
+
+
+def test_input_dim_names_checked_before_anything(tmp_path: Path) -> None:
+    nodes = [helper.make_node("Add", ["x", "w"], ["y"])]
+    model = make_model(
+        nodes, [tensor("x", [1, 2])], [tensor("y", [1, 2])], {"w": np.ones(2, np.float32)}
+    )
+    path = save(model, tmp_path)
+    with pytest.raises(BadInput) as info:
+        import_onnx(path, {"nope": [1]})
+    assert str(info.value) == "--input-dim nope: the model has no input 'nope' (inputs: x)"
+    with pytest.raises(BadInput) as info:
+        import_onnx(path, {"w": [2]})
+    assert str(info.value) == "--input-dim w: 'w' is a parameter, not a model input"
+
+
+def test_a_symbol_fixed_by_one_input_is_fixed_in_the_others_only(tmp_path: Path) -> None:
+    nodes = [helper.make_node("Add", ["a", "b"], ["y"])]
+    model = make_model(
+        nodes, [tensor("a", ["n", 3]), tensor("b", ["n", 3])], [tensor("y", ["n", 3])]
+    )
+    graph = import_onnx(save(model, tmp_path), {"a": [4, 3]})
+    assert {t.name: t.shape for t in graph.inputs} == {"a": (4, 3), "b": (4, 3)}
+    # a declared (fixed) dimension of "a" overridden: no symbol to carry
+    model = make_model(nodes, [tensor("a", [2, 3]), tensor("b", ["n", 3])], [tensor("y", [2, 3])])
+    with pytest.raises(BadInput, match=r"input has unresolved dimensions: b \[n, 3\]"):
+        import_onnx(save(model, tmp_path), {"a": [2, 3]})
+
+
+def test_a_non_tensor_input_is_refused(tmp_path: Path) -> None:
+    seq = helper.make_tensor_sequence_value_info("s", F32, [2])
+    nodes = [helper.make_node("SequenceLength", ["s"], ["y"])]
+    model = make_model(nodes, [seq], [tensor("y", [], TensorProto.INT64)])
+    with pytest.raises(
+        ModelError, match="input 's' is not a tensor; only tensor inputs are supported"
+    ):
+        import_onnx(save(model, tmp_path))
+
+
+def test_inputs_and_tensors_past_the_element_limit_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.engine import onnx_import
+
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Tile", ["r", "reps"], ["y"]),
+    ]
+    model = make_model(
+        nodes, [tensor("x", [2, 3])], [tensor("y", [4, 3])], {"reps": np.array([2, 1], np.int64)}
+    )
+    path = save(model, tmp_path)
+    monkeypatch.setattr(onnx_import, "MAX_TENSOR_ELEMENTS", 12)
+    graph = _import_ignoring_support(path)  # 6 and 12 elements: at the limit
+    assert graph.outputs[0].shape == (4, 3)
+    monkeypatch.setattr(onnx_import, "MAX_TENSOR_ELEMENTS", 11)
+    with pytest.raises(ModelError) as info:
+        _import_ignoring_support(path)
+    assert str(info.value).endswith(
+        "tensor 'y' would have shape [4, 3], more than the 11 elements a tensor may have"
+    )
+    monkeypatch.setattr(onnx_import, "MAX_TENSOR_ELEMENTS", 5)
+    with pytest.raises(ModelError) as info:
+        _import_ignoring_support(path)
+    assert str(info.value).endswith(
+        "input 'x' has shape [2, 3], more than the 5 elements a tensor may have; "
+        "fix it with --input-dim"
+    )
+
+
+def test_loop_body_tensors_get_dtypes_and_open_dimensions(tmp_path: Path) -> None:
+    """Inside a body, a value without a shape is (-1,), a named dimension -1, a scalar ()."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Add", ["v_in", "c"], ["v_out"]),
+            helper.make_node("Relu", ["v_out"], ["scan"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_in", F32, None),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_out", F32, None),
+            helper.make_tensor_value_info("scan", F32, ["k"]),
+        ],
+    )
+    nodes = [
+        helper.make_node("Relu", ["x"], ["c"], name="relu"),
+        helper.make_node("Loop", ["trips", "", "x"], ["v", "s"], name="loop", body=body),
+    ]
+    model = make_model(
+        nodes,
+        [tensor("x", [2])],
+        [tensor("v", [2]), tensor("s", [3, 2])],
+        {"trips": np.array(3, np.int64)},
+    )
+    graph = import_onnx(save(model, tmp_path))
+    (loop,) = [n for n in graph.nodes if n.op_type == "Loop"]
+    b = loop.attrs["body"]
+    infos = {name: (t.shape, t.dtype) for name, t in b.tensors.items()}
+    assert infos == {
+        "i": ((), "int64"),
+        "cond_in": ((), "bool"),
+        "cond_out": ((), "bool"),
+        "v_in": ((-1,), "float32"),
+        "v_out": ((-1,), "float32"),
+        "scan": ((-1,), "float32"),
+        "c": ((2,), "float32"),  # captured from outside: its own shape
+    }
+    x = np.array([-1.0, 2.0], np.float32)
+    v, s = ours_run(graph, {"x": x})
+    np.testing.assert_array_equal(v, x + 3 * np.maximum(x, 0))
+    np.testing.assert_array_equal(s, [np.maximum(x + k * np.maximum(x, 0), 0) for k in (1, 2, 3)])
+
+
+def test_unknown_dimensions_read_as_question_marks(tmp_path: Path) -> None:
+    nodes = [helper.make_node("Relu", ["x"], ["y"])]
+    model = make_model(nodes, [tensor("x", [None, 2])], [tensor("y", [None, 2])])
+    with pytest.raises(BadInput) as info:
+        import_onnx(save(model, tmp_path), {"x": [1, 2, 3]})
+    assert str(info.value) == (
+        "--input-dim x: 3 dimensions given, but the input has rank 2 (shape [?, 2])"
+    )
+
+
+def test_an_input_of_exactly_the_element_limit_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.engine import onnx_import
+
+    model = make_model(
+        [helper.make_node("Relu", ["x"], ["y"])], [tensor("x", [2, 3])], [tensor("y", [2, 3])]
+    )
+    monkeypatch.setattr(onnx_import, "MAX_TENSOR_ELEMENTS", 6)
+    assert import_onnx(save(model, tmp_path)).inputs[0].shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        (
+            ["n"],  # one dimension: no batch to assume
+            "input has unresolved dimensions: x [n]; give them with --input-dim x D0 "
+            "(D0: sizes the model does not record)",
+        ),
+        (
+            [3, "n"],
+            "input has unresolved dimensions: x [3, n]; give them with --input-dim x 3,SEQ "
+            "(SEQ: the sequence length you will run)",
+        ),
+        (
+            ["b", "n"],  # a leading symbol of a rank-2 input is the batch
+            "input has unresolved dimensions: x [b, n]; give them with --input-dim x 1,SEQ "
+            "(batch: 1, as quantization needs (resize at run time with --batch N); "
+            "SEQ: the sequence length you will run)",
+        ),
+        (
+            [0, 3],  # 0 is ONNX's "unknown"
+            "input has unresolved dimensions: x [?, 3]; give them with --input-dim x 1,3 "
+            "(batch: 1, as quantization needs (resize at run time with --batch N))",
+        ),
+    ],
+)
+def test_unresolved_dimensions_get_a_proposal(tmp_path: Path, shape, message) -> None:
+    model = make_model(
+        [helper.make_node("Relu", ["x"], ["y"])], [tensor("x", shape)], [tensor("y", shape)]
+    )
+    with pytest.raises(BadInput) as info:
+        import_onnx(save(model, tmp_path))
+    assert str(info.value) == message
+
+
+def test_an_unknown_input_dim_lists_the_inputs(tmp_path: Path) -> None:
+    two = make_model(
+        [helper.make_node("Add", ["a", "b"], ["y"])],
+        [tensor("a", [1, 2]), tensor("b", [1, 2])],
+        [tensor("y", [1, 2])],
+    )
+    with pytest.raises(BadInput) as info:
+        import_onnx(save(two, tmp_path), {"c": [1]})
+    assert str(info.value) == "--input-dim c: the model has no input 'c' (inputs: a, b)"
+    none = make_model(
+        [helper.make_node("Constant", [], ["y"], value_float=1.0)], [], [tensor("y", [])]
+    )
+    with pytest.raises(BadInput) as info:
+        import_onnx(save(none, tmp_path, "none.onnx"), {"c": [1]})
+    assert str(info.value) == "--input-dim c: the model has no input 'c' (inputs: none)"

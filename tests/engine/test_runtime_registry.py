@@ -134,3 +134,34 @@ def test_the_cli_the_tui_form_and_the_importer_see_it(toy, cli, files, tmp_path)
 def test_unknown_runtimes_are_still_refused_after() -> None:
     with pytest.raises(BadInput, match="unknown runtime 'toy'"):
         get_runtime(TOY)
+
+
+def test_a_runtime_needing_records_or_refusing_fixed_point_says_so(toy, files) -> None:
+    """The declaration alone decides: HTA records needed without a batch rule, a
+    fixed-point mode that refuses, and the --cpu-fxp message listing every fixed-point
+    runtime."""
+    from dataclasses import replace
+
+    from workbench.engine.runtimes.load import check_runtime
+
+    strict = replace(
+        TOY_RUNTIME,
+        name="toy2",
+        label="TOY2",
+        needs_hta_records=True,
+        fixed_point=KindRule(REFUSE, "refused", reason="toy2 has no fixed-point mode"),
+        vendor_names=(VendorName("TOY2_NPU", INT8, "8-bit fixed point"),),
+    )
+    register(strict)
+    try:
+        q = read_container(files["quant"])
+        with pytest.raises(RuntimeRefused, match=r"^TOY2 needs the HTA subnet records that"):
+            check_runtime(q, "toy2")
+        with pytest.raises(RuntimeRefused, match=r"^toy2 has no fixed-point mode$"):
+            check_runtime(q, "toy2", cpu_fxp=True)
+        with pytest.raises(
+            BadInput, match=r"^--cpu-fxp applies to the cpu or toy2 runtime only, not gpu$"
+        ):
+            check_runtime(q, "gpu", cpu_fxp=True)
+    finally:
+        unregister("toy2")

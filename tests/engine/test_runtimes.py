@@ -449,7 +449,76 @@ AIP_REFUSALS = {
         lambda c: _records(c, hta_0__bin=_bad_record_layer(c)),
         "names unknown layer 'cnov'; quantize again with --enable-hta$",
     ),
+    "subnet with three bounds": (
+        "q8",
+        1,
+        lambda c: _subnets(c, lambda d: d["subnets"][0]["layers"].append(5)),
+        STALE,
+    ),
+    "empty subnet": (
+        "q8",
+        1,
+        lambda c: _subnets(
+            c,
+            lambda d: d["subnets"].insert(
+                1, {"kind": "hnn", "layers": [4, 4], "nodes": [], "record": None}
+            ),
+        ),
+        STALE,
+    ),
+    "record name not a string": (
+        "all_hta",
+        1,
+        lambda c: _subnets(c, lambda d: d["subnets"][0].__setitem__("record", ["hta_0.bin"])),
+        r"^HTA subnet 0 has no record \['hta_0.bin'\]; quantize again with --enable-hta$",
+    ),
+    "record names a layer of another subnet": (
+        "q8",
+        1,
+        lambda c: _records(
+            c, hta_0__bin=_edited_index(c, lambda e: e.__setitem__("node", "softmax"), "fc")
+        ),
+        r"^HTA record 'hta_0.bin' names unknown layer 'softmax'; quantize again",
+    ),
+    "an HNN subnet first, the record naming its layer": (
+        "all_hta",
+        1,
+        lambda c: _subnets(c, _hnn_first),
+        r"^HTA record 'hta_0.bin' names unknown layer 'conv'; quantize again",
+    ),
+    "record layer without its multiplier": (
+        "all_hta",
+        1,
+        lambda c: _records(
+            c, hta_0__bin=_edited_index(c, lambda e: e["sections"].pop("multiplier"), "conv")
+        ),
+        r"^HTA record 'hta_0.bin': layer 'conv' is malformed \('multiplier'\); quantize again",
+    ),
 }
+
+
+def _hnn_first(doc) -> None:
+    """The first layer moved to an HNN subnet of its own; the HTA subnet keeps its record
+    (whose index still lists that layer): every HTA subnet's record is read, not only a
+    leading one."""
+    (hta,) = doc["subnets"]
+    first = {"index": 0, "kind": "hnn", "layers": [0, 1], "nodes": hta["nodes"][:1], "record": None}
+    rest = {**hta, "index": 1, "layers": [1, hta["layers"][1]], "nodes": hta["nodes"][1:]}
+    doc["subnets"] = [first, rest]
+
+
+def _edited_index(c: Container, edit, layer: str) -> bytes:
+    """``hta_0.bin`` with the index entry of ``layer`` edited (sections kept in place)."""
+    import struct
+
+    data = c.records["hta_0.bin"]
+    (length,) = struct.unpack_from("<I", data, 8)
+    index = json.loads(data[12 : 12 + length])
+    edit(next(e for e in index["layers"] if e["node"] == layer))
+    base = 12 + length + (-(12 + length)) % 16
+    text = json.dumps(index).encode()
+    head = data[:8] + struct.pack("<I", len(text)) + text
+    return head + b"\0" * ((-len(head)) % 16) + data[base:]
 
 
 @pytest.mark.parametrize("case", list(AIP_REFUSALS), ids=list(AIP_REFUSALS))
@@ -460,7 +529,7 @@ def test_aip_refusal_table(models, case):
         load_network(spoiled, "aip", batch=batch)
     if model != "plain" and case != "record names another layer":
         # refused before any init work (records are only parsed by the init itself)
-        if "record" not in case and "HTA at batch" not in case:
+        if "record" not in case and "HTA at batch" not in case and "layer" not in case:
             with pytest.raises(RuntimeRefused, match=message):
                 check_runtime(spoiled, "aip", batch=batch)
 
@@ -597,3 +666,14 @@ def test_reductions_to_a_scalar_run_on_every_runtime(tmp_path):
             assert np.shape(y) == () and abs(float(y) - float(want)) < 0.05 * abs(float(want))
             ran.append((container.quantized, runtime))
     assert len(ran) == 2 * len(RUNTIMES) - 1
+
+
+def test_first_hnn_layer_names_the_first_layer_outside_the_hta() -> None:
+    from workbench.engine.runtimes.hta_plan import first_hnn_layer
+
+    hta = {"kind": "hta", "layers": [0, 2], "nodes": ["a", "b"]}
+    hnn = {"kind": "hnn", "layers": [2, 4], "nodes": ["c", "d"]}
+    assert first_hnn_layer({"subnets": [hta, hnn]}) == "c"
+    assert first_hnn_layer({"subnets": [hta]}) == "?"  # every layer on the HTA
+    assert first_hnn_layer({"subnets": []}) == "?"
+    assert first_hnn_layer({"subnets": [hta, {**hnn, "nodes": []}]}) == "?"

@@ -187,3 +187,59 @@ def test_ctrl_c_while_a_model_converts_leaves_its_cells_pending(store, tmp_path,
         rows = session.execute(select(SweepCell.model_name, SweepCell.status)).all()
     statuses = {(model, status) for model, status in rows}
     assert statuses == {("m0", "interrupted"), ("m1", "pending")}, rows
+
+
+def _goal_spec(folder, goals='["sqnr>=20"]', runtimes='["gpu", "dsp"]', extra=""):
+    write_zoo(folder)  # the models and the input list
+    spec = folder / "goals.toml"
+    spec.write_text(
+        f'name = "goals"\nruntimes = {runtimes}\ncalibration = "list.txt"\neval = "list.txt"\n'
+        f"goals = {goals}\n{extra}"
+        '[[models]]\npath = "m0.onnx"\n[grid]\nparam_quantizer = "tf"\nanalyze = false\n'
+        "[bench]\niterations = 1\n"
+    )
+    return spec
+
+
+def test_a_goal_cell_runs_autoquant_and_resumes(store, tmp_path):
+    spec = _goal_spec(tmp_path, extra="goal-budget-minutes = 5\n")
+    loaded = load_spec(spec)
+    goal_cells = [c for c in loaded.cells if c.setting.goal]
+    # The grid on both runtimes; the goal only where autoquant searches (not the GPU).
+    assert [(c.setting.label, c.runtime) for c in loaded.cells] == [
+        ("defaults", "gpu"), ("defaults", "dsp"), ("goal=sqnr>=20", "dsp")
+    ]  # fmt: skip
+    assert goal_cells[0].setting.budget_minutes == 5.0
+    assert loaded.to_json()["goals"] == ["sqnr>=20"]
+
+    result = sweep_job(store, "default", _request(spec, jobs=1))
+    assert (result.total, result.ran, result.counts["succeeded"]) == (3, 3, 3)
+    cell = next(c for c in result.cells if c.setting_label == "goal=sqnr>=20")
+    assert cell.status == "succeeded" and cell.metric_value >= 20  # the chosen candidate's
+    assert cell.bench_run_id and cell.quantize_run_id
+    with store.read() as session:
+        runs = {r.id: r for r in session.scalars(select(Run))}
+        members = set(session.scalars(select(ExperimentRun.run_id)))
+    assert runs[cell.bench_run_id].notes == "autoquant #1 (scheme): tf"
+    assert {cell.bench_run_id, cell.quantize_run_id} <= members  # in the sweep's experiment
+    again = sweep_job(store, "default", _request(spec, jobs=1))
+    assert (again.ran, again.skipped) == (0, 3)
+
+
+def test_bad_goals_in_a_spec(store, tmp_path):
+    with pytest.raises(BadInput, match="goals: --goal 'speed>=1': unknown metric"):
+        load_spec(_goal_spec(tmp_path, goals='["speed>=1"]'))
+    with pytest.raises(BadInput, match="goals is a list of autoquant goals"):
+        load_spec(_goal_spec(tmp_path, goals='"sqnr>=20"'))
+    with pytest.raises(BadInput, match="goals search on dsp, aip, cpu"):
+        load_spec(_goal_spec(tmp_path, runtimes='["gpu"]'))
+    with pytest.raises(BadInput, match="goal-budget-minutes without goals"):
+        load_spec(_no_goal_with_budget(tmp_path))
+    with pytest.raises(BadInput, match="local executor only"):
+        sweep_job(store, "default", _request(_goal_spec(tmp_path), executor="ray"))
+
+
+def _no_goal_with_budget(folder):
+    spec = _goal_spec(folder)
+    spec.write_text(spec.read_text().replace('goals = ["sqnr>=20"]\n', "goal-budget-minutes = 3\n"))
+    return spec

@@ -9,9 +9,13 @@ For each area: a scratch copy of the tree (``$MUTATION_DIR``, default
 the module, the area's test files and the functions to mutate; ``mutmut run`` then
 changes one small thing at a time (an operator, a constant, a comparison, a dropped
 argument) in a copy under ``mutants/`` and runs the tests that reach that function.
-A mutant the tests notice is *killed*; one they do not is *survived* (a test is missing,
-or the change is equivalent: see the list in the closing note of issue 23). The score
-per area is killed / (killed + survived + no tests); timeouts count as killed.
+A mutant the tests notice is *killed*; one they do not is *survived*: a test is missing,
+or the change is equivalent (it cannot change what any caller sees). Equivalent ones are
+listed with the reason in ``tests/mutation/equivalent.py``, each with the text its
+mutated line must still contain: an entry whose mutant was killed or now changes
+something else is reported as stale. The score per area is killed / (killed + survived +
+no tests), timeouts counting as killed; the score without the listed equivalents is
+printed beside it, and the survivors neither killed nor listed are "unexplained".
 
 Not part of the default test run: the areas take minutes to tens of minutes each on
 two cores (``--max-children``, default 1, sets mutmut's parallel workers).
@@ -34,6 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from equivalent import EQUIVALENT  # noqa: E402 - beside this script
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ AREAS: dict[str, Area] = {
         (
             "tests/engine/test_runtimes.py",
             "tests/engine/test_runtime_registry.py",
+            "tests/engine/quant/test_layer_precision.py",
             "tests/reliability/test_fuzz_refusals.py",
         ),
         ("x_check_runtime*",),
@@ -91,6 +99,43 @@ AREAS: dict[str, Area] = {
         "workbench/engine/container.py",
         ("tests/engine/test_container.py", "tests/reliability/test_fuzz_refusals.py"),
         ("x_read_container*", "xǁ_Archiveǁ*"),
+    ),
+    "onnx-parsers": Area(  # attributes, constants, names, shapes and --input-dim
+        "workbench/engine/onnx_import.py",
+        ("tests/engine/test_onnx_import.py",),
+        (
+            "x__attr_value*",
+            "x__enum_name*",
+            "x__to_array*",
+            "x__constant_value*",
+            "x__node_names*",
+            "x__parse_dims*",
+            "x__fix_input_dims*",
+            "x__dims_text*",
+            "x__np_dtype_name*",
+            "x__tensor_info*",
+            "x__body_tensor_info*",
+            "x__check_input_sizes*",
+            "x__check_tensor_sizes*",
+        ),
+    ),
+    "tflite-reader": Area(  # the flatbuffer's tables, checked and copied out
+        "workbench/engine/tflite/reader.py",
+        ("tests/engine/tflite/test_import.py", "tests/engine/tflite/test_reader.py"),
+        (
+            "x_read_tflite*",
+            "x__snake*",
+            "x__fields*",
+            *(
+                f"xǁ_Readerǁ{m}_*"  # not densify (sparse constants) nor freeze_state (state)
+                for m in ("fail", "count", "ints", "model", "subgraph", "indices", "tensor")
+                + ("buffer_bytes", "constant", "quantization", "operator", "options")
+            ),
+        ),
+    ),
+    "tflite-quant": Area(  # TFLite scale / zero point as workbench encodings and codes
+        "workbench/engine/tflite/quant.py",
+        ("tests/engine/tflite/test_import.py", "tests/engine/tflite/test_quant.py"),
     ),
     "lifecycle": Area(
         "workbench/jobs/lifecycle.py",
@@ -167,6 +212,35 @@ def _score(where: Path) -> dict[str, int]:
     return counts
 
 
+def _mutated_lines(where: Path, name: str) -> str:
+    """The lines ``name`` adds (``mutmut show``), to check an equivalence still applies."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        ["mutmut", "show", name], cwd=where, env=env, capture_output=True, text=True
+    ).stdout
+    return "\n".join(
+        line[1:] for line in out.splitlines() if line.startswith("+") and not line.startswith("++")
+    )
+
+
+def _judge(area_name: str, area: Area, where: Path, survivors: list[str]) -> tuple[list, list]:
+    """Survivors split into listed equivalents (whose mutated line still matches the
+    list) and the rest; a listed mutant that was killed or changed is reported."""
+    listed = EQUIVALENT.get(area_name, {})
+    equivalent, unexplained = [], []
+    for full in survivors:
+        short = full.removeprefix(area.dotted + ".")
+        entry = listed.get(short)
+        if entry is not None and entry[0] in _mutated_lines(where, full):
+            equivalent.append(short)
+        else:
+            unexplained.append(short)
+    stale = sorted(set(listed) - set(equivalent))
+    for short in stale:
+        print(f"  stale equivalence entry (killed, or no longer this change): {short}")
+    return equivalent, unexplained
+
+
 def _survivors(where: Path) -> list[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = subprocess.run(
@@ -179,14 +253,19 @@ def _survivors(where: Path) -> list[str]:
     ]
 
 
-def run_area(area_name: str, max_children: int) -> dict[str, int]:
+def run_area(area_name: str, max_children: int, rescore: bool = False) -> dict[str, int]:
     area = AREAS[area_name]
-    where = _prepare(area_name, area)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # import the mutants
     started = time.monotonic()
-    cmd = ["mutmut", "run", "--max-children", str(max_children), *area.mutant_globs()]
-    with open(where / "mutmut.log", "w") as log:
-        subprocess.run(cmd, cwd=where, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if rescore:  # the last run's results, judged again (after editing equivalent.py)
+        where = _scratch(area_name)
+    else:
+        where = _prepare(area_name, area)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # import the mutants
+        cmd = ["mutmut", "run", "--max-children", str(max_children), *area.mutant_globs()]
+        with open(where / "mutmut.log", "w") as log:
+            subprocess.run(
+                cmd, cwd=where, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
+            )
     counts = _score(where)
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     judged = killed + counts.get("survived", 0) + counts.get("no tests", 0)
@@ -198,9 +277,17 @@ def run_area(area_name: str, max_children: int) -> dict[str, int]:
         flush=True,
     )
     survivors = _survivors(where)
-    (where / "survivors.txt").write_text("\n".join(survivors) + "\n")
-    if survivors:
-        print(f"  survivors: {where / 'survivors.txt'} (`cd {where} && mutmut show NAME`)")
+    equivalent, unexplained = _judge(area_name, area, where, survivors)
+    if judged:
+        print(
+            f"  {len(equivalent)} survivors listed as equivalent (tests/mutation/equivalent.py); "
+            f"without them {100.0 * killed / (judged - len(equivalent)):.1f} %; "
+            f"{len(unexplained)} unexplained"
+        )
+    (where / "survivors.txt").write_text("".join(f"{n}\n" for n in survivors))
+    (where / "unexplained.txt").write_text("".join(f"{n}\n" for n in unexplained))
+    if unexplained:
+        print(f"  unexplained: {where / 'unexplained.txt'} (`cd {where} && mutmut show NAME`)")
     return counts
 
 
@@ -209,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("areas", nargs="*", help=f"some of: {', '.join(AREAS)} (default: all)")
     parser.add_argument("--max-children", type=int, default=1)
     parser.add_argument("--list", action="store_true", help="show the areas and stop")
+    parser.add_argument(
+        "--rescore", action="store_true", help="judge the last run's results again, run nothing"
+    )
     args = parser.parse_args(argv)
     unknown = [a for a in args.areas if a not in AREAS]
     if unknown:
@@ -221,8 +311,10 @@ def main(argv: list[str] | None = None) -> int:
         print("mutmut is not installed: pip install -e '.[mutation]'", file=sys.stderr)
         return 2
     print(f"load: {os.getloadavg()}", flush=True)
+    started = time.monotonic()
     for name in args.areas or list(AREAS):
-        run_area(name, args.max_children)
+        run_area(name, args.max_children, args.rescore)
+    print(f"total: {(time.monotonic() - started) / 60:.1f} min; load {os.getloadavg()}")
     return 0
 
 

@@ -9,6 +9,7 @@ from tests.tui.conftest import settle
 from workbench import cli as cli_module
 from workbench.options import (
     ADVISE_OPTIONS,
+    AUTOQUANT_OPTIONS,
     BENCH_OPTIONS,
     DEMO_OPTIONS,
     QUANTIZE_OPTIONS,
@@ -30,6 +31,7 @@ COMMANDS = {
     "advise": ADVISE_OPTIONS,
     "demo": DEMO_OPTIONS,
     "run": RUN_OPTIONS,
+    "autoquant": AUTOQUANT_OPTIONS,
 }
 
 

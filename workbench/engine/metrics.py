@@ -36,6 +36,7 @@ from workbench.vocabulary import (
     COSINE,
     IOU,
     LABEL_ACCURACY,
+    LOWER_IS_BETTER,
     MAE,
     MAX_ABS,
     METRICS,
@@ -236,6 +237,7 @@ for _metric in (
 ):  # fmt: skip
     register(_metric)
 assert tuple(_REGISTRY) == METRICS, "the registry and vocabulary.METRICS must agree"
+assert {m.name for m in _REGISTRY.values() if not m.higher_is_better} == set(LOWER_IS_BETTER)
 
 
 def get_metric(name: str) -> Metric:

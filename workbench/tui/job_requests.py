@@ -1,7 +1,8 @@
 """How the TUI runs the jobs its forms ask for, and what it says when they end.
 
 A form returns one of the jobs' own requests (``ConvertRequest``, ``QuantizeRequest``,
-``BenchRequest``, ``AdviseRequest``, ``DebugRequest``: paths and an options object). ``run_request`` calls
+``BenchRequest``, ``AdviseRequest``, ``DebugRequest``, ``AutoquantRequest``: paths and an options
+object). ``run_request`` calls
 the same job the CLI calls, on a worker thread, recording the request's equivalent
 ``workbench`` command line (generated from the option declarations) so that the run
 can be replayed from a shell, and sums the result up as a ``JobOutcome``.
@@ -16,6 +17,7 @@ from typing import Any
 
 from workbench.errors import BadInput
 from workbench.jobs.advise import AdviseRequest
+from workbench.jobs.autoquant import AutoquantRequest
 from workbench.jobs.bench import BenchRequest
 from workbench.jobs.convert import ConvertRequest
 from workbench.jobs.debug import DebugRequest
@@ -23,7 +25,14 @@ from workbench.jobs.quantize import QuantizeRequest
 from workbench.store import Store
 from workbench.tui.job_runner import JobOutcome, Progress
 
-Request = ConvertRequest | QuantizeRequest | BenchRequest | AdviseRequest | DebugRequest
+Request = (
+    ConvertRequest
+    | QuantizeRequest
+    | BenchRequest
+    | AdviseRequest
+    | DebugRequest
+    | AutoquantRequest
+)
 
 
 def parse_input_dims(text: str) -> dict[str, list[int]]:
@@ -128,10 +137,24 @@ def _debug(request: DebugRequest, store: Store, project: str, progress: Progress
     )
 
 
+def _autoquant(request: AutoquantRequest, store: Store, project: str, progress: Progress):
+    from workbench.jobs.autoquant import autoquant_job
+
+    result = autoquant_job(store, project, request, progress=progress)
+    return JobOutcome(
+        f"{result.why}; experiment {result.experiment}",
+        refresh=("quantize", "bench", "experiments", "models"),
+        run_ids=tuple(
+            i for c in result.candidates for i in (c.quantize_run_id, c.bench_run_id) if i
+        ),
+    )
+
+
 _RUNNERS: dict[str, Callable[..., JobOutcome]] = {
     "convert": _convert,
     "quantize": _quantize,
     "bench": _bench,
     "advise": _advise,
     "debug": _debug,
+    "autoquant": _autoquant,
 }

@@ -13,6 +13,7 @@ from workbench.engine.quant.requant import (
     requantize,
     requantize_wide,
     rescale_table,
+    storage_dtype,
 )
 from workbench.errors import BadInput
 
@@ -33,6 +34,9 @@ from workbench.errors import BadInput
         # 2**-40 = 0.5 * 2**-39: tiny, but a wide (int64) accumulator can still reach a code
         (2.0**-40, 2**30, 39),
         (2.0**-64, 0, 0),  # every product with |acc| < 2**62 rounds to zero
+        # 2**-63 = 0.5 * 2**-62: s = 93, the last shift a 2**62 accumulator can reach
+        (2.0**-63, 2**30, 62),
+        (2.0**-63 * 0.75, 0, 0),  # below 2**-63: dead
     ],
 )
 def test_quantize_multiplier_golden(real: float, m: int, shift: int) -> None:
@@ -51,9 +55,17 @@ def test_quantize_multiplier_is_vectorized() -> None:
         assert (int(mm), int(ss)) == tuple(int(v) for v in quantize_multiplier(float(r)))
 
 
-@pytest.mark.parametrize("real", [-0.1, float("nan"), float("inf"), 2.0**30])
-def test_quantize_multiplier_refuses(real: float) -> None:
-    with pytest.raises(BadInput):
+@pytest.mark.parametrize(
+    ("real", "message"),
+    [
+        (-0.1, "requantization scale must be finite and >= 0, got -0.1"),
+        (float("nan"), "requantization scale must be finite and >= 0, got nan"),
+        (float("inf"), "requantization scale must be finite and >= 0, got inf"),
+        (2.0**30, r"requantization scale 1073741824.0 is too large \(>= 2\*\*30\)"),
+    ],
+)
+def test_quantize_multiplier_refuses(real: float, message: str) -> None:
+    with pytest.raises(BadInput, match=message):
         quantize_multiplier(real)
 
 
@@ -304,6 +316,99 @@ def test_requantizer_wide_fast_path_is_bit_identical(per_channel: bool, rounding
     sample = acc[:, :300].astype(np.int64)
     exact = np.array(_exact_rha_any(sample, m, 31 + s, rounding)).reshape(sample.shape) + zp
     assert np.array_equal(got[:, :300], np.clip(exact, 0, 65535))
+
+
+# -- edges of the paths: empty tensors, the int64 product's limit, saturation ------------
+
+
+def test_requantize_takes_an_empty_accumulator() -> None:
+    m, s = quantize_multiplier(0.5)
+    out = requantize(np.zeros((0, 3), dtype=np.int64), m, s, 128, 0, 255)
+    assert out.shape == (0, 3) and out.dtype == np.uint8
+
+
+def test_an_accumulator_just_past_int32_takes_the_split_product() -> None:
+    # (2**32 - 1) * (2**31 - 1) fits int64, but adding the half (2**61) for s = 62 would
+    # not: such accumulators must take requantize_wide. acc * M / 2**62 = 1.99999999860
+    acc = np.array([2**32 - 1, -(2**32 - 1), 2**31, -(2**31)])
+    out = requantize(acc, 2**31 - 1, 31, 0, -1000, 1000, np.int32)
+    assert out.tolist() == [2, -2, 1, -1]  # +-2**31 * M / 2**62 = +-0.49999999977 -> +-0
+
+
+def test_requantize_wide_takes_accumulators_below_2_62_only() -> None:
+    m, s = quantize_multiplier(0.5)
+    assert requantize_wide(np.array([2**62 - 1, -(2**62 - 1)]), m, s).tolist() == [
+        2**61,
+        -(2**61),
+    ]
+    for acc in (2**62, -(2**62)):
+        with pytest.raises(ValueError, match=r"^requantize_wide takes accumulators below 2\*\*62$"):
+            requantize_wide(np.array([0, acc]), m, s)
+
+
+def test_huge_products_saturate_with_their_sign() -> None:
+    # real = 1.5 * 2**29 (shift -30): acc * real is far past 2**62; the split product
+    # saturates near +-2**61 and never wraps around to the other sign.
+    m, s = quantize_multiplier(1.5 * 2**29)
+    assert (int(m), int(s)) == (3 * 2**29, -30)
+    acc = np.array([2**40, -(2**40), 2**61 - 1, -(2**61), 1, -1])
+    wide = requantize_wide(acc, m, s)
+    assert (wide[:4] >= 2**61).tolist() == [True, False, True, False]
+    assert (wide[:4] <= -(2**61)).tolist() == [False, True, False, True]
+    assert wide[4:].tolist() == [3 * 2**28, -3 * 2**28]  # exact where it fits
+    assert requantize(acc[:4], m, s, 128, 0, 255).tolist() == [255, 0, 255, 0]
+
+
+def test_storage_dtype_by_range() -> None:
+    assert storage_dtype(0, 255) == np.uint8
+    assert storage_dtype(0, 65535) == np.uint16
+    assert storage_dtype(-(2**31), 2**31 - 1) == np.int32
+    assert storage_dtype(-(2**40), 2**40) == np.int64
+    m, s = quantize_multiplier(0.5)
+    out = requantize(np.array([2**40]), m, s, 0, -(2**40), 2**40)
+    assert out.dtype == np.int64 and out.tolist() == [2**39]
+
+
+def test_requantizer_exact_path_clamps_at_qmin_and_keeps_the_dtype() -> None:
+    r = Requantizer.build(0.5, 10, 5, 250, dtype=np.int32)  # no bound: the int64 path
+    assert not r.fast and not r.wide_fast
+    out = r(np.array([-100, -9, 0, 7, 1000]))
+    assert out.dtype == np.int32
+    assert out.tolist() == [5, 5, 10, 14, 250]  # -9 / 2 = -4.5 -> -5 -> 5; 3.5 -> 4
+
+
+@pytest.mark.parametrize(
+    ("zp", "acc", "rounding", "expected"),
+    [
+        # z = acc * 3 / 2**21 = -1.5: half away gives -2, floor(z + 0.5) gives -1; the
+        # float value t = zp + z + 0.5 = 254 sits one code under qmax: recomputed there too.
+        (255, -(2**20), "half-away", 253),
+        # z = 4.5: half even gives 4, floor(z + 0.5) gives 5; t = 254 again.
+        (249, 3 * 2**20, "half-even", 253),
+    ],
+)
+def test_wide_fast_path_recomputes_ties_just_under_qmax(zp, acc, rounding, expected) -> None:
+    r = Requantizer.build(0.75 * 2**-19, zp, 0, 255, acc_bound=2**47, rounding=rounding)
+    assert r.wide_fast
+    assert r(np.array([acc, 0])).tolist() == [expected, zp]
+
+
+def test_the_float_path_needs_exact_products() -> None:
+    # 8 bits, zero point 0: |y| <= 255 + 257 + 2 = 514 where it matters, and y * 2**s must
+    # stay below 2**53 for float64 to hold it exactly: s = 43 passes (514 * 2**43 < 2**53),
+    # s = 44 does not; with qmax 254 the bound is 512 * 2**44 = 2**53 exactly: not below.
+    rng = np.random.default_rng(8)
+    acc = rng.integers(-(2**30) + 1, 2**30, 20_000)
+    for real, qmax, fast in (
+        (0.7 * 2**-12, 255, True),
+        (0.7 * 2**-13, 255, False),
+        (0.7 * 2**-12, 254, True),
+        (0.7 * 2**-13, 254, False),
+    ):
+        r = Requantizer.build(real, 0, 0, qmax, acc_bound=2**30)
+        assert 31 + int(r.shift) == (43 if real > 2**-13 else 44)
+        assert r.fast is fast, (real, qmax)
+        assert np.array_equal(r(acc), requantize(acc, r.multiplier, r.shift, 0, 0, qmax))
 
 
 # -- TFLite's arithmetic (rounding mode "tflite") ------------------------------------------

@@ -58,6 +58,7 @@ class _Op:
     outputs: list[int]
     options_type: str | None
     options: dict[str, Any] = field(default_factory=dict)
+    custom_options: bytes | None = None
 
 
 class TfliteWriter:
@@ -78,15 +79,21 @@ class TfliteWriter:
         quant: tuple[list[float], list[int], int] | None = None,
         signature: tuple[int, ...] | None = None,
         variable: bool = False,
+        raw: bytes | None = None,
+        buffer: int | None = None,
     ) -> int:
         """Add a tensor (a constant when ``data`` is given); ``quant`` is (scales, zero points,
-        axis); ``signature`` marks dynamic dimensions with -1; ``variable`` marks a state
-        tensor (an LSTM's)."""
-        buffer = 0
+        axis), zero points ``None`` to leave them out; ``signature`` marks dynamic dimensions
+        with -1; ``variable`` marks a state tensor (an LSTM's). For malformed files: ``raw``
+        is the buffer's bytes as given, ``buffer`` the buffer index the tensor names."""
+        index = 0
         if data is not None:
             arr = np.ascontiguousarray(np.asarray(data, dtype=dtype).reshape(shape))
-            self.buffers.append(arr.astype(arr.dtype.newbyteorder("<")).tobytes())
-            buffer = len(self.buffers) - 1
+            raw = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+        if raw is not None:
+            self.buffers.append(raw)
+            index = len(self.buffers) - 1
+        buffer = index if buffer is None else buffer
         self.tensors.append(_Tensor(name, tuple(shape), dtype, buffer, quant, signature, variable))
         return len(self.tensors) - 1
 
@@ -96,22 +103,56 @@ class TfliteWriter:
         inputs: list[int],
         outputs: list[int],
         options_type: str | None = None,
+        custom_options: bytes | None = None,
+        opcode: int | None = None,
         **options: Any,
     ) -> None:
-        """Add an operator: a builtin name (``CONV_2D``) or ``custom:Name``."""
+        """Add an operator: a builtin name (``CONV_2D``) or ``custom:Name`` (with its
+        ``custom_options`` bytes); ``opcode`` overrides the opcode index (malformed files)."""
         if op_type.startswith("custom:"):
             key = (32, op_type.split(":", 1)[1])
         else:
             key = (getattr(_module("BuiltinOperator").BuiltinOperator, op_type), None)
         if key not in self.codes:
             self.codes.append(key)
-        self.ops.append(_Op(self.codes.index(key), inputs, outputs, options_type, options))
+        code = self.codes.index(key) if opcode is None else opcode
+        self.ops.append(_Op(code, inputs, outputs, options_type, options, custom_options))
 
     # -- building ----------------------------------------------------------------------
 
-    def build(self, inputs: list[int], outputs: list[int]) -> bytes:
+    def build(
+        self, inputs: list[int], outputs: list[int], external: bool = False, spill: int = 0
+    ) -> bytes:
+        """The model's bytes. ``external``: constant data after the flatbuffer, named by
+        offset and size (how models over 2 GB are written); ``spill`` extra bytes claimed
+        by the last buffer beyond the end of the file (malformed)."""
+        if not external:
+            return self._build(inputs, outputs, None)
+        # The offsets are fixed-size fields: the first pass gives the flatbuffer's length.
+        dummy = [(2, 1) if data else (0, 0) for data in self.buffers]
+        length = len(self._build(inputs, outputs, dummy))
+        places, blob = [], b""
+        for data in self.buffers:
+            if not data:
+                places.append((0, 0))
+                continue
+            blob += b"\0" * ((-(length + len(blob))) % 16)
+            places.append((length + len(blob), len(data)))
+            blob += data
+        if spill:
+            places[-1] = (places[-1][0], places[-1][1] + spill)
+        head = self._build(inputs, outputs, places)
+        assert len(head) == length
+        return head + blob
+
+    def _build(
+        self, inputs: list[int], outputs: list[int], places: list[tuple[int, int]] | None
+    ) -> bytes:
         b = flatbuffers.Builder(1024)
-        buffers = [self._buffer(b, data) for data in self.buffers]
+        if places is None:
+            buffers = [self._buffer(b, data) for data in self.buffers]
+        else:
+            buffers = [self._placed(b, *where) for where in places]
         tensors = [self._tensor(b, t) for t in self.tensors]
         operators = [self._operator(b, op) for op in self.ops]
         codes = [self._opcode(b, code, custom) for code, custom in self.codes]
@@ -164,6 +205,15 @@ class TfliteWriter:
             mod.AddData(b, vec)
         return mod.End(b)
 
+    @staticmethod
+    def _placed(b: flatbuffers.Builder, offset: int, size: int) -> int:
+        mod = _module("Buffer")
+        mod.Start(b)
+        if offset:
+            mod.AddOffset(b, offset)
+            mod.AddSize(b, size)
+        return mod.End(b)
+
     def _tensor(self, b: flatbuffers.Builder, t: _Tensor) -> int:
         mod = _module("Tensor")
         name = b.CreateString(t.name)
@@ -176,10 +226,11 @@ class TfliteWriter:
             q = _module("QuantizationParameters")
             scales, zps, axis = t.quant
             s_vec = b.CreateNumpyVector(np.asarray(scales, dtype=np.float32))
-            z_vec = b.CreateNumpyVector(np.asarray(zps, dtype=np.int64))
+            z_vec = None if zps is None else b.CreateNumpyVector(np.asarray(zps, dtype=np.int64))
             q.Start(b)
             q.AddScale(b, s_vec)
-            q.AddZeroPoint(b, z_vec)
+            if z_vec is not None:
+                q.AddZeroPoint(b, z_vec)
             q.AddQuantizedDimension(b, axis)
             quant = q.End(b)
         mod.Start(b)
@@ -213,7 +264,12 @@ class TfliteWriter:
             options = self._options(b, op.options_type, op.options)
         ins = self._ints(b, mod.StartInputsVector, op.inputs)
         outs = self._ints(b, mod.StartOutputsVector, op.outputs)
+        custom = None
+        if op.custom_options is not None:
+            custom = b.CreateNumpyVector(np.frombuffer(op.custom_options, dtype=np.uint8))
         mod.Start(b)
+        if custom is not None:
+            mod.AddCustomOptions(b, custom)
         mod.AddOpcodeIndex(b, op.code)
         mod.AddInputs(b, ins)
         mod.AddOutputs(b, outs)
@@ -230,6 +286,8 @@ class TfliteWriter:
             if isinstance(value, (list, tuple)):
                 start = getattr(mod, f"Start{_camel(key)}Vector")
                 vectors[key] = self._ints(b, start, list(value))
+            elif isinstance(value, str):
+                vectors[key] = b.CreateString(value)
         mod.Start(b)
         for key, value in values.items():
             add = getattr(mod, f"Add{_camel(key)}")

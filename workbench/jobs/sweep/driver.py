@@ -33,9 +33,11 @@ from workbench.jobs.sweep import record
 from workbench.jobs.sweep.results import Best, CellResult, ranked, show_sweep
 from workbench.jobs.sweep.spec import Cell, ModelSpec, SweepSpec, load_spec
 from workbench.jobs.sweep.tasks import (
+    AUTOQUANT,
     BENCH,
     CONVERT,
     QUANTIZE,
+    AutoquantTask,
     BenchTask,
     ConvertTask,
     QuantizeTask,
@@ -58,7 +60,7 @@ from workbench.vocabulary import (
 )
 
 MAX_ATTEMPTS = 2  # a task whose worker died is tried once more
-_PRIORITY = {BENCH: 0, QUANTIZE: 1, CONVERT: 2}
+_PRIORITY = {BENCH: 0, QUANTIZE: 1, AUTOQUANT: 1, CONVERT: 2}
 WAIT_S = 0.5  # between checks for finished tasks (and the progress callback)
 
 
@@ -135,6 +137,10 @@ def sweep_job(
     started = time.perf_counter()
     spec = load_spec(request.spec)
     options = request.options
+    if options.executor != LOCAL and any(c.setting.goal for c in spec.cells):
+        raise BadInput(
+            "goals run autoquant, on the local executor only for now: use --executor local"
+        )
     ensure_project(store, project)
     opened = record.open_sweep(store, project, spec, options.executor)
     todo = [c for c in spec.cells if c.key not in opened.skipped]
@@ -315,6 +321,10 @@ class _Driver:
         ids = [self.opened.cell_ids[c.key] for c in self.cells_of[model.key]]
         record.update_cells(self.store, ids, model_id=model_id)
         for stage, cells in _by_stage(self.cells_of[model.key]).items():
+            if cells[0].setting.goal:  # one search per cell: no quantize to share
+                for cell in cells:
+                    self._enqueue(self._autoquant_task(cell, path))
+                continue
             output = self._folder(model) / f"q-{stage[:16]}.dlc"
             run_id = _quantized_is_current(self.store, self.project, output, path)
             if run_id is not None:
@@ -366,12 +376,27 @@ class _Driver:
             model.labels.path if model.labels else None, options, command,
         )  # fmt: skip
 
+    def _autoquant_task(self, cell: Cell, source: Path) -> AutoquantTask:
+        from workbench.jobs.autoquant import AutoquantRequest
+
+        model, setting = cell.model, cell.setting
+        output = self._folder(model) / f"aq-{cell.key[:16]}.dlc"
+        options = {"goal": setting.goal, "runtime": cell.runtime,
+                   "budget_minutes": setting.budget_minutes}  # fmt: skip
+        labels = model.labels.path if model.labels else None
+        command = AutoquantRequest(
+            source, model.calibration.path, model.eval.path, output,
+            {**options, "labels": str(labels) if labels else None},
+        ).command_line(self.project)  # fmt: skip
+        return AutoquantTask(cell.key, source, model.calibration.path, model.eval.path, labels,
+                             output, options, command)  # fmt: skip
+
     def _enqueue(self, task: Task) -> None:
         heapq.heappush(self.queue, (_PRIORITY[task.kind], next(self.order), task))
 
     def _submit(self, task: Task) -> None:
         if task.kind != CONVERT:  # a model's convert is no cell's own work: they wait
-            self._start(self._cells(task), attempt=task.kind == BENCH)
+            self._start(self._cells(task), attempt=task.kind in (BENCH, AUTOQUANT))
         self.attempts[task.key] = self.attempts.get(task.key, 0) + 1
         self.handles[self.executor.submit(task)] = task
 
@@ -386,7 +411,7 @@ class _Driver:
         record.start_cells(self.store, ids, attempt=attempt)
 
     def _cells(self, task: Task) -> list[Cell]:
-        if task.kind == BENCH:
+        if task.kind in (BENCH, AUTOQUANT):
             return [self.cell_by_key[task.key]]
         return list(self.cells_of.get(task.key, ()))
 
@@ -414,8 +439,20 @@ class _Driver:
                 ids = [self.opened.cell_ids[c.key] for c in cells]
                 record.update_cells(self.store, ids, quantize_run_id=result.run_id)
                 self._fail(cells, f"quantize: {result.error}")
+        elif task.kind == AUTOQUANT:
+            self._autoquant_done(cells[0], result)
         else:
             self._bench_done(cells[0], result)
+
+    def _autoquant_done(self, cell: Cell, result: TaskResult) -> None:
+        """The chosen candidate's runs stand for the cell; every candidate joins the sweep."""
+        record.add_runs(self.store, self.opened.id, list(result.run_ids))
+        status = result.status if result.ok and result.status else FAILED
+        self._end(
+            [cell], status,
+            error=result.error,  # succeeded: the goal not met, when it is not
+            quantize_run_id=result.quantize_run_id, bench_run_id=result.run_id, host=result.host,
+        )  # fmt: skip
 
     def _bench_done(self, cell: Cell, result: TaskResult) -> None:
         record.add_runs(self.store, self.opened.id, [result.run_id])

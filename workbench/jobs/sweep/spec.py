@@ -25,15 +25,17 @@ from typing import Any
 from workbench.engine.graph import MAX_TENSOR_ELEMENTS
 from workbench.errors import BadInput, InputListError, NotFound
 from workbench.options import (
+    AUTOQUANT_OPTIONS,
     BENCH_OPTIONS,
     QUANTIZE_OPTIONS,
     BenchOptions,
+    Goal,
     Option,
     QuantOptions,
     parse_runtimes,
 )
 from workbench.textsafe import check_name, visible
-from workbench.vocabulary import COSINE, LABEL_ACCURACY, MAX_ABS, SQNR, TOP1
+from workbench.vocabulary import AUTOQUANT_RUNTIMES, COSINE, LABEL_ACCURACY, MAX_ABS, SQNR, TOP1
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -64,7 +66,7 @@ _BENCH_FIXED = {
 MAX_SPEC_BYTES = 16 << 20  # a spec is a few KiB; refused past this, never read whole
 _TOP_KEYS = {
     "name", "workdir", "runtimes", "metric", "calibration", "eval", "labels", "models",
-    "grid", "bench", "goals",
+    "grid", "bench", "goals", "goal-budget-minutes",
 }  # fmt: skip
 _MODEL_KEYS = {"path", "name", "input-dims", "input_dims", "calibration", "eval", "labels"}
 
@@ -110,6 +112,8 @@ class Setting:
     analyze: bool
     varying: Mapping[str, Any]  # grid key -> this setting's value (JSON data)
     key: str  # sha256 of every quantize option (file options by content)
+    goal: str | None = None  # an autoquant goal: the cell searches instead of quantizing
+    budget_minutes: float | None = None  # the goal's search budget
 
     @property
     def label(self) -> str:
@@ -130,8 +134,10 @@ class Cell:
     @property
     def stage(self) -> str:
         """What its quantized container depends on: model, setting, calibration data.
-        Cells of every runtime share it (one quantize)."""
-        return _digest([self.model.key, self.setting.key, self.model.calibration.digest])
+        Cells of every runtime share it (one quantize); a goal's cell has its own (the
+        search evaluates on the cell's runtime)."""
+        parts = [self.model.key, self.setting.key, self.model.calibration.digest]
+        return _digest([*parts, self.runtime] if self.setting.goal else parts)
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,8 @@ class SweepSpec:
                 }
                 for m in self.models
             ],
-            "grid": [dict(s.varying) for s in self.settings],
+            "grid": [dict(s.varying) for s in self.settings if not s.goal],
+            "goals": [s.goal for s in self.settings if s.goal],
             "bench": _bench_values(self.bench),
         }
 
@@ -195,11 +202,6 @@ def parse_spec(data: Mapping[str, Any], path: Path) -> SweepSpec:
     relative to the spec's folder)."""
     where = str(path)
     _known(data, _TOP_KEYS, where)
-    if "goals" in data:
-        raise BadInput(
-            f"{where}: 'goals' (autoquant goals) are not available yet: autoquant is not "
-            "part of this workbench; remove 'goals' and sweep the grid"
-        )
     base = path.parent
     name = _text(data.get("name", path.stem), f"{where}: name")
     if not name.strip() or len(name) > 200 or name != name.strip():
@@ -213,10 +215,19 @@ def parse_spec(data: Mapping[str, Any], path: Path) -> SweepSpec:
     models = tuple(_models(data.get("models"), defaults, base, where, cache))
     if metric == LABEL_ACCURACY and any(m.labels is None for m in models):
         raise BadInput(f"{where}: metric 'label-accuracy' needs 'labels' for every model")
-    settings = tuple(_settings(data.get("grid", {}), base, where))
+    goals = _goals(data, where)
+    grid = data.get("grid", {}) if "grid" in data or not goals else None
+    settings = (*(_settings(grid, base, where) if grid is not None else ()), *goals)
+    if goals and not any(r in AUTOQUANT_RUNTIMES for r in runtimes):
+        raise BadInput(f"{where}: goals search on {', '.join(AUTOQUANT_RUNTIMES)}: list one "
+                       "of them in runtimes")  # fmt: skip
     bench = _bench(data.get("bench", {}), where)
     cells = tuple(
-        Cell(m, s, r, _cell_key(m, s, r, bench)) for m in models for s in settings for r in runtimes
+        Cell(m, s, r, _cell_key(m, s, r, bench))
+        for m in models
+        for s in settings
+        for r in runtimes
+        if not s.goal or r in AUTOQUANT_RUNTIMES  # a goal: the runtimes autoquant targets
     )
     return SweepSpec(name, path, workdir, models, settings, runtimes, bench, metric, cells)
 
@@ -430,6 +441,41 @@ def _by_content(option: Option, value: Any) -> Any:
 
         return {"sha256": file_sha256(value)}
     return value
+
+
+# --------------------------------------------------------------------------- goals
+
+_AUTOQUANT = {o.name: o for o in AUTOQUANT_OPTIONS}
+
+
+def _goals(data: Mapping[str, Any], where: str) -> list[Setting]:
+    """``goals = ["sqnr>=25", ...]``: one autoquant cell per model, goal and runtime."""
+    value = data.get("goals")
+    budget = data.get("goal-budget-minutes")
+    if value is None:
+        if budget is not None:
+            raise BadInput(f"{where}: goal-budget-minutes without goals")
+        return []
+    if not isinstance(value, list) or not value or not all(isinstance(g, str) for g in value):
+        raise BadInput(f'{where}: goals is a list of autoquant goals: ["sqnr>=25", "top1>=0.99"]')
+    try:
+        minutes = _AUTOQUANT["budget_minutes"].check(
+            _AUTOQUANT["budget_minutes"].default if budget is None else budget
+        )
+        texts = list(dict.fromkeys(Goal.parse(g).text for g in value))
+    except BadInput as exc:
+        raise BadInput(f"{where}: goals: {exc}") from None
+    return [
+        Setting(
+            QuantOptions(),
+            False,
+            {"goal": text},
+            _digest({"goal": text, "budget": minutes}),
+            goal=text,
+            budget_minutes=minutes,
+        )  # fmt: skip
+        for text in texts
+    ]
 
 
 # --------------------------------------------------------------------------- the rest

@@ -1,7 +1,7 @@
-"""The work of a sweep as three kinds of task, each one ordinary job on a store.
+"""The work of a sweep as four kinds of task, each one ordinary job on a store.
 
 A convert per model, a quantize per (model, setting) shared by every runtime, a bench
-per cell. ``run_task`` runs one against a store: the project's own (the local pool's
+per cell; a goal's cell is one autoquant (its candidates' quantize and bench runs). ``run_task`` runs one against a store: the project's own (the local pool's
 workers) or a scratch store whose runs the driver copies (Ray workers). A task's
 failure is its result, not an exception, so one bad cell never stops a sweep.
 """
@@ -18,7 +18,7 @@ from typing import Any
 from workbench.errors import BadInput, WorkbenchError
 from workbench.store import Store
 
-CONVERT, QUANTIZE, BENCH = "convert", "quantize", "bench"
+CONVERT, QUANTIZE, BENCH, AUTOQUANT = "convert", "quantize", "bench", "autoquant"
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,24 @@ class BenchTask:
         return found | ({"labels": self.labels} if self.labels is not None else {})
 
 
-Task = ConvertTask | QuantizeTask | BenchTask
+@dataclass(frozen=True)
+class AutoquantTask:
+    key: str  # the cell's key
+    container: Path  # the float container
+    calibration: Path
+    eval: Path
+    labels: Path | None
+    output: Path
+    options: dict[str, Any]  # AutoquantOptions values: goal, runtime, budget
+    command: str
+    kind = AUTOQUANT
+
+    def paths(self) -> dict[str, Path]:
+        found = {"container": self.container, "calibration": self.calibration, "eval": self.eval}
+        return found | ({"labels": self.labels} if self.labels is not None else {})
+
+
+Task = ConvertTask | QuantizeTask | BenchTask | AutoquantTask
 
 
 @dataclass(frozen=True)
@@ -81,7 +98,9 @@ class TaskResult:
     status: str | None = None  # bench: succeeded, failed or refused
     model_id: int | None = None  # convert
     container_id: int | None = None  # convert: the float container
-    run_id: int | None = None  # quantize, bench
+    run_id: int | None = None  # quantize, bench; autoquant: the chosen candidate's bench
+    quantize_run_id: int | None = None  # autoquant: the chosen candidate's quantize run
+    run_ids: tuple[int, ...] = ()  # autoquant: every candidate's runs
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     seconds: float = 0.0
@@ -147,4 +166,29 @@ def _bench(store: Store, project: str, task: BenchTask) -> TaskResult:
     )
 
 
-_RUNNERS: dict[str, Any] = {CONVERT: _convert, QUANTIZE: _quantize, BENCH: _bench}
+def _autoquant(store: Store, project: str, task: AutoquantTask) -> TaskResult:
+    from workbench.jobs.autoquant import AutoquantRequest, autoquant_job
+    from workbench.vocabulary import FAILED, SUCCEEDED
+
+    options = {**task.options, "labels": str(task.labels) if task.labels else None}
+    request = AutoquantRequest(
+        task.container, task.calibration, task.eval, task.output, options, task.command
+    )
+    done = autoquant_job(store, project, request)
+    chosen = done.candidate(done.chosen)
+    ids = tuple(i for c in done.candidates for i in (c.quantize_run_id, c.bench_run_id) if i)
+    return TaskResult(
+        task.key, task.kind, ok=chosen is not None,
+        status=SUCCEEDED if chosen is not None else FAILED,
+        error=None if done.met else done.why,
+        run_id=chosen.bench_run_id if chosen else None,
+        quantize_run_id=chosen.quantize_run_id if chosen else None, run_ids=ids,
+    )  # fmt: skip
+
+
+_RUNNERS: dict[str, Any] = {
+    CONVERT: _convert,
+    QUANTIZE: _quantize,
+    BENCH: _bench,
+    AUTOQUANT: _autoquant,
+}

@@ -68,7 +68,8 @@ debug run as its layers in execution order.
 
 Mark runs with `space` (on either run tab), then `c` compares them; on the
 experiments tab `c` (or `enter`) compares the experiment's runs, and `a` shows
-an advise experiment's table again (rebuilt from its stored runs). Filter runs
+an advise experiment's table again (rebuilt from its stored runs); `enter` or
+`a` opens an autoquant experiment as its candidates and Pareto front. Filter runs
 with words and `tag:NAME`, `#NAME`, `status:failed`, `runtime:dsp`,
 `model:NAME`, `is:starred`, `is:baseline`.
 
@@ -76,7 +77,8 @@ On the models tab, `m` changes the model's decision metric (what quantize,
 bench and the advisor judge accuracy by).
 
 Jobs: `i` imports an ONNX model, `Q` quantizes, `B` benchmarks, `D` debugs a
-quantized container against its float model; they run in
+quantized container against its float model, `G` searches for the cheapest
+quantization meeting a goal (autoquant); they run in
 the background (progress at the bottom, `x` cancels) and their runs appear
 in the tables when they finish.
 """
@@ -101,6 +103,7 @@ in the tables when they finish.
         Binding("B", "bench", "Bench"),
         Binding("D", "debug", "Debug", show=False),
         Binding("A", "advise", "Advisor"),
+        Binding("G", "autoquant", "Autoquant", show=False),
         Binding("a", "saved_advice", "Advice", show=False),
         Binding("m", "metric", "Metric", show=False),
         Binding("x", "cancel_job", "Cancel job", show=False),
@@ -269,6 +272,8 @@ in the tables when they finish.
             self.app.push_screen(ModelDetailScreen(self.project, row.id))
         elif isinstance(row, RunRow):
             self.open_run(row)
+        elif isinstance(row, ExperimentRow) and self._autoquant(row):
+            return
         elif isinstance(row, ExperimentRow):
             self._compare_experiment(row)
         elif self.tab == "sweeps":
@@ -347,9 +352,22 @@ in the tables when they finish.
         if not isinstance(row, ExperimentRow):
             self.notify("pick an experiment made by the advisor (tab 4) first", severity="warning")
             return
+        if self._autoquant(row):
+            return
         from workbench.tui.screens.advisor import AdvisorScreen
 
         self.app.push_screen(AdvisorScreen(self.project, experiment=row.name))
+
+    def _autoquant(self, row: ExperimentRow) -> bool:
+        """An autoquant experiment opens as its candidates and Pareto front."""
+        from workbench.jobs.autoquant import is_autoquant
+
+        if not is_autoquant(row.note):
+            return False
+        from workbench.tui.screens.autoquant import AutoquantScreen
+
+        self.app.push_screen(AutoquantScreen(self.project, row.name))
+        return True
 
     def _compare_experiment(self, row: ExperimentRow) -> None:
         if len(row.run_ids) < 2:
@@ -474,6 +492,12 @@ in the tables when they finish.
         from workbench.tui.screens.advise_form import AdviseForm
 
         self.app.push_screen(AdviseForm.for_selection(self.project, self.table().current),
+                             self._launch)  # fmt: skip
+
+    def action_autoquant(self) -> None:
+        from workbench.tui.screens.autoquant_form import AutoquantForm
+
+        self.app.push_screen(AutoquantForm.for_selection(self.project, self.table().current),
                              self._launch)  # fmt: skip
 
     def _launch(self, request: Any) -> None:
