@@ -106,7 +106,10 @@ from workbench.vocabulary import DEFAULT_ROUNDING, HALF_EVEN, TFLITE_ROUNDING
 
 # The clip ufunc itself: ``np.clip`` is a Python wrapper around it whose argument handling
 # costs more than the pass on the small tensors of a phone-sized layer.
-_clip = getattr(np, "_core", np).umath.clip
+try:
+    _clip = np._core.umath.clip  # numpy 2
+except AttributeError:  # numpy 1.26
+    _clip = np.core.umath.clip
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
