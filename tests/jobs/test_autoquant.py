@@ -79,6 +79,10 @@ def test_the_search_stops_at_the_first_candidate_meeting_the_goal(store, model, 
     ]  # fmt: skip
     assert [STAGES.index(s) for s in stages] == sorted(STAGES.index(s) for s in stages)
     assert {"per-channel", "cle+bc", "adaround", "float"} <= set(stages)
+    # Mixes start from 32-bit biases, whatever the bias32 stage measured at 8 bits: an
+    # 8-bit bias is the floor once a layer is 16-bit.
+    mixed = [c for c in everything.candidates if c.stage in ("int16", "w16", "float")]
+    assert mixed and all(c.options["bias_bitwidth"] == 32 for c in mixed)
     measured = [c for c in everything.candidates if c.score is not None]
     target = sorted({c.score for c in measured})[-2]  # reached, but not by the first ones
     first = next(c for c in measured if c.score >= target)
