@@ -27,6 +27,9 @@ def handlers() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signal handlers belong to the main thread")
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    # As a command typed at a terminal starts: a shell that runs the tests in the
+    # background (``cmd &``) hands them SIGINT ignored, which catch_interrupts keeps.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     interrupts.catch_interrupts()
     try:
         yield

@@ -16,6 +16,7 @@ waiting ones stay pending) and the sweep too, and goes on up as the interrupt.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import os
@@ -205,6 +206,10 @@ def _run(
         _Driver(store, project, spec, opened, executor, progress).run(todo)
     except BaseException:
         executor.stop()  # first: the tasks' own runs end interrupted, their locks released
+        # A worker killed after the grace, or stopped mid-write, leaves its run ``running``:
+        # its process is gone now, so end it as the store's recovery would, before exiting.
+        with contextlib.suppress(Exception):
+            recover_orphaned_runs(store)
         raise
     finally:
         executor.close()
