@@ -50,7 +50,10 @@ def test_ctrl_c_interrupts_the_running_cells_and_a_rerun_runs_the_rest(store, st
             .select_from(Run)
             .where(Run.kind == "bench", Run.status == "succeeded")
         )
-    assert benches == done  # a bench run per done cell, none lost, none extra
+    # A bench run per done cell, none lost. A worker may finish its bench in the moment
+    # the driver stops (the run succeeded, the cell is recorded interrupted and runs again
+    # on resume): at most one such run per interrupted cell.
+    assert done <= benches <= done + counts.get("interrupted", 0)
     if store_url.startswith("sqlite"):
         assert integrity(Path(store_url.removeprefix("sqlite:///"))) == ["ok"]
 
