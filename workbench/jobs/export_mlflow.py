@@ -24,7 +24,7 @@ from workbench.errors import BadInput
 from workbench.store import Store
 from workbench.store.queries import looks_like_id
 from workbench.textsafe import visible
-from workbench.vocabulary import INTERRUPTED, SUCCEEDED
+from workbench.vocabulary import INTERRUPTED, QUANTIZE, SUCCEEDED
 
 INSTALL = "pip install -e '.[mlflow]' (or: pip install mlflow-skinny)"
 RUN_ID_TAG = "workbench.run_id"
@@ -127,7 +127,7 @@ def _log_run(client: Any, experiment_id: str, store: Store, run_id: int, contain
 
     view = run_view(store, run_id)
     d = view.detail
-    container = view.output_container if d.kind == "quantize" else view.container
+    container = view.output_container if d.kind == QUANTIZE else view.container
     tags = {
         RUN_ID_TAG: str(d.id),
         "workbench.project": d.project,
@@ -169,7 +169,7 @@ def params_of(view: Any) -> dict[str, str]:
     """A run's options (quantize: every quantizer option; bench: runtime, mode, batch...)."""
     d = view.detail
     det = d.details
-    if d.kind == "quantize":
+    if d.kind == QUANTIZE:
         values: dict[str, Any] = dict(view.options)
     else:
         values = {k: det.get(k) for k in ("runtime", "cpu_fxp", "batch", "iterations")}
@@ -200,7 +200,7 @@ def metrics_of(view: Any) -> dict[str, float]:
     for key, value in (("duration_s", d.duration_s), ("peak_memory_bytes", d.peak_memory_bytes)):
         if _finite(value):
             found[key] = float(value)
-    out = view.output_container if d.kind == "quantize" else None
+    out = view.output_container if d.kind == QUANTIZE else None
     if out is not None:
         found["container_size_bytes"] = float(out.size_bytes)
     return {_key(k): v for k, v in found.items()}

@@ -20,7 +20,7 @@ from pathlib import PurePath
 from typing import Any
 
 from workbench.store import Store
-from workbench.vocabulary import IOU, LABEL_ACCURACY, SQNR, SUCCEEDED, TOP1
+from workbench.vocabulary import BENCH, IOU, LABEL_ACCURACY, SQNR, SUCCEEDED, TOP1
 
 SIZE, INIT = "size", "init"
 AXES = (SIZE, INIT)
@@ -224,7 +224,7 @@ def tradeoff(store: Store, run_ids: Sequence[int]) -> Tradeoff:
     views = []
     for run_id in run_ids:
         view = run_view(store, run_id)
-        if view.detail.kind == "bench" and view.detail.status == SUCCEEDED:
+        if view.detail.kind == BENCH and view.detail.status == SUCCEEDED:
             views.append(view)
     return tradeoff_of(views)
 

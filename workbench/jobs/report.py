@@ -28,7 +28,7 @@ from workbench.jobs.compare import LayerOverlay, layer_overlay
 from workbench.jobs.plots import LayerHistograms, Tradeoff, layer_histograms, tradeoff_of
 from workbench.store import Store
 from workbench.store.queries import looks_like_id
-from workbench.vocabulary import DEBUG, SUCCEEDED
+from workbench.vocabulary import BENCH, DEBUG, QUANTIZE, SUCCEEDED
 
 HISTOGRAM_LAYERS = 8  # per quantization run of an experiment: its worst layers
 HISTOGRAM_LAYERS_ONE_RUN = 60  # a report of one quantization run
@@ -109,8 +109,8 @@ def build_report(
         if progress:
             progress("read runs", k, len(ids))
     project = views[0].detail.project
-    bench = tuple(v for v in views if v.detail.kind == "bench")
-    quantized = [v for v in views if v.detail.kind == "quantize"]
+    bench = tuple(v for v in views if v.detail.kind == BENCH)
+    quantized = [v for v in views if v.detail.kind == QUANTIZE]
     done = [v for v in quantized if v.detail.status == SUCCEEDED]
     limit = HISTOGRAM_LAYERS if experiment is not None else HISTOGRAM_LAYERS_ONE_RUN
     advice, advice_notes = _advice(store, project, experiment, bench)

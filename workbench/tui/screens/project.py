@@ -42,6 +42,7 @@ from workbench.tui.job_runner import JobChanged
 from workbench.tui.widgets.job_panel import JobPanel
 from workbench.tui.widgets.key_footer import KeyFooter
 from workbench.tui.widgets.paged_table import PagedTable
+from workbench.vocabulary import BENCH, DEBUG, QUANTIZE
 
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
@@ -140,7 +141,7 @@ in the tables when they finish.
             with TabPane("2 Quantizations", id="quantize"):
                 yield PagedTable(
                     quantize_columns(is_marked),
-                    lambda q: page_runs(store, project, q, kind="quantize"),
+                    lambda q: page_runs(store, project, q, kind=QUANTIZE),
                     sort="id",
                     noun="runs",
                     extra_status=self._marked_status,
@@ -151,7 +152,7 @@ in the tables when they finish.
             with TabPane("3 Benchmarks", id="bench"):
                 yield PagedTable(
                     bench_columns(is_marked),
-                    lambda q: page_runs(store, project, q, kind="bench"),
+                    lambda q: page_runs(store, project, q, kind=BENCH),
                     sort="id",
                     noun="runs",
                     extra_status=self._marked_status,
@@ -185,7 +186,7 @@ in the tables when they finish.
             with TabPane("6 Debug", id="debug"):
                 yield PagedTable(
                     debug_columns(is_marked),
-                    lambda q: page_runs(store, project, q, kind="debug"),
+                    lambda q: page_runs(store, project, q, kind=DEBUG),
                     sort="id",
                     noun="runs",
                     extra_status=self._marked_status,
@@ -282,11 +283,11 @@ in the tables when they finish.
             self.app.push_screen(SweepScreen(self.project, row.name))
 
     def open_run(self, row: RunRow) -> None:
-        if row.kind == "quantize":
+        if row.kind == QUANTIZE:
             from workbench.tui.screens.quant_run import QuantRunScreen
 
             self.app.push_screen(QuantRunScreen(self.project, row.id))
-        elif row.kind == "debug":
+        elif row.kind == DEBUG:
             from workbench.tui.screens.debug_run import DebugRunScreen
 
             self.app.push_screen(DebugRunScreen(self.project, row.id))
